@@ -1,0 +1,150 @@
+/**
+ * A kind is described once, here, and everything else is derived from that description:
+ * the store keys, the HTTP routes, the OpenAPI document, the CLI's columns and names.
+ * Adding a kind: write its file under kinds/, add it to kinds/index.ts. That's the checklist.
+ */
+import { Type, type Static, type TSchema, type TObject } from '@sinclair/typebox';
+import { ValidationError, type FieldProblem } from './errors.js';
+import { DnsLabel, LabelMap, Timestamp, Strict } from './schema.js';
+import { dnsLabelProblem, labelKeyProblem, labelValueProblem } from './labels.js';
+import { compileChecker, type Checker } from './validate.js';
+
+export type Scope = 'project' | 'cluster';
+
+export const ObjectMetaSchema = Type.Object(
+  {
+    name: DnsLabel({ description: 'Unique within the project (or the cluster, for cluster kinds).' }),
+    project: Type.Optional(DnsLabel({ description: 'Owning project; set from the URL.' })),
+    labels: Type.Optional(LabelMap()),
+    annotations: Type.Optional(Type.Record(Type.String(), Type.String(), { description: 'Free-form notes; not used for selection.' })),
+    uid: Type.Optional(Type.String({ description: 'Read-only. Unique id of this incarnation of the object.' })),
+    revision: Type.Optional(Type.Integer({ minimum: 0, description: 'Store revision of the last write. Send it back on update to refuse stale writes (409).' })),
+    generation: Type.Optional(Type.Integer({ minimum: 0, description: 'Read-only. Increments when the spec changes.' })),
+    createdAt: Type.Optional(Timestamp('Read-only. When the object was created.')),
+    updatedAt: Type.Optional(Timestamp('Read-only. When the object was last written.')),
+    createdBy: Type.Optional(Type.String({ description: 'Read-only. Who created the object.' })),
+    owner: Type.Optional(Type.Object({ kind: Type.String(), name: Type.String() }, { ...Strict, description: 'Read-only. The object that manages this one (a service, a stack).' })),
+  },
+  Strict,
+);
+
+export type ObjectMeta = Static<typeof ObjectMetaSchema>;
+
+/** What the store holds and the API returns, for any kind. */
+export interface StoredObject<Spec = unknown, Status = unknown> {
+  kind: string;
+  metadata: ObjectMeta & { uid: string; revision: number; generation: number; createdAt: string };
+  spec: Spec;
+  status?: Status;
+}
+
+export interface Column {
+  header: string;
+  get: (obj: StoredObject<never, never>) => string;
+  /** Only shown with -o wide. */
+  wide?: boolean;
+}
+
+export type Verb = 'get' | 'list' | 'watch' | 'create' | 'update' | 'delete';
+
+export interface KindInput<S extends TObject, St extends TObject> {
+  kind: string;
+  plural: string;
+  title: string;
+  aliases?: string[];
+  scope: Scope;
+  description: string;
+  spec: S;
+  status: St;
+  /** Verbs served by the generic routes; others get dedicated routes or none. Default: all. */
+  verbs?: Verb[];
+  /** Who may write the spec through the API: 'users' (by role) or only the platform. */
+  writers?: 'users' | 'platform' | 'cluster-admins';
+  /** Parses quantities, fills defaults, checks rules the schema can't express. Pure. */
+  normalize?: (spec: Static<S>, problems: FieldProblem[]) => Static<S>;
+  /** Like normalize, for status writes by the platform. */
+  normalizeStatus?: (status: Static<St>, problems: FieldProblem[]) => Static<St>;
+  /** Problems with changing `prev` into `next` (immutable fields). Pure. */
+  checkUpdate?: (prev: Static<S>, next: Static<S>) => FieldProblem[];
+  initialStatus?: (obj: StoredObject<Static<S>, Static<St>>) => Static<St> | undefined;
+  columns: Column[];
+}
+
+export interface Kind<S extends TObject = TObject, St extends TObject = TObject> extends KindInput<S, St> {
+  verbs: Verb[];
+  writers: 'users' | 'platform' | 'cluster-admins';
+  /** The whole object as users send it (status optional; read-only metadata tolerated). */
+  objectSchema: TObject;
+  checkObject: Checker;
+  checkSpec: Checker;
+  checkStatus: Checker;
+}
+
+export function defineKind<S extends TObject, St extends TObject>(input: KindInput<S, St>): Kind<S, St> {
+  const objectSchema = Type.Object(
+    {
+      kind: Type.Optional(Type.Literal(input.kind, { errorMessage: `must be "${input.kind}"` })),
+      metadata: ObjectMetaSchema,
+      spec: input.spec,
+      status: Type.Optional(input.status),
+    },
+    { ...Strict, $id: input.title, description: input.description },
+  );
+  return {
+    verbs: ['get', 'list', 'watch', 'create', 'update', 'delete'],
+    writers: 'users',
+    ...input,
+    objectSchema,
+    checkObject: compileChecker(objectSchema),
+    checkSpec: compileChecker(input.spec, 'spec'),
+    checkStatus: compileChecker(input.status, 'status'),
+  };
+}
+
+/** Checks label keys and values, which the schema only knows as strings. */
+export function metadataProblems(meta: ObjectMeta): FieldProblem[] {
+  const problems: FieldProblem[] = [];
+  const nameProblem = dnsLabelProblem(meta.name);
+  if (nameProblem) problems.push({ path: 'metadata.name', message: nameProblem, value: meta.name });
+  for (const [k, v] of Object.entries(meta.labels ?? {})) {
+    const p = labelKeyProblem(k) ?? labelValueProblem(v);
+    if (p) problems.push({ path: `metadata.labels.${k}`, message: p, value: v });
+  }
+  const size = JSON.stringify(meta.annotations ?? {}).length;
+  if (size > 64 * 1024) problems.push({ path: 'metadata.annotations', message: `are ${size} bytes; at most 65536 are allowed` });
+  return problems;
+}
+
+/**
+ * Validates a user-supplied object of `kind` and returns its normalized spec.
+ * Throws ValidationError listing every problem found.
+ */
+export function parseObject<S extends TObject, St extends TObject>(
+  kind: Kind<S, St>,
+  body: unknown,
+): { metadata: ObjectMeta; spec: Static<S>; status?: Static<St> } {
+  const problems = kind.checkObject(body);
+  if (problems.length > 0) throw new ValidationError(problems);
+  const obj = body as { metadata: ObjectMeta; spec: Static<S>; status?: Static<St> };
+  const metaProblems = metadataProblems(obj.metadata);
+  if (metaProblems.length > 0) throw new ValidationError(metaProblems);
+  return { metadata: obj.metadata, spec: normalizeSpec(kind, obj.spec), status: obj.status };
+}
+
+/** Validates a status written by the platform and returns it normalized. */
+export function parseStatus<S extends TObject, St extends TObject>(kind: Kind<S, St>, body: unknown): Static<St> {
+  const problems = kind.checkStatus(body);
+  if (problems.length > 0) throw new ValidationError(problems);
+  if (!kind.normalizeStatus) return body as Static<St>;
+  const out = kind.normalizeStatus(structuredClone(body as Static<St>), problems);
+  if (problems.length > 0) throw new ValidationError(problems);
+  return out;
+}
+
+export function normalizeSpec<S extends TObject, St extends TObject>(kind: Kind<S, St>, spec: Static<S>): Static<S> {
+  if (!kind.normalize) return spec;
+  const problems: FieldProblem[] = [];
+  const out = kind.normalize(structuredClone(spec), problems);
+  if (problems.length > 0) throw new ValidationError(problems);
+  return out;
+}

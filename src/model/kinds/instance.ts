@@ -1,0 +1,222 @@
+/**
+ * instance: one unit of compute (a process, an OCI container or a VM) on one node.
+ * The spec is immutable after creation except for `priority`; services replace instances
+ * instead of changing them.
+ */
+import { Type, type Static } from '@sinclair/typebox';
+import { defineKind, type StoredObject } from '../kind.js';
+import { Conditions, DnsLabel, StringEnum, Strict, Timestamp } from '../schema.js';
+import { ResourcesSchema, normalizeResources, formatResources, type Resources } from '../resources.js';
+import { parseSelector, formatSelector, SelectorError } from '../labels.js';
+import type { FieldProblem } from '../errors.js';
+import { age } from '../format.js';
+
+export const DRIVERS = ['process', 'container', 'vm'] as const;
+export type DriverName = (typeof DRIVERS)[number];
+export const RESTART_POLICIES = ['always', 'on-failure', 'never'] as const;
+export const POLICIES = ['binpack', 'spread', 'fgd', 'random', 'dotprod', 'gpu-clustering', 'gpu-packing', 'bestfit'] as const;
+export type PolicyName = (typeof POLICIES)[number];
+export const TOPOLOGIES = ['node', 'zone'] as const;
+
+const Selector = (description: string) =>
+  Type.String({ maxLength: 1024, description: `${description} Label selector such as "app=web,tier in (a,b)".` });
+
+const Term = Type.Object(
+  {
+    selector: Selector('Instances (of the same project) this term refers to.'),
+    topology: Type.Optional(StringEnum(TOPOLOGIES, { description: 'Same node or same zone. Default node.' })),
+    required: Type.Optional(Type.Boolean({ description: 'Hard rule (default) or a preference.' })),
+    weight: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, description: 'Weight of a preference. Default 50.' })),
+  },
+  Strict,
+);
+
+const Spread = Type.Object(
+  {
+    topology: StringEnum(TOPOLOGIES, { description: 'Spread across zones or nodes.' }),
+    maxSkew: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, description: 'Largest allowed difference in matching instances between two domains. Default 1.' })),
+    selector: Selector('Instances counted when spreading.'),
+  },
+  Strict,
+);
+
+export const PlacementSchema = Type.Object(
+  {
+    node: Type.Optional(DnsLabel({ description: 'Run on exactly this node.' })),
+    nodeSelector: Type.Optional(Selector('Nodes whose labels match.')),
+    zones: Type.Optional(Type.Array(DnsLabel(), { maxItems: 64, description: 'Allowed zones.' })),
+    affinity: Type.Optional(Type.Array(Term, { maxItems: 16 })),
+    antiAffinity: Type.Optional(Type.Array(Term, { maxItems: 16 })),
+    spread: Type.Optional(Type.Array(Spread, { maxItems: 8 })),
+    policy: Type.Optional(StringEnum(POLICIES, { description: 'Placement policy for this instance; default: the cluster policy.' })),
+  },
+  { ...Strict, description: 'Where the instance may run.' },
+);
+
+const Port = Type.Object(
+  {
+    name: Type.Optional(DnsLabel()),
+    port: Type.Integer({ minimum: 1, maximum: 65535, description: 'Port the workload listens on.' }),
+    protocol: Type.Optional(StringEnum(['tcp', 'udp'], { description: 'Default tcp.' })),
+    publish: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535, description: 'Host port that forwards to it. A scheduling resource: one per node.' })),
+  },
+  Strict,
+);
+
+const ENV_NAME = '^[A-Za-z_][A-Za-z0-9_]*$';
+
+export const InstanceSpecSchema = Type.Object(
+  {
+    driver: StringEnum(DRIVERS, { description: 'process: a command in its own cgroup; container: an OCI image run by runc; vm: a QEMU virtual machine.' }),
+    image: Type.Optional(Type.String({ minLength: 1, maxLength: 253, description: 'Image name (container and vm drivers).' })),
+    command: Type.Optional(Type.Array(Type.String({ maxLength: 4096 }), { minItems: 1, maxItems: 256, description: 'Program and arguments (argv). Required for process.' })),
+    args: Type.Optional(Type.Array(Type.String({ maxLength: 4096 }), { maxItems: 256, description: 'Arguments appended to the command or the image entrypoint.' })),
+    env: Type.Optional(Type.Record(Type.String({ pattern: ENV_NAME }), Type.String({ maxLength: 32768 }), { description: 'Environment variables.' })),
+    workdir: Type.Optional(Type.String({ pattern: '^/', description: 'Absolute working directory.' })),
+    resources: Type.Optional(ResourcesSchema),
+    ports: Type.Optional(Type.Array(Port, { maxItems: 64 })),
+    placement: Type.Optional(PlacementSchema),
+    priority: Type.Optional(Type.Integer({ minimum: 0, maximum: 1000000, description: 'Higher may preempt lower when the cluster is full. Default 0.' })),
+    restartPolicy: Type.Optional(StringEnum(RESTART_POLICIES, { description: 'Default always.' })),
+    gracePeriod: Type.Optional(Type.Integer({ minimum: 0, maximum: 3600, description: 'Seconds between SIGTERM and SIGKILL on stop. Default 10.' })),
+  },
+  Strict,
+);
+
+export const PHASES = ['Pending', 'Scheduled', 'Starting', 'Running', 'Stopping', 'Stopped', 'Succeeded', 'Failed', 'Lost', 'Preempted'] as const;
+export type Phase = (typeof PHASES)[number];
+
+const ReasonCount = Type.Object({ reason: Type.String(), count: Type.Integer({ minimum: 0 }) }, Strict);
+
+export const InstanceStatusSchema = Type.Object(
+  {
+    phase: StringEnum(PHASES),
+    reason: Type.Optional(Type.String()),
+    message: Type.Optional(Type.String()),
+    node: Type.Optional(DnsLabel({ description: 'Node the instance is bound to.' })),
+    scheduledAt: Type.Optional(Timestamp('When it was bound to its node.')),
+    score: Type.Optional(Type.Integer({ description: 'Score of the chosen node (0-100 per plugin, weighted).' })),
+    allocation: Type.Optional(Type.Object({
+      gpus: Type.Optional(Type.Array(Type.Object({ index: Type.Integer({ minimum: 0 }), milli: Type.Integer({ minimum: 1, maximum: 1000 }) }, Strict))),
+      hostPorts: Type.Optional(Type.Array(Type.Integer({ minimum: 1, maximum: 65535 }))),
+    }, Strict)),
+    explanation: Type.Optional(Type.Object({
+      nodes: Type.Integer({ minimum: 0, description: 'Nodes considered.' }),
+      reasons: Type.Array(ReasonCount, { description: 'Why nodes were rejected, most common first.' }),
+      at: Timestamp('When the scheduler last tried.'),
+    }, Strict)),
+    conditions: Type.Optional(Conditions),
+    startedAt: Type.Optional(Timestamp('When the workload last started.')),
+    finishedAt: Type.Optional(Timestamp('When the workload last ended.')),
+    exitCode: Type.Optional(Type.Integer()),
+    signal: Type.Optional(Type.String()),
+    restarts: Type.Optional(Type.Integer({ minimum: 0 })),
+    pid: Type.Optional(Type.Integer({ minimum: 1 })),
+    ip: Type.Optional(Type.String()),
+    usage: Type.Optional(Type.Object({
+      cpu: Type.Integer({ minimum: 0, description: 'Millicores, averaged over the last interval.' }),
+      memory: Type.Integer({ minimum: 0, description: 'MiB.' }),
+      at: Timestamp('When it was measured.'),
+    }, Strict)),
+    observedGeneration: Type.Optional(Type.Integer({ minimum: 0 })),
+  },
+  Strict,
+);
+
+export type InstanceSpecInput = Static<typeof InstanceSpecSchema>;
+export type InstanceSpec = Omit<InstanceSpecInput, 'resources'> & {
+  resources: Resources;
+  priority: number;
+  restartPolicy: (typeof RESTART_POLICIES)[number];
+  gracePeriod: number;
+};
+export type InstanceStatus = Static<typeof InstanceStatusSchema>;
+export type Instance = StoredObject<InstanceSpec, InstanceStatus>;
+
+export function normalizeInstanceSpec(spec: InstanceSpecInput, problems: FieldProblem[]): InstanceSpec {
+  const out: InstanceSpec = {
+    ...spec,
+    resources: normalizeResources(spec.resources, 'spec.resources', problems),
+    priority: spec.priority ?? 0,
+    restartPolicy: spec.restartPolicy ?? 'always',
+    gracePeriod: spec.gracePeriod ?? 10,
+  };
+  if (spec.driver === 'process' && !spec.command) problems.push({ path: 'spec.command', message: 'is required for the process driver' });
+  if (spec.driver !== 'process' && !spec.image) problems.push({ path: 'spec.image', message: `is required for the ${spec.driver} driver` });
+  checkPorts(spec, problems);
+  if (spec.placement) out.placement = normalizePlacement(spec.placement, problems);
+  return out;
+}
+
+function checkPorts(spec: InstanceSpecInput, problems: FieldProblem[]): void {
+  const seen = new Set<string>();
+  const published = new Set<string>();
+  spec.ports?.forEach((p, i) => {
+    const key = `${p.port}/${p.protocol ?? 'tcp'}`;
+    if (seen.has(key)) problems.push({ path: `spec.ports[${i}].port`, message: `${key} is listed twice`, value: p.port });
+    seen.add(key);
+    if (p.publish !== undefined) {
+      const pk = `${p.publish}/${p.protocol ?? 'tcp'}`;
+      if (published.has(pk)) problems.push({ path: `spec.ports[${i}].publish`, message: `host port ${pk} is published twice`, value: p.publish });
+      published.add(pk);
+    }
+  });
+}
+
+type Placement = Static<typeof PlacementSchema>;
+
+function normalizePlacement(p: Placement, problems: FieldProblem[]): Placement {
+  const out: Placement = { ...p };
+  const sel = (text: string, path: string) => {
+    try {
+      return formatSelector(parseSelector(text));
+    } catch (e) {
+      problems.push({ path, message: e instanceof SelectorError ? e.message : String(e), value: text });
+      return text;
+    }
+  };
+  if (p.nodeSelector !== undefined) out.nodeSelector = sel(p.nodeSelector, 'spec.placement.nodeSelector');
+  out.affinity = p.affinity?.map((t, i) => ({ ...t, selector: sel(t.selector, `spec.placement.affinity[${i}].selector`) }));
+  out.antiAffinity = p.antiAffinity?.map((t, i) => ({ ...t, selector: sel(t.selector, `spec.placement.antiAffinity[${i}].selector`) }));
+  out.spread = p.spread?.map((s, i) => ({ ...s, selector: sel(s.selector, `spec.placement.spread[${i}].selector`) }));
+  for (const key of ['affinity', 'antiAffinity', 'spread'] as const) if (out[key] === undefined) delete out[key];
+  return out;
+}
+
+/** Every spec field but `priority` is fixed once the instance exists. */
+export function instanceUpdateProblems(prev: InstanceSpec, next: InstanceSpec): FieldProblem[] {
+  const a = JSON.stringify({ ...prev, priority: 0 });
+  const b = JSON.stringify({ ...next, priority: 0 });
+  if (a === b) return [];
+  const changed = Object.keys({ ...prev, ...next }).filter(
+    (k) => k !== 'priority' && JSON.stringify(prev[k as keyof InstanceSpec]) !== JSON.stringify(next[k as keyof InstanceSpec]),
+  );
+  return changed.map((k) => ({
+    path: `spec.${k}`,
+    message: 'cannot be changed once the instance exists; delete and re-create it, or run it as a service',
+  }));
+}
+
+export const instanceKind = defineKind({
+  kind: 'instance',
+  plural: 'instances',
+  title: 'Instance',
+  aliases: ['inst', 'i'],
+  scope: 'project',
+  description: 'One unit of compute on one node: a process, an OCI container or a virtual machine.',
+  spec: InstanceSpecSchema,
+  status: InstanceStatusSchema,
+  normalize: (spec, problems) => normalizeInstanceSpec(spec, problems) as InstanceSpecInput,
+  checkUpdate: (prev, next) => instanceUpdateProblems(prev as InstanceSpec, next as InstanceSpec),
+  initialStatus: () => ({ phase: 'Pending' as const, reason: 'Unscheduled', message: 'waiting for the scheduler' }),
+  columns: [
+    { header: 'NAME', get: (o) => o.metadata.name },
+    { header: 'DRIVER', get: (o) => (o as Instance).spec.driver },
+    { header: 'PHASE', get: (o) => (o as Instance).status?.phase ?? '' },
+    { header: 'NODE', get: (o) => (o as Instance).status?.node ?? '' },
+    { header: 'RESTARTS', get: (o) => String((o as Instance).status?.restarts ?? 0) },
+    { header: 'AGE', get: (o) => age(o.metadata.createdAt) },
+    { header: 'RESOURCES', get: (o) => formatResources((o as Instance).spec.resources), wide: true },
+    { header: 'REASON', get: (o) => (o as Instance).status?.reason ?? '', wide: true },
+  ],
+});

@@ -1,0 +1,99 @@
+/**
+ * project: a tenant. Owns instances, services, networks...; carries quotas. Membership lives on
+ * users (`user.spec.roles`) and tokens, so a project admin manages it through /members routes.
+ */
+import { Type, type Static } from '@sinclair/typebox';
+import { defineKind, type StoredObject } from '../kind.js';
+import { CpuQuantity, SizeQuantity, Strict } from '../schema.js';
+import { quantity } from '../resources.js';
+import { parseCpu, parseMebibytes, formatCpu, formatMebibytes } from '../quantity.js';
+import type { FieldProblem } from '../errors.js';
+import { age } from '../format.js';
+
+export const QuotasSchema = Type.Object(
+  {
+    cpu: Type.Optional(CpuQuantity('Total CPU the project may reserve.')),
+    memory: Type.Optional(SizeQuantity('Total memory the project may reserve.')),
+    disk: Type.Optional(SizeQuantity('Total disk the project may reserve.')),
+    gpu: Type.Optional(CpuQuantity('Total GPUs, in the same notation as CPU: "4" is four GPUs, "500m" half of one; an integer is thousandths.')),
+    instances: Type.Optional(Type.Integer({ minimum: 0, description: 'Most instances the project may have.' })),
+  },
+  { ...Strict, description: 'Limits checked when objects are created. Unset: unlimited.' },
+);
+
+export const ProjectSpecSchema = Type.Object(
+  {
+    displayName: Type.Optional(Type.String({ maxLength: 256 })),
+    description: Type.Optional(Type.String({ maxLength: 4096 })),
+    quotas: Type.Optional(QuotasSchema),
+  },
+  Strict,
+);
+
+export const ProjectStatusSchema = Type.Object(
+  {
+    phase: Type.Optional(Type.String()),
+    usage: Type.Optional(Type.Object({
+      cpu: Type.Integer({ minimum: 0 }),
+      memory: Type.Integer({ minimum: 0 }),
+      disk: Type.Integer({ minimum: 0 }),
+      gpu: Type.Integer({ minimum: 0 }),
+      instances: Type.Integer({ minimum: 0 }),
+    }, Strict)),
+  },
+  Strict,
+);
+
+export interface Quotas {
+  cpu?: number;
+  memory?: number;
+  disk?: number;
+  gpu?: number;
+  instances?: number;
+}
+export type ProjectSpec = Omit<Static<typeof ProjectSpecSchema>, 'quotas'> & { quotas?: Quotas };
+export type Project = StoredObject<ProjectSpec, Static<typeof ProjectStatusSchema>>;
+
+function normalizeQuotas(q: Static<typeof QuotasSchema>, problems: FieldProblem[]): Quotas {
+  const out: Quotas = {};
+  if (q.cpu !== undefined) out.cpu = quantity(q.cpu, 0, parseCpu, 'spec.quotas.cpu', problems);
+  if (q.memory !== undefined) out.memory = quantity(q.memory, 0, parseMebibytes, 'spec.quotas.memory', problems);
+  if (q.disk !== undefined) out.disk = quantity(q.disk, 0, parseMebibytes, 'spec.quotas.disk', problems);
+  if (q.gpu !== undefined) out.gpu = quantity(q.gpu, 0, parseCpu, 'spec.quotas.gpu', problems);
+  if (q.instances !== undefined) out.instances = q.instances;
+  return out;
+}
+
+function quotaSummary(p: Project): string {
+  const q = p.spec.quotas;
+  if (!q) return 'unlimited';
+  const parts: string[] = [];
+  if (q.cpu !== undefined) parts.push(`cpu=${formatCpu(q.cpu)}`);
+  if (q.memory !== undefined) parts.push(`mem=${formatMebibytes(q.memory)}`);
+  if (q.gpu !== undefined) parts.push(`gpu=${q.gpu / 1000}`);
+  if (q.instances !== undefined) parts.push(`instances=${q.instances}`);
+  return parts.join(' ') || 'unlimited';
+}
+
+export const projectKind = defineKind({
+  kind: 'project',
+  plural: 'projects',
+  title: 'Project',
+  aliases: ['proj'],
+  scope: 'cluster',
+  description: 'A tenant: its members, quotas and objects.',
+  spec: ProjectSpecSchema,
+  status: ProjectStatusSchema,
+  writers: 'cluster-admins',
+  normalize: (spec, problems) => {
+    if (!spec.quotas) return spec;
+    return { ...spec, quotas: normalizeQuotas(spec.quotas, problems) } as Static<typeof ProjectSpecSchema>;
+  },
+  initialStatus: () => ({ phase: 'Active' }),
+  columns: [
+    { header: 'NAME', get: (o) => o.metadata.name },
+    { header: 'DISPLAY NAME', get: (o) => (o as Project).spec.displayName ?? '' },
+    { header: 'QUOTAS', get: (o) => quotaSummary(o as Project) },
+    { header: 'AGE', get: (o) => age(o.metadata.createdAt) },
+  ],
+});
