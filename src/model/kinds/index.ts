@@ -1,25 +1,36 @@
-/** The registry of kinds. Adding a kind: import it and list it in ALL_KINDS. */
+/**
+ * The registry of kinds. Adding a kind: define it in its own file, import it here and list it
+ * in ALL_KINDS. Kinds are exported type-erased (`Kind`) so any layer can pass them around;
+ * the typed object shapes (Instance, Node, ...) come from each kind's file.
+ */
 import type { Kind } from '../kind.js';
-import { projectKind } from './project.js';
-import { userKind } from './user.js';
-import { tokenKind } from './token.js';
-import { nodeKind } from './node.js';
-import { instanceKind } from './instance.js';
-import { eventKind } from './event.js';
+import { projectKind as project } from './project.js';
+import { userKind as user } from './user.js';
+import { tokenKind as token } from './token.js';
+import { nodeKind as node } from './node.js';
+import { instanceKind as instance } from './instance.js';
+import { eventKind as event } from './event.js';
 
-export { projectKind, userKind, tokenKind, nodeKind, instanceKind, eventKind };
+const erase = (k: unknown) => k as Kind;
 
-export const ALL_KINDS: readonly Kind[] = [projectKind, userKind, tokenKind, nodeKind, instanceKind, eventKind] as unknown as Kind[];
+export const projectKind = erase(project);
+export const userKind = erase(user);
+export const tokenKind = erase(token);
+export const nodeKind = erase(node);
+export const instanceKind = erase(instance);
+export const eventKind = erase(event);
+
+export const ALL_KINDS: readonly Kind[] = [projectKind, userKind, tokenKind, nodeKind, instanceKind, eventKind];
 
 const byName = new Map<string, Kind>();
 for (const k of ALL_KINDS) {
-  for (const n of [k.kind, k.plural, k.title.toLowerCase(), ...(k.aliases ?? [])]) byName.set(n, k);
+  for (const n of [k.kind, k.plural, k.title.toLowerCase(), ...(k.aliases ?? [])]) byName.set(n.toLowerCase(), k);
 }
 
-/** Finds a kind by singular, plural, alias or title, case-insensitively. */
+/** Finds a kind by singular, plural, alias or title, case-insensitively ("Instance", "inst", "security-group"). */
 export function findKind(name: string): Kind | undefined {
-  return byName.get(name.toLowerCase().replace(/[-_]/g, ''))
-    ?? byName.get(name.toLowerCase());
+  const n = name.toLowerCase();
+  return byName.get(n) ?? byName.get(n.replace(/[-_]/g, ''));
 }
 
 export function kindNames(): string[] {

@@ -35,7 +35,7 @@ export const tokenKind = defineKind({
   description: 'An API credential; the secret is shown once and kept only as a hash.',
   spec: TokenSpecSchema,
   status: TokenStatusSchema,
-  verbs: ['get', 'list', 'watch', 'delete'],
+  verbs: ['get', 'list', 'watch'],
   writers: 'cluster-admins',
   normalize: (spec, problems) => {
     problems.push(...roleBindingProblems(spec.roles, 'spec.roles'));

@@ -1,0 +1,60 @@
+/**
+ * Admission: checks that run after validation and authorization and before a write, and that
+ * need the store (the project exists, the project is empty before deletion, quotas...).
+ * Plugins throw StratusErrors; they never write.
+ */
+import type { Kind, StoredObject } from '../model/kind.js';
+import type { Repository } from '../store/repository.js';
+import type { Principal } from './auth.js';
+import { StratusError } from '../model/errors.js';
+import { ALL_KINDS, projectKind } from '../model/kinds/index.js';
+
+export interface AdmissionRequest {
+  op: 'create' | 'update' | 'delete';
+  kind: Kind;
+  name: string;
+  project?: string;
+  /** The normalized object to be written (create, update). */
+  object?: { metadata: { name: string; labels?: Record<string, string> }; spec: unknown };
+  /** The stored object (update, delete). */
+  prev?: StoredObject;
+  principal: Principal;
+}
+
+export type AdmissionPlugin = (req: AdmissionRequest, repo: Repository) => Promise<void>;
+
+export class Admission {
+  private readonly plugins: AdmissionPlugin[];
+
+  constructor(private readonly repo: Repository, plugins: AdmissionPlugin[] = []) {
+    this.plugins = [projectMustExist, projectMustBeEmpty, ...plugins];
+  }
+
+  add(plugin: AdmissionPlugin): void {
+    this.plugins.push(plugin);
+  }
+
+  async admit(req: AdmissionRequest): Promise<void> {
+    for (const plugin of this.plugins) await plugin(req, this.repo);
+  }
+}
+
+/** Objects of project kinds can only be created in an existing project. */
+export const projectMustExist: AdmissionPlugin = async (req, repo) => {
+  if (req.op !== 'create' || req.kind.scope !== 'project' || !req.project) return;
+  if (await repo.find(projectKind, req.project)) return;
+  throw new StratusError('STRATUS_ERR_NOT_FOUND', `project "${req.project}" not found; create it first (stratus project create ${req.project})`, { kind: 'project', name: req.project });
+};
+
+/** A project is deleted only once it owns nothing, so nothing is orphaned. */
+export const projectMustBeEmpty: AdmissionPlugin = async (req, repo) => {
+  if (req.op !== 'delete' || req.kind !== projectKind) return;
+  const left: string[] = [];
+  for (const kind of ALL_KINDS) {
+    if (kind.scope !== 'project' || kind.kind === 'event') continue;
+    const n = await repo.backend.count(repo.prefix(kind, req.name));
+    if (n > 0) left.push(`${n} ${n === 1 ? kind.kind : kind.plural}`);
+  }
+  if (left.length === 0) return;
+  throw new StratusError('STRATUS_ERR_DEPENDENCY', `project "${req.name}" still has ${left.join(', ')}; delete them first, or delete with --cascade`, { project: req.name, remaining: left });
+};

@@ -1,0 +1,120 @@
+/**
+ * The audit trail: who did what, when, and with which result, for every mutation.
+ *
+ * Entries live in the store under /audit/<time>-<server>-<seq>, so they are as durable as the
+ * objects. A successful write carries its entry in the same transaction (`op`); a refused one
+ * is recorded on its own afterwards (`record`). Oldest entries beyond the retention are pruned.
+ */
+import type { FastifyRequest } from 'fastify';
+import type { Backend, TxnOp } from '../store/backend.js';
+import type { Clock, Ids } from '../model/runtime.js';
+
+export const AUDIT_PREFIX = '/audit/';
+
+export interface AuditEntry {
+  id: string;
+  time: string;
+  actor: string;
+  method: string;
+  path: string;
+  action: string;
+  kind?: string;
+  project?: string;
+  name?: string;
+  status: number;
+  code?: string;
+  message?: string;
+  revision?: number;
+  sourceIp?: string;
+  requestId?: string;
+}
+
+export type AuditInput = Omit<AuditEntry, 'id' | 'time'>;
+
+export interface AuditQuery {
+  limit?: number;
+  /** Entries older than this id (pagination, newest first). */
+  before?: string;
+  actor?: string;
+  project?: string;
+  kind?: string;
+  failedOnly?: boolean;
+}
+
+export class AuditLog {
+  private seq = 0;
+  private readonly server: string;
+
+  constructor(private readonly backend: Backend, private readonly clock: Clock, ids: Ids) {
+    this.server = ids.uid().replace(/[^a-z0-9]/gi, '').slice(0, 8).toLowerCase();
+  }
+
+  /** Builds the entry and the store operation that writes it. */
+  op(input: AuditInput): { entry: AuditEntry; op: TxnOp } {
+    const now = this.clock.now();
+    this.seq = (this.seq + 1) % 1_000_000;
+    const id = `${String(now).padStart(14, '0')}-${this.server}-${String(this.seq).padStart(6, '0')}`;
+    const entry: AuditEntry = { id, time: new Date(now).toISOString(), ...input };
+    return { entry, op: { op: 'create', key: AUDIT_PREFIX + id, value: JSON.stringify(entry) } };
+  }
+
+  async record(input: AuditInput): Promise<AuditEntry> {
+    const { entry, op } = this.op(input);
+    await this.backend.txn([op]);
+    return entry;
+  }
+
+  /** Newest first. Filters apply before the limit. */
+  async query(q: AuditQuery = {}): Promise<{ items: AuditEntry[]; before?: string }> {
+    const limit = Math.min(q.limit ?? 100, 10_000);
+    const items: AuditEntry[] = [];
+    let startAfter = q.before ? AUDIT_PREFIX + q.before : undefined;
+    for (;;) {
+      const page = await this.backend.range(AUDIT_PREFIX, { reverse: true, startAfter, limit: 500 });
+      for (const kv of page.items) {
+        startAfter = kv.key;
+        const e = JSON.parse(kv.value) as AuditEntry;
+        if (q.actor && e.actor !== q.actor) continue;
+        if (q.project && e.project !== q.project) continue;
+        if (q.kind && e.kind !== q.kind) continue;
+        if (q.failedOnly && e.status < 400) continue;
+        items.push(e);
+        if (items.length === limit) return { items, before: e.id };
+      }
+      if (!page.more) return { items };
+    }
+  }
+
+  /** Deletes the oldest entries so that at most `keep` remain; returns how many went. */
+  async prune(keep: number): Promise<number> {
+    const total = await this.backend.count(AUDIT_PREFIX);
+    let excess = total - keep;
+    let removed = 0;
+    while (excess > 0) {
+      const page = await this.backend.range(AUDIT_PREFIX, { limit: Math.min(excess, 1000) });
+      if (page.items.length === 0) break;
+      await this.backend.txn(page.items.map((kv) => ({ op: 'delete' as const, key: kv.key })));
+      removed += page.items.length;
+      excess -= page.items.length;
+    }
+    return removed;
+  }
+}
+
+/** The audit record of an HTTP request answered with `status`. */
+export function requestAudit(req: FastifyRequest, status: number): AuditInput {
+  const target = req.target;
+  return {
+    actor: req.principal?.id ?? 'anonymous',
+    method: req.method,
+    path: req.url.split('?')[0]!.slice(0, 512),
+    action: target?.action ?? req.method.toLowerCase(),
+    ...(target?.kind ? { kind: target.kind } : {}),
+    ...(target?.project ? { project: target.project } : {}),
+    ...(target?.name ? { name: target.name } : {}),
+    status,
+    ...(req.failure ? { code: req.failure.code, message: req.failure.message.slice(0, 512) } : {}),
+    sourceIp: req.ip,
+    requestId: req.id,
+  };
+}

@@ -1,0 +1,173 @@
+/**
+ * Authentication (bearer tokens, hashed at rest) and authorization (roles per project).
+ *
+ * A token string is looked up by its SHA-256 under /internal/token-hashes/<hex>, which names the
+ * token object; the token's user (if any) supplies roles, narrowed by the token's own roles.
+ * Principals are cached and the cache is dropped on any change to users, tokens or hashes,
+ * which the store's watch reports within the same process tick.
+ */
+import { createHash } from 'node:crypto';
+import type { Repository } from '../store/repository.js';
+import type { Watcher } from '../store/backend.js';
+import type { Kind } from '../model/kind.js';
+import { StratusError } from '../model/errors.js';
+import { tokenKind, userKind } from '../model/kinds/index.js';
+import type { Token } from '../model/kinds/token.js';
+import type { User } from '../model/kinds/user.js';
+import type { Clock } from '../model/runtime.js';
+
+export type Role = 'viewer' | 'member' | 'admin';
+export const ROLE_RANK: Record<Role, number> = { viewer: 1, member: 2, admin: 3 };
+
+export interface Principal {
+  /** Shown in audit records: user:alice, token:ci-deploy, node:n1. */
+  id: string;
+  user?: string;
+  token: string;
+  clusterAdmin: boolean;
+  roles: ReadonlyMap<string, Role>;
+  node?: string;
+}
+
+export type Verb = 'get' | 'list' | 'watch' | 'create' | 'update' | 'delete' | 'status' | 'manage';
+
+/** sha256 hex of the secret → { token: name }. The lookup key, so no secret comparison is needed. */
+export const TOKEN_HASH_PREFIX = '/internal/token-hashes/';
+/** token name → sha256 hex, to delete the hash entry when the token is revoked. */
+export const TOKEN_NAME_PREFIX = '/internal/token-names/';
+
+export function hashToken(token: string): string {
+  return createHash('sha256').update(token, 'utf8').digest('hex');
+}
+
+/** Role of `principal` in `project`, or undefined. Cluster admins are admins everywhere. */
+export function roleIn(principal: Principal, project: string): Role | undefined {
+  if (principal.clusterAdmin) return 'admin';
+  return principal.roles.get(project);
+}
+
+export function hasRole(principal: Principal, project: string, needed: Role): boolean {
+  const role = roleIn(principal, project);
+  return role !== undefined && ROLE_RANK[role] >= ROLE_RANK[needed];
+}
+
+const READ_VERBS: ReadonlySet<Verb> = new Set(['get', 'list', 'watch']);
+
+/**
+ * Why `principal` may not do `verb` on `kind` (in `project`), or undefined when it may.
+ * Lists of cluster kinds are allowed here and filtered per object by `canSee`.
+ */
+export function denyReason(principal: Principal, kind: Kind, verb: Verb, project?: string): string | undefined {
+  if (principal.clusterAdmin) return undefined;
+  if (verb === 'status') return `only the platform (cluster admins and node agents) may write the status of ${kind.plural}`;
+  const read = READ_VERBS.has(verb);
+  if (kind.scope === 'project') {
+    if (!project) return read ? undefined : `${verb} on ${kind.plural} needs a project`;
+    if (kind.writers !== 'users' && !read) return `${kind.plural} are written by the platform only`;
+    const needed: Role = read ? 'viewer' : 'member';
+    if (hasRole(principal, project, needed)) return undefined;
+    return `${principal.id} needs the ${needed} role in project "${project}" to ${verb} ${kind.plural}`;
+  }
+  if (read) return undefined;
+  return `only cluster admins may ${verb} ${kind.plural}`;
+}
+
+/** Whether `principal` may read this object (used to filter lists and watches). */
+export function canSee(principal: Principal, kind: Kind, obj: { metadata: { name: string; project?: string }; spec: unknown }): boolean {
+  if (principal.clusterAdmin) return true;
+  if (kind.scope === 'project') return obj.metadata.project !== undefined && roleIn(principal, obj.metadata.project) !== undefined;
+  switch (kind.kind) {
+    case 'project': return roleIn(principal, obj.metadata.name) !== undefined;
+    case 'user': return obj.metadata.name === principal.user;
+    case 'token': {
+      const spec = obj.spec as Token['spec'];
+      return obj.metadata.name === principal.token || (spec.user !== undefined && spec.user === principal.user);
+    }
+    default: return true;
+  }
+}
+
+export class Authenticator {
+  private readonly cache = new Map<string, { principal: Principal; expiresAt?: number }>();
+  private watchers: Watcher[] = [];
+
+  constructor(private readonly repo: Repository, private readonly clock: Clock) {}
+
+  /** Starts cache invalidation. Call once; `stop` ends it. */
+  async start(): Promise<void> {
+    const rev = await this.repo.backend.revision();
+    const drop = () => this.cache.clear();
+    for (const prefix of [TOKEN_HASH_PREFIX, this.repo.prefix(tokenKind), this.repo.prefix(userKind)]) {
+      this.watchers.push(this.repo.backend.watch(prefix, rev, drop));
+    }
+  }
+
+  stop(): void {
+    for (const w of this.watchers) w.close();
+    this.watchers = [];
+  }
+
+  /** Resolves an Authorization header to a principal; throws 401 errors. */
+  async authenticate(header: string | undefined): Promise<Principal> {
+    const token = parseBearer(header);
+    const hash = hashToken(token);
+    const cached = this.cache.get(hash);
+    if (cached && (cached.expiresAt === undefined || cached.expiresAt > this.clock.now())) return cached.principal;
+    const resolved = await this.resolve(token, hash);
+    this.cache.set(hash, resolved);
+    return resolved.principal;
+  }
+
+  private async resolve(_token: string, hash: string): Promise<{ principal: Principal; expiresAt?: number }> {
+    const entry = await this.repo.backend.get(TOKEN_HASH_PREFIX + hash);
+    if (!entry) throw unauthenticated('the token is not valid (it may have been revoked)');
+    const ref = JSON.parse(entry.value) as { token: string };
+    const tok = await this.repo.find<Token>(tokenKind, ref.token);
+    if (!tok) throw unauthenticated('the token is not valid (it may have been revoked)');
+    const expiresAt = tok.spec.expiresAt ? Date.parse(tok.spec.expiresAt) : undefined;
+    if (expiresAt !== undefined && expiresAt <= this.clock.now()) {
+      throw new StratusError('STRATUS_ERR_TOKEN_EXPIRED', `token "${tok.metadata.name}" expired at ${tok.spec.expiresAt}; ask for a new one`);
+    }
+    const user = tok.spec.user ? await this.repo.find<User>(userKind, tok.spec.user) : undefined;
+    if (tok.spec.user && !user) throw unauthenticated(`the user "${tok.spec.user}" of this token no longer exists`);
+    if (user?.spec.disabled) throw unauthenticated(`the user "${user.metadata.name}" is disabled`);
+    return { principal: principalOf(tok, user), expiresAt };
+  }
+}
+
+/** Effective rights of a token: its user's, narrowed by the token's own roles if it has any. */
+export function principalOf(tok: Token, user: User | undefined): Principal {
+  const own = new Map((tok.spec.roles ?? []).map((r) => [r.project, r.role as Role]));
+  let roles: Map<string, Role>;
+  let clusterAdmin: boolean;
+  if (!user) {
+    roles = own;
+    clusterAdmin = tok.spec.clusterAdmin === true;
+  } else {
+    const userRoles = new Map((user.spec.roles ?? []).map((r) => [r.project, r.role as Role]));
+    const narrowed = tok.spec.roles !== undefined || tok.spec.clusterAdmin !== undefined;
+    clusterAdmin = user.spec.clusterAdmin === true && (!narrowed || tok.spec.clusterAdmin === true);
+    if (!narrowed) roles = userRoles;
+    else {
+      roles = new Map();
+      for (const [project, role] of own) {
+        const base = user.spec.clusterAdmin ? 'admin' : userRoles.get(project);
+        if (base) roles.set(project, ROLE_RANK[base] < ROLE_RANK[role] ? base : role);
+      }
+    }
+  }
+  const id = tok.spec.node ? `node:${tok.spec.node}` : user ? `user:${user.metadata.name}` : `token:${tok.metadata.name}`;
+  return { id, user: user?.metadata.name, token: tok.metadata.name, clusterAdmin, roles, ...(tok.spec.node ? { node: tok.spec.node } : {}) };
+}
+
+function parseBearer(header: string | undefined): string {
+  if (!header) throw unauthenticated('no credentials: send "Authorization: Bearer <token>" (stratus login saves one)');
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  if (!m) throw unauthenticated('the Authorization header must be "Bearer <token>"');
+  if (m[1]!.length > 512) throw unauthenticated('the token is not valid');
+  return m[1]!;
+}
+
+function unauthenticated(message: string): StratusError {
+  return new StratusError('STRATUS_ERR_UNAUTHENTICATED', message);
+}

@@ -1,0 +1,75 @@
+/**
+ * Watch streams as server-sent events:
+ *
+ *   id: 42            ← the revision; reconnect with ?revision=<last id> to resume
+ *   event: put        ← put | delete | bookmark | resync
+ *   data: {"type":"put","object":{...}}
+ *
+ * A bookmark every 15 s carries the current revision (and keeps proxies from closing the
+ * stream). A consumer that falls more than 16 MiB behind, or a start below the compacted
+ * revision, gets `resync` and the stream ends: list again and watch from the list's revision.
+ */
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { ApiDeps } from '../server.js';
+import type { Kind, StoredObject } from '../../model/kind.js';
+import { matches, type Selector } from '../../model/labels.js';
+import type { ObjectEvent } from '../../store/repository.js';
+
+const MAX_BUFFERED = 16 * 1024 * 1024;
+const BOOKMARK_MS = 15_000;
+
+export interface WatchOptions {
+  project?: string;
+  selector?: Selector;
+  fromRevision?: number;
+  filter: (obj: StoredObject) => boolean;
+}
+
+export async function streamWatch(req: FastifyRequest, reply: FastifyReply, deps: ApiDeps, kind: Kind, opts: WatchOptions): Promise<void> {
+  const from = opts.fromRevision ?? (await deps.repo.backend.revision());
+  reply.hijack();
+  const res = reply.raw;
+  res.writeHead(200, {
+    'content-type': 'text/event-stream; charset=utf-8',
+    'cache-control': 'no-cache, no-transform',
+    connection: 'keep-alive',
+    'x-accel-buffering': 'no',
+    'x-request-id': req.id,
+  });
+  res.write(`retry: 2000\n\n`);
+  let done = false;
+  let lastRevision = from;
+  const finish = () => {
+    if (done) return;
+    done = true;
+    clearInterval(timer);
+    watcher.close();
+    res.end();
+  };
+  const send = (event: string, id: number | undefined, data: unknown) => {
+    if (done) return;
+    res.write(`${id !== undefined ? `id: ${id}\n` : ''}event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+    if (res.writableLength > MAX_BUFFERED) {
+      res.write(`event: resync\ndata: ${JSON.stringify({ type: 'resync', revision: lastRevision, reason: 'the client is reading too slowly' })}\n\n`);
+      finish();
+    }
+  };
+  const visible = (obj: StoredObject) => opts.filter(obj) && (!opts.selector || matches(opts.selector, obj.metadata.labels));
+  const watcher = deps.repo.watch(kind, opts.project, from, (e: ObjectEvent<StoredObject>) => {
+    if (e.type === 'resync') {
+      send('resync', undefined, e);
+      finish();
+      return;
+    }
+    lastRevision = e.revision;
+    if (!visible(e.object)) return;
+    send(e.type, e.revision, { type: e.type, object: e.object });
+  });
+  const timer = setInterval(() => {
+    void deps.repo.backend.revision().then((revision) => send('bookmark', revision, { type: 'bookmark', revision }));
+  }, BOOKMARK_MS);
+  timer.unref();
+  req.raw.on('close', finish);
+  res.on('close', finish);
+  res.on('error', finish);
+}

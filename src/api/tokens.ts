@@ -1,0 +1,50 @@
+/**
+ * Issuing and revoking tokens. The secret exists only in the response that creates it; the
+ * store keeps its SHA-256 (the lookup key) and the token object (who, which roles, expiry).
+ */
+import type { Repository } from '../store/repository.js';
+import type { TxnOp } from '../store/backend.js';
+import { tokenKind } from '../model/kinds/index.js';
+import type { Token, TokenSpec } from '../model/kinds/token.js';
+import { hashToken, TOKEN_HASH_PREFIX, TOKEN_NAME_PREFIX } from './auth.js';
+import { notFound } from '../model/errors.js';
+
+export const TOKEN_PREFIX = 'stratus_';
+export const MIN_TOKEN_LENGTH = 16;
+
+export interface IssuedToken {
+  token: Token;
+  /** The bearer secret. Shown once. */
+  secret: string;
+}
+
+/** Creates the token object and its hash entries in one transaction. */
+export async function issueToken(
+  repo: Repository,
+  input: { name?: string; spec: TokenSpec; secret?: string; actor?: string; labels?: Record<string, string> },
+  extraOps: TxnOp[] = [],
+): Promise<IssuedToken> {
+  const secret = input.secret ?? TOKEN_PREFIX + repo.ids.secret(32);
+  const name = input.name ?? `tok-${repo.ids.secret(6).toLowerCase().replace(/[^a-z0-9]/g, '0').slice(0, 8)}`;
+  const hash = hashToken(secret);
+  const ops: TxnOp[] = [
+    { op: 'create', key: TOKEN_HASH_PREFIX + hash, value: JSON.stringify({ token: name }) },
+    { op: 'create', key: TOKEN_NAME_PREFIX + name, value: JSON.stringify({ hash }) },
+    ...extraOps,
+  ];
+  const token = await repo.create<Token>(tokenKind, { metadata: { name, ...(input.labels ? { labels: input.labels } : {}) }, spec: input.spec }, { extraOps: ops, actor: input.actor });
+  return { token, secret };
+}
+
+/** Deletes the token and its hash entries; its secret stops working at once. */
+export async function revokeToken(repo: Repository, name: string, extraOps: TxnOp[] = []): Promise<Token> {
+  const ref = await repo.backend.get(TOKEN_NAME_PREFIX + name);
+  const token = await repo.find<Token>(tokenKind, name);
+  if (!token) throw notFound('token', name);
+  const ops: TxnOp[] = [...extraOps];
+  if (ref) {
+    const { hash } = JSON.parse(ref.value) as { hash: string };
+    ops.push({ op: 'delete', key: TOKEN_NAME_PREFIX + name }, { op: 'delete', key: TOKEN_HASH_PREFIX + hash });
+  }
+  return repo.delete<Token>(tokenKind, name, undefined, { expectRevision: token.metadata.revision, extraOps: ops });
+}

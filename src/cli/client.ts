@@ -1,0 +1,130 @@
+/**
+ * The CLI's HTTP client. Errors come back as ApiError with the server's STRATUS_ERR_* code;
+ * an unreachable server is one readable sentence, not a stack trace.
+ */
+import { ApiError, CliError } from './errors.js';
+
+export interface RequestOptions {
+  body?: unknown;
+  contentType?: string;
+  query?: Record<string, string | number | boolean | undefined>;
+  signal?: AbortSignal;
+}
+
+export interface WatchMessage {
+  type: 'put' | 'delete' | 'bookmark' | 'resync';
+  revision?: number;
+  object?: Record<string, unknown>;
+  reason?: string;
+}
+
+export class ApiClient {
+  constructor(readonly server: string, private readonly token: string) {}
+
+  async request<T>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
+    const res = await this.send(method, path, opts);
+    const text = await res.text();
+    if (!res.ok) throw toApiError(res.status, text);
+    return (text ? JSON.parse(text) : undefined) as T;
+  }
+
+  get<T>(path: string, query?: RequestOptions['query']): Promise<T> {
+    return this.request<T>('GET', path, { query });
+  }
+
+  /** Reads every page of a list. */
+  async listAll<T>(path: string, query: RequestOptions['query'] = {}): Promise<{ items: T[]; revision: number }> {
+    const items: T[] = [];
+    let cont: string | undefined;
+    let revision = 0;
+    do {
+      const page = await this.get<{ items: T[]; revision: number; continue?: string }>(path, { ...query, limit: 1000, continue: cont });
+      items.push(...page.items);
+      revision ||= page.revision;
+      cont = page.continue;
+    } while (cont);
+    return { items, revision };
+  }
+
+  /**
+   * Follows a watch stream, reconnecting from the last revision seen; calls `onMessage` for
+   * each event. Resolves when `signal` aborts; rejects on a resync the caller must handle.
+   */
+  async watch(path: string, fromRevision: number, query: RequestOptions['query'], onMessage: (m: WatchMessage) => void, signal: AbortSignal): Promise<void> {
+    let revision = fromRevision;
+    while (!signal.aborted) {
+      let res: Response;
+      try {
+        res = await this.send('GET', path, { query: { ...query, watch: true, revision }, signal });
+      } catch (e) {
+        if (signal.aborted) return;
+        throw e;
+      }
+      if (!res.ok) throw toApiError(res.status, await res.text());
+      try {
+        for await (const msg of readEvents(res.body!)) {
+          if (msg.revision !== undefined) revision = msg.revision;
+          if (msg.type === 'resync') throw new CliError(`the watch fell behind (${msg.reason ?? 'resync'}); run the command again`);
+          onMessage(msg);
+        }
+      } catch (e) {
+        if (signal.aborted) return;
+        if (e instanceof CliError) throw e;
+      }
+      if (!signal.aborted) await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+
+  private async send(method: string, path: string, opts: RequestOptions): Promise<Response> {
+    const url = new URL(this.server + path);
+    for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
+    const headers: Record<string, string> = { authorization: `Bearer ${this.token}`, accept: 'application/json' };
+    let body: string | undefined;
+    if (opts.body !== undefined) {
+      headers['content-type'] = opts.contentType ?? 'application/json';
+      body = typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body);
+    }
+    try {
+      return await fetch(url, { method, headers, body, signal: opts.signal });
+    } catch (e) {
+      if ((e as Error).name === 'AbortError') throw e;
+      const cause = (e as { cause?: { code?: string; message?: string } }).cause;
+      const why = cause?.code === 'ECONNREFUSED' ? 'connection refused (is `stratus server` running?)' : cause?.message ?? (e as Error).message;
+      throw new CliError(`cannot reach the server at ${this.server}: ${why}`);
+    }
+  }
+}
+
+function toApiError(status: number, text: string): ApiError {
+  try {
+    const body = JSON.parse(text) as { error?: { code: string; message: string; details?: Record<string, unknown> } };
+    if (body.error) return new ApiError(status, body.error.code, body.error.message, body.error.details);
+  } catch {
+    // not JSON: fall through
+  }
+  return new ApiError(status, `HTTP_${status}`, `the server answered ${status}: ${text.slice(0, 200)}`);
+}
+
+/** Parses a text/event-stream body into messages. */
+export async function* readEvents(body: ReadableStream<Uint8Array>): AsyncGenerator<WatchMessage> {
+  const decoder = new TextDecoder();
+  let buffer = '';
+  for await (const chunk of body as unknown as AsyncIterable<Uint8Array>) {
+    buffer += decoder.decode(chunk, { stream: true });
+    let end: number;
+    while ((end = buffer.indexOf('\n\n')) >= 0) {
+      const block = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      let id: number | undefined;
+      let data = '';
+      for (const line of block.split('\n')) {
+        if (line.startsWith('id: ')) id = Number(line.slice(4));
+        else if (line.startsWith('data: ')) data += line.slice(6);
+      }
+      if (!data) continue;
+      const msg = JSON.parse(data) as WatchMessage;
+      if (id !== undefined) msg.revision = id;
+      yield msg;
+    }
+  }
+}

@@ -1,0 +1,135 @@
+/** Tenancy and identity: projects, members, users, tokens, and the audit trail. */
+import type { Command } from 'commander';
+import { Cli } from '../context.js';
+import { CliError } from '../errors.js';
+import { printLine, table } from '../output.js';
+import { tokenKind, userKind } from '../../model/kinds/index.js';
+import { formatObjects, checkFormat } from '../output.js';
+import type { StoredObject } from '../../model/kind.js';
+
+const ROLES = ['admin', 'member', 'viewer'];
+
+function role(r: string): string {
+  if (!ROLES.includes(r)) throw new CliError(`--role ${r}: use one of ${ROLES.join(', ')}`, 2);
+  return r;
+}
+
+/** Parses "cpu=8,memory=32Gi,gpu=2,instances=50" into a quota object. */
+function quotas(text: string | undefined): Record<string, string | number> | undefined {
+  if (!text) return undefined;
+  const out: Record<string, string | number> = {};
+  for (const part of text.split(',')) {
+    const [k, v] = part.split('=');
+    if (!k || v === undefined || !['cpu', 'memory', 'disk', 'gpu', 'instances'].includes(k)) {
+      throw new CliError(`--quota ${JSON.stringify(part)}: use key=value with keys cpu, memory, disk, gpu, instances`, 2);
+    }
+    out[k] = k === 'instances' ? Number(v) : v;
+  }
+  return out;
+}
+
+export function registerAdmin(program: Command): void {
+  const project = program.command('project').description('Projects (tenants) and their members.');
+  project.command('create <name>')
+    .description('Create a project (cluster admins).')
+    .option('--display-name <text>')
+    .option('--quota <list>', 'quotas, e.g. cpu=8,memory=32Gi,gpu=2,instances=50')
+    .action(async (name: string, opts: { displayName?: string; quota?: string }, cmd: Command) => {
+      const cli = Cli.of(cmd);
+      const q = quotas(opts.quota);
+      const spec = { ...(opts.displayName ? { displayName: opts.displayName } : {}), ...(q ? { quotas: q } : {}) };
+      await cli.client.request('POST', '/v1/projects', { body: { kind: 'project', metadata: { name }, spec } });
+      printLine(`project/${name} created`);
+    });
+  project.command('members <name>').description('List the members of a project.').action(async (name: string, _o: unknown, cmd: Command) => {
+    const res = await Cli.of(cmd).client.get<{ items: { user: string; role: string }[] }>(`/v1/projects/${encodeURIComponent(name)}/members`);
+    printLine(res.items.length ? table(['USER', 'ROLE'], res.items.map((m) => [m.user, m.role])) : `project "${name}" has no members (cluster admins can always act in it)`);
+  });
+  project.command('add-member <project> <user>').description('Give a user a role in a project (project admins).')
+    .requiredOption('--role <role>', 'admin, member or viewer')
+    .action(async (p: string, user: string, opts: { role: string }, cmd: Command) => {
+      await Cli.of(cmd).client.request('PUT', `/v1/projects/${encodeURIComponent(p)}/members/${encodeURIComponent(user)}`, { body: { role: role(opts.role) } });
+      printLine(`${user} is now ${opts.role} in project ${p}`);
+    });
+  project.command('remove-member <project> <user>').description('Remove a user from a project.').action(async (p: string, user: string, _o: unknown, cmd: Command) => {
+    await Cli.of(cmd).client.request('DELETE', `/v1/projects/${encodeURIComponent(p)}/members/${encodeURIComponent(user)}`);
+    printLine(`${user} removed from project ${p}`);
+  });
+
+  const user = program.command('user').description('Users (cluster admins).');
+  user.command('create <name>')
+    .option('--display-name <text>')
+    .option('--email <address>')
+    .option('--cluster-admin', 'give cluster admin rights')
+    .option('--role <project:role...>', 'roles, e.g. team-a:member')
+    .action(async (name: string, opts: { displayName?: string; email?: string; clusterAdmin?: boolean; role?: string[] }, cmd: Command) => {
+      const roles = (opts.role ?? []).map((r) => {
+        const [p, rr] = r.split(':');
+        if (!p || !rr) throw new CliError(`--role ${r}: use PROJECT:ROLE, e.g. team-a:member`, 2);
+        return { project: p, role: role(rr) };
+      });
+      const spec = { ...(opts.displayName ? { displayName: opts.displayName } : {}), ...(opts.email ? { email: opts.email } : {}), ...(opts.clusterAdmin ? { clusterAdmin: true } : {}), ...(roles.length ? { roles } : {}) };
+      await Cli.of(cmd).client.request('POST', `/v1/${userKind.plural}`, { body: { kind: 'user', metadata: { name }, spec } });
+      printLine(`user/${name} created`);
+    });
+
+  const token = program.command('token').description('API tokens.');
+  token.command('create')
+    .description('Create a token; its secret is printed once. With --project and --role, a robot token limited to that role.')
+    .option('--name <name>', 'token name (default: generated)')
+    .option('--role <role>', 'role in --project: admin, member or viewer')
+    .option('--user <user>', 'act for this user (cluster admins; default: yourself when no --role)')
+    .option('--cluster-admin', 'cluster admin rights (cluster admins only)')
+    .option('--expires-in <duration>', 'lifetime, e.g. 12h, 30d')
+    .option('--description <text>')
+    .option('-o, --output <format>', 'secret (just the token) or json', 'secret')
+    .action(async (opts: { name?: string; role?: string; user?: string; clusterAdmin?: boolean; expiresIn?: string; description?: string; output: string }, cmd: Command) => {
+      const cli = Cli.of(cmd);
+      const explicitProject = cli.flags.project;
+      if (opts.role && !explicitProject) throw new CliError('--role needs --project (the project the role is in)', 2);
+      const body = {
+        ...(opts.name ? { name: opts.name } : {}),
+        ...(opts.user ? { user: opts.user } : {}),
+        ...(opts.role ? { roles: [{ project: explicitProject, role: role(opts.role) }] } : {}),
+        ...(opts.clusterAdmin ? { clusterAdmin: true } : {}),
+        ...(opts.expiresIn ? { expiresIn: opts.expiresIn } : {}),
+        ...(opts.description ? { description: opts.description } : {}),
+      };
+      const res = await cli.client.request<{ token: StoredObject; secret: string }>('POST', '/v1/tokens', { body });
+      if (opts.output === 'json') return printLine(JSON.stringify(res, null, 2));
+      process.stderr.write(`token/${res.token.metadata.name} created; its secret is shown only now:\n`);
+      printLine(res.secret);
+    });
+  token.command('ls').description('Tokens you can see.').option('-o, --output <format>', 'table, json or yaml', 'table').action(async (opts: { output: string }, cmd: Command) => {
+    const cli = Cli.of(cmd);
+    const { items } = await cli.client.listAll<StoredObject>(`/v1/${tokenKind.plural}`);
+    printLine(formatObjects(tokenKind, items, checkFormat(opts.output)));
+  });
+  token.command('revoke <names...>').description('Revoke tokens; their secrets stop working at once.').action(async (names: string[], _o: unknown, cmd: Command) => {
+    const cli = Cli.of(cmd);
+    for (const n of names) {
+      await cli.client.request('DELETE', `/v1/tokens/${encodeURIComponent(n)}`);
+      printLine(`token/${n} revoked`);
+    }
+  });
+
+  program.command('audit')
+    .description('The audit trail, newest first (cluster admins; project admins with -p).')
+    .option('--limit <n>', 'entries', '50')
+    .option('--actor <id>', 'only this actor, e.g. user:alice or token:ci')
+    .option('--kind <kind>')
+    .option('--failed', 'only refused requests')
+    .option('-o, --output <format>', 'table or json', 'table')
+    .action(async (opts: { limit: string; actor?: string; kind?: string; failed?: boolean; output: string }, cmd: Command) => {
+      const cli = Cli.of(cmd);
+      const limit = Number(opts.limit);
+      if (!Number.isInteger(limit) || limit < 1) throw new CliError(`--limit ${opts.limit}: not a positive integer`, 2);
+      const res = await cli.client.get<{ items: Record<string, string | number>[] }>('/v1/audit', {
+        limit, actor: opts.actor, kind: opts.kind, failed: opts.failed, project: cli.flags.project,
+      });
+      if (opts.output === 'json') return printLine(JSON.stringify(res.items, null, 2));
+      const rows = res.items.map((e) => [String(e.time), String(e.actor), String(e.action), [e.kind, e.project, e.name].filter(Boolean).join('/'), String(e.status), String(e.code ?? '')]);
+      printLine(table(['TIME', 'ACTOR', 'ACTION', 'OBJECT', 'STATUS', 'CODE'], rows));
+    });
+
+}

@@ -1,0 +1,82 @@
+/** login, logout, whoami, context: where the CLI talks to and as whom. */
+import type { Command } from 'commander';
+import { ApiClient } from '../client.js';
+import { configPath, loadConfig, saveConfig } from '../config.js';
+import { Cli } from '../context.js';
+import { CliError } from '../errors.js';
+import { printLine, table } from '../output.js';
+
+interface Whoami { id: string; user?: string; token: string; clusterAdmin: boolean; roles: { project: string; role: string }[] }
+
+export function registerAuth(program: Command): void {
+  program
+    .command('login')
+    .description('Check a server URL and token, and save them as a context.')
+    .option('--name <context>', 'context name (default: derived from the server)')
+    .action(async (opts: { name?: string }, cmd: Command) => {
+      const flags = Cli.of(cmd).flags;
+      const server = (flags.server ?? process.env.STRATUS_SERVER)?.replace(/\/+$/, '');
+      const token = flags.token ?? process.env.STRATUS_TOKEN;
+      if (!server || !token) throw new CliError('login needs --server URL and --token TOKEN (or STRATUS_SERVER and STRATUS_TOKEN)', 2);
+      let parsed: URL;
+      try {
+        parsed = new URL(server);
+      } catch {
+        throw new CliError(`--server ${JSON.stringify(server)} is not a URL (e.g. http://127.0.0.1:7070)`, 2);
+      }
+      const me = await new ApiClient(server, token).get<Whoami>('/v1/whoami');
+      const name = opts.name ?? flags.context ?? `${parsed.hostname}-${parsed.port || (parsed.protocol === 'https:' ? 443 : 80)}`;
+      const config = loadConfig();
+      config.contexts[name] = { server, token, ...(flags.project ? { project: flags.project } : {}) };
+      config.current = name;
+      saveConfig(config);
+      printLine(`logged in to ${server} as ${me.id}; saved as context "${name}" in ${configPath()}`);
+    });
+
+  program
+    .command('logout')
+    .description('Forget the current context (the token stays valid; revoke it with `stratus token revoke`).')
+    .action(async (_opts: unknown, cmd: Command) => {
+      const config = loadConfig();
+      const name = Cli.of(cmd).flags.context ?? config.current;
+      if (!name || !config.contexts[name]) throw new CliError('not logged in');
+      delete config.contexts[name];
+      config.current = Object.keys(config.contexts)[0];
+      saveConfig(config);
+      printLine(`forgot context "${name}"`);
+    });
+
+  program
+    .command('whoami')
+    .description('Who you are, on which server, with which roles.')
+    .option('-o, --output <format>', 'table or json', 'table')
+    .action(async (opts: { output: string }, cmd: Command) => {
+      const cli = Cli.of(cmd);
+      const me = await cli.client.get<Whoami>('/v1/whoami');
+      if (opts.output === 'json') return printLine(JSON.stringify({ server: cli.ctx.server, project: cli.project, ...me }, null, 2));
+      const roles = me.clusterAdmin ? 'cluster admin' : me.roles.map((r) => `${r.project}:${r.role}`).join(', ') || 'none';
+      printLine([`${me.id} (token ${me.token})`, `server:  ${cli.ctx.server}`, `project: ${cli.project}`, `roles:   ${roles}`].join('\n'));
+    });
+
+  const context = program.command('context').description('Saved contexts.');
+  context.command('ls').description('List saved contexts.').action(() => {
+    const config = loadConfig();
+    const rows = Object.entries(config.contexts).map(([n, c]) => [n === config.current ? '*' : '', n, c.server, c.project ?? 'default']);
+    printLine(table(['', 'NAME', 'SERVER', 'PROJECT'], rows));
+  });
+  context.command('use <name>').description('Switch to a saved context.').action((name: string) => {
+    const config = loadConfig();
+    if (!config.contexts[name]) throw new CliError(`no context "${name}" (have: ${Object.keys(config.contexts).join(', ') || 'none'})`);
+    config.current = name;
+    saveConfig(config);
+    printLine(`now using context "${name}"`);
+  });
+  context.command('set-project <project>').description('Set the default project of the current context.').action((project: string) => {
+    const config = loadConfig();
+    const ctx = config.current ? config.contexts[config.current] : undefined;
+    if (!ctx) throw new CliError('not logged in');
+    ctx.project = project;
+    saveConfig(config);
+    printLine(`context "${config.current}" now uses project "${project}"`);
+  });
+}

@@ -1,0 +1,150 @@
+/** get, describe, apply, delete: the verbs that work on any kind. */
+import type { Command } from 'commander';
+import type { StoredObject } from '../../model/kind.js';
+import { eventKind } from '../../model/kinds/index.js';
+import { Cli, kindArg } from '../context.js';
+import { ApiError, CliError } from '../errors.js';
+import { checkFormat, formatObjects, formatRow, printLine, table } from '../output.js';
+import { parseManifests, readInput, type Manifest } from '../manifest.js';
+import { describeObject } from '../describe.js';
+
+interface GetOpts { output: string; selector?: string; watch?: boolean; allProjects?: boolean }
+
+export function registerResources(program: Command): void {
+  program
+    .command('get <kind> [names...]')
+    .description('List objects of a kind, or show some by name. Kinds: projects, users, tokens, nodes, instances, events.')
+    .option('-o, --output <format>', 'table, wide, json, yaml or name', 'table')
+    .option('-l, --selector <selector>', 'label selector, e.g. app=web,tier!=db')
+    .option('-w, --watch', 'after listing, print changes as they happen')
+    .option('-A, --all-projects', 'list across every project you can read')
+    .action(async (kindName: string, names: string[], opts: GetOpts, cmd: Command) => {
+      const cli = Cli.of(cmd);
+      const kind = kindArg(kindName);
+      const format = checkFormat(opts.output);
+      const all = Boolean(opts.allProjects) && kind.scope === 'project';
+      if (names.length > 0) {
+        const items = await Promise.all(names.map((n) => cli.client.get<StoredObject>(cli.item(kind, n))));
+        return printLine(formatObjects(kind, items, format, { single: items.length === 1 }));
+      }
+      const query: Record<string, string> = opts.selector ? { selector: opts.selector } : {};
+      const { items, revision } = await cli.client.listAll<StoredObject>(cli.collection(kind, all), query);
+      if (items.length === 0 && (format === 'table' || format === 'wide') && !opts.watch) {
+        process.stderr.write(`No ${kind.plural} found${kind.scope === 'project' && !all ? ` in project "${cli.project}"` : ''}.\n`);
+      } else {
+        printLine(formatObjects(kind, items, format, { allProjects: all }));
+      }
+      if (opts.watch) await follow(cli, kind, all, revision, query, format);
+    });
+
+  program
+    .command('describe <kind> <name>')
+    .description('Show one object in detail, with its recent events.')
+    .action(async (kindName: string, name: string, _opts: unknown, cmd: Command) => {
+      const cli = Cli.of(cmd);
+      const kind = kindArg(kindName);
+      const obj = await cli.client.get<StoredObject>(cli.item(kind, name));
+      const project = obj.metadata.project ?? 'system';
+      const events = await cli.client.listAll<StoredObject>(`/v1/projects/${project}/${eventKind.plural}`, {
+        selector: `stratus.io/object-kind=${kind.kind},stratus.io/object-name=${name}`,
+      }).catch(() => ({ items: [] as StoredObject[] }));
+      printLine(describeObject(kind, obj, events.items));
+    });
+
+  program
+    .command('apply')
+    .description('Create or update the objects in YAML/JSON files (several documents per file allowed).')
+    .requiredOption('-f, --filename <files...>', 'files to apply (- for standard input)')
+    .action(async (opts: { filename: string[] }, cmd: Command) => {
+      const cli = Cli.of(cmd);
+      const manifests = opts.filename.flatMap((f) => parseManifests(readInput(f), f === '-' ? 'stdin' : f));
+      if (manifests.length === 0) throw new CliError('nothing to apply: the files hold no objects');
+      let failed = 0;
+      for (const m of manifests) {
+        try {
+          printLine(`${m.kind.kind}/${(m.body.metadata as { name: string }).name} ${await applyOne(cli, m)}`);
+        } catch (e) {
+          failed++;
+          if (!(e instanceof CliError)) throw e;
+          process.stderr.write(`error: ${m.kind.kind}/${(m.body.metadata as { name: string }).name}: ${e.message}${e instanceof ApiError ? ` (${e.code})` : ''}\n`);
+        }
+      }
+      if (failed > 0) throw new CliError(`${failed} of ${manifests.length} objects failed`);
+    });
+
+  program
+    .command('delete [kind] [names...]')
+    .description('Delete objects by kind and name, or those in files (-f).')
+    .option('-f, --filename <files...>', 'delete the objects these files describe')
+    .option('--cascade', 'projects: delete everything they own first')
+    .action(async (kindName: string | undefined, names: string[], opts: { filename?: string[]; cascade?: boolean }, cmd: Command) => {
+      const cli = Cli.of(cmd);
+      const targets: { path: string; label: string }[] = [];
+      if (opts.filename) {
+        for (const m of opts.filename.flatMap((f) => parseManifests(readInput(f), f))) {
+          const meta = m.body.metadata as { name: string; project?: string };
+          targets.push({ path: itemPath(cli, m, meta), label: `${m.kind.kind}/${meta.name}` });
+        }
+      } else {
+        if (!kindName || names.length === 0) throw new CliError('usage: stratus delete KIND NAME... (or -f FILE)', 2);
+        const kind = kindArg(kindName);
+        for (const n of names) targets.push({ path: cli.item(kind, n), label: `${kind.kind}/${n}` });
+      }
+      let failed = 0;
+      for (const t of targets) {
+        try {
+          await cli.client.request('DELETE', t.path, { query: opts.cascade ? { cascade: true } : undefined });
+          printLine(`${t.label} deleted`);
+        } catch (e) {
+          if (!(e instanceof CliError)) throw e;
+          failed++;
+          process.stderr.write(`error: ${t.label}: ${e.message}${e instanceof ApiError ? ` (${e.code})` : ''}\n`);
+        }
+      }
+      if (failed > 0) throw new CliError(`${failed} of ${targets.length} deletions failed`);
+    });
+}
+
+function itemPath(cli: Cli, m: Manifest, meta: { name: string; project?: string }): string {
+  if (m.kind.scope === 'cluster') return `/v1/${m.kind.plural}/${encodeURIComponent(meta.name)}`;
+  return `/v1/projects/${encodeURIComponent(meta.project ?? cli.project)}/${m.kind.plural}/${encodeURIComponent(meta.name)}`;
+}
+
+/** Creates the object, or replaces it; says created, configured or unchanged. */
+async function applyOne(cli: Cli, m: Manifest): Promise<string> {
+  const meta = m.body.metadata as { name: string; project?: string; revision?: number };
+  const path = itemPath(cli, m, meta);
+  const body = { ...m.body, metadata: { ...meta } };
+  delete (body as { status?: unknown }).status;
+  delete body.metadata.revision;
+  let existing: StoredObject | undefined;
+  try {
+    existing = await cli.client.get<StoredObject>(path);
+  } catch (e) {
+    if (!(e instanceof ApiError && e.status === 404 && e.code === 'STRATUS_ERR_NOT_FOUND')) throw e;
+  }
+  if (!existing) {
+    await cli.client.request('POST', path.slice(0, path.lastIndexOf('/')), { body });
+    return 'created';
+  }
+  const updated = await cli.client.request<StoredObject>('PUT', path, { body });
+  return updated.metadata.revision === existing.metadata.revision ? 'unchanged' : 'configured';
+}
+
+async function follow(cli: Cli, kind: ReturnType<typeof kindArg>, all: boolean, revision: number, query: Record<string, string>, format: ReturnType<typeof checkFormat>): Promise<void> {
+  const controller = new AbortController();
+  process.once('SIGINT', () => controller.abort());
+  const wide = format === 'wide';
+  let headerPrinted = false;
+  await cli.client.watch(cli.collection(kind, all), revision, query, (msg) => {
+    if (!msg.object || (msg.type !== 'put' && msg.type !== 'delete')) return;
+    const obj = msg.object as unknown as StoredObject;
+    if (format === 'json') return printLine(JSON.stringify({ type: msg.type, object: obj }));
+    if (format === 'yaml' || format === 'name') return printLine(formatObjects(kind, [obj], format, { single: true }));
+    const row = formatRow(kind, obj, wide, all, msg.type === 'delete');
+    const cols = kind.columns.filter((c) => wide || !c.wide).map((c) => c.header);
+    const text = table([...(all ? ['PROJECT'] : []), ...cols], [row]).split('\n');
+    printLine(headerPrinted ? text[1]! : text.join('\n'));
+    headerPrinted = true;
+  }, controller.signal);
+}

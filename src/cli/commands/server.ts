@@ -1,0 +1,86 @@
+/** `stratus server`: flags, the first-start banner, and a clean shutdown on SIGINT/SIGTERM. */
+import { Command, Option, InvalidArgumentError } from 'commander';
+import { defaultDataDir, startServer, type ServerConfig } from '../../server/main.js';
+import { serverComponents } from '../../server/components.js';
+import { CliError } from '../errors.js';
+
+export function registerServer(program: Command): void {
+  program
+    .command('server')
+    .description('Run the control plane (API, store, scheduler, controllers) with an embedded agent.')
+    .addOption(new Option('--data-dir <dir>', 'where the store and state live').env('STRATUS_DATA_DIR').default(defaultDataDir()))
+    .addOption(new Option('--port <n>', 'TCP port of the API').env('STRATUS_PORT').default(7070).argParser(port))
+    .addOption(new Option('--listen <addr>', 'address to listen on (0.0.0.0 for every interface)').env('STRATUS_LISTEN').default('127.0.0.1'))
+    .addOption(new Option('--store <url>', 'store URL: sqlite:///path/stratus.db (default: in the data dir), memory:').env('STRATUS_STORE'))
+    .addOption(new Option('--store-sync <mode>', 'sqlite durability: full (fsync every commit) or normal (survives process crashes, not power loss)').choices(['full', 'normal']).default('full'))
+    .addOption(new Option('--bootstrap-token <token>', 'first admin token, instead of a random one (first start only; at least 16 characters)').env('STRATUS_BOOTSTRAP_TOKEN'))
+    .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('warn'))
+    .addOption(new Option('--tls-cert <file>', 'serve HTTPS with this PEM certificate (with --tls-key)'))
+    .addOption(new Option('--tls-key <file>', 'PEM private key for --tls-cert'))
+    .addOption(new Option('--scheduler-policy <policy>', 'cluster placement policy').choices(['binpack', 'spread', 'fgd']).default('binpack'))
+    .addOption(new Option('--no-scheduler', 'do not run the scheduler (another server does)'))
+    .addOption(new Option('--audit-retention <n>', 'audit entries to keep').default(1_000_000).argParser(positiveInt))
+    .action(async (opts: Record<string, unknown>) => {
+      if (Boolean(opts.tlsCert) !== Boolean(opts.tlsKey)) throw new CliError('--tls-cert and --tls-key go together', 2);
+      const config: ServerConfig = {
+        dataDir: opts.dataDir as string,
+        port: opts.port as number,
+        listen: opts.listen as string,
+        store: opts.store as string | undefined,
+        storeSync: opts.storeSync as 'full' | 'normal',
+        bootstrapToken: opts.bootstrapToken as string | undefined,
+        logLevel: opts.logLevel as string,
+        tlsCert: opts.tlsCert as string | undefined,
+        tlsKey: opts.tlsKey as string | undefined,
+        auditRetention: opts.auditRetention as number,
+        components: serverComponents({ scheduler: opts.scheduler !== false, policy: opts.schedulerPolicy as string }),
+      };
+      const server = await startServer(config);
+      printBanner(server.url, config, server.bootstrap.adminToken);
+      await new Promise<void>((resolve) => {
+        const shutdown = (signal: string) => {
+          process.stderr.write(`\n${signal}: stopping Stratus...\n`);
+          void server.stop().then(resolve, (e: Error) => {
+            process.stderr.write(`error while stopping: ${e.message}\n`);
+            resolve();
+          });
+        };
+        process.once('SIGINT', () => shutdown('SIGINT'));
+        process.once('SIGTERM', () => shutdown('SIGTERM'));
+      });
+    });
+}
+
+function printBanner(url: string, config: ServerConfig, adminToken: string | undefined): void {
+  const lines = [
+    `Stratus server is ready at ${url}`,
+    `  data dir:  ${config.dataDir}`,
+    `  store:     ${config.store ?? `sqlite (${config.dataDir}/stratus.db)`}`,
+    `  API docs:  ${url}/docs`,
+  ];
+  if (adminToken) {
+    lines.push(
+      '',
+      'This is a new cluster. Admin token (shown only now; the server keeps only its hash):',
+      `  ${adminToken}`,
+      '',
+      'Log in with:',
+      `  npx stratus login --server ${url} --token ${adminToken}`,
+    );
+  } else {
+    lines.push('  (existing cluster: use your saved login, or a token an admin gave you)');
+  }
+  process.stdout.write(lines.join('\n') + '\n');
+}
+
+function port(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError(`"${v}" is not a TCP port (0-65535)`);
+  return n;
+}
+
+function positiveInt(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`"${v}" is not a positive integer`);
+  return n;
+}

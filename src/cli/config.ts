@@ -1,0 +1,66 @@
+/**
+ * CLI contexts: which server, which token, which default project. Saved by `stratus login`
+ * in $STRATUS_CONFIG or ${XDG_CONFIG_HOME:-~/.config}/stratus/config.json (mode 0600).
+ * Flags beat environment (STRATUS_SERVER, STRATUS_TOKEN, STRATUS_PROJECT) beat the context.
+ */
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { CliError } from './errors.js';
+
+export interface Context {
+  server: string;
+  token: string;
+  project?: string;
+}
+
+export interface CliConfig {
+  current?: string;
+  contexts: Record<string, Context>;
+}
+
+export function configPath(): string {
+  if (process.env.STRATUS_CONFIG) return process.env.STRATUS_CONFIG;
+  const base = process.env.XDG_CONFIG_HOME || join(homedir(), '.config');
+  return join(base, 'stratus', 'config.json');
+}
+
+export function loadConfig(path = configPath()): CliConfig {
+  if (!existsSync(path)) return { contexts: {} };
+  try {
+    const parsed = JSON.parse(readFileSync(path, 'utf8')) as CliConfig;
+    return { current: parsed.current, contexts: parsed.contexts ?? {} };
+  } catch (e) {
+    throw new CliError(`cannot read ${path}: ${(e as Error).message}; fix or delete it, then log in again`);
+  }
+}
+
+export function saveConfig(config: CliConfig, path = configPath()): void {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  const tmp = `${path}.tmp-${process.pid}`;
+  writeFileSync(tmp, JSON.stringify(config, null, 2) + '\n', { mode: 0o600 });
+  chmodSync(tmp, 0o600);
+  renameSync(tmp, path);
+}
+
+export interface TargetFlags {
+  server?: string;
+  token?: string;
+  project?: string;
+  context?: string;
+}
+
+/** Where commands talk to, and as whom. Throws a CliError saying how to log in when unknown. */
+export function resolveTarget(flags: TargetFlags): Context & { contextName?: string } {
+  const config = loadConfig();
+  const name = flags.context ?? process.env.STRATUS_CONTEXT ?? config.current;
+  if (flags.context && !config.contexts[flags.context]) throw new CliError(`no context "${flags.context}" (have: ${Object.keys(config.contexts).join(', ') || 'none'})`);
+  const ctx = name ? config.contexts[name] : undefined;
+  const server = flags.server ?? process.env.STRATUS_SERVER ?? ctx?.server;
+  const token = flags.token ?? process.env.STRATUS_TOKEN ?? ctx?.token;
+  if (!server || !token) {
+    throw new CliError('not logged in: run `stratus login --server URL --token TOKEN` (or set STRATUS_SERVER and STRATUS_TOKEN)');
+  }
+  const project = flags.project ?? process.env.STRATUS_PROJECT ?? ctx?.project ?? 'default';
+  return { server: server.replace(/\/+$/, ''), token, project, contextName: name };
+}

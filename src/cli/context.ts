@@ -1,0 +1,56 @@
+/** What every command action gets: its resolved target, an API client, and output helpers. */
+import type { Command } from 'commander';
+import { ApiClient } from './client.js';
+import { resolveTarget, type Context } from './config.js';
+import type { Kind } from '../model/kind.js';
+import { findKind, kindNames } from '../model/kinds/index.js';
+import { CliError } from './errors.js';
+
+export interface GlobalFlags {
+  server?: string;
+  token?: string;
+  context?: string;
+  project?: string;
+  allProjects?: boolean;
+}
+
+export class Cli {
+  private target?: Context;
+  private api?: ApiClient;
+
+  constructor(readonly flags: GlobalFlags) {}
+
+  static of(cmd: Command): Cli {
+    return new Cli(cmd.optsWithGlobals() as GlobalFlags);
+  }
+
+  get ctx(): Context {
+    this.target ??= resolveTarget(this.flags);
+    return this.target;
+  }
+
+  get client(): ApiClient {
+    this.api ??= new ApiClient(this.ctx.server, this.ctx.token);
+    return this.api;
+  }
+
+  get project(): string {
+    return this.ctx.project ?? 'default';
+  }
+
+  /** Collection path of a kind: /v1/projects/P/instances, /v1/nodes, or /v1/instances with -A. */
+  collection(kind: Kind, allProjects = false): string {
+    if (kind.scope === 'cluster') return `/v1/${kind.plural}`;
+    return allProjects ? `/v1/${kind.plural}` : `/v1/projects/${encodeURIComponent(this.project)}/${kind.plural}`;
+  }
+
+  item(kind: Kind, name: string): string {
+    return `${this.collection(kind)}/${encodeURIComponent(name)}`;
+  }
+}
+
+export function kindArg(name: string): Kind {
+  const kind = findKind(name);
+  if (!kind) throw new CliError(`unknown kind "${name}" (known: ${kindNames().join(', ')})`, 2);
+  return kind;
+}

@@ -1,0 +1,56 @@
+/**
+ * The `stratus` command. Command definitions live in commands/*; each action gets a Cli
+ * context. Any failure prints one line to stderr and exits non-zero (2 for usage errors).
+ */
+import { Command, CommanderError } from 'commander';
+import { VERSION } from '../version.js';
+import { ApiError, CliError } from './errors.js';
+import { registerServer } from './commands/server.js';
+import { registerAuth } from './commands/auth.js';
+import { registerResources } from './commands/resources.js';
+import { registerAdmin } from './commands/admin.js';
+
+export function buildProgram(): Command {
+  const program = new Command('stratus')
+    .description('Stratus: a private cloud on your own machines.')
+    .version(VERSION, '-v, --version')
+    .option('--server <url>', 'API server URL (env STRATUS_SERVER)')
+    .option('--token <token>', 'bearer token (env STRATUS_TOKEN)')
+    .option('--context <name>', 'saved context to use (env STRATUS_CONTEXT)')
+    .option('-p, --project <name>', 'project (env STRATUS_PROJECT; default: the context\'s, else "default")')
+    .showHelpAfterError('(run with --help for usage)')
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) })
+    .exitOverride();
+  registerServer(program);
+  registerAuth(program);
+  registerResources(program);
+  registerAdmin(program);
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return process.exitCode === undefined ? 0 : Number(process.exitCode);
+  } catch (e) {
+    return reportError(e);
+  }
+}
+
+export function reportError(e: unknown): number {
+  if (e instanceof CommanderError) {
+    if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0;
+    return e.exitCode === 0 ? 0 : 2;
+  }
+  if (e instanceof ApiError) {
+    process.stderr.write(`error: ${e.message} (${e.code})\n`);
+    return e.exitCode;
+  }
+  if (e instanceof CliError) {
+    process.stderr.write(`error: ${e.message}\n`);
+    return e.exitCode;
+  }
+  process.stderr.write(`error: ${(e as Error)?.stack ?? String(e)}\n`);
+  return 1;
+}

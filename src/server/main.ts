@@ -1,0 +1,143 @@
+/**
+ * `stratus server`: the control plane in one process.
+ *
+ *   store ─▶ repository ─▶ API (auth, audit, admission)
+ *                     └──▶ scheduler loop, controllers (leader only)     [+ embedded agent]
+ *
+ * startServer() is also what integration tests call to get a real server on a random port.
+ */
+import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { openBackend, type Backend } from '../store/index.js';
+import { Repository } from '../store/repository.js';
+import { buildApi } from '../api/server.js';
+import { Authenticator } from '../api/auth.js';
+import { AuditLog } from '../api/audit.js';
+import { Admission, type AdmissionPlugin } from '../api/admission.js';
+import { systemClock, randomIds, type Clock, type Ids } from '../model/runtime.js';
+import { VERSION } from '../version.js';
+import { bootstrap, type BootstrapResult } from './bootstrap.js';
+import { Runner, every, type Component } from './runner.js';
+
+export interface ServerConfig {
+  dataDir: string;
+  port: number;
+  listen: string;
+  /** Store URL; default sqlite://<dataDir>/stratus.db */
+  store?: string;
+  storeSync?: 'full' | 'normal';
+  bootstrapToken?: string;
+  logLevel?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  /** Revisions of history kept for watches. */
+  retainRevisions?: number;
+  /** Audit entries kept. */
+  auditRetention?: number;
+  clock?: Clock;
+  ids?: Ids;
+  /** More components (scheduler, controllers, agent), built once the API exists. */
+  components?: (ctx: ServerContext) => Component[];
+  admissionPlugins?: AdmissionPlugin[];
+  plugins?: Parameters<typeof buildApi>[0]['plugins'];
+}
+
+export interface ServerContext {
+  config: ServerConfig;
+  backend: Backend;
+  repo: Repository;
+  audit: AuditLog;
+  url: string;
+}
+
+export interface RunningServer extends ServerContext {
+  app: FastifyInstance;
+  bootstrap: BootstrapResult;
+  stop(): Promise<void>;
+}
+
+export function defaultDataDir(): string {
+  const base = process.env.XDG_DATA_HOME || join(homedir(), '.local', 'share');
+  return join(base, 'stratus');
+}
+
+export async function startServer(config: ServerConfig): Promise<RunningServer> {
+  const clock = config.clock ?? systemClock;
+  const ids = config.ids ?? randomIds;
+  const storeUrl = config.store ?? `sqlite://${join(resolve(config.dataDir), 'stratus.db')}`;
+  const backend = await openBackend(storeUrl, storeUrl.startsWith('sqlite:') && config.storeSync ? { sync: config.storeSync } : {});
+  const runner = new Runner();
+  try {
+    const repo = new Repository(backend, clock, ids);
+    const boot = await bootstrap(repo, config.bootstrapToken);
+    const auth = new Authenticator(repo, clock);
+    await auth.start();
+    const audit = new AuditLog(backend, clock, ids);
+    const admission = new Admission(repo, config.admissionPlugins ?? []);
+    const app = await buildApi({
+      repo, auth, audit, clock, ids, admission, version: VERSION,
+      ready: () => runner.readiness(),
+      logger: { level: config.logLevel ?? 'warn' },
+      plugins: config.plugins,
+      ...(config.tlsCert && config.tlsKey ? { https: readTls(config.tlsCert, config.tlsKey) } : {}),
+    });
+    const https = config.tlsCert && config.tlsKey;
+    const scheme = https ? 'https' : 'http';
+    const ctx: ServerContext = { config, backend, repo, audit, url: '' };
+    const apiComponent: Component = {
+      name: 'api',
+      start: async () => {
+        await app.listen({ port: config.port, host: config.listen });
+        const addr = app.server.address();
+        const port = typeof addr === 'object' && addr ? addr.port : config.port;
+        const host = config.listen === '0.0.0.0' || config.listen === '::' ? '127.0.0.1' : config.listen.includes(':') ? `[${config.listen}]` : config.listen;
+        ctx.url = `${scheme}://${host}:${port}`;
+      },
+      stop: async () => {
+        auth.stop();
+        await app.close();
+      },
+    };
+    await runner.start([maintenance(backend, audit, config), apiComponent]);
+    await runner.start(config.components?.(ctx) ?? []);
+    return {
+      ...ctx,
+      get url() { return ctx.url; },
+      app,
+      bootstrap: boot,
+      stop: async () => {
+        await runner.stop();
+        await backend.close();
+      },
+    };
+  } catch (e) {
+    await runner.stop();
+    await backend.close();
+    throw e;
+  }
+}
+
+/** Compacts watch history and prunes the audit trail, every minute. */
+function maintenance(backend: Backend, audit: AuditLog, config: ServerConfig): Component {
+  let loop: { stop(): void } | undefined;
+  const retain = config.retainRevisions ?? 100_000;
+  const keepAudit = config.auditRetention ?? 1_000_000;
+  return {
+    name: 'maintenance',
+    start: async () => {
+      loop = every(60_000, async () => {
+        const rev = await backend.revision();
+        if (rev > retain) await backend.compact(rev - retain);
+        await audit.prune(keepAudit);
+      }, (e) => console.error(`maintenance: ${(e as Error).message}`));
+    },
+    stop: async () => loop?.stop(),
+  };
+}
+
+/** Reads TLS material for Fastify; kept apart so tests can skip it. */
+export function readTls(cert: string, key: string): { cert: Buffer; key: Buffer } {
+  return { cert: readFileSync(cert), key: readFileSync(key) };
+}

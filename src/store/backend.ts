@@ -1,0 +1,148 @@
+/**
+ * The store backend: a revisioned key/value store in the shape of etcd's API.
+ *
+ * Contract (every backend):
+ * - One global revision, incremented by every successful write; each written key records it as
+ *   its modRevision. Revisions never go backwards, also across restarts.
+ * - `txn` applies all its operations or none. Each operation may name the revision it expects;
+ *   a mismatch refuses the whole transaction with TxnConflict (the API maps it to HTTP 409).
+ * - `watch(prefix, fromRevision)` delivers every change with revision > fromRevision, in order,
+ *   none skipped; if fromRevision is below the compacted revision the watcher receives one
+ *   `resync` event instead and is closed.
+ * - The store knows nothing about kinds: keys are strings, values are strings (JSON by convention).
+ */
+
+export interface KeyValue {
+  key: string;
+  value: string;
+  createRevision: number;
+  modRevision: number;
+  /** Number of writes since creation, 1 for a new key. */
+  version: number;
+}
+
+export type TxnOp =
+  /** Fails with 'exists' when the key exists. */
+  | { op: 'create'; key: string; value: string }
+  /** Replaces or creates. With `expectRevision`, fails unless the key's modRevision equals it (0: must not exist). */
+  | { op: 'put'; key: string; value: string; expectRevision?: number }
+  /** Fails with 'missing' when absent, or 'conflict' when `expectRevision` is given and differs. */
+  | { op: 'delete'; key: string; expectRevision?: number };
+
+export interface TxnResult {
+  revision: number;
+  /** One entry per op: the key-value as written, or the deleted one (with the deleting revision as modRevision). */
+  results: KeyValue[];
+}
+
+export type TxnFailure = 'exists' | 'missing' | 'conflict';
+
+export class TxnConflict extends Error {
+  constructor(
+    readonly failure: TxnFailure,
+    readonly key: string,
+    readonly expected?: number,
+    readonly actual?: number,
+  ) {
+    super(`${failure} on ${key}${expected !== undefined ? ` (expected revision ${expected}, found ${actual ?? 'none'})` : ''}`);
+    this.name = 'TxnConflict';
+  }
+}
+
+export class RevisionCompacted extends Error {
+  constructor(readonly requested: number, readonly compacted: number) {
+    super(`revision ${requested} was compacted (oldest available: ${compacted}); list again and watch from the list's revision`);
+    this.name = 'RevisionCompacted';
+  }
+}
+
+export interface RangeOptions {
+  /** Return keys strictly after this one (pagination). */
+  startAfter?: string;
+  /** Most items to return; `more` tells whether others remain. */
+  limit?: number;
+  /** Descending key order; `startAfter` then means "keys before this one". */
+  reverse?: boolean;
+}
+
+export interface RangeResult {
+  items: KeyValue[];
+  more: boolean;
+  /** The store revision the range was read at. */
+  revision: number;
+}
+
+export type WatchEvent =
+  | { type: 'put'; kv: KeyValue; prevModRevision?: number }
+  | { type: 'delete'; kv: KeyValue; prevModRevision: number }
+  /** The watcher fell behind compaction or its consumer: re-list and watch again. Final. */
+  | { type: 'resync'; revision: number; reason: string };
+
+export interface Watcher {
+  /** Stops delivery. Idempotent. */
+  close(): void;
+}
+
+export interface Backend {
+  readonly name: string;
+  /** The revision of the latest write (0 for an empty store). */
+  revision(): Promise<number>;
+  get(key: string): Promise<KeyValue | undefined>;
+  range(prefix: string, options?: RangeOptions): Promise<RangeResult>;
+  count(prefix: string): Promise<number>;
+  txn(ops: TxnOp[]): Promise<TxnResult>;
+  /**
+   * Calls `onEvent` for every change under `prefix` after `fromRevision`, in revision order.
+   * Events already in history are delivered first, then live ones. `onEvent` must not throw.
+   */
+  watch(prefix: string, fromRevision: number, onEvent: (event: WatchEvent) => void): Watcher;
+  /** Drops history up to and including `revision`; returns the compacted revision. */
+  compact(revision: number): Promise<number>;
+  /** The oldest revision a watch may start from. */
+  compactedRevision(): Promise<number>;
+  close(): Promise<void>;
+}
+
+export interface BackendOptions {
+  /** Backend-specific settings; unknown keys are refused by each backend. */
+  [key: string]: unknown;
+}
+
+export type BackendFactory = (url: URL, options: BackendOptions) => Promise<Backend>;
+
+const factories = new Map<string, BackendFactory>();
+
+/** Backends register themselves by URL scheme (sqlite, memory, etcd). */
+export function registerBackend(scheme: string, factory: BackendFactory): void {
+  factories.set(scheme, factory);
+}
+
+/** Opens a store from a URL such as `sqlite:///var/lib/stratus/stratus.db` or `memory:`. */
+export async function openBackend(spec: string, options: BackendOptions = {}): Promise<Backend> {
+  let url: URL;
+  try {
+    url = new URL(spec);
+  } catch {
+    throw new Error(`store ${JSON.stringify(spec)} is not a URL (use e.g. sqlite:///path/to/stratus.db, memory:, etcd://host:2379)`);
+  }
+  const scheme = url.protocol.replace(/:$/, '');
+  const factory = factories.get(scheme);
+  if (!factory) {
+    throw new Error(`store scheme "${scheme}" is not supported here (available: ${[...factories.keys()].join(', ')})`);
+  }
+  return factory(url, options);
+}
+
+/** Refuses options the backend does not understand, instead of ignoring them. */
+export function checkOptions(backend: string, options: BackendOptions, known: string[]): void {
+  for (const key of Object.keys(options)) {
+    if (!known.includes(key)) throw new Error(`the ${backend} store does not support option "${key}" (supported: ${known.join(', ') || 'none'})`);
+  }
+}
+
+/** The smallest string greater than every string starting with `prefix`. */
+export function prefixEnd(prefix: string): string {
+  if (prefix === '') return '\u{10FFFF}';
+  const last = prefix.charCodeAt(prefix.length - 1);
+  return prefix.slice(0, -1) + String.fromCharCode(last + 1);
+}

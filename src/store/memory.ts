@@ -1,0 +1,139 @@
+/**
+ * In-memory backend for tests and throwaway clusters (`memory:`). Same contract as sqlite,
+ * nothing survives the process.
+ */
+import { checkOptions, prefixEnd, registerBackend, type Backend, type KeyValue, type RangeOptions, type RangeResult, type TxnOp, type TxnResult, type WatchEvent, type Watcher } from './backend.js';
+import { planTxn } from './txn.js';
+import { WatchHub, type Change } from './watch-hub.js';
+
+export class MemoryBackend implements Backend {
+  readonly name = 'memory';
+  private readonly data = new Map<string, KeyValue>();
+  /** Keys in sorted order, for range reads. */
+  private readonly sorted: string[] = [];
+  private readonly log: Change[] = [];
+  private rev = 0;
+  private compacted = 0;
+  private readonly hub = new WatchHub();
+  private closed = false;
+
+  async revision(): Promise<number> {
+    return this.rev;
+  }
+
+  async get(key: string): Promise<KeyValue | undefined> {
+    return this.data.get(key);
+  }
+
+  async range(prefix: string, options: RangeOptions = {}): Promise<RangeResult> {
+    if (options.reverse) return this.rangeReverse(prefix, options);
+    const from = options.startAfter !== undefined && options.startAfter >= prefix ? options.startAfter : prefix;
+    let i = lowerBound(this.sorted, from);
+    if (this.sorted[i] === options.startAfter) i++;
+    const limit = options.limit ?? Infinity;
+    const items: KeyValue[] = [];
+    for (; i < this.sorted.length; i++) {
+      const key = this.sorted[i]!;
+      if (!key.startsWith(prefix)) break;
+      if (items.length >= limit) return { items, more: true, revision: this.rev };
+      items.push(this.data.get(key)!);
+    }
+    return { items, more: false, revision: this.rev };
+  }
+
+  private rangeReverse(prefix: string, options: RangeOptions): RangeResult {
+    const end = options.startAfter !== undefined && options.startAfter < prefixEnd(prefix) ? options.startAfter : prefixEnd(prefix);
+    const limit = options.limit ?? Infinity;
+    const items: KeyValue[] = [];
+    for (let i = lowerBound(this.sorted, end) - 1; i >= 0; i--) {
+      const key = this.sorted[i]!;
+      if (!key.startsWith(prefix)) break;
+      if (items.length >= limit) return { items, more: true, revision: this.rev };
+      items.push(this.data.get(key)!);
+    }
+    return { items, more: false, revision: this.rev };
+  }
+
+  async count(prefix: string): Promise<number> {
+    let n = 0;
+    for (let i = lowerBound(this.sorted, prefix); i < this.sorted.length && this.sorted[i]!.startsWith(prefix); i++) n++;
+    return n;
+  }
+
+  async txn(ops: TxnOp[]): Promise<TxnResult> {
+    this.assertOpen();
+    const planned = planTxn(ops, this.data, this.rev + 1);
+    this.rev = planned.revision;
+    for (const change of planned.changes) {
+      if (change.type === 'delete') {
+        this.data.delete(change.kv.key);
+        this.sorted.splice(lowerBound(this.sorted, change.kv.key), 1);
+      } else {
+        if (!this.data.has(change.kv.key)) this.sorted.splice(lowerBound(this.sorted, change.kv.key), 0, change.kv.key);
+        this.data.set(change.kv.key, change.kv);
+      }
+      this.log.push(change);
+    }
+    this.hub.publish(planned.changes);
+    return { revision: planned.revision, results: planned.results };
+  }
+
+  watch(prefix: string, fromRevision: number, onEvent: (event: WatchEvent) => void): Watcher {
+    return this.hub.add(prefix, fromRevision, onEvent, (p, from) => this.history(p, from), this.compacted, this.rev);
+  }
+
+  private *history(prefix: string, fromRevision: number): Iterable<Change> {
+    // The log is ordered by revision; find the first change after fromRevision.
+    let lo = 0;
+    let hi = this.log.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.log[mid]!.kv.modRevision <= fromRevision) lo = mid + 1;
+      else hi = mid;
+    }
+    for (let i = lo; i < this.log.length; i++) {
+      const c = this.log[i]!;
+      if (c.kv.key.startsWith(prefix)) yield c;
+    }
+  }
+
+  async compact(revision: number): Promise<number> {
+    const target = Math.min(revision, this.rev);
+    if (target <= this.compacted) return this.compacted;
+    let drop = 0;
+    while (drop < this.log.length && this.log[drop]!.kv.modRevision <= target) drop++;
+    this.log.splice(0, drop);
+    this.compacted = target;
+    return target;
+  }
+
+  async compactedRevision(): Promise<number> {
+    return this.compacted;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.hub.closeAll('the store is closing', this.rev);
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new Error('the store is closed');
+  }
+}
+
+function lowerBound(sorted: string[], key: string): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (sorted[mid]! < key) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+registerBackend('memory', async (_url, options) => {
+  checkOptions('memory', options, []);
+  return new MemoryBackend();
+});

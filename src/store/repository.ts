@@ -1,0 +1,264 @@
+/**
+ * The typed layer on top of a backend: objects of a kind, under keys
+ *   /registry/<plural>/<project>/<name>   (project kinds)
+ *   /registry/<plural>/<name>             (cluster kinds)
+ * The backend stays kind-agnostic; this file turns its TxnConflicts into domain errors.
+ * Every writer (API, scheduler, controllers) goes through here, so there is one truth.
+ */
+import type { Backend, TxnOp, WatchEvent, Watcher } from './backend.js';
+import { TxnConflict } from './backend.js';
+import type { Kind, ObjectMeta, StoredObject } from '../model/kind.js';
+import { StratusError, notFound } from '../model/errors.js';
+import { matches, type Selector } from '../model/labels.js';
+import { isoNow, randomIds, systemClock, type Clock, type Ids } from '../model/runtime.js';
+
+export interface WriteOptions {
+  /** Refuse the write unless the stored object is at this revision. */
+  expectRevision?: number;
+  /** Written in the same transaction (e.g. the audit record). */
+  extraOps?: TxnOp[];
+  /** Who is writing; recorded as metadata.createdBy on create. */
+  actor?: string;
+}
+
+export interface ListOptions {
+  project?: string;
+  selector?: Selector;
+  limit?: number;
+  /** Opaque token from a previous page. */
+  continue?: string;
+  /** Only objects for which this returns true (applied before the limit). */
+  filter?: (obj: StoredObject) => boolean;
+}
+
+export interface ListResult<T> {
+  items: T[];
+  revision: number;
+  continue?: string;
+}
+
+export type ObjectEvent<T> =
+  | { type: 'put'; object: T; revision: number; created: boolean }
+  | { type: 'delete'; object: T; revision: number }
+  | { type: 'resync'; revision: number; reason: string };
+
+export interface NewObject<Spec = unknown, Status = unknown> {
+  metadata: Pick<ObjectMeta, 'name' | 'labels' | 'annotations' | 'owner'> & { project?: string };
+  spec: Spec;
+  status?: Status;
+}
+
+const SCAN_PAGE = 500;
+
+export class Repository {
+  constructor(
+    readonly backend: Backend,
+    readonly clock: Clock = systemClock,
+    readonly ids: Ids = randomIds,
+  ) {}
+
+  prefix(kind: Kind, project?: string): string {
+    if (kind.scope === 'cluster' || project === undefined) return `/registry/${kind.plural}/`;
+    return `/registry/${kind.plural}/${project}/`;
+  }
+
+  key(kind: Kind, name: string, project?: string): string {
+    if (kind.scope === 'project' && !project) throw new Error(`${kind.kind} needs a project`);
+    return kind.scope === 'cluster' ? `/registry/${kind.plural}/${name}` : `/registry/${kind.plural}/${project}/${name}`;
+  }
+
+  decode<T extends StoredObject>(value: string, modRevision: number): T {
+    const obj = JSON.parse(value) as T;
+    obj.metadata.revision = modRevision;
+    return obj;
+  }
+
+  async get<T extends StoredObject>(kind: Kind, name: string, project?: string): Promise<T> {
+    const found = await this.find<T>(kind, name, project);
+    if (!found) throw notFound(kind.kind, name, kind.scope === 'project' ? project : undefined);
+    return found;
+  }
+
+  async find<T extends StoredObject>(kind: Kind, name: string, project?: string): Promise<T | undefined> {
+    const kv = await this.backend.get(this.key(kind, name, project));
+    return kv ? this.decode<T>(kv.value, kv.modRevision) : undefined;
+  }
+
+  /** Lists objects in key order. Label selection happens here, before the page limit. */
+  async list<T extends StoredObject>(kind: Kind, options: ListOptions = {}): Promise<ListResult<T>> {
+    const prefix = this.prefix(kind, options.project);
+    const limit = options.limit ?? Infinity;
+    const items: T[] = [];
+    let startAfter = options.continue !== undefined ? decodeContinue(options.continue, prefix) : undefined;
+    let revision = 0;
+    for (;;) {
+      const page = await this.backend.range(prefix, { startAfter, limit: Math.min(SCAN_PAGE, limit === Infinity ? SCAN_PAGE : limit + 1) });
+      revision = page.revision;
+      for (const kv of page.items) {
+        const obj = this.decode<T>(kv.value, kv.modRevision);
+        startAfter = kv.key;
+        if (options.selector && !matches(options.selector, obj.metadata.labels)) continue;
+        if (options.filter && !options.filter(obj)) continue;
+        if (items.length === limit) return { items, revision, continue: encodeContinue(previousKey(items, this, kind)) };
+        items.push(obj);
+      }
+      if (!page.more) return { items, revision };
+    }
+  }
+
+  async create<T extends StoredObject>(kind: Kind, input: NewObject, options: WriteOptions = {}): Promise<T> {
+    const now = isoNow(this.clock);
+    const project = kind.scope === 'project' ? input.metadata.project : undefined;
+    const metadata: StoredObject['metadata'] = {
+      name: input.metadata.name,
+      ...(project ? { project } : {}),
+      ...(input.metadata.labels && Object.keys(input.metadata.labels).length > 0 ? { labels: input.metadata.labels } : {}),
+      ...(input.metadata.annotations && Object.keys(input.metadata.annotations).length > 0 ? { annotations: input.metadata.annotations } : {}),
+      ...(input.metadata.owner ? { owner: input.metadata.owner } : {}),
+      uid: this.ids.uid(),
+      revision: 0,
+      generation: 1,
+      createdAt: now,
+      ...(options.actor ? { createdBy: options.actor } : {}),
+    };
+    const obj = { kind: kind.kind, metadata, spec: input.spec } as T;
+    const status = input.status ?? kind.initialStatus?.(obj as never);
+    if (status !== undefined) obj.status = status;
+    const key = this.key(kind, metadata.name, project);
+    const result = await this.commit(kind, metadata.name, project, [{ op: 'create', key, value: encode(obj) }, ...(options.extraOps ?? [])]);
+    obj.metadata.revision = result;
+    return obj;
+  }
+
+  /**
+   * Replaces labels, annotations and spec; keeps status and identity. The generation grows
+   * when the spec changes.
+   */
+  async replace<T extends StoredObject>(kind: Kind, prev: T, next: NewObject, options: WriteOptions = {}): Promise<T> {
+    const specChanged = JSON.stringify(prev.spec) !== JSON.stringify(next.spec);
+    const same = (a?: Record<string, string>, b?: Record<string, string>) => JSON.stringify(sortKeys(a)) === JSON.stringify(sortKeys(b));
+    if (!specChanged && same(prev.metadata.labels, next.metadata.labels) && same(prev.metadata.annotations, next.metadata.annotations)) {
+      if (options.expectRevision !== undefined && options.expectRevision !== prev.metadata.revision) {
+        throw conflict(kind, prev.metadata.name, prev.metadata.project, options.expectRevision, prev.metadata.revision);
+      }
+      return prev;
+    }
+    const obj = {
+      ...prev,
+      metadata: {
+        ...prev.metadata,
+        labels: next.metadata.labels,
+        annotations: next.metadata.annotations,
+        generation: prev.metadata.generation + (specChanged ? 1 : 0),
+        updatedAt: isoNow(this.clock),
+      },
+      spec: next.spec,
+    } as T;
+    if (!obj.metadata.labels || Object.keys(obj.metadata.labels).length === 0) delete obj.metadata.labels;
+    if (!obj.metadata.annotations || Object.keys(obj.metadata.annotations).length === 0) delete obj.metadata.annotations;
+    return this.write(kind, obj, options.expectRevision ?? prev.metadata.revision, options.extraOps);
+  }
+
+  /** Writes a new status; with no expected revision, it applies to the latest object. */
+  async setStatus<T extends StoredObject>(kind: Kind, prev: T, status: unknown, options: WriteOptions = {}): Promise<T> {
+    const obj = { ...prev, metadata: { ...prev.metadata, updatedAt: isoNow(this.clock) }, status } as T;
+    return this.write(kind, obj, options.expectRevision ?? prev.metadata.revision, options.extraOps);
+  }
+
+  async delete<T extends StoredObject>(kind: Kind, name: string, project: string | undefined, options: WriteOptions = {}): Promise<T> {
+    const key = this.key(kind, name, project);
+    const prev = await this.backend.get(key);
+    if (!prev) throw notFound(kind.kind, name, kind.scope === 'project' ? project : undefined);
+    const expect = options.expectRevision ?? prev.modRevision;
+    const revision = await this.commit(kind, name, project, [{ op: 'delete', key, expectRevision: expect }, ...(options.extraOps ?? [])], expect);
+    return this.decode<T>(prev.value, revision);
+  }
+
+  /**
+   * Read-modify-write with retries on conflict: `change` gets the latest object and returns the
+   * object to store, or undefined to leave it alone. For controllers and the scheduler.
+   */
+  async update<T extends StoredObject>(kind: Kind, name: string, project: string | undefined, change: (obj: T) => T | undefined, attempts = 8): Promise<T | undefined> {
+    for (let i = 0; ; i++) {
+      const current = await this.find<T>(kind, name, project);
+      if (!current) return undefined;
+      const next = change(structuredClone(current));
+      if (!next) return current;
+      try {
+        return await this.write(kind, next, current.metadata.revision);
+      } catch (e) {
+        if (!(e instanceof StratusError && e.code === 'STRATUS_ERR_CONFLICT') || i + 1 >= attempts) throw e;
+      }
+    }
+  }
+
+  watch<T extends StoredObject>(kind: Kind, project: string | undefined, fromRevision: number, onEvent: (e: ObjectEvent<T>) => void): Watcher {
+    return this.backend.watch(this.prefix(kind, project), fromRevision, (e: WatchEvent) => {
+      if (e.type === 'resync') onEvent(e);
+      else if (e.type === 'delete') onEvent({ type: 'delete', object: this.decode<T>(e.kv.value, e.kv.modRevision), revision: e.kv.modRevision });
+      else onEvent({ type: 'put', object: this.decode<T>(e.kv.value, e.kv.modRevision), revision: e.kv.modRevision, created: e.prevModRevision === undefined });
+    });
+  }
+
+  private async write<T extends StoredObject>(kind: Kind, obj: T, expectRevision: number, extraOps: TxnOp[] = []): Promise<T> {
+    const project = obj.metadata.project;
+    const key = this.key(kind, obj.metadata.name, project);
+    const stored = { ...obj, metadata: { ...obj.metadata } };
+    const revision = await this.commit(kind, obj.metadata.name, project, [{ op: 'put', key, value: encode(stored), expectRevision }, ...extraOps], expectRevision);
+    stored.metadata.revision = revision;
+    return stored;
+  }
+
+  private async commit(kind: Kind, name: string, project: string | undefined, ops: TxnOp[], expected?: number): Promise<number> {
+    try {
+      return (await this.backend.txn(ops)).revision;
+    } catch (e) {
+      if (!(e instanceof TxnConflict)) throw e;
+      const where = kind.scope === 'project' && project ? ` in project "${project}"` : '';
+      if (e.failure === 'exists') {
+        return Promise.reject(new StratusError('STRATUS_ERR_ALREADY_EXISTS', `${kind.kind} "${name}" already exists${where}`, { kind: kind.kind, name, project }));
+      }
+      if (e.failure === 'missing' || (e.failure === 'conflict' && e.actual === undefined)) {
+        return Promise.reject(notFound(kind.kind, name, kind.scope === 'project' ? project : undefined));
+      }
+      return Promise.reject(conflict(kind, name, project, expected ?? e.expected, e.actual));
+    }
+  }
+}
+
+/** The error for a write that named a stale revision. */
+export function conflict(kind: Kind, name: string, project: string | undefined, expected: number | undefined, actual: number | undefined): StratusError {
+  const where = kind.scope === 'project' && project ? ` in project "${project}"` : '';
+  return new StratusError(
+    'STRATUS_ERR_CONFLICT',
+    `${kind.kind} "${name}"${where} changed since revision ${expected} (now at ${actual}); read it again and retry`,
+    { kind: kind.kind, name, project, expected, actual },
+  );
+}
+
+function sortKeys(m: Record<string, string> | undefined): [string, string][] {
+  return Object.entries(m ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+/** Values are stored without the revision, which the store tracks itself. */
+function encode(obj: StoredObject): string {
+  const { revision: _revision, ...metadata } = obj.metadata;
+  return JSON.stringify({ ...obj, metadata });
+}
+
+function previousKey(items: StoredObject[], repo: Repository, kind: Kind): string {
+  const last = items.at(-1)!;
+  return repo.key(kind, last.metadata.name, last.metadata.project);
+}
+
+function encodeContinue(key: string): string {
+  return Buffer.from(key, 'utf8').toString('base64url');
+}
+
+function decodeContinue(token: string, prefix: string): string {
+  const key = Buffer.from(token, 'base64url').toString('utf8');
+  if (!key.startsWith(prefix)) {
+    throw new StratusError('STRATUS_ERR_BAD_REQUEST', 'continue token does not belong to this list; start again without it', { continue: token });
+  }
+  return key;
+}

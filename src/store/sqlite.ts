@@ -1,0 +1,183 @@
+/**
+ * Embedded SQLite backend (`sqlite:///path/to/stratus.db`), the default.
+ *
+ * Tables: `kv` holds the current value of each key; `log` holds every change (rev, idx) for
+ * watches, trimmed by compaction; `meta` holds the compacted revision. WAL journal; `sync=full`
+ * (default) fsyncs every commit so an acknowledged write survives power loss, `sync=normal`
+ * survives a crash of the process but not of the machine. The database is opened in exclusive
+ * locking mode: a second server on the same file is refused instead of corrupting the revision.
+ */
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import {
+  checkOptions, prefixEnd, registerBackend,
+  type Backend, type KeyValue, type RangeOptions, type RangeResult, type TxnOp, type TxnResult, type WatchEvent, type Watcher,
+} from './backend.js';
+import { planTxn } from './txn.js';
+import { WatchHub, type Change } from './watch-hub.js';
+
+interface KvRow { key: string; value: string; create_rev: number; mod_rev: number; version: number }
+interface LogRow extends KvRow { type: number; prev_rev: number | null }
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS kv (
+  key TEXT PRIMARY KEY, value TEXT NOT NULL,
+  create_rev INTEGER NOT NULL, mod_rev INTEGER NOT NULL, version INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS log (
+  rev INTEGER NOT NULL, idx INTEGER NOT NULL, key TEXT NOT NULL, type INTEGER NOT NULL,
+  value TEXT NOT NULL, create_rev INTEGER NOT NULL, version INTEGER NOT NULL, prev_rev INTEGER,
+  PRIMARY KEY (rev, idx)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+`;
+
+export type SyncMode = 'full' | 'normal';
+
+export class SqliteBackend implements Backend {
+  readonly name = 'sqlite';
+  private readonly db: Database.Database;
+  private readonly hub = new WatchHub();
+  private rev: number;
+  private compacted: number;
+  private closed = false;
+  private readonly stmt;
+  private readonly applyTxn: (changes: Change[]) => void;
+
+  constructor(readonly path: string, sync: SyncMode = 'full') {
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    this.db = new Database(path);
+    try {
+      this.db.pragma('busy_timeout = 0');
+      this.db.pragma('locking_mode = EXCLUSIVE');
+      this.db.pragma('journal_mode = WAL');
+      this.db.pragma(`synchronous = ${sync === 'full' ? 'FULL' : 'NORMAL'}`);
+      this.db.exec('BEGIN EXCLUSIVE; COMMIT;');
+    } catch (e) {
+      this.db.close();
+      throw new Error(`the store ${path} is in use by another process (is another Stratus server running on this data directory?): ${(e as Error).message}`);
+    }
+    this.db.exec(SCHEMA);
+    this.stmt = {
+      get: this.db.prepare<[string], KvRow>('SELECT key, value, create_rev, mod_rev, version FROM kv WHERE key = ?'),
+      range: this.db.prepare<[string, string, number], KvRow>('SELECT key, value, create_rev, mod_rev, version FROM kv WHERE key > ? AND key < ? ORDER BY key LIMIT ?'),
+      rangeFrom: this.db.prepare<[string, string, number], KvRow>('SELECT key, value, create_rev, mod_rev, version FROM kv WHERE key >= ? AND key < ? ORDER BY key LIMIT ?'),
+      rangeDesc: this.db.prepare<[string, string, number], KvRow>('SELECT key, value, create_rev, mod_rev, version FROM kv WHERE key >= ? AND key < ? ORDER BY key DESC LIMIT ?'),
+      count: this.db.prepare<[string, string], { n: number }>('SELECT count(*) AS n FROM kv WHERE key >= ? AND key < ?'),
+      upsert: this.db.prepare('INSERT INTO kv (key, value, create_rev, mod_rev, version) VALUES (?, ?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value, mod_rev = excluded.mod_rev, version = excluded.version'),
+      del: this.db.prepare('DELETE FROM kv WHERE key = ?'),
+      logInsert: this.db.prepare('INSERT INTO log (rev, idx, key, type, value, create_rev, version, prev_rev) VALUES (?, ?, ?, ?, ?, ?, ?, ?)'),
+      history: this.db.prepare<[number, string, string], LogRow & { rev: number }>('SELECT rev, key, type, value, create_rev, rev AS mod_rev, version, prev_rev FROM log WHERE rev > ? AND key >= ? AND key < ? ORDER BY rev, idx'),
+      compactLog: this.db.prepare('DELETE FROM log WHERE rev <= ?'),
+      setMeta: this.db.prepare('INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value'),
+      getMeta: this.db.prepare<[string], { value: number }>('SELECT value FROM meta WHERE name = ?'),
+    };
+    this.compacted = this.stmt.getMeta.get('compacted')?.value ?? 0;
+    const maxLog = (this.db.prepare('SELECT max(rev) AS r FROM log').get() as { r: number | null }).r ?? 0;
+    const maxKv = (this.db.prepare('SELECT max(mod_rev) AS r FROM kv').get() as { r: number | null }).r ?? 0;
+    this.rev = Math.max(maxLog, maxKv, this.compacted, this.stmt.getMeta.get('revision')?.value ?? 0);
+    this.applyTxn = this.db.transaction((changes: Change[]) => {
+      changes.forEach((c, idx) => {
+        const kv = c.kv;
+        if (c.type === 'delete') this.stmt.del.run(kv.key);
+        else this.stmt.upsert.run(kv.key, kv.value, kv.createRevision, kv.modRevision, kv.version);
+        this.stmt.logInsert.run(kv.modRevision, idx, kv.key, c.type === 'delete' ? 1 : 0, kv.value, kv.createRevision, kv.version, c.prevModRevision ?? null);
+      });
+    });
+  }
+
+  async revision(): Promise<number> {
+    return this.rev;
+  }
+
+  async get(key: string): Promise<KeyValue | undefined> {
+    return this.getSync(key);
+  }
+
+  private getSync(key: string): KeyValue | undefined {
+    const row = this.stmt.get.get(key);
+    return row ? toKv(row) : undefined;
+  }
+
+  async range(prefix: string, options: RangeOptions = {}): Promise<RangeResult> {
+    const limit = options.limit ?? -1;
+    const end = prefixEnd(prefix);
+    const fetch = limit < 0 ? -1 : limit + 1;
+    const after = options.startAfter;
+    const rows = options.reverse
+      ? this.stmt.rangeDesc.all(prefix, after !== undefined && after < end ? after : end, fetch)
+      : after !== undefined && after >= prefix
+        ? this.stmt.range.all(after, end, fetch)
+        : this.stmt.rangeFrom.all(prefix, end, fetch);
+    const more = limit >= 0 && rows.length > limit;
+    const items = (more ? rows.slice(0, limit) : rows).map(toKv);
+    return { items, more, revision: this.rev };
+  }
+
+  async count(prefix: string): Promise<number> {
+    return this.stmt.count.get(prefix, prefixEnd(prefix))!.n;
+  }
+
+  async txn(ops: TxnOp[]): Promise<TxnResult> {
+    if (this.closed) throw new Error('the store is closed');
+    const planned = planTxn(ops, { get: (k) => this.getSync(k) }, this.rev + 1);
+    this.applyTxn(planned.changes);
+    this.rev = planned.revision;
+    this.hub.publish(planned.changes);
+    return { revision: planned.revision, results: planned.results };
+  }
+
+  watch(prefix: string, fromRevision: number, onEvent: (event: WatchEvent) => void): Watcher {
+    return this.hub.add(prefix, fromRevision, onEvent, (p, from) => this.history(p, from), this.compacted, this.rev);
+  }
+
+  private *history(prefix: string, fromRevision: number): Iterable<Change> {
+    // Read eagerly: a generator holding a live cursor would block writes made by watchers.
+    const rows = this.stmt.history.all(fromRevision, prefix, prefixEnd(prefix));
+    for (const row of rows) {
+      const kv = toKv(row);
+      if (row.type === 1) yield { type: 'delete', kv, prevModRevision: row.prev_rev ?? 0 };
+      else yield row.prev_rev === null ? { type: 'put', kv } : { type: 'put', kv, prevModRevision: row.prev_rev };
+    }
+  }
+
+  async compact(revision: number): Promise<number> {
+    const target = Math.min(revision, this.rev);
+    if (target <= this.compacted) return this.compacted;
+    this.db.transaction(() => {
+      this.stmt.compactLog.run(target);
+      this.stmt.setMeta.run('compacted', target);
+      this.stmt.setMeta.run('revision', this.rev);
+    })();
+    this.compacted = target;
+    return target;
+  }
+
+  async compactedRevision(): Promise<number> {
+    return this.compacted;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.hub.closeAll('the store is closing', this.rev);
+    this.db.close();
+  }
+}
+
+function toKv(row: KvRow): KeyValue {
+  return { key: row.key, value: row.value, createRevision: row.create_rev, modRevision: row.mod_rev, version: row.version };
+}
+
+registerBackend('sqlite', async (url, options) => {
+  checkOptions('sqlite', options, ['sync']);
+  const sync = (options.sync ?? url.searchParams.get('sync') ?? 'full') as string;
+  if (sync !== 'full' && sync !== 'normal') throw new Error(`sqlite option sync must be "full" or "normal", not ${JSON.stringify(sync)}`);
+  for (const key of url.searchParams.keys()) {
+    if (key !== 'sync') throw new Error(`the sqlite store does not support option "${key}" (supported: sync)`);
+  }
+  const path = decodeURIComponent(url.pathname);
+  if (!path || path === '/') throw new Error('the sqlite store needs a file path, e.g. sqlite:///var/lib/stratus/stratus.db');
+  return new SqliteBackend(path, sync);
+});
