@@ -15,6 +15,7 @@ import YAML from 'yaml';
 import { compileChecker } from '../model/validate.js';
 import { StratusError, ValidationError } from '../model/errors.js';
 import { toErrorResponse } from './errors.js';
+import { jsonDepth, valueDepth, MAX_DEPTH } from './depth.js';
 import { denyReason, hasRole, type Authenticator, type Principal, type Role, type Verb } from './auth.js';
 import { requestAudit, type AuditLog } from './audit.js';
 import type { Repository } from '../store/repository.js';
@@ -23,6 +24,7 @@ import type { Clock, Ids } from '../model/runtime.js';
 import type { Admission } from './admission.js';
 import { registerOpenApi } from './openapi.js';
 import { resourceRoutes } from './routes/resources.js';
+import { endWatchStreams } from './routes/watch.js';
 import { systemRoutes } from './routes/system.js';
 import { tokenRoutes } from './routes/tokens.js';
 import { auditRoutes } from './routes/audit.js';
@@ -100,6 +102,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(memberRoutes, { deps });
   await app.register(auditRoutes, { deps });
   for (const plugin of deps.plugins ?? []) await plugin(app, deps);
+  app.addHook('preClose', async () => endWatchStreams(app));
   return app;
 }
 
@@ -109,6 +112,7 @@ function installParsers(app: FastifyInstance): void {
   // An empty body is "no body" (DELETE with a JSON content type); routes that need one say so.
   const jsonParser: typeof strictJson = (req, body, done) => {
     if (body === '' || (Buffer.isBuffer(body) && body.length === 0)) return done(null, undefined);
+    if (jsonDepth(String(body)) > MAX_DEPTH) return done(tooDeep(), undefined);
     return strictJson(req, body, done);
   };
   app.addContentTypeParser(['application/json', 'application/merge-patch+json'], { parseAs: 'string' }, jsonParser);
@@ -121,11 +125,17 @@ function installParsers(app: FastifyInstance): void {
         done(new StratusError('STRATUS_ERR_BAD_REQUEST', `the body is not valid YAML at line ${line}, column ${col}: ${e.message.split('\n')[0]}`), undefined);
         return;
       }
-      done(null, doc.toJS({ maxAliasCount: 100 }));
+      const value: unknown = doc.toJS({ maxAliasCount: 100 });
+      if (valueDepth(value) > MAX_DEPTH) return done(tooDeep(), undefined);
+      done(null, value);
     } catch (e) {
       done(new StratusError('STRATUS_ERR_BAD_REQUEST', `the body is not valid YAML: ${(e as Error).message}`), undefined);
     }
   });
+}
+
+function tooDeep(): StratusError {
+  return new StratusError('STRATUS_ERR_BAD_REQUEST', `the body is nested more than ${MAX_DEPTH} levels deep`);
 }
 
 /** Route schemas are checked with compiled TypeBox checkers that name the field and the rule. */

@@ -53,14 +53,15 @@ export interface TargetFlags {
 /** Where commands talk to, and as whom. Throws a CliError saying how to log in when unknown. */
 export function resolveTarget(flags: TargetFlags): Context & { contextName?: string } {
   const config = loadConfig();
-  const name = flags.context ?? process.env.STRATUS_CONTEXT ?? config.current;
+  const env = (k: string) => process.env[k] || undefined;
+  const name = flags.context ?? env('STRATUS_CONTEXT') ?? config.current;
   if (flags.context && !config.contexts[flags.context]) throw new CliError(`no context "${flags.context}" (have: ${Object.keys(config.contexts).join(', ') || 'none'})`);
   const ctx = name ? config.contexts[name] : undefined;
-  const server = flags.server ?? process.env.STRATUS_SERVER ?? ctx?.server;
-  const token = flags.token ?? process.env.STRATUS_TOKEN ?? ctx?.token;
+  const server = flags.server ?? env('STRATUS_SERVER') ?? ctx?.server;
+  const token = flags.token ?? env('STRATUS_TOKEN') ?? ctx?.token;
   if (!server || !token) {
     throw new CliError('not logged in: run `stratus login --server URL --token TOKEN` (or set STRATUS_SERVER and STRATUS_TOKEN)');
   }
-  const project = flags.project ?? process.env.STRATUS_PROJECT ?? ctx?.project ?? 'default';
+  const project = flags.project ?? env('STRATUS_PROJECT') ?? ctx?.project ?? 'default';
   return { server: server.replace(/\/+$/, ''), token, project, contextName: name };
 }

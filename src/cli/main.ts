@@ -48,7 +48,8 @@ export function reportError(e: unknown): number {
     return e.exitCode;
   }
   if (e instanceof CliError) {
-    process.stderr.write(`error: ${e.message}\n`);
+    // An empty message: the details were already printed, one line per failed object.
+    if (e.message) process.stderr.write(`error: ${e.message}\n`);
     return e.exitCode;
   }
   process.stderr.write(`error: ${(e as Error)?.stack ?? String(e)}\n`);

@@ -24,9 +24,9 @@ export function readInput(file: string): string {
 }
 
 export function parseManifests(text: string, file: string): Manifest[] {
-  const docs = YAML.parseAllDocuments(text, { prettyErrors: false });
+  const docs = YAML.parseAllDocuments(text, { prettyErrors: true });
   const out: Manifest[] = [];
-  for (const [i, doc] of (Array.isArray(docs) ? docs : [docs]).entries()) {
+  for (const doc of Array.isArray(docs) ? docs : [docs]) {
     const err = doc.errors[0];
     if (err) {
       const pos = err.linePos?.[0];

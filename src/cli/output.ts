@@ -39,7 +39,12 @@ export function formatObjects(kind: Kind, items: StoredObject[], format: Format,
 export function formatRow(kind: Kind, obj: StoredObject, wide: boolean, allProjects: boolean, deleted = false): string[] {
   const cols = kind.columns.filter((c) => wide || !c.wide);
   const row = [...(allProjects ? [obj.metadata.project ?? ''] : []), ...cols.map((c) => clean(c.get(obj as never)))];
-  if (deleted && row.length > 1) row[allProjects ? 2 : 1] = 'Deleted';
+  if (deleted) {
+    const state = cols.findIndex((c) => c.header === 'PHASE' || c.header === 'STATUS');
+    const offset = allProjects ? 1 : 0;
+    if (state >= 0) row[state + offset] = 'Deleted';
+    else row[offset] = `${row[offset]} (deleted)`;
+  }
   return row;
 }
 

@@ -3,7 +3,7 @@
  * the store keys, the HTTP routes, the OpenAPI document, the CLI's columns and names.
  * Adding a kind: write its file under kinds/, add it to kinds/index.ts. That's the checklist.
  */
-import { Type, type Static, type TSchema, type TObject } from '@sinclair/typebox';
+import { Type, type Static, type TObject } from '@sinclair/typebox';
 import { ValidationError, type FieldProblem } from './errors.js';
 import { DnsLabel, LabelMap, Timestamp, Strict } from './schema.js';
 import { dnsLabelProblem, labelKeyProblem, labelValueProblem } from './labels.js';

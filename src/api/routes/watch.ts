@@ -25,6 +25,13 @@ export interface WatchOptions {
   filter: (obj: StoredObject) => boolean;
 }
 
+/** Open streams, ended with a resync when the server shuts down (they would hold it open). */
+const openStreams = new WeakMap<object, Set<() => void>>();
+
+export function endWatchStreams(app: object): void {
+  for (const end of openStreams.get(app) ?? []) end();
+}
+
 export async function streamWatch(req: FastifyRequest, reply: FastifyReply, deps: ApiDeps, kind: Kind, opts: WatchOptions): Promise<void> {
   const from = opts.fromRevision ?? (await deps.repo.backend.revision());
   reply.hijack();
@@ -39,9 +46,12 @@ export async function streamWatch(req: FastifyRequest, reply: FastifyReply, deps
   res.write(`retry: 2000\n\n`);
   let done = false;
   let lastRevision = from;
+  const streams = openStreams.get(req.server) ?? new Set<() => void>();
+  openStreams.set(req.server, streams);
   const finish = () => {
     if (done) return;
     done = true;
+    streams.delete(shutdown);
     clearInterval(timer);
     watcher.close();
     res.end();
@@ -69,6 +79,11 @@ export async function streamWatch(req: FastifyRequest, reply: FastifyReply, deps
     void deps.repo.backend.revision().then((revision) => send('bookmark', revision, { type: 'bookmark', revision }));
   }, BOOKMARK_MS);
   timer.unref();
+  const shutdown = () => {
+    send('resync', undefined, { type: 'resync', revision: lastRevision, reason: 'the server is shutting down' });
+    finish();
+  };
+  streams.add(shutdown);
   req.raw.on('close', finish);
   res.on('close', finish);
   res.on('error', finish);

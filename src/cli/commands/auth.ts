@@ -15,8 +15,8 @@ export function registerAuth(program: Command): void {
     .option('--name <context>', 'context name (default: derived from the server)')
     .action(async (opts: { name?: string }, cmd: Command) => {
       const flags = Cli.of(cmd).flags;
-      const server = (flags.server ?? process.env.STRATUS_SERVER)?.replace(/\/+$/, '');
-      const token = flags.token ?? process.env.STRATUS_TOKEN;
+      const server = (flags.server ?? (process.env.STRATUS_SERVER || undefined))?.replace(/\/+$/, '');
+      const token = flags.token ?? (process.env.STRATUS_TOKEN || undefined);
       if (!server || !token) throw new CliError('login needs --server URL and --token TOKEN (or STRATUS_SERVER and STRATUS_TOKEN)', 2);
       let parsed: URL;
       try {

@@ -34,7 +34,7 @@ export function registerResources(program: Command): void {
       } else {
         printLine(formatObjects(kind, items, format, { allProjects: all }));
       }
-      if (opts.watch) await follow(cli, kind, all, revision, query, format);
+      if (opts.watch) await follow(cli, kind, all, revision, query, format, items.length > 0);
     });
 
   program
@@ -69,7 +69,7 @@ export function registerResources(program: Command): void {
           process.stderr.write(`error: ${m.kind.kind}/${(m.body.metadata as { name: string }).name}: ${e.message}${e instanceof ApiError ? ` (${e.code})` : ''}\n`);
         }
       }
-      if (failed > 0) throw new CliError(`${failed} of ${manifests.length} objects failed`);
+      if (failed > 0) throw new CliError(manifests.length > 1 ? `${failed} of ${manifests.length} objects failed` : '');
     });
 
   program
@@ -101,7 +101,7 @@ export function registerResources(program: Command): void {
           process.stderr.write(`error: ${t.label}: ${e.message}${e instanceof ApiError ? ` (${e.code})` : ''}\n`);
         }
       }
-      if (failed > 0) throw new CliError(`${failed} of ${targets.length} deletions failed`);
+      if (failed > 0) throw new CliError(targets.length > 1 ? `${failed} of ${targets.length} deletions failed` : '');
     });
 }
 
@@ -131,11 +131,11 @@ async function applyOne(cli: Cli, m: Manifest): Promise<string> {
   return updated.metadata.revision === existing.metadata.revision ? 'unchanged' : 'configured';
 }
 
-async function follow(cli: Cli, kind: ReturnType<typeof kindArg>, all: boolean, revision: number, query: Record<string, string>, format: ReturnType<typeof checkFormat>): Promise<void> {
+async function follow(cli: Cli, kind: ReturnType<typeof kindArg>, all: boolean, revision: number, query: Record<string, string>, format: ReturnType<typeof checkFormat>, headerShown: boolean): Promise<void> {
   const controller = new AbortController();
   process.once('SIGINT', () => controller.abort());
   const wide = format === 'wide';
-  let headerPrinted = false;
+  let headerPrinted = headerShown;
   await cli.client.watch(cli.collection(kind, all), revision, query, (msg) => {
     if (!msg.object || (msg.type !== 'put' && msg.type !== 'delete')) return;
     const obj = msg.object as unknown as StoredObject;

@@ -1,5 +1,5 @@
 /** `stratus server`: flags, the first-start banner, and a clean shutdown on SIGINT/SIGTERM. */
-import { Command, Option, InvalidArgumentError } from 'commander';
+import { Option, InvalidArgumentError, type Command } from 'commander';
 import { defaultDataDir, startServer, type ServerConfig } from '../../server/main.js';
 import { serverComponents } from '../../server/components.js';
 import { CliError } from '../errors.js';

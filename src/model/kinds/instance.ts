@@ -64,6 +64,7 @@ const Port = Type.Object(
 );
 
 const ENV_NAME = '^[A-Za-z_][A-Za-z0-9_]*$';
+const ENV_NAME_RE = new RegExp(ENV_NAME);
 
 export const InstanceSpecSchema = Type.Object(
   {
@@ -71,7 +72,7 @@ export const InstanceSpecSchema = Type.Object(
     image: Type.Optional(Type.String({ minLength: 1, maxLength: 253, description: 'Image name (container and vm drivers).' })),
     command: Type.Optional(Type.Array(Type.String({ maxLength: 4096 }), { minItems: 1, maxItems: 256, description: 'Program and arguments (argv). Required for process.' })),
     args: Type.Optional(Type.Array(Type.String({ maxLength: 4096 }), { maxItems: 256, description: 'Arguments appended to the command or the image entrypoint.' })),
-    env: Type.Optional(Type.Record(Type.String({ pattern: ENV_NAME }), Type.String({ maxLength: 32768 }), { description: 'Environment variables.' })),
+    env: Type.Optional(Type.Record(Type.String(), Type.String({ maxLength: 32768 }), { description: 'Environment variables (names: letters, digits and "_").' })),
     workdir: Type.Optional(Type.String({ pattern: '^/', description: 'Absolute working directory.' })),
     resources: Type.Optional(ResourcesSchema),
     ports: Type.Optional(Type.Array(Port, { maxItems: 64 })),
@@ -144,6 +145,9 @@ export function normalizeInstanceSpec(spec: InstanceSpecInput, problems: FieldPr
   if (spec.driver === 'process' && !spec.command) problems.push({ path: 'spec.command', message: 'is required for the process driver' });
   if (spec.driver !== 'process' && !spec.image) problems.push({ path: 'spec.image', message: `is required for the ${spec.driver} driver` });
   checkPorts(spec, problems);
+  for (const name of Object.keys(spec.env ?? {})) {
+    if (!ENV_NAME_RE.test(name)) problems.push({ path: `spec.env.${name}`, message: `${JSON.stringify(name)} is not an environment variable name (letters, digits and "_", not starting with a digit)`, value: name });
+  }
   if (spec.placement) out.placement = normalizePlacement(spec.placement, problems);
   return out;
 }

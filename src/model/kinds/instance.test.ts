@@ -1,0 +1,63 @@
+import { describe, it, expect } from 'vitest';
+import { parseObject } from '../kind.js';
+import { instanceKind } from './index.js';
+import { ValidationError } from '../errors.js';
+
+const base = { kind: 'instance', metadata: { name: 'web' }, spec: { driver: 'process', command: ['sleep', '1'] } };
+
+function problems(body: unknown): string[] {
+  try {
+    parseObject(instanceKind, body);
+    return [];
+  } catch (e) {
+    if (!(e instanceof ValidationError)) throw e;
+    return e.problems.map((p) => `${p.path}: ${p.message}`);
+  }
+}
+
+describe('instance spec', () => {
+  it('fills defaults and stores quantities as integers', () => {
+    const { spec } = parseObject(instanceKind, { ...base, spec: { ...base.spec, resources: { cpu: '1.5', memory: '1Gi', gpu: { share: 460, models: 'V100M16|V100M32' } } } });
+    expect(spec).toMatchObject({
+      resources: { cpu: 1500, memory: 1024, disk: 0, gpu: { share: 460, models: ['V100M16', 'V100M32'] } },
+      priority: 0,
+      restartPolicy: 'always',
+      gracePeriod: 10,
+    });
+  });
+
+  it('canonicalizes selectors', () => {
+    const { spec } = parseObject(instanceKind, { ...base, spec: { ...base.spec, placement: { nodeSelector: 'disk = ssd , zone in (a,b)', antiAffinity: [{ selector: 'app==web' }] } } });
+    expect((spec as { placement: { nodeSelector: string; antiAffinity: { selector: string }[] } }).placement).toMatchObject({ nodeSelector: 'disk=ssd,zone in (a,b)', antiAffinity: [{ selector: 'app=web' }] });
+  });
+
+  it.each([
+    [{ resources: { memory: '12Qi' } }, 'spec.resources.memory: "12Qi" is not a size'],
+    [{ resources: { gpu: { count: 1, share: 500 } } }, 'spec.resources.gpu: set either count'],
+    [{ ports: [{ port: 80 }, { port: 80 }] }, 'spec.ports[1].port: 80/tcp is listed twice'],
+    [{ ports: [{ port: 80, publish: 8080 }, { port: 81, publish: 8080 }] }, 'spec.ports[1].publish: host port 8080/tcp is published twice'],
+    [{ placement: { nodeSelector: 'a in (' } }, 'spec.placement.nodeSelector: unbalanced'],
+    [{ priority: -1 }, 'spec.priority: -1 is less than the minimum 0'],
+    [{ restartPolicy: 'sometimes' }, 'spec.restartPolicy: "sometimes" is not one of: always, on-failure, never'],
+    [{ env: { '1BAD': 'x' } }, 'spec.env'],
+    [{ colour: 'red' }, 'spec.colour: unknown field (allowed: driver, image, command'],
+  ])('refuses %j', (extra, want) => {
+    expect(problems({ ...base, spec: { ...base.spec, ...extra } }).join('\n')).toContain(want);
+  });
+
+  it('requires the fields each driver needs', () => {
+    expect(problems({ ...base, spec: { driver: 'process' } })).toEqual(['spec.command: is required for the process driver']);
+    expect(problems({ ...base, spec: { driver: 'vm' } })).toEqual(['spec.image: is required for the vm driver']);
+  });
+
+  it('keeps the spec immutable except priority', () => {
+    const prev = parseObject(instanceKind, base).spec;
+    expect(instanceKind.checkUpdate!(prev, { ...prev, priority: 5 })).toEqual([]);
+    expect(instanceKind.checkUpdate!(prev, { ...prev, command: ['x'] }).map((p) => p.path)).toEqual(['spec.command']);
+  });
+
+  it('reports several problems at once, each once', () => {
+    const got = problems({ kind: 'instance', metadata: { name: 'X', labels: { ok: 'fine' } }, spec: { driver: 'nope', resources: { cpu: 'lots' } } });
+    expect(got.map((g) => g.split(':')[0])).toEqual(['metadata.name', 'spec.driver', 'spec.resources.cpu']);
+  });
+});
