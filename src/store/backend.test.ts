@@ -134,6 +134,36 @@ describe.each(backends)('%s backend', (_name, open) => {
   });
 });
 
+describe('sqlite group commit', () => {
+  it('gives concurrent transactions the outcome of applying them one by one, in order', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'stratus-store-'));
+    const op = fc.record({ op: fc.constantFrom('create', 'put', 'delete'), key: fc.constantFrom('/g/a', '/g/b'), expect: fc.option(fc.integer({ min: 0, max: 40 }), { nil: undefined }) });
+    let run = 0;
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.array(op, { minLength: 1, maxLength: 2 }), { minLength: 1, maxLength: 25 }), async (txns) => {
+        const sqlite = await openBackend(`sqlite://${join(dir, `g${run++}.db`)}?sync=normal`);
+        const memory = await openBackend('memory:');
+        const toOps = (t: typeof txns[number]) => {
+          const seen = new Set<string>();
+          return t.filter((o) => !seen.has(o.key) && seen.add(o.key)).map((o, i) => o.op === 'create' ? { op: 'create' as const, key: o.key, value: `v${i}` }
+            : o.op === 'put' ? { op: 'put' as const, key: o.key, value: `p${i}`, expectRevision: o.expect }
+            : { op: 'delete' as const, key: o.key, expectRevision: o.expect });
+        };
+        const concurrent = await Promise.allSettled(txns.map((t) => sqlite.txn(toOps(t))));
+        const sequential: PromiseSettledResult<unknown>[] = [];
+        for (const t of txns) sequential.push(await memory.txn(toOps(t)).then((v) => ({ status: 'fulfilled' as const, value: v }), (e) => ({ status: 'rejected' as const, reason: e })));
+        const outcome = (r: PromiseSettledResult<unknown>) => (r.status === 'fulfilled' ? JSON.stringify(r.value) : `rejected ${(r.reason as Error).message}`);
+        expect(concurrent.map(outcome)).toEqual(sequential.map(outcome));
+        expect((await sqlite.range('/g/')).items).toEqual((await memory.range('/g/')).items);
+        expect(await sqlite.revision()).toBe(await memory.revision());
+        await sqlite.close();
+      }),
+      { numRuns: 60, seed: 11 },
+    );
+    rmSync(dir, { recursive: true, force: true });
+  });
+});
+
 describe('sqlite persistence', () => {
   it('keeps data and the revision across reopen, and refuses a second opener', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'stratus-store-'));

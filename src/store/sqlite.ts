@@ -6,6 +6,11 @@
  * (default) fsyncs every commit so an acknowledged write survives power loss, `sync=normal`
  * survives a crash of the process but not of the machine. The database is opened in exclusive
  * locking mode: a second server on the same file is refused instead of corrupting the revision.
+ *
+ * Group commit: transactions submitted in the same event-loop turn are checked one after the
+ * other against a batch-local view (so each sees the ones before it) and written in one SQLite
+ * transaction, so N concurrent writers share one commit and one fsync. Each keeps its own
+ * all-or-nothing outcome: a refused precondition rejects only its own transaction.
  */
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
@@ -16,6 +21,12 @@ import {
 } from './backend.js';
 import { planTxn } from './txn.js';
 import { WatchHub, type Change } from './watch-hub.js';
+
+interface Pending {
+  ops: TxnOp[];
+  resolve: (r: TxnResult) => void;
+  reject: (e: unknown) => void;
+}
 
 interface KvRow { key: string; value: string; create_rev: number; mod_rev: number; version: number }
 interface LogRow extends KvRow { type: number; prev_rev: number | null }
@@ -44,6 +55,8 @@ export class SqliteBackend implements Backend {
   private closed = false;
   private readonly stmt;
   private readonly applyTxn: (changes: Change[]) => void;
+  private queue: Pending[] = [];
+  private flushScheduled = false;
 
   constructor(readonly path: string, sync: SyncMode = 'full') {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
@@ -78,12 +91,16 @@ export class SqliteBackend implements Backend {
     const maxKv = (this.db.prepare('SELECT max(mod_rev) AS r FROM kv').get() as { r: number | null }).r ?? 0;
     this.rev = Math.max(maxLog, maxKv, this.compacted, this.stmt.getMeta.get('revision')?.value ?? 0);
     this.applyTxn = this.db.transaction((changes: Change[]) => {
-      changes.forEach((c, idx) => {
+      let lastRev = -1;
+      let idx = 0;
+      for (const c of changes) {
         const kv = c.kv;
+        idx = kv.modRevision === lastRev ? idx + 1 : 0;
+        lastRev = kv.modRevision;
         if (c.type === 'delete') this.stmt.del.run(kv.key);
         else this.stmt.upsert.run(kv.key, kv.value, kv.createRevision, kv.modRevision, kv.version);
         this.stmt.logInsert.run(kv.modRevision, idx, kv.key, c.type === 'delete' ? 1 : 0, kv.value, kv.createRevision, kv.version, c.prevModRevision ?? null);
-      });
+      }
     });
   }
 
@@ -119,13 +136,52 @@ export class SqliteBackend implements Backend {
     return this.stmt.count.get(prefix, prefixEnd(prefix))!.n;
   }
 
-  async txn(ops: TxnOp[]): Promise<TxnResult> {
-    if (this.closed) throw new Error('the store is closed');
-    const planned = planTxn(ops, { get: (k) => this.getSync(k) }, this.rev + 1);
-    this.applyTxn(planned.changes);
-    this.rev = planned.revision;
-    this.hub.publish(planned.changes);
-    return { revision: planned.revision, results: planned.results };
+  txn(ops: TxnOp[]): Promise<TxnResult> {
+    if (this.closed) return Promise.reject(new Error('the store is closed'));
+    return new Promise((resolve, reject) => {
+      this.queue.push({ ops, resolve, reject });
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  /** Commits every queued transaction whose preconditions hold, in one SQLite transaction. */
+  private flush(): void {
+    this.flushScheduled = false;
+    const batch = this.queue;
+    this.queue = [];
+    if (this.closed) {
+      for (const p of batch) p.reject(new Error('the store is closed'));
+      return;
+    }
+    const overlay = new Map<string, KeyValue | undefined>();
+    const view = { get: (k: string) => (overlay.has(k) ? overlay.get(k) : this.getSync(k)) };
+    const accepted: { pending: Pending; planned: ReturnType<typeof planTxn> }[] = [];
+    let rev = this.rev;
+    for (const pending of batch) {
+      try {
+        const planned = planTxn(pending.ops, view, rev + 1);
+        rev = planned.revision;
+        for (const c of planned.changes) overlay.set(c.kv.key, c.type === 'delete' ? undefined : c.kv);
+        accepted.push({ pending, planned });
+      } catch (e) {
+        pending.reject(e);
+      }
+    }
+    if (accepted.length === 0) return;
+    try {
+      this.applyTxn(accepted.flatMap((a) => a.planned.changes));
+    } catch (e) {
+      for (const a of accepted) a.pending.reject(e);
+      return;
+    }
+    this.rev = rev;
+    for (const a of accepted) {
+      this.hub.publish(a.planned.changes);
+      a.pending.resolve({ revision: a.planned.revision, results: a.planned.results });
+    }
   }
 
   watch(prefix: string, fromRevision: number, onEvent: (event: WatchEvent) => void): Watcher {
@@ -160,6 +216,7 @@ export class SqliteBackend implements Backend {
 
   async close(): Promise<void> {
     if (this.closed) return;
+    if (this.queue.length > 0) this.flush();
     this.closed = true;
     this.hub.closeAll('the store is closing', this.rev);
     this.db.close();

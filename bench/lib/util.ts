@@ -1,0 +1,61 @@
+/** Shared helpers for benchmarks: child servers, load runs, percentiles, report lines. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import autocannon from 'autocannon';
+
+export interface Child {
+  url: string;
+  proc: ChildProcess;
+  stop(): Promise<void>;
+}
+
+/** Starts a process that prints "ready at URL". */
+export async function startChild(args: string[], env: Record<string, string> = {}): Promise<Child> {
+  const proc = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  const url = await new Promise<string>((resolve, reject) => {
+    const onData = (d: Buffer) => {
+      out += d.toString();
+      const m = /ready at (\S+)/.exec(out);
+      if (m) resolve(m[1]!);
+    };
+    proc.stdout!.on('data', onData);
+    proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+    proc.on('exit', (code) => reject(new Error(`exited ${code}: ${out}`)));
+  });
+  const exited = new Promise<void>((r) => proc.on('exit', () => r()));
+  return { url, proc, stop: async () => { proc.kill('SIGTERM'); await exited; } };
+}
+
+export interface LoadResult {
+  rps: number;
+  p50: number;
+  p99: number;
+  errors: number;
+  non2xx: number;
+}
+
+/** Runs autocannon for `seconds` with `connections`; `body` makes a fresh body per request. */
+export async function load(opts: { url: string; method?: 'GET' | 'POST'; headers?: Record<string, string>; body?: () => string; path?: () => string; seconds: number; connections: number }): Promise<LoadResult> {
+  const result = await autocannon({
+    url: opts.url,
+    method: opts.method ?? 'GET',
+    headers: { 'content-type': 'application/json', ...opts.headers },
+    connections: opts.connections,
+    duration: opts.seconds,
+    ...(opts.body || opts.path ? {
+      requests: [{
+        setupRequest: (req: Record<string, unknown>) => ({ ...req, ...(opts.body ? { body: opts.body() } : {}), ...(opts.path ? { path: opts.path() } : {}) }),
+      }],
+    } : {}),
+  });
+  return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, errors: result.errors, non2xx: result.non2xx };
+}
+
+export function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+export function fmt(n: number, digits = 1): string {
+  return n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+}
