@@ -224,6 +224,30 @@ describe('watch', () => {
   });
 });
 
+describe('watch selection', () => {
+  it('reports an object that stops matching the selector as deleted for that watcher', async () => {
+    const created = await admin('POST', '/v1/projects/team-a/instances', instance('sel-1', {}, { tier: 'gold' }));
+    const controller = new AbortController();
+    const res = await fetch(`${server.url}/v1/projects/team-a/instances?watch=true&revision=${created.body.metadata.revision}&selector=tier%3Dgold`, {
+      headers: { authorization: `Bearer ${server.token}` }, signal: controller.signal,
+    });
+    const got: WatchMessage[] = [];
+    const reading = (async () => {
+      for await (const msg of readEvents(res.body!)) {
+        got.push(msg);
+        if (got.length === 2) break;
+      }
+    })();
+    const patch = (tier: string) => admin('PATCH', '/v1/projects/team-a/instances/sel-1', { metadata: { labels: { tier } } }, { 'content-type': 'application/merge-patch+json' });
+    await patch('silver');
+    await patch('bronze');
+    await patch('gold');
+    await reading;
+    controller.abort();
+    expect(got.map((g) => [g.type, (g.object as { metadata: { labels: { tier: string } } }).metadata.labels.tier])).toEqual([['delete', 'silver'], ['put', 'gold']]);
+  });
+});
+
 describe('system routes', () => {
   it('serves health, readiness, version, OpenAPI and docs without a token', async () => {
     const anon = client(server.url);

@@ -83,6 +83,19 @@ describe.each(backends)('%s backend', (_name, open) => {
     expect(fromMiddle.map((e) => (e.type === 'resync' ? 0 : e.kv.modRevision))).toEqual([3, 4, 6]);
   });
 
+  it('carries the previous value of a put, live and from history', async () => {
+    await store.txn([{ op: 'create', key: '/v/a', value: 'old' }]);
+    const live: WatchEvent[] = [];
+    store.watch('/v/', await store.revision(), (e) => live.push(e));
+    await store.txn([{ op: 'put', key: '/v/a', value: 'new' }]);
+    const history: WatchEvent[] = [];
+    store.watch('/v/', 0, (e) => history.push(e)).close();
+    for (const events of [live, history]) {
+      const put = events.find((e) => e.type === 'put' && e.kv.value === 'new');
+      expect(put).toMatchObject({ prevModRevision: 1, prevValue: 'old' });
+    }
+  });
+
   it('sends resync to a watcher that starts below the compacted revision', async () => {
     for (let i = 0; i < 5; i++) await store.txn([{ op: 'put', key: '/c', value: String(i) }]);
     expect(await store.compact(3)).toBe(3);

@@ -73,7 +73,8 @@ export interface RangeResult {
 }
 
 export type WatchEvent =
-  | { type: 'put'; kv: KeyValue; prevModRevision?: number }
+  /** `prevValue`: the value before this write, when the store still has it. */
+  | { type: 'put'; kv: KeyValue; prevModRevision?: number; prevValue?: string }
   | { type: 'delete'; kv: KeyValue; prevModRevision: number }
   /** The watcher fell behind compaction or its consumer: re-list and watch again. Final. */
   | { type: 'resync'; revision: number; reason: string };

@@ -38,7 +38,8 @@ export interface ListResult<T> {
 }
 
 export type ObjectEvent<T> =
-  | { type: 'put'; object: T; revision: number; created: boolean }
+  /** `prev`: the object before this write, when the store still has it. */
+  | { type: 'put'; object: T; revision: number; created: boolean; prev?: T }
   | { type: 'delete'; object: T; revision: number }
   | { type: 'resync'; revision: number; reason: string };
 
@@ -196,7 +197,10 @@ export class Repository {
     return this.backend.watch(this.prefix(kind, project), fromRevision, (e: WatchEvent) => {
       if (e.type === 'resync') onEvent(e);
       else if (e.type === 'delete') onEvent({ type: 'delete', object: this.decode<T>(e.kv.value, e.kv.modRevision), revision: e.kv.modRevision });
-      else onEvent({ type: 'put', object: this.decode<T>(e.kv.value, e.kv.modRevision), revision: e.kv.modRevision, created: e.prevModRevision === undefined });
+      else {
+        const prev = e.prevValue !== undefined && e.prevModRevision !== undefined ? this.decode<T>(e.prevValue, e.prevModRevision) : undefined;
+        onEvent({ type: 'put', object: this.decode<T>(e.kv.value, e.kv.modRevision), revision: e.kv.modRevision, created: e.prevModRevision === undefined, ...(prev ? { prev } : {}) });
+      }
     });
   }
 

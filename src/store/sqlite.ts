@@ -82,6 +82,7 @@ export class SqliteBackend implements Backend {
       del: this.db.prepare('DELETE FROM kv WHERE key = ?'),
       logInsert: this.db.prepare('INSERT INTO log (rev, idx, key, type, value, create_rev, version, prev_rev) VALUES (?, ?, ?, ?, ?, ?, ?, ?)'),
       history: this.db.prepare<[number, string, string], LogRow & { rev: number }>('SELECT rev, key, type, value, create_rev, rev AS mod_rev, version, prev_rev FROM log WHERE rev > ? AND key >= ? AND key < ? ORDER BY rev, idx'),
+      logValue: this.db.prepare<[number, string], { value: string }>('SELECT value FROM log WHERE rev = ? AND key = ? AND type = 0'),
       compactLog: this.db.prepare('DELETE FROM log WHERE rev <= ?'),
       setMeta: this.db.prepare('INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value'),
       getMeta: this.db.prepare<[string], { value: number }>('SELECT value FROM meta WHERE name = ?'),
@@ -194,7 +195,8 @@ export class SqliteBackend implements Backend {
     for (const row of rows) {
       const kv = toKv(row);
       if (row.type === 1) yield { type: 'delete', kv, prevModRevision: row.prev_rev ?? 0 };
-      else yield row.prev_rev === null ? { type: 'put', kv } : { type: 'put', kv, prevModRevision: row.prev_rev };
+      else if (row.prev_rev === null) yield { type: 'put', kv };
+      else yield { type: 'put', kv, prevModRevision: row.prev_rev, prevValue: this.stmt.logValue.get(row.prev_rev, row.key)?.value };
     }
   }
 

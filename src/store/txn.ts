@@ -42,7 +42,7 @@ export function planTxn(ops: readonly TxnOp[], kv: SyncKV, revision: number): Pl
       version: (prev?.version ?? 0) + 1,
     };
     results.push(written);
-    changes.push(prev ? { type: 'put', kv: written, prevModRevision: prev.modRevision } : { type: 'put', kv: written });
+    changes.push(prev ? { type: 'put', kv: written, prevModRevision: prev.modRevision, prevValue: prev.value } : { type: 'put', kv: written });
   });
   return { revision, results, changes };
 }

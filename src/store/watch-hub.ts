@@ -10,6 +10,8 @@ export interface Change {
   type: 'put' | 'delete';
   kv: KeyValue;
   prevModRevision?: number;
+  /** The value before a put, when known. */
+  prevValue?: string;
 }
 
 interface Entry {
@@ -81,5 +83,8 @@ export class WatchHub {
 
 function toEvent(change: Change): WatchEvent {
   if (change.type === 'delete') return { type: 'delete', kv: change.kv, prevModRevision: change.prevModRevision ?? 0 };
-  return change.prevModRevision === undefined ? { type: 'put', kv: change.kv } : { type: 'put', kv: change.kv, prevModRevision: change.prevModRevision };
+  if (change.prevModRevision === undefined) return { type: 'put', kv: change.kv };
+  return change.prevValue === undefined
+    ? { type: 'put', kv: change.kv, prevModRevision: change.prevModRevision }
+    : { type: 'put', kv: change.kv, prevModRevision: change.prevModRevision, prevValue: change.prevValue };
 }

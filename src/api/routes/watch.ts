@@ -6,7 +6,8 @@
  *   data: {"type":"put","object":{...}}
  *
  * A bookmark every 15 s carries the current revision (and keeps proxies from closing the
- * stream). A consumer that falls more than 16 MiB behind, or a start below the compacted
+ * stream). An object that stops matching the selector (or the caller's view) arrives as `delete`.
+ * A consumer that falls more than 16 MiB behind, or a start below the compacted
  * revision, gets `resync` and the stream ends: list again and watch from the list's revision.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
@@ -72,8 +73,9 @@ export async function streamWatch(req: FastifyRequest, reply: FastifyReply, deps
       return;
     }
     lastRevision = e.revision;
-    if (!visible(e.object)) return;
-    send(e.type, e.revision, { type: e.type, object: e.object });
+    if (visible(e.object)) send(e.type, e.revision, { type: e.type, object: e.object });
+    // An object that leaves the caller's view (selector, permission, node binding) is gone for it.
+    else if (e.type === 'put' && e.prev && visible(e.prev)) send('delete', e.revision, { type: 'delete', object: e.object });
   });
   const timer = setInterval(() => {
     void deps.repo.backend.revision().then((revision) => send('bookmark', revision, { type: 'bookmark', revision }));

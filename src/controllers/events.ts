@@ -1,0 +1,75 @@
+/**
+ * Recording events: what happened to an object and why. Repeats of the same (object, reason,
+ * message) fold into one event with a count, so a pending instance retried every second does
+ * not write a new event every second. Events of cluster objects (nodes) live in project "system".
+ * Events are labelled with their object so `describe` can select them.
+ */
+import { createHash } from 'node:crypto';
+import type { Repository } from '../store/repository.js';
+import { eventKind } from '../model/kinds/index.js';
+import type { EventSpec, StratusEvent } from '../model/kinds/event.js';
+import { isoNow } from '../model/runtime.js';
+import { StratusError } from '../model/errors.js';
+import type { Component } from '../server/runner.js';
+import { every } from '../server/runner.js';
+
+export const OBJECT_KIND_LABEL = 'stratus.io/object-kind';
+export const OBJECT_NAME_LABEL = 'stratus.io/object-name';
+export const SYSTEM_PROJECT = 'system';
+
+export interface EventTarget {
+  kind: string;
+  name: string;
+  project?: string;
+}
+
+export class EventRecorder {
+  constructor(private readonly repo: Repository, private readonly source: string) {}
+
+  /** Records (or folds into) an event. Never throws: events are best effort. */
+  async record(target: EventTarget, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {
+    const project = target.project ?? SYSTEM_PROJECT;
+    const name = eventName(target, reason, message);
+    const now = isoNow(this.repo.clock);
+    try {
+      const updated = await this.repo.update<StratusEvent>(eventKind, name, project, (ev) => ({
+        ...ev,
+        spec: { ...ev.spec, count: (ev.spec.count ?? 1) + 1, lastTime: now },
+      }));
+      if (updated) return;
+      const spec: EventSpec = { type, reason, message: message.slice(0, 4096), object: { kind: target.kind, name: target.name }, source: this.source, count: 1, firstTime: now, lastTime: now };
+      await this.repo.create(eventKind, {
+        metadata: { name, project, labels: { [OBJECT_KIND_LABEL]: target.kind, [OBJECT_NAME_LABEL]: target.name, 'stratus.io/reason': reason } },
+        spec,
+      });
+    } catch (e) {
+      if (e instanceof StratusError && (e.code === 'STRATUS_ERR_ALREADY_EXISTS' || e.code === 'STRATUS_ERR_NOT_FOUND' || e.code === 'STRATUS_ERR_CONFLICT')) return;
+      // A store error while recording an event must not break the caller's work.
+    }
+  }
+}
+
+/** Same object, reason and message → same name (so repeats fold); a DNS label. */
+export function eventName(t: EventTarget, reason: string, message: string): string {
+  const digest = createHash('sha256').update(`${t.kind}\0${t.project ?? ''}\0${t.name}\0${reason}\0${message}`).digest('hex').slice(0, 10);
+  const stem = `${t.name}`.slice(0, 50).replace(/-+$/, '');
+  return `${stem}-${digest}`;
+}
+
+/** Deletes events whose last occurrence is older than `ttlMs`, every `intervalMs`. */
+export function eventSweeper(repo: Repository, ttlMs: number, intervalMs = 60_000): Component {
+  let loop: { stop(): void } | undefined;
+  return {
+    name: 'event-sweeper',
+    start: async () => {
+      loop = every(intervalMs, async () => {
+        const cutoff = repo.clock.now() - ttlMs;
+        const { items } = await repo.list<StratusEvent>(eventKind, { filter: (e) => Date.parse((e as StratusEvent).spec.lastTime ?? e.metadata.createdAt) < cutoff });
+        for (const e of items) {
+          await repo.delete(eventKind, e.metadata.name, e.metadata.project).catch(() => undefined);
+        }
+      }, () => undefined);
+    },
+    stop: async () => loop?.stop(),
+  };
+}
