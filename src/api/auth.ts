@@ -26,7 +26,10 @@ export interface Principal {
   token: string;
   clusterAdmin: boolean;
   roles: ReadonlyMap<string, Role>;
+  /** The node an agent credential acts for. */
   node?: string;
+  /** A join token: may only register nodes. */
+  join?: boolean;
 }
 
 export type Verb = 'get' | 'list' | 'watch' | 'create' | 'update' | 'delete' | 'status' | 'manage';
@@ -57,8 +60,10 @@ const READ_VERBS: ReadonlySet<Verb> = new Set(['get', 'list', 'watch']);
  * Why `principal` may not do `verb` on `kind` (in `project`), or undefined when it may.
  * Lists of cluster kinds are allowed here and filtered per object by `canSee`.
  */
-export function denyReason(principal: Principal, kind: Kind, verb: Verb, project?: string): string | undefined {
+export function denyReason(principal: Principal, kind: Kind, verb: Verb, project?: string, name?: string): string | undefined {
   if (principal.clusterAdmin) return undefined;
+  if (principal.join) return 'a join token can only register nodes (POST /v1/nodes/join)';
+  if (principal.node) return nodeDenyReason(principal.node, kind, verb, name);
   if (verb === 'status') return `only the platform (cluster admins and node agents) may write the status of ${kind.plural}`;
   const read = READ_VERBS.has(verb);
   if (kind.scope === 'project') {
@@ -72,9 +77,25 @@ export function denyReason(principal: Principal, kind: Kind, verb: Verb, project
   return `only cluster admins may ${verb} ${kind.plural}`;
 }
 
+/**
+ * What a node agent may do: read nodes and the instances bound to it (filtered by canSee), write
+ * its own node's status and the status of its instances (checked per object by the route).
+ */
+function nodeDenyReason(node: string, kind: Kind, verb: Verb, name?: string): string | undefined {
+  const read = READ_VERBS.has(verb);
+  if (kind.kind === 'node' && (read || (verb === 'status' && name === node))) return undefined;
+  if (kind.kind === 'instance' && (read || verb === 'status')) return undefined;
+  if (kind.kind === 'image' && read) return undefined;
+  return `node:${node} may not ${verb} ${kind.plural}${name ? ` (${name})` : ''}`;
+}
+
 /** Whether `principal` may read this object (used to filter lists and watches). */
 export function canSee(principal: Principal, kind: Kind, obj: { metadata: { name: string; project?: string }; spec: unknown }): boolean {
   if (principal.clusterAdmin) return true;
+  if (principal.node) {
+    if (kind.kind === 'instance') return (obj as { status?: { node?: string } }).status?.node === principal.node;
+    return kind.kind === 'node' || kind.kind === 'image';
+  }
   if (kind.scope === 'project') return obj.metadata.project !== undefined && roleIn(principal, obj.metadata.project) !== undefined;
   switch (kind.kind) {
     case 'project': return roleIn(principal, obj.metadata.name) !== undefined;
@@ -157,7 +178,11 @@ export function principalOf(tok: Token, user: User | undefined): Principal {
     }
   }
   const id = tok.spec.node ? `node:${tok.spec.node}` : user ? `user:${user.metadata.name}` : `token:${tok.metadata.name}`;
-  return { id, user: user?.metadata.name, token: tok.metadata.name, clusterAdmin, roles, ...(tok.spec.node ? { node: tok.spec.node } : {}) };
+  return {
+    id, user: user?.metadata.name, token: tok.metadata.name, clusterAdmin, roles,
+    ...(tok.spec.node ? { node: tok.spec.node } : {}),
+    ...(tok.spec.join ? { join: true } : {}),
+  };
 }
 
 function parseBearer(header: string | undefined): string {

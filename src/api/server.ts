@@ -29,6 +29,7 @@ import { systemRoutes } from './routes/system.js';
 import { tokenRoutes } from './routes/tokens.js';
 import { auditRoutes } from './routes/audit.js';
 import { memberRoutes } from './routes/members.js';
+import { nodeRoutes } from './routes/nodes.js';
 import { ALL_KINDS } from '../model/kinds/index.js';
 
 /**
@@ -100,6 +101,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   for (const kind of ALL_KINDS) await app.register(resourceRoutes, { deps, kind });
   await app.register(tokenRoutes, { deps });
   await app.register(memberRoutes, { deps });
+  await app.register(nodeRoutes, { deps });
   await app.register(auditRoutes, { deps });
   for (const plugin of deps.plugins ?? []) await plugin(app, deps);
   app.addHook('preClose', async () => endWatchStreams(app));
@@ -193,7 +195,7 @@ function installAuth(app: FastifyInstance, deps: ApiDeps): void {
       if (project && hasRole(principal, project, permission.role)) return;
       throw new StratusError('STRATUS_ERR_FORBIDDEN', `${principal.id} needs the ${permission.role} role in project "${project}"`, { project, role: permission.role });
     }
-    const reason = denyReason(principal, permission.kind, permission.verb, project);
+    const reason = denyReason(principal, permission.kind, permission.verb, project, (req.params as { name?: string } | undefined)?.name);
     if (reason) throw new StratusError('STRATUS_ERR_FORBIDDEN', reason, { kind: permission.kind.kind, verb: permission.verb, project });
   });
 }

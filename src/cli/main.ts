@@ -9,6 +9,7 @@ import { registerServer } from './commands/server.js';
 import { registerAuth } from './commands/auth.js';
 import { registerResources } from './commands/resources.js';
 import { registerAdmin } from './commands/admin.js';
+import { registerNodes } from './commands/nodes.js';
 
 export function buildProgram(): Command {
   const program = new Command('stratus')
@@ -25,6 +26,7 @@ export function buildProgram(): Command {
   registerAuth(program);
   registerResources(program);
   registerAdmin(program);
+  registerNodes(program);
   return program;
 }
 

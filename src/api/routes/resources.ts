@@ -48,6 +48,11 @@ const DeleteQuery = Type.Object(
   { additionalProperties: false },
 );
 
+const StatusQuery = Type.Object(
+  { revision: Type.Optional(Type.Integer({ minimum: 1, description: 'Refuse the write unless the object is at this revision.' })) },
+  { additionalProperties: false },
+);
+
 export function listSchema(kind: Kind): TObject {
   return Type.Object({
     items: Type.Array(Type.Ref(kind.title)),
@@ -161,7 +166,7 @@ export async function resourceRoutes(app: FastifyInstance, { deps, kind }: { dep
   }
 
   app.put(`${item}/status`, {
-    schema: { tags, summary: `Write the status of a ${kind.kind} (platform only)`, params, body: kind.status, response: { 200: ref } },
+    schema: { tags, summary: `Write the status of a ${kind.kind} (platform only)`, params, body: kind.status, querystring: StatusQuery, response: { 200: ref } },
     config: { permission: { kind, verb: 'status' } },
   }, async (req) => {
     const p = req.params as Params;
@@ -169,8 +174,13 @@ export async function resourceRoutes(app: FastifyInstance, { deps, kind }: { dep
     req.target = { kind: kind.kind, project: p.project, name, action: 'status' };
     const status = parseStatus(kind, req.body);
     const prev = await deps.repo.get(kind, name, kind.scope === 'project' ? p.project : undefined);
+    const node = req.principal!.node;
+    if (node && kind.kind === 'instance' && (prev.status as { node?: string } | undefined)?.node !== node) {
+      throw new StratusError('STRATUS_ERR_FORBIDDEN', `node:${node} may only write the status of instances bound to it; ${kind.kind} "${name}" is not`);
+    }
+    const expected = (req.query as { revision?: number }).revision;
     const { op } = deps.audit.op(requestAudit(req, 200));
-    const obj = await deps.repo.setStatus(kind, prev, status, { extraOps: [op] });
+    const obj = await deps.repo.setStatus(kind, prev, status, { extraOps: [op], expectRevision: expected ?? prev.metadata.revision });
     req.audited = true;
     return obj;
   });

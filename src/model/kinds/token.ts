@@ -17,6 +17,7 @@ export const TokenSpecSchema = Type.Object(
     expiresAt: Type.Optional(Timestamp('After this time the token is refused.')),
     description: Type.Optional(Type.String({ maxLength: 1024 })),
     node: Type.Optional(DnsLabel({ description: 'Set for node credentials: the node this agent token acts for.' })),
+    join: Type.Optional(Type.Boolean({ description: 'A join token: it can only register new nodes (stratus agent --join-token).' })),
   },
   Strict,
 );
@@ -44,8 +45,14 @@ export const tokenKind = defineKind({
   columns: [
     { header: 'NAME', get: (o) => o.metadata.name },
     { header: 'USER', get: (o) => (o as Token).spec.user ?? '(robot)' },
-    { header: 'ROLES', get: (o) => [((o as Token).spec.clusterAdmin ? 'cluster-admin' : ''), ...((o as Token).spec.roles ?? []).map((r) => `${r.project}:${r.role}`)].filter(Boolean).join(',') },
+    { header: 'ROLES', get: (o) => tokenRoles(o as Token) },
     { header: 'EXPIRES', get: (o) => (o as Token).spec.expiresAt ?? 'never' },
     { header: 'AGE', get: (o) => age(o.metadata.createdAt) },
   ],
 });
+
+function tokenRoles(t: Token): string {
+  if (t.spec.join) return 'join';
+  if (t.spec.node) return `node:${t.spec.node}`;
+  return [t.spec.clusterAdmin ? 'cluster-admin' : '', ...(t.spec.roles ?? []).map((r) => `${r.project}:${r.role}`)].filter(Boolean).join(',');
+}

@@ -1,0 +1,74 @@
+import { describe, it, expect, beforeEach } from 'vitest';
+import { MemoryBackend } from '../store/memory.js';
+import { Repository } from '../store/repository.js';
+import { FakeClock, sequentialIds, isoNow } from '../model/runtime.js';
+import { instanceKind, nodeKind, projectKind, eventKind } from '../model/kinds/index.js';
+import type { Instance } from '../model/kinds/instance.js';
+import type { Node } from '../model/kinds/node.js';
+import { NodeController } from './nodes.js';
+import { EventRecorder } from './events.js';
+
+let clock: FakeClock;
+let repo: Repository;
+let ctl: NodeController;
+
+async function node(name: string, heartbeatAgoMs: number | undefined, spec: Node['spec'] = {}) {
+  const n = await repo.create<Node>(nodeKind, { metadata: { name }, spec });
+  const status = { phase: 'Ready' as const, ...(heartbeatAgoMs !== undefined ? { lastHeartbeat: new Date(clock.now() - heartbeatAgoMs).toISOString() } : {}) };
+  return repo.setStatus(nodeKind, n, status);
+}
+
+async function instance(name: string, nodeName: string, restartPolicy: 'always' | 'never', phase: Instance['status'] extends infer S ? S extends { phase: infer P } ? P : never : never = 'Running') {
+  const i = await repo.create<Instance>(instanceKind, { metadata: { name, project: 'p' }, spec: { driver: 'process', command: ['x'], resources: { cpu: 100, memory: 64, disk: 0 }, priority: 0, restartPolicy, gracePeriod: 10 } });
+  return repo.setStatus(instanceKind, i, { phase, node: nodeName, startedAt: isoNow(clock) });
+}
+
+const get = (name: string) => repo.get<Instance>(instanceKind, name, 'p');
+
+beforeEach(async () => {
+  clock = new FakeClock();
+  repo = new Repository(new MemoryBackend(), clock, sequentialIds());
+  await repo.create(projectKind, { metadata: { name: 'p' }, spec: {} });
+  await repo.create(projectKind, { metadata: { name: 'system' }, spec: {} });
+  ctl = new NodeController(repo, new EventRecorder(repo, 'node-controller'), { heartbeatTimeoutMs: 10_000 });
+});
+
+describe('NodeController', () => {
+  it('marks a silent node Down and moves or loses its instances by restart policy', async () => {
+    await node('n1', 11_000);
+    await node('n2', 1_000);
+    await instance('web', 'n1', 'always');
+    await instance('job', 'n1', 'never');
+    await instance('other', 'n2', 'always');
+    await ctl.tick();
+    expect((await repo.get<Node>(nodeKind, 'n1')).status).toMatchObject({ phase: 'Down', conditions: [{ type: 'Ready', status: 'False', reason: 'NodeLost' }] });
+    expect((await repo.get<Node>(nodeKind, 'n2')).status?.phase).toBe('Ready');
+    expect((await get('web')).status).toMatchObject({ phase: 'Pending', reason: 'NodeLost' });
+    expect((await get('web')).status?.node).toBeUndefined();
+    expect((await get('job')).status).toMatchObject({ phase: 'Lost', node: 'n1' });
+    expect((await get('other')).status).toMatchObject({ phase: 'Running', node: 'n2' });
+    const events = await repo.list(eventKind, { project: 'p' });
+    expect(events.items.map((e) => (e.spec as { reason: string }).reason).sort()).toEqual(['Lost', 'NodeLost']);
+  });
+
+  it('leaves nodes that never reported alone, and is idempotent', async () => {
+    await node('manual', undefined);
+    await instance('a', 'manual', 'always');
+    await ctl.tick();
+    await ctl.tick();
+    expect((await get('a')).status?.phase).toBe('Running');
+    expect((await repo.get<Node>(nodeKind, 'manual')).status?.phase).toBe('Ready');
+  });
+
+  it('asks the instances of a draining node to stop, once', async () => {
+    await node('d', 0, { unschedulable: true, draining: true });
+    await instance('x', 'd', 'always');
+    await instance('done', 'd', 'always', 'Succeeded');
+    await ctl.tick();
+    const x = await get('x');
+    expect(x.status).toMatchObject({ phase: 'Stopping', reason: 'Drained', node: 'd' });
+    await ctl.tick();
+    expect((await get('x')).metadata.revision).toBe(x.metadata.revision);
+    expect((await get('done')).status?.phase).toBe('Succeeded');
+  });
+});
