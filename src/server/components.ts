@@ -1,12 +1,28 @@
 /** The control-plane components `stratus server` runs besides the API. */
 import type { Component } from './runner.js';
 import type { ServerContext } from './main.js';
+import { Scheduler } from '../scheduler/live.js';
+import { NodeController } from '../controllers/nodes.js';
+import { EventRecorder, eventSweeper } from '../controllers/events.js';
+import type { PolicyChoice } from '../scheduler/engine/types.js';
 
 export interface ComponentOptions {
   scheduler: boolean;
   policy: string;
+  /** A node that misses heartbeats this long is Down. */
+  nodeTimeoutMs?: number;
+  /** Events older than this are deleted. */
+  eventTtlMs?: number;
 }
 
-export function serverComponents(_options: ComponentOptions): (ctx: ServerContext) => Component[] {
-  return () => [];
+export function serverComponents(options: ComponentOptions): (ctx: ServerContext) => Component[] {
+  return (ctx) => {
+    const out: Component[] = [];
+    if (options.scheduler) {
+      out.push(new Scheduler(ctx.repo, new EventRecorder(ctx.repo, 'scheduler'), { policy: options.policy as PolicyChoice }));
+    }
+    out.push(new NodeController(ctx.repo, new EventRecorder(ctx.repo, 'node-controller'), { heartbeatTimeoutMs: options.nodeTimeoutMs ?? 10_000 }));
+    out.push(eventSweeper(ctx.repo, options.eventTtlMs ?? 3_600_000));
+    return out;
+  };
 }

@@ -204,11 +204,15 @@ export class Repository {
     });
   }
 
+  /** The store operation that writes `obj` if it is still at `expectRevision`; for multi-key transactions. */
+  putOp(kind: Kind, obj: StoredObject, expectRevision: number): TxnOp {
+    return { op: 'put', key: this.key(kind, obj.metadata.name, obj.metadata.project), value: encode(obj), expectRevision };
+  }
+
   private async write<T extends StoredObject>(kind: Kind, obj: T, expectRevision: number, extraOps: TxnOp[] = []): Promise<T> {
     const project = obj.metadata.project;
-    const key = this.key(kind, obj.metadata.name, project);
     const stored = { ...obj, metadata: { ...obj.metadata } };
-    const revision = await this.commit(kind, obj.metadata.name, project, [{ op: 'put', key, value: encode(stored), expectRevision }, ...extraOps], expectRevision);
+    const revision = await this.commit(kind, obj.metadata.name, project, [this.putOp(kind, stored, expectRevision), ...extraOps], expectRevision);
     stored.metadata.revision = revision;
     return stored;
   }

@@ -3,6 +3,7 @@ import { Option, InvalidArgumentError, type Command } from 'commander';
 import { defaultDataDir, startServer, type ServerConfig } from '../../server/main.js';
 import { serverComponents } from '../../server/components.js';
 import { CliError } from '../errors.js';
+import { parseDuration } from '../../model/format.js';
 
 export function registerServer(program: Command): void {
   program
@@ -17,7 +18,9 @@ export function registerServer(program: Command): void {
     .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('warn'))
     .addOption(new Option('--tls-cert <file>', 'serve HTTPS with this PEM certificate (with --tls-key)'))
     .addOption(new Option('--tls-key <file>', 'PEM private key for --tls-cert'))
-    .addOption(new Option('--scheduler-policy <policy>', 'cluster placement policy').choices(['binpack', 'spread', 'fgd']).default('binpack'))
+    .addOption(new Option('--scheduler-policy <policy>', 'cluster placement policy (auto: fgd where GPUs are involved, else binpack)').choices(['auto', 'binpack', 'spread', 'fgd']).default('auto'))
+    .addOption(new Option('--node-timeout <duration>', 'a node that misses heartbeats this long is Down and its instances move').default('10s').argParser(duration))
+    .addOption(new Option('--event-ttl <duration>', 'how long events are kept').default('1h').argParser(duration))
     .addOption(new Option('--no-scheduler', 'do not run the scheduler (another server does)'))
     .addOption(new Option('--audit-retention <n>', 'audit entries to keep').default(1_000_000).argParser(positiveInt))
     .action(async (opts: Record<string, unknown>) => {
@@ -33,7 +36,12 @@ export function registerServer(program: Command): void {
         tlsCert: opts.tlsCert as string | undefined,
         tlsKey: opts.tlsKey as string | undefined,
         auditRetention: opts.auditRetention as number,
-        components: serverComponents({ scheduler: opts.scheduler !== false, policy: opts.schedulerPolicy as string }),
+        components: serverComponents({
+          scheduler: opts.scheduler !== false,
+          policy: opts.schedulerPolicy as string,
+          nodeTimeoutMs: opts.nodeTimeout as number,
+          eventTtlMs: opts.eventTtl as number,
+        }),
       };
       const server = await startServer(config);
       printBanner(server.url, config, server.bootstrap.adminToken);
@@ -77,6 +85,12 @@ function port(v: string): number {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError(`"${v}" is not a TCP port (0-65535)`);
   return n;
+}
+
+function duration(v: string): number {
+  const ms = parseDuration(v);
+  if (ms === undefined || ms <= 0) throw new InvalidArgumentError(`"${v}" is not a duration (use e.g. 500ms, 10s, 5m, 1h)`);
+  return ms;
 }
 
 function positiveInt(v: string): number {

@@ -1,0 +1,256 @@
+/**
+ * The live scheduler: keeps a ClusterSnapshot current from store watches (never rebuilt, only
+ * on a resync) and feeds pending instances to the engine in batches.
+ *
+ *   watch nodes ─────┐
+ *   watch instances ─┼─▶ snapshot + pending queue ─▶ engine.schedule ─▶ applier (CAS) ─▶ store
+ *   watch ledger ────┘                                    │
+ *                                                         └─▶ explanations, events
+ *
+ * New pending instances are scheduled at once. Instances that fit nowhere are retried when
+ * capacity changes (a node joins or changes, an instance frees its node) or every `retryMs`.
+ */
+import type { Repository, ObjectEvent } from '../store/repository.js';
+import type { Watcher } from '../store/backend.js';
+import { instanceKind, nodeKind } from '../model/kinds/index.js';
+import type { Instance } from '../model/kinds/instance.js';
+import type { Node } from '../model/kinds/node.js';
+import { isPending } from '../model/lifecycle.js';
+import type { Component } from '../server/runner.js';
+import type { EventRecorder } from '../controllers/events.js';
+import { Engine } from './engine/engine.js';
+import { ClusterSnapshot, occupiesNode } from './engine/snapshot.js';
+import { instanceKey } from './engine/request.js';
+import type { Placement, Plan, PolicyChoice } from './engine/types.js';
+import { LEDGER_PREFIX, PlanApplier } from './applier.js';
+
+export interface SchedulerOptions {
+  /** Shown in ledger entries and events. */
+  name?: string;
+  policy?: PolicyChoice;
+  batchSize?: number;
+  retryMs?: number;
+}
+
+export interface SchedulerStats {
+  bound: number;
+  conflicts: number;
+  rounds: number;
+}
+
+export class Scheduler implements Component {
+  readonly name = 'scheduler';
+  readonly stats: SchedulerStats = { bound: 0, conflicts: 0, rounds: 0 };
+  private snap = new ClusterSnapshot();
+  private readonly engine: Engine;
+  private readonly applier: PlanApplier;
+  private readonly pending = new Map<string, Instance>();
+  /** Keys that fit nowhere at the last try; retried when capacity changes. */
+  private readonly waiting = new Set<string>();
+  private watchers: Watcher[] = [];
+  private running = false;
+  private capacityChanged = true;
+  private lastRetry = 0;
+  private wakeUp: (() => void) | undefined;
+  private loopDone: Promise<void> | undefined;
+  private lastError = '';
+
+  constructor(private readonly repo: Repository, private readonly events: EventRecorder, private readonly opts: SchedulerOptions = {}) {
+    this.engine = new Engine({ policy: opts.policy ?? 'auto' });
+    this.applier = new PlanApplier(repo, opts.name ?? 'scheduler');
+  }
+
+  async start(): Promise<void> {
+    await this.load();
+    this.running = true;
+    this.loopDone = this.loop();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    for (const w of this.watchers) w.close();
+    this.watchers = [];
+    this.wake();
+    await this.loopDone;
+  }
+
+  health(): string {
+    return this.lastError;
+  }
+
+  /** Lists everything and watches from the list's revision; also the way back from a resync. */
+  private async load(): Promise<void> {
+    for (const w of this.watchers) w.close();
+    const revision = await this.repo.backend.revision();
+    const [nodes, instances, ledger] = await Promise.all([
+      this.repo.list<Node>(nodeKind),
+      this.repo.list<Instance>(instanceKind),
+      this.repo.backend.range(LEDGER_PREFIX),
+    ]);
+    this.snap = ClusterSnapshot.from(nodes.items, instances.items);
+    this.pending.clear();
+    this.waiting.clear();
+    for (const i of instances.items) if (isPending(i)) this.pending.set(instanceKey(i), i);
+    this.applier.ledger.clear();
+    for (const kv of ledger.items) this.applier.ledger.set(kv.key.slice(LEDGER_PREFIX.length), kv.modRevision);
+    const from = Math.min(revision, nodes.revision, instances.revision);
+    this.watchers = [
+      this.repo.watch<Node>(nodeKind, undefined, from, (e) => this.onNode(e)),
+      this.repo.watch<Instance>(instanceKind, undefined, from, (e) => this.onInstance(e)),
+      this.repo.backend.watch(LEDGER_PREFIX, from, (e) => {
+        if (e.type === 'resync') return this.resync();
+        this.applier.ledger.set(e.kv.key.slice(LEDGER_PREFIX.length), e.type === 'delete' ? 0 : e.kv.modRevision);
+      }),
+    ];
+    this.capacityChanged = true;
+    this.wake();
+  }
+
+  private resync(): void {
+    if (!this.running) return;
+    void this.load().catch((e: Error) => (this.lastError = `resync failed: ${e.message}`));
+  }
+
+  private onNode(e: ObjectEvent<Node>): void {
+    if (e.type === 'resync') return this.resync();
+    if (e.type === 'delete') this.snap.removeNode(e.object.metadata.name);
+    else this.snap.upsertNode(e.object);
+    this.capacityChanged = true;
+    this.wake();
+  }
+
+  private onInstance(e: ObjectEvent<Instance>): void {
+    if (e.type === 'resync') return this.resync();
+    const inst = e.object;
+    const key = instanceKey(inst);
+    if (e.type === 'delete' || !occupiesNode(inst)) {
+      if (this.snap.release(key)) this.capacityChanged = true;
+    } else {
+      this.snap.bind(inst);
+    }
+    if (e.type === 'put' && isPending(inst)) {
+      if (!this.pending.has(key)) this.waiting.delete(key);
+      this.pending.set(key, inst);
+    } else {
+      this.pending.delete(key);
+      this.waiting.delete(key);
+    }
+    this.wake();
+  }
+
+  private wake(): void {
+    const w = this.wakeUp;
+    this.wakeUp = undefined;
+    w?.();
+  }
+
+  private async loop(): Promise<void> {
+    const retryMs = this.opts.retryMs ?? 5000;
+    while (this.running) {
+      const now = this.repo.clock.now();
+      if (now - this.lastRetry >= retryMs) this.capacityChanged = true;
+      const batch = this.nextBatch();
+      if (batch.length === 0) {
+        await new Promise<void>((resolve) => {
+          this.wakeUp = resolve;
+          setTimeout(resolve, retryMs).unref();
+        });
+        continue;
+      }
+      try {
+        await this.round(batch);
+        this.lastError = '';
+      } catch (e) {
+        this.lastError = (e as Error).message;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
+  }
+
+  /** New pending instances, plus the waiting ones when capacity changed. */
+  private nextBatch(): Instance[] {
+    const retry = this.capacityChanged;
+    if (retry) {
+      this.capacityChanged = false;
+      this.lastRetry = this.repo.clock.now();
+    }
+    const out: Instance[] = [];
+    for (const [key, inst] of this.pending) {
+      if (!retry && this.waiting.has(key)) continue;
+      out.push(inst);
+      if (out.length >= (this.opts.batchSize ?? 2000)) break;
+    }
+    return out;
+  }
+
+  /** Plans a batch with placements assumed into the snapshot, then commits node by node. */
+  private async round(batch: Instance[]): Promise<void> {
+    this.stats.rounds++;
+    const plan = this.engine.schedule(this.snap, batch, { assume: true });
+    const byKey = new Map(batch.map((i) => [instanceKey(i), i]));
+    await this.applyPreemptions(plan, byKey);
+    const perNode = new Map<string, Placement[]>();
+    for (const p of plan.placements) {
+      if (p.preempts.length > 0) continue;
+      perNode.set(p.node, [...(perNode.get(p.node) ?? []), p]);
+    }
+    await Promise.all([...perNode.values()].map((ps) => this.bindSequentially(ps, byKey)));
+    for (const u of plan.unplaced) {
+      this.waiting.add(u.key);
+      const reason = u.explanation.nodes === 0 ? 'NoNodes' : 'Unschedulable';
+      void this.applier.explainPending(u.instance, reason, u.message, u.explanation.nodes, u.explanation.reasons);
+      void this.events.record(target(u.instance), 'Warning', 'FailedScheduling', u.message);
+    }
+  }
+
+  private async bindSequentially(ps: Placement[], byKey: Map<string, Instance>): Promise<void> {
+    for (const p of ps) {
+      const inst = byKey.get(p.key)!;
+      const verdict = this.engine.fits(this.snap, p.node, inst, p.allocation);
+      const result = verdict.kind === 'fits' ? await this.applier.bind(inst, p) : { outcome: 'conflict' as const };
+      if (result.outcome === 'bound') {
+        this.stats.bound++;
+        this.pending.delete(p.key);
+        this.waiting.delete(p.key);
+        this.snap.bind(result.instance!);
+        void this.events.record(target(inst), 'Normal', 'Scheduled', `assigned to node ${p.node} (score ${Math.round(p.score)})`);
+      } else {
+        this.forget(p.key);
+        if (result.outcome === 'gone') this.pending.delete(p.key);
+        else {
+          this.stats.conflicts++;
+          this.capacityChanged = true;
+        }
+      }
+    }
+  }
+
+  /**
+   * Drops a placement this scheduler assumed but did not commit. A record the watch has since
+   * replaced with a real binding (by another scheduler, say) is the truth and stays.
+   */
+  private forget(key: string): void {
+    if (this.snap.instance(key)?.assumed) this.snap.release(key);
+  }
+
+  private async applyPreemptions(plan: Plan, byKey: Map<string, Instance>): Promise<void> {
+    for (const pre of plan.preemptions) {
+      const by = byKey.get(pre.by);
+      const ok = await this.applier.evict(pre.victim, pre, by?.spec.priority ?? 0);
+      if (ok) void this.events.record(target(pre.victim), 'Warning', 'Preempted', `${pre.reason} (node ${pre.node})`);
+    }
+    for (const p of plan.placements) {
+      if (p.preempts.length === 0) continue;
+      const inst = byKey.get(p.key)!;
+      this.forget(p.key);
+      this.waiting.add(p.key);
+      const message = `waiting for ${p.preempts.length} lower-priority instance(s) preempted on node ${p.node} to stop (score ${Math.round(p.score)})`;
+      void this.applier.explainPending(inst, 'Preempting', message, this.snap.nodeCount, []);
+      void this.events.record(target(inst), 'Normal', 'Preempting', message);
+    }
+  }
+}
+
+function target(i: Instance) {
+  return { kind: 'instance', name: i.metadata.name, project: i.metadata.project };
+}
