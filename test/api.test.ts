@@ -180,6 +180,19 @@ describe('tenancy', () => {
   });
 });
 
+describe('quotas', () => {
+  it('refuses a create over quota with which quota, what is used and what was asked', async () => {
+    expect((await admin('POST', '/v1/projects', { metadata: { name: 'small' }, spec: { quotas: { memory: '1Gi', instances: 2 } } })).status).toBe(201);
+    expect((await admin('POST', '/v1/projects/small/instances', instance('q1', { resources: { memory: '768Mi' } }))).status).toBe(201);
+    const over = await admin('POST', '/v1/projects/small/instances', instance('q2', { resources: { memory: '512Mi' } }));
+    expect(over.status).toBe(403);
+    expect(over.body.error).toMatchObject({ code: 'STRATUS_ERR_QUOTA_EXCEEDED', details: { quota: 'memory', used: 768, asked: 512, limit: 1024 } });
+    expect(over.body.error.message).toBe('project "small" would exceed its memory quota: 768Mi used + 512Mi asked > 1Gi allowed');
+    expect((await admin('POST', '/v1/projects/small/instances', instance('q3', { resources: { memory: '256Mi' } }))).status).toBe(201);
+    expect((await admin('POST', '/v1/projects/small/instances', instance('q4', { resources: { memory: '1Mi' } }))).body.error.details.quota).toBe('instances');
+  });
+});
+
 describe('audit', () => {
   it('records successful and refused mutations, readable by admins only', async () => {
     const m = await robot('team-a', 'member');

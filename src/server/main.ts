@@ -16,6 +16,7 @@ import { buildApi } from '../api/server.js';
 import { Authenticator } from '../api/auth.js';
 import { AuditLog } from '../api/audit.js';
 import { Admission, type AdmissionPlugin } from '../api/admission.js';
+import { QuotaTracker } from '../api/quota.js';
 import { systemClock, randomIds, type Clock, type Ids } from '../model/runtime.js';
 import { VERSION } from '../version.js';
 import { bootstrap, type BootstrapResult } from './bootstrap.js';
@@ -75,7 +76,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     const auth = new Authenticator(repo, clock);
     await auth.start();
     const audit = new AuditLog(backend, clock, ids);
-    const admission = new Admission(repo, config.admissionPlugins ?? []);
+    const quota = new QuotaTracker(repo);
+    const admission = new Admission(repo, [quota.admission, ...(config.admissionPlugins ?? [])]);
     const app = await buildApi({
       repo, auth, audit, clock, ids, admission, version: VERSION,
       ready: () => runner.readiness(),
@@ -100,7 +102,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
         await app.close();
       },
     };
-    await runner.start([maintenance(backend, audit, config), apiComponent]);
+    await runner.start([maintenance(backend, audit, config), quota, apiComponent]);
     await runner.start(config.components?.(ctx) ?? []);
     return {
       ...ctx,
