@@ -79,9 +79,15 @@ describe('stratus CLI', () => {
     const yaml = await member(['get', 'instance', 'web-1', '-o', 'yaml']);
     writeFileSync(join(dir, 'roundtrip.yaml'), yaml.stdout);
     expect((await member(['apply', '-f', join(dir, 'roundtrip.yaml')])).stdout).toBe('instance/web-1 unchanged\n');
-    const described = await member(['describe', 'instance', 'web-1']);
+    let described = await member(['describe', 'instance', 'web-1']);
+    for (let i = 0; i < 50 && !described.stdout.includes('no nodes have joined'); i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      described = await member(['describe', 'instance', 'web-1']);
+    }
     expect(described.stdout).toMatch(/^Name:\s+web-1$/m);
-    expect(described.stdout).toMatch(/^Phase:\s+Pending/m);
+    expect(described.stdout).toMatch(/^Phase:\s+Pending \(NoNodes\)$/m);
+    expect(described.stdout).toMatch(/^Message:\s+no nodes have joined$/m);
+    expect(described.stdout).toMatch(/Warning\s+FailedScheduling\s+.*no nodes have joined/);
     expectOneLineError(await member(['get', 'instances', '-p', 'default']), /needs the viewer role in project "default".*STRATUS_ERR_FORBIDDEN/);
     expect((await member(['delete', 'instance', 'web-2'])).stdout).toBe('instance/web-2 deleted\n');
     expectOneLineError(await member(['delete', 'instance', 'web-2']), /instance "web-2" not found/);

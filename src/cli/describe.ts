@@ -44,7 +44,7 @@ function instanceStatus(i: Instance): string[] {
   const out = [`${'Phase:'.padEnd(14)}${s.phase}${s.reason ? ` (${s.reason})` : ''}`];
   if (s.message) out.push(`${'Message:'.padEnd(14)}${s.message}`);
   if (s.node) out.push(`${'Node:'.padEnd(14)}${s.node}${s.score !== undefined ? ` (score ${s.score})` : ''}`);
-  if (s.explanation && !s.node) {
+  if (s.explanation && !s.node && s.explanation.nodes > 0) {
     out.push(`${'Why pending:'.padEnd(14)}${s.explanation.nodes} nodes considered at ${s.explanation.at}`);
     for (const r of s.explanation.reasons) out.push(`  ${String(r.count).padStart(6)}  ${r.reason}`);
   }
