@@ -30,6 +30,7 @@ import { tokenRoutes } from './routes/tokens.js';
 import { auditRoutes } from './routes/audit.js';
 import { memberRoutes } from './routes/members.js';
 import { nodeRoutes } from './routes/nodes.js';
+import { logRoutes } from './routes/logs.js';
 import { ALL_KINDS } from '../model/kinds/index.js';
 
 /**
@@ -102,6 +103,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(tokenRoutes, { deps });
   await app.register(memberRoutes, { deps });
   await app.register(nodeRoutes, { deps });
+  await app.register(logRoutes, { deps });
   await app.register(auditRoutes, { deps });
   for (const plugin of deps.plugins ?? []) await plugin(app, deps);
   app.addHook('preClose', async () => endWatchStreams(app));

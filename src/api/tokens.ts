@@ -10,6 +10,11 @@ import { hashToken, TOKEN_HASH_PREFIX, TOKEN_NAME_PREFIX } from './auth.js';
 import { notFound } from '../model/errors.js';
 
 export const TOKEN_PREFIX = 'stratus_';
+
+/** The name of a node's credential token. */
+export function nodeTokenName(node: string): string {
+  return `node-${node}`.slice(0, 63).replace(/-+$/, '');
+}
 export const MIN_TOKEN_LENGTH = 16;
 
 export interface IssuedToken {

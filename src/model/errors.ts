@@ -15,6 +15,7 @@ export const ErrorCatalog = {
   STRATUS_ERR_METHOD_NOT_ALLOWED: { status: 405, title: 'method not allowed' },
   STRATUS_ERR_NOT_ACCEPTABLE: { status: 406, title: 'cannot produce the requested media type' },
   STRATUS_ERR_CONFLICT: { status: 409, title: 'the object changed since it was read' },
+  STRATUS_ERR_NOT_RUNNING: { status: 409, title: 'the instance has no workload (yet)' },
   STRATUS_ERR_ALREADY_EXISTS: { status: 409, title: 'the object already exists' },
   STRATUS_ERR_IMMUTABLE_FIELD: { status: 422, title: 'a field cannot be changed' },
   STRATUS_ERR_REVISION_COMPACTED: { status: 410, title: 'the revision was compacted' },

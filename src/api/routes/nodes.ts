@@ -14,7 +14,7 @@ import { metadataProblems } from '../../model/kind.js';
 import { nodeKind, tokenKind } from '../../model/kinds/index.js';
 import type { Node } from '../../model/kinds/node.js';
 import type { Token } from '../../model/kinds/token.js';
-import { issueToken, revokeToken } from '../tokens.js';
+import { issueToken, nodeTokenName, revokeToken } from '../tokens.js';
 import { requestAudit } from '../audit.js';
 
 const JoinTokenBody = Type.Object(
@@ -71,7 +71,7 @@ export async function nodeRoutes(app: FastifyInstance, { deps }: { deps: ApiDeps
     const old = await deps.repo.list<Token>(tokenKind, { filter: (t) => (t as Token).spec.node === body.name });
     for (const t of old.items) await revokeToken(deps.repo, t.metadata.name).catch(() => undefined);
     const { op } = deps.audit.op(requestAudit(req, 201));
-    const issued = await issueToken(deps.repo, { name: `node-${body.name}`.slice(0, 63).replace(/-+$/, ''), spec: { node: body.name, description: `credential of node ${body.name}` }, actor: p.id }, [op]);
+    const issued = await issueToken(deps.repo, { name: nodeTokenName(body.name), spec: { node: body.name, description: `credential of node ${body.name}` }, actor: p.id }, [op]);
     req.audited = true;
     return reply.code(201).send({ node, secret: issued.secret });
   });
