@@ -22,6 +22,7 @@ import { detectCgroups } from '../src/drivers/cgroups.js';
 import { findExecutable, DEFAULT_PATH } from '../src/drivers/commands.js';
 import { ociConfig } from '../src/drivers/oci.js';
 import { makeTask, removeCgroupTree } from '../src/drivers/testing.js';
+import { fmt, percentile } from './lib/util.js';
 
 const run = promisify(execFile);
 const rounds = Number(process.argv[2] ?? 100);
@@ -102,27 +103,38 @@ async function viaRunc(i: number): Promise<number> {
   });
   (config.root as { readonly: boolean }).readonly = true;
   await writeFile(join(bundle, 'config.json'), JSON.stringify(config));
-  const ms = await timeIt(() => run(runc!, ['--root', runcRoot, 'run', '--detach', '--pid-file', join(bundle, 'pid'), '--bundle', bundle, id], { cwd: bundle }));
+  // stdio ignored: a detached container inherits runc's stdio, so pipes would never close
+  const ms = await timeIt(
+    () =>
+      new Promise<void>((resolve, reject) => {
+        const child = spawn(runc!, ['--root', runcRoot, 'run', '--detach', '--pid-file', join(bundle, 'pid'), '--bundle', bundle, id], { cwd: bundle, stdio: 'ignore' });
+        child.once('error', reject);
+        child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`runc run exited with ${code}`))));
+      }),
+  );
   await run(runc!, ['--root', runcRoot, 'delete', '--force', id]);
   await rm(bundle, { recursive: true, force: true });
   return ms;
 }
 
-const pct = (xs: number[], p: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.max(0, Math.ceil((p / 100) * s.length) - 1)] ?? NaN;
-};
+const pct = (xs: number[], p: number) => percentile([...xs].sort((a, b) => a - b), p);
 
 try {
   for (let i = 0; i < warmup + rounds; i++) {
     const keep = i >= warmup;
     const p = await viaProcessDriver(i);
     const s = await viaSpawn();
-    if (keep) samples['process driver']!.push(p), samples['node spawn']!.push(s);
+    if (keep) {
+      samples['process driver']!.push(p);
+      samples['node spawn']!.push(s);
+    }
     if (containerDriver) {
       const c = await viaContainerDriver(i);
       const r = await viaRunc(i);
-      if (keep) samples['container driver']!.push(c), samples['runc run -d']!.push(r);
+      if (keep) {
+        samples['container driver']!.push(c);
+        samples['runc run -d']!.push(r);
+      }
     }
   }
 } finally {
@@ -130,17 +142,20 @@ try {
   await rm(base, { recursive: true, force: true });
 }
 
-const f = (n: number) => n.toFixed(2).padStart(8);
-console.log(`driver start latency, ${rounds} starts each (after ${warmup} warm-up), ${cpus().length} CPUs, kernel ${release()}, cgroup ${host.mode}`);
-console.log(`${'series'.padEnd(18)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)}`);
-for (const [name, xs] of Object.entries(samples)) if (xs.length) console.log(`${name.padEnd(18)} ${f(pct(xs, 50))} ${f(pct(xs, 99))}`);
-const compare = (driver: string, floor: string) => {
+console.log(`\ndriver start (Create→Running), ${rounds} starts per series after ${warmup} warm-up, interleaved; ${cpus().length} CPUs, kernel ${release()}, cgroup ${host.mode}\n`);
+console.log('| series | p50 ms | p99 ms |');
+console.log('|---|---|---|');
+for (const [name, xs] of Object.entries(samples)) if (xs.length) console.log(`| ${name} | ${fmt(pct(xs, 50), 2)} | ${fmt(pct(xs, 99), 2)} |`);
+console.log('\n| driver | peer | added p50 ms | added p99 ms | ratio p50 | ratio p99 |');
+console.log('|---|---|---|---|---|---|');
+const compare = (driver: string, peer: string) => {
   const d = samples[driver]!;
-  const b = samples[floor]!;
+  const b = samples[peer]!;
   if (!d.length) return;
   const [d50, d99, b50, b99] = [pct(d, 50), pct(d, 99), pct(b, 50), pct(b, 99)];
-  console.log(`${driver} vs ${floor}: +${(d50 - b50).toFixed(2)} ms at p50 (×${(d50 / b50).toFixed(2)}), +${(d99 - b99).toFixed(2)} ms at p99 (×${(d99 / b99).toFixed(2)})`);
+  const signed = (n: number) => `${n >= 0 ? '+' : '−'}${fmt(Math.abs(n), 2)}`;
+  console.log(`| ${driver} | ${peer} | ${signed(d50 - b50)} | ${signed(d99 - b99)} | ×${fmt(d50 / b50, 2)} | ×${fmt(d99 / b99, 2)} |`);
 };
 compare('process driver', 'node spawn');
-if (containerSkip) console.log(`container half skipped: ${containerSkip}`);
-else compare('container driver', 'runc run -d');
+compare('container driver', 'runc run -d');
+if (containerSkip) console.log(`\ncontainer half skipped: ${containerSkip}`);

@@ -44,7 +44,7 @@ export async function load(opts: { url: string; method?: 'GET' | 'POST'; headers
     duration: opts.seconds,
     ...(opts.body || opts.path ? {
       requests: [{
-        setupRequest: (req: Record<string, unknown>) => ({ ...req, ...(opts.body ? { body: opts.body() } : {}), ...(opts.path ? { path: opts.path() } : {}) }),
+        setupRequest: (req: autocannon.Request) => ({ ...req, ...(opts.body ? { body: opts.body() } : {}), ...(opts.path ? { path: opts.path() } : {}) }),
       }],
     } : {}),
   });

@@ -1,0 +1,105 @@
+#!/bin/sh
+# Installs the host packages the Stratus drivers use, from the distribution's registry (Debian/Ubuntu).
+#
+#   runc            the container driver's OCI runtime
+#   busybox-static  a statically linked /bin/busybox, used to build tiny test and example images
+#   iproute2        `ip` for network namespaces and veth pairs
+#   procps          `ps`, `pkill` for diagnostics
+#   ca-certificates so HTTPS works for later downloads
+#
+# Idempotent: packages already installed are skipped; nothing is upgraded.
+# Prints what it could not install and why, and exits non-zero only if a package is still missing.
+#
+# Usage: scripts/install-deps.sh [--no-update] [package ...]
+#   --no-update   do not run `apt-get update` first (faster when the package lists are fresh)
+#   package ...   install these instead of the default list
+set -u
+
+DEFAULT_PACKAGES="runc busybox-static iproute2 procps ca-certificates"
+UPDATE=1
+PACKAGES=""
+for arg in "$@"; do
+  case "$arg" in
+    --no-update) UPDATE=0 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    -*) echo "install-deps: unknown option '$arg' (known: --no-update, --help)" >&2; exit 2 ;;
+    *) PACKAGES="$PACKAGES $arg" ;;
+  esac
+done
+[ -n "$PACKAGES" ] || PACKAGES="$DEFAULT_PACKAGES"
+
+say() { printf 'install-deps: %s\n' "$*"; }
+
+if ! command -v apt-get >/dev/null 2>&1 || ! command -v dpkg-query >/dev/null 2>&1; then
+  say "apt-get/dpkg-query not found: this script supports Debian and Ubuntu only."
+  say "install these packages with your distribution's tools instead:$PACKAGES"
+  exit 1
+fi
+
+SUDO=""
+if [ "$(id -u)" != "0" ]; then
+  if command -v sudo >/dev/null 2>&1; then
+    SUDO="sudo"
+  else
+    SUDO="none"
+  fi
+fi
+
+installed() {
+  status=$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null) || return 1
+  [ "$status" = "install ok installed" ]
+}
+
+MISSING=""
+for p in $PACKAGES; do
+  if installed "$p"; then
+    say "$p: already installed ($(dpkg-query -W -f='${Version}' "$p")), skipping"
+  else
+    MISSING="$MISSING $p"
+  fi
+done
+
+if [ -z "$MISSING" ]; then
+  say "all packages present"
+  exit 0
+fi
+
+if [ "$SUDO" = "none" ]; then
+  say "not root and sudo is not available; cannot install:$MISSING"
+  say "run this script as root, or: apt-get install -y$MISSING"
+  exit 1
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+if [ "$UPDATE" = "1" ]; then
+  say "apt-get update"
+  if ! $SUDO apt-get update -q >/tmp/stratus-install-deps-update.log 2>&1; then
+    say "apt-get update failed (continuing with the existing package lists); last lines:"
+    tail -n 5 /tmp/stratus-install-deps-update.log | sed 's/^/    /'
+  fi
+fi
+
+# One package at a time, so one unavailable package does not block the others.
+FAILED=""
+for p in $MISSING; do
+  if ! apt-cache show "$p" >/dev/null 2>&1; then
+    say "$p: FAILED - no such package in the configured apt sources (try without --no-update, or check /etc/apt/sources.list)"
+    FAILED="$FAILED $p"
+    continue
+  fi
+  say "$p: installing"
+  log="/tmp/stratus-install-deps-$p.log"
+  if $SUDO apt-get install -y -q --no-install-recommends "$p" >"$log" 2>&1 && installed "$p"; then
+    say "$p: installed ($(dpkg-query -W -f='${Version}' "$p"))"
+  else
+    say "$p: FAILED - apt-get install did not succeed; last lines of $log:"
+    tail -n 5 "$log" | sed 's/^/    /'
+    FAILED="$FAILED $p"
+  fi
+done
+
+if [ -n "$FAILED" ]; then
+  say "could not install:$FAILED"
+  exit 1
+fi
+say "done"
