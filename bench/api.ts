@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { startChild, load, percentile, fmt, type Child, type LoadResult } from './lib/util.js';
-import { readEvents } from '../src/cli/client.js';
+import { readEvents } from '../src/client/index.js';
 
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '5' }, connections: { type: 'string', default: '16' }, rounds: { type: 'string', default: '2' }, sync: { type: 'string', default: 'full' }, existing: { type: 'string', default: '10000' } } });
 const SECONDS = Number(values.seconds);

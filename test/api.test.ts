@@ -1,6 +1,6 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { startTestServer, client, instance, type TestServer } from './helpers/server.js';
-import { readEvents, type WatchMessage } from '../src/cli/client.js';
+import { readEvents, type WatchMessage } from '../src/client/index.js';
 
 let server: TestServer;
 let admin: ReturnType<typeof client>;

@@ -6,7 +6,7 @@ import { describe, it, expect } from 'vitest';
 import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { startTestServer, client, instance } from './helpers/server.js';
-import { readEvents } from '../src/cli/client.js';
+import { readEvents } from '../src/client/index.js';
 
 describe('durability', () => {
   it('keeps every acknowledged write across SIGKILL, with a consistent store', async () => {

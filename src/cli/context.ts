@@ -1,6 +1,6 @@
 /** What every command action gets: its resolved target, an API client, and output helpers. */
 import type { Command } from 'commander';
-import { ApiClient } from './client.js';
+import { ApiClient } from '../client/index.js';
 import { resolveTarget, type Context } from './config.js';
 import type { Kind } from '../model/kind.js';
 import { findKind, kindNames } from '../model/kinds/index.js';

@@ -6,10 +6,4 @@ export class CliError extends Error {
   }
 }
 
-/** An error answer from the API, with its stable code. */
-export class ApiError extends CliError {
-  constructor(readonly status: number, readonly code: string, message: string, readonly details?: Record<string, unknown>) {
-    super(message, 1);
-    this.name = 'ApiError';
-  }
-}
+export { ApiError, ConnectionError, ResyncError } from '../client/index.js';

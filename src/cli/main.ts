@@ -4,7 +4,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { VERSION } from '../version.js';
-import { ApiError, CliError } from './errors.js';
+import { ApiError, CliError, ConnectionError, ResyncError } from './errors.js';
 import { registerServer } from './commands/server.js';
 import { registerAuth } from './commands/auth.js';
 import { registerResources } from './commands/resources.js';
@@ -47,7 +47,11 @@ export function reportError(e: unknown): number {
   }
   if (e instanceof ApiError) {
     process.stderr.write(`error: ${e.message} (${e.code})\n`);
-    return e.exitCode;
+    return 1;
+  }
+  if (e instanceof ConnectionError || e instanceof ResyncError) {
+    process.stderr.write(`error: ${e.message}\n`);
+    return 1;
   }
   if (e instanceof CliError) {
     // An empty message: the details were already printed, one line per failed object.

@@ -1,6 +1,6 @@
 /** login, logout, whoami, context: where the CLI talks to and as whom. */
 import type { Command } from 'commander';
-import { ApiClient } from '../client.js';
+import { ApiClient } from '../../client/index.js';
 import { configPath, loadConfig, saveConfig } from '../config.js';
 import { Cli } from '../context.js';
 import { CliError } from '../errors.js';

@@ -65,7 +65,7 @@ export function registerResources(program: Command): void {
           printLine(`${m.kind.kind}/${(m.body.metadata as { name: string }).name} ${await applyOne(cli, m)}`);
         } catch (e) {
           failed++;
-          if (!(e instanceof CliError)) throw e;
+          if (!(e instanceof CliError || e instanceof ApiError)) throw e;
           process.stderr.write(`error: ${m.kind.kind}/${(m.body.metadata as { name: string }).name}: ${e.message}${e instanceof ApiError ? ` (${e.code})` : ''}\n`);
         }
       }
@@ -96,7 +96,7 @@ export function registerResources(program: Command): void {
           await cli.client.request('DELETE', t.path, { query: opts.cascade ? { cascade: true } : undefined });
           printLine(`${t.label} deleted`);
         } catch (e) {
-          if (!(e instanceof CliError)) throw e;
+          if (!(e instanceof CliError || e instanceof ApiError)) throw e;
           failed++;
           process.stderr.write(`error: ${t.label}: ${e.message}${e instanceof ApiError ? ` (${e.code})` : ''}\n`);
         }

@@ -1,8 +1,24 @@
 /**
- * The CLI's HTTP client. Errors come back as ApiError with the server's STRATUS_ERR_* code;
- * an unreachable server is one readable sentence, not a stack trace.
+ * The HTTP client of the Stratus API, used by the CLI and the agent (which talk to the control
+ * plane only through the public API). Errors come back as ApiError with the server's
+ * STRATUS_ERR_* code; an unreachable server is a ConnectionError with one readable sentence.
  */
-import { ApiError, CliError } from './errors.js';
+
+/** An error answer from the API, with its stable code. */
+export class ApiError extends Error {
+  constructor(readonly status: number, readonly code: string, message: string, readonly details?: Record<string, unknown>) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+/** The server could not be reached, or a watch had to stop. */
+export class ConnectionError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConnectionError';
+  }
+}
 
 export interface RequestOptions {
   body?: unknown;
@@ -16,6 +32,14 @@ export interface WatchMessage {
   revision?: number;
   object?: Record<string, unknown>;
   reason?: string;
+}
+
+/** The server ended a watch: re-list and watch again from the new list's revision. */
+export class ResyncError extends Error {
+  constructor(readonly reason: string, readonly revision: number) {
+    super(`the watch must start over (${reason})`);
+    this.name = 'ResyncError';
+  }
 }
 
 export class ApiClient {
@@ -64,12 +88,12 @@ export class ApiClient {
       try {
         for await (const msg of readEvents(res.body!)) {
           if (msg.revision !== undefined) revision = msg.revision;
-          if (msg.type === 'resync') throw new CliError(`the watch fell behind (${msg.reason ?? 'resync'}); run the command again`);
+          if (msg.type === 'resync') throw new ResyncError(msg.reason ?? 'resync', msg.revision ?? revision);
           onMessage(msg);
         }
       } catch (e) {
         if (signal.aborted) return;
-        if (e instanceof CliError) throw e;
+        if (e instanceof ResyncError) throw e;
       }
       if (!signal.aborted) await new Promise((r) => setTimeout(r, 500));
     }
@@ -90,7 +114,7 @@ export class ApiClient {
       if ((e as Error).name === 'AbortError') throw e;
       const cause = (e as { cause?: { code?: string; message?: string } }).cause;
       const why = cause?.code === 'ECONNREFUSED' ? 'connection refused (is `stratus server` running?)' : cause?.message ?? (e as Error).message;
-      throw new CliError(`cannot reach the server at ${this.server}: ${why}`);
+      throw new ConnectionError(`cannot reach the server at ${this.server}: ${why}`);
     }
   }
 }
