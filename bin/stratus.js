@@ -9,4 +9,5 @@ if (!existsSync(entry)) {
 }
 const { main } = await import(entry.href);
 const code = await main(process.argv);
-if (code !== 0) process.exitCode = code;
+// Exit even if watchers of workloads (which outlive an agent on purpose) still hold the loop.
+process.exit(code);

@@ -31,6 +31,8 @@ import { auditRoutes } from './routes/audit.js';
 import { memberRoutes } from './routes/members.js';
 import { nodeRoutes } from './routes/nodes.js';
 import { logRoutes } from './routes/logs.js';
+import { imageRoutes } from './routes/images.js';
+import type { BlobStore } from '../store/blobs.js';
 import { ALL_KINDS } from '../model/kinds/index.js';
 
 /**
@@ -67,6 +69,8 @@ export interface ApiDeps {
   /** Whether the control plane is ready to serve (store open, controllers started). */
   ready: () => { ready: boolean; checks: Record<string, string> };
   admission: Admission;
+  /** Where image archives are kept. */
+  blobs: BlobStore;
   logger?: boolean | Record<string, unknown>;
   /** Serve HTTPS with this certificate and key (PEM). */
   https?: { cert: Buffer; key: Buffer };
@@ -104,6 +108,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(memberRoutes, { deps });
   await app.register(nodeRoutes, { deps });
   await app.register(logRoutes, { deps });
+  await app.register(imageRoutes, { deps });
   await app.register(auditRoutes, { deps });
   for (const plugin of deps.plugins ?? []) await plugin(app, deps);
   app.addHook('preClose', async () => endWatchStreams(app));

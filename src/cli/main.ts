@@ -10,6 +10,8 @@ import { registerAuth } from './commands/auth.js';
 import { registerResources } from './commands/resources.js';
 import { registerAdmin } from './commands/admin.js';
 import { registerNodes } from './commands/nodes.js';
+import { registerAgent } from './commands/agent.js';
+import { registerWorkloads } from './commands/workloads.js';
 
 export function buildProgram(): Command {
   const program = new Command('stratus')
@@ -27,6 +29,8 @@ export function buildProgram(): Command {
   registerResources(program);
   registerAdmin(program);
   registerNodes(program);
+  registerAgent(program);
+  registerWorkloads(program);
   return program;
 }
 

@@ -1,3 +1,7 @@
+import { createWriteStream } from 'node:fs';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+
 /**
  * The HTTP client of the Stratus API, used by the CLI and the agent (which talk to the control
  * plane only through the public API). Errors come back as ApiError with the server's
@@ -99,17 +103,50 @@ export class ApiClient {
     }
   }
 
-  private async send(method: string, path: string, opts: RequestOptions): Promise<Response> {
+  /** Streams a text response (logs) to `onChunk` until it ends or `signal` aborts. */
+  async stream(path: string, query: RequestOptions['query'], onChunk: (text: string) => void, signal: AbortSignal): Promise<void> {
+    let res: Response;
+    try {
+      res = await this.send('GET', path, { query, signal });
+    } catch (e) {
+      if (signal.aborted) return;
+      throw e;
+    }
+    if (!res.ok) throw toApiError(res.status, await res.text());
+    const decoder = new TextDecoder();
+    try {
+      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) onChunk(decoder.decode(chunk, { stream: true }));
+    } catch (e) {
+      if (!signal.aborted) throw e;
+    }
+  }
+
+  /** Streams a response body (an image archive) into `file`. */
+  async download(path: string, file: string): Promise<void> {
+    const res = await this.send('GET', path, {});
+    if (!res.ok) throw toApiError(res.status, await res.text());
+    await pipeline(Readable.fromWeb(res.body as import('node:stream/web').ReadableStream<Uint8Array>), createWriteStream(file));
+  }
+
+  /** Uploads a stream (an image archive) with PUT. */
+  async upload<T>(path: string, body: Readable, contentType = 'application/x-tar'): Promise<T> {
+    const res = await this.send('PUT', path, { body: body as unknown as string, contentType, raw: true });
+    const text = await res.text();
+    if (!res.ok) throw toApiError(res.status, text);
+    return JSON.parse(text) as T;
+  }
+
+  private async send(method: string, path: string, opts: RequestOptions & { raw?: boolean }): Promise<Response> {
     const url = new URL(this.server + path);
     for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
     const headers: Record<string, string> = { authorization: `Bearer ${this.token}`, accept: 'application/json' };
     let body: string | undefined;
     if (opts.body !== undefined) {
       headers['content-type'] = opts.contentType ?? 'application/json';
-      body = typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body);
+      body = opts.raw || typeof opts.body === 'string' ? (opts.body as string) : JSON.stringify(opts.body);
     }
     try {
-      return await fetch(url, { method, headers, body, signal: opts.signal });
+      return await fetch(url, { method, headers, body, signal: opts.signal, ...(opts.raw ? { duplex: 'half' } : {}) } as RequestInit);
     } catch (e) {
       if ((e as Error).name === 'AbortError') throw e;
       const cause = (e as { cause?: { code?: string; message?: string } }).cause;

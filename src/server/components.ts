@@ -4,7 +4,9 @@ import type { ServerContext } from './main.js';
 import { Scheduler } from '../scheduler/live.js';
 import { NodeController } from '../controllers/nodes.js';
 import { EventRecorder, eventSweeper } from '../controllers/events.js';
+import { InstanceEvents } from '../controllers/instance-events.js';
 import type { PolicyChoice } from '../scheduler/engine/types.js';
+import { embeddedAgent, type EmbeddedAgentOptions } from './embedded-agent.js';
 
 export interface ComponentOptions {
   scheduler: boolean;
@@ -13,6 +15,8 @@ export interface ComponentOptions {
   nodeTimeoutMs?: number;
   /** Events older than this are deleted. */
   eventTtlMs?: number;
+  /** Run an agent for this machine inside the server. */
+  agent?: EmbeddedAgentOptions;
 }
 
 export function serverComponents(options: ComponentOptions): (ctx: ServerContext) => Component[] {
@@ -22,7 +26,9 @@ export function serverComponents(options: ComponentOptions): (ctx: ServerContext
       out.push(new Scheduler(ctx.repo, new EventRecorder(ctx.repo, 'scheduler'), { policy: options.policy as PolicyChoice }));
     }
     out.push(new NodeController(ctx.repo, new EventRecorder(ctx.repo, 'node-controller'), { heartbeatTimeoutMs: options.nodeTimeoutMs ?? 10_000 }));
+    out.push(new InstanceEvents(ctx.repo, new EventRecorder(ctx.repo, 'agent')));
     out.push(eventSweeper(ctx.repo, options.eventTtlMs ?? 3_600_000));
+    if (options.agent) out.push(embeddedAgent(ctx, options.agent));
     return out;
   };
 }

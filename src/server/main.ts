@@ -17,6 +17,7 @@ import { Authenticator } from '../api/auth.js';
 import { AuditLog } from '../api/audit.js';
 import { Admission, type AdmissionPlugin } from '../api/admission.js';
 import { QuotaTracker } from '../api/quota.js';
+import { BlobStore } from '../store/blobs.js';
 import { systemClock, randomIds, type Clock, type Ids } from '../model/runtime.js';
 import { VERSION } from '../version.js';
 import { bootstrap, type BootstrapResult } from './bootstrap.js';
@@ -78,8 +79,9 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     const audit = new AuditLog(backend, clock, ids);
     const quota = new QuotaTracker(repo);
     const admission = new Admission(repo, [quota.admission, ...(config.admissionPlugins ?? [])]);
+    const blobs = new BlobStore(join(resolve(config.dataDir), 'blobs'));
     const app = await buildApi({
-      repo, auth, audit, clock, ids, admission, version: VERSION,
+      repo, auth, audit, clock, ids, admission, blobs, version: VERSION,
       ready: () => runner.readiness(),
       logger: { level: config.logLevel ?? 'warn' },
       plugins: config.plugins,

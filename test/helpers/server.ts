@@ -31,9 +31,11 @@ process.on('exit', () => {
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789';
 
-export async function startTestServer(opts: { dataDir?: string; args?: string[]; env?: Record<string, string> } = {}): Promise<TestServer> {
+/** A real server process. Without `agent: true` it runs no embedded agent (no workloads run). */
+export async function startTestServer(opts: { dataDir?: string; args?: string[]; env?: Record<string, string>; agent?: boolean } = {}): Promise<TestServer> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'stratus-test-'));
-  const proc = spawn(process.execPath, [BIN, 'server', '--data-dir', dataDir, '--port', '0', '--store-sync', 'normal', ...(opts.args ?? [])], {
+  const agentArgs = opts.agent ? [] : ['--no-agent'];
+  const proc = spawn(process.execPath, [BIN, 'server', '--data-dir', dataDir, '--port', '0', '--store-sync', 'normal', ...agentArgs, ...(opts.args ?? [])], {
     env: { ...process.env, STRATUS_BOOTSTRAP_TOKEN: ADMIN_TOKEN, ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

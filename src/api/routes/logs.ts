@@ -11,7 +11,7 @@ import { instanceKind, nodeKind } from '../../model/kinds/index.js';
 import type { Instance } from '../../model/kinds/instance.js';
 import type { Node } from '../../model/kinds/node.js';
 import { TOKEN_NAME_PREFIX } from '../auth.js';
-import { SIGNATURE_HEADER, sign } from '../node-signing.js';
+import { SIGNATURE_HEADER, sign } from '../../client/node-signing.js';
 import { nodeTokenName } from '../tokens.js';
 
 const Query = Type.Object(

@@ -16,6 +16,8 @@ import type { Node } from '../../model/kinds/node.js';
 import type { Token } from '../../model/kinds/token.js';
 import { issueToken, nodeTokenName, revokeToken } from '../tokens.js';
 import { requestAudit } from '../audit.js';
+import type { Repository } from '../../store/repository.js';
+import type { TxnOp } from '../../store/backend.js';
 
 const JoinTokenBody = Type.Object(
   {
@@ -34,6 +36,27 @@ const JoinBody = Type.Object(
   },
   Strict,
 );
+
+/**
+ * Creates (or takes back) a node object and issues its credential, revoking earlier ones.
+ * Used by the join route and by the server's embedded agent.
+ */
+export async function registerNode(
+  repo: Repository,
+  req: { name: string; zone?: string; pool?: string; labels?: Record<string, string> },
+  actor: string,
+  extraOps: TxnOp[] = [],
+): Promise<{ node: Node; secret: string }> {
+  const spec = { ...(req.zone ? { zone: req.zone } : {}), ...(req.pool ? { pool: req.pool } : {}) };
+  const existing = await repo.find<Node>(nodeKind, req.name);
+  const node = existing
+    ? await repo.replace<Node>(nodeKind, existing, { metadata: { name: req.name, labels: req.labels ?? existing.metadata.labels, annotations: existing.metadata.annotations }, spec: { ...existing.spec, ...spec } })
+    : await repo.create<Node>(nodeKind, { metadata: { name: req.name, ...(req.labels ? { labels: req.labels } : {}) }, spec }, { actor });
+  const old = await repo.list<Token>(tokenKind, { filter: (t) => (t as Token).spec.node === req.name });
+  for (const t of old.items) await revokeToken(repo, t.metadata.name).catch(() => undefined);
+  const issued = await issueToken(repo, { name: nodeTokenName(req.name), spec: { node: req.name, description: `credential of node ${req.name}` }, actor }, extraOps);
+  return { node, secret: issued.secret };
+}
 
 export async function nodeRoutes(app: FastifyInstance, { deps }: { deps: ApiDeps }): Promise<void> {
   const tags = ['Node'];
@@ -63,16 +86,9 @@ export async function nodeRoutes(app: FastifyInstance, { deps }: { deps: ApiDeps
     req.target = { kind: 'node', name: body.name, action: 'join' };
     const problems = metadataProblems({ name: body.name, labels: body.labels });
     if (problems.length > 0) throw new ValidationError(problems.map((x) => ({ ...x, path: x.path.replace(/^metadata\./, '') })));
-    const spec = { ...(body.zone ? { zone: body.zone } : {}), ...(body.pool ? { pool: body.pool } : {}) };
-    const existing = await deps.repo.find<Node>(nodeKind, body.name);
-    const node = existing
-      ? await deps.repo.replace<Node>(nodeKind, existing, { metadata: { name: body.name, labels: body.labels, annotations: existing.metadata.annotations }, spec: { ...existing.spec, ...spec } })
-      : await deps.repo.create<Node>(nodeKind, { metadata: { name: body.name, ...(body.labels ? { labels: body.labels } : {}) }, spec }, { actor: p.id });
-    const old = await deps.repo.list<Token>(tokenKind, { filter: (t) => (t as Token).spec.node === body.name });
-    for (const t of old.items) await revokeToken(deps.repo, t.metadata.name).catch(() => undefined);
     const { op } = deps.audit.op(requestAudit(req, 201));
-    const issued = await issueToken(deps.repo, { name: nodeTokenName(body.name), spec: { node: body.name, description: `credential of node ${body.name}` }, actor: p.id }, [op]);
+    const registered = await registerNode(deps.repo, body, p.id, [op]);
     req.audited = true;
-    return reply.code(201).send({ node, secret: issued.secret });
+    return reply.code(201).send(registered);
   });
 }

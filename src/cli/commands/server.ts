@@ -3,10 +3,11 @@ import { Option, InvalidArgumentError, type Command } from 'commander';
 import { defaultDataDir, startServer, type ServerConfig } from '../../server/main.js';
 import { serverComponents } from '../../server/components.js';
 import { CliError } from '../errors.js';
+import { addAgentOptions, agentOptionsFrom } from '../agent-options.js';
 import { parseDuration } from '../../model/format.js';
 
 export function registerServer(program: Command): void {
-  program
+  const cmd = program
     .command('server')
     .description('Run the control plane (API, store, scheduler, controllers) with an embedded agent.')
     .addOption(new Option('--data-dir <dir>', 'where the store and state live').env('STRATUS_DATA_DIR').default(defaultDataDir()))
@@ -23,6 +24,8 @@ export function registerServer(program: Command): void {
     .addOption(new Option('--event-ttl <duration>', 'how long events are kept').default('1h').argParser(duration))
     .addOption(new Option('--no-scheduler', 'do not run the scheduler (another server does)'))
     .addOption(new Option('--audit-retention <n>', 'audit entries to keep').default(1_000_000).argParser(positiveInt))
+    .addOption(new Option('--no-agent', 'do not run an agent for this machine inside the server'));
+  addAgentOptions(cmd)
     .action(async (opts: Record<string, unknown>) => {
       if (Boolean(opts.tlsCert) !== Boolean(opts.tlsKey)) throw new CliError('--tls-cert and --tls-key go together', 2);
       const config: ServerConfig = {
@@ -41,6 +44,7 @@ export function registerServer(program: Command): void {
           policy: opts.schedulerPolicy as string,
           nodeTimeoutMs: opts.nodeTimeout as number,
           eventTtlMs: opts.eventTtl as number,
+          ...(opts.agent !== false ? { agent: agentOptionsFrom(opts) } : {}),
         }),
       };
       const server = await startServer(config);

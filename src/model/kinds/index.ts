@@ -10,6 +10,9 @@ import { tokenKind as token } from './token.js';
 import { nodeKind as node } from './node.js';
 import { instanceKind as instance } from './instance.js';
 import { eventKind as event } from './event.js';
+import { networkKind as network } from './network.js';
+import { securityGroupKind as securityGroup } from './security-group.js';
+import { imageKind as image } from './image.js';
 
 const erase = (k: unknown) => k as Kind;
 
@@ -19,8 +22,11 @@ export const tokenKind = erase(token);
 export const nodeKind = erase(node);
 export const instanceKind = erase(instance);
 export const eventKind = erase(event);
+export const networkKind = erase(network);
+export const securityGroupKind = erase(securityGroup);
+export const imageKind = erase(image);
 
-export const ALL_KINDS: readonly Kind[] = [projectKind, userKind, tokenKind, nodeKind, instanceKind, eventKind];
+export const ALL_KINDS: readonly Kind[] = [projectKind, userKind, tokenKind, nodeKind, instanceKind, eventKind, imageKind, networkKind, securityGroupKind];
 
 const byName = new Map<string, Kind>();
 for (const k of ALL_KINDS) {

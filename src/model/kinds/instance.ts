@@ -80,6 +80,7 @@ export const InstanceSpecSchema = Type.Object(
     priority: Type.Optional(Type.Integer({ minimum: 0, maximum: 1000000, description: 'Higher may preempt lower when the cluster is full. Default 0.' })),
     restartPolicy: Type.Optional(StringEnum(RESTART_POLICIES, { description: 'Default always.' })),
     gracePeriod: Type.Optional(Type.Integer({ minimum: 0, maximum: 3600, description: 'Seconds between SIGTERM and SIGKILL on stop. Default 10.' })),
+    network: Type.Optional(DnsLabel({ description: 'Network of the project the instance joins. Default: the project\'s "default" network.' })),
   },
   Strict,
 );

@@ -1,0 +1,272 @@
+/**
+ * One instance on this node: starts it, watches it, restarts it by its policy with exponential
+ * backoff, stops it when the control plane asks (drain, preemption) or the instance goes away.
+ *
+ *   desired (from the control plane)        local run
+ *   Scheduled/Starting/Running   ──▶ start, then Running {pid}; on exit → restart or final phase
+ *   Stopping (Drained/Preempted) ──▶ stop within the grace period, then release the instance
+ *   finished (Lost, Succeeded...) ─▶ make sure nothing runs
+ *   removed (deleted, moved away) ─▶ stop, destroy every run, forget
+ *
+ * Work is serialized per runner: `kick()` runs `reconcile()` again after the current pass.
+ */
+import type { Driver, ExitResult, TaskHandle } from '../drivers/index.js';
+import { taskIdFor } from '../drivers/index.js';
+import type { Instance, InstanceSpec, InstanceStatus } from '../model/kinds/instance.js';
+import { FINISHED, release } from '../model/lifecycle.js';
+import { isoNow, type Clock } from '../model/runtime.js';
+import type { LocalRecord, RecordStore } from './records.js';
+
+export interface Backoff {
+  baseMs: number;
+  maxMs: number;
+  /** A run longer than this resets the backoff. */
+  resetAfterMs: number;
+}
+
+export const DEFAULT_BACKOFF: Backoff = { baseMs: 1000, maxMs: 300_000, resetAfterMs: 600_000 };
+
+/** Writes an instance's status; `change` returns undefined to leave it alone. Resolves with the stored object. */
+export type StatusWriter = (inst: Instance, change: (status: InstanceStatus, latest: Instance) => InstanceStatus | undefined) => Promise<Instance | undefined>;
+
+export interface RunnerDeps {
+  node: string;
+  driver: (name: string) => Driver | undefined;
+  records: RecordStore;
+  writeStatus: StatusWriter;
+  /** What to run: the spec with local image names, and the environment the agent adds. */
+  prepare: (inst: Instance) => Promise<{ spec: InstanceSpec; env: Record<string, string>; netns?: string }>;
+  clock: Clock;
+  backoff: Backoff;
+  log: (msg: string) => void;
+}
+
+export class InstanceRunner {
+  private handle: TaskHandle | undefined;
+  private stopRequested = false;
+  private removed = false;
+  private backoffUntil = 0;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private busy: Promise<void> | undefined;
+  private again = false;
+  private startedAtMs = 0;
+
+  constructor(private inst: Instance, private readonly record: LocalRecord, private readonly deps: RunnerDeps) {}
+
+  get uid(): string {
+    return this.record.uid;
+  }
+
+  /** The run whose output `logs` shows: the current one, else the last one. */
+  get logHandle(): TaskHandle | undefined {
+    return this.handle ?? this.record.previous.at(-1);
+  }
+
+  get running(): TaskHandle | undefined {
+    return this.handle;
+  }
+
+  get driverName(): string {
+    return this.record.driver;
+  }
+
+  /** The latest copy of the instance this runner has seen. */
+  get instance(): Instance {
+    return this.inst;
+  }
+
+  /** Takes in a run recovered after an agent restart. */
+  adopt(handle: TaskHandle): void {
+    this.handle = handle;
+    this.startedAtMs = Date.parse(handle.startedAt);
+    this.watchExit(handle);
+  }
+
+  update(inst: Instance): void {
+    if (inst.metadata.revision < this.inst.metadata.revision) return; // an older copy than one we wrote
+    this.inst = inst;
+    this.kick();
+  }
+
+  /** Stops and destroys everything of this instance on this node; resolves when done. */
+  async remove(): Promise<void> {
+    this.removed = true;
+    this.kick();
+    while (this.busy) await this.busy;
+  }
+
+  private kick(): void {
+    if (this.busy) {
+      this.again = true;
+      return;
+    }
+    this.busy = (async () => {
+      do {
+        this.again = false;
+        try {
+          await this.reconcile();
+        } catch (e) {
+          this.deps.log(`instance ${this.inst.metadata.project}/${this.inst.metadata.name}: ${(e as Error).message}`);
+        }
+      } while (this.again);
+      this.busy = undefined;
+    })();
+  }
+
+  private async reconcile(): Promise<void> {
+    if (this.removed) return this.teardown();
+    const phase = this.inst.status?.phase ?? 'Pending';
+    if (phase === 'Stopping') return this.evict();
+    if (FINISHED.has(phase)) return this.stopRun();
+    if (this.handle || this.retryTimer) return;
+    if (this.deps.clock.now() < this.backoffUntil) return this.retryLater(this.backoffUntil - this.deps.clock.now());
+    await this.start();
+  }
+
+  private async start(): Promise<void> {
+    const driver = this.deps.driver(this.inst.spec.driver);
+    if (!driver) return this.finish('Failed', 'DriverUnavailable', `the ${this.inst.spec.driver} driver is not available on node ${this.deps.node}`);
+    await this.write((s) => ({ ...s, phase: 'Starting', reason: 'Starting', message: `starting with the ${this.inst.spec.driver} driver` }));
+    this.record.attempt++;
+    this.deps.records.save(this.record);
+    try {
+      const prepared = await this.deps.prepare(this.inst);
+      const ref = { project: this.record.project, name: this.record.name, uid: this.record.uid };
+      const handle = await driver.start({
+        id: taskId(ref, this.record.attempt, this.deps.node),
+        instance: ref,
+        spec: prepared.spec,
+        dir: this.deps.records.taskDir(this.record, this.record.attempt),
+        env: prepared.env,
+        ...(prepared.netns ? { netns: prepared.netns } : {}),
+      });
+      this.handle = handle;
+      this.startedAtMs = this.deps.clock.now();
+      this.record.handle = handle;
+      this.deps.records.save(this.record);
+      this.watchExit(handle);
+      await this.write((s) => ({ ...s, phase: 'Running', reason: 'Started', message: `running as pid ${handle.pid}`, pid: handle.pid, startedAt: handle.startedAt, restarts: this.record.restarts }));
+    } catch (e) {
+      await this.onExit(undefined, { code: null, signal: null, oomKilled: false, reason: 'Error', message: `could not start: ${(e as Error).message}`, finishedAt: isoNow(this.deps.clock) });
+    }
+  }
+
+  private watchExit(handle: TaskHandle): void {
+    const driver = this.deps.driver(handle.driver);
+    if (!driver) return;
+    driver.wait(handle).then((exit) => this.onExit(handle, exit), (e: Error) => this.deps.log(`wait failed: ${e.message}`));
+  }
+
+  /** A run ended (or could not start): restart it by policy, or record the final phase. */
+  private async onExit(handle: TaskHandle | undefined, exit: ExitResult): Promise<void> {
+    if (handle && handle !== this.handle) return;
+    if (handle) this.retire(handle);
+    if (this.stopRequested || this.removed) return;
+    const policy = this.inst.spec.restartPolicy;
+    const failed = exit.code !== 0 || exit.oomKilled;
+    if (policy === 'always' || (policy === 'on-failure' && failed)) {
+      const ran = handle ? this.deps.clock.now() - this.startedAtMs : 0;
+      if (ran > this.deps.backoff.resetAfterMs) this.record.restarts = 0;
+      this.record.restarts++;
+      this.deps.records.save(this.record);
+      const delay = Math.min(this.deps.backoff.maxMs, this.deps.backoff.baseMs * 2 ** Math.min(20, this.record.restarts - 1));
+      this.backoffUntil = this.deps.clock.now() + delay;
+      await this.write((s) => ({
+        ...s, phase: 'Starting', reason: exit.oomKilled ? 'OOMKilled' : 'BackOff',
+        message: `${exit.message}; restarting in ${Math.round(delay / 1000)} s (restart ${this.record.restarts})`,
+        restarts: this.record.restarts, finishedAt: exit.finishedAt, ...exitFields(exit),
+      }));
+      this.retryLater(delay);
+      return;
+    }
+    const ok = exit.code === 0 && !exit.oomKilled;
+    await this.finish(ok ? 'Succeeded' : 'Failed', exit.oomKilled ? 'OOMKilled' : exit.reason, exit.message, exit);
+  }
+
+  private async finish(phase: 'Succeeded' | 'Failed', reason: string, message: string, exit?: ExitResult): Promise<void> {
+    await this.write((s) => ({ ...s, phase, reason, message, finishedAt: exit?.finishedAt ?? isoNow(this.deps.clock), restarts: this.record.restarts, ...(exit ? exitFields(exit) : {}) }));
+  }
+
+  /** The control plane asked it to stop (drain, preemption): stop, then release the instance. */
+  private async evict(): Promise<void> {
+    await this.stopRun();
+    const reason = this.inst.status?.reason ?? 'Stopped';
+    const final = reason === 'Preempted' ? 'Preempted' : 'Stopped';
+    await this.deps.writeStatus(this.inst, (s, latest) => {
+      if (s.phase !== 'Stopping' || s.node !== this.deps.node) return undefined;
+      return release(latest, reason, `${s.message ?? reason}; stopped on node ${this.deps.node}`, final, isoNow(this.deps.clock));
+    });
+  }
+
+  private async stopRun(): Promise<void> {
+    this.clearRetry();
+    const handle = this.handle;
+    if (!handle) return;
+    this.stopRequested = true;
+    try {
+      const exit = await this.deps.driver(handle.driver)?.stop(handle, this.inst.spec.gracePeriod * 1000);
+      if (handle === this.handle) this.retire(handle);
+      if (exit && !this.removed && !FINISHED.has(this.inst.status?.phase ?? 'Pending')) {
+        await this.write((s) => ({ ...s, finishedAt: exit.finishedAt, ...exitFields(exit) }), true);
+      }
+    } finally {
+      this.stopRequested = false;
+    }
+  }
+
+  private async teardown(): Promise<void> {
+    await this.stopRun();
+    for (const h of [...this.record.previous, ...(this.record.handle ? [this.record.handle] : [])]) {
+      await this.deps.driver(h.driver)?.destroy(h).catch((e: Error) => this.deps.log(`destroy ${h.taskId}: ${e.message}`));
+    }
+    this.deps.records.remove(this.record.uid);
+  }
+
+  /** The run is over: keep it for its logs, destroy the one before. */
+  private retire(handle: TaskHandle): void {
+    this.handle = undefined;
+    this.record.handle = undefined;
+    this.record.previous.push(handle);
+    while (this.record.previous.length > 1) {
+      const old = this.record.previous.shift()!;
+      void this.deps.driver(old.driver)?.destroy(old).catch(() => undefined);
+    }
+    this.deps.records.save(this.record);
+  }
+
+  private retryLater(ms: number): void {
+    this.clearRetry();
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      this.kick();
+    }, Math.max(0, ms));
+    this.retryTimer.unref();
+  }
+
+  private clearRetry(): void {
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+  }
+
+  /** Writes run state unless the control plane moved the instance on (stopping, finished, elsewhere). */
+  private async write(change: (s: InstanceStatus) => InstanceStatus, evenIfStopping = false): Promise<void> {
+    const stored = await this.deps.writeStatus(this.inst, (s) => {
+      if (s.node !== this.deps.node || FINISHED.has(s.phase) || (s.phase === 'Stopping' && !evenIfStopping)) return undefined;
+      return change(s);
+    });
+    if (stored) this.inst = stored;
+  }
+}
+
+/**
+ * Task ids name cgroups and runc containers, which every agent of a machine shares: the node
+ * name keeps the runs of one instance apart when it moves between two agents of one machine.
+ */
+export function taskId(ref: { project: string; name: string; uid: string }, attempt: number, node: string): string {
+  const base = taskIdFor(ref, attempt);
+  return `${base.slice(0, 127 - node.length)}.${node}`;
+}
+
+function exitFields(exit: ExitResult): Partial<InstanceStatus> {
+  return { ...(exit.code !== null ? { exitCode: exit.code } : {}), ...(exit.signal ? { signal: exit.signal } : {}) };
+}

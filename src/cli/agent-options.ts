@@ -1,0 +1,83 @@
+/** Flags shared by `stratus agent` and the embedded agent of `stratus server`. */
+import { Option, type Command } from 'commander';
+import { parseGpuFlag, defaultNodeName } from '../agent/fingerprint.js';
+import type { EmbeddedAgentOptions } from '../server/embedded-agent.js';
+import { parseCpu, parseMebibytes } from '../model/quantity.js';
+import { labelKeyProblem, labelValueProblem } from '../model/labels.js';
+import { parseDuration } from '../model/format.js';
+import { CliError } from './errors.js';
+
+export function addAgentOptions(cmd: Command): Command {
+  return cmd
+    .addOption(new Option('--node-name <name>', 'node name (default: the hostname)').env('STRATUS_NODE_NAME'))
+    .addOption(new Option('--labels <k=v,...>', 'node labels, e.g. disk=ssd,rack=r1'))
+    .addOption(new Option('--zone <zone>', 'failure domain of this machine'))
+    .addOption(new Option('--pool <pool>', 'node pool'))
+    .addOption(new Option('--gpus <MODEL:COUNT,...>', 'declare GPUs instead of asking nvidia-smi, e.g. V100M32:2'))
+    .addOption(new Option('--capacity <cpu=..,memory=..,disk=..>', 'declare capacity instead of detecting it, e.g. cpu=4,memory=8Gi'))
+    .addOption(new Option('--reserve <cpu=..,memory=..>', 'keep back for the system, e.g. cpu=500m,memory=1Gi'))
+    .addOption(new Option('--drivers <names>', 'drivers to enable (default: all that work here), e.g. process,container'))
+    .addOption(new Option('--agent-listen <host:port>', 'where the agent serves logs to the API server').default('127.0.0.1:0'))
+    .addOption(new Option('--advertise-address <addr>', 'address the API server uses to reach this agent'))
+    .addOption(new Option('--heartbeat <duration>', 'how often the agent reports').default('2s'))
+    .addOption(new Option('--restart-backoff <duration>', 'first delay before restarting a failed instance (doubles each time, up to 5m)').default('1s'));
+}
+
+function pairs(flag: string, text: string | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const part of (text ?? '').split(',').filter(Boolean)) {
+    const i = part.indexOf('=');
+    if (i <= 0) throw new CliError(`${flag} "${part}": use key=value`, 2);
+    out[part.slice(0, i)] = part.slice(i + 1);
+  }
+  return out;
+}
+
+function duration(flag: string, text: string): number {
+  const ms = parseDuration(text);
+  if (ms === undefined || ms <= 0) throw new CliError(`${flag} "${text}": not a duration (e.g. 500ms, 2s, 1m)`, 2);
+  return ms;
+}
+
+function resources(flag: string, text: string | undefined): { cpu?: number; memory?: number; disk?: number } {
+  const out: { cpu?: number; memory?: number; disk?: number } = {};
+  for (const [k, v] of Object.entries(pairs(flag, text))) {
+    try {
+      if (k === 'cpu') out.cpu = parseCpu(v);
+      else if (k === 'memory' || k === 'disk') out[k] = parseMebibytes(v);
+      else throw new Error(`unknown key "${k}" (use cpu, memory, disk)`);
+    } catch (e) {
+      throw new CliError(`${flag} ${k}=${v}: ${(e as Error).message}`, 2);
+    }
+  }
+  return out;
+}
+
+export function agentOptionsFrom(o: Record<string, unknown>): EmbeddedAgentOptions {
+  const labels = pairs('--labels', o.labels as string | undefined);
+  for (const [k, v] of Object.entries(labels)) {
+    const p = labelKeyProblem(k) ?? labelValueProblem(v);
+    if (p) throw new CliError(`--labels: ${p}`, 2);
+  }
+  let gpus;
+  try {
+    gpus = o.gpus ? parseGpuFlag(o.gpus as string) : undefined;
+  } catch (e) {
+    throw new CliError((e as Error).message, 2);
+  }
+  const [host, port] = String(o.agentListen).split(/:(?=\d+$)/);
+  if (!host || port === undefined || !/^\d+$/.test(port)) throw new CliError(`--agent-listen "${String(o.agentListen)}": use HOST:PORT`, 2);
+  return {
+    name: (o.nodeName as string | undefined) ?? defaultNodeName(),
+    labels,
+    ...(o.zone ? { zone: o.zone as string } : {}),
+    ...(o.pool ? { pool: o.pool as string } : {}),
+    ...(gpus ? { gpus } : {}),
+    capacity: resources('--capacity', o.capacity as string | undefined),
+    reserved: resources('--reserve', o.reserve as string | undefined),
+    ...(o.drivers ? { drivers: (o.drivers as string).split(',').map((d) => d.trim()).filter(Boolean) } : {}),
+    listen: { host, port: Number(port), ...(o.advertiseAddress ? { advertise: o.advertiseAddress as string } : {}) },
+    heartbeatMs: duration('--heartbeat', String(o.heartbeat)),
+    backoff: { baseMs: duration('--restart-backoff', String(o.restartBackoff)), maxMs: 300_000, resetAfterMs: 600_000 },
+  };
+}

@@ -1,0 +1,32 @@
+/** `stratus agent`: run this machine's agent, joined to a control plane. */
+import { Option, type Command } from 'commander';
+import { Agent } from '../../agent/agent.js';
+import { loadCredential } from '../../agent/credential.js';
+import { addAgentOptions, agentOptionsFrom } from '../agent-options.js';
+import { CliError } from '../errors.js';
+import { printLine } from '../output.js';
+
+export function registerAgent(program: Command): void {
+  const cmd = program
+    .command('agent')
+    .description('Run the node agent on this machine: join the cluster (stratus --server URL agent --join-token T), run what the scheduler places here.')
+    .addOption(new Option('--join-token <token>', 'join token (stratus node join-token create); only needed the first time').env('STRATUS_JOIN_TOKEN'))
+    .addOption(new Option('--data-dir <dir>', 'agent state: credential, runs, images, logs').env('STRATUS_AGENT_DATA_DIR').default('/var/lib/stratus-agent'));
+  addAgentOptions(cmd).action(async (o: Record<string, unknown>, self: Command) => {
+    const dataDir = o.dataDir as string;
+    const saved = loadCredential(dataDir);
+    // --server is the global option (also STRATUS_SERVER).
+    const server = ((self.optsWithGlobals() as { server?: string }).server ?? (process.env.STRATUS_SERVER || undefined)) ?? saved?.server;
+    if (!server) throw new CliError('--server is required (the URL of stratus server)', 2);
+    if (!saved && !o.joinToken) throw new CliError(`--join-token is required the first time (no credential in ${dataDir}); an admin makes one with: stratus node join-token create`, 2);
+    const options = agentOptionsFrom(o);
+    const agent = new Agent({ ...options, server, dataDir, ...(o.joinToken ? { joinToken: o.joinToken as string } : {}), ...(saved ? { credential: { ...saved, server } } : {}) });
+    await agent.start();
+    printLine(`agent running as node ${agent.node}, reporting to ${server} (data: ${dataDir})`);
+    await new Promise<void>((resolve) => {
+      const stop = () => void agent.stop().then(resolve, resolve);
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+    });
+  });
+}

@@ -1,0 +1,56 @@
+/** Commands about running workloads: logs, images. */
+import type { Command } from 'commander';
+import { spawn } from 'node:child_process';
+import { createReadStream, statSync } from 'node:fs';
+import type { Readable } from 'node:stream';
+import { Cli } from '../context.js';
+import { ApiError, CliError } from '../errors.js';
+import { printLine } from '../output.js';
+
+export function registerWorkloads(program: Command): void {
+  program
+    .command('logs <instance>')
+    .description('Print the output of an instance; -f keeps following it.')
+    .option('-f, --follow', 'keep printing new output')
+    .option('--tail <n>', 'start with the last N lines')
+    .option('--stream <name>', 'stdout or stderr (default both)')
+    .action(async (name: string, o: { follow?: boolean; tail?: string; stream?: string }, cmd: Command) => {
+      const cli = Cli.of(cmd);
+      if (o.tail !== undefined && !/^\d+$/.test(o.tail)) throw new CliError(`--tail ${o.tail}: not a number of lines`, 2);
+      if (o.stream && o.stream !== 'stdout' && o.stream !== 'stderr') throw new CliError(`--stream ${o.stream}: use stdout or stderr`, 2);
+      const controller = new AbortController();
+      process.once('SIGINT', () => controller.abort());
+      await cli.client.stream(`/v1/projects/${encodeURIComponent(cli.project)}/instances/${encodeURIComponent(name)}/logs`, {
+        follow: o.follow, tail: o.tail, stream: o.stream,
+      }, (chunk) => process.stdout.write(chunk), controller.signal);
+    });
+
+  const image = program.command('image').description('Images for container instances.');
+  image.command('import <name> <path>')
+    .description('Create or update an image from a root filesystem: a directory or a tar archive.')
+    .option('--entrypoint <args...>', 'program run when an instance gives no command')
+    .option('--description <text>')
+    .action(async (name: string, path: string, o: { entrypoint?: string[]; description?: string }, cmd: Command) => {
+      const cli = Cli.of(cmd);
+      const st = statSync(path, { throwIfNoEntry: false });
+      if (!st) throw new CliError(`${path}: no such file or directory`);
+      const base = `/v1/projects/${encodeURIComponent(cli.project)}/images`;
+      const spec = { ...(o.entrypoint ? { entrypoint: o.entrypoint } : {}), ...(o.description ? { description: o.description } : {}) };
+      try {
+        await cli.client.get(`${base}/${encodeURIComponent(name)}`);
+        if (Object.keys(spec).length) await cli.client.request('PATCH', `${base}/${encodeURIComponent(name)}`, { body: { spec }, contentType: 'application/merge-patch+json' });
+      } catch (e) {
+        if (!(e instanceof ApiError && e.status === 404)) throw e;
+        await cli.client.request('POST', base, { body: { kind: 'image', metadata: { name }, spec } });
+      }
+      const body: Readable = st.isDirectory() ? tarOf(path) : createReadStream(path);
+      const res = await cli.client.upload<{ status: { digest: string; size: number } }>(`${base}/${encodeURIComponent(name)}/content`, body);
+      printLine(`image/${name} imported (${Math.ceil(res.status.size / 1024)} KiB, ${res.status.digest.slice(0, 19)})`);
+    });
+}
+
+/** A tar stream of a directory's contents. */
+function tarOf(dir: string): Readable {
+  const tar = spawn('tar', ['-C', dir, '-cf', '-', '.'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  return tar.stdout;
+}

@@ -1,0 +1,20 @@
+import { describe, it, expect } from 'vitest';
+import { eventsFor } from './instance-events.js';
+import type { InstanceStatus } from '../model/kinds/instance.js';
+
+const s = (x: Partial<InstanceStatus>): InstanceStatus => ({ phase: 'Pending', ...x });
+
+describe('eventsFor', () => {
+  it.each([
+    ['start', s({ phase: 'Starting', node: 'n' }), s({ phase: 'Running', node: 'n', pid: 7 }), ['Started']],
+    ['heartbeat-like rewrite', s({ phase: 'Running', pid: 7 }), s({ phase: 'Running', pid: 7, usage: { cpu: 1, memory: 1, at: 'x' } }), []],
+    ['crash with restart', s({ phase: 'Running', restarts: 0 }), s({ phase: 'Starting', reason: 'BackOff', restarts: 1 }), ['BackOff']],
+    ['oom with restart', s({ phase: 'Running', restarts: 2 }), s({ phase: 'Starting', reason: 'OOMKilled', restarts: 3 }), ['OOMKilled']],
+    ['final oom', s({ phase: 'Running' }), s({ phase: 'Failed', reason: 'OOMKilled' }), ['OOMKilled']],
+    ['final failure', s({ phase: 'Running' }), s({ phase: 'Failed', reason: 'Error' }), ['Failed']],
+    ['success', s({ phase: 'Running' }), s({ phase: 'Succeeded' }), ['Completed']],
+    ['drained and released', s({ phase: 'Stopping' }), s({ phase: 'Pending', reason: 'Drained' }), ['Stopped']],
+  ])('%s', (_n, prev, next, reasons) => {
+    expect(eventsFor(prev, next).map((e) => e.reason)).toEqual(reasons);
+  });
+});

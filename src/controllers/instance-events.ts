@@ -1,0 +1,58 @@
+/**
+ * Turns what agents report (instance status) into events people read in `describe`:
+ * Started, BackOff, OOMKilled, Failed, Completed. Agents only write status; this controller
+ * compares each write with the one before it (the watch carries both).
+ */
+import type { Repository, ObjectEvent } from '../store/repository.js';
+import type { Watcher } from '../store/backend.js';
+import { instanceKind } from '../model/kinds/index.js';
+import type { Instance, InstanceStatus } from '../model/kinds/instance.js';
+import type { Component } from '../server/runner.js';
+import type { EventRecorder } from './events.js';
+
+type Recorded = { type: 'Normal' | 'Warning'; reason: string; message: string };
+
+/** The events one status change deserves (pure). */
+export function eventsFor(prev: InstanceStatus | undefined, next: InstanceStatus | undefined): Recorded[] {
+  if (!next) return [];
+  const out: Recorded[] = [];
+  const changed = prev?.phase !== next.phase;
+  const node = next.node ? ` on node ${next.node}` : '';
+  if (next.phase === 'Running' && (changed || next.pid !== prev?.pid)) out.push({ type: 'Normal', reason: 'Started', message: `started${node}${next.pid ? ` as pid ${next.pid}` : ''}` });
+  if ((next.restarts ?? 0) > (prev?.restarts ?? 0)) {
+    out.push({ type: 'Warning', reason: next.reason === 'OOMKilled' ? 'OOMKilled' : 'BackOff', message: next.message ?? 'restarting' });
+  } else if (changed && next.phase === 'Failed') {
+    out.push({ type: 'Warning', reason: next.reason === 'OOMKilled' ? 'OOMKilled' : 'Failed', message: next.message ?? 'failed' });
+  }
+  if (changed && next.phase === 'Succeeded') out.push({ type: 'Normal', reason: 'Completed', message: next.message ?? 'exited with code 0' });
+  if (changed && prev?.phase === 'Stopping' && (next.phase === 'Pending' || next.phase === 'Stopped' || next.phase === 'Preempted')) {
+    out.push({ type: 'Normal', reason: 'Stopped', message: `${next.message ?? 'stopped'}${next.phase === 'Pending' ? '; waiting to be placed again' : ''}` });
+  }
+  return out;
+}
+
+export class InstanceEvents implements Component {
+  readonly name = 'instance-events';
+  private watcher?: Watcher;
+
+  constructor(private readonly repo: Repository, private readonly events: EventRecorder) {}
+
+  async start(): Promise<void> {
+    this.watcher = this.repo.watch<Instance>(instanceKind, undefined, await this.repo.backend.revision(), (e) => this.onEvent(e));
+  }
+
+  async stop(): Promise<void> {
+    this.watcher?.close();
+  }
+
+  private onEvent(e: ObjectEvent<Instance>): void {
+    if (e.type !== 'put') {
+      if (e.type === 'resync') void this.stop().then(() => this.start());
+      return;
+    }
+    const i = e.object;
+    for (const ev of eventsFor(e.prev?.status, i.status)) {
+      void this.events.record({ kind: 'instance', name: i.metadata.name, project: i.metadata.project }, ev.type, ev.reason, ev.message);
+    }
+  }
+}

@@ -1,0 +1,33 @@
+/**
+ * The agent `stratus server` runs for its own machine (unless --no-agent), so one machine is a
+ * working cloud. It registers its node directly (the server is its own admin), keeps the
+ * credential under <data-dir>/agent, and then talks to the API over HTTP like any other agent.
+ */
+import { join, resolve } from 'node:path';
+import type { Component } from './runner.js';
+import type { ServerContext } from './main.js';
+import { Agent, type AgentOptions } from '../agent/agent.js';
+import { loadCredential, saveCredential } from '../agent/credential.js';
+import { registerNode } from '../api/routes/nodes.js';
+
+export type EmbeddedAgentOptions = Omit<AgentOptions, 'server' | 'dataDir' | 'credential' | 'joinToken'>;
+
+export function embeddedAgent(ctx: ServerContext, opts: EmbeddedAgentOptions): Component {
+  let agent: Agent | undefined;
+  return {
+    name: 'agent',
+    start: async () => {
+      const dataDir = join(resolve(ctx.config.dataDir), 'agent');
+      let credential = loadCredential(dataDir);
+      if (!credential || credential.node !== opts.name) {
+        const { secret } = await registerNode(ctx.repo, { name: opts.name, zone: opts.zone, pool: opts.pool, labels: opts.labels }, 'system:server');
+        credential = { server: ctx.url, node: opts.name, token: secret };
+        saveCredential(dataDir, credential);
+      }
+      agent = new Agent({ ...opts, server: ctx.url, dataDir, credential: { ...credential, server: ctx.url } });
+      await agent.start();
+    },
+    stop: async () => agent?.stop(),
+    health: () => agent?.health() ?? '',
+  };
+}
