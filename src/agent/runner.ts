@@ -24,6 +24,9 @@ export interface Backoff {
   resetAfterMs: number;
 }
 
+/** Phases in which an instance bound to this node should be running here. */
+const RUNNABLE: ReadonlySet<string> = new Set(['Scheduled', 'Starting', 'Running']);
+
 export const DEFAULT_BACKOFF: Backoff = { baseMs: 1000, maxMs: 300_000, resetAfterMs: 600_000 };
 
 /** Writes an instance's status; `change` returns undefined to leave it alone. Resolves with the stored object. */
@@ -117,8 +120,8 @@ export class InstanceRunner {
     if (this.removed) return this.teardown();
     const phase = this.inst.status?.phase ?? 'Pending';
     if (phase === 'Stopping') return this.evict();
-    if (FINISHED.has(phase)) return this.stopRun();
-    if (this.handle || this.retryTimer) return;
+    if (FINISHED.has(phase) || this.inst.status?.node !== this.deps.node) return this.stopRun();
+    if (!RUNNABLE.has(phase) || this.handle || this.retryTimer) return;
     if (this.deps.clock.now() < this.backoffUntil) return this.retryLater(this.backoffUntil - this.deps.clock.now());
     await this.start();
   }
