@@ -9,22 +9,19 @@
  * The four are interleaved per round so that drift on the machine hits them alike; teardown is not timed.
  * Usage: npx tsx bench/driver-start.ts [rounds=100]     (root, runc and busybox-static for the container half)
  */
-import { spawn, execFile } from 'node:child_process';
-import { mkdtemp, rm, mkdir, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir, cpus, release } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { ProcessDriver } from '../src/drivers/process.js';
 import { ContainerDriver } from '../src/drivers/container.js';
 import { ImageStore, buildBusyboxRootfs, isStaticElf } from '../src/drivers/images.js';
 import { detectCgroups } from '../src/drivers/cgroups.js';
 import { findExecutable, DEFAULT_PATH } from '../src/drivers/commands.js';
-import { ociConfig } from '../src/drivers/oci.js';
 import { makeTask, removeCgroupTree } from '../src/drivers/testing.js';
 import { fmt, percentile } from './lib/util.js';
+import { timeIt, viaRunc, viaSpawn } from './lib/peers.js';
 
-const run = promisify(execFile);
 const rounds = Number(process.argv[2] ?? 100);
 const warmup = 5;
 const parent = `stratus-bench-${process.pid}`;
@@ -49,12 +46,6 @@ if (!containerSkip) {
   containerDriver = new ContainerDriver({ images: store, runcRoot, cgroupParent: parent });
 }
 
-async function timeIt(fn: () => Promise<unknown>): Promise<number> {
-  const t0 = performance.now();
-  await fn();
-  return performance.now() - t0;
-}
-
 async function viaProcessDriver(i: number): Promise<number> {
   const task = makeTask(join(base, 'p'), ['sleep', '1000'], { id: `bench.p.${i}` });
   let handle;
@@ -63,57 +54,11 @@ async function viaProcessDriver(i: number): Promise<number> {
   return ms;
 }
 
-async function viaSpawn(): Promise<number> {
-  let child: ReturnType<typeof spawn> | undefined;
-  const ms = await timeIt(
-    () =>
-      new Promise<void>((resolve, reject) => {
-        child = spawn('sleep', ['1000'], { detached: true, stdio: 'ignore' });
-        child.once('spawn', resolve);
-        child.once('error', reject);
-      }),
-  );
-  const exited = new Promise((r) => child!.once('exit', r));
-  child!.kill('SIGKILL');
-  await exited;
-  return ms;
-}
-
 async function viaContainerDriver(i: number): Promise<number> {
   const task = makeTask(join(base, 'c'), ['sleep', '1000'], { id: `bench.c.${i}`, spec: { driver: 'container', image: 'busybox' } });
   let handle;
   const ms = await timeIt(async () => (handle = await containerDriver!.start(task)));
   await containerDriver!.destroy(handle!);
-  return ms;
-}
-
-/** The floor: a prepared bundle (rootfs = the image directory, read-only) run by runc directly. */
-async function viaRunc(i: number): Promise<number> {
-  const id = `bench.r.${i}`;
-  const bundle = join(base, 'r', id);
-  await mkdir(bundle, { recursive: true });
-  const config = ociConfig({
-    args: ['sleep', '1000'],
-    env: { PATH: DEFAULT_PATH },
-    cwd: '/',
-    hostname: 'bench',
-    resources: { cpu: 100, memory: 128, pids: 4096 },
-    cgroupsPath: `/${parent}/${id}`,
-    root: imageDir,
-  });
-  (config.root as { readonly: boolean }).readonly = true;
-  await writeFile(join(bundle, 'config.json'), JSON.stringify(config));
-  // stdio ignored: a detached container inherits runc's stdio, so pipes would never close
-  const ms = await timeIt(
-    () =>
-      new Promise<void>((resolve, reject) => {
-        const child = spawn(runc!, ['--root', runcRoot, 'run', '--detach', '--pid-file', join(bundle, 'pid'), '--bundle', bundle, id], { cwd: bundle, stdio: 'ignore' });
-        child.once('error', reject);
-        child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`runc run exited with ${code}`))));
-      }),
-  );
-  await run(runc!, ['--root', runcRoot, 'delete', '--force', id]);
-  await rm(bundle, { recursive: true, force: true });
   return ms;
 }
 
@@ -130,7 +75,7 @@ try {
     }
     if (containerDriver) {
       const c = await viaContainerDriver(i);
-      const r = await viaRunc(i);
+      const r = await viaRunc({ runc: runc!, runcRoot, imageDir, parent, base }, i);
       if (keep) {
         samples['container driver']!.push(c);
         samples['runc run -d']!.push(r);

@@ -71,7 +71,7 @@ describe('InstanceRunner', () => {
   it('starts the instance and reports Running with its pid', async () => {
     runnerFor(instance());
     await until(() => stored.status?.phase === 'Running');
-    expect(writes.map((w) => w.phase)).toEqual(['Starting', 'Running']);
+    expect(writes.map((w) => w.phase)).toEqual(['Running']);
     expect(stored.status?.pid).toBeGreaterThan(0);
   });
 

@@ -129,7 +129,7 @@ export class InstanceRunner {
   private async start(): Promise<void> {
     const driver = this.deps.driver(this.inst.spec.driver);
     if (!driver) return this.finish('Failed', 'DriverUnavailable', `the ${this.inst.spec.driver} driver is not available on node ${this.deps.node}`);
-    await this.write((s) => ({ ...s, phase: 'Starting', reason: 'Starting', message: `starting with the ${this.inst.spec.driver} driver` }));
+    // No "Starting" write first: it would put a round trip and a commit before every start.
     this.record.attempt++;
     this.deps.records.save(this.record);
     try {

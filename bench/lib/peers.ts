@@ -1,0 +1,76 @@
+/**
+ * The floors Stratus is compared with: starting a command straight from Node, and running a
+ * prepared OCI bundle straight with runc. Each returns the milliseconds until the workload runs.
+ */
+import { spawn, execFile } from 'node:child_process';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { DEFAULT_PATH } from '../../src/drivers/commands.js';
+import { ociConfig } from '../../src/drivers/oci.js';
+
+const run = promisify(execFile);
+
+export async function timeIt(fn: () => Promise<unknown>): Promise<number> {
+  const t0 = performance.now();
+  await fn();
+  return performance.now() - t0;
+}
+
+/** child_process.spawn of `sleep 1000` until its 'spawn' event; then kills it. */
+export async function viaSpawn(): Promise<number> {
+  let child: ReturnType<typeof spawn> | undefined;
+  const ms = await timeIt(
+    () =>
+      new Promise<void>((resolve, reject) => {
+        child = spawn('sleep', ['1000'], { detached: true, stdio: 'ignore' });
+        child.once('spawn', resolve);
+        child.once('error', reject);
+      }),
+  );
+  const exited = new Promise((r) => child!.once('exit', r));
+  child!.kill('SIGKILL');
+  await exited;
+  return ms;
+}
+
+export interface RuncPeer {
+  runc: string;
+  runcRoot: string;
+  /** Root filesystem used read-only as the bundle's root. */
+  imageDir: string;
+  /** Cgroup parent for the container. */
+  parent: string;
+  /** Scratch directory for bundles. */
+  base: string;
+}
+
+/** A prepared bundle run by `runc run --detach` until runc returns; then deleted. */
+export async function viaRunc(peer: RuncPeer, i: number): Promise<number> {
+  const id = `bench.r.${process.pid}.${i}`;
+  const bundle = join(peer.base, 'r', id);
+  await mkdir(bundle, { recursive: true });
+  const config = ociConfig({
+    args: ['sleep', '1000'],
+    env: { PATH: DEFAULT_PATH },
+    cwd: '/',
+    hostname: 'bench',
+    resources: { cpu: 100, memory: 128, pids: 4096 },
+    cgroupsPath: `/${peer.parent}/${id}`,
+    root: peer.imageDir,
+  });
+  (config.root as { readonly: boolean }).readonly = true;
+  await writeFile(join(bundle, 'config.json'), JSON.stringify(config));
+  // stdio ignored: a detached container inherits runc's stdio, so pipes would never close
+  const ms = await timeIt(
+    () =>
+      new Promise<void>((resolve, reject) => {
+        const child = spawn(peer.runc, ['--root', peer.runcRoot, 'run', '--detach', '--pid-file', join(bundle, 'pid'), '--bundle', bundle, id], { cwd: bundle, stdio: 'ignore' });
+        child.once('error', reject);
+        child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`runc run exited with ${code}`))));
+      }),
+  );
+  await run(peer.runc, ['--root', peer.runcRoot, 'delete', '--force', id]);
+  await rm(bundle, { recursive: true, force: true });
+  return ms;
+}
