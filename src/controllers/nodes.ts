@@ -8,8 +8,12 @@
  *   the agent stops each within its grace period and releases it;
  * - a Down node that reports again is Ready once more (the agent's next heartbeat says so).
  * Nodes that never reported a heartbeat (registered by hand) are left alone.
+ *
+ * Nodes are kept in memory from a watch, so a tick with nothing to do costs a pass over that map;
+ * instances are read only when some node is late, down or draining.
  */
 import type { Repository } from '../store/repository.js';
+import type { Watcher } from '../store/backend.js';
 import { instanceKind, nodeKind } from '../model/kinds/index.js';
 import type { Instance } from '../model/kinds/instance.js';
 import type { Node } from '../model/kinds/node.js';
@@ -27,10 +31,15 @@ export class NodeController implements Component {
   readonly name = 'node-controller';
   private loop?: { stop(): void };
   private lastError = '';
+  private readonly nodes = new Map<string, Node>();
+  /** Down nodes with nothing left bound to them: nothing to do until the node changes. */
+  private readonly settled = new Set<string>();
+  private watcher?: Watcher;
 
   constructor(private readonly repo: Repository, private readonly events: EventRecorder, private readonly opts: NodeControllerOptions) {}
 
   async start(): Promise<void> {
+    await this.load();
     this.loop = every(this.opts.intervalMs ?? 1000, () => this.tick(), (e) => {
       this.lastError = (e as Error).message;
     });
@@ -38,6 +47,22 @@ export class NodeController implements Component {
 
   async stop(): Promise<void> {
     this.loop?.stop();
+    this.watcher?.close();
+  }
+
+  private async load(): Promise<void> {
+    this.watcher?.close();
+    const { items, revision } = await this.repo.list<Node>(nodeKind);
+    this.nodes.clear();
+    for (const n of items) this.nodes.set(n.metadata.name, n);
+    this.watcher = this.repo.watch<Node>(nodeKind, undefined, revision, (e) => {
+      if (e.type === 'resync') void this.load().catch((err: Error) => (this.lastError = err.message));
+      else {
+        this.settled.delete(e.object.metadata.name);
+        if (e.type === 'delete') this.nodes.delete(e.object.metadata.name);
+        else this.nodes.set(e.object.metadata.name, e.object);
+      }
+    });
   }
 
   health(): string {
@@ -46,15 +71,24 @@ export class NodeController implements Component {
 
   /** One pass over all nodes. Exposed for tests. */
   async tick(): Promise<void> {
+    if (!this.watcher) await this.load();
     const now = this.repo.clock.now();
-    const nodes = (await this.repo.list<Node>(nodeKind)).items;
-    const bound = await this.boundInstances();
-    for (const node of nodes) {
-      const name = node.metadata.name;
+    const work = [...this.nodes.values()].map((node) => {
       const beat = node.status?.lastHeartbeat ? Date.parse(node.status.lastHeartbeat) : undefined;
-      const late = beat !== undefined && now - beat > this.opts.heartbeatTimeoutMs;
-      if (late && node.status?.phase !== 'Down') await this.markDown(node, now - beat);
-      if (late || node.status?.phase === 'Down') await this.releaseAll(name, bound.get(name) ?? []);
+      return { node, late: beat !== undefined && now - beat > this.opts.heartbeatTimeoutMs, silentMs: beat === undefined ? 0 : now - beat };
+    }).filter((w) => !this.settled.has(w.node.metadata.name) && (w.late || w.node.status?.phase === 'Down' || w.node.spec.draining));
+    if (work.length === 0) {
+      this.lastError = '';
+      return;
+    }
+    const bound = await this.boundInstances();
+    for (const { node, late, silentMs } of work) {
+      const name = node.metadata.name;
+      if (late && node.status?.phase !== 'Down') await this.markDown(node, silentMs);
+      if (late || node.status?.phase === 'Down') {
+        await this.releaseAll(name, bound.get(name) ?? []);
+        if (node.status?.phase === 'Down') this.settled.add(name);
+      }
       else if (node.spec.draining) await this.drain(name, bound.get(name) ?? []);
     }
     this.lastError = '';

@@ -4,8 +4,12 @@
  * Tables: `kv` holds the current value of each key; `log` holds every change (rev, idx) for
  * watches, trimmed by compaction; `meta` holds the compacted revision. WAL journal; `sync=full`
  * (default) fsyncs every commit so an acknowledged write survives power loss, `sync=normal`
- * survives a crash of the process but not of the machine. The database is opened in exclusive
- * locking mode: a second server on the same file is refused instead of corrupting the revision.
+ * survives a crash of the process but not of the machine. An exclusive lock on <db>.lock refuses a
+ * second server on the same file instead of letting it corrupt the revision.
+ *
+ * Checkpoints (copying the WAL into the database, with an fsync) run in a worker thread on its
+ * own connection, never on the event loop: SQLite's automatic checkpoints stalled every request
+ * behind them for 100+ ms. PASSIVE checkpoints do not block writers.
  *
  * Group commit: transactions submitted in the same event-loop turn are checked one after the
  * other against a batch-local view (so each sees the ones before it) and written in one SQLite
@@ -13,6 +17,8 @@
  * all-or-nothing outcome: a refused precondition rejects only its own transaction.
  */
 import Database from 'better-sqlite3';
+import { createRequire } from 'node:module';
+import { Worker } from 'node:worker_threads';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import {
@@ -57,20 +63,17 @@ export class SqliteBackend implements Backend {
   private readonly applyTxn: (changes: Change[]) => void;
   private queue: Pending[] = [];
   private flushScheduled = false;
+  private readonly lock: Database.Database | undefined;
+  private readonly checkpointer: Worker | undefined;
 
   constructor(readonly path: string, sync: SyncMode = 'full') {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    this.lock = path === ':memory:' ? undefined : takeLock(`${path}.lock`, path);
     this.db = new Database(path);
-    try {
-      this.db.pragma('busy_timeout = 0');
-      this.db.pragma('locking_mode = EXCLUSIVE');
-      this.db.pragma('journal_mode = WAL');
-      this.db.pragma(`synchronous = ${sync === 'full' ? 'FULL' : 'NORMAL'}`);
-      this.db.exec('BEGIN EXCLUSIVE; COMMIT;');
-    } catch (e) {
-      this.db.close();
-      throw new Error(`the store ${path} is in use by another process (is another Stratus server running on this data directory?): ${(e as Error).message}`);
-    }
+    this.db.pragma('busy_timeout = 5000');
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma(`synchronous = ${sync === 'full' ? 'FULL' : 'NORMAL'}`);
+    this.db.pragma('wal_autocheckpoint = 0');
     this.db.exec(SCHEMA);
     this.stmt = {
       get: this.db.prepare<[string], KvRow>('SELECT key, value, create_rev, mod_rev, version FROM kv WHERE key = ?'),
@@ -87,6 +90,7 @@ export class SqliteBackend implements Backend {
       setMeta: this.db.prepare('INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value'),
       getMeta: this.db.prepare<[string], { value: number }>('SELECT value FROM meta WHERE name = ?'),
     };
+    this.checkpointer = path === ':memory:' ? undefined : startCheckpointer(path);
     this.compacted = this.stmt.getMeta.get('compacted')?.value ?? 0;
     const maxLog = (this.db.prepare('SELECT max(rev) AS r FROM log').get() as { r: number | null }).r ?? 0;
     const maxKv = (this.db.prepare('SELECT max(mod_rev) AS r FROM kv').get() as { r: number | null }).r ?? 0;
@@ -221,8 +225,53 @@ export class SqliteBackend implements Backend {
     if (this.queue.length > 0) this.flush();
     this.closed = true;
     this.hub.closeAll('the store is closing', this.rev);
+    if (this.checkpointer) {
+      const exited = new Promise((r) => this.checkpointer!.once('exit', r));
+      this.checkpointer.postMessage('close');
+      await exited;
+    }
     this.db.close();
+    this.lock?.close();
   }
+}
+
+/** Holds an exclusive SQLite lock on `file` for the life of the process (released on exit or crash). */
+function takeLock(file: string, path: string): Database.Database {
+  const lock = new Database(file);
+  try {
+    lock.pragma('busy_timeout = 0');
+    lock.pragma('locking_mode = EXCLUSIVE');
+    lock.exec('CREATE TABLE IF NOT EXISTS owner (pid INTEGER); BEGIN EXCLUSIVE; DELETE FROM owner; INSERT INTO owner VALUES (' + process.pid + '); COMMIT;');
+    return lock;
+  } catch (e) {
+    lock.close();
+    throw new Error(`the store ${path} is in use by another process (is another Stratus server running on this data directory?): ${(e as Error).message}`);
+  }
+}
+
+const CHECKPOINTER = `
+const { workerData, parentPort } = require('node:worker_threads');
+const Database = require(workerData.module);
+const db = new Database(workerData.path);
+db.pragma('busy_timeout = 5000');
+const timer = setInterval(() => {
+  try { db.pragma('wal_checkpoint(PASSIVE)'); } catch (e) { parentPort.postMessage(String(e && e.message)); }
+}, workerData.intervalMs);
+parentPort.on('message', (m) => {
+  if (m !== 'close') return;
+  clearInterval(timer);
+  try { db.pragma('wal_checkpoint(TRUNCATE)'); } catch {}
+  db.close();
+  parentPort.close();
+});
+`;
+
+/** Checkpoints the WAL every `intervalMs` from a worker thread with its own connection. */
+function startCheckpointer(path: string, intervalMs = 1000): Worker {
+  const worker = new Worker(CHECKPOINTER, { eval: true, workerData: { path, intervalMs, module: createRequire(import.meta.url).resolve('better-sqlite3') } });
+  worker.unref();
+  worker.on('message', (m: string) => process.stderr.write(`sqlite checkpoint: ${m}\n`));
+  return worker;
 }
 
 function toKv(row: KvRow): KeyValue {
