@@ -3,6 +3,7 @@
  * its peers, in one run, interleaved round by round so that drift on this shared machine hits all:
  *
  *   direct           the client talks to one replica (the limit)
+ *   direct ×3        the client spreads its connections over the three replicas itself (no balancer)
  *   stratus dnat     the service address, round-robin DNAT by nftables (the default mechanism)
  *   stratus proxy    the service address, least-connections userspace proxy (balancer.ts)
  *   haproxy rr       HAProxy (Debian's package, mode tcp, balance roundrobin) for the same three replicas
@@ -38,12 +39,15 @@ const CLIENT = '10.240.250.20';
 const VIP = { dnat: '10.240.250.200', proxy: '10.240.250.202', haproxy: '10.240.250.201' };
 const SERIES = [
   ['direct', `http://${BACKENDS[0]}/`],
+  ['direct ×3', `http://${BACKENDS[0]}/`],
   ['stratus dnat', `http://${VIP.dnat}/`],
   ['stratus proxy', `http://${VIP.proxy}/`],
   ['haproxy rr', `http://${VIP.haproxy}/`],
   ['haproxy lc', `http://${VIP.haproxy}:81/`],
 ] as const;
 type Series = (typeof SERIES)[number][0];
+const THREADS = 3;
+const SPREAD = join(tmpdir(), `stratus-bench-lb-spread-${process.pid}.lua`);
 const SHAPES = [['keep-alive', []], ['new connection per request', ['-H', 'Connection: close']]] as const;
 
 interface Sample {
@@ -93,8 +97,9 @@ async function inside(host: string): Promise<void> {
     await proxy.start();
     proxy.setBackends(BACKENDS.map((b) => ({ host: b, port: 80 })));
     children.push(await haproxy(dir, 'peer', undefined, peerConfig()) ?? fail('haproxy peer'));
+    writeFileSync(SPREAD, spreadScript());
     for (const [name, url] of SERIES) {
-      const r = await wrk(clientNs, url, 1, 4, []);
+      const r = await wrk(clientNs, url, 1, 4, name === 'direct ×3' ? ['-s', SPREAD] : []);
       if (r.errors > 0 || r.rps === 0) fail(`${name} does not answer (${url})`);
     }
     const results = new Map<string, Sample[]>();
@@ -103,7 +108,8 @@ async function inside(host: string): Promise<void> {
         const order = [...SERIES.slice(round % SERIES.length), ...SERIES.slice(0, round % SERIES.length)];
         for (const [name, url] of order) {
           const key = `${shape}|${name}`;
-          results.set(key, [...(results.get(key) ?? []), await wrk(clientNs, url, SECONDS, CONNECTIONS, [...extra])]);
+          const script = name === 'direct ×3' ? ['-s', SPREAD] : [];
+          results.set(key, [...(results.get(key) ?? []), await wrk(clientNs, url, SECONDS, CONNECTIONS, [...extra, ...script])]);
         }
       }
     }
@@ -113,7 +119,13 @@ async function inside(host: string): Promise<void> {
     for (const c of children) c.kill('SIGKILL');
     await dp.teardown().catch((e: Error) => console.error(`teardown: ${e.message}`));
     rmSync(dir, { recursive: true, force: true });
+    rmSync(SPREAD, { force: true });
   }
+}
+
+/** wrk script: each thread connects to another replica (the client-side spread of "direct ×3"). */
+function spreadScript(): string {
+  return `local addrs = { ${BACKENDS.map((b) => `"${b}"`).join(', ')} }\nlocal n = 0\nfunction setup(thread)\n  n = n + 1\n  thread.addr = wrk.lookup(addrs[((n - 1) % #addrs) + 1], "80")[1]\nend\n`;
 }
 
 function fail(what: string): never {
@@ -149,7 +161,7 @@ async function haproxy(dir: string, name: string, ns: string | undefined, config
 }
 
 async function wrk(ns: string, url: string, seconds: number, connections: number, extra: string[]): Promise<Sample> {
-  const r = await hostRunner.run(['ip', 'netns', 'exec', ns, 'wrk', '-t1', `-c${connections}`, `-d${seconds}s`, '--latency', ...extra, url], { timeoutMs: (seconds + 30) * 1000 });
+  const r = await hostRunner.run(['ip', 'netns', 'exec', ns, 'wrk', `-t${THREADS}`, `-c${connections}`, `-d${seconds}s`, '--latency', ...extra, url], { timeoutMs: (seconds + 30) * 1000 });
   const out = r.stdout;
   const num = (re: RegExp) => Number(re.exec(out)?.[1] ?? NaN);
   const errors = [/Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out), /Non-2xx or 3xx responses: (\d+)/.exec(out)]
@@ -170,24 +182,24 @@ function median(xs: number[]): number {
 }
 
 function report(results: Map<string, Sample[]>): void {
-  console.log(`\nservice load balancer, ${ROUNDS} rounds × ${SECONDS} s per series, interleaved; wrk -t1 -c${CONNECTIONS}; medians of the rounds; ${cpus().length} CPUs, kernel ${release()}\n`);
+  console.log(`\nservice load balancer, ${ROUNDS} rounds × ${SECONDS} s per series, interleaved; wrk -t${THREADS} -c${CONNECTIONS}; medians of the rounds; ${cpus().length} CPUs, kernel ${release()}\n`);
   for (const [shape] of SHAPES) {
     const get = (s: Series) => {
       const xs = results.get(`${shape}|${s}`)!;
       return { rps: median(xs.map((x) => x.rps)), p50: median(xs.map((x) => x.p50)), p99: median(xs.map((x) => x.p99)), errors: xs.reduce((a, x) => a + x.errors, 0) };
     };
-    const direct = get('direct');
+    const direct = get('direct ×3'); // added latency: against the same three replicas without a balancer
     console.log(`### ${shape}\n`);
-    console.log('| series | req/s | p50 ms | p99 ms | added p50 ms | added p99 ms | errors |');
+    console.log('| series | req/s | p50 ms | p99 ms | added p50 ms (vs direct ×3) | added p99 ms | errors |');
     console.log('|---|---|---|---|---|---|---|');
     for (const [s] of SERIES) {
       const r = get(s);
-      const added = (v: number, base: number) => (s === 'direct' ? '' : `${v - base >= 0 ? '+' : '−'}${fmt(Math.abs(v - base), 3)}`);
+      const added = (v: number, base: number) => (s.startsWith('direct') ? '' : `${v - base >= 0 ? '+' : '−'}${fmt(Math.abs(v - base), 3)}`);
       console.log(`| ${s} | ${fmt(r.rps, 0)} | ${fmt(r.p50, 3)} | ${fmt(r.p99, 3)} | ${added(r.p50, direct.p50)} | ${added(r.p99, direct.p99)} | ${r.errors} |`);
     }
     const ratio = (a: Series, b: Series) => get(a).rps / get(b).rps;
     console.log(`\n- stratus dnat / haproxy rr: ×${fmt(ratio('stratus dnat', 'haproxy rr'), 2)} req/s (target ≥ ×0.80); added p50 ${fmt(get('stratus dnat').p50 - direct.p50, 3)} ms (target ≤ 1 ms)`);
     console.log(`- stratus proxy / haproxy lc: ×${fmt(ratio('stratus proxy', 'haproxy lc'), 2)} req/s; added p50 ${fmt(get('stratus proxy').p50 - direct.p50, 3)} ms`);
-    console.log(`- stratus dnat / direct: ×${fmt(ratio('stratus dnat', 'direct'), 2)} req/s\n`);
+    console.log(`- stratus dnat / direct (one replica): ×${fmt(ratio('stratus dnat', 'direct'), 2)} req/s; / direct ×3: ×${fmt(ratio('stratus dnat', 'direct ×3'), 2)}\n`);
   }
 }

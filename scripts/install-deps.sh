@@ -5,28 +5,37 @@
 #   busybox-static  a statically linked /bin/busybox, used to build tiny test and example images
 #   iproute2        `ip` for network namespaces and veth pairs
 #   procps          `ps`, `pkill` for diagnostics
+#   nftables        `nft`: project isolation, security groups, published ports, the service load balancer
+#   conntrack       `conntrack`: counts a draining backend's open connections (optional; a timeout is used without it)
 #   ca-certificates so HTTPS works for later downloads
+#
+# With --bench, also what the benchmarks compare against (not needed to run Stratus):
+#   haproxy         the peer of the load-balancer benchmark (bench/network-lb.ts)
+#   wrk             the load generator of that benchmark
 #
 # Idempotent: packages already installed are skipped; nothing is upgraded.
 # Prints what it could not install and why, and exits non-zero only if a package is still missing.
 #
-# Usage: scripts/install-deps.sh [--no-update] [package ...]
+# Usage: scripts/install-deps.sh [--no-update] [--bench] [package ...]
 #   --no-update   do not run `apt-get update` first (faster when the package lists are fresh)
 #   package ...   install these instead of the default list
 set -u
 
-DEFAULT_PACKAGES="runc busybox-static iproute2 procps ca-certificates"
+DEFAULT_PACKAGES="runc busybox-static iproute2 procps nftables conntrack ca-certificates"
+BENCH_PACKAGES="haproxy wrk"
 UPDATE=1
 PACKAGES=""
 for arg in "$@"; do
   case "$arg" in
     --no-update) UPDATE=0 ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
-    -*) echo "install-deps: unknown option '$arg' (known: --no-update, --help)" >&2; exit 2 ;;
+    --bench) EXTRA="${EXTRA:-} $BENCH_PACKAGES" ;;
+    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+    -*) echo "install-deps: unknown option '$arg' (known: --no-update, --bench, --help)" >&2; exit 2 ;;
     *) PACKAGES="$PACKAGES $arg" ;;
   esac
 done
 [ -n "$PACKAGES" ] || PACKAGES="$DEFAULT_PACKAGES"
+PACKAGES="$PACKAGES ${EXTRA:-}"
 
 say() { printf 'install-deps: %s\n' "$*"; }
 

@@ -56,6 +56,11 @@ const open = () => new Promise((resolve, reject) => {
   console.log(JSON.stringify({ closed: true }));
 })();`;
 
+const WHO_AM_I = `require('http').createServer((req, res) => res.end(req.socket.remoteAddress)).listen(7070, process.argv[1], () => console.log('up'));`;
+const UDP_LISTENER = `const s = require('dgram').createSocket('udp4'); s.on('message', (m) => console.log(String(m))); s.bind(5000, () => console.log('up'));`;
+const UDP_SEND = `const [src, dst, text] = process.argv.slice(1); const s = require('dgram').createSocket('udp4');
+s.bind(0, src, () => s.send(text, 5000, dst, () => s.close()));`;
+
 describe.skipIf(skip !== undefined)('networking across simulated hosts', () => {
   let cluster: SimCluster;
   const agents: HostAgent[] = [];
@@ -126,6 +131,32 @@ describe.skipIf(skip !== undefined)('networking across simulated hosts', () => {
     expect(await cluster.tcpConnect(ns('ac'), INSTANCES.b1.ip, 8080, 1500)).toBe('timeout');
   });
 
+  it('instances reach the outside through masquerade, with the node\'s address as source', async () => {
+    const outside = cluster.hosts[1]!; // host2's own namespace plays "the internet" here
+    const server = cluster.run(outside.ns, [process.execPath, '-e', WHO_AM_I, outside.underlayIp]);
+    await new Promise((r) => server.stdout!.once('data', r));
+    expect(await cluster.httpGets(ns('ac'), `http://${outside.underlayIp}:7070/`, 1)).toEqual([cluster.hosts[0]!.underlayIp]);
+    server.kill('SIGKILL');
+  });
+
+  it('an instance cannot send from an address that is not its own', async () => {
+    const listener = cluster.run(ns('a2'), [process.execPath, '-e', UDP_LISTENER]);
+    await new Promise((r) => listener.stdout!.once('data', r));
+    const got: string[] = [];
+    listener.stdout!.on('data', (d: Buffer) => got.push(...d.toString().trim().split('\n')));
+    // b2 (beta) pretends to be alpha's node address on host2, which security groups trust, and a same-network address
+    await cluster.exec(ns('b2'), ['ip', 'addr', 'add', '10.240.10.251/32', 'dev', 'eth0']);
+    await cluster.exec(ns('b2'), ['ip', 'addr', 'add', '10.240.10.77/32', 'dev', 'eth0']);
+    await cluster.exec(ns('a3'), ['ip', 'addr', 'add', '10.240.10.78/32', 'dev', 'eth0']); // and an alpha instance an address not its own
+    for (const [from, src] of [['b2', '10.240.10.251'], ['b2', '10.240.10.77'], ['a3', '10.240.10.78'], ['a3', INSTANCES.a3.ip]] as const) {
+      await cluster.exec(ns(from), [process.execPath, '-e', UDP_SEND, src, INSTANCES.a2.ip, `from ${src}`]);
+    }
+    for (let i = 0; i < 20 && got.length === 0; i++) await sleep(50);
+    await sleep(300);
+    listener.kill('SIGKILL');
+    expect(got).toEqual([`from ${INSTANCES.a3.ip}`]); // only the honest one arrived
+  });
+
   const web = (algorithm: ServiceDefinition['algorithm'], vip: string, backends: Name[], extra: Partial<ServiceDefinition> = {}): ServiceDefinition => ({
     key: `alpha/web-${algorithm}`,
     vni: ALPHA.vni,
@@ -176,10 +207,11 @@ describe.skipIf(skip !== undefined)('networking across simulated hosts', () => {
   it('a published port is reachable from the host and from other hosts', async () => {
     const host1 = cluster.hosts[0]!.underlayIp;
     await agents[0]!.call('setPublished', [{ hostPort: 8080, protocol: 'tcp', ip: INSTANCES.a1.ip, port: 80 }]);
-    await agents[0]!.call('setServices', [{ ...RR, ports: [{ ...RR.ports[0]!, publish: 8081 }, RR.ports[1]!] }, LC]);
+    await agents[0]!.call('setServices', [{ ...RR, ports: [{ ...RR.ports[0]!, publish: 8081 }, RR.ports[1]!] }, { ...LC, ports: [{ ...LC.ports[0]!, publish: 8082 }, LC.ports[1]!] }]);
     expect(await cluster.httpGets(cluster.hosts[0]!.ns, `http://${host1}:8080/`, 1)).toEqual(['a1']); // from the node itself
     expect(await cluster.httpGets(cluster.hosts[1]!.ns, `http://${host1}:8080/`, 1)).toEqual(['a1']); // from another machine
     expect(new Set(await cluster.httpGets(cluster.hosts[2]!.ns, `http://${host1}:8081/`, 9))).toEqual(new Set(['a1', 'a2', 'a3'])); // a published service
+    expect(new Set(await cluster.httpGets(cluster.hosts[1]!.ns, `http://${host1}:8082/`, 9))).toEqual(new Set(['a1', 'a2', 'a3'])); // through the proxy
     expect(await cluster.httpGets(ns('b2'), `http://${host1}:8080/`, 1)).toEqual(['a1']); // published ports are public, to instances too
     await agents[0]!.call('setPublished', []);
     await agents[0]!.call('setServices', [RR, LC]);

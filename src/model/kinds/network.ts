@@ -104,6 +104,11 @@ export const NETWORK_MAX_PREFIX = 28;
 /** The network every project gets, and instances join when their spec names none. */
 export const DEFAULT_NETWORK = 'default';
 
+/** The network an instance joins: its spec's, or the project's default. */
+export function instanceNetwork(spec: { network?: string }): string {
+  return spec.network ?? DEFAULT_NETWORK;
+}
+
 export const NetworkSpecSchema = Type.Object(
   {
     cidr: Type.Optional(Type.String({

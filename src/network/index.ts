@@ -1,0 +1,14 @@
+/**
+ * The networking core's public surface: what the control plane (IPAM, policy) and the agent
+ * (NodeNetworking, capabilities) use. See README.md "Wiring".
+ */
+export { Ipam, AddressSpaceExhausted, DEFAULT_POOL, isAssignable, type IpamOptions, type NetworkAllocation, type Owner, type OwnerKind, type Lease } from './ipam.js';
+export { PolicyResolver, type Endpoint, type GroupInfo, type IngressPolicy, type IngressRule } from './policy.js';
+export { NodeNetworking, type NodeNetworkingOptions, type ServiceDefinition, type ServiceBackend, type ServiceHealth } from './node.js';
+export { NodeNetwork, resolvConf, type NodeNetworkOptions, type NetworkConfig, type NetworkPeer, type InstanceConfig, type AttachedInstance, type ServiceConfig, type LbAlgorithm, type Owned } from './dataplane.js';
+export type { PublishedPort, FwServicePort, L4 } from './firewall.js';
+export { probeNetworking, HostPorts, type NetworkCapabilities } from './capabilities.js';
+export { DnsServer, hostsFile, type DnsOptions, type Records } from './dns.js';
+export { HealthChecker, runProbe, type Probe, type HealthTarget, type HealthOptions } from './health.js';
+export { TcpBalancer, type Algorithm, type ProxyBackend, type BalancerOptions } from './balancer.js';
+export { hostRunner, CommandError, type Runner } from './exec.js';
