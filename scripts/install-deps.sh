@@ -18,6 +18,7 @@
 #
 # Usage: scripts/install-deps.sh [--no-update] [--bench] [package ...]
 #   --no-update   do not run `apt-get update` first (faster when the package lists are fresh)
+#   --bench       also install the benchmarks' peers (haproxy, wrk)
 #   package ...   install these instead of the default list
 set -u
 
@@ -29,7 +30,7 @@ for arg in "$@"; do
   case "$arg" in
     --no-update) UPDATE=0 ;;
     --bench) EXTRA="${EXTRA:-} $BENCH_PACKAGES" ;;
-    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,/^set/{ /^#/p; }' "$0"; exit 0 ;;
     -*) echo "install-deps: unknown option '$arg' (known: --no-update, --bench, --help)" >&2; exit 2 ;;
     *) PACKAGES="$PACKAGES $arg" ;;
   esac
