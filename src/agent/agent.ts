@@ -24,6 +24,32 @@ import { LogsServer } from './logs-server.js';
 import { prepareInstance } from './prepare.js';
 import { lockDataDir } from './lock.js';
 
+/**
+ * Networking on a node, as the agent uses it. Without one, instances share the host's network.
+ * Every method may be called again after an agent restart; all are idempotent.
+ */
+export interface AgentNetwork {
+  /** Probes the host and prepares; called once, before runs are recovered. */
+  start(): Promise<void>;
+  /** For the node's status: how instances are networked here, and why. */
+  status(): { mode: string; message: string; addresses?: { type: string; address: string }[] };
+  /** Before a run starts: the namespace to join and the environment to add, or why not yet. */
+  prepare(inst: Instance): Promise<{ netns?: string; env?: Record<string, string>; wait?: string }>;
+  /** After everything of an instance on this node was destroyed. */
+  released(record: LocalRecord): Promise<void>;
+  /** After the first list of instances: everything this node should have is known (clean up the rest). */
+  synced(instances: Instance[]): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface AgentNetworkContext {
+  api: ApiClient;
+  node: string;
+  dataDir: string;
+  clock: Clock;
+  log: (msg: string) => void;
+}
+
 export interface AgentOptions {
   server: string;
   dataDir: string;
@@ -46,6 +72,8 @@ export interface AgentOptions {
   backoff?: Backoff;
   clock?: Clock;
   log?: (msg: string) => void;
+  /** Builds the node's networking; without it instances use the host's network. */
+  network?: (ctx: AgentNetworkContext) => AgentNetwork;
 }
 
 export class Agent implements Component {
@@ -63,6 +91,8 @@ export class Agent implements Component {
   private readonly abort = new AbortController();
   private timers: NodeJS.Timeout[] = [];
   private informer: Promise<void> | undefined;
+  private network: AgentNetwork | undefined;
+  private synced = false;
   private lastError = '';
   private unlock: (() => void) | undefined;
   private readonly clock: Clock;
@@ -90,6 +120,8 @@ export class Agent implements Component {
       options: { container: { images: this.images }, ...this.opts.driverOptions },
       clock: this.clock,
     });
+    this.network = this.opts.network?.({ api: this.api, node: this.node, dataDir: this.opts.dataDir, clock: this.clock, log: this.log });
+    await this.network?.start();
     this.logs = new LogsServer(this.credential.token, { find: (p, n, uid) => this.findRun(p, n, uid) }, () => this.clock.now());
     const l = this.opts.listen ?? { host: '127.0.0.1', port: 0 };
     this.address = await this.logs.listen(l.host, l.port, l.advertise);
@@ -106,6 +138,7 @@ export class Agent implements Component {
     this.abort.abort();
     for (const t of this.timers) clearInterval(t);
     await this.informer?.catch(() => undefined);
+    await this.network?.stop();
     await this.logs?.close();
     this.unlock?.();
   }
@@ -161,7 +194,12 @@ export class Agent implements Component {
       driver: (n) => this.driver(n),
       records: this.records,
       writeStatus: (i, change) => this.writeStatus(i, change),
-      prepare: (i) => prepareInstance(i, { api: this.api, images: this.images, node: this.node, dataDir: this.opts.dataDir }),
+      prepare: async (i) => {
+        const base = await prepareInstance(i, { api: this.api, images: this.images, node: this.node, dataDir: this.opts.dataDir });
+        const net = await this.network?.prepare(i);
+        return { ...base, env: { ...base.env, ...net?.env }, ...(net?.netns ? { netns: net.netns } : {}), ...(net?.wait ? { wait: net.wait } : {}) };
+      },
+      removed: async (rec) => this.network?.released(rec),
       clock: this.clock,
       backoff: this.opts.backoff ?? DEFAULT_BACKOFF,
       log: this.log,
@@ -176,6 +214,10 @@ export class Agent implements Component {
         const seen = new Set(items.map((i) => i.metadata.uid));
         for (const i of items) this.onInstance('put', i);
         this.dropUnclaimed();
+        if (!this.synced) {
+          this.synced = true;
+          await this.network?.synced(items.filter((i) => i.status?.node === this.node));
+        }
         for (const [uid, r] of this.runners) if (!seen.has(uid)) void this.drop(uid, r);
         await this.api.watch('/v1/instances', revision, {}, (m) => this.onMessage(m), this.abort.signal);
       } catch (e) {
@@ -239,14 +281,18 @@ export class Agent implements Component {
     const broken = this.drivers.unavailable.map((f) => ({ name: f.driver, healthy: false, message: f.details.join('; ') }));
     const limitsEnforced = [...this.drivers.available.values()].some((d) => d.fingerprint.enforcesLimits);
     const now = isoNow(this.clock);
+    const net = this.network?.status() ?? { mode: 'host', message: 'instances share the host network (no node networking configured)' };
     const status: NodeStatus = {
       phase: 'Ready',
       message: limitsEnforced ? 'ready' : 'ready; limits not enforced (no usable cgroups or not root)',
       capacity, allocatable,
       drivers: [...drivers, ...broken],
-      conditions: [{ type: 'Ready', status: 'True', reason: 'AgentReady', message: `agent ${machineInfo().agentVersion} reporting`, lastTransitionTime: now }],
+      conditions: [
+        { type: 'Ready', status: 'True', reason: 'AgentReady', message: `agent ${machineInfo().agentVersion} reporting`, lastTransitionTime: now },
+        { type: 'Networking', status: 'True', reason: net.mode, message: net.message },
+      ],
       lastHeartbeat: now,
-      addresses: [{ type: 'agent', address: this.address }],
+      addresses: [{ type: 'agent', address: this.address }, ...(net.addresses ?? [])],
       limitsEnforced,
       info: machineInfo(),
     };

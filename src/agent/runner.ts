@@ -37,8 +37,14 @@ export interface RunnerDeps {
   driver: (name: string) => Driver | undefined;
   records: RecordStore;
   writeStatus: StatusWriter;
-  /** What to run: the spec with local image names, and the environment the agent adds. */
-  prepare: (inst: Instance) => Promise<{ spec: InstanceSpec; env: Record<string, string>; netns?: string }>;
+  /**
+   * What to run: the spec with local image names, the environment the agent adds, the network
+   * namespace to join. `wait` says why the run cannot start yet (say, no address assigned): the
+   * runner tries again on the next change of the instance, or after a second.
+   */
+  prepare: (inst: Instance) => Promise<{ spec: InstanceSpec; env: Record<string, string>; netns?: string; wait?: string }>;
+  /** Called once everything of the instance on this node is gone (after remove()). */
+  removed?: (record: LocalRecord) => Promise<void>;
   clock: Clock;
   backoff: Backoff;
   log: (msg: string) => void;
@@ -53,6 +59,8 @@ export class InstanceRunner {
   private busy: Promise<void> | undefined;
   private again = false;
   private startedAtMs = 0;
+  /** Why the run cannot start yet (from prepare), if it cannot. */
+  private waiting: string | undefined;
 
   constructor(private inst: Instance, private readonly record: LocalRecord, private readonly deps: RunnerDeps) {}
 
@@ -88,6 +96,7 @@ export class InstanceRunner {
   update(inst: Instance): void {
     if (inst.metadata.revision < this.inst.metadata.revision) return; // an older copy than one we wrote
     this.inst = inst;
+    if (this.waiting) this.clearRetry(); // what it waited for may have come with this change
     this.kick();
   }
 
@@ -130,10 +139,20 @@ export class InstanceRunner {
     const driver = this.deps.driver(this.inst.spec.driver);
     if (!driver) return this.finish('Failed', 'DriverUnavailable', `the ${this.inst.spec.driver} driver is not available on node ${this.deps.node}`);
     // No "Starting" write first: it would put a round trip and a commit before every start.
+    let prepared;
+    try {
+      prepared = await this.deps.prepare(this.inst);
+    } catch (e) {
+      return this.startFailed(e);
+    }
+    if (prepared.wait) {
+      this.waiting = prepared.wait;
+      return this.retryLater(1000);
+    }
+    this.waiting = undefined;
     this.record.attempt++;
     this.deps.records.save(this.record);
     try {
-      const prepared = await this.deps.prepare(this.inst);
       const ref = { project: this.record.project, name: this.record.name, uid: this.record.uid };
       const handle = await driver.start({
         id: taskId(ref, this.record.attempt, this.deps.node),
@@ -150,8 +169,13 @@ export class InstanceRunner {
       this.watchExit(handle);
       await this.write((s) => ({ ...s, phase: 'Running', reason: 'Started', message: `running as pid ${handle.pid}`, pid: handle.pid, startedAt: handle.startedAt, restarts: this.record.restarts }));
     } catch (e) {
-      await this.onExit(undefined, { code: null, signal: null, oomKilled: false, reason: 'Error', message: `could not start: ${(e as Error).message}`, finishedAt: isoNow(this.deps.clock) });
+      await this.startFailed(e);
     }
+  }
+
+  /** A start that failed counts as a run that ended with an error (restart policy, backoff). */
+  private startFailed(e: unknown): Promise<void> {
+    return this.onExit(undefined, { code: null, signal: null, oomKilled: false, reason: 'Error', message: `could not start: ${(e as Error).message}`, finishedAt: isoNow(this.deps.clock) });
   }
 
   private watchExit(handle: TaskHandle): void {
@@ -222,6 +246,7 @@ export class InstanceRunner {
     for (const h of [...this.record.previous, ...(this.record.handle ? [this.record.handle] : [])]) {
       await this.deps.driver(h.driver)?.destroy(h).catch((e: Error) => this.deps.log(`destroy ${h.taskId}: ${e.message}`));
     }
+    await this.deps.removed?.(this.record).catch((e: Error) => this.deps.log(`cleanup of ${this.record.name}: ${e.message}`));
     this.deps.records.remove(this.record.uid);
   }
 
