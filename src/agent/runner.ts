@@ -15,6 +15,10 @@ import { taskIdFor } from '../drivers/index.js';
 import type { Instance, InstanceSpec, InstanceStatus } from '../model/kinds/instance.js';
 import { FINISHED, release } from '../model/lifecycle.js';
 import { isoNow, type Clock } from '../model/runtime.js';
+import { setCondition } from '../model/conditions.js';
+import { resolveHealth, type ResolvedHealthCheck } from '../model/health.js';
+import { isExecCapable } from '../drivers/index.js';
+import { Prober } from './probes.js';
 import type { LocalRecord, RecordStore } from './records.js';
 
 export interface Backoff {
@@ -59,6 +63,7 @@ export class InstanceRunner {
   private busy: Promise<void> | undefined;
   private again = false;
   private startedAtMs = 0;
+  private prober: Prober | undefined;
   /** Why the run cannot start yet (from prepare), if it cannot. */
   private waiting: string | undefined;
 
@@ -167,7 +172,15 @@ export class InstanceRunner {
       this.record.handle = handle;
       this.deps.records.save(this.record);
       this.watchExit(handle);
-      await this.write((s) => ({ ...s, phase: 'Running', reason: 'Started', message: `running as pid ${handle.pid}`, pid: handle.pid, startedAt: handle.startedAt, restarts: this.record.restarts }));
+      const health = this.inst.spec.health;
+      const ready = health
+        ? { type: 'Ready', status: 'False' as const, reason: 'HealthCheckPending', message: 'waiting for the first passing health check' }
+        : { type: 'Ready', status: 'True' as const, reason: 'Running', message: 'running (no health check)' };
+      await this.write((s) => ({
+        ...s, phase: 'Running', reason: 'Started', message: `running as pid ${handle.pid}`, pid: handle.pid, startedAt: handle.startedAt, restarts: this.record.restarts,
+        conditions: setCondition(s.conditions, ready, isoNow(this.deps.clock)),
+      }));
+      if (health) this.startProbes(handle, resolveHealth(health));
     } catch (e) {
       await this.startFailed(e);
     }
@@ -176,6 +189,19 @@ export class InstanceRunner {
   /** A start that failed counts as a run that ended with an error (restart policy, backoff). */
   private startFailed(e: unknown): Promise<void> {
     return this.onExit(undefined, { code: null, signal: null, oomKilled: false, reason: 'Error', message: `could not start: ${(e as Error).message}`, finishedAt: isoNow(this.deps.clock) });
+  }
+
+  private startProbes(handle: TaskHandle, check: ResolvedHealthCheck): void {
+    this.prober?.stop();
+    const driver = this.deps.driver(handle.driver);
+    this.prober = new Prober(check, () => ({
+      host: this.inst.status?.ip ?? '127.0.0.1',
+      ...(driver && isExecCapable(driver) ? { exec: async (argv: string[], timeoutMs: number) => (await driver.exec(handle, argv, { timeoutMs })).code } : {}),
+    }), (ok, message) => {
+      if (handle !== this.handle) return;
+      void this.write((s) => ({ ...s, conditions: setCondition(s.conditions, { type: 'Ready', status: ok ? 'True' : 'False', reason: ok ? 'HealthCheckPassed' : 'HealthCheckFailed', message }, isoNow(this.deps.clock)) }));
+    });
+    this.prober.start();
   }
 
   private watchExit(handle: TaskHandle): void {
@@ -201,7 +227,7 @@ export class InstanceRunner {
       await this.write((s) => ({
         ...s, phase: 'Starting', reason: exit.oomKilled ? 'OOMKilled' : 'BackOff',
         message: `${exit.message}; restarting in ${Math.round(delay / 1000)} s (restart ${this.record.restarts})`,
-        restarts: this.record.restarts, finishedAt: exit.finishedAt, ...exitFields(exit),
+        restarts: this.record.restarts, finishedAt: exit.finishedAt, ...exitFields(exit), conditions: notReady(s, exit.message, this.deps.clock),
       }));
       this.retryLater(delay);
       return;
@@ -211,7 +237,7 @@ export class InstanceRunner {
   }
 
   private async finish(phase: 'Succeeded' | 'Failed', reason: string, message: string, exit?: ExitResult): Promise<void> {
-    await this.write((s) => ({ ...s, phase, reason, message, finishedAt: exit?.finishedAt ?? isoNow(this.deps.clock), restarts: this.record.restarts, ...(exit ? exitFields(exit) : {}) }));
+    await this.write((s) => ({ ...s, phase, reason, message, finishedAt: exit?.finishedAt ?? isoNow(this.deps.clock), restarts: this.record.restarts, ...(exit ? exitFields(exit) : {}), conditions: notReady(s, message, this.deps.clock) }));
   }
 
   /** The control plane asked it to stop (drain, preemption): stop, then release the instance. */
@@ -252,6 +278,8 @@ export class InstanceRunner {
 
   /** The run is over: keep it for its logs, destroy the one before. */
   private retire(handle: TaskHandle): void {
+    this.prober?.stop();
+    this.prober = undefined;
     this.handle = undefined;
     this.record.handle = undefined;
     this.record.previous.push(handle);
@@ -293,6 +321,10 @@ export class InstanceRunner {
 export function taskId(ref: { project: string; name: string; uid: string }, attempt: number, node: string): string {
   const base = taskIdFor(ref, attempt);
   return `${base.slice(0, 127 - node.length)}.${node}`;
+}
+
+function notReady(s: InstanceStatus, message: string, clock: Clock): InstanceStatus['conditions'] {
+  return setCondition(s.conditions, { type: 'Ready', status: 'False', reason: 'NotRunning', message }, isoNow(clock));
 }
 
 function exitFields(exit: ExitResult): Partial<InstanceStatus> {

@@ -10,6 +10,7 @@ import { ResourcesSchema, normalizeResources, formatResources, type Resources } 
 import { parseSelector, formatSelector, SelectorError } from '../labels.js';
 import type { FieldProblem } from '../errors.js';
 import { age } from '../format.js';
+import { HealthCheckSchema, healthProblems } from '../health.js';
 
 export const DRIVERS = ['process', 'container', 'vm'] as const;
 export type DriverName = (typeof DRIVERS)[number];
@@ -80,6 +81,7 @@ export const InstanceSpecSchema = Type.Object(
     priority: Type.Optional(Type.Integer({ minimum: 0, maximum: 1000000, description: 'Higher may preempt lower when the cluster is full. Default 0.' })),
     restartPolicy: Type.Optional(StringEnum(RESTART_POLICIES, { description: 'Default always.' })),
     gracePeriod: Type.Optional(Type.Integer({ minimum: 0, maximum: 3600, description: 'Seconds between SIGTERM and SIGKILL on stop. Default 10.' })),
+    health: Type.Optional(HealthCheckSchema),
     network: Type.Optional(DnsLabel({ description: 'Network of the project the instance joins. Default: the project\'s "default" network.' })),
   },
   Strict,
@@ -146,6 +148,7 @@ export function normalizeInstanceSpec(spec: InstanceSpecInput, problems: FieldPr
   if (spec.driver === 'process' && !spec.command) problems.push({ path: 'spec.command', message: 'is required for the process driver' });
   if (spec.driver !== 'process' && !spec.image) problems.push({ path: 'spec.image', message: `is required for the ${spec.driver} driver` });
   checkPorts(spec, problems);
+  problems.push(...healthProblems(spec.health, 'spec.health'));
   for (const name of Object.keys(spec.env ?? {})) {
     if (!ENV_NAME_RE.test(name)) problems.push({ path: `spec.env.${name}`, message: `${JSON.stringify(name)} is not an environment variable name (letters, digits and "_", not starting with a digit)`, value: name });
   }
