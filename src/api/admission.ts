@@ -19,6 +19,8 @@ export interface AdmissionRequest {
   /** The stored object (update, delete). */
   prev?: StoredObject;
   principal: Principal;
+  /** Only checking (dry run): plugins must not hold anything for it. */
+  dryRun?: boolean;
 }
 
 export type AdmissionPlugin = (req: AdmissionRequest, repo: Repository) => Promise<void>;

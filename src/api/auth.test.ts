@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import { principalOf, denyReason, canSee } from './auth.js';
-import { instanceKind, nodeKind, eventKind, projectKind } from '../model/kinds/index.js';
+import { instanceKind, nodeKind, eventKind, projectKind, networkKind, securityGroupKind, tokenKind, userKind, imageKind } from '../model/kinds/index.js';
 import type { Token } from '../model/kinds/token.js';
 import type { User } from '../model/kinds/user.js';
 
@@ -47,5 +47,43 @@ describe('denyReason', () => {
     expect(canSee(member, instanceKind, obj('x', 'b'))).toBe(false);
     expect(canSee(member, projectKind, obj('a'))).toBe(true);
     expect(canSee(member, projectKind, obj('b'))).toBe(false);
+  });
+
+  describe('node agents', () => {
+    const node = principalOf({ ...token({ node: 'n1' }), metadata: meta('node-n1') }, undefined);
+    it.each([
+      [nodeKind, 'list', undefined, true],
+      [nodeKind, 'status', 'n1', true],
+      [nodeKind, 'status', 'n2', false],          // only its own node
+      [nodeKind, 'update', 'n1', false],
+      [instanceKind, 'watch', undefined, true],
+      [instanceKind, 'status', 'web', true],      // the route checks the instance is bound to it
+      [instanceKind, 'create', undefined, false],
+      [instanceKind, 'delete', 'web', false],
+      [imageKind, 'get', 'busybox', true],
+      [networkKind, 'list', undefined, true],     // its networking reads networks...
+      [networkKind, 'get', 'default', true],
+      [networkKind, 'status', 'default', false],  // ...but their status is the controller's
+      [networkKind, 'delete', 'default', false],
+      [securityGroupKind, 'watch', undefined, true],
+      [securityGroupKind, 'create', undefined, false],
+      [tokenKind, 'list', undefined, false],
+      [userKind, 'get', 'alice', false],
+      [projectKind, 'list', undefined, false],
+    ] as const)('%#', (kind, verb, name, allowed) => {
+      expect(denyReason(node, kind, verb, 'p', name) === undefined).toBe(allowed);
+    });
+
+    it('sees instances, networks and security groups of every project, and no users or tokens', () => {
+      const obj = (name: string, project?: string, status?: unknown) => ({ metadata: { name, project }, spec: {}, status });
+      expect(canSee(node, instanceKind, obj('mine', 'a', { phase: 'Running', node: 'n1' }))).toBe(true);
+      expect(canSee(node, instanceKind, obj('elsewhere', 'b', { phase: 'Running', node: 'n2' }))).toBe(true);
+      expect(canSee(node, networkKind, obj('default', 'b'))).toBe(true);
+      expect(canSee(node, securityGroupKind, obj('web', 'b'))).toBe(true);
+      expect(canSee(node, nodeKind, obj('n2'))).toBe(true);
+      expect(canSee(node, userKind, obj('alice'))).toBe(false);
+      expect(canSee(node, tokenKind, obj('node-n1'))).toBe(false);
+      expect(canSee(node, projectKind, obj('a'))).toBe(false);
+    });
   });
 });

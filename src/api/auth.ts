@@ -78,24 +78,28 @@ export function denyReason(principal: Principal, kind: Kind, verb: Verb, project
 }
 
 /**
- * What a node agent may do: read nodes and the instances bound to it (filtered by canSee), write
- * its own node's status and the status of its instances (checked per object by the route).
+ * Kinds a node agent reads whole: its networking needs every network, security group and
+ * instance address of the projects it hosts (peers, DNS names, group members on other nodes).
+ */
+const NODE_READABLE: ReadonlySet<string> = new Set(['node', 'image', 'instance', 'network', 'security-group', 'service']);
+
+/**
+ * What a node agent may do: read nodes, images, instances, networks, security groups (and
+ * services), write its own node's status and the status of the instances bound to it (checked
+ * per object by the route).
  */
 function nodeDenyReason(node: string, kind: Kind, verb: Verb, name?: string): string | undefined {
   const read = READ_VERBS.has(verb);
-  if (kind.kind === 'node' && (read || (verb === 'status' && name === node))) return undefined;
-  if (kind.kind === 'instance' && (read || verb === 'status')) return undefined;
-  if (kind.kind === 'image' && read) return undefined;
+  if (kind.kind === 'node' && verb === 'status' && name === node) return undefined;
+  if (kind.kind === 'instance' && verb === 'status') return undefined;
+  if (read && NODE_READABLE.has(kind.kind)) return undefined;
   return `node:${node} may not ${verb} ${kind.plural}${name ? ` (${name})` : ''}`;
 }
 
 /** Whether `principal` may read this object (used to filter lists and watches). */
 export function canSee(principal: Principal, kind: Kind, obj: { metadata: { name: string; project?: string }; spec: unknown }): boolean {
   if (principal.clusterAdmin) return true;
-  if (principal.node) {
-    if (kind.kind === 'instance') return (obj as { status?: { node?: string } }).status?.node === principal.node;
-    return kind.kind === 'node' || kind.kind === 'image';
-  }
+  if (principal.node) return NODE_READABLE.has(kind.kind);
   if (kind.scope === 'project') return obj.metadata.project !== undefined && roleIn(principal, obj.metadata.project) !== undefined;
   switch (kind.kind) {
     case 'project': return roleIn(principal, obj.metadata.name) !== undefined;

@@ -90,6 +90,7 @@ export class QuotaTracker implements Component {
         `project "${req.project}" would exceed its ${over} quota: ${show(over, used[over])} used + ${show(over, asked[over])} asked > ${show(over, quotas[over]!)} allowed`,
         { project: req.project, quota: over, used: used[over], asked: asked[over], limit: quotas[over] });
     }
+    if (req.dryRun) return;
     this.reservations.set(`${req.project}/${req.name}`, { project: req.project, usage: asked, until: this.repo.clock.now() + RESERVATION_MS });
   };
 

@@ -5,6 +5,9 @@ import { Scheduler } from '../scheduler/live.js';
 import { NodeController } from '../controllers/nodes.js';
 import { EventRecorder, eventSweeper } from '../controllers/events.js';
 import { InstanceEvents } from '../controllers/instance-events.js';
+import { ServiceController } from '../controllers/services.js';
+import { StackController } from '../controllers/stacks.js';
+import { NetworkController } from '../controllers/networks.js';
 import type { PolicyChoice } from '../scheduler/engine/types.js';
 import { embeddedAgent, type EmbeddedAgentOptions } from './embedded-agent.js';
 
@@ -26,7 +29,10 @@ export function serverComponents(options: ComponentOptions): (ctx: ServerContext
       out.push(new Scheduler(ctx.repo, new EventRecorder(ctx.repo, 'scheduler'), { policy: options.policy as PolicyChoice }));
     }
     out.push(new NodeController(ctx.repo, new EventRecorder(ctx.repo, 'node-controller'), { heartbeatTimeoutMs: options.nodeTimeoutMs ?? 10_000 }));
+    out.push(new NetworkController(ctx.repo, new EventRecorder(ctx.repo, 'network-controller')));
     out.push(new InstanceEvents(ctx.repo, new EventRecorder(ctx.repo, 'agent')));
+    out.push(new ServiceController(ctx.repo, new EventRecorder(ctx.repo, 'service-controller'), ctx.admission));
+    out.push(new StackController(ctx.repo, new EventRecorder(ctx.repo, 'stack-controller')));
     out.push(eventSweeper(ctx.repo, options.eventTtlMs ?? 3_600_000));
     if (options.agent) out.push(embeddedAgent(ctx, options.agent));
     return out;

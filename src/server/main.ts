@@ -16,6 +16,7 @@ import { buildApi } from '../api/server.js';
 import { Authenticator } from '../api/auth.js';
 import { AuditLog } from '../api/audit.js';
 import { Admission, type AdmissionPlugin } from '../api/admission.js';
+import { networkNotInUse } from '../api/network-admission.js';
 import { QuotaTracker } from '../api/quota.js';
 import { BlobStore } from '../store/blobs.js';
 import { systemClock, randomIds, type Clock, type Ids } from '../model/runtime.js';
@@ -51,6 +52,8 @@ export interface ServerContext {
   backend: Backend;
   repo: Repository;
   audit: AuditLog;
+  /** The checks API writes pass; controllers that create objects for users run them too. */
+  admission: Admission;
   url: string;
 }
 
@@ -78,7 +81,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     await auth.start();
     const audit = new AuditLog(backend, clock, ids);
     const quota = new QuotaTracker(repo);
-    const admission = new Admission(repo, [quota.admission, ...(config.admissionPlugins ?? [])]);
+    const admission = new Admission(repo, [quota.admission, networkNotInUse, ...(config.admissionPlugins ?? [])]);
     const blobs = new BlobStore(join(resolve(config.dataDir), 'blobs'));
     const app = await buildApi({
       repo, auth, audit, clock, ids, admission, blobs, version: VERSION,
@@ -89,7 +92,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     });
     const https = config.tlsCert && config.tlsKey;
     const scheme = https ? 'https' : 'http';
-    const ctx: ServerContext = { config, backend, repo, audit, url: '' };
+    const ctx: ServerContext = { config, backend, repo, audit, admission, url: '' };
     const apiComponent: Component = {
       name: 'api',
       start: async () => {

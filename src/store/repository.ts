@@ -166,13 +166,23 @@ export class Repository {
     return this.write(kind, obj, options.expectRevision ?? prev.metadata.revision, options.extraOps);
   }
 
+  /**
+   * Deletes the object; with `expectRevision`, only if it is still at that revision. Without one,
+   * a concurrent write (a controller updating status, say) does not make the delete fail.
+   */
   async delete<T extends StoredObject>(kind: Kind, name: string, project: string | undefined, options: WriteOptions = {}): Promise<T> {
     const key = this.key(kind, name, project);
-    const prev = await this.backend.get(key);
-    if (!prev) throw notFound(kind.kind, name, kind.scope === 'project' ? project : undefined);
-    const expect = options.expectRevision ?? prev.modRevision;
-    const revision = await this.commit(kind, name, project, [{ op: 'delete', key, expectRevision: expect }, ...(options.extraOps ?? [])], expect);
-    return this.decode<T>(prev.value, revision);
+    for (let attempt = 0; ; attempt++) {
+      const prev = await this.backend.get(key);
+      if (!prev) throw notFound(kind.kind, name, kind.scope === 'project' ? project : undefined);
+      const expect = options.expectRevision ?? prev.modRevision;
+      try {
+        const revision = await this.commit(kind, name, project, [{ op: 'delete', key, expectRevision: expect }, ...(options.extraOps ?? [])], expect);
+        return this.decode<T>(prev.value, revision);
+      } catch (e) {
+        if (options.expectRevision !== undefined || attempt >= 8 || !(e instanceof StratusError && e.code === 'STRATUS_ERR_CONFLICT')) throw e;
+      }
+    }
   }
 
   /**

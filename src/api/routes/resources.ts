@@ -40,6 +40,11 @@ export const ListQuerySchema = Type.Object(
   { additionalProperties: false },
 );
 
+const DryRunQuery = Type.Object(
+  { dryRun: Type.Optional(Type.Boolean({ description: 'Validate and admit, and answer with what would be stored, without storing it.' })) },
+  { additionalProperties: false },
+);
+
 const DeleteQuery = Type.Object(
   {
     revision: Type.Optional(Type.Integer({ minimum: 1, description: 'Refuse the delete unless the object is at this revision.' })),
@@ -105,7 +110,7 @@ export async function resourceRoutes(app: FastifyInstance, { deps, kind }: { dep
 
   if (verbs.has('create')) {
     app.post(base, {
-      schema: { tags, summary: `Create a ${kind.kind}`, params: baseParams, body: kind.objectSchema, response: { 201: ref } },
+      schema: { tags, summary: `Create a ${kind.kind}`, params: baseParams, querystring: DryRunQuery, body: kind.objectSchema, response: { 201: ref, 200: ref } },
       config: { permission: { kind, verb: 'create' } },
     }, async (req, reply) => {
       const project = (req.params as Params).project;
@@ -113,7 +118,12 @@ export async function resourceRoutes(app: FastifyInstance, { deps, kind }: { dep
       const name = parsed.metadata.name;
       req.target = { kind: kind.kind, project, name, action: 'create' };
       const input: NewObject = { metadata: { ...pickMeta(parsed.metadata), ...(project ? { project } : {}) }, spec: parsed.spec };
-      await deps.admission.admit({ op: 'create', kind, name, project, object: input, principal: req.principal! });
+      const dryRun = (req.query as { dryRun?: boolean }).dryRun === true;
+      await deps.admission.admit({ op: 'create', kind, name, project, object: input, principal: req.principal!, dryRun });
+      if (dryRun) {
+        req.audited = true;
+        return reply.code(200).header('x-stratus-dry-run', 'true').send({ kind: kind.kind, metadata: input.metadata, spec: input.spec });
+      }
       const { op } = deps.audit.op(requestAudit(req, 201));
       const obj = await deps.repo.create(kind, input, { extraOps: [op], actor: req.principal!.id });
       req.audited = true;
@@ -123,25 +133,23 @@ export async function resourceRoutes(app: FastifyInstance, { deps, kind }: { dep
 
   if (verbs.has('update')) {
     app.put(item, {
-      schema: { tags, summary: `Replace a ${kind.kind}`, params, body: kind.objectSchema, response: { 200: ref } },
+      schema: { tags, summary: `Replace a ${kind.kind}`, params, querystring: DryRunQuery, body: kind.objectSchema, response: { 200: ref } },
       config: { permission: { kind, verb: 'update' } },
     }, async (req) => {
       const p = req.params as Params;
       const parsed = parseFor(kind, req.body, p.project, nameOf(p));
-      return replace(ctx, req, nameOf(p), p.project, parsed, 'update', (req.body as StoredObject).metadata.revision);
+      return replace(ctx, req, nameOf(p), p.project, () => parsed, 'update', (req.body as StoredObject).metadata.revision);
     });
     app.patch(item, {
-      schema: { tags, summary: `Change a ${kind.kind} with a JSON merge patch (RFC 7386)`, params, body: Type.Object({}, { additionalProperties: true }), response: { 200: ref } },
+      schema: { tags, summary: `Change a ${kind.kind} with a JSON merge patch (RFC 7386)`, params, querystring: DryRunQuery, body: Type.Object({}, { additionalProperties: true }), response: { 200: ref } },
       config: { permission: { kind, verb: 'update' } },
     }, async (req) => {
       const p = req.params as Params;
-      const prev = await deps.repo.get(kind, nameOf(p), p.project);
       const patch = req.body as Record<string, unknown>;
       if ('status' in patch) throw new ValidationError([{ path: 'status', message: 'is written by the platform; patch metadata or spec' }]);
-      const merged = mergePatch({ kind: kind.kind, metadata: pickMeta(prev.metadata), spec: prev.spec }, patch);
-      const parsed = parseFor(kind, merged, p.project, nameOf(p));
       const expected = (patch.metadata as { revision?: number } | undefined)?.revision;
-      return replace(ctx, req, nameOf(p), p.project, parsed, 'patch', expected, prev);
+      const build = (prev: StoredObject) => parseFor(kind, mergePatch({ kind: kind.kind, metadata: pickMeta(prev.metadata), spec: prev.spec }, patch), p.project, nameOf(p));
+      return replace(ctx, req, nameOf(p), p.project, build, 'patch', expected);
     });
   }
 
@@ -159,7 +167,7 @@ export async function resourceRoutes(app: FastifyInstance, { deps, kind }: { dep
       if (q.cascade) await deleteContents(deps, req, name);
       await deps.admission.admit({ op: 'delete', kind, name, project: kind.scope === 'project' ? p.project : undefined, prev, principal: req.principal! });
       const { op } = deps.audit.op(requestAudit(req, 200));
-      const deleted = await deps.repo.delete(kind, name, kind.scope === 'project' ? p.project : undefined, { expectRevision: q.revision ?? prev.metadata.revision, extraOps: [op] });
+      const deleted = await deps.repo.delete(kind, name, kind.scope === 'project' ? p.project : undefined, { ...(q.revision !== undefined ? { expectRevision: q.revision } : {}), extraOps: [op] });
       req.audited = true;
       return deleted;
     });
@@ -204,16 +212,38 @@ async function deleteContents(deps: ApiDeps, req: FastifyRequest, project: strin
   }
 }
 
-async function replace(ctx: Ctx, req: FastifyRequest, name: string, project: string | undefined, parsed: ReturnType<typeof parseObject>, action: string, expected?: number, known?: StoredObject) {
+/**
+ * Replaces labels, annotations and spec. With `expected`, only at that revision (else 409). Without
+ * it, the last writer wins the spec: a concurrent status write by the platform (an address, a
+ * heartbeat) makes it read again and retry, never fail. `build` makes the new object from the
+ * current one (a PATCH merges onto it).
+ */
+async function replace(ctx: Ctx, req: FastifyRequest, name: string, project: string | undefined, build: (prev: StoredObject) => ReturnType<typeof parseObject>, action: string, expected?: number) {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await replaceOnce(ctx, req, name, project, build, action, expected);
+    } catch (e) {
+      if (expected !== undefined || attempt >= 8 || !(e instanceof StratusError && e.code === 'STRATUS_ERR_CONFLICT')) throw e;
+    }
+  }
+}
+
+async function replaceOnce(ctx: Ctx, req: FastifyRequest, name: string, project: string | undefined, build: (prev: StoredObject) => ReturnType<typeof parseObject>, action: string, expected?: number) {
   const { deps, kind } = ctx;
   req.target = { kind: kind.kind, project, name, action };
   const scopeProject = kind.scope === 'project' ? project : undefined;
-  const prev = known ?? await deps.repo.get(kind, name, scopeProject);
+  const prev = await deps.repo.get(kind, name, scopeProject);
   if (expected !== undefined && expected !== prev.metadata.revision) throw conflict(kind, name, scopeProject, expected, prev.metadata.revision);
+  const parsed = build(prev);
   const problems = kind.checkUpdate?.(prev.spec as never, parsed.spec as never) ?? [];
   if (problems.length > 0) throw new StratusError('STRATUS_ERR_IMMUTABLE_FIELD', `${problems[0]!.path}: ${problems[0]!.message}`, { problems });
   const input: NewObject = { metadata: { ...pickMeta(parsed.metadata), ...(scopeProject ? { project: scopeProject } : {}) }, spec: parsed.spec };
-  await deps.admission.admit({ op: 'update', kind, name, project: scopeProject, object: input, prev, principal: req.principal! });
+  const dryRun = (req.query as { dryRun?: boolean }).dryRun === true;
+  await deps.admission.admit({ op: 'update', kind, name, project: scopeProject, object: input, prev, principal: req.principal!, dryRun });
+  if (dryRun) {
+    req.audited = true;
+    return { ...prev, metadata: { ...prev.metadata, labels: input.metadata.labels, annotations: input.metadata.annotations }, spec: input.spec };
+  }
   const { op } = deps.audit.op(requestAudit(req, 200));
   const obj = await deps.repo.replace(kind, prev, input, { expectRevision: expected ?? prev.metadata.revision, extraOps: [op] });
   // A no-op replace writes nothing, so its audit record is written after the response.

@@ -13,6 +13,8 @@ import { eventKind as event } from './event.js';
 import { networkKind as network } from './network.js';
 import { securityGroupKind as securityGroup } from './security-group.js';
 import { imageKind as image } from './image.js';
+import { serviceKind as service } from './service.js';
+import { stackKind as stack } from './stack.js';
 
 const erase = (k: unknown) => k as Kind;
 
@@ -25,8 +27,10 @@ export const eventKind = erase(event);
 export const networkKind = erase(network);
 export const securityGroupKind = erase(securityGroup);
 export const imageKind = erase(image);
+export const serviceKind = erase(service);
+export const stackKind = erase(stack);
 
-export const ALL_KINDS: readonly Kind[] = [projectKind, userKind, tokenKind, nodeKind, instanceKind, eventKind, imageKind, networkKind, securityGroupKind];
+export const ALL_KINDS: readonly Kind[] = [projectKind, userKind, tokenKind, nodeKind, instanceKind, eventKind, imageKind, networkKind, securityGroupKind, serviceKind, stackKind];
 
 const byName = new Map<string, Kind>();
 for (const k of ALL_KINDS) {

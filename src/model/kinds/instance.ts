@@ -137,35 +137,36 @@ export type InstanceSpec = Omit<InstanceSpecInput, 'resources'> & {
 export type InstanceStatus = Static<typeof InstanceStatusSchema>;
 export type Instance = StoredObject<InstanceSpec, InstanceStatus>;
 
-export function normalizeInstanceSpec(spec: InstanceSpecInput, problems: FieldProblem[]): InstanceSpec {
+/** Parses quantities and selectors, fills defaults; problems are reported under `at` (e.g. spec.template.spec). */
+export function normalizeInstanceSpec(spec: InstanceSpecInput, problems: FieldProblem[], at = 'spec'): InstanceSpec {
   const out: InstanceSpec = {
     ...spec,
-    resources: normalizeResources(spec.resources, 'spec.resources', problems),
+    resources: normalizeResources(spec.resources, `${at}.resources`, problems),
     priority: spec.priority ?? 0,
     restartPolicy: spec.restartPolicy ?? 'always',
     gracePeriod: spec.gracePeriod ?? 10,
   };
-  if (spec.driver === 'process' && !spec.command) problems.push({ path: 'spec.command', message: 'is required for the process driver' });
-  if (spec.driver !== 'process' && !spec.image) problems.push({ path: 'spec.image', message: `is required for the ${spec.driver} driver` });
-  checkPorts(spec, problems);
-  problems.push(...healthProblems(spec.health, 'spec.health'));
+  if (spec.driver === 'process' && !spec.command) problems.push({ path: `${at}.command`, message: 'is required for the process driver' });
+  if (spec.driver !== 'process' && !spec.image) problems.push({ path: `${at}.image`, message: `is required for the ${spec.driver} driver` });
+  checkPorts(spec, problems, at);
+  problems.push(...healthProblems(spec.health, `${at}.health`));
   for (const name of Object.keys(spec.env ?? {})) {
-    if (!ENV_NAME_RE.test(name)) problems.push({ path: `spec.env.${name}`, message: `${JSON.stringify(name)} is not an environment variable name (letters, digits and "_", not starting with a digit)`, value: name });
+    if (!ENV_NAME_RE.test(name)) problems.push({ path: `${at}.env.${name}`, message: `${JSON.stringify(name)} is not an environment variable name (letters, digits and "_", not starting with a digit)`, value: name });
   }
-  if (spec.placement) out.placement = normalizePlacement(spec.placement, problems);
+  if (spec.placement) out.placement = normalizePlacement(spec.placement, problems, at);
   return out;
 }
 
-function checkPorts(spec: InstanceSpecInput, problems: FieldProblem[]): void {
+function checkPorts(spec: InstanceSpecInput, problems: FieldProblem[], at: string): void {
   const seen = new Set<string>();
   const published = new Set<string>();
   spec.ports?.forEach((p, i) => {
     const key = `${p.port}/${p.protocol ?? 'tcp'}`;
-    if (seen.has(key)) problems.push({ path: `spec.ports[${i}].port`, message: `${key} is listed twice`, value: p.port });
+    if (seen.has(key)) problems.push({ path: `${at}.ports[${i}].port`, message: `${key} is listed twice`, value: p.port });
     seen.add(key);
     if (p.publish !== undefined) {
       const pk = `${p.publish}/${p.protocol ?? 'tcp'}`;
-      if (published.has(pk)) problems.push({ path: `spec.ports[${i}].publish`, message: `host port ${pk} is published twice`, value: p.publish });
+      if (published.has(pk)) problems.push({ path: `${at}.ports[${i}].publish`, message: `host port ${pk} is published twice`, value: p.publish });
       published.add(pk);
     }
   });
@@ -173,7 +174,7 @@ function checkPorts(spec: InstanceSpecInput, problems: FieldProblem[]): void {
 
 type Placement = Static<typeof PlacementSchema>;
 
-function normalizePlacement(p: Placement, problems: FieldProblem[]): Placement {
+function normalizePlacement(p: Placement, problems: FieldProblem[], at: string): Placement {
   const out: Placement = { ...p };
   const sel = (text: string, path: string) => {
     try {
@@ -183,10 +184,10 @@ function normalizePlacement(p: Placement, problems: FieldProblem[]): Placement {
       return text;
     }
   };
-  if (p.nodeSelector !== undefined) out.nodeSelector = sel(p.nodeSelector, 'spec.placement.nodeSelector');
-  out.affinity = p.affinity?.map((t, i) => ({ ...t, selector: sel(t.selector, `spec.placement.affinity[${i}].selector`) }));
-  out.antiAffinity = p.antiAffinity?.map((t, i) => ({ ...t, selector: sel(t.selector, `spec.placement.antiAffinity[${i}].selector`) }));
-  out.spread = p.spread?.map((s, i) => ({ ...s, selector: sel(s.selector, `spec.placement.spread[${i}].selector`) }));
+  if (p.nodeSelector !== undefined) out.nodeSelector = sel(p.nodeSelector, `${at}.placement.nodeSelector`);
+  out.affinity = p.affinity?.map((t, i) => ({ ...t, selector: sel(t.selector, `${at}.placement.affinity[${i}].selector`) }));
+  out.antiAffinity = p.antiAffinity?.map((t, i) => ({ ...t, selector: sel(t.selector, `${at}.placement.antiAffinity[${i}].selector`) }));
+  out.spread = p.spread?.map((s, i) => ({ ...s, selector: sel(s.selector, `${at}.placement.spread[${i}].selector`) }));
   for (const key of ['affinity', 'antiAffinity', 'spread'] as const) if (out[key] === undefined) delete out[key];
   return out;
 }

@@ -1,0 +1,74 @@
+/**
+ * Stacks own their objects through the label stratus.io/stack=<name>. When a stack is deleted,
+ * this controller deletes everything that carries its label (and, every minute, anything left
+ * carrying the label of a stack that no longer exists).
+ */
+import type { Repository } from '../store/repository.js';
+import type { Watcher } from '../store/backend.js';
+import { ALL_KINDS, stackKind } from '../model/kinds/index.js';
+import { STACK_LABEL, type Stack } from '../model/kinds/stack.js';
+import { StratusError } from '../model/errors.js';
+import { every, type Component } from '../server/runner.js';
+import type { EventRecorder } from './events.js';
+
+export class StackController implements Component {
+  readonly name = 'stack-controller';
+  private watcher: Watcher | undefined;
+  private loop: { stop(): void } | undefined;
+  private lastError = '';
+
+  constructor(private readonly repo: Repository, private readonly events: EventRecorder, private readonly sweepMs = 60_000) {}
+
+  async start(): Promise<void> {
+    this.watcher = this.repo.watch<Stack>(stackKind, undefined, await this.repo.backend.revision(), (e) => {
+      if (e.type === 'delete') void this.removeOwned(e.object.metadata.project!, e.object.metadata.name).catch((err: Error) => (this.lastError = err.message));
+    });
+    this.loop = every(this.sweepMs, () => this.sweep(), (e) => (this.lastError = (e as Error).message));
+  }
+
+  async stop(): Promise<void> {
+    this.watcher?.close();
+    this.loop?.stop();
+  }
+
+  health(): string {
+    return this.lastError;
+  }
+
+  /** Deletes every object of `project` labelled as owned by stack `name`. */
+  async removeOwned(project: string, name: string): Promise<number> {
+    let n = 0;
+    for (const kind of ALL_KINDS) {
+      if (kind.scope !== 'project' || kind === stackKind) continue;
+      const { items } = await this.repo.list(kind, { project, selector: [{ key: STACK_LABEL, op: 'eq', values: [name] }] });
+      for (const o of items) {
+        try {
+          await this.repo.delete(kind, o.metadata.name, project);
+          n++;
+        } catch (e) {
+          if (!(e instanceof StratusError && e.code === 'STRATUS_ERR_NOT_FOUND')) throw e;
+        }
+      }
+    }
+    if (n > 0) void this.events.record({ kind: 'stack', name, project }, 'Normal', 'Removed', `stack ${name} deleted: removed ${n} objects it owned`);
+    return n;
+  }
+
+  /** Objects whose stack is gone. */
+  private async sweep(): Promise<void> {
+    const stacks = new Set((await this.repo.list(stackKind)).items.map((s) => `${s.metadata.project}/${s.metadata.name}`));
+    const orphans = new Set<string>();
+    for (const kind of ALL_KINDS) {
+      if (kind.scope !== 'project' || kind === stackKind) continue;
+      const { items } = await this.repo.list(kind, { selector: [{ key: STACK_LABEL, op: 'exists', values: [] }] });
+      for (const o of items) {
+        const key = `${o.metadata.project}/${o.metadata.labels![STACK_LABEL]}`;
+        if (!stacks.has(key)) orphans.add(key);
+      }
+    }
+    for (const key of orphans) {
+      const [project, name] = key.split('/') as [string, string];
+      await this.removeOwned(project, name);
+    }
+  }
+}
