@@ -31,7 +31,9 @@ const agents = new Map<string, AgentProc>();
 function startAgent(name: string): Promise<AgentProc> {
   const dir = join(work, name);
   const proc = spawn(process.execPath, [BIN, '--server', server.url, 'agent', '--join-token', joinToken, '--data-dir', dir, '--node-name', name,
-    '--capacity', 'cpu=2,memory=4Gi', '--heartbeat', '500ms', '--restart-backoff', '200ms', '--zone', `z-${name}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+    '--capacity', 'cpu=2,memory=4Gi', '--heartbeat', '500ms', '--restart-backoff', '200ms', '--zone', `z-${name}`,
+    // Three agents share this machine's network namespace: host networking (overlay is tested in network-e2e).
+    '--network', 'host'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));

@@ -6,6 +6,8 @@ import { parseCpu, parseMebibytes } from '../model/quantity.js';
 import { labelKeyProblem, labelValueProblem } from '../model/labels.js';
 import { parseDuration } from '../model/format.js';
 import { CliError } from './errors.js';
+import { AgentNetworking } from '../agent/network.js';
+import { isIP } from 'node:net';
 
 export function addAgentOptions(cmd: Command): Command {
   return cmd
@@ -20,7 +22,10 @@ export function addAgentOptions(cmd: Command): Command {
     .addOption(new Option('--agent-listen <host:port>', 'where the agent serves logs to the API server').default('127.0.0.1:0'))
     .addOption(new Option('--advertise-address <addr>', 'address the API server uses to reach this agent'))
     .addOption(new Option('--heartbeat <duration>', 'how often the agent reports').default('2s'))
-    .addOption(new Option('--restart-backoff <duration>', 'first delay before restarting a failed instance (doubles each time, up to 5m)').default('1s'));
+    .addOption(new Option('--restart-backoff <duration>', 'first delay before restarting a failed instance (doubles each time, up to 5m)').default('1s'))
+    .addOption(new Option('--network <mode>', 'instance networking: auto (a namespace per instance on per-project networks, where root and the kernel allow it; else host) or host').choices(['auto', 'host']).env('STRATUS_NETWORK').default('auto'))
+    .addOption(new Option('--underlay-address <ip>', 'this machine\'s address for VXLAN between nodes (default: the source address of the route to the server)'))
+    .addOption(new Option('--netns-prefix <prefix>', 'prefix of instance network namespaces; give each agent sharing /run/netns its own').default('stratus-'));
 }
 
 function pairs(flag: string, text: string | undefined): Record<string, string> {
@@ -79,5 +84,16 @@ export function agentOptionsFrom(o: Record<string, unknown>): EmbeddedAgentOptio
     listen: { host, port: Number(port), ...(o.advertiseAddress ? { advertise: o.advertiseAddress as string } : {}) },
     heartbeatMs: duration('--heartbeat', String(o.heartbeat)),
     backoff: { baseMs: duration('--restart-backoff', String(o.restartBackoff)), maxMs: 300_000, resetAfterMs: 600_000 },
+    network: networkFrom(o),
   };
+}
+
+/** The node's networking from --network, --underlay-address and --netns-prefix. */
+function networkFrom(o: Record<string, unknown>): NonNullable<EmbeddedAgentOptions['network']> {
+  const underlay = o.underlayAddress as string | undefined;
+  if (underlay !== undefined && isIP(underlay) !== 4) throw new CliError(`--underlay-address "${underlay}": use an IPv4 address of this machine`, 2);
+  const netnsPrefix = String(o.netnsPrefix ?? 'stratus-');
+  if (!/^[a-z][a-z0-9-]{0,31}$/.test(netnsPrefix)) throw new CliError(`--netns-prefix "${netnsPrefix}": use lowercase letters, digits and "-", starting with a letter`, 2);
+  const options = { mode: o.network === 'host' ? ('host' as const) : ('auto' as const), netnsPrefix, ...(underlay ? { underlayAddress: underlay } : {}) };
+  return (ctx) => new AgentNetworking(ctx, options);
 }

@@ -12,6 +12,7 @@ import { registerAdmin } from './commands/admin.js';
 import { registerNodes } from './commands/nodes.js';
 import { registerAgent } from './commands/agent.js';
 import { registerWorkloads } from './commands/workloads.js';
+import { registerStacks } from './commands/stacks.js';
 
 export function buildProgram(): Command {
   const program = new Command('stratus')
@@ -31,6 +32,7 @@ export function buildProgram(): Command {
   registerNodes(program);
   registerAgent(program);
   registerWorkloads(program);
+  registerStacks(program);
   return program;
 }
 

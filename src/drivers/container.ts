@@ -24,6 +24,7 @@ import { DriverError, checkTaskId, type ExecCapable, type ExecOptions, type Exec
 import { TaskCgroup, describeCgroups, detectCgroups, type CgroupHost } from './cgroups.js';
 import { DEFAULT_PATH, findExecutable } from './commands.js';
 import { ImageStore, type ImageInfo } from './images.js';
+import { netnsEtcFile } from './netns.js';
 import { openLogFds } from './logs.js';
 import { ociConfig, type OciMount } from './oci.js';
 import { Runc } from './runc.js';
@@ -214,10 +215,14 @@ export class ContainerDriver extends SupervisedDriver implements ExecCapable {
     return 'copy';
   }
 
-  /** /etc/resolv.conf from the host; /etc/hosts from the host on its network, else our own. */
+  /**
+   * /etc/resolv.conf: the network namespace's own (its DNS server) when it has one, else the host's;
+   * /etc/hosts from the host on its network, else our own.
+   */
   private async etcMounts(run: string, task: Task): Promise<OciMount[]> {
     const mounts: OciMount[] = [];
-    if (await stat('/etc/resolv.conf').catch(() => undefined)) mounts.push({ destination: '/etc/resolv.conf', source: '/etc/resolv.conf' });
+    const resolv = netnsEtcFile(task.netns, 'resolv.conf') ?? '/etc/resolv.conf';
+    if (await stat(resolv).catch(() => undefined)) mounts.push({ destination: '/etc/resolv.conf', source: resolv });
     if (!task.netns && (await stat('/etc/hosts').catch(() => undefined))) mounts.push({ destination: '/etc/hosts', source: '/etc/hosts' });
     else {
       await writeFile(join(run, 'hosts'), `127.0.0.1\tlocalhost\n::1\tlocalhost\n127.0.1.1\t${task.instance.name}\n`);

@@ -3,7 +3,7 @@
  * They need root and cgroup cpu/memory/pids controllers; without them they are skipped, saying why.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -268,7 +268,16 @@ describe.skipIf(why !== '')(`process driver on this host (${host.mode} cgroups)`
       expect(inode(`/proc/${h.pid}/ns/net`)).toBe(inode(`/run/netns/${ns}`));
       expect(inode(`/proc/${h.pid}/ns/net`)).not.toBe(inode('/proc/self/ns/net'));
       await driver.destroy(h);
+      // The namespace's own resolv.conf (its network's DNS server) is what the workload reads.
+      mkdirSync(`/etc/netns/${ns}`, { recursive: true });
+      writeFileSync(`/etc/netns/${ns}/resolv.conf`, 'nameserver 10.9.9.9\n');
+      const task = makeTask(base, ['cat', '/etc/resolv.conf'], { netns: `/run/netns/${ns}` });
+      const h2 = await driver.start(task);
+      await driver.wait(h2);
+      expect(readFileSync(join(task.dir, 'logs', 'stdout.log'), 'utf8')).toBe('nameserver 10.9.9.9\n');
+      await driver.destroy(h2);
     } finally {
+      rmSync(`/etc/netns/${ns}`, { recursive: true, force: true });
       execFileSync('ip', ['netns', 'del', ns]);
     }
   });

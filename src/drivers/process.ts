@@ -17,6 +17,7 @@ import { isoNow } from '../model/runtime.js';
 import { DriverError, checkTaskId, type ExecCapable, type ExecOptions, type ExecResult, type Fingerprint, type JsonValue, type Task, type TaskHandle } from './driver.js';
 import { TaskCgroup, describeCgroups, detectCgroups, type CgroupHost } from './cgroups.js';
 import { openLogFds } from './logs.js';
+import { namedNetns } from './netns.js';
 import { DEFAULT_PATH, findExecutable, findExecutableSync, runCollect } from './commands.js';
 import { isAlive, listProcesses, signalProcess } from './proc.js';
 import { SH, readReport, spawnSupervisor } from './supervisor.js';
@@ -152,9 +153,14 @@ export class ProcessDriver extends SupervisedDriver implements ExecCapable {
     }
     let prefix: string[] = [];
     if (task.netns) {
+      // A namespace made by `ip netns add` may carry its own /etc files (resolv.conf with the
+      // network's DNS): `ip netns exec` mounts them for the workload; nsenter would not.
+      const named = namedNetns(task.netns);
+      const ip = named ? findExecutableSync('ip', DEFAULT_PATH, '/') : undefined;
       const nsenter = findExecutableSync('nsenter', DEFAULT_PATH, '/');
-      if (!nsenter) throw new DriverError('START_FAILED', 'joining a network namespace needs nsenter (util-linux), which is not installed');
-      prefix = [nsenter, `--net=${task.netns}`, '--'];
+      if (named && ip) prefix = [ip, 'netns', 'exec', named];
+      else if (nsenter) prefix = [nsenter, `--net=${task.netns}`, '--'];
+      else throw new DriverError('START_FAILED', 'joining a network namespace needs nsenter (util-linux) or ip (iproute2), and neither is installed');
     }
     return { argv, env, cwd, run, prefix };
   }

@@ -41,7 +41,11 @@ export function healthProblems(h: HealthCheck | undefined, path: string): FieldP
   if (!h) return [];
   const kinds = [h.http, h.tcp, h.command].filter((x) => x !== undefined).length;
   if (kinds !== 1) return [{ path, message: `set exactly one of http, tcp, command (found ${kinds})` }];
-  if ((h.timeout ?? 2) > (h.interval ?? 10)) return [{ path: `${path}.timeout`, message: `${h.timeout} is longer than the interval (${h.interval ?? 10} s)` }];
+  const timeout = h.timeout ?? 2;
+  if (timeout > (h.interval ?? 10)) {
+    const which = h.timeout === undefined ? `the default timeout (${timeout} s)` : `${timeout} s`;
+    return [{ path: `${path}.timeout`, message: `${which} is longer than the interval (${h.interval ?? 10} s); set a timeout no longer than the interval` }];
+  }
   return [];
 }
 

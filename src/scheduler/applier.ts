@@ -103,5 +103,6 @@ function keep(s: InstanceStatus | undefined): Partial<InstanceStatus> {
   return {
     ...(s.restarts !== undefined ? { restarts: s.restarts } : {}),
     ...(s.observedGeneration !== undefined ? { observedGeneration: s.observedGeneration } : {}),
+    ...(s.ip !== undefined ? { ip: s.ip } : {}),
   };
 }

@@ -1,4 +1,4 @@
-/** get, describe, apply, delete: the verbs that work on any kind. */
+/** get, describe, delete: the verbs that work on any kind (apply and plan are in stacks.ts). */
 import type { Command } from 'commander';
 import type { StoredObject } from '../../model/kind.js';
 import { eventKind } from '../../model/kinds/index.js';
@@ -52,27 +52,6 @@ export function registerResources(program: Command): void {
     });
 
   program
-    .command('apply')
-    .description('Create or update the objects in YAML/JSON files (several documents per file allowed).')
-    .requiredOption('-f, --filename <files...>', 'files to apply (- for standard input)')
-    .action(async (opts: { filename: string[] }, cmd: Command) => {
-      const cli = Cli.of(cmd);
-      const manifests = opts.filename.flatMap((f) => parseManifests(readInput(f), f === '-' ? 'stdin' : f));
-      if (manifests.length === 0) throw new CliError('nothing to apply: the files hold no objects');
-      let failed = 0;
-      for (const m of manifests) {
-        try {
-          printLine(`${m.kind.kind}/${(m.body.metadata as { name: string }).name} ${await applyOne(cli, m)}`);
-        } catch (e) {
-          failed++;
-          if (!(e instanceof CliError || e instanceof ApiError)) throw e;
-          process.stderr.write(`error: ${m.kind.kind}/${(m.body.metadata as { name: string }).name}: ${e.message}${e instanceof ApiError ? ` (${e.code})` : ''}\n`);
-        }
-      }
-      if (failed > 0) throw new CliError(manifests.length > 1 ? `${failed} of ${manifests.length} objects failed` : '');
-    });
-
-  program
     .command('delete [kind] [names...]')
     .description('Delete objects by kind and name, or those in files (-f).')
     .option('-f, --filename <files...>', 'delete the objects these files describe')
@@ -108,27 +87,6 @@ export function registerResources(program: Command): void {
 function itemPath(cli: Cli, m: Manifest, meta: { name: string; project?: string }): string {
   if (m.kind.scope === 'cluster') return `/v1/${m.kind.plural}/${encodeURIComponent(meta.name)}`;
   return `/v1/projects/${encodeURIComponent(meta.project ?? cli.project)}/${m.kind.plural}/${encodeURIComponent(meta.name)}`;
-}
-
-/** Creates the object, or replaces it; says created, configured or unchanged. */
-async function applyOne(cli: Cli, m: Manifest): Promise<string> {
-  const meta = m.body.metadata as { name: string; project?: string; revision?: number };
-  const path = itemPath(cli, m, meta);
-  const body = { ...m.body, metadata: { ...meta } };
-  delete (body as { status?: unknown }).status;
-  delete body.metadata.revision;
-  let existing: StoredObject | undefined;
-  try {
-    existing = await cli.client.get<StoredObject>(path);
-  } catch (e) {
-    if (!(e instanceof ApiError && e.status === 404 && e.code === 'STRATUS_ERR_NOT_FOUND')) throw e;
-  }
-  if (!existing) {
-    await cli.client.request('POST', path.slice(0, path.lastIndexOf('/')), { body });
-    return 'created';
-  }
-  const updated = await cli.client.request<StoredObject>('PUT', path, { body });
-  return updated.metadata.revision === existing.metadata.revision ? 'unchanged' : 'configured';
 }
 
 async function follow(cli: Cli, kind: ReturnType<typeof kindArg>, all: boolean, revision: number, query: Record<string, string>, format: ReturnType<typeof checkFormat>, headerShown: boolean): Promise<void> {

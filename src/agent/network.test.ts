@@ -1,0 +1,223 @@
+import { describe, it, expect, beforeEach, afterEach } from 'vitest';
+import { mkdtempSync, rmSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ApiError, type ApiClient, type WatchMessage } from '../client/index.js';
+import type { Instance } from '../model/kinds/instance.js';
+import type { Network } from '../model/kinds/network.js';
+import type { SecurityGroup } from '../model/kinds/security-group.js';
+import { systemClock } from '../model/runtime.js';
+import { RecordingRunner } from '../network/exec.js';
+import type { NetworkCapabilities } from '../network/capabilities.js';
+import { AgentNetworking, findUnderlay, lockNetworkNamespace, type Dataplane } from './network.js';
+
+/** The API as the agent sees it: objects by path, lists, and watches the test can push to. */
+class FakeApi {
+  readonly server = 'http://198.18.0.254:7070';
+  readonly objects = new Map<string, Record<string, unknown>>();
+  private readonly watchers = new Map<string, (m: WatchMessage) => void>();
+
+  put(collection: string, obj: { metadata: { name: string; project?: string }; status?: unknown }): void {
+    const path = `/v1/projects/${obj.metadata.project}/${collection}/${obj.metadata.name}`;
+    this.objects.set(path, obj as unknown as Record<string, unknown>);
+    this.watchers.get(`/v1/${collection}`)?.({ type: 'put', object: obj as unknown as Record<string, unknown> });
+  }
+
+  async get<T>(path: string): Promise<T> {
+    const o = this.objects.get(path);
+    if (!o) throw new ApiError(404, 'STRATUS_ERR_NOT_FOUND', `${path} not found`);
+    return structuredClone(o) as T;
+  }
+
+  async listAll<T>(path: string): Promise<{ items: T[]; revision: number }> {
+    const collection = path.split('/')[2]!;
+    return { items: [...this.objects].filter(([p]) => p.split('/')[4] === collection).map(([, o]) => structuredClone(o) as T), revision: 1 };
+  }
+
+  watch(path: string, _rev: number, _q: unknown, onMessage: (m: WatchMessage) => void, signal: AbortSignal): Promise<void> {
+    this.watchers.set(path, onMessage);
+    return new Promise((resolve) => signal.addEventListener('abort', () => resolve()));
+  }
+}
+
+/** Records what the agent asks of the dataplane. */
+class FakeDataplane implements Dataplane {
+  readonly calls: string[] = [];
+  ensured: Parameters<Dataplane['ensureNetwork']>[0][] = [];
+  ingress = new Map<string, unknown>();
+  published: Parameters<Dataplane['setPublished']>[0] = [];
+  records = new Map<number, Record<string, unknown>>();
+  async ensureNetwork(n: Parameters<Dataplane['ensureNetwork']>[0]) { this.calls.push(`ensure ${n.vni}`); this.ensured.push(n); }
+  async removeNetwork(vni: number) { this.calls.push(`remove ${vni}`); }
+  async attachInstance(i: Parameters<Dataplane['attachInstance']>[0]) {
+    this.calls.push(`attach ${i.name} ${i.ip}`);
+    return { id: i.id, netns: `/run/netns/t-${i.id}`, netnsName: `t-${i.id}`, ip: i.ip, prefixlen: 24, gateway: '10.9.0.1', mtu: 1450, hostLink: 'stv', dns: { nameserver: '10.9.0.1', search: [] } };
+  }
+  async detachInstance(id: string) { this.calls.push(`detach ${id}`); }
+  async cleanupLeftovers() { this.calls.push('cleanup'); return { netns: [], links: [], tables: [] }; }
+  async setIngress(p: ReadonlyMap<string, unknown>) { this.ingress = new Map(p); }
+  async setPublished(p: Parameters<Dataplane['setPublished']>[0]) { this.published = [...p]; }
+  setRecords(vni: number, r: Record<string, unknown>) { this.records.set(vni, r); }
+  async close() { this.calls.push('close'); }
+}
+
+const OVERLAY: NetworkCapabilities = { mode: 'overlay', vxlan: true, summary: 'overlay: test', details: [] };
+const meta = (name: string, project = 'p', labels?: Record<string, string>) => ({ name, project, uid: `uid-${project}-${name}`, revision: 1, generation: 1, createdAt: '', ...(labels ? { labels } : {}) });
+
+function instance(name: string, status: Partial<NonNullable<Instance['status']>>, extra: Partial<Instance['spec']> = {}, labels?: Record<string, string>, project = 'p'): Instance {
+  return { kind: 'instance', metadata: meta(name, project, labels), spec: { driver: 'process', command: ['x'], resources: { cpu: 1, memory: 1, disk: 0 }, priority: 0, restartPolicy: 'always', gracePeriod: 1, ...extra }, status: { phase: 'Scheduled', ...status } };
+}
+
+function network(nodes: { node: string; address: string; underlay?: string }[], project = 'p'): Network {
+  return { kind: 'network', metadata: meta('default', project), spec: {}, status: { phase: 'Ready', cidr: '10.9.0.0/24', gateway: '10.9.0.1', vni: 77, nodes } };
+}
+
+let api: FakeApi;
+let dp: FakeDataplane;
+let lockDir: string;
+let agent: AgentNetworking;
+const settle = () => new Promise((r) => setTimeout(r, 30));
+
+function make(opts: Partial<ConstructorParameters<typeof AgentNetworking>[1]> = {}, node = 'n1'): AgentNetworking {
+  const runner = new RecordingRunner((argv) => (argv.includes('addr') ? { stdout: JSON.stringify([{ ifname: 'eth0', addr_info: [{ family: 'inet', local: '198.18.0.1' }] }]) } : undefined));
+  return new AgentNetworking({ api: api as unknown as ApiClient, node, dataDir: '/nonexistent', clock: systemClock, log: () => undefined }, {
+    probe: async () => OVERLAY, dataplane: () => dp, lockDir, runner, underlayAddress: '198.18.0.1', settleMs: 1, ...opts,
+  });
+}
+
+beforeEach(() => {
+  api = new FakeApi();
+  dp = new FakeDataplane();
+  lockDir = mkdtempSync(join(tmpdir(), 'stratus-netlock-'));
+});
+
+afterEach(async () => {
+  await agent?.stop();
+  rmSync(lockDir, { recursive: true, force: true });
+});
+
+describe('AgentNetworking in overlay mode', () => {
+  it('waits for an address, the network and its node address, then attaches with peers and env', async () => {
+    agent = make();
+    await agent.start();
+    expect(agent.status()).toEqual({ mode: 'overlay', message: 'overlay: test; underlay 198.18.0.1 (eth0)', addresses: [{ type: 'underlay', address: '198.18.0.1' }] });
+    const web = instance('web', { node: 'n1' }, { ports: [{ port: 80, publish: 8080 }] });
+    expect((await agent.prepare(web)).wait).toMatch(/status\.ip/);
+    web.status!.ip = '10.9.0.10';
+    expect((await agent.prepare(web)).wait).toBe('network "default" of project "p" does not exist');
+    api.put('networks', { ...network([]), status: { phase: 'Pending' } });
+    expect((await agent.prepare(web)).wait).toBe('network p/default is Pending');
+    api.put('networks', network([{ node: 'n2', address: '10.9.0.251', underlay: '198.18.0.2' }, { node: 'n3', address: '10.9.0.252' }]));
+    expect((await agent.prepare(web)).wait).toBe("waiting for node n1's address in network p/default");
+    api.put('networks', network([{ node: 'n1', address: '10.9.0.250', underlay: '198.18.0.1' }, { node: 'n2', address: '10.9.0.251', underlay: '198.18.0.2' }, { node: 'n3', address: '10.9.0.252' }]));
+    const ready = await agent.prepare(web);
+    expect(ready).toEqual({ netns: `/run/netns/t-${web.metadata.uid}`, env: { STRATUS_IP: '10.9.0.10', STRATUS_DNS: '10.9.0.1' } });
+    expect(dp.ensured[0]).toMatchObject({ vni: 77, nodeAddress: '10.9.0.250', peers: [{ underlay: '198.18.0.2', address: '10.9.0.251' }], search: ['p.stratus'] });
+    expect(dp.published).toEqual([{ hostPort: 8080, protocol: 'tcp', ip: '10.9.0.10', port: 80 }]);
+    expect(dp.records.get(77)).toEqual({ web: '10.9.0.10' });
+    // a new node joins the network: its peer is added without touching the instance
+    api.put('networks', network([{ node: 'n1', address: '10.9.0.250' }, { node: 'n4', address: '10.9.0.253', underlay: '198.18.0.4' }]));
+    await settle();
+    expect(dp.ensured.at(-1)!.peers).toEqual([{ underlay: '198.18.0.4', address: '10.9.0.253' }]);
+    expect(dp.calls.filter((c) => c.startsWith('attach'))).toHaveLength(1);
+  });
+
+  it('names the instances of each local network on every node, and not those of other projects', async () => {
+    agent = make();
+    await agent.start();
+    api.put('networks', network([{ node: 'n1', address: '10.9.0.250' }]));
+    api.put('instances', instance('far', { node: 'n2', ip: '10.9.0.20', phase: 'Running' }));
+    api.put('instances', instance('done', { node: 'n2', ip: '10.9.0.21', phase: 'Succeeded' }));
+    api.put('instances', instance('other', { node: 'n1', ip: '10.9.0.30', phase: 'Running' }, {}, undefined, 'q'));
+    await agent.prepare(instance('web', { node: 'n1', ip: '10.9.0.10' }));
+    await settle();
+    expect(dp.records.get(77)).toEqual({ web: '10.9.0.10', far: '10.9.0.20' });
+  });
+
+  it('applies security groups to local instances, with group sources on other nodes', async () => {
+    agent = make();
+    await agent.start();
+    api.put('networks', network([{ node: 'n1', address: '10.9.0.250' }]));
+    api.put('instances', instance('client', { node: 'n2', ip: '10.9.0.20', phase: 'Running' }, {}, { app: 'client' }));
+    const web = instance('web', { node: 'n1', ip: '10.9.0.10' }, {}, { app: 'web' });
+    await agent.prepare(web);
+    expect(dp.ingress.get(web.metadata.uid)).toBeUndefined(); // no group: its own network only
+    const group = (name: string, spec: SecurityGroup['spec']): SecurityGroup => ({ kind: 'security-group', metadata: meta(name), spec });
+    api.put('security-groups', group('clients', { selector: 'app=client', ingress: [] }));
+    api.put('security-groups', group('web', { selector: 'app=web', ingress: [{ protocol: 'tcp', ports: '8080', from: { group: 'clients' } }] }));
+    await settle();
+    expect(dp.ingress.get(web.metadata.uid)).toEqual({ groups: ['web'], rules: [{ protocol: 'tcp', ports: { from: 8080, to: 8080 }, sources: ['10.9.0.20'] }] });
+  });
+
+  it('detaches on release and removes the network with its last local instance', async () => {
+    agent = make();
+    await agent.start();
+    api.put('networks', network([{ node: 'n1', address: '10.9.0.250' }]));
+    const a = instance('a', { node: 'n1', ip: '10.9.0.10' }, { ports: [{ port: 80, publish: 8080 }] });
+    const b = instance('b', { node: 'n1', ip: '10.9.0.11' });
+    await agent.prepare(a);
+    await agent.prepare(b);
+    const rec = (i: Instance) => ({ uid: i.metadata.uid, project: 'p', name: i.metadata.name, driver: 'process', attempt: 1, restarts: 0, previous: [] });
+    await agent.released(rec(a));
+    expect(dp.calls.slice(-1)).toEqual([`detach ${a.metadata.uid}`]);
+    expect(dp.published).toEqual([]);
+    await agent.released(rec(b));
+    expect(dp.calls.slice(-2)).toEqual([`detach ${b.metadata.uid}`, 'remove 77']);
+  });
+
+  it('after a restart re-attaches what runs here before cleaning up, and waits while it cannot', async () => {
+    agent = make();
+    await agent.start();
+    const running = instance('web', { node: 'n1', ip: '10.9.0.10', phase: 'Running' });
+    await agent.synced([running, instance('gone', { node: 'n1', phase: 'Succeeded' })]);
+    expect(dp.calls).not.toContain('cleanup'); // its network is unknown yet: keep everything
+    api.put('networks', network([{ node: 'n1', address: '10.9.0.250' }]));
+    api.put('instances', running);
+    await new Promise((r) => setTimeout(r, 2300));
+    expect(dp.calls).toEqual(['ensure 77', 'attach web 10.9.0.10', 'cleanup']);
+  });
+});
+
+describe('AgentNetworking in host mode', () => {
+  it('says why, gives declared ports host ports, and never touches the dataplane', async () => {
+    agent = make({ probe: async () => ({ mode: 'host', vxlan: false, summary: 'host networking (no root / no netns): not running as root', details: [] }) });
+    await agent.start();
+    expect(agent.status()).toEqual({ mode: 'host', message: 'host networking (no root / no netns): not running as root' });
+    const env = (await agent.prepare(instance('web', { node: 'n1' }, { ports: [{ port: 80, publish: 18080 }, { port: 9000 }] }))).env!;
+    expect(env.PORT).toBe('18080');
+    expect(env.PORT_80).toBe('18080');
+    expect(Number(env.PORT_9000)).toBeGreaterThanOrEqual(20000);
+    expect(await agent.prepare(instance('plain', { node: 'n1' }))).toEqual({});
+    await agent.synced([]);
+    expect(dp.calls).toEqual([]);
+  });
+
+  it('is chosen by --network host, and by a second agent in one network namespace', async () => {
+    agent = make({ mode: 'host' });
+    await agent.start();
+    expect(agent.status().message).toBe('host networking: chosen with --network host');
+    await agent.stop();
+    const first = make();
+    await first.start();
+    agent = make({}, 'n2');
+    await agent.start();
+    expect(agent.status()).toMatchObject({ mode: 'host' });
+    expect(agent.status().message).toMatch(/^host networking: the agent of node n1 \(pid \d+\) already manages this machine's network namespace$/);
+    await first.stop();
+    expect(readdirSync(lockDir)).toEqual([]);
+    expect(typeof lockNetworkNamespace(lockDir, 'n3')).toBe('function');
+  });
+});
+
+describe('findUnderlay', () => {
+  it('takes the route to the server, else the default route, else none', async () => {
+    const answers = (table: Record<string, unknown>) => new RecordingRunner((argv) => {
+      const hit = Object.entries(table).find(([k]) => argv.join(' ').includes(k));
+      return hit ? { stdout: JSON.stringify(hit[1]) } : { code: 1 };
+    });
+    expect(await findUnderlay(answers({ 'route get 198.18.0.254': [{ dev: 'eth1', prefsrc: '198.18.0.3' }] }), 'http://198.18.0.254:7070')).toEqual({ ip: '198.18.0.3', dev: 'eth1' });
+    const viaDefault = answers({ 'route get': [{ dev: 'lo', prefsrc: '127.0.0.1' }], 'route show default': [{ dev: 'ens3' }], 'dev ens3': [{ ifname: 'ens3', addr_info: [{ family: 'inet', local: '192.0.2.7' }] }] });
+    expect(await findUnderlay(viaDefault, 'http://127.0.0.1:7070')).toEqual({ ip: '192.0.2.7', dev: 'ens3' });
+    expect(await findUnderlay(answers({}), 'http://127.0.0.1:7070')).toBeUndefined();
+  });
+});

@@ -1,0 +1,126 @@
+/** plan, apply, stacks and services. */
+import { basename, extname } from 'node:path';
+import type { Command } from 'commander';
+import { Cli } from '../context.js';
+import { CliError } from '../errors.js';
+import { printLine, table, formatObjects } from '../output.js';
+import { readInput } from '../manifest.js';
+import { parseStackFile, type StackFile } from '../stack/file.js';
+import { applyPlan, formatPlan, hasChanges, planStack } from '../stack/apply.js';
+import { parseDuration, age } from '../../model/format.js';
+import { serviceKind, stackKind } from '../../model/kinds/index.js';
+import type { Service } from '../../model/kinds/service.js';
+import type { StoredObject } from '../../model/kind.js';
+
+interface FileOpts { filename: string[]; set?: string[]; stack?: string; prune?: boolean }
+
+function collect(v: string, acc: string[] = []): string[] {
+  return [...acc, v];
+}
+
+function load(o: FileOpts): { file: StackFile; stack?: string; source: string } {
+  const set: Record<string, string> = {};
+  for (const s of o.set ?? []) {
+    const i = s.indexOf('=');
+    if (i <= 0) throw new CliError(`--set ${s}: use key=value`, 2);
+    set[s.slice(0, i)] = s.slice(i + 1);
+  }
+  const files = o.filename.map((f) => parseStackFile(readInput(f), f === '-' ? 'stdin' : f, set));
+  const file: StackFile = { parameters: Object.assign({}, ...files.map((f) => f.parameters)), objects: files.flatMap((f) => f.objects), name: files.find((f) => f.name)?.name };
+  if (file.objects.length === 0) throw new CliError('nothing to apply: the files hold no objects');
+  const first = o.filename[0]!;
+  const stack = o.stack ?? file.name ?? (o.prune && first !== '-' ? basename(first, extname(first)).toLowerCase().replace(/[^a-z0-9-]/g, '-') : undefined);
+  return { file, ...(stack ? { stack } : {}), source: o.filename.join(',') };
+}
+
+function fileOptions(cmd: Command): Command {
+  return cmd
+    .requiredOption('-f, --filename <file>', 'stack or object file (- for standard input); repeatable', collect)
+    .option('--set <key=value>', 'parameter for ${key} in the file; repeatable', collect)
+    .option('--stack <name>', 'stack name (default: the file\'s name:, or its base name with --prune)')
+    .option('--prune', 'delete objects of the stack that the file no longer has');
+}
+
+export function registerStacks(program: Command): void {
+  fileOptions(program.command('plan').description('Show what apply would change, object by object and field by field; changes nothing.'))
+    .option('--detailed-exitcode', 'exit 2 when there are changes (0: none, 1: error)')
+    .action(async (o: FileOpts & { detailedExitcode?: boolean }, cmd: Command) => {
+      const cli = Cli.of(cmd);
+      const { file, stack } = load(o);
+      const plan = await planStack(cli, file, stack, Boolean(o.prune));
+      printLine(formatPlan(plan));
+      if (o.detailedExitcode && hasChanges(plan)) process.exitCode = 2;
+    });
+
+  fileOptions(program.command('apply').description('Create or update what the files describe, in dependsOn order, and follow the rollouts.'))
+    .option('--no-wait', 'do not wait for rollouts to finish')
+    .option('--timeout <duration>', 'how long to wait for rollouts', '5m')
+    .action(async (o: FileOpts & { wait: boolean; timeout: string }, cmd: Command) => {
+      const cli = Cli.of(cmd);
+      const timeoutMs = parseDuration(o.timeout);
+      if (timeoutMs === undefined) throw new CliError(`--timeout ${o.timeout}: not a duration (e.g. 90s, 5m)`, 2);
+      const { file, stack, source } = load(o);
+      const plan = await planStack(cli, file, stack, Boolean(o.prune));
+      if (!hasChanges(plan)) return printLine('No changes.');
+      await applyPlan(cli, file, plan, { source, parameters: file.parameters, wait: o.wait, timeoutMs });
+      if (stack) printLine(`stack/${stack} applied`);
+    });
+
+  const stack = program.command('stack').description('Stacks: objects applied together from one file.');
+  stack.command('ls').description('List stacks.').option('-o, --output <format>', 'table, json or yaml', 'table').action(async (o: { output: string }, cmd: Command) => {
+    const cli = Cli.of(cmd);
+    const { items } = await cli.client.listAll<StoredObject>(cli.collection(stackKind));
+    if (items.length === 0 && o.output === 'table') return void process.stderr.write(`No stacks in project "${cli.project}".\n`);
+    printLine(formatObjects(stackKind, items, o.output as 'table'));
+  });
+  stack.command('rm <name>').description('Delete a stack and everything it owns.').action(async (name: string, _o: unknown, cmd: Command) => {
+    const cli = Cli.of(cmd);
+    const s = await cli.client.request<{ spec: { objects: unknown[] } }>('DELETE', cli.item(stackKind, name));
+    printLine(`stack/${name} deleted; its ${s.spec.objects.length} objects are being removed`);
+  });
+
+  registerServices(program);
+}
+
+function registerServices(program: Command): void {
+  const service = program.command('service').description('Replicated services.');
+  service.command('scale <name> <replicas>').description('Set the number of replicas.').action(async (name: string, n: string, _o: unknown, cmd: Command) => {
+    if (!/^\d+$/.test(n)) throw new CliError(`replicas "${n}" is not a whole number`, 2);
+    await patchSpec(Cli.of(cmd), name, { replicas: Number(n) });
+    printLine(`service/${name} scaled to ${n}`);
+  });
+  service.command('history <name>').description('Versions of a service, newest last.').action(async (name: string, _o: unknown, cmd: Command) => {
+    const svc = await Cli.of(cmd).client.get<Service>(Cli.of(cmd).item(serviceKind, name));
+    const rows = (svc.status?.history ?? []).map((h) => [String(h.revision), h.state + (h.revision === svc.status?.revision ? ' (current)' : ''), age(h.createdAt), summary(h.template), h.reason ?? '']);
+    printLine(rows.length ? table(['REVISION', 'STATE', 'AGE', 'TEMPLATE', 'REASON'], rows) : `service "${name}" has no rollout history yet`);
+  });
+  service.command('rollback <name>').description('Go back to an earlier version (default: the one before the current).')
+    .option('--to <revision>', 'revision to go back to')
+    .action(async (name: string, o: { to?: string }, cmd: Command) => {
+      const cli = Cli.of(cmd);
+      const svc = await cli.client.get<Service>(cli.item(serviceKind, name));
+      const history = svc.status?.history ?? [];
+      const target = o.to ? history.find((h) => String(h.revision) === o.to) : [...history].reverse().find((h) => h.revision !== svc.status?.revision && h.state !== 'failed');
+      if (!target) throw new CliError(o.to ? `service "${name}" has no revision ${o.to} (have: ${history.map((h) => h.revision).join(', ') || 'none'})` : `service "${name}" has no earlier good version to go back to`);
+      // A PUT, not a merge patch: the old template replaces the current one field for field.
+      await cli.client.request('PUT', cli.item(serviceKind, name), { body: { kind: 'service', metadata: { name, revision: svc.metadata.revision, labels: svc.metadata.labels }, spec: { ...svc.spec, template: target.template } } });
+      printLine(`service/${name} rolling back to revision ${target.revision}`);
+    });
+  service.command('restart <name>').description('Replace every replica, one by one, with the same version.').action(async (name: string, _o: unknown, cmd: Command) => {
+    const cli = Cli.of(cmd);
+    const svc = await cli.client.get<Service>(cli.item(serviceKind, name));
+    const annotations = { ...svc.spec.template.metadata?.annotations, 'stratus.io/restarted-at': new Date().toISOString() };
+    await patchSpec(cli, name, { template: { metadata: { ...svc.spec.template.metadata, annotations } } });
+    printLine(`service/${name} restarting its replicas`);
+  });
+}
+
+async function patchSpec(cli: Cli, name: string, spec: Record<string, unknown>): Promise<void> {
+  await cli.client.request('PATCH', cli.item(serviceKind, name), { body: { spec }, contentType: 'application/merge-patch+json' });
+}
+
+function summary(t: unknown): string {
+  const s = (t as { spec?: { command?: string[]; image?: string } } | undefined)?.spec;
+  const text = s?.image ? `${s.image} ${(s.command ?? []).join(' ')}` : (s?.command ?? []).join(' ');
+  return text.length > 50 ? `${text.slice(0, 47)}...` : text;
+}

@@ -1,0 +1,191 @@
+/**
+ * Stack files. Three shapes, mixable across documents:
+ *
+ *   name: shop                      # compact: a stack name, parameters, and objects by kind
+ *   parameters: {replicas: 3}
+ *   services:
+ *     web: {replicas: ${replicas}, template: {driver: process, command: [...]}, dependsOn: [redis]}
+ *   instances:
+ *     batch: {driver: process, command: [...], restartPolicy: never}
+ *   ---
+ *   kind: service                   # full objects, one per document (dependsOn: beside kind)
+ *   metadata: {name: api}
+ *   spec: {...}
+ *   ---
+ *   resources: [ {kind: ..., ...}, ... ]
+ *
+ * `${name}` is replaced by a parameter (--set name=value, else the file's default): a string that
+ * is exactly `${name}` takes the parameter's type. Errors name the file, the line and the path.
+ */
+import YAML from 'yaml';
+import { findKind } from '../../model/kinds/index.js';
+import type { Kind } from '../../model/kind.js';
+import { CliError } from '../errors.js';
+
+export interface StackObject {
+  kind: Kind;
+  name: string;
+  body: { kind: string; metadata: { name: string; labels?: Record<string, string>; annotations?: Record<string, string> }; spec: unknown };
+  dependsOn: string[];
+  /** How the file names it, for messages: "services.web" or "service/web (file.yaml:12)". */
+  where: string;
+  /** Turns a server path (spec.template.spec.x) into the file's terms (services.web.template.x). */
+  path: (serverPath: string) => string;
+}
+
+export interface StackFile {
+  name?: string;
+  parameters: Record<string, string | number | boolean>;
+  objects: StackObject[];
+}
+
+const COMPACT: Record<string, string> = { services: 'service', instances: 'instance', networks: 'network', 'security-groups': 'security-group', images: 'image' };
+
+export function parseStackFile(text: string, file: string, set: Record<string, string>): StackFile {
+  const docs = YAML.parseAllDocuments(text, { prettyErrors: true });
+  const out: StackFile = { parameters: {}, objects: [] };
+  const raw: { value: unknown; line: number }[] = [];
+  for (const doc of Array.isArray(docs) ? docs : [docs]) {
+    const err = doc.errors[0];
+    if (err) {
+      const pos = err.linePos?.[0];
+      throw new CliError(`${file}:${pos ? `${pos.line}:${pos.col}` : '?'}: YAML syntax error: ${err.message.split('\n')[0]}`);
+    }
+    const value = doc.toJS({ maxAliasCount: 100 }) as unknown;
+    if (value !== null && value !== undefined) raw.push({ value, line: doc.contents?.range ? lineOf(text, doc.contents.range[0]) : 1 });
+  }
+  for (const { value } of raw) {
+    const v = value as Record<string, unknown>;
+    if (typeof v === 'object' && v && !Array.isArray(v) && v.parameters && typeof v.parameters === 'object') Object.assign(out.parameters, v.parameters);
+  }
+  for (const [k, val] of Object.entries(set)) out.parameters[k] = coerce(val);
+  for (const { value, line } of raw) {
+    const where = `${file}:${line}`;
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new CliError(`${where}: expected an object (a stack, or kind/metadata/spec)`);
+    const v = substitute(value, out.parameters, '') as Record<string, unknown>;
+    if (typeof v.name === 'string' || Object.keys(COMPACT).some((k) => k in v)) readCompact(v, out, where);
+    else if (Array.isArray(v.resources) && v.kind === undefined) v.resources.forEach((r, i) => out.objects.push(fullObject(r, `${where} resources[${i}]`)));
+    else out.objects.push(fullObject(v, where));
+  }
+  checkDependencies(out.objects);
+  return out;
+}
+
+function readCompact(v: Record<string, unknown>, out: StackFile, where: string): void {
+  const allowed = new Set(['name', 'description', 'parameters', ...Object.keys(COMPACT)]);
+  for (const key of Object.keys(v)) if (!allowed.has(key)) throw new CliError(`${where}: unknown top-level field "${key}" (allowed: ${[...allowed].join(', ')})`);
+  if (v.name !== undefined) {
+    if (typeof v.name !== 'string' || !/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(v.name)) throw new CliError(`${where}: name ${JSON.stringify(v.name)} is not a DNS label`);
+    if (out.name && out.name !== v.name) throw new CliError(`${where}: two stack names (${out.name}, ${v.name}) in one file`);
+    out.name = v.name;
+  }
+  for (const [section, kindName] of Object.entries(COMPACT)) {
+    const entries = v[section];
+    if (entries === undefined) continue;
+    if (typeof entries !== 'object' || entries === null || Array.isArray(entries)) throw new CliError(`${where}: ${section} must map names to definitions`);
+    for (const [name, def] of Object.entries(entries as Record<string, unknown>)) out.objects.push(compactObject(kindName, section, name, def));
+  }
+}
+
+function compactObject(kindName: string, section: string, name: string, def: unknown): StackObject {
+  const at = `${section}.${name}`;
+  if (typeof def !== 'object' || def === null || Array.isArray(def)) throw new CliError(`${at}: expected a definition (a map of fields)`);
+  const { dependsOn, labels, annotations, ...rest } = def as Record<string, unknown>;
+  const kind = findKind(kindName)!;
+  const metadata = { name, ...(labels ? { labels: labels as Record<string, string> } : {}), ...(annotations ? { annotations: annotations as Record<string, string> } : {}) };
+  let spec: unknown = rest;
+  let path = (p: string) => p.replace(/^spec\b/, at).replace(/^metadata\.name\b/, at).replace(/^metadata\./, `${at}.`);
+  if (kindName === 'service') {
+    const { template, ...svc } = rest as { template?: unknown };
+    spec = { ...svc, template: { ...(labels ? { metadata: { labels } } : {}), spec: template } };
+    path = (p) => p.replace(/^spec\.template\.spec\b/, `${at}.template`).replace(/^spec\.template\.metadata\.labels\b/, `${at}.labels`).replace(/^spec\b/, at).replace(/^metadata\./, `${at}.`);
+  }
+  return { kind, name, body: { kind: kind.kind, metadata, spec }, dependsOn: deps(dependsOn, at), where: at, path };
+}
+
+function fullObject(value: unknown, where: string): StackObject {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new CliError(`${where}: expected an object with kind, metadata and spec`);
+  const { dependsOn, ...body } = value as Record<string, unknown>;
+  if (typeof body.kind !== 'string') throw new CliError(`${where}: kind is required (e.g. kind: service)`);
+  const kind = findKind(body.kind);
+  if (!kind) throw new CliError(`${where}: unknown kind ${JSON.stringify(body.kind)}`);
+  const meta = body.metadata as { name?: unknown } | undefined;
+  if (!meta || typeof meta.name !== 'string') throw new CliError(`${where}: metadata.name is required`);
+  const label = `${kind.kind}/${meta.name}`;
+  return {
+    kind, name: meta.name, body: { ...body, kind: kind.kind } as StackObject['body'], dependsOn: deps(dependsOn, label), where: `${label} (${where})`,
+    path: (p) => `${label}: ${p}`,
+  };
+}
+
+function deps(v: unknown, at: string): string[] {
+  if (v === undefined) return [];
+  if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) throw new CliError(`${at}.dependsOn: expected a list of names`);
+  return v as string[];
+}
+
+/** Every dependsOn names an object of the file; there is no cycle. */
+function checkDependencies(objects: StackObject[]): void {
+  const names = new Map<string, StackObject>();
+  for (const o of objects) {
+    const key = `${o.kind.kind}/${o.name}`;
+    if ([...names.values()].some((x) => `${x.kind.kind}/${x.name}` === key)) throw new CliError(`${o.where}: ${key} is defined twice`);
+    names.set(o.name, o);
+  }
+  for (const o of objects) {
+    for (const d of o.dependsOn) if (!names.has(d)) throw new CliError(`${o.where}.dependsOn: "${d}" is not defined in this file (defined: ${[...names.keys()].join(', ') || 'nothing'})`);
+  }
+  const state = new Map<string, 'visiting' | 'done'>();
+  const visit = (name: string, trail: string[]): void => {
+    if (state.get(name) === 'done') return;
+    if (state.get(name) === 'visiting') throw new CliError(`dependsOn cycle: ${[...trail.slice(trail.indexOf(name)), name].join(' → ')}`);
+    state.set(name, 'visiting');
+    for (const d of names.get(name)!.dependsOn) visit(d, [...trail, name]);
+    state.set(name, 'done');
+  };
+  for (const o of objects) visit(o.name, []);
+}
+
+/** Objects in waves: each wave depends only on earlier waves. */
+export function waves(objects: StackObject[]): StackObject[][] {
+  const done = new Set<string>();
+  const out: StackObject[][] = [];
+  let left = [...objects];
+  while (left.length > 0) {
+    const wave = left.filter((o) => o.dependsOn.every((d) => done.has(d)));
+    out.push(wave);
+    for (const o of wave) done.add(o.name);
+    left = left.filter((o) => !wave.includes(o));
+  }
+  return out;
+}
+
+function substitute(v: unknown, params: Record<string, string | number | boolean>, path: string): unknown {
+  if (typeof v === 'string') {
+    const whole = /^\$\{([A-Za-z_][A-Za-z0-9_.-]*)\}$/.exec(v);
+    if (whole) return param(whole[1]!, params, path);
+    return v.replace(/\$\{([A-Za-z_][A-Za-z0-9_.-]*)\}/g, (_m, name: string) => String(param(name, params, path)));
+  }
+  if (Array.isArray(v)) return v.map((x, i) => substitute(x, params, `${path}[${i}]`));
+  if (v && typeof v === 'object') {
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, k === 'parameters' && path === '' ? x : substitute(x, params, path ? `${path}.${k}` : k)]));
+  }
+  return v;
+}
+
+function param(name: string, params: Record<string, string | number | boolean>, path: string): string | number | boolean {
+  if (!(name in params)) throw new CliError(`${path}: parameter \${${name}} has no value (set it with --set ${name}=... or under parameters:)`);
+  return params[name]!;
+}
+
+function coerce(v: string): string | number | boolean {
+  if (/^-?\d+(\.\d+)?$/.test(v)) return Number(v);
+  if (v === 'true' || v === 'false') return v === 'true';
+  return v;
+}
+
+function lineOf(text: string, offset: number): number {
+  let line = 1;
+  for (let i = 0; i < offset && i < text.length; i++) if (text.charCodeAt(i) === 10) line++;
+  return line;
+}

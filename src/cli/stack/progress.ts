@@ -1,0 +1,80 @@
+/** Whether an applied object is healthy yet, and a live display of it. */
+import type { StoredObject } from '../../model/kind.js';
+import type { Service } from '../../model/kinds/service.js';
+import type { Instance } from '../../model/kinds/instance.js';
+
+export interface Health {
+  state: 'pending' | 'healthy' | 'failed';
+  text: string;
+  /** Progress of a rollout, 0..1. */
+  fraction?: number;
+}
+
+/** `applied` is the spec the user asked for, to tell a rollback (which restores an older one). */
+export function health(kind: string, obj: StoredObject | undefined, applied?: StoredObject): Health {
+  if (!obj) return { state: 'pending', text: 'waiting for it to appear' };
+  if (kind === 'service') return serviceHealth(obj as Service, applied as Service | undefined);
+  if (kind === 'instance') return instanceHealth(obj as Instance);
+  const phase = (obj.status as { phase?: string } | undefined)?.phase;
+  if (kind === 'network' && phase !== 'Ready') return { state: phase === 'Failed' ? 'failed' : 'pending', text: phase ?? 'allocating' };
+  return { state: 'healthy', text: 'ready' };
+}
+
+function serviceHealth(s: Service, applied: Service | undefined): Health {
+  const st = s.status ?? {};
+  const R = s.spec.replicas;
+  const fraction = R === 0 ? 1 : Math.min(1, (st.available ?? 0) / R);
+  const failedRev = st.history?.filter((h) => h.state === 'failed').at(-1);
+  if (applied && JSON.stringify(s.spec.template) !== JSON.stringify(applied.spec.template) && failedRev) {
+    return { state: 'failed', text: `rolled back: revision ${failedRev.revision} ${failedRev.reason ?? 'failed'}` };
+  }
+  const settled = (st.observedGeneration ?? 0) >= s.metadata.generation;
+  if (!settled) return { state: 'pending', text: 'waiting for the service controller', fraction: 0 };
+  if (st.phase === 'Available') return { state: 'healthy', text: `available: ${st.ready}/${R} ready (revision ${st.revision})`, fraction: 1 };
+  return { state: 'pending', text: `revision ${st.revision ?? '?'}: ${st.available ?? 0}/${R} available${st.phase === 'Degraded' ? ` (${st.message})` : ''}`, fraction };
+}
+
+function instanceHealth(i: Instance): Health {
+  const s = i.status;
+  if (!s) return { state: 'pending', text: 'pending' };
+  if (s.phase === 'Succeeded') return { state: 'healthy', text: 'completed' };
+  if (s.phase === 'Failed' || s.phase === 'Lost') return { state: 'failed', text: `${s.phase}: ${s.message ?? s.reason ?? ''}` };
+  const ready = s.conditions?.find((c) => c.type === 'Ready')?.status === 'True';
+  if (s.phase === 'Running' && ready) return { state: 'healthy', text: `running on ${s.node}` };
+  return { state: 'pending', text: `${s.phase}${s.message ? `: ${s.message}` : ''}` };
+}
+
+/** Prints one line per object: redrawn in place on a terminal, one line per change otherwise. */
+export class Progress {
+  private readonly lines = new Map<string, string>();
+  private drawn = 0;
+  private readonly tty: boolean;
+
+  constructor(private readonly out: NodeJS.WriteStream) {
+    this.tty = Boolean(out.isTTY) && !process.env.CI;
+  }
+
+  line(key: string, text: string, fraction?: number): void {
+    const shown = `${key.padEnd(32)} ${fraction !== undefined && fraction < 1 ? `${bar(fraction)} ` : ''}${text}`;
+    if (this.lines.get(key) === shown) return;
+    this.lines.set(key, shown);
+    if (!this.tty) {
+      this.out.write(`${shown}\n`);
+      return;
+    }
+    if (this.drawn > 0) this.out.write(`\x1b[${this.drawn}A`);
+    for (const l of this.lines.values()) this.out.write(`\x1b[2K${l}\n`);
+    this.drawn = this.lines.size;
+  }
+
+  /** Stops redrawing; later lines start below. */
+  done(): void {
+    this.drawn = 0;
+    this.lines.clear();
+  }
+}
+
+function bar(f: number): string {
+  const n = Math.round(f * 20);
+  return `[${'#'.repeat(n)}${'.'.repeat(20 - n)}] ${String(Math.round(f * 100)).padStart(3)}%`;
+}
