@@ -6,6 +6,8 @@
  *   remove old replicas: unready ones freely; ready ones while  available - 1 >= R - U
  *   remove replicas beyond R (unready first, newest first)
  * Recreate: remove every old replica first, then create the new ones.
+ * A ready replica that has to go is drained first: marked Draining (load balancers send it nothing
+ * new), and deleted once drainSeconds have passed. Draining replicas count for nothing.
  * A rollout fails when a new replica keeps crashing (3 restarts, or Failed) or the version is not
  * available before the progress deadline; with autoRollback the last good version comes back.
  */
@@ -23,6 +25,8 @@ export interface RolloutPlan {
   create: number;
   /** Replicas to delete, and why. */
   remove: { instance: Instance; why: string }[];
+  /** Ready replicas to mark Draining first (deleted on a later pass, once drained), and why. */
+  drain: { instance: Instance; why: string }[];
   status: ServiceStatus;
   /** Set when the current version failed and an earlier one should come back. */
   rollback?: { to: HistoryItem; from: number; reason: string };
@@ -39,6 +43,15 @@ function canonical(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
   if (v && typeof v === 'object') return `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`).join(',')}}`;
   return JSON.stringify(v);
+}
+
+export function isDraining(i: Instance): boolean {
+  return conditionOf(i.status?.conditions, 'Draining')?.status === 'True';
+}
+
+/** How long a replica of `svc` drains before it is stopped. */
+export function drainMs(svc: Service): number {
+  return (svc.spec.update?.drainSeconds ?? ((svc.spec.ports?.length ?? 0) > 0 ? 2 : 0)) * 1000;
 }
 
 export function isReady(i: Instance): boolean {
@@ -73,8 +86,13 @@ export function planRollout(svc: Service, replicas: Instance[], now: number): Ro
   const R = svc.spec.replicas;
   const u = svc.spec.update ?? {};
   const minReadyMs = (u.minReadySeconds ?? 0) * 1000;
-  const remove: RolloutPlan['remove'] = replicas.filter((i) => FINISHED.has(i.status?.phase ?? 'Pending')).map((i) => ({ instance: i, why: `replica ${i.metadata.name} ended (${i.status?.phase}${i.status?.reason ? `: ${i.status.reason}` : ''}); replacing it` }));
-  const live = replicas.filter((i) => !FINISHED.has(i.status?.phase ?? 'Pending'));
+  const finished = (i: Instance) => FINISHED.has(i.status?.phase ?? 'Pending');
+  const remove: RolloutPlan['remove'] = replicas.filter(finished).map((i) => ({ instance: i, why: `replica ${i.metadata.name} ended (${i.status?.phase}${i.status?.reason ? `: ${i.status.reason}` : ''}); replacing it` }));
+  for (const i of replicas.filter((x) => !finished(x) && isDraining(x))) {
+    const since = Date.parse(conditionOf(i.status!.conditions, 'Draining')!.lastTransitionTime ?? '');
+    if (Number.isNaN(since) || now - since >= drainMs(svc)) remove.push({ instance: i, why: `${i.metadata.name} drained; stopping it` });
+  }
+  const live = replicas.filter((i) => !finished(i) && !isDraining(i));
   const current = live.filter((i) => i.metadata.labels?.[REVISION_LABEL] === String(revision));
   const old = live.filter((i) => i.metadata.labels?.[REVISION_LABEL] !== String(revision));
   let create = 0;
@@ -97,7 +115,13 @@ export function planRollout(svc: Service, replicas: Instance[], now: number): Ro
   }
   const extra = current.length + create - R;
   if (extra > 0) for (const i of [...current].sort(byReadiness).slice(0, extra)) remove.push({ instance: i, why: `scaling down to ${R}` });
-  return finish(svc, { history, revision, started }, { current, old, live, remove, create, now, nowIso, minReadyMs });
+  // Ready replicas chosen to go are drained first, when the service drains at all.
+  const drains = (r: RolloutPlan['remove'][number]) => drainMs(svc) > 0 && isReady(r.instance) && !isDraining(r.instance) && !finished(r.instance);
+  return finish(svc, { history, revision, started }, {
+    current, old, live, create, now, nowIso, minReadyMs,
+    remove: remove.filter((r) => !drains(r)),
+    drain: remove.filter(drains),
+  });
 }
 
 /** Unready first, then newest first: the cheapest replicas to lose. */
@@ -110,6 +134,7 @@ interface Tally {
   old: Instance[];
   live: Instance[];
   remove: RolloutPlan['remove'];
+  drain: RolloutPlan['drain'];
   create: number;
   now: number;
   nowIso: string;
@@ -119,7 +144,7 @@ interface Tally {
 function finish(svc: Service, rev: ReturnType<typeof withRevision>, t: Tally): RolloutPlan {
   const R = svc.spec.replicas;
   const u = svc.spec.update ?? {};
-  const removed = new Set(t.remove.map((r) => r.instance.metadata.uid));
+  const removed = new Set([...t.remove, ...t.drain].map((r) => r.instance.metadata.uid));
   const availableCurrent = t.current.filter((i) => !removed.has(i.metadata.uid) && isAvailable(i, t.now, t.minReadyMs)).length;
   const complete = t.old.length === 0 && availableCurrent >= R;
   const startedAt = rev.started !== undefined || !svc.status?.rolloutStartedAt ? t.nowIso : svc.status.rolloutStartedAt;
@@ -136,7 +161,7 @@ function finish(svc: Service, rev: ReturnType<typeof withRevision>, t: Tally): R
     observedGeneration: svc.metadata.generation,
   };
   const good = [...rev.history].reverse().find((h) => h.state === 'superseded');
-  const plan: RolloutPlan = { create: t.create, remove: t.remove, status, ...(rev.started !== undefined ? { started: rev.started } : {}) };
+  const plan: RolloutPlan = { create: t.create, remove: t.remove, drain: t.drain, status, ...(rev.started !== undefined ? { started: rev.started } : {}) };
   if (failure && good && (u.autoRollback ?? true)) {
     plan.rollback = { to: good, from: rev.revision, reason: failure };
     status.history = rev.history.map((h) => (h.revision === rev.revision ? { ...h, state: 'failed' as const, reason: failure } : h));

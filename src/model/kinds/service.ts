@@ -23,6 +23,7 @@ export const UpdateStrategySchema = Type.Object(
     minReadySeconds: Type.Optional(Type.Integer({ minimum: 0, maximum: 3600, description: 'Seconds a replica must stay ready to count as available. Default 0.' })),
     progressDeadline: Type.Optional(Type.Integer({ minimum: 5, maximum: 86400, description: 'Seconds a rollout may take before it counts as failed. Default 120.' })),
     autoRollback: Type.Optional(Type.Boolean({ description: 'Go back to the last good version when a rollout fails. Default true.' })),
+    drainSeconds: Type.Optional(Type.Integer({ minimum: 0, maximum: 3600, description: 'Seconds a replica gets no new connections before it is stopped. Default 2 for services with ports, else 0.' })),
   },
   Strict,
 );
