@@ -13,6 +13,7 @@ import { registerNodes } from './commands/nodes.js';
 import { registerAgent } from './commands/agent.js';
 import { registerWorkloads } from './commands/workloads.js';
 import { registerStacks } from './commands/stacks.js';
+import { registerSim } from './commands/sim.js';
 
 export function buildProgram(): Command {
   const program = new Command('stratus')
@@ -33,6 +34,7 @@ export function buildProgram(): Command {
   registerAgent(program);
   registerWorkloads(program);
   registerStacks(program);
+  registerSim(program);
   return program;
 }
 

@@ -133,3 +133,38 @@ describe('planRollout', () => {
     expect(p.status).toMatchObject({ phase: 'Available', ready: 2, available: 2, updated: 2 });
   });
 });
+
+describe('draining', () => {
+  const withPorts = (update: UpdateStrategy = {}) => {
+    const s = rolled(3, update);
+    s.spec.ports = [{ port: 80 }];
+    return s;
+  };
+  const draining = (i: Instance, agoMs: number): Instance => ({
+    ...i,
+    status: { ...i.status!, conditions: [...i.status!.conditions!, { type: 'Draining', status: 'True', lastTransitionTime: new Date(NOW - agoMs).toISOString() }] },
+  });
+
+  it('drains a ready replica before removing it, and removes it once drained', () => {
+    const old = [replica(1), replica(1), replica(1)];
+    const p = planRollout(withPorts(), [...old, replica(2)], NOW);
+    expect(p.remove).toEqual([]);
+    expect(p.drain.map((d) => d.instance.metadata.name)).toEqual([old[2]!.metadata.name]); // the newest old one
+    const during = planRollout(withPorts(), [old[0]!, old[1]!, draining(old[2]!, 1000), replica(2)], NOW);
+    expect(during.remove).toEqual([]); // 1 s of the default 2 s drain
+    const after = planRollout(withPorts(), [old[0]!, old[1]!, draining(old[2]!, 2500), replica(2)], NOW);
+    expect(after.remove.map((r) => r.why)).toEqual([expect.stringMatching(/drained; stopping it/)]);
+  });
+
+  it('counts draining replicas for nothing, and removes unready ones without draining', () => {
+    const p = planRollout(withPorts(), [replica(1), replica(1, 'starting'), draining(replica(1), 500), replica(2)], NOW);
+    expect(p.remove.map((r) => r.instance.status?.phase)).toEqual(['Scheduled']);
+    expect(p.status.replicas).toBe(3); // the draining one is not counted
+  });
+
+  it('does not drain replicas of a service without ports', () => {
+    const p = planRollout(rolled(3), [replica(1), replica(1), replica(1), replica(2)], NOW);
+    expect(p.drain).toEqual([]);
+    expect(p.remove).toHaveLength(1);
+  });
+});

@@ -14,7 +14,9 @@ import { every, type Component } from '../server/runner.js';
 import type { Admission } from '../api/admission.js';
 import type { Principal } from '../api/auth.js';
 import type { EventRecorder } from './events.js';
-import { planRollout, type RolloutPlan } from './rollout.js';
+import { drainMs, planRollout, type RolloutPlan } from './rollout.js';
+import { setCondition } from '../model/conditions.js';
+import { isoNow } from '../model/runtime.js';
 
 const CONTROLLER: Principal = { id: 'system:service-controller', token: '', clusterAdmin: true, roles: new Map() };
 
@@ -111,6 +113,11 @@ export class ServiceController implements Component {
       await this.remove(r.instance);
       void this.events.record(target(svc), 'Normal', 'ReplicaRemoved', r.why);
     }
+    for (const r of plan.drain) {
+      await this.drain(r.instance, r.why);
+      void this.events.record(target(svc), 'Normal', 'ReplicaDraining', `${r.why}; draining it first`);
+    }
+    if (plan.drain.length > 0) setTimeout(() => this.enqueue(project, name), drainMs(svc) + 50).unref();
     const created = await this.createReplicas(svc, plan);
     if (plan.rollback) await this.rollback(svc, plan);
     await this.publish(svc, plan, created);
@@ -147,6 +154,15 @@ export class ServiceController implements Component {
     const status = refused ? { ...plan.status, phase: 'Degraded' as const, message: `cannot create replicas: ${refused}` } : plan.status;
     if (JSON.stringify(status) === JSON.stringify(svc.status)) return;
     await this.repo.setStatus(serviceKind, svc, status);
+  }
+
+  /** Marks a replica Draining: load balancers send it nothing new; a later pass deletes it. */
+  private async drain(i: Instance, why: string): Promise<void> {
+    const now = isoNow(this.repo.clock);
+    await this.repo.update<Instance>(instanceKind, i.metadata.name, i.metadata.project, (cur) => ({
+      ...cur,
+      status: { ...(cur.status ?? { phase: 'Pending' }), conditions: setCondition(cur.status?.conditions, { type: 'Draining', status: 'True', reason: 'Retiring', message: why }, now) },
+    }));
   }
 
   private async remove(i: Instance): Promise<void> {
