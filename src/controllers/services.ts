@@ -3,6 +3,9 @@
  * roll out, roll back) and publishes its status. Level triggered: any change to a service or to
  * an instance carrying the service label queues that service; a timer re-checks services whose
  * rollout is under way (deadlines, minReadySeconds).
+ *
+ * Replicas are indexed by service from the instance watch (which the store delivers in the same
+ * tick as each commit), so a pass costs O(replicas), not a scan of the project.
  */
 import type { Repository, ObjectEvent } from '../store/repository.js';
 import type { Watcher } from '../store/backend.js';
@@ -18,15 +21,22 @@ import { drainMs, planRollout, type RolloutPlan } from './rollout.js';
 import { setCondition } from '../model/conditions.js';
 import { isoNow } from '../model/runtime.js';
 
+/** Services reconciled at the same time (each one by one pass at most). */
+const WORKERS = 8;
+
 const CONTROLLER: Principal = { id: 'system:service-controller', token: '', clusterAdmin: true, roles: new Map() };
 
 export class ServiceController implements Component {
   readonly name = 'service-controller';
   private readonly queue = new Set<string>();
+  /** Services being reconciled now: one pass per service at a time. */
+  private readonly busy = new Set<string>();
+  /** project/service → uid → replica, kept from the instance watch. */
+  private readonly replicas = new Map<string, Map<string, Instance>>();
   private watchers: Watcher[] = [];
   private running = false;
   private worker: Promise<void> | undefined;
-  private wake: (() => void) | undefined;
+  private waiters: (() => void)[] = [];
   private loop: { stop(): void } | undefined;
   private lastError = '';
 
@@ -35,20 +45,23 @@ export class ServiceController implements Component {
   async start(): Promise<void> {
     this.running = true;
     const revision = await this.repo.backend.revision();
+    this.replicas.clear();
+    const { items } = await this.repo.list<Instance>(instanceKind, { selector: [{ key: SERVICE_LABEL, op: 'exists', values: [] }] });
+    for (const i of items) this.index(i, true);
     this.watchers = [
       this.repo.watch<Service>(serviceKind, undefined, revision, (e) => this.onService(e)),
       this.repo.watch<Instance>(instanceKind, undefined, revision, (e) => this.onInstance(e)),
     ];
     await this.enqueueAll();
     this.loop = every(this.resyncMs, () => this.enqueueAll(true), (e) => (this.lastError = (e as Error).message));
-    this.worker = this.work();
+    this.worker = Promise.all(Array.from({ length: WORKERS }, () => this.work())).then(() => undefined);
   }
 
   async stop(): Promise<void> {
     this.running = false;
     this.loop?.stop();
     for (const w of this.watchers) w.close();
-    this.wake?.();
+    this.wakeAll();
     await this.worker;
   }
 
@@ -62,14 +75,33 @@ export class ServiceController implements Component {
   }
 
   private onInstance(e: ObjectEvent<Instance>): void {
-    if (e.type === 'resync') return void this.enqueueAll();
+    if (e.type === 'resync') {
+      void this.stop().then(() => this.start()).catch((err: Error) => (this.lastError = err.message));
+      return;
+    }
+    if (e.type === 'put' && e.prev) this.index(e.prev, false);
+    this.index(e.object, e.type === 'put');
     const svc = e.object.metadata.labels?.[SERVICE_LABEL] ?? (e.type === 'put' ? e.prev?.metadata.labels?.[SERVICE_LABEL] : undefined);
     if (svc) this.enqueue(e.object.metadata.project!, svc);
   }
 
+  private index(i: Instance, present: boolean): void {
+    const svc = i.metadata.labels?.[SERVICE_LABEL];
+    if (!svc) return;
+    const key = `${i.metadata.project}/${svc}`;
+    let set = this.replicas.get(key);
+    if (present) {
+      if (!set) this.replicas.set(key, (set = new Map()));
+      set.set(i.metadata.uid, i);
+    } else {
+      set?.delete(i.metadata.uid);
+      if (set?.size === 0) this.replicas.delete(key);
+    }
+  }
+
   private enqueue(project: string, name: string): void {
     this.queue.add(`${project}/${name}`);
-    this.wake?.();
+    this.wakeAll();
   }
 
   /** All services (or only those still rolling out). */
@@ -78,30 +110,40 @@ export class ServiceController implements Component {
     for (const s of items) if (!unsettledOnly || s.status?.phase !== 'Available') this.enqueue(s.metadata.project!, s.metadata.name);
   }
 
+  /** One of WORKERS loops: takes a queued service no other loop is working on. */
   private async work(): Promise<void> {
     while (this.running) {
-      const next = this.queue.values().next();
-      if (next.done) {
-        await new Promise<void>((r) => (this.wake = r));
-        this.wake = undefined;
+      const key = [...this.queue].find((k) => !this.busy.has(k));
+      if (key === undefined) {
+        await new Promise<void>((r) => this.waiters.push(r));
         continue;
       }
-      this.queue.delete(next.value);
-      const [project, name] = next.value.split('/') as [string, string];
+      this.queue.delete(key);
+      this.busy.add(key);
+      const [project, name] = key.split('/') as [string, string];
       try {
         await this.reconcile(project, name);
         this.lastError = '';
       } catch (e) {
-        this.lastError = `${next.value}: ${(e as Error).message}`;
+        this.lastError = `${key}: ${(e as Error).message}`;
         if (!(e instanceof StratusError && e.code === 'STRATUS_ERR_CONFLICT')) await new Promise((r) => setTimeout(r, 100));
-        this.enqueue(project, name);
+        this.queue.add(key);
+      } finally {
+        this.busy.delete(key);
+        this.wakeAll();
       }
     }
   }
 
+  private wakeAll(): void {
+    const ws = this.waiters;
+    this.waiters = [];
+    for (const w of ws) w();
+  }
+
   /** One pass over one service. Exposed for tests. */
   async reconcile(project: string, name: string): Promise<void> {
-    const replicas = (await this.repo.list<Instance>(instanceKind, { project, selector: [{ key: SERVICE_LABEL, op: 'eq', values: [name] }] })).items;
+    const replicas = [...(this.replicas.get(`${project}/${name}`)?.values() ?? [])];
     const svc = await this.repo.find<Service>(serviceKind, name, project);
     if (!svc) {
       for (const i of replicas) await this.remove(i);

@@ -42,8 +42,8 @@ function pathOf(o: StackObject, project: string): string {
 /** Validates every object (dry run) and says what would change. Throws one error listing every invalid field. */
 export async function planStack(cli: Cli, file: StackFile, stack: string | undefined, prune: boolean): Promise<StackPlan> {
   const problems: string[] = [];
-  const items: PlanItem[] = [];
-  for (const obj of file.objects) {
+  const found: (PlanItem | undefined)[] = [];
+  await inParallel(file.objects, async (obj, index) => {
     if (stack) obj.body.metadata.labels = { ...obj.body.metadata.labels, [STACK_LABEL]: stack };
     const project = projectOf(cli, obj);
     const path = pathOf(obj, project);
@@ -56,13 +56,14 @@ export async function planStack(cli: Cli, file: StackFile, stack: string | undef
         ? await cli.client.request<StoredObject>('PUT', path, { body: obj.body, query: { dryRun: true } })
         : await cli.client.request<StoredObject>('POST', path.slice(0, path.lastIndexOf('/')), { body: obj.body, query: { dryRun: true } });
       const changes = diff(userPart(current), userPart(desired));
-      items.push({ obj, project, action: current ? (changes.length ? 'update' : 'unchanged') : 'create', changes, desired });
+      found[index] = { obj, project, action: current ? (changes.length ? 'update' : 'unchanged') : 'create', changes, desired };
     } catch (e) {
       if (!(e instanceof ApiError)) throw e;
       const list = (e.details?.problems as { path: string; message: string }[] | undefined) ?? [{ path: '', message: e.message }];
       for (const p of list) problems.push(p.path ? `${obj.path(p.path)}: ${p.message}` : `${obj.where}: ${p.message}`);
     }
-  }
+  });
+  const items = found.filter((i): i is PlanItem => i !== undefined);
   if (problems.length > 0) {
     throw new CliError(`${problems.length === 1 ? 'the file is not valid' : `the file has ${problems.length} problems`}; nothing was applied:\n  ${problems.join('\n  ')}`);
   }
@@ -114,18 +115,15 @@ export async function applyPlan(cli: Cli, file: StackFile, plan: StackPlan, opts
   const touched: PlanItem[] = [];
   const needed = new Set(file.objects.flatMap((o) => o.dependsOn));
   for (const wave of waves(file.objects)) {
-    for (const obj of wave) {
+    await inParallel(wave, async (obj) => {
       const item = byObj.get(obj)!;
-      if (item.action === 'unchanged') {
-        progress.line(`${obj.kind.kind}/${obj.name}`, 'unchanged');
-        continue;
-      }
+      if (item.action === 'unchanged') return progress.line(`${obj.kind.kind}/${obj.name}`, 'unchanged');
       const path = pathOf(obj, item.project);
       if (item.action === 'create') await cli.client.request('POST', path.slice(0, path.lastIndexOf('/')), { body: obj.body });
       else await cli.client.request('PUT', path, { body: obj.body });
       touched.push(item);
       progress.line(`${obj.kind.kind}/${obj.name}`, item.action === 'create' ? 'created' : 'configured');
-    }
+    });
     const gate = wave.filter((o) => needed.has(o.name)).map((o) => byObj.get(o)!);
     if (gate.length > 0 && opts.wait) await waitHealthy(cli, gate, progress, opts.timeoutMs);
   }
@@ -152,6 +150,34 @@ async function upsertStack(cli: Cli, plan: StackPlan, opts: ApplyOptions): Promi
   }
 }
 
+/** Runs `fn` over `items`, at most `limit` at a time; rejects with the first error. */
+async function inParallel<T>(items: readonly T[], fn: (item: T, index: number) => Promise<void>, limit = 16): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      await fn(items[i]!, i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
+/** The current objects of `items`, one list request per kind and project (not one GET each). */
+async function snapshot(cli: Cli, items: PlanItem[]): Promise<Map<PlanItem, StoredObject | undefined>> {
+  const groups = new Map<string, PlanItem[]>();
+  for (const i of items) {
+    const key = i.obj.kind.scope === 'cluster' ? `/v1/${i.obj.kind.plural}` : `/v1/projects/${i.project}/${i.obj.kind.plural}`;
+    groups.set(key, [...(groups.get(key) ?? []), i]);
+  }
+  const out = new Map<PlanItem, StoredObject | undefined>();
+  for (const [path, group] of groups) {
+    const { items: found } = await cli.client.listAll<StoredObject>(path).catch(() => ({ items: [] as StoredObject[] }));
+    const byName = new Map(found.map((o) => [o.metadata.name, o]));
+    for (const i of group) out.set(i, byName.get(i.obj.name));
+  }
+  return out;
+}
+
 /** Items already seen healthy in this apply (a gate), not waited for again. */
 const settled = new WeakSet<PlanItem>();
 
@@ -160,8 +186,9 @@ async function waitHealthy(cli: Cli, items: PlanItem[], progress: Progress, time
   const end = Date.now() + timeoutMs;
   const pending = new Set(items.filter((i) => !settled.has(i)));
   while (pending.size > 0) {
+    const current = await snapshot(cli, [...pending]);
     for (const item of [...pending]) {
-      const obj = await cli.client.get<StoredObject>(pathOf(item.obj, item.project)).catch(() => undefined);
+      const obj = current.get(item);
       const h: Health = health(item.obj.kind.kind, obj, item.desired);
       progress.line(`${item.obj.kind.kind}/${item.obj.name}`, h.text, h.fraction);
       if (h.state === 'failed') {
