@@ -1,6 +1,7 @@
 import { createWriteStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 
 /**
  * The HTTP client of the Stratus API, used by the CLI and the agent (which talk to the control
@@ -125,7 +126,7 @@ export class ApiClient {
   async download(path: string, file: string): Promise<void> {
     const res = await this.send('GET', path, {});
     if (!res.ok) throw toApiError(res.status, await res.text());
-    await pipeline(Readable.fromWeb(res.body as import('node:stream/web').ReadableStream<Uint8Array>), createWriteStream(file));
+    await pipeline(Readable.fromWeb(res.body as WebReadableStream<Uint8Array>), createWriteStream(file));
   }
 
   /** Uploads a stream (an image archive) with PUT. */
