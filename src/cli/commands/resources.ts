@@ -5,7 +5,8 @@ import { eventKind } from '../../model/kinds/index.js';
 import { Cli, kindArg } from '../context.js';
 import { ApiError, CliError } from '../errors.js';
 import { checkFormat, formatObjects, formatRow, printLine, table } from '../output.js';
-import { parseManifests, readInput, type Manifest } from '../manifest.js';
+import { readInput } from '../manifest.js';
+import { parseStackFile } from '../stack/file.js';
 import { describeObject } from '../describe.js';
 
 interface GetOpts { output: string; selector?: string; watch?: boolean; allProjects?: boolean }
@@ -60,9 +61,11 @@ export function registerResources(program: Command): void {
       const cli = Cli.of(cmd);
       const targets: { path: string; label: string }[] = [];
       if (opts.filename) {
-        for (const m of opts.filename.flatMap((f) => parseManifests(readInput(f), f))) {
-          const meta = m.body.metadata as { name: string; project?: string };
-          targets.push({ path: itemPath(cli, m, meta), label: `${m.kind.kind}/${meta.name}` });
+        // The same files apply reads (stack files, object documents, resources lists).
+        for (const o of opts.filename.flatMap((f) => parseStackFile(readInput(f), f, {}).objects)) {
+          const project = (o.body.metadata as { project?: string }).project ?? cli.project;
+          const path = o.kind.scope === 'cluster' ? `/v1/${o.kind.plural}/${encodeURIComponent(o.name)}` : `/v1/projects/${encodeURIComponent(project)}/${o.kind.plural}/${encodeURIComponent(o.name)}`;
+          targets.push({ path, label: `${o.kind.kind}/${o.name}` });
         }
       } else {
         if (!kindName || names.length === 0) throw new CliError('usage: stratus delete KIND NAME... (or -f FILE)', 2);
@@ -82,11 +85,6 @@ export function registerResources(program: Command): void {
       }
       if (failed > 0) throw new CliError(targets.length > 1 ? `${failed} of ${targets.length} deletions failed` : '');
     });
-}
-
-function itemPath(cli: Cli, m: Manifest, meta: { name: string; project?: string }): string {
-  if (m.kind.scope === 'cluster') return `/v1/${m.kind.plural}/${encodeURIComponent(meta.name)}`;
-  return `/v1/projects/${encodeURIComponent(meta.project ?? cli.project)}/${m.kind.plural}/${encodeURIComponent(meta.name)}`;
 }
 
 async function follow(cli: Cli, kind: ReturnType<typeof kindArg>, all: boolean, revision: number, query: Record<string, string>, format: ReturnType<typeof checkFormat>, headerShown: boolean): Promise<void> {

@@ -45,6 +45,12 @@ instances:
     expect(web.path('spec.template.spec.resources.memory')).toBe('services.web.template.resources.memory');
     expect(s.objects.find((o) => o.name === 'job')!.path('spec.restartPolicy')).toBe('instances.job.restartPolicy');
   });
+  it('reads full objects and resources lists, normalizing kind names', () => {
+    const got = parseStackFile('kind: Instance\nmetadata: {name: a}\nspec: {}\n---\nresources:\n  - {kind: inst, metadata: {name: b}, spec: {}}\n  - {kind: node, metadata: {name: n}, spec: {}}\n', 'f.yaml', {});
+    expect(got.objects.map((o) => `${o.kind.kind}/${o.name}`)).toEqual(['instance/a', 'instance/b', 'node/n']);
+    expect(got.objects[0]!.path('spec.command')).toBe('instance/a: spec.command');
+  });
+
   it.each([
     ['services:\n  a: {template: {}, dependsOn: [b]}\n  b: {template: {}, dependsOn: [a]}\n', /dependsOn cycle: a → b → a/],
     ['services:\n  a: {template: {}, dependsOn: [ghost]}\n', /services\.a\.dependsOn: "ghost" is not defined/],
@@ -54,5 +60,8 @@ instances:
     ['services: [1, 2]\n', /services must map names to definitions/],
     ['name: Bad_Name\n', /is not a DNS label/],
     ['a: [unclosed\n', /f\.yaml:\d+:\d+: YAML syntax error/],
+    ['metadata: {name: w}\n', /kind is required/],
+    ['kind: instance\nspec: {}\n', /metadata\.name is required/],
+    ['- 1\n- 2\n', /expected an object/],
   ])('explains %j', (text, want) => expect(() => parseStackFile(text, 'f.yaml', {})).toThrow(want));
 });
