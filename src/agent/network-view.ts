@@ -1,16 +1,20 @@
 /**
  * What a node's networking reads from the control plane, and the pure derivations from it:
- * informers (list + watch through the API) of instances, networks and security groups, and the
- * functions that turn objects into NodeNetworking inputs (network config with peers, DNS
- * records, published ports, policy endpoints).
+ * informers (list + watch through the API) of instances, networks, security groups and
+ * services, and the functions that turn objects into NodeNetworking inputs (network config with
+ * peers, DNS records, published ports, policy endpoints, service definitions).
  */
 import { ResyncError, type ApiClient, type WatchMessage } from '../client/index.js';
 import type { Instance } from '../model/kinds/instance.js';
+import { SERVICE_LABEL, type Service } from '../model/kinds/service.js';
+import { isTrue } from '../model/conditions.js';
 import { instanceNetwork, type Network } from '../model/kinds/network.js';
 import type { SecurityGroup } from '../model/kinds/security-group.js';
 import { FINISHED } from '../model/lifecycle.js';
 import type { NetworkConfig } from '../network/types.js';
-import type { PublishedPort } from '../network/firewall.js';
+import type { FwServicePort, PublishedPort } from '../network/firewall.js';
+import type { BackendProbe, ServiceBackend, ServiceDefinition, ServiceHealth } from '../network/node.js';
+import type { HealthCheck } from '../model/health.js';
 import type { Endpoint, GroupInfo } from '../network/policy.js';
 
 interface Named {
@@ -117,4 +121,101 @@ export function endpointOf(i: { metadata: { name: string; project?: string; labe
 
 export function groupInfo(g: SecurityGroup): GroupInfo {
   return { project: g.metadata.project!, name: g.metadata.name, spec: g.spec };
+}
+
+/** The network a service's address and replicas are in: that of its template. */
+export function serviceNetwork(s: Service): string {
+  return instanceNetwork(s.spec.template.spec);
+}
+
+/** DNS names of a network: each service of it with an address → that address. */
+export function serviceRecordsOf(services: Iterable<Service>, project: string, network: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const s of services) {
+    if (s.metadata.project === project && serviceNetwork(s) === network && s.status?.address) out[s.metadata.name] = s.status.address;
+  }
+  return out;
+}
+
+/**
+ * The service as this node balances it, or undefined when it has no address or no port yet.
+ * `vni`: its network's, which must be present on this node. `replicas`: instances labelled as
+ * the service's (SERVICE_LABEL) in its project; those of its network that run with an address
+ * and are Ready are its backends, those the service controller marks Draining stay listed as
+ * draining (no new connections).
+ */
+export function serviceDefinitionOf(s: Service, vni: number, replicas: Iterable<Instance>): ServiceDefinition | undefined {
+  const vip = s.status?.address;
+  const ports = servicePorts(s);
+  if (!vip || ports.length === 0) return undefined;
+  const health = serviceHealth(s, ports);
+  return {
+    key: keyOf(s), vni, vip, algorithm: s.spec.loadBalancer?.algorithm ?? 'round-robin', ports,
+    backends: backendsOf(s, replicas, ports, health), ...(health ? { health } : {}),
+  };
+}
+
+export function servicePorts(s: Service): FwServicePort[] {
+  return (s.spec.ports ?? []).map((p) => ({
+    port: p.port, targetPort: p.targetPort ?? p.port, protocol: p.protocol ?? 'tcp', ...(p.publish !== undefined ? { publish: p.publish } : {}),
+  }));
+}
+
+/** Instances by the service they are replicas of ("<project>/<service>"). */
+export function replicasByService(instances: Iterable<Instance>): Map<string, Instance[]> {
+  const out = new Map<string, Instance[]>();
+  for (const i of instances) {
+    const svc = i.metadata.labels?.[SERVICE_LABEL];
+    if (svc === undefined) continue;
+    const k = `${i.metadata.project}/${svc}`;
+    const list = out.get(k);
+    if (list) list.push(i);
+    else out.set(k, [i]);
+  }
+  return out;
+}
+
+function backendsOf(s: Service, replicas: Iterable<Instance>, ports: readonly FwServicePort[], health: ServiceHealth | undefined): ServiceBackend[] {
+  const network = serviceNetwork(s);
+  const shared = health ? JSON.stringify({ probe: health.probe, port: health.port }) : undefined;
+  const out: ServiceBackend[] = [];
+  for (const i of replicas) {
+    if (i.metadata.project !== s.metadata.project || i.metadata.labels?.[SERVICE_LABEL] !== s.metadata.name || instanceNetwork(i.spec) !== network) continue;
+    const st = i.status;
+    if (st?.phase !== 'Running' || !st.ip) continue;
+    if (isTrue(st.conditions, 'Draining')) {
+      out.push({ ip: st.ip, draining: true });
+    } else if (isTrue(st.conditions, 'Ready')) {
+      // a replica of another version (a rollout) may be checked differently: probe it as it is
+      const own = probeOf(i.spec.health, ports);
+      out.push({ ip: st.ip, ...(own && shared !== undefined && JSON.stringify(own) !== shared ? { probe: own } : {}) });
+    }
+  }
+  return out.sort((a, b) => (a.ip < b.ip ? -1 : a.ip > b.ip ? 1 : 0));
+}
+
+/** Default interval of the node's own probes of a service without an interval of its own (as an instance check's). */
+export const DEFAULT_PROBE_INTERVAL_MS = 10_000;
+
+/**
+ * What a node probes on a replica: its http or tcp health check; for a command check or none, a
+ * TCP connect to the first TCP target port. Undefined for UDP ports only and no such check.
+ */
+export function probeOf(h: HealthCheck | undefined, ports: readonly FwServicePort[]): BackendProbe | undefined {
+  if (h?.http) return { probe: { type: 'http', path: h.http.path ?? '/' }, port: h.http.port };
+  if (h?.tcp) return { probe: { type: 'tcp' }, port: h.tcp.port };
+  const tcp = ports.find((p) => p.protocol === 'tcp');
+  return tcp ? { probe: { type: 'tcp' }, port: tcp.targetPort } : undefined;
+}
+
+/**
+ * How every node probes the service's backends itself, so that a dead one leaves its balancers
+ * within one interval without a round trip through the control plane: the template's probe
+ * (probeOf), with its check's interval and timeout.
+ */
+export function serviceHealth(s: Service, ports: readonly FwServicePort[]): ServiceHealth | undefined {
+  const h = s.spec.template.spec.health;
+  const probe = probeOf(h, ports);
+  if (!probe) return undefined;
+  return { ...probe, intervalMs: h?.interval !== undefined ? h.interval * 1000 : DEFAULT_PROBE_INTERVAL_MS, timeoutMs: (h?.timeout ?? 2) * 1000 };
 }

@@ -6,6 +6,7 @@ import { ApiError, type ApiClient, type WatchMessage } from '../client/index.js'
 import type { Instance } from '../model/kinds/instance.js';
 import type { Network } from '../model/kinds/network.js';
 import type { SecurityGroup } from '../model/kinds/security-group.js';
+import { SERVICE_LABEL, type Service } from '../model/kinds/service.js';
 import { systemClock } from '../model/runtime.js';
 import { RecordingRunner } from '../network/exec.js';
 import type { NetworkCapabilities } from '../network/capabilities.js';
@@ -21,6 +22,11 @@ class FakeApi {
     const path = `/v1/projects/${obj.metadata.project}/${collection}/${obj.metadata.name}`;
     this.objects.set(path, obj as unknown as Record<string, unknown>);
     this.watchers.get(`/v1/${collection}`)?.({ type: 'put', object: obj as unknown as Record<string, unknown> });
+  }
+
+  remove(collection: string, obj: { metadata: { name: string; project?: string } }): void {
+    this.objects.delete(`/v1/projects/${obj.metadata.project}/${collection}/${obj.metadata.name}`);
+    this.watchers.get(`/v1/${collection}`)?.({ type: 'delete', object: obj as unknown as Record<string, unknown> });
   }
 
   async get<T>(path: string): Promise<T> {
@@ -47,6 +53,7 @@ class FakeDataplane implements Dataplane {
   ingress = new Map<string, unknown>();
   published: Parameters<Dataplane['setPublished']>[0] = [];
   records = new Map<number, Record<string, unknown>>();
+  services: Parameters<Dataplane['setServices']>[0] = [];
   async ensureNetwork(n: Parameters<Dataplane['ensureNetwork']>[0]) { this.calls.push(`ensure ${n.vni}`); this.ensured.push(n); }
   async removeNetwork(vni: number) { this.calls.push(`remove ${vni}`); }
   async attachInstance(i: Parameters<Dataplane['attachInstance']>[0]) {
@@ -57,6 +64,7 @@ class FakeDataplane implements Dataplane {
   async cleanupLeftovers() { this.calls.push('cleanup'); return { netns: [], links: [], tables: [] }; }
   async setIngress(p: ReadonlyMap<string, unknown>) { this.ingress = new Map(p); }
   async setPublished(p: Parameters<Dataplane['setPublished']>[0]) { this.published = [...p]; }
+  async setServices(d: Parameters<Dataplane['setServices']>[0]) { this.services = structuredClone([...d]); }
   setRecords(vni: number, r: Record<string, unknown>) { this.records.set(vni, r); }
   async close() { this.calls.push('close'); }
 }
@@ -175,6 +183,68 @@ describe('AgentNetworking in overlay mode', () => {
     api.put('instances', running);
     await new Promise((r) => setTimeout(r, 2300));
     expect(dp.calls).toEqual(['ensure 77', 'attach web 10.9.0.10', 'cleanup']);
+  });
+});
+
+describe('AgentNetworking: services', () => {
+  const cond = (type: string, status: 'True' | 'False') => ({ type, status });
+  const replica = (name: string, ip: string, conditions: { type: string; status: 'True' | 'False' }[], extra: Partial<Instance['spec']> = {}, svcName = 'web', phase: 'Running' | 'Starting' = 'Running') =>
+    instance(name, { node: 'n2', ip, phase, conditions }, extra, { [SERVICE_LABEL]: svcName });
+  function service(name: string, spec: Partial<Service['spec']> = {}, address: string | null = '10.9.0.100'): Service {
+    const template = { spec: { driver: 'process' as const, command: ['x'], resources: { cpu: 1, memory: 1, disk: 0 }, priority: 0, restartPolicy: 'always' as const, gracePeriod: 1 } };
+    return { kind: 'service', metadata: meta(name), spec: { replicas: 3, template, ports: [{ port: 80, targetPort: 8080, publish: 18081 }, { port: 53, protocol: 'udp' }], ...spec }, status: { phase: 'Available', ...(address ? { address } : {}) } };
+  }
+
+  beforeEach(async () => {
+    agent = make();
+    await agent.start();
+    api.put('networks', network([{ node: 'n1', address: '10.9.0.250' }, { node: 'n2', address: '10.9.0.251' }]));
+  });
+
+  it('balances the services of the networks present here over their Ready replicas, draining the Draining ones', async () => {
+    const health = { http: { port: 8080, path: '/healthz' }, interval: 2, timeout: 1 };
+    api.put('instances', replica('web-a', '10.9.0.11', [cond('Ready', 'True')], { health }));
+    api.put('instances', replica('web-b', '10.9.0.12', [cond('Ready', 'True'), cond('Draining', 'True')], { health }));
+    api.put('instances', replica('web-c', '10.9.0.13', [cond('Ready', 'False')], { health })); // not ready: not a backend
+    api.put('instances', replica('web-d', '10.9.0.14', [cond('Ready', 'True')], { health }, 'web', 'Starting'));
+    api.put('instances', replica('web-e', '10.9.0.15', [cond('Ready', 'True')], { health, network: 'back' })); // another network
+    api.put('instances', replica('api-a', '10.9.0.16', [cond('Ready', 'True')], { health }, 'api'));
+    api.put('instances', replica('web-old', '10.9.0.17', [cond('Ready', 'True')], { health: { tcp: { port: 7000 } } })); // an earlier version: its own probe
+    const web = service('web', { loadBalancer: { algorithm: 'least-connections' } });
+    web.spec.template.spec.health = health;
+    api.put('services', web);
+    api.put('services', service('nowhere', { template: { spec: { ...web.spec.template.spec, network: 'back' } } }, '10.8.0.100')); // network not here
+    api.put('services', service('pending', {}, null)); // no address yet
+    await settle();
+    expect(dp.services).toEqual([]); // nothing of the network runs here yet
+    await agent.prepare(instance('client', { node: 'n1', ip: '10.9.0.10' }));
+    expect(dp.services).toEqual([{
+      key: 'p/web', vni: 77, vip: '10.9.0.100', algorithm: 'least-connections',
+      ports: [{ port: 80, targetPort: 8080, protocol: 'tcp', publish: 18081 }, { port: 53, targetPort: 53, protocol: 'udp' }],
+      backends: [{ ip: '10.9.0.11' }, { ip: '10.9.0.12', draining: true }, { ip: '10.9.0.17', probe: { probe: { type: 'tcp' }, port: 7000 } }],
+      health: { probe: { type: 'http', path: '/healthz' }, port: 8080, intervalMs: 2000, timeoutMs: 1000 },
+    }]);
+    expect(dp.records.get(77)).toMatchObject({ web: '10.9.0.100', client: '10.9.0.10', 'web-a': '10.9.0.11' });
+    expect(dp.records.get(77)).not.toHaveProperty('nowhere');
+    // a replica becomes ready: it joins; the service is deleted: it goes, with its name
+    api.put('instances', replica('web-c', '10.9.0.13', [cond('Ready', 'True')], { health }));
+    await settle();
+    expect(dp.services[0]!.backends.map((b) => b.ip)).toEqual(['10.9.0.11', '10.9.0.12', '10.9.0.13', '10.9.0.17']);
+    api.remove('services', web);
+    await settle();
+    expect(dp.services).toEqual([]);
+    expect(dp.records.get(77)).not.toHaveProperty('web');
+  });
+
+  it('probes replicas without an http or tcp check with a TCP connect to the first TCP target port; round-robin by default', async () => {
+    api.put('services', service('web'));
+    const udp = service('dns', { ports: [{ port: 53, protocol: 'udp' }] }, '10.9.0.101');
+    api.put('services', udp);
+    await agent.prepare(instance('client', { node: 'n1', ip: '10.9.0.10' }));
+    const byKey = new Map(dp.services.map((d) => [d.key, d]));
+    expect(byKey.get('p/web')).toMatchObject({ algorithm: 'round-robin', backends: [], health: { probe: { type: 'tcp' }, port: 8080, intervalMs: 10_000, timeoutMs: 2000 } });
+    expect(byKey.get('p/dns')).not.toHaveProperty('health');
+    expect(dp.records.get(77)).toMatchObject({ web: '10.9.0.100', dns: '10.9.0.101' });
   });
 });
 

@@ -9,29 +9,32 @@
  *             → { netns, env STRATUS_IP, STRATUS_DNS }.  host: ports from HostPorts → { env PORT... }
  *   released  detachInstance; removeNetwork when the network's last local instance is gone
  *   synced    after a restart: re-attach what runs here, then cleanupLeftovers
- *   always    from watches of instances, networks and security groups: peers, DNS names of each
- *             local network, ingress rules (PolicyResolver) and published ports
+ *   always    from watches of instances, networks, security groups and services: peers, DNS names
+ *             of each local network (services → their address, instances → theirs), ingress rules
+ *             (PolicyResolver), published ports, and the services of the networks present here
+ *             (address from the network controller, Ready replicas as backends, Draining ones
+ *             draining, the replicas' health check run by this node too) → setServices
  */
-import { closeSync, mkdirSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
-import { lookup } from 'node:dns/promises';
-import { isIP } from 'node:net';
-import { join } from 'node:path';
 import type { AgentNetwork, AgentNetworkContext } from './agent.js';
 import type { LocalRecord } from './records.js';
 import type { Instance } from '../model/kinds/instance.js';
 import { instanceNetwork, type Network } from '../model/kinds/network.js';
 import { FINISHED } from '../model/lifecycle.js';
 import type { SecurityGroup } from '../model/kinds/security-group.js';
+import type { Service } from '../model/kinds/service.js';
 import { ApiError } from '../client/index.js';
-import { NodeNetworking, type NodeNetworkingOptions } from '../network/node.js';
+import { NodeNetworking, type NodeNetworkingOptions, type ServiceDefinition } from '../network/node.js';
 import { HostPorts, probeNetworking, type NetworkCapabilities } from '../network/capabilities.js';
 import { hostRunner, type Runner } from '../network/exec.js';
 import { PolicyResolver, type IngressPolicy } from '../network/policy.js';
 import { DEFAULT_POOL } from '../network/ipam.js';
-import { Informer, addressed, configOf, endpointOf, groupInfo, keyOf, notReady, publishedOf, recordsOf, zoneOf } from './network-view.js';
+import { Informer, addressed, configOf, endpointOf, groupInfo, keyOf, notReady, publishedOf, recordsOf, replicasByService, serviceDefinitionOf, serviceNetwork, serviceRecordsOf, zoneOf } from './network-view.js';
+import { findUnderlay, lockNetworkNamespace, upstreamResolvers } from './network-host.js';
+
+export { findUnderlay, lockNetworkNamespace } from './network-host.js';
 
 /** What AgentNetworking needs of NodeNetworking (a fake in unit tests). */
-export type Dataplane = Pick<NodeNetworking, 'ensureNetwork' | 'removeNetwork' | 'attachInstance' | 'detachInstance' | 'cleanupLeftovers' | 'setIngress' | 'setPublished' | 'setRecords' | 'close'>;
+export type Dataplane = Pick<NodeNetworking, 'ensureNetwork' | 'removeNetwork' | 'attachInstance' | 'detachInstance' | 'cleanupLeftovers' | 'setIngress' | 'setPublished' | 'setServices' | 'setRecords' | 'close'>;
 
 export interface AgentNetworkingOptions {
   /** auto (default): overlay where the host allows it, else host networking; host: always host networking. */
@@ -71,6 +74,7 @@ export class AgentNetworking implements AgentNetwork {
   private readonly instances: Informer<Instance>;
   private readonly networks: Informer<Network>;
   private readonly groups: Informer<SecurityGroup>;
+  private readonly services: Informer<Service>;
   private queue: Promise<unknown> = Promise.resolve();
   private timer: NodeJS.Timeout | undefined;
   private retry: NodeJS.Timeout | undefined;
@@ -81,6 +85,7 @@ export class AgentNetworking implements AgentNetwork {
     this.instances = new Informer<Instance>(ctx.api, '/v1/instances', changed, ctx.log);
     this.networks = new Informer<Network>(ctx.api, '/v1/networks', changed, ctx.log);
     this.groups = new Informer<SecurityGroup>(ctx.api, '/v1/security-groups', changed, ctx.log);
+    this.services = new Informer<Service>(ctx.api, '/v1/services', changed, ctx.log);
   }
 
   async start(): Promise<void> {
@@ -107,7 +112,7 @@ export class AgentNetworking implements AgentNetwork {
     this.mode = 'overlay';
     const where = this.underlay ? `underlay ${this.underlay.ip}${this.underlay.dev ? ` (${this.underlay.dev})` : ''}` : 'no underlay address: networks cannot span nodes from here';
     this.message = [caps.summary, where, ...caps.details].join('; ');
-    for (const inf of [this.instances, this.networks, this.groups]) void inf.run(this.abort.signal);
+    for (const inf of [this.instances, this.networks, this.groups, this.services]) void inf.run(this.abort.signal);
   }
 
   status(): { mode: string; message: string; addresses?: { type: string; address: string }[] } {
@@ -250,9 +255,11 @@ export class AgentNetworking implements AgentNetwork {
     this.ensured.set(cfg.vni, json);
   }
 
+  /** Instances' names, and services' (which win over an instance of the same name). */
   private setRecords(vni: number, project: string, network: string): void {
     const local = [...this.attached.values()].map((a) => a.inst);
-    this.net!.setRecords(vni, recordsOf([...local, ...this.instances.items.values()], project, network), [zoneOf(project)]);
+    const records = { ...recordsOf([...local, ...this.instances.items.values()], project, network), ...serviceRecordsOf(this.services.items.values(), project, network) };
+    this.net!.setRecords(vni, records, [zoneOf(project)]);
   }
 
   /** Re-applies everything derived from the watched objects, `settleMs` after the last change. */
@@ -282,10 +289,28 @@ export class AgentNetworking implements AgentNetwork {
     await this.applyRules();
   }
 
-  /** Ingress of every local instance and the host ports forwarded to them. Call serialized. */
+  /** Ingress of every local instance, the host ports forwarded to them, and the services here. Call serialized. */
   private async applyRules(): Promise<void> {
     await this.net!.setIngress(this.policies());
     await this.net!.setPublished([...this.attached.values()].flatMap((a) => publishedOf(a.inst.spec, a.ip)));
+    // a service that cannot be set up here (a proxy's port taken) must not hold up instances
+    await this.net!.setServices(this.serviceDefinitions()).catch((e: Error) => this.ctx.log(`network: services: ${e.message}`));
+  }
+
+  /** The services of every network present (ensured, with a local instance) on this node. */
+  private serviceDefinitions(): ServiceDefinition[] {
+    const present = new Map<string, number>();
+    for (const a of this.attached.values()) {
+      if (this.ensured.has(a.vni)) present.set(`${a.inst.metadata.project}/${instanceNetwork(a.inst.spec)}`, a.vni);
+    }
+    const replicas = replicasByService(this.instances.items.values());
+    const out: ServiceDefinition[] = [];
+    for (const s of this.services.items.values()) {
+      const vni = present.get(`${s.metadata.project}/${serviceNetwork(s)}`);
+      const def = vni === undefined ? undefined : serviceDefinitionOf(s, vni, replicas.get(keyOf(s)) ?? []);
+      if (def) out.push(def);
+    }
+    return out;
   }
 
   /** Security groups → ingress per local instance; group sources resolve to addresses on every node. */
@@ -305,88 +330,5 @@ export class AgentNetworking implements AgentNetwork {
     const run = this.queue.then(fn, fn);
     this.queue = run.catch(() => undefined);
     return run;
-  }
-}
-
-/**
- * One overlay agent per network namespace: two would fight over the same bridges, addresses
- * and rules. Returns the release function, or why another agent has it.
- */
-export function lockNetworkNamespace(dir: string, node: string): (() => void) | string {
-  const ino = statSync('/proc/self/ns/net').ino;
-  const file = join(dir, `network-${ino}.pid`);
-  mkdirSync(dir, { recursive: true, mode: 0o755 });
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const fd = openSync(file, 'wx', 0o644);
-      writeSync(fd, `${process.pid} ${node}\n`);
-      closeSync(fd);
-      return () => {
-        try {
-          if (readFileSync(file, 'utf8').startsWith(`${process.pid} `)) unlinkSync(file);
-        } catch {
-          // gone already
-        }
-      };
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      const [pid, other] = readFileSync(file, 'utf8').trim().split(' ');
-      if (alive(Number(pid))) return `the agent of node ${other ?? '?'} (pid ${pid}) already manages this machine's network namespace`;
-      unlinkSync(file); // left by an agent that died
-    }
-  }
-  return `cannot take ${file}`;
-}
-
-function alive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/**
- * The node's VXLAN endpoint: the given address (and the interface that has it), else the source
- * address of the route to the API server (the network nodes share with the control plane), else
- * that of the default route. Undefined when there is none (one node only).
- */
-export async function findUnderlay(runner: Runner, server: string, explicit?: string): Promise<{ ip: string; dev?: string } | undefined> {
-  const json = async <T>(argv: string[]): Promise<T[]> => {
-    const r = await runner.run(argv, { allowFailure: true });
-    try {
-      return r.code === 0 ? (JSON.parse(r.stdout || '[]') as T[]) : [];
-    } catch {
-      return [];
-    }
-  };
-  type Addr = { ifname: string; addr_info?: { family: string; local: string }[] };
-  if (explicit) {
-    const dev = (await json<Addr>(['ip', '-j', '-4', 'addr', 'show'])).find((l) => l.addr_info?.some((a) => a.local === explicit))?.ifname;
-    return { ip: explicit, ...(dev ? { dev } : {}) };
-  }
-  const host = new URL(server).hostname.replace(/^\[|\]$/g, '');
-  const target = isIP(host) ? host : await lookup(host, { family: 4 }).then((r) => r.address, () => undefined);
-  if (target) {
-    const [route] = await json<{ dev?: string; prefsrc?: string }>(['ip', '-j', 'route', 'get', target]);
-    if (route?.dev && route.dev !== 'lo' && route.prefsrc) return { ip: route.prefsrc, dev: route.dev };
-  }
-  const [def] = await json<{ dev?: string }>(['ip', '-j', 'route', 'show', 'default']);
-  if (!def?.dev) return undefined;
-  const [link] = await json<Addr>(['ip', '-j', '-4', 'addr', 'show', 'dev', def.dev]);
-  const local = link?.addr_info?.find((a) => a.family === 'inet')?.local;
-  return local ? { ip: local, dev: def.dev } : undefined;
-}
-
-/** IPv4 resolvers of this machine, for names outside the cluster's zones. */
-function upstreamResolvers(): string[] {
-  try {
-    return readFileSync('/etc/resolv.conf', 'utf8').split('\n')
-      .map((l) => /^\s*nameserver\s+(\S+)/.exec(l)?.[1])
-      .filter((ip): ip is string => ip !== undefined && isIP(ip) === 4);
-  } catch {
-    return [];
   }
 }

@@ -10,6 +10,8 @@
  *                                 underlay: N's "underlay" address}; removed (and released) once N has had
  *                                 no instance of the network for `nodeReleaseDelayMs`
  *   instance / network deleted  → addresses / range and VNI released
+ *   service                     → its virtual address in its network → status.address; released on
+ *                                 delete (service-addresses.ts)
  *   every `orphanScanMs`        → leases whose owner is gone, allocations without a network, networks
  *                                 without a project, and Failed networks are looked at again
  *
@@ -20,8 +22,9 @@
 import type { Repository } from '../store/repository.js';
 import type { Watcher } from '../store/backend.js';
 import type { StoredObject, Kind } from '../model/kind.js';
-import { instanceKind, networkKind, nodeKind, projectKind } from '../model/kinds/index.js';
+import { instanceKind, networkKind, nodeKind, projectKind, serviceKind } from '../model/kinds/index.js';
 import type { Instance } from '../model/kinds/instance.js';
+import type { Service } from '../model/kinds/service.js';
 import type { Network, NetworkStatus } from '../model/kinds/network.js';
 import { DEFAULT_NETWORK, instanceNetwork } from '../model/kinds/network.js';
 import type { Node } from '../model/kinds/node.js';
@@ -30,6 +33,7 @@ import { StratusError, ValidationError } from '../model/errors.js';
 import { AddressSpaceExhausted, Ipam, type Owner } from '../network/ipam.js';
 import { every, type Component } from '../server/runner.js';
 import type { EventRecorder } from './events.js';
+import { ServiceAddresses } from './service-addresses.js';
 
 export interface NetworkControllerOptions {
   /** Cluster pool for networks without a cidr. Default 10.240.0.0/12. */
@@ -57,6 +61,7 @@ const keyOf = (o: { metadata: { name: string; project?: string } }) => (o.metada
 export class NetworkController implements Component {
   readonly name = 'network-controller';
   readonly ipam: Ipam;
+  private readonly vips: ServiceAddresses;
   private readonly projects = new Map<string, StoredObject>();
   private readonly networks = new Map<string, Network>();
   private readonly instances = new Map<string, Instance>();
@@ -81,6 +86,7 @@ export class NetworkController implements Component {
 
   constructor(private readonly repo: Repository, private readonly events?: EventRecorder, private readonly opts: NetworkControllerOptions = {}) {
     this.ipam = opts.ipam ?? new Ipam(repo.backend, opts.pool ? { pool: opts.pool } : {});
+    this.vips = new ServiceAddresses(repo, this.ipam, events);
   }
 
   async start(): Promise<void> {
@@ -134,7 +140,7 @@ export class NetworkController implements Component {
     }
   }
 
-  /** Lists the four kinds and follows them; starts over on a resync. */
+  /** Lists the five kinds and follows them; starts over on a resync. */
   private async load(): Promise<void> {
     for (const w of this.watchers) w.close();
     this.watchers = [];
@@ -162,6 +168,7 @@ export class NetworkController implements Component {
     await follow<Network>(networkKind, this.networks, (n) => this.deletedNetworks.push(n));
     await follow<Instance>(instanceKind, this.instances, (i) => this.deletedInstances.push(i));
     await follow<Node>(nodeKind, this.nodes);
+    await follow<Service>(serviceKind, this.vips.services, (s) => this.vips.onDelete(s));
   }
 
   /** One pass: everything that differs from what it should be. Exposed for tests. */
@@ -171,6 +178,7 @@ export class NetworkController implements Component {
     const scan = this.repo.clock.now() - this.lastOrphanScan >= (this.opts.orphanScanMs ?? 60_000);
     await this.allocateNetworks(scan);
     await this.assignAddresses();
+    await this.vips.assign(this.networks);
     await this.attachNodes();
     if (scan) {
       this.lastOrphanScan = this.repo.clock.now();
@@ -184,6 +192,7 @@ export class NetworkController implements Component {
       this.warned.delete(`nonet:${i.metadata.uid}`);
       await this.ipam.releaseAddress(i.metadata.project!, instanceNetwork(i.spec), { kind: 'instance', name: i.metadata.name, uid: i.metadata.uid });
     }
+    await this.vips.releaseDeleted();
     while (this.deletedNetworks.length > 0) {
       const n = this.deletedNetworks.shift()!;
       const key = keyOf(n);
@@ -200,7 +209,8 @@ export class NetworkController implements Component {
    */
   private async ensureDefaultNetworks(): Promise<void> {
     const now = this.repo.clock.now();
-    const needed = new Set([...this.instances.values()].filter((i) => instanceNetwork(i.spec) === DEFAULT_NETWORK).map((i) => i.metadata.project!));
+    const needed = this.vips.projectsNeedingDefault(DEFAULT_NETWORK);
+    for (const i of this.instances.values()) if (instanceNetwork(i.spec) === DEFAULT_NETWORK) needed.add(i.metadata.project!);
     for (const project of this.projects.keys()) {
       if (this.networks.has(`${project}/${DEFAULT_NETWORK}`)) {
         this.missingSince.delete(project);
@@ -357,7 +367,7 @@ export class NetworkController implements Component {
 
   private alive(net: Network, owner: Owner): boolean {
     if (owner.kind === 'node') return (net.status?.nodes ?? []).some((n) => n.node === owner.name);
-    if (owner.kind !== 'instance') return true; // services' addresses belong to the service controller
+    if (owner.kind === 'service') return this.vips.alive(net, owner);
     const i = this.instances.get(`${net.metadata.project}/${owner.name}`);
     return i !== undefined && instanceNetwork(i.spec) === net.metadata.name && (owner.uid === undefined || owner.uid === i.metadata.uid);
   }

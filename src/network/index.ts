@@ -4,7 +4,7 @@
  */
 export { Ipam, AddressSpaceExhausted, DEFAULT_POOL, isAssignable, type IpamOptions, type NetworkAllocation, type Owner, type OwnerKind, type Lease } from './ipam.js';
 export { PolicyResolver, type Endpoint, type GroupInfo, type IngressPolicy, type IngressRule } from './policy.js';
-export { NodeNetworking, type NodeNetworkingOptions, type ServiceDefinition, type ServiceBackend, type ServiceHealth } from './node.js';
+export { NodeNetworking, type NodeNetworkingOptions, type ServiceDefinition, type ServiceBackend, type ServiceHealth, type BackendProbe } from './node.js';
 export { NodeNetwork, resolvConf, type NodeNetworkOptions, type NetworkConfig, type NetworkPeer, type InstanceConfig, type AttachedInstance, type ServiceConfig, type LbAlgorithm, type Owned } from './dataplane.js';
 export type { PublishedPort, FwServicePort, L4 } from './firewall.js';
 export { probeNetworking, HostPorts, type NetworkCapabilities } from './capabilities.js';

@@ -16,12 +16,18 @@ export interface ServiceBackend {
   ip: string;
   /** Finishing its open connections, taking no new ones (rolling update, scale-down). */
   draining?: boolean;
+  /** This backend's own probe, when it differs from the service's (replicas of another version during a rollout). */
+  probe?: BackendProbe;
 }
 
-export interface ServiceHealth {
+/** What is probed on a backend. */
+export interface BackendProbe {
   probe: Probe;
-  /** Port probed on each backend. */
   port: number;
+}
+
+/** How a node probes each backend of a service: `probe` on `port` (unless the backend has its own probe), every `intervalMs`. */
+export interface ServiceHealth extends BackendProbe {
   intervalMs: number;
   timeoutMs?: number;
 }
@@ -171,7 +177,7 @@ export class NodeNetworking {
         checker.start();
       }
       const h = s.health;
-      c.checker.setTargets(s.backends.filter((b) => !b.draining).map((b) => ({ id: `${s.key}|${b.ip}`, host: b.ip, port: h.port, probe: h.probe })));
+      c.checker.setTargets(s.backends.filter((b) => !b.draining).map((b) => ({ id: `${s.key}|${b.ip}`, host: b.ip, port: (b.probe ?? h).port, probe: (b.probe ?? h).probe })));
     }
   }
 
