@@ -127,7 +127,8 @@ async function waitReady(server: Child, nodes = 1): Promise<void> {
 }
 
 function startAgent(server: string, joinToken: string, name: string): ChildProcess {
-  return spawn(process.execPath, [BIN, '--server', server, 'agent', '--join-token', joinToken, '--data-dir', join(work, name), '--node-name', name, '--capacity', 'cpu=8,memory=8Gi'], { stdio: 'ignore' });
+  // Several agents share this machine's namespace: host networking (overlay is one agent per namespace).
+  return spawn(process.execPath, [BIN, '--server', server, 'agent', '--join-token', joinToken, '--data-dir', join(work, name), '--node-name', name, '--capacity', 'cpu=8,memory=8Gi', '--network', 'host'], { stdio: 'ignore' });
 }
 
 async function instances(server: string): Promise<{ metadata: { name: string }; status?: { phase: string; node?: string; pid?: number } }[]> {

@@ -90,7 +90,8 @@ async function watchLatency(url: string, samples: number): Promise<{ p50: number
 
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'stratus-bench-'));
-  const ours = await startChild([join(ROOT, 'bin/stratus.js'), 'server', '--data-dir', join(dir, 'stratus'), '--port', '0', '--store-sync', values.sync!], { STRATUS_BOOTSTRAP_TOKEN: TOKEN });
+  // The API is measured, like its bare peer: no agent runs the instances, no scheduler places them.
+  const ours = await startChild([join(ROOT, 'bin/stratus.js'), 'server', '--data-dir', join(dir, 'stratus'), '--port', '0', '--store-sync', values.sync!, '--no-agent', '--no-scheduler'], { STRATUS_BOOTSTRAP_TOKEN: TOKEN });
   const bare = await startChild(['--import', 'tsx', join(ROOT, 'bench/lib/bare-server.ts'), join(dir, 'bare.db'), values.sync!]);
   try {
     await fetch(`${ours.url}/v1/projects`, { method: 'POST', headers: { ...AUTH, 'content-type': 'application/json' }, body: JSON.stringify({ metadata: { name: 'bench' }, spec: {} }) });

@@ -8,6 +8,7 @@
  * (one policy, one seed) on 2 vCPUs (trace README).
  */
 import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { POLICIES } from '../src/model/kinds/instance.js';
 import type { PolicyChoice } from '../src/scheduler/engine/types.js';
 import { parseSeeds } from '../src/scheduler/sim/command.js';
@@ -15,7 +16,8 @@ import { allocationAt, replay } from '../src/scheduler/sim/replay.js';
 import { parseNodes, parseTasks } from '../src/scheduler/sim/trace.js';
 
 const PEER_SECONDS = 600;
-const TRACE = '/work/shared/traces/alibaba-gpu-v2023';
+/** The shared traces sit beside the repository (../shared), as in CI. */
+const TRACE = resolve(import.meta.dirname, '..', '..', 'shared', 'traces', 'alibaba-gpu-v2023');
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);

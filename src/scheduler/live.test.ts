@@ -10,7 +10,7 @@ import type { Instance } from '../model/kinds/instance.js';
 import type { Node } from '../model/kinds/node.js';
 import { Scheduler } from './live.js';
 import { EventRecorder } from '../controllers/events.js';
-import { holdsResources } from '../model/lifecycle.js';
+import { holdsResources, release } from '../model/lifecycle.js';
 
 let repo: Repository;
 let schedulers: Scheduler[];
@@ -99,6 +99,27 @@ describe('live scheduler', () => {
     expect(schedulers.map((s) => s.stats.bound).reduce((a, b) => a + b)).toBe(130);
     // They really raced: bindings planned on stale views were refused at commit.
     expect(schedulers.map((s) => s.stats.conflicts).reduce((a, b) => a + b)).toBeGreaterThan(0);
+  });
+
+  it('preempts lower-priority instances: they stop and are released, then the preemptor runs', async () => {
+    await addNode('small', 1000, 8192);
+    await startScheduler();
+    for (let i = 0; i < 4; i++) await addInstance(`low-${i}`, 250, 64, 0);
+    await until(async () => (await repo.list<Instance>(instanceKind, { project: 'p' })).items, (xs) => xs.filter((x) => x.status?.phase === 'Scheduled').length === 4);
+    await addInstance('high', 500, 64, 100);
+    // Two victims are asked to stop; the preemptor waits for them, saying so.
+    const stopping = await until(async () => (await repo.list<Instance>(instanceKind, { project: 'p' })).items.filter((x) => x.status?.phase === 'Stopping'), (xs) => xs.length === 2);
+    expect(stopping.every((x) => x.status?.reason === 'Preempted' && /preempted by p\/high \(priority 100 > 0\)/.test(x.status.message ?? ''))).toBe(true);
+    expect((await inst('high')).status).toMatchObject({ phase: 'Pending', reason: 'Preempting' });
+    // What the victims' agent does once they stopped: release them (restart always: Pending again).
+    for (const v of stopping) await repo.setStatus(instanceKind, v, release(v, 'Preempted', 'stopped', 'Preempted', new Date().toISOString()));
+    const high = await until(() => inst('high'), (x) => x.status?.phase === 'Scheduled');
+    expect(high.status?.node).toBe('small');
+    const lows = (await repo.list<Instance>(instanceKind, { project: 'p' })).items.filter((x) => x.metadata.name.startsWith('low'));
+    expect(lows.filter((x) => x.status?.phase === 'Scheduled')).toHaveLength(2);
+    expect(lows.filter((x) => x.status?.phase === 'Pending').map((x) => x.status?.reason)).toEqual(expect.arrayContaining(['Unschedulable']));
+    const events = await until(() => repo.list(eventKind, { project: 'p' }), (l) => l.items.some((e) => (e.spec as { reason: string }).reason === 'Preempted'));
+    expect(events.items.find((e) => (e.spec as { reason: string }).reason === 'Preempted')!.spec).toMatchObject({ type: 'Warning', message: expect.stringMatching(/node small/) });
   });
 
   it('never overcommits on the sqlite store either (group commit interleaves the two)', async () => {
