@@ -141,6 +141,15 @@ describe('stratus CLI', () => {
     const cfg = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as { contexts: Record<string, unknown> };
     expect(Object.keys(cfg.contexts)).toHaveLength(1);
   });
+
+  it('a server that cannot start says why in one line and exits non-zero', async () => {
+    const fresh = join(dir, 'fresh-data');
+    expectOneLineError(await run(['server', '--data-dir', fresh, '--port', '0', '--no-agent', '--bootstrap-token', 'short']), /^error: the server did not start: --bootstrap-token must be at least 16 characters \(it was 5\)$/);
+    expectOneLineError(await run(['server', '--data-dir', server.dataDir, '--port', '0', '--no-agent']), /^error: the server did not start: the store .* is in use by another process/);
+    const usage = await run(['server', '--data-dir', fresh, '--port', 'eighty']);
+    expect(usage.code).toBe(2);
+    expect(usage.stderr).toMatch(/^error: option '--port <n>' argument 'eighty' is invalid\. "eighty" is not a TCP port/);
+  });
 });
 
 async function waitFor(cond: () => boolean, show: () => string, ms = 20_000): Promise<void> {

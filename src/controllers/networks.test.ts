@@ -2,7 +2,7 @@ import { describe, it, expect, beforeEach, afterEach } from 'vitest';
 import { MemoryBackend } from '../store/memory.js';
 import { Repository } from '../store/repository.js';
 import { FakeClock, sequentialIds } from '../model/runtime.js';
-import { instanceKind, networkKind, nodeKind, projectKind } from '../model/kinds/index.js';
+import { eventKind, instanceKind, networkKind, nodeKind, projectKind } from '../model/kinds/index.js';
 import type { Instance, InstanceStatus } from '../model/kinds/instance.js';
 import type { Network } from '../model/kinds/network.js';
 import type { Node } from '../model/kinds/node.js';
@@ -11,6 +11,7 @@ import { parseCidrOrThrow, contains, parseIp } from '../network/cidr.js';
 import { networkNotInUse } from '../api/network-admission.js';
 import type { Principal } from '../api/auth.js';
 import { NetworkController } from './networks.js';
+import { EventRecorder } from './events.js';
 
 let clock: FakeClock;
 let repo: Repository;
@@ -201,6 +202,37 @@ describe('NetworkController', () => {
     await settle();
     expect(await ctl.ipam.listAddresses('p', 'default')).toEqual([]);
     expect(await ctl.ipam.getNetwork('p', 'vanished')).toBeUndefined();
+  });
+
+  it('when a network is full: waiting instances are told why, and get addresses as others release theirs', async () => {
+    await ctl.stop();
+    ctl = new NetworkController(repo, new EventRecorder(repo, 'network-controller'), { intervalMs: 3_600_000, orphanScanMs: 1000 });
+    await ctl.start();
+    await repo.create(networkKind, { metadata: { name: 'tiny', project: 'p' }, spec: { cidr: '10.60.0.0/28' } }); // 13 addresses
+    for (let i = 0; i < 15; i++) await createInstance(`t-${i}`, 'p', 'tiny');
+    await settle();
+    const all = async () => (await repo.list<Instance>(instanceKind, { project: 'p' })).items;
+    const waiting = (await all()).filter((x) => !x.status?.ip);
+    expect(waiting).toHaveLength(2);
+    const events = (await repo.list(eventKind, { project: 'p' })).items.map((e) => e.spec as { reason: string; message: string; object: { name: string } });
+    const full = events.filter((e) => e.reason === 'NetworkFull');
+    expect(full.map((e) => e.object.name).sort()).toEqual(waiting.map((x) => x.metadata.name).sort());
+    expect(full[0]!.message).toMatch(/network "tiny" \(10\.60\.0\.0\/28\) has no free address/);
+    // a deleted instance frees its address for a waiting one at once
+    const holder = (await all()).find((x) => x.status?.ip)!;
+    await repo.delete(instanceKind, holder.metadata.name, 'p');
+    await settle();
+    expect((await all()).filter((x) => !x.status?.ip)).toHaveLength(1);
+    // a finished one (a batch job that succeeded) gives its address back on the orphan scan
+    const done = (await all()).find((x) => x.status?.ip)!;
+    await writeStatus(done.metadata.name, { ...done.status!, phase: 'Succeeded' });
+    clock.advance(1000);
+    await settle();
+    await settle();
+    const after = await all();
+    expect(after.filter((x) => !x.status?.ip)).toHaveLength(0);
+    const live = after.filter((x) => x.status?.phase !== 'Succeeded').map((x) => x.status!.ip!);
+    expect(new Set(live).size).toBe(live.length);
   });
 });
 

@@ -75,6 +75,8 @@ export class NetworkController implements Component {
   private readonly emptySince = new Map<string, number>();
   /** Warnings already recorded (network failures, missing networks), so each is written once. */
   private readonly warned = new Set<string>();
+  /** Networks found without a free address; not tried again until one of their addresses is released, or on the orphan scan. */
+  private readonly full = new Set<string>();
   private watchers: Watcher[] = [];
   private loop?: { stop(): void };
   private scheduled: NodeJS.Immediate | undefined;
@@ -183,6 +185,7 @@ export class NetworkController implements Component {
     if (scan) {
       this.lastOrphanScan = this.repo.clock.now();
       await this.releaseOrphans();
+      this.full.clear();
     }
   }
 
@@ -190,7 +193,9 @@ export class NetworkController implements Component {
     while (this.deletedInstances.length > 0) {
       const i = this.deletedInstances.shift()!;
       this.warned.delete(`nonet:${i.metadata.uid}`);
-      await this.ipam.releaseAddress(i.metadata.project!, instanceNetwork(i.spec), { kind: 'instance', name: i.metadata.name, uid: i.metadata.uid });
+      this.warned.delete(`full:${i.metadata.uid}`);
+      const released = await this.ipam.releaseAddress(i.metadata.project!, instanceNetwork(i.spec), { kind: 'instance', name: i.metadata.name, uid: i.metadata.uid });
+      if (released) this.full.delete(`${i.metadata.project}/${instanceNetwork(i.spec)}`);
     }
     await this.vips.releaseDeleted();
     while (this.deletedNetworks.length > 0) {
@@ -285,8 +290,18 @@ export class NetworkController implements Component {
       if (!net) await this.warnOnce(`nonet:${inst.metadata.uid}`, inst, 'NetworkNotFound', `network "${netName}" does not exist in project "${project}"; the instance waits for it (stratus get networks)`);
       return;
     }
+    const netKey = `${project}/${netName}`;
+    const full = `network "${netName}" (${net.status.cidr}) has no free address; the instance waits until one is released (delete instances, or put more on a network with a larger cidr)`;
+    if (this.full.has(netKey)) return this.warnOnce(`full:${inst.metadata.uid}`, inst, 'NetworkFull', full);
     const owner: Owner = { kind: 'instance', name: inst.metadata.name, uid: inst.metadata.uid };
-    const ip = await this.ipam.allocateAddress(project, netName, owner);
+    let ip: string;
+    try {
+      ip = await this.ipam.allocateAddress(project, netName, owner);
+    } catch (e) {
+      if (!(e instanceof AddressSpaceExhausted)) throw e;
+      this.full.add(netKey);
+      return this.warnOnce(`full:${inst.metadata.uid}`, inst, 'NetworkFull', full);
+    }
     const stored = await this.repo.update<Instance>(instanceKind, inst.metadata.name, project, (cur) => {
       if (cur.metadata.uid !== inst.metadata.uid || cur.status?.ip === ip) return undefined;
       return { ...cur, status: { ...(cur.status ?? { phase: 'Pending' as const }), ip } };
@@ -369,7 +384,8 @@ export class NetworkController implements Component {
     if (owner.kind === 'node') return (net.status?.nodes ?? []).some((n) => n.node === owner.name);
     if (owner.kind === 'service') return this.vips.alive(net, owner);
     const i = this.instances.get(`${net.metadata.project}/${owner.name}`);
-    return i !== undefined && instanceNetwork(i.spec) === net.metadata.name && (owner.uid === undefined || owner.uid === i.metadata.uid);
+    // A finished instance (Succeeded, Failed) gives its address back: batch jobs must not fill a network.
+    return i !== undefined && instanceNetwork(i.spec) === net.metadata.name && (owner.uid === undefined || owner.uid === i.metadata.uid) && !FINISHED.has(i.status?.phase ?? 'Pending');
   }
 
   private async warnOnce(key: string, inst: Instance, reason: string, message: string): Promise<void> {

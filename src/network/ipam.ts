@@ -26,6 +26,10 @@ export const DEFAULT_POOL = '10.240.0.0/12';
 export const BLOCK_PREFIX = 24;
 const PREFIX = '/internal/ipam';
 const VNI_MAX = 16_777_215;
+/** Point lookups an address allocation tries before scanning the network's grants. */
+const PROBES = 8;
+/** Probes spread out (a prime), so that a run of taken neighbours does not exhaust them. */
+const PROBE_STRIDE = 7919;
 
 export interface IpamOptions {
   /** Where networks without a cidr come from. Default 10.240.0.0/12. */
@@ -177,8 +181,7 @@ export class Ipam {
         await this.releaseAddress(project, network, { ...owner, uid: lease.uid }); // a former incarnation's address
         continue;
       }
-      const used = new Set((await this.backend.range(`${PREFIX}/addresses/${project}/${network}/`)).items.map((kv) => kv.key.slice(kv.key.lastIndexOf('/') + 1)));
-      const ip = this.nextFree(range, used, cursor, total);
+      const ip = await this.probeFree(project, network, range, cursor, total);
       if (ip === undefined) throw new AddressSpaceExhausted(`network ${project}/${network} (${alloc.cidr}) has no free address left (${total} in use)`);
       cursor = parseIp(ip)! - range.base - 2 + 1;
       try {
@@ -283,6 +286,20 @@ export class Ipam {
       return v;
     }
     throw new AddressSpaceExhausted('no free VXLAN network identifier found near this network\'s hash');
+  }
+
+  /**
+   * A free address from `cursor` on: a few point lookups first (cheap while the network is not
+   * nearly full, whatever its size), then one scan of every granted address.
+   */
+  private async probeFree(project: string, network: string, range: Cidr, cursor: number, total: number): Promise<string | undefined> {
+    const prefix = `${PREFIX}/addresses/${project}/${network}/`;
+    for (let i = 0; i < Math.min(PROBES, total); i++) {
+      const ip = formatIp(assignable(range, (cursor + i * PROBE_STRIDE) % total));
+      if (!(await this.backend.get(prefix + ip))) return ip;
+    }
+    const used = new Set((await this.backend.range(prefix)).items.map((kv) => kv.key.slice(kv.key.lastIndexOf('/') + 1)));
+    return this.nextFree(range, used, cursor, total);
   }
 
   private nextFree(range: Cidr, used: Set<string>, cursor: number, total: number): string | undefined {

@@ -227,6 +227,8 @@ export class SqliteBackend implements Backend {
     this.hub.closeAll('the store is closing', this.rev);
     if (this.checkpointer) {
       const exited = new Promise((r) => this.checkpointer!.once('exit', r));
+      // Unreferenced while it runs, the worker must hold the process open while it finishes.
+      this.checkpointer.ref();
       this.checkpointer.postMessage('close');
       await exited;
     }

@@ -3,7 +3,7 @@ import { Option, type Command } from 'commander';
 import { Agent } from '../../agent/agent.js';
 import { loadCredential } from '../../agent/credential.js';
 import { addAgentOptions, agentOptionsFrom } from '../agent-options.js';
-import { CliError } from '../errors.js';
+import { ApiError, CliError, ConnectionError } from '../errors.js';
 import { printLine } from '../output.js';
 
 export function registerAgent(program: Command): void {
@@ -21,7 +21,11 @@ export function registerAgent(program: Command): void {
     if (!saved && !o.joinToken) throw new CliError(`--join-token is required the first time (no credential in ${dataDir}); an admin makes one with: stratus node join-token create`, 2);
     const options = agentOptionsFrom(o);
     const agent = new Agent({ ...options, server, dataDir, ...(o.joinToken ? { joinToken: o.joinToken as string } : {}), ...(saved ? { credential: { ...saved, server } } : {}) });
-    await agent.start();
+    await agent.start().catch((e: Error) => {
+      // The API's and the connection's errors already read as one line, with their code.
+      if (e instanceof ApiError || e instanceof ConnectionError) throw e;
+      throw new CliError(`the agent did not start: ${e.message}`);
+    });
     printLine(`agent running as node ${agent.node}, reporting to ${server} (data: ${dataDir})`);
     await new Promise<void>((resolve) => {
       const stop = () => void agent.stop().then(resolve, resolve);

@@ -47,7 +47,9 @@ export function registerServer(program: Command): void {
           ...(opts.agent !== false ? { agent: agentOptionsFrom(opts) } : {}),
         }),
       };
-      const server = await startServer(config);
+      const server = await startServer(config).catch((e: Error) => {
+        throw new CliError(`the server did not start: ${e.message}`);
+      });
       printBanner(server.url, config, server.bootstrap.adminToken);
       await new Promise<void>((resolve) => {
         const shutdown = (signal: string) => {
