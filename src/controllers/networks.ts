@@ -77,6 +77,15 @@ export class NetworkController implements Component {
   private readonly warned = new Set<string>();
   /** Networks found without a free address; not tried again until one of their addresses is released, or on the orphan scan. */
   private readonly full = new Set<string>();
+  /** Kept as instances change, so that a pass costs what changed, not the number of instances. */
+  private readonly unaddressed = new Map<string, Instance>();
+  /** Unaddressed instances that changed since the last pass; all of them are tried when `retryAll`. */
+  private readonly dirty = new Set<string>();
+  /** Project → how many of its unaddressed instances are on its default network. */
+  private readonly waitingForDefault = new Map<string, number>();
+  private retryAll = true;
+  /** `<network key>` → node → how many of the network's instances are bound there. */
+  private readonly placements = new Map<string, Map<string, number>>();
   private watchers: Watcher[] = [];
   private loop?: { stop(): void };
   private scheduled: NodeJS.Immediate | undefined;
@@ -146,31 +155,71 @@ export class NetworkController implements Component {
   private async load(): Promise<void> {
     for (const w of this.watchers) w.close();
     this.watchers = [];
-    const follow = async <T extends StoredObject>(kind: Kind, into: Map<string, T>, onDelete?: (o: T) => void, onCreate?: (o: T) => void) => {
+    const follow = async <T extends StoredObject>(kind: Kind, into: Map<string, T>, onDelete?: (o: T) => void, onCreate?: (o: T) => void, onChange?: (before: T | undefined, after: T | undefined) => void) => {
       const { items, revision } = await this.repo.list<T>(kind);
       into.clear();
       for (const o of items) into.set(keyOf(o), o);
       for (const o of items) onCreate?.(o);
+      for (const o of items) onChange?.(undefined, o);
       this.watchers.push(this.repo.watch<T>(kind, undefined, revision, (e) => {
         if (e.type === 'resync') {
           void this.load().then(() => this.kick(), (err: Error) => (this.lastError = err.message));
           return;
         }
+        const before = into.get(keyOf(e.object));
         if (e.type === 'delete') {
           into.delete(keyOf(e.object));
           onDelete?.(e.object);
+          onChange?.(before, undefined);
         } else {
           into.set(keyOf(e.object), e.object);
           if (e.created) onCreate?.(e.object);
+          onChange?.(before, e.object);
         }
         this.kick();
       }));
     };
     await follow<StoredObject>(projectKind, this.projects, undefined, (p) => this.freshProjects.add(p.metadata.name));
-    await follow<Network>(networkKind, this.networks, (n) => this.deletedNetworks.push(n));
-    await follow<Instance>(instanceKind, this.instances, (i) => this.deletedInstances.push(i));
+    await follow<Network>(networkKind, this.networks, (n) => this.deletedNetworks.push(n), undefined, () => (this.retryAll = true));
+    this.unaddressed.clear();
+    this.waitingForDefault.clear();
+    this.placements.clear();
+    this.retryAll = true;
+    await follow<Instance>(instanceKind, this.instances, (i) => this.deletedInstances.push(i), undefined, (before, after) => this.track(before, after));
     await follow<Node>(nodeKind, this.nodes);
     await follow<Service>(serviceKind, this.vips.services, (s) => this.vips.onDelete(s));
+  }
+
+  private track(before: Instance | undefined, after: Instance | undefined): void {
+    const placed = (i: Instance | undefined) => (i?.status?.node ? [`${i.metadata.project}/${instanceNetwork(i.spec)}`, i.status.node] as const : undefined);
+    const was = placed(before);
+    const now = placed(after);
+    if (was?.[0] !== now?.[0] || was?.[1] !== now?.[1]) {
+      if (was) {
+        const m = this.placements.get(was[0])!;
+        const n = m.get(was[1])! - 1;
+        if (n > 0) m.set(was[1], n);
+        else m.delete(was[1]);
+        if (m.size === 0) this.placements.delete(was[0]);
+      }
+      if (now) {
+        const m = this.placements.get(now[0]) ?? new Map<string, number>();
+        this.placements.set(now[0], m.set(now[1], (m.get(now[1]) ?? 0) + 1));
+      }
+    }
+    const key = keyOf((after ?? before)!);
+    const count = (i: Instance | undefined, by: number) => {
+      if (!i || instanceNetwork(i.spec) !== DEFAULT_NETWORK) return;
+      const n = (this.waitingForDefault.get(i.metadata.project!) ?? 0) + by;
+      if (n > 0) this.waitingForDefault.set(i.metadata.project!, n);
+      else this.waitingForDefault.delete(i.metadata.project!);
+    };
+    count(this.unaddressed.get(key), -1);
+    if (after && !after.status?.ip && !FINISHED.has(after.status?.phase ?? 'Pending')) {
+      this.unaddressed.set(key, after);
+      this.dirty.add(key);
+      count(after, 1);
+    } else this.unaddressed.delete(key);
   }
 
   /** One pass: everything that differs from what it should be. Exposed for tests. */
@@ -186,6 +235,7 @@ export class NetworkController implements Component {
       this.lastOrphanScan = this.repo.clock.now();
       await this.releaseOrphans();
       this.full.clear();
+      this.retryAll = true;
     }
   }
 
@@ -195,7 +245,7 @@ export class NetworkController implements Component {
       this.warned.delete(`nonet:${i.metadata.uid}`);
       this.warned.delete(`full:${i.metadata.uid}`);
       const released = await this.ipam.releaseAddress(i.metadata.project!, instanceNetwork(i.spec), { kind: 'instance', name: i.metadata.name, uid: i.metadata.uid });
-      if (released) this.full.delete(`${i.metadata.project}/${instanceNetwork(i.spec)}`);
+      if (released && this.full.delete(`${i.metadata.project}/${instanceNetwork(i.spec)}`)) this.retryAll = true;
     }
     await this.vips.releaseDeleted();
     while (this.deletedNetworks.length > 0) {
@@ -214,14 +264,16 @@ export class NetworkController implements Component {
    */
   private async ensureDefaultNetworks(): Promise<void> {
     const now = this.repo.clock.now();
-    const needed = this.vips.projectsNeedingDefault(DEFAULT_NETWORK);
-    for (const i of this.instances.values()) if (instanceNetwork(i.spec) === DEFAULT_NETWORK) needed.add(i.metadata.project!);
-    for (const project of this.projects.keys()) {
-      if (this.networks.has(`${project}/${DEFAULT_NETWORK}`)) {
-        this.missingSince.delete(project);
-        this.freshProjects.delete(project);
-        continue;
+    const missing = [...this.projects.keys()].filter((project) => !this.networks.has(`${project}/${DEFAULT_NETWORK}`));
+    const needed = missing.length > 0 ? this.vips.projectsNeedingDefault(DEFAULT_NETWORK) : new Set<string>();
+    for (const p of missing) if (this.waitingForDefault.has(p)) needed.add(p);
+    for (const p of [...this.missingSince.keys(), ...this.freshProjects]) {
+      if (this.networks.has(`${p}/${DEFAULT_NETWORK}`)) {
+        this.missingSince.delete(p);
+        this.freshProjects.delete(p);
       }
+    }
+    for (const project of missing) {
       const urgent = needed.has(project) || (this.freshProjects.has(project) && project !== SYSTEM_PROJECT);
       if (!urgent) {
         if (project === SYSTEM_PROJECT) continue;
@@ -278,8 +330,20 @@ export class NetworkController implements Component {
 
   /** status.ip for every instance that lacks one and is not finished. */
   private async assignAddresses(): Promise<void> {
-    const work = [...this.instances.values()].filter((i) => !i.status?.ip && !FINISHED.has(i.status?.phase ?? 'Pending'));
-    await parallel(work, this.opts.concurrency ?? 8, (i) => this.assignAddress(i));
+    const keys = this.retryAll ? [...this.unaddressed.keys()] : [...this.dirty].filter((k) => this.unaddressed.has(k));
+    this.retryAll = false;
+    this.dirty.clear();
+    const work: Instance[] = [];
+    for (const k of keys) {
+      const i = this.unaddressed.get(k)!;
+      // A full network: one warning per waiting instance, without asking the store again.
+      if (this.full.has(`${i.metadata.project}/${instanceNetwork(i.spec)}`) && this.warned.has(`full:${i.metadata.uid}`)) continue;
+      work.push(i);
+    }
+    await parallel(work, this.opts.concurrency ?? 8, (i) => this.assignAddress(i)).catch((e: unknown) => {
+      this.retryAll = true; // what failed is tried again on the next pass
+      throw e;
+    });
   }
 
   private async assignAddress(inst: Instance): Promise<void> {
@@ -311,14 +375,8 @@ export class NetworkController implements Component {
 
   /** network.status.nodes follows where the network's instances are bound. */
   private async attachNodes(): Promise<void> {
-    const wanted = new Map<string, Set<string>>();
-    for (const i of this.instances.values()) {
-      if (!i.status?.node) continue;
-      const key = `${i.metadata.project}/${instanceNetwork(i.spec)}`;
-      wanted.set(key, (wanted.get(key) ?? new Set()).add(i.status.node));
-    }
     for (const net of [...this.networks.values()]) {
-      if (net.status?.phase === 'Ready') await this.attachNodesOf(net, wanted.get(keyOf(net)) ?? new Set());
+      if (net.status?.phase === 'Ready') await this.attachNodesOf(net, new Set(this.placements.get(keyOf(net))?.keys()));
     }
   }
 
