@@ -63,11 +63,12 @@ async function measure(server: Child, phase: Phase, known: string[]): Promise<Lo
   return load({ url: `${base}?limit=100`, headers: AUTH, seconds: SECONDS, connections: CONNECTIONS });
 }
 
-async function watchLatency(url: string, samples: number): Promise<{ p50: number; p99: number; max: number }> {
+async function watchLatency(url: string, samples: number): Promise<{ p50: number; p99: number; max: number; ackP50: number; ackP99: number }> {
   const controller = new AbortController();
   const res = await fetch(`${url}/v1/projects/bench/instances?watch=true&selector=app%3Dwatch`, { headers: AUTH, signal: controller.signal });
   const sentAt = new Map<string, number>();
   const delays: number[] = [];
+  const acks: number[] = [];
   const reader = (async () => {
     for await (const msg of readEvents(res.body!)) {
       const name = (msg.object as { metadata?: { name: string } } | undefined)?.metadata?.name;
@@ -79,13 +80,17 @@ async function watchLatency(url: string, samples: number): Promise<{ p50: number
   for (let i = 0; i < samples; i++) {
     const name = `w-${i}`;
     const payload = JSON.stringify({ kind: 'instance', metadata: { name, labels: { app: 'watch' } }, spec: { driver: 'process', command: ['true'] } });
-    sentAt.set(name, performance.now());
-    await fetch(`${url}/v1/projects/bench/instances`, { method: 'POST', headers: { ...AUTH, 'content-type': 'application/json' }, body: payload });
+    const t0 = performance.now();
+    sentAt.set(name, t0);
+    const r = await fetch(`${url}/v1/projects/bench/instances`, { method: 'POST', headers: { ...AUTH, 'content-type': 'application/json' }, body: payload });
+    await r.arrayBuffer();
+    acks.push(performance.now() - t0);
   }
   await reader;
   controller.abort();
   delays.sort((a, b) => a - b);
-  return { p50: percentile(delays, 50), p99: percentile(delays, 99), max: delays.at(-1)! };
+  acks.sort((a, b) => a - b);
+  return { p50: percentile(delays, 50), p99: percentile(delays, 99), max: delays.at(-1)!, ackP50: percentile(acks, 50), ackP99: percentile(acks, 99) };
 }
 
 async function main(): Promise<void> {
@@ -107,6 +112,9 @@ async function main(): Promise<void> {
         for (const [name, server, known] of order) results[name]![phase].push(await measure(server, phase, known));
       }
     }
+    // The watch is measured on its own: the load phases' writes (and what controllers do about
+    // them) settle first, so that this is the path write → subscriber, not a queue behind them.
+    await new Promise((r) => setTimeout(r, 3000));
     const watch = await watchLatency(ours.url, 500);
     report(results, watch);
   } finally {
@@ -120,7 +128,7 @@ function mean(rs: LoadResult[], f: (r: LoadResult) => number): number {
   return rs.reduce((a, r) => a + f(r), 0) / rs.length;
 }
 
-function report(results: Record<string, Record<Phase, LoadResult[]>>, watch: { p50: number; p99: number; max: number }): void {
+function report(results: Record<string, Record<Phase, LoadResult[]>>, watch: { p50: number; p99: number; max: number; ackP50: number; ackP99: number }): void {
   console.log(`\nsqlite sync=${values.sync}, ${CONNECTIONS} connections, ${SECONDS}s x ${ROUNDS} rounds per phase, ${EXISTING}+ existing instances\n`);
   console.log('| operation | stratus req/s | bare req/s | ratio | stratus p50 / p99 ms | bare p50 / p99 ms |');
   console.log('|---|---|---|---|---|---|');
@@ -131,7 +139,7 @@ function report(results: Record<string, Record<Phase, LoadResult[]>>, watch: { p
     const ratio = mean(o, (r) => r.rps) / mean(b, (r) => r.rps);
     console.log(`| ${phase}${phase === 'list' ? ' (100/page)' : ''} | ${fmt(mean(o, (r) => r.rps), 0)} | ${fmt(mean(b, (r) => r.rps), 0)} | ${fmt(ratio * 100, 0)} % | ${fmt(mean(o, (r) => r.p50))} / ${fmt(mean(o, (r) => r.p99))} | ${fmt(mean(b, (r) => r.p50))} / ${fmt(mean(b, (r) => r.p99))} |${errs ? ` (${errs} errors!)` : ''}`);
   }
-  console.log(`\nwatch: write sent → event received, 500 sequential writes: p50 ${fmt(watch.p50, 2)} ms, p99 ${fmt(watch.p99, 2)} ms, max ${fmt(watch.max, 2)} ms (target p99 ≤ 10 ms)`);
+  console.log(`\nwatch: write sent → event received, 500 sequential writes: p50 ${fmt(watch.p50, 2)} ms, p99 ${fmt(watch.p99, 2)} ms, max ${fmt(watch.max, 2)} ms (target p99 ≤ 10 ms); the write's own response (fsync included): p50 ${fmt(watch.ackP50, 2)} ms, p99 ${fmt(watch.ackP99, 2)} ms`);
 }
 
 await main();

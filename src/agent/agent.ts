@@ -48,6 +48,8 @@ export interface AgentNetworkContext {
   dataDir: string;
   clock: Clock;
   log: (msg: string) => void;
+  /** What a run waits for (a network ready on this node) may have come: runs that wait look again. */
+  wake?: () => void;
 }
 
 export interface AgentOptions {
@@ -120,7 +122,9 @@ export class Agent implements Component {
       options: { container: { images: this.images }, ...this.opts.driverOptions },
       clock: this.clock,
     });
-    this.network = this.opts.network?.({ api: this.api, node: this.node, dataDir: this.opts.dataDir, clock: this.clock, log: this.log });
+    this.network = this.opts.network?.({ api: this.api, node: this.node, dataDir: this.opts.dataDir, clock: this.clock, log: this.log, wake: () => {
+      for (const r of this.runners.values()) r.wake();
+    } });
     await this.network?.start();
     this.logs = new LogsServer(this.credential.token, { find: (p, n, uid) => this.findRun(p, n, uid) }, () => this.clock.now());
     const l = this.opts.listen ?? { host: '127.0.0.1', port: 0 };

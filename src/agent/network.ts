@@ -83,7 +83,10 @@ export class AgentNetworking implements AgentNetwork {
   constructor(private readonly ctx: AgentNetworkContext, private readonly opts: AgentNetworkingOptions = {}) {
     const changed = () => this.schedule();
     this.instances = new Informer<Instance>(ctx.api, '/v1/instances', changed, ctx.log);
-    this.networks = new Informer<Network>(ctx.api, '/v1/networks', changed, ctx.log);
+    this.networks = new Informer<Network>(ctx.api, '/v1/networks', () => {
+      changed();
+      ctx.wake?.();
+    }, ctx.log);
     this.groups = new Informer<SecurityGroup>(ctx.api, '/v1/security-groups', changed, ctx.log);
     this.services = new Informer<Service>(ctx.api, '/v1/services', changed, ctx.log);
   }

@@ -130,6 +130,52 @@ describe('InstanceRunner', () => {
     expect(records.all()).toEqual([]);
   });
 
+  it('starts at once when what it waited for comes while it is being prepared', async () => {
+    // The address comes (an update) while the first prepare is still running: no one-second retry.
+    let calls = 0;
+    let release: () => void = () => undefined;
+    const inst = instance();
+    stored = inst;
+    const rec: LocalRecord = { uid: 'u1', project: 'p', name: 'web', driver: 'mock', attempt: 0, restarts: 0, previous: [] };
+    records.save(rec);
+    // Unprompted retries are an hour away: only the fix can start it within the test's time.
+    const r = new InstanceRunner(inst, rec, {
+      ...deps(),
+      waitRetryMs: 3_600_000,
+      prepare: async (i) => {
+        calls++;
+        if (!i.status?.ip) {
+          await new Promise<void>((res) => (release = res));
+          return { spec: i.spec, env: {}, wait: 'waiting for an address' };
+        }
+        return { spec: i.spec, env: {} };
+      },
+    });
+    r.update(inst);
+    await until(() => calls === 1);
+    r.update({ ...inst, metadata: { ...inst.metadata, revision: 2 }, status: { ...inst.status!, ip: '10.1.0.2' } });
+    release();
+    await until(() => stored.status?.phase === 'Running');
+    expect(calls).toBe(2);
+    await r.remove();
+  });
+
+  it('wakes a waiting start when told something it may wait for changed', async () => {
+    let ready = false;
+    let calls = 0;
+    const inst = instance();
+    stored = inst;
+    const rec: LocalRecord = { uid: 'u1', project: 'p', name: 'web', driver: 'mock', attempt: 0, restarts: 0, previous: [] };
+    records.save(rec);
+    const r = new InstanceRunner(inst, rec, { ...deps(), waitRetryMs: 3_600_000, prepare: async (i) => (calls++, ready ? { spec: i.spec, env: {} } : { spec: i.spec, env: {}, wait: 'network not ready here' }) });
+    r.update(inst);
+    await until(() => calls === 1);
+    ready = true;
+    r.wake();
+    await until(() => stored.status?.phase === 'Running');
+    await r.remove();
+  });
+
   it('names runs after the node, so two agents of a machine never share a cgroup', () => {
     const ref = { project: 'p', name: 'web', uid: 'abc' };
     expect(taskId(ref, 1, 'a1')).not.toBe(taskId(ref, 1, 'a2'));

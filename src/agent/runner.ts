@@ -51,6 +51,8 @@ export interface RunnerDeps {
   removed?: (record: LocalRecord) => Promise<void>;
   clock: Clock;
   backoff: Backoff;
+  /** How soon a start that waits (no address yet, network not ready) looks again unprompted. Default 1 s. */
+  waitRetryMs?: number;
   log: (msg: string) => void;
 }
 
@@ -105,6 +107,13 @@ export class InstanceRunner {
     this.kick();
   }
 
+  /** Looks again now if the start waits for something (instead of at its next retry). */
+  wake(): void {
+    if (!this.waiting) return;
+    this.clearRetry();
+    this.kick();
+  }
+
   /** Stops and destroys everything of this instance on this node; resolves when done. */
   async remove(): Promise<void> {
     this.removed = true;
@@ -145,6 +154,7 @@ export class InstanceRunner {
     if (!driver) return this.finish('Failed', 'DriverUnavailable', `the ${this.inst.spec.driver} driver is not available on node ${this.deps.node}`);
     // No "Starting" write first: it would put a round trip and a commit before every start.
     let prepared;
+    const revision = this.inst.metadata.revision;
     try {
       prepared = await this.deps.prepare(this.inst);
     } catch (e) {
@@ -152,7 +162,10 @@ export class InstanceRunner {
     }
     if (prepared.wait) {
       this.waiting = prepared.wait;
-      return this.retryLater(1000);
+      // What it waited for (its address) may have come while it was being prepared: look again at once.
+      if (this.inst.metadata.revision !== revision) this.again = true;
+      else this.retryLater(this.deps.waitRetryMs ?? 1000);
+      return;
     }
     this.waiting = undefined;
     this.record.attempt++;
