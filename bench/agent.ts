@@ -8,7 +8,7 @@
  *             restart-always instances runs on another node.
  *   footprint agent CPU and memory, idle and with 100 running instances.
  *
- *   npx tsx bench/agent.ts [start|failover|footprint|all] [--rounds 100]
+ *   npx tsx bench/agent.ts [start|failover|footprint|all] [--rounds 100] [--network host|auto|both]
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -20,7 +20,7 @@ import { viaRunc, viaSpawn, type RuncPeer } from './lib/peers.js';
 import { buildBusyboxRootfs, ImageStore } from '../src/drivers/index.js';
 import { readEvents } from '../src/client/index.js';
 
-const { values, positionals } = parseArgs({ allowPositionals: true, options: { rounds: { type: 'string', default: '100' } } });
+const { values, positionals } = parseArgs({ allowPositionals: true, options: { rounds: { type: 'string', default: '100' }, network: { type: 'string', default: 'both' } } });
 const MODE = positionals[0] ?? 'all';
 const ROUNDS = Number(values.rounds);
 const ROOT = resolve(import.meta.dirname, '..');
@@ -75,8 +75,9 @@ async function measureStart(server: string, name: string, spec: Record<string, u
   return ms;
 }
 
-async function startBench(): Promise<void> {
-  const server = await startChild([BIN, 'server', '--data-dir', join(work, 'start'), '--port', '0', '--node-name', 'bench', '--capacity', 'cpu=64,memory=64Gi'], { STRATUS_BOOTSTRAP_TOKEN: TOKEN });
+async function startBench(network: 'host' | 'auto'): Promise<void> {
+  const dataDir = join(work, `start-${network}`);
+  const server = await startChild([BIN, 'server', '--data-dir', dataDir, '--port', '0', '--node-name', 'bench', '--capacity', 'cpu=64,memory=64Gi', '--network', network], { STRATUS_BOOTSTRAP_TOKEN: TOKEN });
   const rootfs = join(work, 'rootfs');
   await buildBusyboxRootfs(rootfs);
   const store = new ImageStore(join(work, 'peer-images'));
@@ -96,10 +97,11 @@ async function startBench(): Promise<void> {
     }
   } finally {
     watch.close();
-    await drained(join(work, 'start', 'agent', 'tasks'));
+    await drained(join(dataDir, 'agent', 'tasks'));
     await server.stop();
   }
-  console.log(`\n## Create → Running, ${ROUNDS} instances per series (after 5 warm-up), interleaved\n`);
+  const how = network === 'host' ? 'host networking (`--network host`: the same command, no network isolation)' : 'per-instance network namespace on the project network (the default: namespace, veth, address, DNS, firewall)';
+  console.log(`\n## Create → Running, ${how}; ${ROUNDS} instances per series (after 5 warm-up), interleaved\n`);
   console.log('| series | p50 ms | p99 ms | peer | added p50 ms | added p99 ms |');
   console.log('|---|---|---|---|---|---|');
   for (const [name, peer] of [['process', 'spawn'], ['container', 'runc']] as const) {
@@ -203,7 +205,9 @@ async function footprintBench(): Promise<void> {
 }
 
 try {
-  if (MODE === 'start' || MODE === 'all') await startBench();
+  if (MODE === 'start' || MODE === 'all') {
+    for (const network of values.network === 'both' ? (['host', 'auto'] as const) : [values.network as 'host' | 'auto']) await startBench(network);
+  }
   if (MODE === 'failover' || MODE === 'all') await failoverBench();
   if (MODE === 'footprint' || MODE === 'all') await footprintBench();
 } finally {
