@@ -224,7 +224,12 @@ export class ProcessDriver extends SupervisedDriver implements ExecCapable {
     if (argv.length === 0) throw new DriverError('INVALID_TASK', 'exec needs a command');
     const pid = handle.pid;
     const cwd = await readlink(`/proc/${pid}/cwd`).catch(() => join(handle.dir, 'work'));
-    const environ = await readFile(`/proc/${pid}/environ`, 'utf8').catch(() => '');
+    // Right after start() the workload may be in the middle of its execve, when /proc reads empty.
+    let environ = '';
+    for (let i = 0; i < 20 && environ === ''; i++) {
+      if (i > 0) await new Promise((r) => setTimeout(r, 5));
+      environ = await readFile(`/proc/${pid}/environ`, 'utf8').catch(() => '');
+    }
     const env: Record<string, string> = { PATH: DEFAULT_PATH };
     for (const kv of environ.split('\0')) {
       const i = kv.indexOf('=');
