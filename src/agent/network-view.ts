@@ -6,7 +6,7 @@
  */
 import { ResyncError, type ApiClient, type WatchMessage } from '../client/index.js';
 import type { Instance } from '../model/kinds/instance.js';
-import { SERVICE_LABEL, type Service } from '../model/kinds/service.js';
+import { SERVICE_LABEL, servicePortsOf, type Service } from '../model/kinds/service.js';
 import { isTrue } from '../model/conditions.js';
 import { instanceNetwork, type Network } from '../model/kinds/network.js';
 import type { SecurityGroup } from '../model/kinds/security-group.js';
@@ -156,7 +156,7 @@ export function serviceDefinitionOf(s: Service, vni: number, replicas: Iterable<
 }
 
 export function servicePorts(s: Service): FwServicePort[] {
-  return (s.spec.ports ?? []).map((p) => ({
+  return servicePortsOf(s.spec).map((p) => ({
     port: p.port, targetPort: p.targetPort ?? p.port, protocol: p.protocol ?? 'tcp', ...(p.publish !== undefined ? { publish: p.publish } : {}),
   }));
 }

@@ -13,7 +13,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Instance } from '../model/kinds/instance.js';
-import { amount, REVISION_LABEL, type HistoryItem, type Service, type ServiceStatus, type ServiceTemplate } from '../model/kinds/service.js';
+import { amount, REVISION_LABEL, servicePortsOf, type HistoryItem, type Service, type ServiceStatus, type ServiceTemplate } from '../model/kinds/service.js';
 import { FINISHED } from '../model/lifecycle.js';
 import { conditionOf, setCondition } from '../model/conditions.js';
 
@@ -51,7 +51,7 @@ export function isDraining(i: Instance): boolean {
 
 /** How long a replica of `svc` drains before it is stopped. */
 export function drainMs(svc: Service): number {
-  return (svc.spec.update?.drainSeconds ?? ((svc.spec.ports?.length ?? 0) > 0 ? 2 : 0)) * 1000;
+  return (svc.spec.update?.drainSeconds ?? (servicePortsOf(svc.spec).length > 0 ? 2 : 0)) * 1000;
 }
 
 export function isReady(i: Instance): boolean {

@@ -50,7 +50,7 @@ export const ServiceSpecSchema = Type.Object(
       { ...Strict, description: 'What each replica is.' },
     ),
     update: Type.Optional(UpdateStrategySchema),
-    ports: Type.Optional(Type.Array(ServicePort, { maxItems: 32, description: 'Ports of the service\'s stable address.' })),
+    ports: Type.Optional(Type.Array(ServicePort, { maxItems: 32, description: 'Ports of the service\'s stable address. Default: the template\'s ports, at the same numbers (an empty list: none).' })),
     loadBalancer: Type.Optional(Type.Object({ algorithm: Type.Optional(StringEnum(['round-robin', 'least-connections'])) }, Strict)),
     paused: Type.Optional(Type.Boolean({ description: 'Stop rolling out changes (replicas are still replaced).' })),
   },
@@ -90,6 +90,13 @@ export const ServiceStatusSchema = Type.Object(
 export type UpdateStrategy = Static<typeof UpdateStrategySchema>;
 export type ServiceTemplate = { metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> }; spec: InstanceSpec };
 export type ServiceSpec = Omit<Static<typeof ServiceSpecSchema>, 'template' | 'replicas'> & { replicas: number; template: ServiceTemplate };
+export type ServicePortSpec = Static<typeof ServicePort>;
+
+/** The ports of the service's address: spec.ports, or when absent the template's ports at the same numbers. */
+export function servicePortsOf(spec: Pick<ServiceSpec, 'ports' | 'template'>): ServicePortSpec[] {
+  if (spec.ports) return spec.ports;
+  return (spec.template.spec.ports ?? []).map((p) => ({ ...(p.name ? { name: p.name } : {}), port: p.port, ...(p.protocol ? { protocol: p.protocol } : {}) }));
+}
 export type ServiceStatus = Static<typeof ServiceStatusSchema>;
 export type Service = StoredObject<ServiceSpec, ServiceStatus>;
 export type HistoryItem = Static<typeof HistoryEntry>;

@@ -1,0 +1,38 @@
+import { describe, it, expect } from 'vitest';
+import type { Instance } from '../model/kinds/instance.js';
+import type { Service } from '../model/kinds/service.js';
+import { SERVICE_LABEL } from '../model/kinds/service.js';
+import { serviceDefinitionOf } from './network-view.js';
+
+function service(ports?: Service['spec']['ports']): Service {
+  return {
+    kind: 'service',
+    metadata: { name: 'web', project: 'p', uid: 's1', revision: 1, generation: 1, createdAt: '2026-01-01T00:00:00Z' },
+    spec: {
+      replicas: 1,
+      template: { spec: { driver: 'process', command: ['x'], resources: { cpu: 100, memory: 64, disk: 0 }, priority: 0, restartPolicy: 'always', gracePeriod: 10, ports: [{ name: 'http', port: 8080 }, { port: 53, protocol: 'udp' }] } },
+      ...(ports ? { ports } : {}),
+    },
+    status: { phase: 'Available', replicas: 1, updated: 1, ready: 1, available: 1, address: '10.1.0.9', revision: 1, history: [] },
+  } as unknown as Service;
+}
+
+const replica = {
+  kind: 'instance',
+  metadata: { name: 'web-a', project: 'p', uid: 'i1', revision: 1, generation: 1, createdAt: '2026-01-01T00:00:00Z', labels: { [SERVICE_LABEL]: 'web' } },
+  spec: { driver: 'process', command: ['x'], resources: { cpu: 100, memory: 64, disk: 0 }, priority: 0, restartPolicy: 'always', gracePeriod: 10 },
+  status: { phase: 'Running', node: 'n1', ip: '10.1.0.5', conditions: [{ type: 'Ready', status: 'True', reason: 'Running', lastTransitionTime: '2026-01-01T00:00:00Z' }] },
+} as unknown as Instance;
+
+describe('service definitions on a node', () => {
+  it('a service without ports answers on its template\'s ports, at the same numbers', () => {
+    const d = serviceDefinitionOf(service(), 7, [replica])!;
+    expect(d.ports).toEqual([{ port: 8080, targetPort: 8080, protocol: 'tcp' }, { port: 53, targetPort: 53, protocol: 'udp' }]);
+    expect(d.backends.map((b) => b.ip)).toEqual(['10.1.0.5']);
+  });
+
+  it('given ports replace the template\'s, and an empty list means no ports (nothing to balance)', () => {
+    expect(serviceDefinitionOf(service([{ port: 80, targetPort: 8080 }]), 7, [replica])!.ports).toEqual([{ port: 80, targetPort: 8080, protocol: 'tcp' }]);
+    expect(serviceDefinitionOf(service([]), 7, [replica])).toBeUndefined();
+  });
+});
