@@ -175,4 +175,21 @@ instances:
     await until(async () => (await api('GET', '/v1/projects/default/instances')).body.items.length, (n) => n === 0);
     expect((await api('GET', '/v1/projects/default/services/web')).status).toBe(404);
   });
+
+  it('deletes a project with a running service in one command (--cascade), and refuses without it', async () => {
+    expect((await run(['project', 'create', 'doomed'])).code).toBe(0);
+    const file = stack('doomed.yaml', service('exec sleep 1000').replace('replicas: 4', 'replicas: 3'));
+    expect((await run(['-p', 'doomed', 'apply', '-f', file])).code).toBe(0);
+    const inDoomed = async () => (await api('GET', '/v1/projects/doomed/instances')).body.items as Inst[];
+    await until(inDoomed, (rs) => rs.length === 3 && rs.every(ready));
+    const refused = await run(['project', 'delete', 'doomed']);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/^error: project "doomed" still has 3 instances, 1 service.*--cascade \(STRATUS_ERR_DEPENDENCY\)\n$/);
+    // the service controller is alive while the delete runs: its replicas must not come back and block it
+    const gone = await run(['project', 'delete', 'doomed', '--cascade']);
+    expect(gone.stderr).toBe('');
+    expect(gone.stdout).toMatch(/project\/doomed deleted/);
+    expect((await api('GET', '/v1/projects/doomed')).status).toBe(404);
+    await until(async () => (await api('GET', '/v1/instances')).body.items.filter((i: { metadata: { project: string } }) => i.metadata.project === 'doomed').length, (n) => n === 0);
+  });
 });

@@ -197,10 +197,26 @@ export async function resourceRoutes(app: FastifyInstance, { deps, kind }: { dep
 type Ctx = { deps: ApiDeps; kind: Kind };
 
 /** Deletes every object of every project kind in `project`, each with its audit record. */
+/**
+ * Deletes what a project holds: what makes instances (stacks, services) first, so that their
+ * controllers do not replace deleted replicas, then everything else; again while a controller
+ * that had not seen the deletes yet still adds something (a few passes at most).
+ */
 async function deleteContents(deps: ApiDeps, req: FastifyRequest, project: string): Promise<void> {
-  for (const kind of ALL_KINDS) {
-    if (kind.scope !== 'project') continue;
+  const makers = ['stack', 'service'];
+  const kinds = ALL_KINDS.filter((k) => k.scope === 'project').sort((a, b) => Number(makers.includes(b.kind)) - Number(makers.includes(a.kind)));
+  for (let pass = 0; pass < 10; pass++) {
+    if (pass > 0) await new Promise((r) => setTimeout(r, 100));
+    if (!(await deleteContentsOnce(deps, req, project, kinds))) return;
+  }
+}
+
+/** One pass; whether it found anything to delete. */
+async function deleteContentsOnce(deps: ApiDeps, req: FastifyRequest, project: string, kinds: typeof ALL_KINDS): Promise<boolean> {
+  let found = false;
+  for (const kind of kinds) {
     const { items } = await deps.repo.list(kind, { project });
+    found ||= items.length > 0 && kind.kind !== 'event'; // events keep coming while things go; they do not hold a project
     for (const obj of items) {
       const { op } = deps.audit.op({ ...requestAudit(req, 200), action: 'cascade-delete', kind: kind.kind, project, name: obj.metadata.name });
       try {
@@ -210,6 +226,7 @@ async function deleteContents(deps: ApiDeps, req: FastifyRequest, project: strin
       }
     }
   }
+  return found;
 }
 
 /**

@@ -41,6 +41,13 @@ export function registerAdmin(program: Command): void {
       await cli.client.request('POST', '/v1/projects', { body: { kind: 'project', metadata: { name }, spec } });
       printLine(`project/${name} created`);
     });
+  project.command('delete <name>')
+    .description('Delete a project (cluster admins); with --cascade, everything in it first.')
+    .option('--cascade', 'delete the project\'s instances, services, networks and other objects first')
+    .action(async (name: string, opts: { cascade?: boolean }, cmd: Command) => {
+      await Cli.of(cmd).client.request('DELETE', `/v1/projects/${encodeURIComponent(name)}`, { query: opts.cascade ? { cascade: true } : undefined });
+      printLine(`project/${name} deleted`);
+    });
   project.command('members <name>').description('List the members of a project.').action(async (name: string, _o: unknown, cmd: Command) => {
     const res = await Cli.of(cmd).client.get<{ items: { user: string; role: string }[] }>(`/v1/projects/${encodeURIComponent(name)}/members`);
     printLine(res.items.length ? table(['USER', 'ROLE'], res.items.map((m) => [m.user, m.role])) : `project "${name}" has no members (cluster admins can always act in it)`);
