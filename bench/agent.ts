@@ -11,7 +11,7 @@
  *   npx tsx bench/agent.ts [start|failover|footprint|all] [--rounds 100] [--network host|auto|both]
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -64,14 +64,22 @@ async function waitGone(pid: number | undefined): Promise<void> {
   }
 }
 
-async function measureStart(server: string, name: string, spec: Record<string, unknown>, watch: ReturnType<typeof runningWatch>): Promise<number> {
+/**
+ * One Create → Running. Then, like the peers (which kill and delete before their next start), the
+ * instance is deleted with no grace period and the agent's teardown finishes before the next
+ * measurement, so that no teardown competes with a start.
+ */
+async function measureStart(server: string, name: string, spec: Record<string, unknown>, watch: ReturnType<typeof runningWatch>, tasks: string): Promise<number> {
   const running = watch.when(name);
   const t0 = performance.now();
-  await api(server, 'POST', '/v1/projects/default/instances', instance(name, spec));
+  // The same limits as the runc peer's bundle (100m CPU, 128 MiB): under a small CPU quota the
+  // start itself (runc init, the process wrapper) runs throttled inside the instance's cgroup.
+  await api(server, 'POST', '/v1/projects/default/instances', instance(name, { ...spec, resources: { cpu: '100m', memory: '128Mi' }, gracePeriod: 0 }));
   const ms = (await running) - t0;
   const obj = await api(server, 'GET', `/v1/projects/default/instances/${name}`);
   await api(server, 'DELETE', `/v1/projects/default/instances/${name}`);
   await waitGone(obj.status?.pid);
+  await drained(tasks);
   return ms;
 }
 
@@ -89,9 +97,10 @@ async function startBench(network: 'host' | 'auto'): Promise<void> {
   try {
     for (let i = 0; i < ROUNDS + 5; i++) {
       const keep = i >= 5;
-      const p = await measureStart(server.url, `p-${i}`, { driver: 'process', command: ['sleep', '1000'] }, watch);
+      const tasks = join(dataDir, 'agent', 'tasks');
+      const p = await measureStart(server.url, `p-${i}`, { driver: 'process', command: ['sleep', '1000'] }, watch, tasks);
       const sp = await viaSpawn();
-      const c = await measureStart(server.url, `c-${i}`, { driver: 'container', image: 'busybox', command: ['sleep', '1000'] }, watch);
+      const c = await measureStart(server.url, `c-${i}`, { driver: 'container', image: 'busybox', command: ['sleep', '1000'] }, watch, tasks);
       const r = await viaRunc(peer, i);
       if (keep) [s.process, s.spawn, s.container, s.runc].forEach((xs, j) => xs!.push([p, sp, c, r][j]!));
     }
@@ -113,9 +122,9 @@ async function startBench(network: 'host' | 'auto'): Promise<void> {
 
 /** Waits until the agent has torn down every run (no task directory left), at most 30 s. */
 async function drained(tasks: string): Promise<void> {
-  for (let i = 0; i < 300; i++) {
-    if (readdirSync(tasks, { withFileTypes: true }).length === 0) return;
-    await new Promise((r) => setTimeout(r, 100));
+  for (let i = 0; i < 1500; i++) {
+    if (!existsSync(tasks) || readdirSync(tasks).length === 0) return;
+    await new Promise((r) => setTimeout(r, 20));
   }
 }
 
