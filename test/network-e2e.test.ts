@@ -10,72 +10,32 @@
  * Needs root; skipped with the reason otherwise. Waits are bounded polls, no timing thresholds.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { startTestServer, client, BIN, type TestServer } from './helpers/server.js';
+import type { client, TestServer } from './helpers/server.js';
 import { cliRunner } from './helpers/cli.js';
-import { SimCluster, networkTestSkipReason } from '../src/network/testing.js';
+import { AgentHosts } from './helpers/agent-hosts.js';
+import { networkTestSkipReason, type SimCluster } from '../src/network/testing.js';
 import { hostRunner } from '../src/network/exec.js';
-import { shortHash } from '../src/network/names.js';
 
 const skip = networkTestSkipReason();
 if (skip) console.warn(`network end-to-end tests skipped: ${skip}`);
 
-const TAG = 'ne';
-const SUBNET = 212;
-const SERVER_IP = `198.18.${SUBNET}.254`;
 const RUN = String(process.pid % 100000);
 const NODES = [1, 2, 3].map((n) => `ne${n}-${RUN}`);
-/** Instance namespaces of host n (1-based); distinct per agent because /run/netns is shared. */
-const prefixOf = (n: number) => `${TAG}h${n}-`;
-const underlayOf = (n: number) => `198.18.${SUBNET}.${n}`;
+const hosts = new AgentHosts('ne', 212, 3);
+const prefixOf = (n: number) => hosts.prefixOf(n);
+const underlayOf = (n: number) => hosts.underlayOf(n);
+const until = <T>(what: string, get: () => Promise<T>, ok: (v: T) => boolean, ms?: number) => hosts.until(what, get, ok, ms);
+const startAgent = (node: string, host: number) => hosts.startAgent(node, host);
+const stopAgent = (node: string, signal: NodeJS.Signals) => hosts.stopAgent(node, signal);
 
-interface AgentProc { node: string; host: number; proc: ChildProcess; out: () => string }
 type Inst = { metadata: { name: string; uid: string }; status?: { phase: string; node?: string; ip?: string; pid?: number; message?: string } };
 
 let cluster: SimCluster;
 let server: TestServer;
 let api: ReturnType<typeof client>;
-let joinToken: string;
 let work: string;
-const agents = new Map<string, AgentProc>();
-const lockFiles: string[] = [];
-
-async function until<T>(what: string, get: () => Promise<T>, ok: (v: T) => boolean, ms = 30_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await get();
-    if (ok(v)) return v;
-    if (Date.now() > end) throw new Error(`${what}: not after ${ms} ms: ${JSON.stringify(v).slice(0, 600)}\n${[...agents.values()].map((a) => `--- ${a.node}\n${a.out().slice(-1500)}`).join('\n')}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
-/** `stratus agent` inside host `host`'s namespace (nsenter: same mount namespace, so its `ip netns` namespaces are visible). */
-async function startAgent(node: string, host: number, extra: string[] = []): Promise<AgentProc> {
-  const argv = ['--net=/run/netns/' + cluster.hosts[host - 1]!.ns, '--', process.execPath, BIN, '--server', server.url, 'agent',
-    '--join-token', joinToken, '--data-dir', join(work, node), '--node-name', node, '--drivers', 'process', '--capacity', 'cpu=4,memory=4Gi',
-    '--heartbeat', '500ms', '--restart-backoff', '200ms', '--netns-prefix', prefixOf(host), ...extra];
-  const proc = spawn('nsenter', argv, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const a = { node, host, proc, out: () => out };
-  agents.set(node, a);
-  await until(`agent ${node} starts`, async () => out, (o) => o.includes('agent running') || proc.exitCode !== null, 30_000);
-  if (proc.exitCode !== null) throw new Error(`agent ${node} exited: ${out}`);
-  return a;
-}
-
-async function stopAgent(node: string, signal: NodeJS.Signals): Promise<void> {
-  const a = agents.get(node);
-  if (!a || a.proc.exitCode !== null || a.proc.signalCode !== null) return;
-  const exited = new Promise((r) => a.proc.once('exit', r));
-  a.proc.kill(signal);
-  await exited;
-}
 
 const get = async (project: string, name: string) => (await api('GET', `/v1/projects/${project}/instances/${name}`)).body as Inst;
 
@@ -96,7 +56,7 @@ async function web(project: string, name: string, host: number, opts: { ports?: 
 
 const running = (project: string, name: string) => until(`${project}/${name} runs`, () => get(project, name), (i) => i.status?.phase === 'Running' && i.status.ip !== undefined, 45_000);
 /** The namespace the agent made for an instance (its uid, hashed, after the host's prefix). */
-const nsOf = (i: Inst) => `${prefixOf(NODES.indexOf(i.status!.node!) + 1)}${shortHash(i.metadata.uid)}`;
+const nsOf = (i: Inst) => hosts.nsOf(i);
 const GET = async (from: Inst, url: string, timeoutMs = 3000) => (await cluster.httpGets(nsOf(from), url, 1, 0, timeoutMs))[0]!;
 /** 'ok', 'refused' or 'timeout'; a dropped connection costs `timeoutMs`. */
 const connect = (from: Inst, to: Inst, port: number, timeoutMs = 1500) => cluster.tcpConnect(nsOf(from), to.status!.ip!, port, timeoutMs);
@@ -115,13 +75,8 @@ const insts: Record<string, Inst> = {};
 
 beforeAll(async () => {
   if (skip) return;
-  work = mkdtempSync(join(tmpdir(), 'stratus-net-e2e-'));
-  cluster = await SimCluster.create(TAG, 3, SUBNET);
-  await hostRunner.run(['ip', 'addr', 'add', `${SERVER_IP}/24`, 'dev', cluster.underlayBridge]);
-  for (const h of cluster.hosts) lockFiles.push(`/run/stratus/network-${statSync(`/run/netns/${h.ns}`).ino}.pid`);
-  server = await startTestServer({ args: ['--listen', SERVER_IP, '--node-timeout', '10s'] });
-  api = client(server.url, server.token);
-  joinToken = (await api('POST', '/v1/join-tokens', {})).body.secret;
+  await hosts.start('stratus-net-e2e-');
+  ({ cluster, server, api, work } = hosts);
   for (let n = 1; n <= 3; n++) await startAgent(NODES[n - 1]!, n);
   for (const p of ['alpha', 'beta']) expect((await api('POST', '/v1/projects', { metadata: { name: p }, spec: {} })).status).toBe(201);
   await web('alpha', 'a1', 1);
@@ -135,41 +90,12 @@ beforeAll(async () => {
 
 afterAll(async () => {
   if (skip) return;
-  // Workloads outlive agents: delete them while the agents run, then kill what is left by cgroup.
-  for (const [p, n] of [['alpha', 'a1'], ['alpha', 'a2'], ['alpha', 'a3'], ['alpha', 'open'], ['beta', 'b1'], ['beta', 'b2']]) {
-    await api?.('DELETE', `/v1/projects/${p}/instances/${n}`).catch(() => undefined);
-  }
-  await until('workloads stop', async () => ourCgroups(), (left) => left.length === 0, 15_000).catch(() => undefined);
-  for (const node of agents.keys()) await stopAgent(node, 'SIGKILL');
-  killOurCgroups();
-  await server?.stop();
-  server?.cleanup();
-  await cluster?.destroy();
-  for (let n = 1; n <= 4; n++) for (const d of existsSync('/etc/netns') ? readdirSync('/etc/netns').filter((x) => x.startsWith(prefixOf(n))) : []) rmSync(join('/etc/netns', d), { recursive: true, force: true });
-  for (const f of lockFiles) rmSync(f, { force: true });
-  if (work) rmSync(work, { recursive: true, force: true });
-}, 90_000);
-
-/** Task cgroups of this run's nodes (task ids end with ".<node>"). */
-function ourCgroups(): string[] {
-  const parent = '/sys/fs/cgroup/memory/stratus';
-  if (!existsSync(parent)) return [];
-  return readdirSync(parent, { withFileTypes: true }).filter((d) => d.isDirectory() && [...agents.keys()].some((n) => d.name.endsWith(`.${n}`))).map((d) => d.name);
-}
-
-function killOurCgroups(): void {
-  for (const name of ourCgroups()) {
-    for (const c of ['unified', 'cpu', 'memory', 'pids']) {
-      const dir = `/sys/fs/cgroup/${c}/stratus/${name}`;
-      try {
-        if (c === 'unified') writeFileSync(`${dir}/cgroup.kill`, '1');
-        rmdirSync(dir);
-      } catch {
-        // gone already, or not on this host
-      }
+  await hosts.stop(async () => {
+    for (const [p, n] of [['alpha', 'a1'], ['alpha', 'a2'], ['alpha', 'a3'], ['alpha', 'open'], ['beta', 'b1'], ['beta', 'b2']]) {
+      await api('DELETE', `/v1/projects/${p}/instances/${n}`).catch(() => undefined);
     }
-  }
-}
+  });
+}, 90_000);
 
 describe.skipIf(skip !== undefined)('networking end to end', () => {
   it('agents report overlay networking with their underlay address, and describe node says so', async () => {

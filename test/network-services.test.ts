@@ -21,27 +21,24 @@
  * the timing claims are the balancer's own (one health interval) and the agent's (3 failed checks).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import Database from 'better-sqlite3';
-import { startTestServer, client, BIN, type TestServer } from './helpers/server.js';
-import { SimCluster, networkTestSkipReason, sleep } from '../src/network/testing.js';
+import type { client, TestServer } from './helpers/server.js';
+import { AgentHosts } from './helpers/agent-hosts.js';
+import { networkTestSkipReason, sleep, type SimCluster } from '../src/network/testing.js';
 import { hostRunner } from '../src/network/exec.js';
-import { shortHash } from '../src/network/names.js';
 
 const skip = networkTestSkipReason();
 if (skip) console.warn(`service load-balancing tests skipped: ${skip}`);
 
-const TAG = 'ns';
-const SUBNET = 213;
-const SERVER_IP = `198.18.${SUBNET}.254`;
 const RUN = String(process.pid % 100000);
 const NODES = [1, 2, 3].map((n) => `sv${n}-${RUN}`);
-const prefixOf = (n: number) => `${TAG}h${n}-`;
-const underlayOf = (n: number) => `198.18.${SUBNET}.${n}`;
+const hosts = new AgentHosts('ns', 213, 3);
+const prefixOf = (n: number) => hosts.prefixOf(n);
+const underlayOf = (n: number) => hosts.underlayOf(n);
+const until = <T>(what: string, get: () => Promise<T>, ok: (v: T) => boolean, ms?: number) => hosts.until(what, get, ok, ms);
 const HEALTH_INTERVAL_MS = 2000;
 const PUBLISHED = 18090;
 
@@ -76,7 +73,6 @@ require('readline').createInterface({ input: process.stdin }).on('line', (line) 
   s.on('error', (e) => finish({ id, error: e.code }));
 });`;
 
-interface AgentProc { node: string; proc: ChildProcess; out: () => string }
 type Inst = { metadata: { name: string; uid: string }; status?: { phase: string; node?: string; ip?: string; pid?: number; restarts?: number; conditions?: { type: string; status: string }[] } };
 type Svc = { status?: { address?: string } };
 
@@ -86,43 +82,10 @@ let api: ReturnType<typeof client>;
 let work: string;
 let clientInst: Inst;
 let vip: string;
-const agents = new Map<string, AgentProc>();
-const lockFiles: string[] = [];
-
-async function until<T>(what: string, get: () => Promise<T>, ok: (v: T) => boolean, ms = 30_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await get();
-    if (ok(v)) return v;
-    if (Date.now() > end) throw new Error(`${what}: not after ${ms} ms: ${JSON.stringify(v).slice(0, 600)}\n${[...agents.values()].map((a) => `--- ${a.node}\n${a.out().slice(-1500)}`).join('\n')}`);
-    await sleep(200);
-  }
-}
-
-/** `stratus agent` inside host `host`'s namespace (nsenter: same mount namespace, so its `ip netns` namespaces are visible). */
-async function startAgent(node: string, host: number, joinToken: string): Promise<void> {
-  const argv = ['--net=/run/netns/' + cluster.hosts[host - 1]!.ns, '--', process.execPath, BIN, '--server', server.url, 'agent',
-    '--join-token', joinToken, '--data-dir', join(work, node), '--node-name', node, '--drivers', 'process', '--capacity', 'cpu=4,memory=4Gi',
-    '--heartbeat', '500ms', '--restart-backoff', '200ms', '--netns-prefix', prefixOf(host)];
-  const proc = spawn('nsenter', argv, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  agents.set(node, { node, proc, out: () => out });
-  await until(`agent ${node} starts`, async () => out, (o) => o.includes('agent running') || proc.exitCode !== null);
-  if (proc.exitCode !== null) throw new Error(`agent ${node} exited: ${out}`);
-}
-
-async function killAgent(a: AgentProc): Promise<void> {
-  if (a.proc.exitCode !== null || a.proc.signalCode !== null) return;
-  const exited = new Promise((r) => a.proc.once('exit', r));
-  a.proc.kill('SIGKILL');
-  await exited;
-}
 
 const replicas = async () => ((await api('GET', `/v1/projects/alpha/instances?selector=${encodeURIComponent('stratus.io/service=web')}`)).body as { items: Inst[] }).items;
 const ready = (i: Inst) => i.status?.phase === 'Running' && i.status.ip !== undefined && i.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
-const nsOf = (i: Inst) => `${prefixOf(NODES.indexOf(i.status!.node!) + 1)}${shortHash(i.metadata.uid)}`;
+const nsOf = (i: Inst) => hosts.nsOf(i);
 /** `count` sequential GETs from the client instance's namespace, each on a new connection. */
 const gets = (url: string, count: number, timeoutMs = 3000) => cluster.httpGets(nsOf(clientInst), url, count, 0, timeoutMs);
 const hostExec = (n: number, argv: string[]) => cluster.exec(cluster.hosts[n - 1]!.ns, argv);
@@ -155,14 +118,9 @@ function serviceLeases(): string[] {
 
 beforeAll(async () => {
   if (skip) return;
-  work = mkdtempSync(join(tmpdir(), 'stratus-net-svc-'));
-  cluster = await SimCluster.create(TAG, 3, SUBNET);
-  await hostRunner.run(['ip', 'addr', 'add', `${SERVER_IP}/24`, 'dev', cluster.underlayBridge]);
-  for (const h of cluster.hosts) lockFiles.push(`/run/stratus/network-${statSync(`/run/netns/${h.ns}`).ino}.pid`);
-  server = await startTestServer({ args: ['--listen', SERVER_IP, '--node-timeout', '10s'] });
-  api = client(server.url, server.token);
-  const joinToken = (await api('POST', '/v1/join-tokens', {})).body.secret as string;
-  await Promise.all(NODES.map((node, i) => startAgent(node, i + 1, joinToken)));
+  await hosts.start('stratus-net-svc-');
+  ({ cluster, server, api, work } = hosts);
+  await Promise.all(NODES.map((node, i) => hosts.startAgent(node, i + 1)));
   expect((await api('POST', '/v1/projects', { metadata: { name: 'alpha' }, spec: {} })).status).toBe(201);
   const lookup = `until /bin/busybox nslookup web "$STRATUS_DNS" > lookup.tmp 2>&1; do sleep 0.3; done; cp lookup.tmp ${join(work, 'lookup.txt')}; exec sleep 3600`;
   const res = await api('POST', '/v1/projects/alpha/instances', {
@@ -193,40 +151,11 @@ beforeAll(async () => {
 
 afterAll(async () => {
   if (skip) return;
-  // Workloads outlive agents: delete them while the agents run, then kill what is left by cgroup.
-  await api?.('DELETE', '/v1/projects/alpha/services/web').catch(() => undefined);
-  await api?.('DELETE', '/v1/projects/alpha/instances/client').catch(() => undefined);
-  await until('workloads stop', async () => ourCgroups(), (left) => left.length === 0, 15_000).catch(() => undefined);
-  for (const a of agents.values()) await killAgent(a);
-  killOurCgroups();
-  await server?.stop();
-  server?.cleanup();
-  await cluster?.destroy();
-  for (let n = 1; n <= 3; n++) for (const d of existsSync('/etc/netns') ? readdirSync('/etc/netns').filter((x) => x.startsWith(prefixOf(n))) : []) rmSync(join('/etc/netns', d), { recursive: true, force: true });
-  for (const f of lockFiles) rmSync(f, { force: true });
-  if (work) rmSync(work, { recursive: true, force: true });
+  await hosts.stop(async () => {
+    await api('DELETE', '/v1/projects/alpha/services/web').catch(() => undefined);
+    await api('DELETE', '/v1/projects/alpha/instances/client').catch(() => undefined);
+  });
 }, 60_000);
-
-/** Task cgroups of this run's nodes (task ids end with ".<node>"). */
-function ourCgroups(): string[] {
-  const parent = '/sys/fs/cgroup/memory/stratus';
-  if (!existsSync(parent)) return [];
-  return readdirSync(parent, { withFileTypes: true }).filter((d) => d.isDirectory() && NODES.some((n) => d.name.endsWith(`.${n}`))).map((d) => d.name);
-}
-
-function killOurCgroups(): void {
-  for (const name of ourCgroups()) {
-    for (const c of ['unified', 'cpu', 'memory', 'pids']) {
-      const dir = `/sys/fs/cgroup/${c}/stratus/${name}`;
-      try {
-        if (c === 'unified') writeFileSync(`${dir}/cgroup.kill`, '1');
-        rmdirSync(dir);
-      } catch {
-        // gone already, or not on this host
-      }
-    }
-  }
-}
 
 type Held = { id?: number; name?: string; echoed?: string; error?: string };
 
