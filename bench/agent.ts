@@ -13,9 +13,9 @@
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { startChild, percentile, fmt, type Child } from './lib/util.js';
+import { startChild, percentile, fmt, adminJson, BIN, BENCH_TOKEN as TOKEN, ADMIN_HEADERS as H, type Child } from './lib/util.js';
 import { viaRunc, viaSpawn, type RuncPeer } from './lib/peers.js';
 import { buildBusyboxRootfs, ImageStore } from '../src/drivers/index.js';
 import { readEvents } from '../src/client/index.js';
@@ -23,19 +23,10 @@ import { readEvents } from '../src/client/index.js';
 const { values, positionals } = parseArgs({ allowPositionals: true, options: { rounds: { type: 'string', default: '100' }, network: { type: 'string', default: 'both' } } });
 const MODE = positionals[0] ?? 'all';
 const ROUNDS = Number(values.rounds);
-const ROOT = resolve(import.meta.dirname, '..');
-const BIN = join(ROOT, 'bin/stratus.js');
-const TOKEN = 'bench-admin-token-0123456789';
-const H = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };
 const work = mkdtempSync(join(tmpdir(), 'stratus-bench-agent-'));
 const pct = (xs: number[], p: number) => percentile([...xs].sort((a, b) => a - b), p);
 
-async function api(server: string, method: string, path: string, body?: unknown): Promise<any> { // eslint-disable-line @typescript-eslint/no-explicit-any
-  const res = await fetch(server + path, { method, headers: H, body: body === undefined ? undefined : JSON.stringify(body) });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`);
-  return text ? JSON.parse(text) : undefined;
-}
+const api = (server: string, method: string, path: string, body?: unknown) => adminJson(server, method, path, body);
 
 const instance = (name: string, spec: Record<string, unknown>) => ({ kind: 'instance', metadata: { name }, spec: { resources: { cpu: '10m', memory: '16Mi' }, ...spec } });
 

@@ -10,9 +10,9 @@
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { startChild, load, percentile, fmt, type Child, type LoadResult } from './lib/util.js';
+import { startChild, load, percentile, fmt, BIN, ROOT, BENCH_TOKEN as TOKEN, type Child, type LoadResult } from './lib/util.js';
 import { readEvents } from '../src/client/index.js';
 
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '5' }, connections: { type: 'string', default: '16' }, rounds: { type: 'string', default: '2' }, sync: { type: 'string', default: 'full' }, existing: { type: 'string', default: '10000' } } });
@@ -20,8 +20,6 @@ const SECONDS = Number(values.seconds);
 const CONNECTIONS = Number(values.connections);
 const ROUNDS = Number(values.rounds);
 const EXISTING = Number(values.existing);
-const ROOT = resolve(import.meta.dirname, '..');
-const TOKEN = 'bench-admin-token-0123456789';
 const AUTH = { authorization: `Bearer ${TOKEN}` };
 
 let seq = 0;
@@ -96,7 +94,7 @@ async function watchLatency(url: string, samples: number): Promise<{ p50: number
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'stratus-bench-'));
   // The API is measured, like its bare peer: no agent runs the instances, no scheduler places them.
-  const ours = await startChild([join(ROOT, 'bin/stratus.js'), 'server', '--data-dir', join(dir, 'stratus'), '--port', '0', '--store-sync', values.sync!, '--no-agent', '--no-scheduler'], { STRATUS_BOOTSTRAP_TOKEN: TOKEN });
+  const ours = await startChild([BIN, 'server', '--data-dir', join(dir, 'stratus'), '--port', '0', '--store-sync', values.sync!, '--no-agent', '--no-scheduler'], { STRATUS_BOOTSTRAP_TOKEN: TOKEN });
   const bare = await startChild(['--import', 'tsx', join(ROOT, 'bench/lib/bare-server.ts'), join(dir, 'bare.db'), values.sync!]);
   try {
     await fetch(`${ours.url}/v1/projects`, { method: 'POST', headers: { ...AUTH, 'content-type': 'application/json' }, body: JSON.stringify({ metadata: { name: 'bench' }, spec: {} }) });

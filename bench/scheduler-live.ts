@@ -8,24 +8,18 @@
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { startChild, percentile, fmt } from './lib/util.js';
+import { startChild, percentile, fmt, adminJson, BIN, BENCH_TOKEN as TOKEN, ADMIN_HEADERS as H } from './lib/util.js';
 import { readEvents } from '../src/client/index.js';
 
 const { values } = parseArgs({ options: { nodes: { type: 'string', default: '1000' }, instances: { type: 'string', default: '300' } } });
 const NODES = Number(values.nodes);
 const N = Number(values.instances);
-const TOKEN = 'bench-admin-token-0123456789';
-const H = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };
 const dir = mkdtempSync(join(tmpdir(), 'stratus-bench-sched-'));
-const server = await startChild([join(resolve(import.meta.dirname, '..'), 'bin/stratus.js'), 'server', '--data-dir', dir, '--port', '0', '--no-agent'], { STRATUS_BOOTSTRAP_TOKEN: TOKEN });
+const server = await startChild([BIN, 'server', '--data-dir', dir, '--port', '0', '--no-agent'], { STRATUS_BOOTSTRAP_TOKEN: TOKEN });
 
-async function call(method: string, path: string, body?: unknown): Promise<unknown> {
-  const res = await fetch(server.url + path, { method, headers: H, body: body === undefined ? undefined : JSON.stringify(body) });
-  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
-  return res.json();
-}
+const call = (method: string, path: string, body?: unknown): Promise<unknown> => adminJson(server.url, method, path, body);
 
 try {
   const zones = ['a', 'b', 'c', 'd'];

@@ -12,27 +12,18 @@
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { promisify } from 'node:util';
-import { startChild, fmt, type Child } from './lib/util.js';
+import { startChild, fmt, adminJson, BIN, BENCH_TOKEN as TOKEN, type Child } from './lib/util.js';
 
 const run = promisify(execFile);
 const { values } = parseArgs({ options: { services: { type: 'string', default: '100' } } });
 const N = Number(values.services);
-const ROOT = resolve(import.meta.dirname, '..');
-const BIN = join(ROOT, 'bin/stratus.js');
-const TOKEN = 'bench-admin-token-0123456789';
-const H = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };
 const dir = mkdtempSync(join(tmpdir(), 'stratus-bench-stack-'));
 const template = (cmd: string) => ({ driver: 'process', command: ['sh', '-c', cmd], resources: { cpu: '10m', memory: '16Mi' }, health: { command: ['true'], interval: 1, timeout: 1 } });
 
-async function api(server: Child, method: string, path: string, body?: unknown): Promise<any> { // eslint-disable-line @typescript-eslint/no-explicit-any
-  const res = await fetch(server.url + path, { method, headers: H, body: body === undefined ? undefined : JSON.stringify(body) });
-  const text = await res.text();
-  if (!res.ok && res.status !== 404) throw new Error(`${method} ${path}: ${res.status} ${text}`);
-  return text ? JSON.parse(text) : undefined;
-}
+const api = (server: Child, method: string, path: string, body?: unknown) => adminJson(server.url, method, path, body, [404]);
 
 async function cli(server: Child, args: string[]): Promise<void> {
   await run(process.execPath, [BIN, '--server', server.url, '--token', TOKEN, ...args], { maxBuffer: 64 << 20 });

@@ -1,6 +1,22 @@
 /** Shared helpers for benchmarks: child servers, load runs, percentiles, report lines. */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { join, resolve } from 'node:path';
 import autocannon from 'autocannon';
+
+/** The repository, and the stratus command in it. */
+export const ROOT = resolve(import.meta.dirname, '../..');
+export const BIN = join(ROOT, 'bin/stratus.js');
+/** The first admin token the benchmarks start their servers with (STRATUS_BOOTSTRAP_TOKEN). */
+export const BENCH_TOKEN = 'bench-admin-token-0123456789';
+export const ADMIN_HEADERS = { authorization: `Bearer ${BENCH_TOKEN}`, 'content-type': 'application/json' };
+
+/** A JSON request as the benchmarks' admin: the parsed body; an error status other than those in `allow` throws. */
+export async function adminJson(url: string, method: string, path: string, body?: unknown, allow: number[] = []): Promise<any> { // eslint-disable-line @typescript-eslint/no-explicit-any
+  const res = await fetch(url + path, { method, headers: ADMIN_HEADERS, body: body === undefined ? undefined : JSON.stringify(body) });
+  const text = await res.text();
+  if (!res.ok && !allow.includes(res.status)) throw new Error(`${method} ${path}: ${res.status} ${text}`);
+  return text ? JSON.parse(text) : undefined;
+}
 
 export interface Child {
   url: string;
