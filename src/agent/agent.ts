@@ -19,7 +19,7 @@ import type { Component } from '../server/runner.js';
 import { join as joinCluster, loadCredential, saveCredential, type Credential } from './credential.js';
 import { machineInfo, machineResources, type Gpu } from './fingerprint.js';
 import { RecordStore, type LocalRecord } from './records.js';
-import { DEFAULT_BACKOFF, InstanceRunner, type Backoff } from './runner.js';
+import { DEFAULT_BACKOFF, InstanceRunner, type Backoff, type PreparedRun } from './runner.js';
 import { LogsServer } from './logs-server.js';
 import { prepareInstance } from './prepare.js';
 import { lockDataDir } from './lock.js';
@@ -201,7 +201,7 @@ export class Agent implements Component {
       prepare: async (i) => {
         const base = await prepareInstance(i, { api: this.api, images: this.images, node: this.node, dataDir: this.opts.dataDir });
         const net = await this.network?.prepare(i);
-        return { ...base, env: { ...base.env, ...net?.env }, ...(net?.netns ? { netns: net.netns } : {}), ...(net?.wait ? { wait: net.wait } : {}) };
+        return { ...base, env: { ...base.env, ...net?.env }, ...(net?.netns ? { netns: net.netns } : {}), ...(net?.wait ? { wait: net.wait } : {}) } satisfies PreparedRun;
       },
       removed: async (rec) => this.network?.released(rec),
       clock: this.clock,

@@ -8,6 +8,7 @@ import type { ApiClient } from '../client/index.js';
 import type { ImageStore } from '../drivers/index.js';
 import type { Instance, InstanceSpec } from '../model/kinds/instance.js';
 import type { Image } from '../model/kinds/image.js';
+import type { PreparedRun } from './runner.js';
 
 export interface PrepareContext {
   api: ApiClient;
@@ -21,7 +22,10 @@ export const SHARED_IMAGE_PROJECT = 'system';
 
 const downloads = new Map<string, Promise<string>>();
 
-export async function prepareInstance(inst: Instance, ctx: PrepareContext): Promise<{ spec: InstanceSpec; env: Record<string, string> }> {
+/** The platform's part of a run: spec with local names, env, and the files, mounts and devices it grants. */
+export type PreparedBase = Pick<PreparedRun, 'spec' | 'env' | 'files' | 'mounts' | 'devices'>;
+
+export async function prepareInstance(inst: Instance, ctx: PrepareContext): Promise<PreparedBase> {
   const env: Record<string, string> = {
     STRATUS_PROJECT: inst.metadata.project!,
     STRATUS_INSTANCE: inst.metadata.name,

@@ -10,7 +10,7 @@
  *
  * Work is serialized per runner: `kick()` runs `reconcile()` again after the current pass.
  */
-import type { Driver, ExitResult, TaskHandle } from '../drivers/index.js';
+import type { Driver, ExitResult, TaskFile, TaskHandle, TaskMount } from '../drivers/index.js';
 import { taskIdFor } from '../drivers/index.js';
 import type { Instance, InstanceSpec, InstanceStatus } from '../model/kinds/instance.js';
 import { FINISHED, release } from '../model/lifecycle.js';
@@ -36,6 +36,17 @@ export const DEFAULT_BACKOFF: Backoff = { baseMs: 1000, maxMs: 300_000, resetAft
 /** Writes an instance's status; `change` returns undefined to leave it alone. Resolves with the stored object. */
 export type StatusWriter = (inst: Instance, change: (status: InstanceStatus, latest: Instance) => InstanceStatus | undefined) => Promise<Instance | undefined>;
 
+/** What a run needs besides the instance: see RunnerDeps.prepare. */
+export interface PreparedRun {
+  spec: InstanceSpec;
+  env: Record<string, string>;
+  netns?: string;
+  wait?: string;
+  files?: TaskFile[];
+  mounts?: TaskMount[];
+  devices?: string[];
+}
+
 export interface RunnerDeps {
   node: string;
   driver: (name: string) => Driver | undefined;
@@ -46,7 +57,7 @@ export interface RunnerDeps {
    * namespace to join. `wait` says why the run cannot start yet (say, no address assigned): the
    * runner tries again on the next change of the instance, or after a second.
    */
-  prepare: (inst: Instance) => Promise<{ spec: InstanceSpec; env: Record<string, string>; netns?: string; wait?: string }>;
+  prepare: (inst: Instance) => Promise<PreparedRun>;
   /** Called once everything of the instance on this node is gone (after remove()). */
   removed?: (record: LocalRecord) => Promise<void>;
   clock: Clock;
@@ -179,6 +190,9 @@ export class InstanceRunner {
         dir: this.deps.records.taskDir(this.record, this.record.attempt),
         env: prepared.env,
         ...(prepared.netns ? { netns: prepared.netns } : {}),
+        ...(prepared.files?.length ? { files: prepared.files } : {}),
+        ...(prepared.mounts?.length ? { mounts: prepared.mounts } : {}),
+        ...(prepared.devices?.length ? { devices: prepared.devices } : {}),
       });
       this.handle = handle;
       this.startedAtMs = this.deps.clock.now();

@@ -38,6 +38,31 @@ export interface Task {
   netns?: string;
   /** Environment set by the agent (STRATUS_* and the like); spec.env overrides it. */
   env?: Record<string, string>;
+  /** Files the platform places inside the instance (secrets), readable only by the workload. */
+  files?: TaskFile[];
+  /** Host paths the agent grants to the task (never taken from the user's spec): MPS pipes, volumes. */
+  mounts?: TaskMount[];
+  /** Host device nodes the task may use (e.g. /dev/nvidia0, /dev/nvidiactl); none by default. */
+  devices?: string[];
+}
+
+/**
+ * A file placed inside the instance's private view at `path` (absolute, normalized). The driver
+ * writes it into the task's own directory, owned by the workload's user, and mounts it read-only.
+ */
+export interface TaskFile {
+  path: string;
+  /** Base64 of the content. */
+  data: string;
+  /** Permission bits; default 0o400. */
+  mode?: number;
+}
+
+/** A host directory or file bound into the instance at `destination`. */
+export interface TaskMount {
+  source: string;
+  destination: string;
+  readOnly: boolean;
 }
 
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
