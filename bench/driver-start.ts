@@ -1,13 +1,21 @@
 /**
- * Create→Running latency of the process and container drivers against their floors, in one run:
+ * Create→Running latency of the process and container drivers against their floors, in one run,
+ * with the cost of each isolation layer of the process sandbox:
  *
- *   process driver  start(task) until the handle is returned (workload in its cgroup, about to exec)
- *   node spawn      child_process.spawn of the same command until its 'spawn' event
- *   container       start(task) until the handle is returned (runc has written the container's pid)
- *   runc run -d     the same busybox bundle run directly by `runc run --detach` until runc returns
+ *   node spawn                  child_process.spawn of `sleep 1000` until its 'spawn' event (the floor)
+ *   process, unisolated         start(task) of isolation: none until the handle (workload in its cgroup)
+ *   process, sandboxed          start(task) of the default sandbox until runc has written the pid
+ *   runc -d: host view          the sandbox's own bundle (prepared untimed) run by `runc run --detach`:
+ *                               namespaces, project uid, no capabilities, read-only host view, cgroup
+ *   runc -d: + seccomp          the same with the default seccomp profile
+ *   runc -d: + seccomp + tini   the same with tini as pid 1: exactly the sandbox's config
+ *   container driver            start(task) of a busybox container (user namespace where the kernel allows)
+ *   container, userns off       the same without a user namespace
+ *   runc run -d                 the busybox bundle run directly by `runc run --detach`
  *
- * The four are interleaved per round so that drift on the machine hits them alike; teardown is not timed.
- * Usage: npx tsx bench/driver-start.ts [rounds=100]     (root, runc and busybox-static for the container half)
+ * Every series runs once per round, interleaved, so that drift on the machine hits them alike;
+ * teardown is not timed, and each teardown is done before the next start.
+ * Usage: npx tsx bench/driver-start.ts [rounds=100]     (root, runc and busybox-static; tini for the init layer)
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
@@ -18,9 +26,12 @@ import { ContainerDriver } from '../src/drivers/container.js';
 import { ImageStore, buildBusyboxRootfs, isStaticElf } from '../src/drivers/images.js';
 import { detectCgroups } from '../src/drivers/cgroups.js';
 import { findExecutable, DEFAULT_PATH } from '../src/drivers/commands.js';
+import { IdRanges } from '../src/drivers/identity.js';
+import { ociConfig } from '../src/drivers/oci.js';
+import { prepareSandbox, sandboxOptions } from '../src/drivers/sandbox.js';
 import { makeTask, removeCgroupTree } from '../src/drivers/testing.js';
 import { fmt, percentile } from './lib/util.js';
-import { timeIt, viaRunc, viaSpawn } from './lib/peers.js';
+import { runDetached, timeIt, viaRunc, viaSpawn } from './lib/peers.js';
 
 const rounds = Number(process.argv[2] ?? 100);
 const warmup = 5;
@@ -29,57 +40,63 @@ const parent = `stratus-bench-${process.pid}`;
 const root = process.getuid?.() === 0;
 const runc = await findExecutable('runc', DEFAULT_PATH, '/');
 const busybox = existsSync('/bin/busybox') && (await isStaticElf('/bin/busybox'));
-const containerSkip = !root ? 'not root' : !runc ? 'runc missing' : !busybox ? 'busybox-static missing' : '';
+const skip = !root ? 'not root' : !runc ? 'runc missing' : !busybox ? 'busybox-static missing' : '';
+if (skip) {
+  console.log(`driver start: skipped (${skip}); the sandbox and containers need root and runc`);
+  process.exit(0);
+}
 
 const base = await mkdtemp(join(tmpdir(), 'stratus-bench-'));
 const host = await detectCgroups();
-const processDriver = new ProcessDriver({ cgroupParent: parent });
-const samples: Record<string, number[]> = { 'process driver': [], 'node spawn': [], 'container driver': [], 'runc run -d': [] };
-
-let containerDriver: ContainerDriver | undefined;
-let imageDir = '';
 const runcRoot = join(base, 'runc');
-if (!containerSkip) {
-  await buildBusyboxRootfs(join(base, 'rootfs'));
-  const store = new ImageStore(join(base, 'images'));
-  imageDir = (await store.importImage('busybox', join(base, 'rootfs'))).dir;
-  containerDriver = new ContainerDriver({ images: store, runcRoot, cgroupParent: parent });
-}
+const ids = new IdRanges(join(base, 'id-ranges.json'));
+const sandbox = sandboxOptions();
+const processDriver = new ProcessDriver({ cgroupParent: parent, runcRoot, idRanges: ids, allowUnisolated: true });
+await buildBusyboxRootfs(join(base, 'rootfs'));
+const store = new ImageStore(join(base, 'images'));
+const imageDir = (await store.importImage('busybox', join(base, 'rootfs'))).dir;
+const containers = new ContainerDriver({ images: store, runcRoot, cgroupParent: parent, idRanges: ids });
+const noUserns = new ContainerDriver({ images: store, runcRoot, cgroupParent: parent, idRanges: ids, userns: 'off' });
 
-async function viaProcessDriver(i: number): Promise<number> {
-  const task = makeTask(join(base, 'p'), ['sleep', '1000'], { id: `bench.p.${i}` });
+type Driverish = { start: ProcessDriver['start']; destroy: ProcessDriver['destroy'] };
+async function viaDriver(d: Driverish, kind: string, i: number, spec: Record<string, unknown> = {}): Promise<number> {
+  const task = makeTask(join(base, kind), ['sleep', '1000'], { id: `bench.${kind}.${i}`, spec });
   let handle;
-  const ms = await timeIt(async () => (handle = await processDriver.start(task)));
-  await processDriver.destroy(handle!);
+  const ms = await timeIt(async () => (handle = await d.start(task)));
+  await d.destroy(handle!);
   return ms;
 }
 
-async function viaContainerDriver(i: number): Promise<number> {
-  const task = makeTask(join(base, 'c'), ['sleep', '1000'], { id: `bench.c.${i}`, spec: { driver: 'container', image: 'busybox' } });
-  let handle;
-  const ms = await timeIt(async () => (handle = await containerDriver!.start(task)));
-  await containerDriver!.destroy(handle!);
+/** The sandbox's bundle for `sleep 1000`, prepared untimed, then run detached with `layers`. */
+async function viaSandboxBundle(i: number, layers: { seccomp: boolean; init: boolean }): Promise<number> {
+  const id = `bench.h.${process.pid}.${i}`;
+  const task = makeTask(join(base, 'h'), ['sleep', '1000'], { id });
+  const range = ids.forProject(task.instance.project);
+  const { bundle, input } = await prepareSandbox(task, { uid: range.start, gid: range.start }, layers.init ? sandbox : { hostView: sandbox.hostView });
+  const config = ociConfig({ ...input, resources: { cpu: 100, memory: 128, pids: 4096 }, cgroupsPath: `/${parent}/${id}`, ...(layers.seccomp ? {} : { seccomp: null }) });
+  const ms = await runDetached({ runc: runc!, runcRoot, base }, id, config, bundle);
+  await rm(task.dir, { recursive: true, force: true });
   return ms;
 }
 
-const pct = (xs: number[], p: number) => percentile([...xs].sort((a, b) => a - b), p);
+const series: [string, (i: number) => Promise<number>][] = [
+  ['node spawn', () => viaSpawn()],
+  ['process, unisolated', (i) => viaDriver(processDriver, 'u', i, { isolation: 'none' })],
+  ['process, sandboxed', (i) => viaDriver(processDriver, 's', i)],
+  ['runc -d: host view', (i) => viaSandboxBundle(i, { seccomp: false, init: false })],
+  ['runc -d: + seccomp', (i) => viaSandboxBundle(i, { seccomp: true, init: false })],
+  ['runc -d: + seccomp + tini', (i) => viaSandboxBundle(i, { seccomp: true, init: true })],
+  ['container driver', (i) => viaDriver(containers, 'c', i, { driver: 'container', image: 'busybox' })],
+  ['container, userns off', (i) => viaDriver(noUserns, 'n', i, { driver: 'container', image: 'busybox' })],
+  ['runc run -d', (i) => viaRunc({ runc: runc!, runcRoot, imageDir, parent, base }, i)],
+];
+const samples = new Map<string, number[]>(series.map(([name]) => [name, []]));
 
 try {
   for (let i = 0; i < warmup + rounds; i++) {
-    const keep = i >= warmup;
-    const p = await viaProcessDriver(i);
-    const s = await viaSpawn();
-    if (keep) {
-      samples['process driver']!.push(p);
-      samples['node spawn']!.push(s);
-    }
-    if (containerDriver) {
-      const c = await viaContainerDriver(i);
-      const r = await viaRunc({ runc: runc!, runcRoot, imageDir, parent, base }, i);
-      if (keep) {
-        samples['container driver']!.push(c);
-        samples['runc run -d']!.push(r);
-      }
+    for (const [name, fn] of series) {
+      const ms = await fn(i);
+      if (i >= warmup) samples.get(name)!.push(ms);
     }
   }
 } finally {
@@ -87,20 +104,25 @@ try {
   await rm(base, { recursive: true, force: true });
 }
 
-console.log(`\ndriver start (Create→Running), ${rounds} starts per series after ${warmup} warm-up, interleaved; ${cpus().length} CPUs, kernel ${release()}, cgroup ${host.mode}\n`);
-console.log('| series | p50 ms | p99 ms |');
+const pct = (xs: number[], p: number) => percentile([...xs].sort((a, b) => a - b), p);
+const tail = rounds >= 1000 ? 'p99' : 'max';
+const top = (xs: number[]) => (rounds >= 1000 ? pct(xs, 99) : Math.max(...xs));
+console.log(`\ndriver start (Create→Running), ${rounds} starts per series after ${warmup} warm-up, interleaved; ${cpus().length} CPUs, kernel ${release()}, cgroup ${host.mode}${sandbox.init ? '' : ', no tini'}\n`);
+console.log(`| series | p50 ms | ${tail} ms |`);
 console.log('|---|---|---|');
-for (const [name, xs] of Object.entries(samples)) if (xs.length) console.log(`| ${name} | ${fmt(pct(xs, 50), 2)} | ${fmt(pct(xs, 99), 2)} |`);
-console.log('\n| driver | peer | added p50 ms | added p99 ms | ratio p50 | ratio p99 |');
-console.log('|---|---|---|---|---|---|');
-const compare = (driver: string, peer: string) => {
-  const d = samples[driver]!;
-  const b = samples[peer]!;
-  if (!d.length) return;
-  const [d50, d99, b50, b99] = [pct(d, 50), pct(d, 99), pct(b, 50), pct(b, 99)];
-  const signed = (n: number) => `${n >= 0 ? '+' : '−'}${fmt(Math.abs(n), 2)}`;
-  console.log(`| ${driver} | ${peer} | ${signed(d50 - b50)} | ${signed(d99 - b99)} | ×${fmt(d50 / b50, 2)} | ×${fmt(d99 / b99, 2)} |`);
+for (const [name, xs] of samples) console.log(`| ${name} | ${fmt(pct(xs, 50), 2)} | ${fmt(top(xs), 2)} |`);
+console.log(`\n| series | compared with | added p50 ms | ratio p50 |`);
+console.log('|---|---|---|---|');
+const signed = (n: number) => `${n >= 0 ? '+' : '−'}${fmt(Math.abs(n), 2)}`;
+const compare = (a: string, b: string) => {
+  const [x, y] = [pct(samples.get(a)!, 50), pct(samples.get(b)!, 50)];
+  console.log(`| ${a} | ${b} | ${signed(x - y)} | ×${fmt(x / y, 2)} |`);
 };
-compare('process driver', 'node spawn');
+compare('process, unisolated', 'node spawn');
+compare('process, sandboxed', 'node spawn');
+compare('runc -d: host view', 'node spawn');
+compare('runc -d: + seccomp', 'runc -d: host view');
+compare('runc -d: + seccomp + tini', 'runc -d: + seccomp');
+compare('process, sandboxed', 'runc -d: + seccomp + tini');
 compare('container driver', 'runc run -d');
-if (containerSkip) console.log(`\ncontainer half skipped: ${containerSkip}`);
+compare('container driver', 'container, userns off');

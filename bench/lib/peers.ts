@@ -48,8 +48,6 @@ export interface RuncPeer {
 /** A prepared bundle run by `runc run --detach` until runc returns; then deleted. */
 export async function viaRunc(peer: RuncPeer, i: number): Promise<number> {
   const id = `bench.r.${process.pid}.${i}`;
-  const bundle = join(peer.base, 'r', id);
-  await mkdir(bundle, { recursive: true });
   const config = ociConfig({
     args: ['sleep', '1000'],
     env: { PATH: DEFAULT_PATH },
@@ -60,6 +58,12 @@ export async function viaRunc(peer: RuncPeer, i: number): Promise<number> {
     root: peer.imageDir,
   });
   (config.root as { readonly: boolean }).readonly = true;
+  return runDetached(peer, id, config);
+}
+
+/** `runc run --detach` of `config` (written into a fresh bundle) until runc returns; then deleted. */
+export async function runDetached(peer: Pick<RuncPeer, 'runc' | 'runcRoot' | 'base'>, id: string, config: Record<string, unknown>, bundle = join(peer.base, 'r', id)): Promise<number> {
+  await mkdir(bundle, { recursive: true });
   await writeFile(join(bundle, 'config.json'), JSON.stringify(config));
   // stdio ignored: a detached container inherits runc's stdio, so pipes would never close
   const ms = await timeIt(

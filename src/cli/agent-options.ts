@@ -8,6 +8,8 @@ import { parseDuration } from '../model/format.js';
 import { CliError } from './errors.js';
 import { AgentNetworking } from '../agent/network.js';
 import { isIP } from 'node:net';
+import { normalize } from 'node:path';
+import { DEFAULT_HOST_VIEW } from '../drivers/sandbox.js';
 
 export function addAgentOptions(cmd: Command): Command {
   return cmd
@@ -25,7 +27,10 @@ export function addAgentOptions(cmd: Command): Command {
     .addOption(new Option('--restart-backoff <duration>', 'first delay before restarting a failed instance (doubles each time, up to 5m)').default('1s'))
     .addOption(new Option('--network <mode>', 'instance networking: auto (a namespace per instance on per-project networks, where root and the kernel allow it; else host) or host').choices(['auto', 'host']).env('STRATUS_NETWORK').default('auto'))
     .addOption(new Option('--underlay-address <ip>', 'this machine\'s address for VXLAN between nodes (default: the source address of the route to the server)'))
-    .addOption(new Option('--netns-prefix <prefix>', 'prefix of instance network namespaces; give each agent sharing /run/netns its own').default('stratus-'));
+    .addOption(new Option('--netns-prefix <prefix>', 'prefix of instance network namespaces; give each agent sharing /run/netns its own').default('stratus-'))
+    .addOption(new Option('--allow-unisolated', 'run process instances that ask for isolation: none (as root, seeing the whole node) in projects a cluster admin allowed; off by default'))
+    .addOption(new Option('--sandbox-paths <dirs>', 'host directories sandboxed processes see read-only').default(DEFAULT_HOST_VIEW.join(',')))
+    .addOption(new Option('--container-userns <mode>', 'containers in user namespaces: auto (where the kernel allows) or off').choices(['auto', 'off']).default('auto'));
 }
 
 function pairs(flag: string, text: string | undefined): Record<string, string> {
@@ -85,6 +90,19 @@ export function agentOptionsFrom(o: Record<string, unknown>): EmbeddedAgentOptio
     heartbeatMs: duration('--heartbeat', String(o.heartbeat)),
     backoff: { baseMs: duration('--restart-backoff', String(o.restartBackoff)), maxMs: 300_000, resetAfterMs: 600_000 },
     network: networkFrom(o),
+    driverOptions: driverOptionsFrom(o),
+  };
+}
+
+/** --allow-unisolated, --sandbox-paths and --container-userns, as the drivers' options. */
+function driverOptionsFrom(o: Record<string, unknown>): Record<string, Record<string, unknown>> {
+  const hostView = String(o.sandboxPaths ?? DEFAULT_HOST_VIEW.join(',')).split(',').map((p) => p.trim()).filter(Boolean);
+  for (const p of hostView) {
+    if (!p.startsWith('/') || normalize(p) !== p || p === '/') throw new CliError(`--sandbox-paths "${p}": use absolute, normalized directories other than /`, 2);
+  }
+  return {
+    process: { allowUnisolated: o.allowUnisolated === true, hostView },
+    container: { userns: o.containerUserns === 'off' ? 'off' : 'auto' },
   };
 }
 

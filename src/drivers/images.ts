@@ -8,7 +8,7 @@
 import { execFile } from 'node:child_process';
 import { chmod, copyFile, mkdir, open, readFile, readdir, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
 import { readJson, writeJsonAtomic } from './supervisor.js';
 
@@ -91,8 +91,13 @@ export class ImageStore {
 
   private async removeContentIfUnused(dir: string): Promise<void> {
     const mounts = await readFile('/proc/self/mountinfo', 'utf8').catch(() => '');
-    if (mounts.includes(`lowerdir=${dir}`)) return; // still the lower layer of a container; left for a later removal
-    await rm(dir, { recursive: true, force: true });
+    const shifted = join(this.root, 'shifted');
+    // Copies of this content with ids moved into a project's range (idshift.ts), one per range.
+    const copies = (await readdir(shifted).catch(() => [] as string[])).filter((n) => n.startsWith(`${basename(dir)}@`)).map((n) => join(shifted, n));
+    for (const d of [dir, ...copies]) {
+      if (mounts.includes(`lowerdir=${d},`)) continue; // still the lower layer of a container; left for a later removal
+      await rm(d, { recursive: true, force: true });
+    }
   }
 }
 

@@ -3,6 +3,8 @@
  * argument, so the whole document is unit-tested. Runtime spec 1.0.2, as runc 1.1 reads it.
  */
 import { CFS_PERIOD_US, cpuQuotaUs, cpuShares } from './cgroups.js';
+import type { IdRange } from './identity.js';
+import { defaultSeccompProfile, type SeccompProfile } from './seccomp.js';
 
 export interface OciMount {
   destination: string;
@@ -28,6 +30,28 @@ export interface OciInput {
   nofile?: number;
   /** Root filesystem directory, relative to the bundle. Default "rootfs". */
   root?: string;
+  /** Mount the root filesystem read-only (the process sandbox's host view). Default false. */
+  readonlyRoot?: boolean;
+  /** The workload's user (ids inside its user namespace when `userns` is set). Default 0:0. */
+  user?: { uid: number; gid: number };
+  /** Capability set (bounding, effective, permitted). Default: Docker's default set. */
+  capabilities?: readonly string[];
+  /** Seccomp profile; default: the default profile for `capabilities`; null: none (benchmarks measure its cost). */
+  seccomp?: SeccompProfile | null;
+  /** Run in a user namespace whose ids 0..size-1 are these host ids (root inside is unprivileged outside). */
+  userns?: IdRange;
+  /** Host devices to create inside and allow (the device cgroup denies every other). */
+  devices?: OciDevice[];
+}
+
+export interface OciDevice {
+  path: string;
+  type: 'c' | 'b';
+  major: number;
+  minor: number;
+  fileMode: number;
+  uid?: number;
+  gid?: number;
 }
 
 /** Docker's default capability set: enough for ordinary servers, no admin powers. */
@@ -66,46 +90,61 @@ const READONLY = ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysr
 export function ociConfig(o: OciInput): Record<string, unknown> {
   const bytes = o.resources.memory * 1024 * 1024;
   const namespaces: Array<{ type: string; path?: string }> = [{ type: 'pid' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }];
+  if (o.userns) namespaces.push({ type: 'user' }, { type: 'cgroup' });
   if (o.netns) namespaces.push({ type: 'network', path: o.netns });
+  const caps = [...(o.capabilities ?? DEFAULT_CAPABILITIES)];
+  const map = o.userns ? [{ containerID: 0, hostID: o.userns.start, size: o.userns.size }] : undefined;
   return {
     ociVersion: '1.0.2',
     process: {
       terminal: false,
-      user: { uid: 0, gid: 0 },
+      user: o.user ?? { uid: 0, gid: 0 },
       args: o.args,
       env: Object.entries(o.env).map(([k, v]) => `${k}=${v}`),
       cwd: o.cwd,
-      capabilities: {
-        bounding: DEFAULT_CAPABILITIES,
-        effective: DEFAULT_CAPABILITIES,
-        permitted: DEFAULT_CAPABILITIES,
-      },
+      capabilities: { bounding: caps, effective: caps, permitted: caps, inheritable: [], ambient: [] },
       rlimits: [{ type: 'RLIMIT_NOFILE', hard: o.nofile ?? 1024, soft: o.nofile ?? 1024 }],
       noNewPrivileges: true,
     },
-    root: { path: o.root ?? 'rootfs', readonly: false },
+    root: { path: o.root ?? 'rootfs', readonly: o.readonlyRoot ?? false },
     hostname: o.hostname,
-    mounts: [
-      { destination: '/proc', type: 'proc', source: 'proc' },
-      { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
-      { destination: '/dev/pts', type: 'devpts', source: 'devpts', options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', 'gid=5'] },
-      { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=65536k'] },
-      { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
-      { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
-      { destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['nosuid', 'noexec', 'nodev', 'relatime', 'ro'] },
-      ...(o.mounts ?? []).map((m) => ({ type: 'bind', ...m, options: m.options ?? ['rbind', 'ro'] })),
-    ],
+    mounts: [...systemMounts(o), ...(o.mounts ?? []).map((m) => ({ type: 'bind', ...m, options: m.options ?? ['rbind', 'ro'] }))],
     linux: {
+      ...(map ? { uidMappings: map, gidMappings: map } : {}),
+      ...(o.devices?.length ? { devices: o.devices } : {}),
       resources: {
-        devices: [{ allow: false, access: 'rwm' }],
+        devices: [{ allow: false, access: 'rwm' }, ...(o.devices ?? []).map((d) => ({ allow: true, type: d.type, major: d.major, minor: d.minor, access: 'rwm' }))],
         memory: { limit: bytes, swap: bytes }, // swap = memory + swap: equal means no swap
         cpu: { shares: cpuShares(o.resources.cpu), quota: cpuQuotaUs(o.resources.cpu), period: CFS_PERIOD_US },
         pids: { limit: o.resources.pids },
       },
       cgroupsPath: o.cgroupsPath,
       namespaces,
+      ...(o.seccomp === null ? {} : { seccomp: o.seccomp ?? defaultSeccompProfile(caps) }),
       maskedPaths: MASKED,
       readonlyPaths: READONLY,
     },
   };
+}
+
+/**
+ * /proc, /dev and friends. In a user namespace that joins a network namespace of the host's,
+ * sysfs and cgroupfs cannot be mounted (the kernel ties them to the owner of the network
+ * namespace), so /sys is the host's, bound read-only with the same masks.
+ */
+function systemMounts(o: OciInput): OciMount[] {
+  const sys: OciMount[] = o.userns
+    ? [{ destination: '/sys', type: 'bind', source: '/sys', options: ['rbind', 'nosuid', 'noexec', 'nodev', 'ro'] }]
+    : [
+        { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
+        { destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['nosuid', 'noexec', 'nodev', 'relatime', 'ro'] },
+      ];
+  return [
+    { destination: '/proc', type: 'proc', source: 'proc' },
+    { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
+    { destination: '/dev/pts', type: 'devpts', source: 'devpts', options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', 'gid=5'] },
+    { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=65536k'] },
+    { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
+    ...sys,
+  ];
 }

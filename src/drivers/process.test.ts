@@ -1,5 +1,6 @@
 /**
- * Integration tests of the process driver with real processes and cgroups.
+ * Integration tests of the process driver's unisolated mode (isolation: none, Nomad's raw_exec)
+ * with real processes and cgroups; sandbox.test.ts tests the default, sandboxed mode.
  * They need root and cgroup cpu/memory/pids controllers; without them they are skipped, saying why.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,7 +13,7 @@ import { ProcessDriver } from './process.js';
 import { detectCgroups, describeCgroups, TaskCgroup, type CgroupHost } from './cgroups.js';
 import { DriverError, type TaskHandle } from './driver.js';
 import { isAlive, readProcStat, sleep } from './proc.js';
-import { makeTask, removeCgroupTree } from './testing.js';
+import { makeTask as makeAnyTask, removeCgroupTree, type TaskOverrides } from './testing.js';
 
 const root = process.getuid?.() === 0;
 const host: CgroupHost = await detectCgroups();
@@ -22,7 +23,9 @@ if (why) console.warn(`process driver integration tests skipped: ${why}`);
 
 const parent = `stratus-test-${process.pid}`;
 let base = '';
-const opts = { cgroupParent: parent, pollIntervalMs: 50, logs: { maxBytes: 4096, maxFiles: 2, checkIntervalMs: 50 } };
+const opts = { cgroupParent: parent, allowUnisolated: true, pollIntervalMs: 50, logs: { maxBytes: 4096, maxFiles: 2, checkIntervalMs: 50 } };
+/** Every task here asks for the unisolated mode. */
+const makeTask = (dir: string, command: string[] | undefined, o: TaskOverrides = {}) => makeAnyTask(dir, command, { ...o, spec: { isolation: 'none', ...o.spec } });
 
 async function waitFor<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, ms = 10_000): Promise<T> {
   const end = Date.now() + ms;
@@ -37,7 +40,7 @@ async function waitFor<T>(what: string, fn: () => Promise<T | undefined> | T | u
 const cg = (h: TaskHandle) => h.state.cgroups as Record<string, string>;
 const procs = (dir: string) => readFileSync(join(dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number);
 
-describe.skipIf(why !== '')(`process driver on this host (${host.mode} cgroups)`, () => {
+describe.skipIf(why !== '')(`process driver, unisolated, on this host (${host.mode} cgroups)`, () => {
   const driver = new ProcessDriver(opts);
 
   beforeAll(async () => {
@@ -50,8 +53,14 @@ describe.skipIf(why !== '')(`process driver on this host (${host.mode} cgroups)`
 
   it('fingerprints limits as enforced', async () => {
     const fp = await driver.fingerprint();
-    expect(fp).toMatchObject({ driver: 'process', available: true, enforcesLimits: true });
+    expect(fp).toMatchObject({ driver: 'process', available: true, enforcesLimits: true, attributes: { unisolated: 'allowed' } });
     expect(fp.details.join('\n')).not.toMatch(/not enforced/);
+  });
+
+  it('refuses isolation: none on a node that does not allow it, with a clear error', async () => {
+    const strict = new ProcessDriver({ cgroupParent: parent });
+    expect((await strict.fingerprint()).attributes.unisolated).toBe('refused');
+    await expect(strict.start(makeTask(base, ['true']))).rejects.toThrow(/isolation: none, and this node does not run unisolated processes/);
   });
 
   it('runs the command in its own cgroup with its limits, in its own process group', async () => {
@@ -191,9 +200,9 @@ describe.skipIf(why !== '')(`process driver on this host (${host.mode} cgroups)`
     writeFileSync(
       script,
       `import { ProcessDriver } from ${JSON.stringify(new URL('./process.ts', import.meta.url).pathname)};
-       const d = new ProcessDriver(${JSON.stringify({ cgroupParent: parent })});
+       const d = new ProcessDriver(${JSON.stringify({ cgroupParent: parent, allowUnisolated: true })});
        const mk = (id, command) => ({ id, instance: { project: 'test', name: id, uid: id }, dir: ${JSON.stringify(base)} + '/' + id,
-         spec: { driver: 'process', command, resources: { cpu: 100, memory: 64, disk: 0 }, priority: 0, restartPolicy: 'never', gracePeriod: 1 } });
+         spec: { driver: 'process', isolation: 'none', command, resources: { cpu: 100, memory: 64, disk: 0 }, priority: 0, restartPolicy: 'never', gracePeriod: 1 } });
        const a = await d.start(mk('agent.long.${process.pid}', ['sleep', '1000']));
        const b = await d.start(mk('agent.exits.${process.pid}', ['sh', '-c', 'sleep 1; exit 9']));
        console.log(JSON.stringify([a, b]));
@@ -290,8 +299,8 @@ describe.skipIf(why !== '')(`process driver on this host (${host.mode} cgroups)`
   });
 });
 
-describe('process driver without cgroups', () => {
-  const driver = new ProcessDriver({ cgroups: { mode: 'none', v1: {} }, pollIntervalMs: 50 });
+describe('process driver without cgroups (unisolated)', () => {
+  const driver = new ProcessDriver({ cgroups: { mode: 'none', v1: {} }, allowUnisolated: true, pollIntervalMs: 50 });
   let dir = '';
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'stratus-nocg-'));

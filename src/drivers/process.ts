@@ -1,41 +1,27 @@
 /**
- * process driver: the instance's command on the host, in a cgroup of its own (CPU quota, memory
- * limit without swap, pid limit), in a process group of its own, optionally in a network namespace.
+ * process driver: the instance's command, sandboxed (sandbox.ts): an unprivileged uid of its
+ * project, its own pid/mount/ipc/uts/cgroup namespaces, a read-only view of the host's system
+ * directories, no capabilities, no_new_privs, the default seccomp profile, its cgroup limits —
+ * run by runc like a container whose root filesystem is the host view (oci-task.ts).
  *
- *   agent ─▶ sh supervisor (setsid) ─fork─▶ ( subshell ─┬─ echo <own pid> > <cgroup>/cgroup.procs (each hierarchy)
- *                                                      ├─ echo "pid <own pid>" >&3   (start() returns here)
- *                                                      └─ exec [nsenter --net=…] command args… )  (same pid, inside the limits)
- *
- * The subshell joins the cgroup before exec, so not one instruction of the workload runs unlimited.
- * Every value (cgroup paths, argv) reaches the shells as positional parameters, never as script text.
+ *   spec.isolation: sandbox (default) ─▶ runc bundle with the host view       (Nomad's exec)
+ *   spec.isolation: none              ─▶ sh supervisor on the host, as root  (Nomad's raw_exec;
+ *                                        raw-process.ts; only with allowUnisolated on this node)
  */
-import { access, readFile, readlink } from 'node:fs/promises';
-import { constants as fsc, mkdirSync, rmSync, statSync } from 'node:fs';
+import { isAbsolute } from 'node:path';
 import { release } from 'node:os';
-import { isAbsolute, join } from 'node:path';
+import { access, constants as fsc } from 'node:fs';
 import { isoNow } from '../model/runtime.js';
 import { DriverError, checkTaskId, type ExecCapable, type ExecOptions, type ExecResult, type Fingerprint, type JsonValue, type Task, type TaskHandle } from './driver.js';
 import { TaskCgroup, describeCgroups, detectCgroups, type CgroupHost } from './cgroups.js';
-import { openLogFds } from './logs.js';
-import { namedNetns } from './netns.js';
-import { DEFAULT_PATH, findExecutable, findExecutableSync, runCollect } from './commands.js';
-import { isAlive, listProcesses, signalProcess } from './proc.js';
-import { SH, readReport, spawnSupervisor } from './supervisor.js';
-import { SupervisedDriver, cgroupOf, logDir, makeHandle, runDir, supervisedState, type SupervisedOptions, type TaskRecord } from './supervised.js';
-
-/**
- * The supervisor and the wrapper in one sh: the supervisor forks a subshell (no second exec of sh)
- * that reads its own pid, joins the cgroup in every hierarchy, reports "pid <n>" on fd 3 and execs
- * the command. argv: exit-file, count, that many cgroup.procs files, command…
- */
-const PROCESS_SUPERVISOR =
-  'trap : HUP INT QUIT TERM USR1 USR2; f="$1"; n="$2"; shift 2; ' +
-  '( trap - HUP INT QUIT TERM USR1 USR2; read -r pid _ < /proc/self/stat; ' +
-  'while [ "$n" -gt 0 ]; do echo "$pid" > "$1" || { echo "error cannot join cgroup $1" >&3; exit 126; }; shift; n=$((n - 1)); done; ' +
-  'echo "pid $pid" >&3; exec "$@" 3>&- ); ' +
-  's="$?"; echo "$s" > "$f"; exit "$s"';
-/** Same, for exec(): no report. */
-const EXEC_WRAPPER = 'n="$1"; shift; while [ "$n" -gt 0 ]; do echo "$$" > "$1" || exit 126; shift; n=$((n - 1)); done; exec "$@"';
+import { DEFAULT_PATH, findExecutable } from './commands.js';
+import { IdRanges } from './identity.js';
+import { Runc } from './runc.js';
+import { DEFAULT_HOST_VIEW, prepareSandbox, sandboxOptions, type SandboxOptions } from './sandbox.js';
+import { checkOciState, clearStaleRun, nofileLimit, ociExec, ociKill, ociTerminate, runBundle, runcOf, writeBundleConfig, type OciState } from './oci-task.js';
+import { afterExitRaw, execRaw, killRaw, startRaw, terminateRaw } from './raw-process.js';
+import { SH } from './supervisor.js';
+import { SupervisedDriver, makeHandle, supervisedState, type SupervisedOptions, type TaskRecord } from './supervised.js';
 
 export interface ProcessDriverOptions extends SupervisedOptions {
   /** Parent of every task cgroup, relative to each hierarchy's root. Default "stratus". */
@@ -44,22 +30,41 @@ export interface ProcessDriverOptions extends SupervisedOptions {
   pidsLimit?: number;
   /** The host's cgroups; detected when absent. `{ mode: 'none', v1: {} }` runs without limits. */
   cgroups?: CgroupHost;
-  /** How long the wrapper may take to report its pid. Default 10 s. */
+  /** How long a start may take. Default 10 s. */
   startTimeoutMs?: number;
+  /** Run `isolation: none` instances (unisolated, as root). Default false: refused. */
+  allowUnisolated?: boolean;
+  /** Host directories a sandboxed process sees read-only. Default DEFAULT_HOST_VIEW. */
+  hostView?: string[];
+  /** runc binary; default: found in PATH. */
+  runc?: string;
+  /** runc's state root. Default /run/stratus/runc. */
+  runcRoot?: string;
+  /** The machine's per-project id ranges (identity.ts), or its file. */
+  idRanges?: IdRanges | string;
 }
+
+type Mode = 'sandbox' | 'raw';
 
 export class ProcessDriver extends SupervisedDriver implements ExecCapable {
   readonly name: string = 'process';
   private readonly cgroupParent: string;
   private readonly pidsLimit: number;
   private readonly startTimeoutMs: number;
+  private readonly runcRoot: string;
+  private readonly ids: IdRanges;
+  private readonly sandbox: SandboxOptions;
   private hostPromise: Promise<CgroupHost> | undefined;
+  private runcPromise: Promise<string | undefined> | undefined;
 
   constructor(private readonly options: ProcessDriverOptions = {}) {
     super(options);
     this.cgroupParent = options.cgroupParent ?? 'stratus';
     this.pidsLimit = options.pidsLimit ?? 4096;
     this.startTimeoutMs = options.startTimeoutMs ?? 10_000;
+    this.runcRoot = options.runcRoot ?? '/run/stratus/runc';
+    this.ids = options.idRanges instanceof IdRanges ? options.idRanges : new IdRanges(options.idRanges);
+    this.sandbox = sandboxOptions(options.hostView ?? DEFAULT_HOST_VIEW);
   }
 
   protected cgroupHost(): Promise<CgroupHost> {
@@ -67,192 +72,119 @@ export class ProcessDriver extends SupervisedDriver implements ExecCapable {
     return this.hostPromise;
   }
 
+  private runcBin(): Promise<string | undefined> {
+    this.runcPromise ??= this.options.runc ? Promise.resolve(this.options.runc) : findExecutable('runc', DEFAULT_PATH, '/');
+    return this.runcPromise;
+  }
+
   private get root(): boolean {
     return process.getuid?.() === 0;
+  }
+
+  /** Why sandboxed processes cannot run here, or undefined when they can. */
+  private async sandboxProblem(): Promise<string | undefined> {
+    if (!this.root) return 'sandboxed processes need root (to switch to an unprivileged uid and make namespaces)';
+    if ((await this.cgroupHost()).mode === 'none') return 'sandboxed processes need cgroups, and this host has none';
+    if (!(await this.runcBin())) return 'sandboxed processes need runc: run scripts/install-deps.sh (Debian package "runc")';
+    return undefined;
   }
 
   async fingerprint(): Promise<Fingerprint> {
     const host = await this.cgroupHost();
     const { enforces, notes } = describeCgroups(host, this.root);
-    const sh = await access(SH, fsc.X_OK).then(() => true, () => false);
-    if (!sh) notes.unshift(`${SH} is missing: cannot start processes`);
-    const nsenter = await findExecutable('nsenter', DEFAULT_PATH, '/');
-    if (!nsenter) notes.push('network namespaces not supported: nsenter (util-linux) is missing');
+    const problem = await this.sandboxProblem();
+    const unisolated = this.options.allowUnisolated === true;
+    const sh = await new Promise<boolean>((r) => access(SH, fsc.X_OK, (e) => r(!e)));
+    if (problem) notes.unshift(problem);
+    else notes.push(`sandboxed: project uid, own pid/mount/ipc/uts namespaces, read-only ${this.sandbox.hostView.join(' ')}, no capabilities, seccomp${this.sandbox.init ? '' : '; no tini: the workload is pid 1 and must handle SIGTERM itself'}`);
+    if (unisolated) notes.push('unisolated processes (isolation: none) allowed on this node');
+    const available = !problem || (unisolated && sh);
     return {
       driver: this.name,
-      available: sh,
+      available,
       version: release(),
-      enforcesLimits: sh && enforces,
+      enforcesLimits: available && enforces,
       details: notes,
       attributes: {
         'cgroup.mode': host.mode,
-        'cgroup.kill': host.unified ? 'cgroup.kill' : host.v1.freezer ? 'freezer' : 'signal-loop',
-        netns: nsenter ? 'yes' : 'no',
+        isolation: problem ? 'none' : 'sandbox',
+        unisolated: unisolated ? 'allowed' : 'refused',
+        ...(this.sandbox.init ? { init: this.sandbox.init } : {}),
       },
     };
   }
 
   async start(task: Task): Promise<TaskHandle> {
-    const { argv, env, cwd, run, prefix } = this.prepare(task);
-    const cgroup = await this.createCgroup(task);
-    const procs = cgroup?.procsFiles() ?? [];
+    checkTaskId(task.id);
+    if (!isAbsolute(task.dir)) throw new DriverError('INVALID_TASK', `task dir "${task.dir}" must be an absolute path`);
+    if (task.spec.isolation === 'none') return this.startUnisolated(task);
+    const problem = await this.sandboxProblem();
+    if (problem) throw new DriverError('NOT_AVAILABLE', problem);
+    return this.startSandboxed(task);
+  }
+
+  private async startSandboxed(task: Task): Promise<TaskHandle> {
+    const runc = new Runc((await this.runcBin())!, this.runcRoot);
+    await clearStaleRun(runc, task);
+    const range = this.ids.forProject(task.instance.project);
+    const owner = { uid: range.start, gid: range.start };
+    const { bundle, input } = await prepareSandbox(task, owner, this.sandbox);
+    const cgroupsPath = `/${this.cgroupParent}/${task.id}`;
+    const { resources } = task.spec;
+    await writeBundleConfig(bundle, { ...input, resources: { cpu: resources.cpu, memory: resources.memory, pids: this.pidsLimit }, cgroupsPath, nofile: await nofileLimit() });
     const startedAt = isoNow(this.clock);
-    const fds = openLogFds(logDir(task.dir));
-    let child;
-    try {
-      child = spawnSupervisor({
-        exitFile: join(run, 'exit'),
-        script: PROCESS_SUPERVISOR,
-        command: [String(procs.length), ...procs, ...prefix, ...argv],
-        env,
-        cwd,
-        stdout: fds.stdout,
-        stderr: fds.stderr,
-        reportPipe: true,
-      });
-    } finally {
-      fds.close();
-    }
-    const spawnError = new Promise<never>((_, reject) => child.once('error', reject));
-    let pid: number;
-    try {
-      const report = await Promise.race([readReport(child, this.startTimeoutMs), spawnError]);
-      const m = /^pid (\d+)$/.exec(report);
-      if (!m) throw new Error(report.startsWith('error ') ? report.slice(6) : `the wrapper ended without reporting a pid${report ? `: ${report}` : ''}`);
-      pid = Number(m[1]);
-    } catch (e) {
-      if (child.pid && child.exitCode === null && child.signalCode === null) signalProcess(-child.pid, 'SIGKILL'); // not reaped: its pid is still ours
-      await cgroup?.remove().catch(() => undefined);
-      throw new DriverError('START_FAILED', `could not start ${argv[0]}: ${(e as Error).message}`);
-    }
-    if (task.netns) await waitForNetns(pid, task.netns, this.startTimeoutMs);
-    const state = { ...supervisedState(child.pid!, pid, cgroup?.paths ?? {}, task), netns: task.netns ?? null };
+    const { child, pid } = await runBundle(runc, task, bundle, this.startTimeoutMs, async () => undefined, 'the sandbox of');
+    const host = await this.cgroupHost();
+    const state: OciState & { mode: Mode; uid: number } = {
+      ...supervisedState(child.pid!, pid, TaskCgroup.at(host, cgroupsPath).paths, task),
+      runcRoot: this.runcRoot,
+      runc: runc.bin,
+      mode: 'sandbox',
+      uid: owner.uid,
+    };
     return this.track(makeHandle(this.name, task, pid, startedAt, state), child).handle;
   }
 
-  /**
-   * Checks the task and lays out its directories. Synchronous on purpose: each call is a few
-   * microseconds of local metadata work, less than the thread-pool round trip an awaited call costs.
-   */
-  private prepare(task: Task): { argv: string[]; env: Record<string, string>; cwd: string; run: string; prefix: string[] } {
-    checkTaskId(task.id);
-    const { spec } = task;
-    if (!spec.command || spec.command.length === 0) throw new DriverError('INVALID_TASK', `instance ${task.instance.name}: the process driver needs spec.command`);
-    if (!isAbsolute(task.dir)) throw new DriverError('INVALID_TASK', `task dir "${task.dir}" must be an absolute path`);
-    const run = runDir(task.dir);
-    mkdirSync(run, { recursive: true });
-    for (const stale of ['exit', 'exit.json', 'stop-requested']) rmSync(join(run, stale), { force: true });
-    const cwd = spec.workdir ?? join(task.dir, 'work');
-    if (spec.workdir) {
-      if (!statSync(cwd, { throwIfNoEntry: false })?.isDirectory()) throw new DriverError('START_FAILED', `workdir ${cwd} does not exist on this node; create it or drop spec.workdir`);
-    } else mkdirSync(cwd, { recursive: true });
-    const env: Record<string, string> = { PATH: DEFAULT_PATH, HOME: cwd, ...task.env, ...spec.env };
-    const argv = [...spec.command, ...(spec.args ?? [])];
-    if (!findExecutableSync(argv[0]!, env.PATH ?? DEFAULT_PATH, cwd)) {
-      throw new DriverError('START_FAILED', `command "${argv[0]}" is not an executable file (PATH=${env.PATH}); use an absolute path or install it on the node`);
+  private async startUnisolated(task: Task): Promise<TaskHandle> {
+    if (!this.options.allowUnisolated) {
+      throw new DriverError('INVALID_TASK', `instance ${task.instance.name} asks for isolation: none, and this node does not run unisolated processes (a cluster admin enables it with stratus agent --allow-unisolated)`);
     }
-    let prefix: string[] = [];
-    if (task.netns) {
-      // A namespace made by `ip netns add` may carry its own /etc files (resolv.conf with the
-      // network's DNS): `ip netns exec` mounts them for the workload; nsenter would not.
-      const named = namedNetns(task.netns);
-      const ip = named ? findExecutableSync('ip', DEFAULT_PATH, '/') : undefined;
-      const nsenter = findExecutableSync('nsenter', DEFAULT_PATH, '/');
-      if (named && ip) prefix = [ip, 'netns', 'exec', named];
-      else if (nsenter) prefix = [nsenter, `--net=${task.netns}`, '--'];
-      else throw new DriverError('START_FAILED', 'joining a network namespace needs nsenter (util-linux) or ip (iproute2), and neither is installed');
-    }
-    return { argv, env, cwd, run, prefix };
-  }
-
-  /** The task's cgroup with its limits, or undefined when this host cannot limit (no cgroups, not root). */
-  private async createCgroup(task: Task): Promise<TaskCgroup | undefined> {
     const host = await this.cgroupHost();
-    if (host.mode === 'none' || !this.root) return undefined;
-    const { resources } = task.spec;
-    try {
-      const { cgroup } = await TaskCgroup.create(host, `${this.cgroupParent}/${task.id}`, {
-        cpu: resources.cpu,
-        memory: resources.memory,
-        pids: this.pidsLimit,
-      });
-      return cgroup;
-    } catch (e) {
-      await TaskCgroup.at(host, `${this.cgroupParent}/${task.id}`).remove().catch(() => undefined);
-      throw new DriverError('START_FAILED', `cannot create the cgroup of task ${task.id}: ${(e as Error).message}`);
-    }
+    const startedAt = isoNow(this.clock);
+    const { child, pid, cgroup } = await startRaw(task, { host, root: this.root, cgroupParent: this.cgroupParent, pidsLimit: this.pidsLimit, startTimeoutMs: this.startTimeoutMs });
+    const state = { ...supervisedState(child.pid!, pid, cgroup?.paths ?? {}, task), netns: task.netns ?? null, mode: 'raw' as Mode };
+    return this.track(makeHandle(this.name, task, pid, startedAt, state), child).handle;
   }
 
-  /**
-   * SIGTERM to the workload's process group, which is the supervisor's (the supervisor traps it).
-   * Group ids are pids, so the group is signalled only while its leader, the supervisor, is
-   * provably alive; otherwise just the workload, identified by pid and start time.
-   */
-  protected async terminate(rec: TaskRecord): Promise<void> {
-    const s = rec.state;
-    if (await isAlive(s.supervisorPid, s.supervisorStart)) signalProcess(-s.supervisorPid, 'SIGTERM');
-    else if (await isAlive(rec.handle.pid, s.pidStart)) signalProcess(rec.handle.pid, 'SIGTERM');
+  private mode(handle: TaskHandle): Mode {
+    return handle.state.mode === 'sandbox' ? 'sandbox' : 'raw';
   }
 
-  protected async kill(rec: TaskRecord): Promise<void> {
-    const cg = cgroupOf(rec.state);
-    if (cg) return cg.killAll();
-    // No cgroup, best effort: everything in the supervisor's session but the supervisor (which
-    // records the status) — while the supervisor lives, so the session id cannot have been reused.
-    const s = rec.state;
-    if (await isAlive(s.supervisorPid, s.supervisorStart)) {
-      for (const p of await listProcesses()) if (p.session === s.supervisorPid && p.pid !== s.supervisorPid) signalProcess(p.pid, 'SIGKILL');
-    } else if (await isAlive(rec.handle.pid, s.pidStart)) signalProcess(rec.handle.pid, 'SIGKILL');
+  protected terminate(rec: TaskRecord): Promise<void> {
+    return this.mode(rec.handle) === 'sandbox' ? ociTerminate(rec) : terminateRaw(rec);
   }
 
-  /** When the main process ends, whatever it left behind in the task goes too. */
+  protected kill(rec: TaskRecord): Promise<void> {
+    return this.mode(rec.handle) === 'sandbox' ? ociKill(rec) : killRaw(rec);
+  }
+
   protected override async afterExit(rec: TaskRecord): Promise<void> {
-    const cg = cgroupOf(rec.state);
-    if (!cg || (await cg.members()).length > 0) await this.kill(rec);
+    if (this.mode(rec.handle) === 'raw') await afterExitRaw(rec);
   }
 
-  protected async teardown(_handle: TaskHandle): Promise<void> {}
+  protected async teardown(handle: TaskHandle): Promise<void> {
+    if (this.mode(handle) === 'sandbox') await runcOf(handle).delete(handle.taskId);
+  }
 
   protected checkState(state: Record<string, JsonValue>): void {
+    if (state.mode === 'sandbox') return checkOciState(state);
+    if (state.mode !== undefined && state.mode !== 'raw') throw new Error('state.mode must be sandbox or raw');
     if (state.netns !== null && state.netns !== undefined && typeof state.netns !== 'string') throw new Error('state.netns must be a string or null');
   }
 
-  /** Runs argv in the task's cgroup, working directory, environment and network namespace. */
+  /** Runs argv inside the task: its sandbox (runc exec) or, unisolated, its cgroup, directory, environment and network namespace. */
   async exec(handle: TaskHandle, argv: string[], options: ExecOptions = {}): Promise<ExecResult> {
     const rec = this.record(handle);
-    if (rec.exit) throw new DriverError('NOT_RUNNING', `task ${handle.taskId} has ended; exec needs a running task`);
-    if (argv.length === 0) throw new DriverError('INVALID_TASK', 'exec needs a command');
-    const pid = handle.pid;
-    const cwd = await readlink(`/proc/${pid}/cwd`).catch(() => join(handle.dir, 'work'));
-    // Right after start() the workload may be in the middle of its execve, when /proc reads empty.
-    let environ = '';
-    for (let i = 0; i < 20 && environ === ''; i++) {
-      if (i > 0) await new Promise((r) => setTimeout(r, 5));
-      environ = await readFile(`/proc/${pid}/environ`, 'utf8').catch(() => '');
-    }
-    const env: Record<string, string> = { PATH: DEFAULT_PATH };
-    for (const kv of environ.split('\0')) {
-      const i = kv.indexOf('=');
-      if (i > 0) env[kv.slice(0, i)] = kv.slice(i + 1);
-    }
-    Object.assign(env, options.env);
-    const procs = cgroupOf(rec.state)?.procsFiles() ?? [];
-    const netns = typeof handle.state.netns === 'string' ? ['nsenter', `--net=/proc/${pid}/ns/net`, '--'] : [];
-    return runCollect([...netns, SH, '-c', EXEC_WRAPPER, 'stratus-exec', String(procs.length), ...procs, ...argv], { cwd, env }, options);
-  }
-}
-
-/**
- * The pid is reported just before `exec nsenter`, so it joins the namespace a moment later; wait
- * for that (start() promises a workload inside its namespaces). Gives up quietly when the process
- * is already gone: wait() reports how it ended.
- */
-async function waitForNetns(pid: number, netns: string, timeoutMs: number): Promise<void> {
-  const want = statSync(netns, { throwIfNoEntry: false })?.ino;
-  const end = Date.now() + timeoutMs;
-  while (want !== undefined && Date.now() < end) {
-    const ino = statSync(`/proc/${pid}/ns/net`, { throwIfNoEntry: false })?.ino;
-    if (ino === undefined || ino === want) return;
-    await new Promise((r) => setTimeout(r, 2));
+    return this.mode(handle) === 'sandbox' ? ociExec(rec, argv, options) : execRaw(rec, argv, options);
   }
 }

@@ -220,7 +220,7 @@ export abstract class SupervisedDriver implements Driver {
     await this.teardown(h);
     const cg = cgroupOf(rec.state);
     if (cg) await cg.remove();
-    for (const sub of ['run', 'logs', 'work', 'bundle', 'overlay']) await rm(join(h.dir, sub), { recursive: true, force: true });
+    for (const sub of ['run', 'logs', 'work', 'tmp', 'files', 'bundle', 'overlay']) await rm(join(h.dir, sub), { recursive: true, force: true });
     await rmdir(h.dir).catch(() => undefined); // only if empty: the agent may keep its own files there
     this.records.delete(h.taskId);
   }
