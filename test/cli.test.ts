@@ -133,8 +133,8 @@ describe('stratus CLI', () => {
 
   it('shows the audit trail and documents the server flags', async () => {
     const audit = await run(['audit', '--limit', '100']);
-    expect(audit.stdout).toMatch(/token:ci\s+create\s+instance\/team-a\/web-1\s+201/);
-    expect(audit.stdout).toMatch(/token:ci\s+create\s+instance\/default\s+403|token:ci/);
+    expect(audit.stdout).toMatch(/token:ci\s+ci\s+create\s+instance\/team-a\/web-1\s+201/); // actor, then the token that acted
+    expect(audit.stdout).toMatch(/token:ci\s+ci\s+create\s+instance\/default\s+403|token:ci/);
     const help = await run(['server', '--help']);
     for (const flag of ['--data-dir', '--port', '--listen', '--bootstrap-token', '--store', '--tls-cert']) expect(help.stdout).toContain(flag);
     expect(help.stdout).toContain('STRATUS_BOOTSTRAP_TOKEN');

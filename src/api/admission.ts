@@ -5,6 +5,7 @@
  */
 import type { Kind, StoredObject } from '../model/kind.js';
 import type { Repository } from '../store/repository.js';
+import type { TxnOp } from '../store/backend.js';
 import type { Principal } from './auth.js';
 import { StratusError } from '../model/errors.js';
 import { ALL_KINDS, projectKind } from '../model/kinds/index.js';
@@ -23,7 +24,11 @@ export interface AdmissionRequest {
   dryRun?: boolean;
 }
 
-export type AdmissionPlugin = (req: AdmissionRequest, repo: Repository) => Promise<void>;
+/**
+ * A check before a write. It throws to refuse; it may return store operations that must hold in
+ * the write's own transaction (a guard: an expected revision), which the writer adds to it.
+ */
+export type AdmissionPlugin = (req: AdmissionRequest, repo: Repository) => Promise<void | TxnOp[]>;
 
 export class Admission {
   private readonly plugins: AdmissionPlugin[];
@@ -36,8 +41,11 @@ export class Admission {
     this.plugins.push(plugin);
   }
 
-  async admit(req: AdmissionRequest): Promise<void> {
-    for (const plugin of this.plugins) await plugin(req, this.repo);
+  /** Runs every plugin; returns their guards for the write's transaction. */
+  async admit(req: AdmissionRequest): Promise<TxnOp[]> {
+    const guards: TxnOp[] = [];
+    for (const plugin of this.plugins) guards.push(...((await plugin(req, this.repo)) ?? []));
+    return guards;
   }
 }
 

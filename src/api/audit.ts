@@ -3,7 +3,8 @@
  *
  * Entries live in the store under /audit/<time>-<server>-<seq>, so they are as durable as the
  * objects. A successful write carries its entry in the same transaction (`op`); a refused one
- * is recorded on its own afterwards (`record`). Oldest entries beyond the retention are pruned.
+ * is recorded on its own afterwards (`record`). A periodic sweep drops entries older than the
+ * retention age and the oldest beyond its count (each entry is at most ~2 KiB: the count bounds the size).
  */
 import type { FastifyRequest } from 'fastify';
 import type { Backend, TxnOp } from '../store/backend.js';
@@ -17,6 +18,9 @@ export interface AuditEntry {
   id: string;
   time: string;
   actor: string;
+  /** The token that acted (its name and uid): which of an actor's credentials it was. */
+  token?: string;
+  tokenUid?: string;
   method: string;
   path: string;
   action: string;
@@ -38,10 +42,19 @@ export interface AuditQuery {
   /** Entries older than this id (pagination, newest first). */
   before?: string;
   actor?: string;
+  token?: string;
   project?: string;
   kind?: string;
   failedOnly?: boolean;
 }
+
+/** How long entries are kept and how many: the older and the oldest beyond the count go. */
+export interface AuditRetention {
+  maxAgeMs: number;
+  maxEntries: number;
+}
+
+export const DEFAULT_AUDIT_RETENTION: AuditRetention = { maxAgeMs: 30 * 86_400_000, maxEntries: 1_000_000 };
 
 export class AuditLog {
   private seq = 0;
@@ -77,6 +90,7 @@ export class AuditLog {
         startAfter = kv.key;
         const e = JSON.parse(kv.value) as AuditEntry;
         if (q.actor && e.actor !== q.actor) continue;
+        if (q.token && e.token !== q.token) continue;
         if (q.project && e.project !== q.project) continue;
         if (q.kind && e.kind !== q.kind) continue;
         if (q.failedOnly && e.status < 400) continue;
@@ -84,6 +98,25 @@ export class AuditLog {
         if (items.length === limit) return { items, before: e.id };
       }
       if (!page.more) return { items };
+    }
+  }
+
+  /** Applies the retention: entries older than maxAgeMs go, then the oldest beyond maxEntries. Returns how many went. */
+  async sweep(retention: AuditRetention): Promise<number> {
+    return (await this.pruneBefore(this.clock.now() - retention.maxAgeMs)) + (await this.prune(retention.maxEntries));
+  }
+
+  /** Deletes the entries recorded before `time` (epoch ms); ids start with their time, so they sort first. */
+  async pruneBefore(time: number): Promise<number> {
+    const end = AUDIT_PREFIX + String(Math.max(0, time)).padStart(14, '0');
+    let removed = 0;
+    for (;;) {
+      const page = await this.backend.range(AUDIT_PREFIX, { limit: 1000 });
+      const old = page.items.filter((kv) => kv.key < end);
+      if (old.length === 0) return removed;
+      await this.backend.txn(old.map((kv) => ({ op: 'delete' as const, key: kv.key })));
+      removed += old.length;
+      if (old.length < page.items.length) return removed;
     }
   }
 
@@ -115,8 +148,10 @@ export function requestAudit(req: FastifyRequest, status: number): AuditInput {
     name: req.target?.name ?? params.name ?? (typeof bodyName === 'string' ? bodyName.slice(0, 253) : undefined),
     action: req.target?.action,
   };
+  const p = req.principal;
   return {
-    actor: req.principal?.id ?? 'anonymous',
+    actor: p?.id ?? 'anonymous',
+    ...(p ? { token: p.token, ...(p.tokenUid ? { tokenUid: p.tokenUid } : {}) } : {}),
     method: req.method,
     path: req.url.split('?')[0]!.slice(0, 512),
     action: target.action ?? ACTIONS[req.method] ?? req.method.toLowerCase(),

@@ -9,12 +9,14 @@
 import { createHash } from 'node:crypto';
 import type { Repository } from '../store/repository.js';
 import type { Watcher } from '../store/backend.js';
-import type { Kind } from '../model/kind.js';
+import type { Kind, StoredObject } from '../model/kind.js';
 import { StratusError } from '../model/errors.js';
 import { tokenKind, userKind } from '../model/kinds/index.js';
 import type { Token } from '../model/kinds/token.js';
 import type { User } from '../model/kinds/user.js';
 import type { Clock } from '../model/runtime.js';
+import { nodeDenyReason, nodeView } from './node-authorizer.js';
+import type { NodeScope } from './node-scope.js';
 
 export type Role = 'viewer' | 'member' | 'admin';
 export const ROLE_RANK: Record<Role, number> = { viewer: 1, member: 2, admin: 3 };
@@ -23,7 +25,13 @@ export interface Principal {
   /** Shown in audit records: user:alice, token:ci-deploy, node:n1. */
   id: string;
   user?: string;
+  /** The token's name, and its uid (audit records name both). */
   token: string;
+  tokenUid?: string;
+  /** When the token expires; tokens it creates expire no later. */
+  expiresAt?: string;
+  /** The token carries its own roles or clusterAdmin, narrowing its user's (tokens it creates stay within them). */
+  narrowed?: boolean;
   clusterAdmin: boolean;
   roles: ReadonlyMap<string, Role>;
   /** The node an agent credential acts for. */
@@ -56,6 +64,9 @@ export function hasRole(principal: Principal, project: string, needed: Role): bo
 
 const READ_VERBS: ReadonlySet<Verb> = new Set(['get', 'list', 'watch']);
 
+/** Kinds that answer 404 alike whether an object exists or the caller may not see it (no enumeration). */
+export const HIDDEN_KINDS: ReadonlySet<string> = new Set(['user', 'token', 'project']);
+
 /**
  * Why `principal` may not do `verb` on `kind` (in `project`), or undefined when it may.
  * Lists of cluster kinds are allowed here and filtered per object by `canSee`.
@@ -78,38 +89,38 @@ export function denyReason(principal: Principal, kind: Kind, verb: Verb, project
 }
 
 /**
- * Kinds a node agent reads whole: its networking needs every network, security group and
- * instance address of the projects it hosts (peers, DNS names, group members on other nodes).
+ * The object as `principal` may read it: whole, redacted (node credentials, see
+ * node-authorizer.ts) or undefined when it may not read it at all. Filters lists and watches.
  */
-const NODE_READABLE: ReadonlySet<string> = new Set(['node', 'image', 'instance', 'network', 'security-group', 'service']);
-
-/**
- * What a node agent may do: read nodes, images, instances, networks, security groups (and
- * services), write its own node's status and the status of the instances bound to it (checked
- * per object by the route).
- */
-function nodeDenyReason(node: string, kind: Kind, verb: Verb, name?: string): string | undefined {
-  const read = READ_VERBS.has(verb);
-  if (kind.kind === 'node' && verb === 'status' && name === node) return undefined;
-  if (kind.kind === 'instance' && verb === 'status') return undefined;
-  if (read && NODE_READABLE.has(kind.kind)) return undefined;
-  return `node:${node} may not ${verb} ${kind.plural}${name ? ` (${name})` : ''}`;
+export function viewOf(principal: Principal, kind: Kind, obj: StoredObject, scope?: NodeScope): StoredObject | undefined {
+  if (principal.node) return nodeView(scope, principal.node, kind, obj);
+  return canSee(principal, kind, obj) ? obj : undefined;
 }
 
-/** Whether `principal` may read this object (used to filter lists and watches). */
+/** Whether a person or robot may read this object (nodes: `viewOf`, which needs the node scope). */
 export function canSee(principal: Principal, kind: Kind, obj: { metadata: { name: string; project?: string }; spec: unknown }): boolean {
   if (principal.clusterAdmin) return true;
-  if (principal.node) return NODE_READABLE.has(kind.kind);
+  if (principal.node || principal.join) return false;
   if (kind.scope === 'project') return obj.metadata.project !== undefined && roleIn(principal, obj.metadata.project) !== undefined;
   switch (kind.kind) {
     case 'project': return roleIn(principal, obj.metadata.name) !== undefined;
     case 'user': return obj.metadata.name === principal.user;
-    case 'token': {
-      const spec = obj.spec as Token['spec'];
-      return obj.metadata.name === principal.token || (spec.user !== undefined && spec.user === principal.user);
-    }
+    case 'token': return obj.metadata.name === principal.token || tokenManagedBy(principal, obj.spec as Token['spec']);
     default: return true;
   }
+}
+
+/**
+ * Whether `principal` manages a token with this spec (sees and may revoke it): its user's tokens,
+ * and robot tokens whose every role is in a project it administers.
+ */
+export function tokenManagedBy(principal: Principal, spec: Token['spec']): boolean {
+  if (principal.clusterAdmin) return true;
+  if (principal.node || principal.join) return false;
+  if (spec.user !== undefined) return spec.user === principal.user;
+  if (spec.clusterAdmin || spec.node || spec.join) return false;
+  const roles = spec.roles ?? [];
+  return roles.length > 0 && roles.every((r) => hasRole(principal, r.project, 'admin'));
 }
 
 export class Authenticator {
@@ -183,7 +194,9 @@ export function principalOf(tok: Token, user: User | undefined): Principal {
   }
   const id = tok.spec.node ? `node:${tok.spec.node}` : user ? `user:${user.metadata.name}` : `token:${tok.metadata.name}`;
   return {
-    id, user: user?.metadata.name, token: tok.metadata.name, clusterAdmin, roles,
+    id, user: user?.metadata.name, token: tok.metadata.name, tokenUid: tok.metadata.uid, clusterAdmin, roles,
+    ...(tok.spec.expiresAt ? { expiresAt: tok.spec.expiresAt } : {}),
+    ...(!user || tok.spec.roles !== undefined || tok.spec.clusterAdmin !== undefined ? { narrowed: true } : {}),
     ...(tok.spec.node ? { node: tok.spec.node } : {}),
     ...(tok.spec.join ? { join: true } : {}),
   };

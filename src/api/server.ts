@@ -13,10 +13,11 @@ import { Value } from '@sinclair/typebox/value';
 import type { TSchema } from '@sinclair/typebox';
 import YAML from 'yaml';
 import { compileChecker } from '../model/validate.js';
-import { StratusError, ValidationError } from '../model/errors.js';
+import { notFound, StratusError, ValidationError } from '../model/errors.js';
 import { toErrorResponse } from './errors.js';
 import { jsonDepth, valueDepth, MAX_DEPTH } from './depth.js';
-import { denyReason, hasRole, type Authenticator, type Principal, type Role, type Verb } from './auth.js';
+import { canSee, denyReason, hasRole, HIDDEN_KINDS, roleIn, type Authenticator, type Principal, type Role, type Verb } from './auth.js';
+import { NodeScope } from './node-scope.js';
 import { requestAudit, type AuditLog } from './audit.js';
 import type { Repository } from '../store/repository.js';
 import type { Kind } from '../model/kind.js';
@@ -74,6 +75,8 @@ export interface ApiDeps {
   logger?: boolean | Record<string, unknown>;
   /** Serve HTTPS with this certificate and key (PEM). */
   https?: { cert: Buffer; key: Buffer };
+  /** What each node hosts, for the node authorizer; built (and stopped with the API) when absent. */
+  nodeScope?: NodeScope;
   /** Extra plugins (metrics, agent routes, ...) registered after the core routes. */
   plugins?: ((app: FastifyInstance, deps: ApiDeps) => Promise<void> | void)[];
 }
@@ -81,7 +84,10 @@ export interface ApiDeps {
 export const BODY_LIMIT = 1024 * 1024;
 const MUTATIONS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
-export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
+export async function buildApi(input: ApiDeps): Promise<FastifyInstance> {
+  const ownScope = input.nodeScope === undefined;
+  const deps: ApiDeps = { ...input, nodeScope: input.nodeScope ?? new NodeScope(input.repo) };
+  if (ownScope) await deps.nodeScope!.start();
   const app = (Fastify as unknown as (o: object) => FastifyInstance)({
     ...(deps.https ? { https: deps.https } : {}),
     logger: deps.logger ?? false,
@@ -112,6 +118,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(auditRoutes, { deps });
   for (const plugin of deps.plugins ?? []) await plugin(app, deps);
   app.addHook('preClose', async () => endWatchStreams(app));
+  if (ownScope) app.addHook('onClose', async () => deps.nodeScope!.stop());
   return app;
 }
 
@@ -200,11 +207,24 @@ function installAuth(app: FastifyInstance, deps: ApiDeps): void {
     }
     if ('role' in permission) {
       if (project && hasRole(principal, project, permission.role)) return;
+      if (project && roleIn(principal, project) === undefined) throw notFound('project', project);
       throw new StratusError('STRATUS_ERR_FORBIDDEN', `${principal.id} needs the ${permission.role} role in project "${project}"`, { project, role: permission.role });
     }
     const reason = denyReason(principal, permission.kind, permission.verb, project, (req.params as { name?: string } | undefined)?.name);
-    if (reason) throw new StratusError('STRATUS_ERR_FORBIDDEN', reason, { kind: permission.kind.kind, verb: permission.verb, project });
+    if (!reason) return;
+    await hideUnseen(deps, req, principal, permission.kind);
+    throw new StratusError('STRATUS_ERR_FORBIDDEN', reason, { kind: permission.kind.kind, verb: permission.verb, project });
   });
+}
+
+/** For hidden kinds: a refused request about an object the caller cannot see is answered 404. */
+async function hideUnseen(deps: ApiDeps, req: FastifyRequest, principal: Principal, kind: Kind): Promise<void> {
+  if (!HIDDEN_KINDS.has(kind.kind)) return;
+  const params = (req.params ?? {}) as { name?: string; project?: string };
+  const name = kind.kind === 'project' ? params.project : params.name;
+  if (name === undefined) return;
+  const obj = await deps.repo.find(kind, name);
+  if (!obj || !canSee(principal, kind, obj)) throw notFound(kind.kind, name);
 }
 
 function projectParam(req: FastifyRequest): string | undefined {

@@ -17,6 +17,7 @@ export const ErrorCatalog = {
   STRATUS_ERR_CONFLICT: { status: 409, title: 'the object changed since it was read' },
   STRATUS_ERR_NOT_RUNNING: { status: 409, title: 'the instance has no workload (yet)' },
   STRATUS_ERR_ALREADY_EXISTS: { status: 409, title: 'the object already exists' },
+  STRATUS_ERR_LAST_ADMIN: { status: 409, title: 'the last cluster admin cannot be deleted, disabled or demoted' },
   STRATUS_ERR_IMMUTABLE_FIELD: { status: 422, title: 'a field cannot be changed' },
   STRATUS_ERR_REVISION_COMPACTED: { status: 410, title: 'the revision was compacted' },
   STRATUS_ERR_PAYLOAD_TOO_LARGE: { status: 413, title: 'the body is too large' },

@@ -14,9 +14,10 @@ import { openBackend, type Backend } from '../store/index.js';
 import { Repository } from '../store/repository.js';
 import { buildApi } from '../api/server.js';
 import { Authenticator } from '../api/auth.js';
-import { AuditLog } from '../api/audit.js';
+import { AuditLog, DEFAULT_AUDIT_RETENTION } from '../api/audit.js';
 import { Admission, type AdmissionPlugin } from '../api/admission.js';
 import { networkNotInUse } from '../api/network-admission.js';
+import { platformAdmission } from '../api/platform-admission.js';
 import { QuotaTracker } from '../api/quota.js';
 import { BlobStore } from '../store/blobs.js';
 import { systemClock, randomIds, type Clock, type Ids } from '../model/runtime.js';
@@ -37,8 +38,11 @@ export interface ServerConfig {
   tlsKey?: string;
   /** Revisions of history kept for watches. */
   retainRevisions?: number;
-  /** Audit entries kept. */
-  auditRetention?: number;
+  /** Audit entries kept: at most this many (default 1,000,000), none older than this (ms, default 30 days). */
+  auditMaxEntries?: number;
+  auditMaxAgeMs?: number;
+  /** Host ports instances and services may publish (default 30000-32767); projects may be allowed more. */
+  nodePortRange?: [number, number];
   clock?: Clock;
   ids?: Ids;
   /** More components (scheduler, controllers, agent), built once the API exists. */
@@ -68,10 +72,15 @@ export function defaultDataDir(): string {
   return join(base, 'stratus');
 }
 
+/** The store a server of this config opens: --store, or the SQLite file in the data dir. */
+export function storeUrlOf(config: Pick<ServerConfig, 'dataDir' | 'store'>): string {
+  return config.store ?? `sqlite://${join(resolve(config.dataDir), 'stratus.db')}`;
+}
+
 export async function startServer(config: ServerConfig): Promise<RunningServer> {
   const clock = config.clock ?? systemClock;
   const ids = config.ids ?? randomIds;
-  const storeUrl = config.store ?? `sqlite://${join(resolve(config.dataDir), 'stratus.db')}`;
+  const storeUrl = storeUrlOf(config);
   const backend = await openBackend(storeUrl, storeUrl.startsWith('sqlite:') && config.storeSync ? { sync: config.storeSync } : {});
   const runner = new Runner();
   try {
@@ -81,7 +90,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     await auth.start();
     const audit = new AuditLog(backend, clock, ids);
     const quota = new QuotaTracker(repo);
-    const admission = new Admission(repo, [quota.admission, networkNotInUse, ...(config.admissionPlugins ?? [])]);
+    const admission = new Admission(repo, [quota.admission, networkNotInUse, ...platformAdmission({ nodePortRange: config.nodePortRange }), ...(config.admissionPlugins ?? [])]);
     const blobs = new BlobStore(join(resolve(config.dataDir), 'blobs'));
     const app = await buildApi({
       repo, auth, audit, clock, ids, admission, blobs, version: VERSION,
@@ -126,18 +135,23 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   }
 }
 
-/** Compacts watch history and prunes the audit trail, every minute. */
+/** Compacts watch history and applies the audit retention (at start, then every minute). */
 function maintenance(backend: Backend, audit: AuditLog, config: ServerConfig): Component {
   let loop: { stop(): void } | undefined;
   const retain = config.retainRevisions ?? 100_000;
-  const keepAudit = config.auditRetention ?? 1_000_000;
+  const auditRetention = {
+    maxEntries: config.auditMaxEntries ?? DEFAULT_AUDIT_RETENTION.maxEntries,
+    maxAgeMs: config.auditMaxAgeMs ?? DEFAULT_AUDIT_RETENTION.maxAgeMs,
+  };
   return {
     name: 'maintenance',
     start: async () => {
+      // At once too: a server restarted with a shorter retention applies it without waiting.
+      void audit.sweep(auditRetention).catch((e: Error) => console.error(`maintenance: ${e.message}`));
       loop = every(60_000, async () => {
         const rev = await backend.revision();
         if (rev > retain) await backend.compact(rev - retain);
-        await audit.prune(keepAudit);
+        await audit.sweep(auditRetention);
       }, (e) => console.error(`maintenance: ${(e as Error).message}`));
     },
     stop: async () => loop?.stop(),

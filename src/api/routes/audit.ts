@@ -10,6 +10,7 @@ const Query = Type.Object(
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10000 })),
     before: Type.Optional(Type.String({ maxLength: 64, description: 'Entries older than this id (from the previous page).' })),
     actor: Type.Optional(Type.String({ maxLength: 256 })),
+    token: Type.Optional(Type.String({ maxLength: 63, description: 'Only what this token did.' })),
     project: Type.Optional(Type.String({ maxLength: 63 })),
     kind: Type.Optional(Type.String({ maxLength: 63 })),
     failed: Type.Optional(Type.Boolean({ description: 'Only refused requests.' })),
@@ -18,7 +19,7 @@ const Query = Type.Object(
 );
 
 const Entry = Type.Object({
-  id: Type.String(), time: Type.String(), actor: Type.String(), method: Type.String(), path: Type.String(), action: Type.String(),
+  id: Type.String(), time: Type.String(), actor: Type.String(), token: Type.Optional(Type.String()), tokenUid: Type.Optional(Type.String()), method: Type.String(), path: Type.String(), action: Type.String(),
   kind: Type.Optional(Type.String()), project: Type.Optional(Type.String()), name: Type.Optional(Type.String()),
   status: Type.Integer(), code: Type.Optional(Type.String()), message: Type.Optional(Type.String()),
   sourceIp: Type.Optional(Type.String()), requestId: Type.Optional(Type.String()),
@@ -34,6 +35,6 @@ export async function auditRoutes(app: FastifyInstance, { deps }: { deps: ApiDep
     if (!p.clusterAdmin && !(q.project && hasRole(p, q.project, 'admin'))) {
       throw new StratusError('STRATUS_ERR_FORBIDDEN', 'the audit trail is for cluster admins, and for project admins with ?project=<their project>');
     }
-    return deps.audit.query({ limit: q.limit, before: q.before, actor: q.actor, project: q.project, kind: q.kind, failedOnly: q.failed });
+    return deps.audit.query({ limit: q.limit, before: q.before, actor: q.actor, token: q.token, project: q.project, kind: q.kind, failedOnly: q.failed });
   });
 }

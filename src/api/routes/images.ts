@@ -13,6 +13,7 @@ import { imageKind } from '../../model/kinds/index.js';
 import type { Image } from '../../model/kinds/image.js';
 import { isoNow } from '../../model/runtime.js';
 import { BlobTooLarge } from '../../store/blobs.js';
+import { viewOf } from '../auth.js';
 
 export const MAX_IMAGE_BYTES = 8 * 1024 * 1024 * 1024;
 const ARCHIVE_TYPES = ['application/x-tar', 'application/gzip', 'application/x-gzip', 'application/octet-stream'];
@@ -55,6 +56,9 @@ export async function imageRoutes(app: FastifyInstance, { deps }: { deps: ApiDep
   }, async (req, reply) => {
     const { project, name } = req.params as { project: string; name: string };
     const image = await deps.repo.get<Image>(imageKind, name, project);
+    if (!viewOf(req.principal!, imageKind, image, deps.nodeScope)) {
+      throw new StratusError('STRATUS_ERR_FORBIDDEN', `${req.principal!.id} may not read image "${name}" of project "${project}"`);
+    }
     const digest = image.status?.digest;
     if (!digest || !(await deps.blobs.exists(digest))) {
       throw new StratusError('STRATUS_ERR_NOT_FOUND', `image "${name}" in project "${project}" has no content yet; upload it with \`stratus image import ${name} PATH\``);

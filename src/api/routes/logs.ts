@@ -32,6 +32,7 @@ export async function logRoutes(app: FastifyInstance, { deps }: { deps: ApiDeps 
   }, async (req, reply) => {
     const { project, name } = req.params as { project: string; name: string };
     const q = req.query as Static<typeof Query>;
+    if (req.principal!.node) throw new StratusError('STRATUS_ERR_FORBIDDEN', `${req.principal!.id} may not read logs: a node credential reads them on its node`);
     const inst = await deps.repo.get<Instance>(instanceKind, name, project);
     const nodeName = inst.status?.node;
     if (!nodeName) throw new StratusError('STRATUS_ERR_NOT_RUNNING', `instance "${name}" has not run on any node yet (phase ${inst.status?.phase ?? 'Pending'}): no logs`);

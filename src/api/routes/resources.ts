@@ -16,10 +16,10 @@ import { Type, type TObject } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ApiDeps } from '../server.js';
 import { parseObject, parseStatus, type Kind, type StoredObject } from '../../model/kind.js';
-import { StratusError, ValidationError } from '../../model/errors.js';
+import { notFound, StratusError, ValidationError } from '../../model/errors.js';
 import { DnsLabel } from '../../model/schema.js';
 import { parseSelector, SelectorError, type Selector } from '../../model/labels.js';
-import { canSee } from '../auth.js';
+import { HIDDEN_KINDS, viewOf } from '../auth.js';
 import { requestAudit } from '../audit.js';
 import { streamWatch } from './watch.js';
 import { mergePatch } from '../patch.js';
@@ -103,8 +103,10 @@ export async function resourceRoutes(app: FastifyInstance, { deps, kind }: { dep
     }, async (req) => {
       const p = req.params as Params;
       const obj = await deps.repo.get(kind, nameOf(p), p.project);
-      if (!canSee(req.principal!, kind, obj)) throw new StratusError('STRATUS_ERR_FORBIDDEN', `${req.principal!.id} may not read ${kind.kind} "${nameOf(p)}"`);
-      return obj;
+      const view = viewOf(req.principal!, kind, obj, deps.nodeScope);
+      if (view) return view;
+      if (HIDDEN_KINDS.has(kind.kind)) throw notFound(kind.kind, nameOf(p));
+      throw new StratusError('STRATUS_ERR_FORBIDDEN', `${req.principal!.id} may not read ${kind.kind} "${nameOf(p)}"`);
     });
   }
 
@@ -119,13 +121,13 @@ export async function resourceRoutes(app: FastifyInstance, { deps, kind }: { dep
       req.target = { kind: kind.kind, project, name, action: 'create' };
       const input: NewObject = { metadata: { ...pickMeta(parsed.metadata), ...(project ? { project } : {}) }, spec: parsed.spec };
       const dryRun = (req.query as { dryRun?: boolean }).dryRun === true;
-      await deps.admission.admit({ op: 'create', kind, name, project, object: input, principal: req.principal!, dryRun });
+      const guards = await deps.admission.admit({ op: 'create', kind, name, project, object: input, principal: req.principal!, dryRun });
       if (dryRun) {
         req.audited = true;
         return reply.code(200).header('x-stratus-dry-run', 'true').send({ kind: kind.kind, metadata: input.metadata, spec: input.spec });
       }
       const { op } = deps.audit.op(requestAudit(req, 201));
-      const obj = await deps.repo.create(kind, input, { extraOps: [op], actor: req.principal!.id });
+      const obj = await deps.repo.create(kind, input, { extraOps: [op, ...guards], actor: req.principal!.id });
       req.audited = true;
       return reply.code(201).header('location', `${base.replace(':project', project ?? '')}/${name}`).send(obj);
     });
@@ -162,12 +164,12 @@ export async function resourceRoutes(app: FastifyInstance, { deps, kind }: { dep
       const name = nameOf(p);
       req.target = { kind: kind.kind, project: p.project, name, action: 'delete' };
       const prev = await deps.repo.get(kind, name, p.project);
-      const q = req.query as { revision?: number; cascade?: boolean };
+      const q = req.query as { revision?: number; cascade?: boolean; force?: boolean };
       if (q.cascade && kind.kind !== 'project') throw new ValidationError([{ path: 'query.cascade', message: 'only applies to projects' }]);
       if (q.cascade) await deleteContents(deps, req, name);
-      await deps.admission.admit({ op: 'delete', kind, name, project: kind.scope === 'project' ? p.project : undefined, prev, principal: req.principal! });
+      const guards = await deps.admission.admit({ op: 'delete', kind, name, project: kind.scope === 'project' ? p.project : undefined, prev, principal: req.principal! });
       const { op } = deps.audit.op(requestAudit(req, 200));
-      const deleted = await deps.repo.delete(kind, name, kind.scope === 'project' ? p.project : undefined, { ...(q.revision !== undefined ? { expectRevision: q.revision } : {}), extraOps: [op] });
+      const deleted = await deps.repo.delete(kind, name, kind.scope === 'project' ? p.project : undefined, { ...(q.revision !== undefined ? { expectRevision: q.revision } : {}), extraOps: [op, ...guards] });
       req.audited = true;
       return deleted;
     });
@@ -183,18 +185,32 @@ export async function resourceRoutes(app: FastifyInstance, { deps, kind }: { dep
     const status = parseStatus(kind, req.body);
     const prev = await deps.repo.get(kind, name, kind.scope === 'project' ? p.project : undefined);
     const node = req.principal!.node;
-    if (node && kind.kind === 'instance' && (prev.status as { node?: string } | undefined)?.node !== node) {
-      throw new StratusError('STRATUS_ERR_FORBIDDEN', `node:${node} may only write the status of instances bound to it; ${kind.kind} "${name}" is not`);
-    }
+    if (node) checkNodeStatusWrite(node, kind, name, prev, status);
     const expected = (req.query as { revision?: number }).revision;
-    const { op } = deps.audit.op(requestAudit(req, 200));
-    const obj = await deps.repo.setStatus(kind, prev, status, { extraOps: [op], expectRevision: expected ?? prev.metadata.revision });
+    // An agent's status writes (heartbeats, phases) are routine: not audited, unless refused above.
+    const ops = node ? [] : [deps.audit.op(requestAudit(req, 200)).op];
+    if (node) req.audited = true;
+    const obj = await deps.repo.setStatus(kind, prev, status, { extraOps: ops, expectRevision: expected ?? prev.metadata.revision });
     req.audited = true;
     return obj;
   });
 }
 
 type Ctx = { deps: ApiDeps; kind: Kind };
+
+/**
+ * A node writes the status of the instances bound to it, and they stay bound to it (it cannot
+ * hand one to another node or claim one); its own node's status is checked by the route's permission.
+ */
+function checkNodeStatusWrite(node: string, kind: Kind, name: string, prev: StoredObject, status: unknown): void {
+  if (kind.kind !== 'instance') return;
+  if ((prev.status as { node?: string } | undefined)?.node !== node) {
+    throw new StratusError('STRATUS_ERR_FORBIDDEN', `node:${node} may only write the status of instances bound to it; ${kind.kind} "${name}" is not`);
+  }
+  if ((status as { node?: string }).node !== node) {
+    throw new StratusError('STRATUS_ERR_FORBIDDEN', `status.node: node:${node} cannot move instance "${name}" to ${JSON.stringify((status as { node?: string }).node ?? null)}; it stays bound to ${node}`);
+  }
+}
 
 /** Deletes every object of every project kind in `project`, each with its audit record. */
 /**
@@ -256,13 +272,13 @@ async function replaceOnce(ctx: Ctx, req: FastifyRequest, name: string, project:
   if (problems.length > 0) throw new StratusError('STRATUS_ERR_IMMUTABLE_FIELD', `${problems[0]!.path}: ${problems[0]!.message}`, { problems });
   const input: NewObject = { metadata: { ...pickMeta(parsed.metadata), ...(scopeProject ? { project: scopeProject } : {}) }, spec: parsed.spec };
   const dryRun = (req.query as { dryRun?: boolean }).dryRun === true;
-  await deps.admission.admit({ op: 'update', kind, name, project: scopeProject, object: input, prev, principal: req.principal!, dryRun });
+  const guards = await deps.admission.admit({ op: 'update', kind, name, project: scopeProject, object: input, prev, principal: req.principal!, dryRun });
   if (dryRun) {
     req.audited = true;
     return { ...prev, metadata: { ...prev.metadata, labels: input.metadata.labels, annotations: input.metadata.annotations }, spec: input.spec };
   }
   const { op } = deps.audit.op(requestAudit(req, 200));
-  const obj = await deps.repo.replace(kind, prev, input, { expectRevision: expected ?? prev.metadata.revision, extraOps: [op] });
+  const obj = await deps.repo.replace(kind, prev, input, { expectRevision: expected ?? prev.metadata.revision, extraOps: [op, ...guards] });
   // A no-op replace writes nothing, so its audit record is written after the response.
   req.audited = obj !== prev;
   return obj;
@@ -273,12 +289,16 @@ async function listOrWatch(ctx: Ctx, req: FastifyRequest<{ Querystring: ListQuer
   const q = req.query;
   const selector = parseSelectorParam(q.selector);
   const principal = req.principal!;
-  const filter = (obj: StoredObject) => canSee(principal, kind, obj);
+  const view = (obj: StoredObject) => viewOf(principal, kind, obj, deps.nodeScope);
   if (q.watch) {
-    return streamWatch(req, reply, deps, kind, { project, selector, fromRevision: q.revision, filter });
+    const node = principal.node;
+    // A node that starts hosting a project may read more of it: its watches start over (resync).
+    const invalidate = node && deps.nodeScope ? (end: () => void) => deps.nodeScope!.onGrow(node, end) : undefined;
+    return streamWatch(req, reply, deps, kind, { project, selector, fromRevision: q.revision, view, ...(invalidate ? { invalidate } : {}) });
   }
   if (q.revision !== undefined) throw new ValidationError([{ path: 'query.revision', message: 'is only meaningful with watch=true' }]);
-  return deps.repo.list(kind, { project, selector, limit: q.limit, continue: q.continue, filter });
+  const list = await deps.repo.list(kind, { project, selector, limit: q.limit, continue: q.continue, filter: (obj) => view(obj) !== undefined });
+  return { ...list, items: list.items.map((obj) => view(obj)!) };
 }
 
 function parseSelectorParam(text: string | undefined): Selector | undefined {

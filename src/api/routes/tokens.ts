@@ -9,13 +9,12 @@ import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ApiDeps } from '../server.js';
 import { DnsLabel, RoleBinding, Strict } from '../../model/schema.js';
-import { StratusError, ValidationError } from '../../model/errors.js';
-import { parseDuration } from '../../model/format.js';
+import { notFound, StratusError } from '../../model/errors.js';
 import { tokenKind, userKind } from '../../model/kinds/index.js';
 import type { TokenSpec } from '../../model/kinds/token.js';
-import { roleBindingProblems } from '../../model/kinds/user.js';
-import { hasRole, ROLE_RANK, roleIn, type Principal, type Role } from '../auth.js';
+import { canSee } from '../auth.js';
 import { issueToken, revokeToken } from '../tokens.js';
+import { mayRevoke, tokenSpecFor } from '../token-rights.js';
 import { requestAudit } from '../audit.js';
 
 const CreateToken = Type.Object(
@@ -59,7 +58,8 @@ export async function tokenRoutes(app: FastifyInstance, { deps }: { deps: ApiDep
   }, async (req, reply) => {
     const body = req.body as Static<typeof CreateToken>;
     req.target = { kind: 'token', name: body.name, action: 'create' };
-    const spec = await tokenSpecFor(req.principal!, body, deps);
+    const spec = tokenSpecFor(req.principal!, body, deps.clock.now());
+    if (spec.user !== undefined) await deps.repo.get(userKind, spec.user);
     const { op } = deps.audit.op(requestAudit(req, 201));
     const issued = await issueToken(deps.repo, { name: body.name, spec, actor: req.principal!.id }, [op]);
     req.audited = true;
@@ -72,56 +72,15 @@ export async function tokenRoutes(app: FastifyInstance, { deps }: { deps: ApiDep
   }, async (req: FastifyRequest) => {
     const { name } = req.params as { name: string };
     req.target = { kind: 'token', name, action: 'delete' };
-    const token = await deps.repo.get(tokenKind, name);
+    const token = await deps.repo.find(tokenKind, name);
+    if (!token || !canSee(req.principal!, tokenKind, token)) throw notFound('token', name);
     const spec = token.spec as TokenSpec;
     if (!mayRevoke(req.principal!, spec, name)) {
-      throw new StratusError('STRATUS_ERR_FORBIDDEN', `${req.principal!.id} may not revoke token "${name}" (only its user, an admin of every project it has a role in, or a cluster admin)`);
+      throw new StratusError('STRATUS_ERR_FORBIDDEN', `${req.principal!.id} may not revoke token "${name}": it grants more than this token holds (revoke it with a token of its user that is not narrowed, or as a cluster admin)`);
     }
     const { op } = deps.audit.op(requestAudit(req, 200));
     const deleted = await revokeToken(deps.repo, name, [op]);
     req.audited = true;
     return deleted;
   });
-}
-
-/** Works out the token's spec and refuses any grant beyond the caller's own rights. */
-async function tokenSpecFor(p: Principal, body: Static<typeof CreateToken>, deps: ApiDeps): Promise<TokenSpec> {
-  const problems = roleBindingProblems(body.roles, 'roles');
-  if (problems.length > 0) throw new ValidationError(problems);
-  const spec: TokenSpec = {};
-  const user = body.user ?? (body.roles === undefined && body.clusterAdmin === undefined ? p.user : undefined);
-  if (user) {
-    if (user !== p.user && !p.clusterAdmin) throw new StratusError('STRATUS_ERR_FORBIDDEN', `only cluster admins may create tokens for another user ("${user}")`);
-    await deps.repo.get(userKind, user);
-    spec.user = user;
-  }
-  if (!user && body.roles === undefined && !body.clusterAdmin) {
-    throw new ValidationError([{ path: 'roles', message: 'a robot token needs roles (e.g. [{"project": "team-a", "role": "member"}]) or clusterAdmin' }]);
-  }
-  if (body.clusterAdmin) {
-    if (!p.clusterAdmin) throw new StratusError('STRATUS_ERR_FORBIDDEN', 'only cluster admins may create cluster-admin tokens');
-    spec.clusterAdmin = true;
-  }
-  for (const [i, r] of (body.roles ?? []).entries()) {
-    const mine = roleIn(p, r.project);
-    const needed: Role = user ? 'viewer' : 'admin';
-    if (!mine || ROLE_RANK[mine] < ROLE_RANK[needed] || ROLE_RANK[mine] < ROLE_RANK[r.role as Role]) {
-      throw new StratusError('STRATUS_ERR_FORBIDDEN', `roles[${i}]: ${p.id} cannot grant ${r.role} in project "${r.project}" (${mine ? `you are ${mine}` : 'you have no role there'}; granting needs admin)`);
-    }
-  }
-  if (body.roles) spec.roles = body.roles;
-  if (body.expiresIn) {
-    const ms = parseDuration(body.expiresIn)!;
-    spec.expiresAt = new Date(deps.clock.now() + ms).toISOString();
-  }
-  if (body.description) spec.description = body.description;
-  return spec;
-}
-
-function mayRevoke(p: Principal, spec: TokenSpec, name: string): boolean {
-  if (p.clusterAdmin || p.token === name) return true;
-  if (spec.user) return spec.user === p.user;
-  if (spec.clusterAdmin || spec.node) return false;
-  const roles = spec.roles ?? [];
-  return roles.length > 0 && roles.every((r) => hasRole(p, r.project, 'admin'));
 }

@@ -23,7 +23,10 @@ export interface WatchOptions {
   project?: string;
   selector?: Selector;
   fromRevision?: number;
-  filter: (obj: StoredObject) => boolean;
+  /** The object as the caller may see it (whole or redacted), or undefined when it may not. */
+  view: (obj: StoredObject) => StoredObject | undefined;
+  /** Subscribes `end` to changes of the caller's view that single events cannot tell; returns the unsubscribe. */
+  invalidate?: (end: () => void) => () => void;
 }
 
 /** Open streams, ended with a resync when the server shuts down (they would hold it open). */
@@ -49,10 +52,12 @@ export async function streamWatch(req: FastifyRequest, reply: FastifyReply, deps
   let lastRevision = from;
   const streams = openStreams.get(req.server) ?? new Set<() => void>();
   openStreams.set(req.server, streams);
+  let unsubscribe: (() => void) | undefined;
   const finish = () => {
     if (done) return;
     done = true;
     streams.delete(shutdown);
+    unsubscribe?.();
     clearInterval(timer);
     watcher.close();
     res.end();
@@ -65,7 +70,7 @@ export async function streamWatch(req: FastifyRequest, reply: FastifyReply, deps
       finish();
     }
   };
-  const visible = (obj: StoredObject) => opts.filter(obj) && (!opts.selector || matches(opts.selector, obj.metadata.labels));
+  const selected = (view: StoredObject | undefined) => (view && (!opts.selector || matches(opts.selector, view.metadata.labels)) ? view : undefined);
   const watcher = deps.repo.watch(kind, opts.project, from, (e: ObjectEvent<StoredObject>) => {
     if (e.type === 'resync') {
       send('resync', undefined, e);
@@ -73,10 +78,21 @@ export async function streamWatch(req: FastifyRequest, reply: FastifyReply, deps
       return;
     }
     lastRevision = e.revision;
-    if (visible(e.object)) send(e.type, e.revision, { type: e.type, object: e.object });
-    // An object that leaves the caller's view (selector, permission, node binding) is gone for it.
-    else if (e.type === 'put' && e.prev && visible(e.prev)) send('delete', e.revision, { type: 'delete', object: e.object });
+    const now = opts.view(e.object);
+    if (selected(now)) {
+      send(e.type, e.revision, { type: e.type, object: now });
+      return;
+    }
+    // An object that leaves the caller's view (selector, permission, node binding) is gone for it:
+    // told with what it is now if the caller may read that (a selector), else with what it was.
+    const before = e.type === 'put' && e.prev ? selected(opts.view(e.prev)) : undefined;
+    if (before) send('delete', e.revision, { type: 'delete', object: now ?? before });
   });
+  // Deferred, so that the change that widened the view reaches the caller first.
+  if (!done) unsubscribe = opts.invalidate?.(() => setImmediate(() => {
+    send('resync', undefined, { type: 'resync', revision: lastRevision, reason: 'what you may read changed: list again' });
+    finish();
+  }));
   const timer = setInterval(() => {
     void deps.repo.backend.revision().then((revision) => send('bookmark', revision, { type: 'bookmark', revision }));
   }, BOOKMARK_MS);

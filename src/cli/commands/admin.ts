@@ -124,19 +124,20 @@ export function registerAdmin(program: Command): void {
     .description('The audit trail, newest first (cluster admins; project admins with -p).')
     .option('--limit <n>', 'entries', '50')
     .option('--actor <id>', 'only this actor, e.g. user:alice or token:ci')
+    .option('--token-name <name>', 'only what this token did (its name, as in the TOKEN column)')
     .option('--kind <kind>')
     .option('--failed', 'only refused requests')
     .option('-o, --output <format>', 'table or json', 'table')
-    .action(async (opts: { limit: string; actor?: string; kind?: string; failed?: boolean; output: string }, cmd: Command) => {
+    .action(async (opts: { limit: string; actor?: string; tokenName?: string; kind?: string; failed?: boolean; output: string }, cmd: Command) => {
       const cli = Cli.of(cmd);
       const limit = Number(opts.limit);
       if (!Number.isInteger(limit) || limit < 1) throw new CliError(`--limit ${opts.limit}: not a positive integer`, 2);
       const res = await cli.client.get<{ items: Record<string, string | number>[] }>('/v1/audit', {
-        limit, actor: opts.actor, kind: opts.kind, failed: opts.failed, project: cli.flags.project,
+        limit, actor: opts.actor, token: opts.tokenName, kind: opts.kind, failed: opts.failed, project: cli.flags.project,
       });
       if (opts.output === 'json') return printLine(JSON.stringify(res.items, null, 2));
-      const rows = res.items.map((e) => [String(e.time), String(e.actor), String(e.action), [e.kind, e.project, e.name].filter(Boolean).join('/'), String(e.status), String(e.code ?? '')]);
-      printLine(table(['TIME', 'ACTOR', 'ACTION', 'OBJECT', 'STATUS', 'CODE'], rows));
+      const rows = res.items.map((e) => [String(e.time), String(e.actor), String(e.token ?? ''), String(e.action), [e.kind, e.project, e.name].filter(Boolean).join('/'), String(e.status), String(e.code ?? '')]);
+      printLine(table(['TIME', 'ACTOR', 'TOKEN', 'ACTION', 'OBJECT', 'STATUS', 'CODE'], rows));
     });
 
 }

@@ -5,6 +5,8 @@ import { serverComponents } from '../../server/components.js';
 import { CliError } from '../errors.js';
 import { addAgentOptions, agentOptionsFrom } from '../agent-options.js';
 import { parseDuration } from '../../model/format.js';
+import { parsePortRanges } from '../../model/kinds/project.js';
+import { resetAdminToken } from '../../server/reset-admin.js';
 
 export function registerServer(program: Command): void {
   const cmd = program
@@ -23,11 +25,15 @@ export function registerServer(program: Command): void {
     .addOption(new Option('--node-timeout <duration>', 'a node that misses heartbeats this long is Down and its instances move').default(10_000, '10s').argParser(duration))
     .addOption(new Option('--event-ttl <duration>', 'how long events are kept').default(3_600_000, '1h').argParser(duration))
     .addOption(new Option('--no-scheduler', 'do not run the scheduler (another server does)'))
-    .addOption(new Option('--audit-retention <n>', 'audit entries to keep').default(1_000_000).argParser(positiveInt))
+    .addOption(new Option('--audit-retention <duration>', 'how long audit entries are kept').default(30 * 86_400_000, '30d').argParser(duration))
+    .addOption(new Option('--audit-max-entries <n>', 'most audit entries kept (the oldest go first)').default(1_000_000).argParser(positiveInt))
+    .addOption(new Option('--node-port-range <range>', 'host ports instances and services may publish (a cluster admin may allow a project more: project spec.hostPorts)').default([30000, 32767], '30000-32767').argParser(portRange))
+    .addOption(new Option('--reset-admin-token', 'recovery: with the server stopped, make the admin user a cluster admin again, print a new token for it, and exit'))
     .addOption(new Option('--no-agent', 'do not run an agent for this machine inside the server'));
   addAgentOptions(cmd)
     .action(async (opts: Record<string, unknown>) => {
       if (Boolean(opts.tlsCert) !== Boolean(opts.tlsKey)) throw new CliError('--tls-cert and --tls-key go together', 2);
+      if (opts.resetAdminToken) return resetAdmin(opts.dataDir as string, opts.store as string | undefined);
       const config: ServerConfig = {
         dataDir: opts.dataDir as string,
         port: opts.port as number,
@@ -38,7 +44,9 @@ export function registerServer(program: Command): void {
         logLevel: opts.logLevel as string,
         tlsCert: opts.tlsCert as string | undefined,
         tlsKey: opts.tlsKey as string | undefined,
-        auditRetention: opts.auditRetention as number,
+        auditMaxAgeMs: opts.auditRetention as number,
+        auditMaxEntries: opts.auditMaxEntries as number,
+        nodePortRange: opts.nodePortRange as [number, number],
         components: serverComponents({
           scheduler: opts.scheduler !== false,
           policy: opts.schedulerPolicy as string,
@@ -97,6 +105,25 @@ function duration(v: string): number {
   const ms = parseDuration(v);
   if (ms === undefined || ms <= 0) throw new InvalidArgumentError(`"${v}" is not a duration (use e.g. 500ms, 10s, 5m, 1h)`);
   return ms;
+}
+
+/** "30000-32767" → [30000, 32767]. */
+function portRange(v: string): [number, number] {
+  const ranges = parsePortRanges(v);
+  if (ranges?.length !== 1) throw new InvalidArgumentError(`"${v}" is not a port range (use LOW-HIGH, e.g. 30000-32767)`);
+  return ranges[0]!;
+}
+
+/** `--reset-admin-token`: opens the store itself (refused while a server holds it), prints the new token. */
+async function resetAdmin(dataDir: string, store: string | undefined): Promise<void> {
+  const token = await resetAdminToken({ dataDir, ...(store ? { store } : {}) }).catch((e: Error) => {
+    throw new CliError(`cannot reset the admin token: ${e.message}`);
+  });
+  process.stdout.write([
+    `New admin token for user "${token.user}" (token ${token.name}; shown only now, recorded in the audit log):`,
+    `  ${token.secret}`,
+    '',
+  ].join('\n'));
 }
 
 function positiveInt(v: string): number {

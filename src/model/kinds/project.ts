@@ -26,6 +26,13 @@ export const ProjectSpecSchema = Type.Object(
     displayName: Type.Optional(Type.String({ maxLength: 256 })),
     description: Type.Optional(Type.String({ maxLength: 4096 })),
     quotas: Type.Optional(QuotasSchema),
+    allowUnisolated: Type.Optional(Type.Boolean({
+      description: 'Process instances of this project may ask for isolation: none (run as root, seeing the whole node) on nodes that allow it. Set by cluster admins; default false.',
+    })),
+    hostPorts: Type.Optional(Type.String({
+      maxLength: 1024,
+      description: 'Host ports the project may publish besides the cluster\'s published port range (--node-port-range), e.g. "22,80,8000-9000". Set by cluster admins.',
+    })),
   },
   Strict,
 );
@@ -64,6 +71,31 @@ function normalizeQuotas(q: Static<typeof QuotasSchema>, problems: FieldProblem[
   return out;
 }
 
+/** An inclusive range of ports. */
+export type PortRange = [number, number];
+
+/** "22,80,8000-9000" → [[22,22],[80,80],[8000,9000]]; "" → []; undefined when malformed. */
+export function parsePortRanges(text: string): PortRange[] | undefined {
+  const out: PortRange[] = [];
+  for (const part of text.split(',').map((p) => p.trim()).filter(Boolean)) {
+    const m = /^(\d{1,5})(?:-(\d{1,5}))?$/.exec(part);
+    if (!m) return undefined;
+    const lo = Number(m[1]);
+    const hi = m[2] === undefined ? lo : Number(m[2]);
+    if (lo < 1 || hi > 65535 || lo > hi) return undefined;
+    out.push([lo, hi]);
+  }
+  return out;
+}
+
+export function inPortRanges(port: number, ranges: readonly PortRange[]): boolean {
+  return ranges.some(([lo, hi]) => port >= lo && port <= hi);
+}
+
+export function formatPortRanges(ranges: readonly PortRange[]): string {
+  return ranges.map(([lo, hi]) => (lo === hi ? String(lo) : `${lo}-${hi}`)).join(',');
+}
+
 function quotaSummary(p: Project): string {
   const q = p.spec.quotas;
   if (!q) return 'unlimited';
@@ -86,6 +118,9 @@ export const projectKind = defineKind({
   status: ProjectStatusSchema,
   writers: 'cluster-admins',
   normalize: (spec, problems) => {
+    if (spec.hostPorts !== undefined && parsePortRanges(spec.hostPorts) === undefined) {
+      problems.push({ path: 'spec.hostPorts', message: 'is not a list of ports and ranges such as "22,80,8000-9000" (ports 1-65535, each range low-high)', value: spec.hostPorts });
+    }
     if (!spec.quotas) return spec;
     return { ...spec, quotas: normalizeQuotas(spec.quotas, problems) } as Static<typeof ProjectSpecSchema>;
   },

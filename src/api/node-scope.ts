@@ -1,0 +1,144 @@
+/**
+ * What each node hosts: the instances bound to it (status.node), and from them the projects and
+ * images a node's credential may read (the node authorizer, node-authorizer.ts).
+ *
+ *   store watch of instances ─▶ NodeScope: node → bound instances, projects (counts), images
+ *                                   └─▶ onGrow(node): a project became hosted there
+ *
+ * Kept from a watch that is registered before any API request is served, and the store delivers
+ * each commit to its watchers synchronously and in registration order, so a request (or a watch
+ * stream) that sees an instance bound to a node also finds the node's scope updated.
+ */
+import type { Repository, ObjectEvent } from '../store/repository.js';
+import type { Watcher } from '../store/backend.js';
+import { instanceKind } from '../model/kinds/index.js';
+import type { Instance } from '../model/kinds/instance.js';
+
+/** An instance bound to a node, as the scope knows it. */
+export interface BoundInstance {
+  uid: string;
+  project: string;
+  name: string;
+  node: string;
+  /** "<project>/<image>" of its image, when it names one ("web" → its own project's). */
+  image?: string;
+}
+
+interface Hosted {
+  instances: Map<string, BoundInstance>;
+  /** project → bound instances in it */
+  projects: Map<string, number>;
+  /** "<project>/<image>" → bound instances using it */
+  images: Map<string, number>;
+}
+
+export class NodeScope {
+  private readonly byUid = new Map<string, BoundInstance>();
+  private readonly byNode = new Map<string, Hosted>();
+  private readonly growListeners = new Map<string, Set<() => void>>();
+  private watcher: Watcher | undefined;
+  private stopped = false;
+
+  constructor(private readonly repo: Repository) {}
+
+  /** Lists the instances and follows them. Resolves once the scope is complete. */
+  async start(): Promise<void> {
+    // Watch from before the list (it may read several pages): replaying a change the list already
+    // saw ends in the same state.
+    const revision = await this.repo.backend.revision();
+    const { items } = await this.repo.list<Instance>(instanceKind);
+    this.byUid.clear();
+    this.byNode.clear();
+    for (const i of items) this.put(i);
+    if (this.stopped) return;
+    this.watcher = this.repo.watch<Instance>(instanceKind, undefined, revision, (e) => this.apply(e));
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.watcher?.close();
+    this.watcher = undefined;
+  }
+
+  /** Whether an instance of `project` is bound to `node`. */
+  hostsProject(node: string, project: string): boolean {
+    return (this.byNode.get(node)?.projects.get(project) ?? 0) > 0;
+  }
+
+  /** Whether an instance bound to `node` runs the image `project/name`. */
+  usesImage(node: string, project: string, name: string): boolean {
+    return (this.byNode.get(node)?.images.get(`${project}/${name}`) ?? 0) > 0;
+  }
+
+  /** The instances bound to `node` (a secret is readable by a node only if one of them references it). */
+  boundInstancesOf(node: string): BoundInstance[] {
+    return [...(this.byNode.get(node)?.instances.values() ?? [])];
+  }
+
+  /**
+   * Calls `listener` (synchronously, from the store's delivery) whenever a project becomes hosted
+   * by `node`: objects the node could not read before are readable now. Returns the unsubscribe.
+   */
+  onGrow(node: string, listener: () => void): () => void {
+    let set = this.growListeners.get(node);
+    if (!set) this.growListeners.set(node, (set = new Set()));
+    set.add(listener);
+    return () => {
+      set.delete(listener);
+      if (set.size === 0 && this.growListeners.get(node) === set) this.growListeners.delete(node);
+    };
+  }
+
+  private apply(e: ObjectEvent<Instance>): void {
+    if (e.type === 'resync') {
+      // Only when the store closes or the watch fell behind compaction: read everything again.
+      this.watcher = undefined;
+      if (!this.stopped) void this.start().catch(() => undefined);
+      return;
+    }
+    if (e.type === 'delete') this.remove(e.object.metadata.uid);
+    else this.put(e.object);
+  }
+
+  private put(i: Instance): void {
+    const node = i.status?.node;
+    const before = this.byUid.get(i.metadata.uid);
+    if (before && before.node === node) return;
+    if (before) this.remove(before.uid);
+    if (!node) return;
+    const bound: BoundInstance = { uid: i.metadata.uid, project: i.metadata.project!, name: i.metadata.name, node, ...imageOf(i) };
+    this.byUid.set(bound.uid, bound);
+    let hosted = this.byNode.get(node);
+    if (!hosted) this.byNode.set(node, (hosted = { instances: new Map(), projects: new Map(), images: new Map() }));
+    hosted.instances.set(bound.uid, bound);
+    const grew = add(hosted.projects, bound.project, 1) === 1;
+    if (bound.image) add(hosted.images, bound.image, 1);
+    if (grew) for (const listener of [...(this.growListeners.get(node) ?? [])]) listener();
+  }
+
+  private remove(uid: string): void {
+    const bound = this.byUid.get(uid);
+    if (!bound) return;
+    this.byUid.delete(uid);
+    const hosted = this.byNode.get(bound.node)!;
+    hosted.instances.delete(uid);
+    add(hosted.projects, bound.project, -1);
+    if (bound.image) add(hosted.images, bound.image, -1);
+    if (hosted.instances.size === 0) this.byNode.delete(bound.node);
+  }
+}
+
+/** Adds `n` to a count, dropping it at 0; returns the new count. */
+function add(counts: Map<string, number>, key: string, n: number): number {
+  const next = (counts.get(key) ?? 0) + n;
+  if (next <= 0) counts.delete(key);
+  else counts.set(key, next);
+  return next;
+}
+
+/** The image an instance names: "web" is its project's, "system/busybox" another project's. */
+function imageOf(i: Instance): { image?: string } {
+  const ref = i.spec.image;
+  if (!ref) return {};
+  return { image: ref.includes('/') ? ref.split('/', 2).join('/') : `${i.metadata.project}/${ref}` };
+}
