@@ -4,7 +4,7 @@
  * the others and to the server by an underlay bridge, 198.18.212.0/24; the server listens on
  * .254 in this machine's namespace). Real instances (process driver, busybox httpd):
  *
- *   alpha  a1 (host 1)  a2 (host 2, publishes 18080 → 80)  a3 (host 3)  open (host 1, :80 and :81)
+ *   alpha  a1 (host 1)  a2 (host 2, publishes 30080 → 80)  a3 (host 3)  open (host 1, :80 and :81)
  *   beta   b1 (host 1)  b2 (host 3)
  *
  * Needs root; skipped with the reason otherwise. Waits are bounded polls, no timing thresholds.
@@ -80,7 +80,7 @@ beforeAll(async () => {
   for (let n = 1; n <= 3; n++) await startAgent(NODES[n - 1]!, n);
   for (const p of ['alpha', 'beta']) expect((await api('POST', '/v1/projects', { metadata: { name: p }, spec: {} })).status).toBe(201);
   await web('alpha', 'a1', 1);
-  await web('alpha', 'a2', 2, { publish: 18080 });
+  await web('alpha', 'a2', 2, { publish: 30080 });
   await web('alpha', 'a3', 3, { before: '(until /bin/busybox nslookup a1 "$STRATUS_DNS" > lookup.tmp 2>&1; do sleep 0.3; done; cp lookup.tmp ' + join(work, 'a3-lookup.txt') + ') &' });
   await web('alpha', 'open', 1, { ports: [81, 80], labels: { app: 'open' } });
   await web('beta', 'b1', 1);
@@ -158,7 +158,7 @@ describe.skipIf(skip !== undefined)('networking end to end', () => {
   });
 
   it('a published port is reachable from the host, from other hosts and from outside', async () => {
-    const url = `http://${underlayOf(2)}:18080/`;
+    const url = `http://${underlayOf(2)}:30080/`;
     expect(await (await fetch(url)).text()).toBe('a2\n'); // this machine: outside the hosts
     for (const n of [2, 1]) expect(await cluster.httpGets(cluster.hosts[n - 1]!.ns, url, 1, 0, 3000)).toEqual(['a2']); // the host itself, another host
   });

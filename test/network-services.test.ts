@@ -6,7 +6,7 @@
  *
  *   alpha/web     3 replicas, one per host (required anti-affinity); each a Node process answering
  *                 its own name ($STRATUS_INSTANCE) over HTTP on :8080 and as a greeting on :9000;
- *                 service ports 80 → 8080 (published on 18090 on every host) and 9000 → 9000;
+ *                 service ports 80 → 8080 (published on 30090 on every host) and 9000 → 9000;
  *                 health check GET :8080/ every 2 s
  *                 (restarted, a replica listens only RESTART_DELAY_MS later: a killed one stays dead
  *                 long enough to see that the balancer left it out)
@@ -40,7 +40,7 @@ const prefixOf = (n: number) => hosts.prefixOf(n);
 const underlayOf = (n: number) => hosts.underlayOf(n);
 const until = <T>(what: string, get: () => Promise<T>, ok: (v: T) => boolean, ms?: number) => hosts.until(what, get, ok, ms);
 const HEALTH_INTERVAL_MS = 2000;
-const PUBLISHED = 18090;
+const PUBLISHED = 30090;
 
 /** A replica: restarted (its marker exists), it waits RESTART_DELAY_MS before it listens again. */
 const RESTART_DELAY_MS = 8000;
