@@ -51,12 +51,17 @@ describe('node credentials', () => {
     return res.body.secret as string;
   }
 
-  /** Binds as the scheduler would; the network controller may be writing the address meanwhile (409: again). */
-  async function bind(project: string, name: string, node: string): Promise<void> {
+  /** A status write; the network controller may be writing an address meanwhile (409: again). */
+  async function writeStatus(as: Call, project: string, name: string, status: Record<string, unknown>): Promise<number> {
     let res;
-    do res = await admin('PUT', `/v1/projects/${project}/instances/${name}/status`, { phase: 'Scheduled', node });
+    do res = await as('PUT', `/v1/projects/${project}/instances/${name}/status`, status);
     while (res.status === 409);
-    expect(res.status).toBe(200);
+    return res.status;
+  }
+
+  /** Binds as the scheduler would. */
+  async function bind(project: string, name: string, node: string): Promise<void> {
+    expect(await writeStatus(admin, project, name, { phase: 'Scheduled', node })).toBe(200);
   }
 
   beforeAll(async () => {
@@ -104,8 +109,13 @@ describe('node credentials', () => {
   });
 
   it('writes only the status of its own node and of the instances bound to it, keeping them bound', async () => {
-    const ok = await n1('PUT', '/v1/projects/team-a/instances/a-web/status', { phase: 'Running', node: 'n1', pid: 7 });
-    expect(ok.status).toBe(200);
+    expect(await writeStatus(n1, 'team-a', 'a-web', { phase: 'Running', node: 'n1', pid: 7 })).toBe(200);
+    // It may release one (after a drain: placed again), then no longer writes it.
+    expect((await admin('POST', '/v1/projects/team-a/instances', instance('a-tmp'))).status).toBe(201);
+    await bind('team-a', 'a-tmp', 'n1');
+    expect(await writeStatus(n1, 'team-a', 'a-tmp', { phase: 'Pending', reason: 'Drained' })).toBe(200);
+    expect(await writeStatus(n1, 'team-a', 'a-tmp', { phase: 'Running', node: 'n1' })).toBe(403);
+    expect((await admin('DELETE', '/v1/projects/team-a/instances/a-tmp')).status).toBe(200);
     expect((await n1('PUT', '/v1/nodes/n1/status', { phase: 'Ready' })).status).toBe(200);
     const refused = [
       ['PUT', '/v1/projects/team-b/instances/b-api/status', { phase: 'Failed', node: 'n2' }], // another tenant's, on another node

@@ -199,16 +199,18 @@ export async function resourceRoutes(app: FastifyInstance, { deps, kind }: { dep
 type Ctx = { deps: ApiDeps; kind: Kind };
 
 /**
- * A node writes the status of the instances bound to it, and they stay bound to it (it cannot
- * hand one to another node or claim one); its own node's status is checked by the route's permission.
+ * A node writes the status of the instances bound to it; they stay bound to it or it releases them
+ * (no node: placed again, after a drain or a preemption). It never hands one to another node or
+ * claims one. Its own node's status is checked by the route's permission.
  */
 function checkNodeStatusWrite(node: string, kind: Kind, name: string, prev: StoredObject, status: unknown): void {
   if (kind.kind !== 'instance') return;
   if ((prev.status as { node?: string } | undefined)?.node !== node) {
     throw new StratusError('STRATUS_ERR_FORBIDDEN', `node:${node} may only write the status of instances bound to it; ${kind.kind} "${name}" is not`);
   }
-  if ((status as { node?: string }).node !== node) {
-    throw new StratusError('STRATUS_ERR_FORBIDDEN', `status.node: node:${node} cannot move instance "${name}" to ${JSON.stringify((status as { node?: string }).node ?? null)}; it stays bound to ${node}`);
+  const next = (status as { node?: string }).node;
+  if (next !== undefined && next !== node) {
+    throw new StratusError('STRATUS_ERR_FORBIDDEN', `status.node: node:${node} cannot move instance "${name}" to node ${JSON.stringify(next)}; it keeps it or releases it (no node)`);
   }
 }
 
