@@ -300,8 +300,20 @@ export class Agent implements Component {
       limitsEnforced,
       info: machineInfo(),
     };
-    await this.api.request('PUT', `/v1/nodes/${encodeURIComponent(this.node)}/status`, { body: status });
+    const path = `/v1/nodes/${encodeURIComponent(this.node)}/status`;
+    await this.api.request('PUT', path, { body: status }).catch(async (e: unknown) => {
+      if (!(e instanceof ApiError && e.status === 404)) throw e;
+      await this.registerAgain();
+      await this.api.request('PUT', path, { body: status });
+    });
     this.lastError = '';
+  }
+
+  /** Our node object was deleted (`stratus node delete --force`): create it again; the credential stays valid. */
+  private async registerAgain(): Promise<void> {
+    const { zone, pool, labels } = this.opts;
+    await this.api.request('POST', '/v1/nodes/join', { body: { name: this.node, ...(zone ? { zone } : {}), ...(pool ? { pool } : {}), ...(labels ? { labels } : {}) } });
+    this.log(`node ${this.node} was deleted; registered it again`);
   }
 
   /** Usage of each running instance, written when it moved by 10 % or a minute passed. */

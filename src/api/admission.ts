@@ -22,6 +22,8 @@ export interface AdmissionRequest {
   principal: Principal;
   /** Only checking (dry run): plugins must not hold anything for it. */
   dryRun?: boolean;
+  /** Delete although the object is in use (nodes with instances: `?force=true`). */
+  force?: boolean;
 }
 
 /**

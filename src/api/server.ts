@@ -77,6 +77,8 @@ export interface ApiDeps {
   https?: { cert: Buffer; key: Buffer };
   /** What each node hosts, for the node authorizer; built (and stopped with the API) when absent. */
   nodeScope?: NodeScope;
+  /** Called once a request's principal is known (connection limits count unauthenticated clients). */
+  onAuthenticated?: (req: FastifyRequest) => void;
   /** Extra plugins (metrics, agent routes, ...) registered after the core routes. */
   plugins?: ((app: FastifyInstance, deps: ApiDeps) => Promise<void> | void)[];
 }
@@ -195,6 +197,7 @@ function installAuth(app: FastifyInstance, deps: ApiDeps): void {
     const permission = req.routeOptions.config?.permission;
     if (permission === 'public' || !req.routeOptions.url?.startsWith('/v1/')) return;
     req.principal = await deps.auth.authenticate(req.headers.authorization);
+    deps.onAuthenticated?.(req);
   });
   app.addHook('preValidation', async (req) => {
     const permission = req.routeOptions.config?.permission;

@@ -35,6 +35,8 @@ beforeEach(async () => {
 
 describe('NodeController', () => {
   it('marks a silent node Down and moves or loses its instances by restart policy', async () => {
+    await ctl.tick();
+    clock.advance(11_000);
     await node('n1', 11_000);
     await node('n2', 1_000);
     await instance('web', 'n1', 'always');
@@ -49,6 +51,41 @@ describe('NodeController', () => {
     expect((await get('other')).status).toMatchObject({ phase: 'Running', node: 'n2' });
     const events = await repo.list(eventKind, { project: 'p' });
     expect(events.items.map((e) => (e.spec as { reason: string }).reason).sort()).toEqual(['Lost', 'NodeLost']);
+  });
+
+  it('gives every node the heartbeat timeout to report after the controller starts', async () => {
+    await node('alive', 60_000);
+    await node('dead', 60_000);
+    await instance('web', 'alive', 'always');
+    await instance('gone', 'dead', 'always');
+    await ctl.tick();
+    clock.advance(9_000);
+    await ctl.tick();
+    expect((await repo.get<Node>(nodeKind, 'alive')).status?.phase).toBe('Ready');
+    expect((await repo.get<Node>(nodeKind, 'dead')).status?.phase).toBe('Ready');
+    await repo.update<Node>(nodeKind, 'alive', undefined, (n) => ({ ...n, status: { ...n.status!, lastHeartbeat: isoNow(clock) } }));
+    clock.advance(2_000);
+    await ctl.tick();
+    expect((await repo.get<Node>(nodeKind, 'alive')).status?.phase).toBe('Ready');
+    expect((await get('web')).status).toMatchObject({ phase: 'Running', node: 'alive' });
+    expect((await repo.get<Node>(nodeKind, 'dead')).status).toMatchObject({ phase: 'Down', message: 'no heartbeat for 71 s (timeout 10 s)' });
+    expect((await get('gone')).status).toMatchObject({ phase: 'Pending', reason: 'NodeLost' });
+  });
+
+  it('releases the instances of a deleted node, found on start and when the node goes', async () => {
+    await node('n1', 0);
+    await node('n2', 0);
+    await instance('a', 'n1', 'always');
+    await instance('b', 'n2', 'never');
+    await repo.delete(nodeKind, 'n1', undefined);
+    await ctl.tick();
+    expect((await get('a')).status).toMatchObject({ phase: 'Pending', reason: 'NodeLost', message: 'node n1 was deleted; placing it again' });
+    expect((await get('b')).status).toMatchObject({ phase: 'Running', node: 'n2' });
+    await repo.delete(nodeKind, 'n2', undefined);
+    await new Promise((r) => setTimeout(r, 10));
+    await ctl.tick();
+    expect((await get('b')).status).toMatchObject({ phase: 'Lost', node: 'n2' });
+    await ctl.stop();
   });
 
   it('leaves nodes that never reported alone, and is idempotent', async () => {

@@ -6,8 +6,14 @@
  *   instance bound to it is released: Pending again (restart always) or Lost;
  * - on a draining node, running instances are asked to stop (phase Stopping, reason Drained);
  *   the agent stops each within its grace period and releases it;
- * - a Down node that reports again is Ready once more (the agent's next heartbeat says so).
+ * - a Down node that reports again is Ready once more (the agent's next heartbeat says so);
+ * - instances bound to a node that no longer exists (deleted with --force) are released too.
  * Nodes that never reported a heartbeat (registered by hand) are left alone.
+ *
+ * Grace on start: the controller cannot tell a dead node from one whose heartbeats went unheard
+ * while the control plane was down, so when it starts (a restart, or a new leader taking over)
+ * its own start time counts as the last heartbeat of every node (Kubernetes' node-monitor grace
+ * period): no node is Down before it has had `heartbeatTimeoutMs` to report.
  *
  * Nodes are kept in memory from a watch, so a tick with nothing to do costs a pass over that map;
  * instances are read only when some node is late, down or draining.
@@ -34,6 +40,10 @@ export class NodeController implements Component {
   private readonly nodes = new Map<string, Node>();
   /** Down nodes with nothing left bound to them: nothing to do until the node changes. */
   private readonly settled = new Set<string>();
+  /** Look for instances bound to nodes that do not exist (set on start and when a node is deleted). */
+  private orphansMayExist = true;
+  /** When this controller began watching: the earliest "last heartbeat" it assumes. */
+  private watchingSince?: number;
   private watcher?: Watcher;
 
   constructor(private readonly repo: Repository, private readonly events: EventRecorder, private readonly opts: NodeControllerOptions) {}
@@ -53,14 +63,18 @@ export class NodeController implements Component {
   private async load(): Promise<void> {
     this.watcher?.close();
     const { items, revision } = await this.repo.list<Node>(nodeKind);
+    this.watchingSince ??= this.repo.clock.now();
+    this.orphansMayExist = true;
     this.nodes.clear();
     for (const n of items) this.nodes.set(n.metadata.name, n);
     this.watcher = this.repo.watch<Node>(nodeKind, undefined, revision, (e) => {
       if (e.type === 'resync') void this.load().catch((err: Error) => (this.lastError = err.message));
       else {
         this.settled.delete(e.object.metadata.name);
-        if (e.type === 'delete') this.nodes.delete(e.object.metadata.name);
-        else this.nodes.set(e.object.metadata.name, e.object);
+        if (e.type === 'delete') {
+          this.nodes.delete(e.object.metadata.name);
+          this.orphansMayExist = true;
+        } else this.nodes.set(e.object.metadata.name, e.object);
       }
     });
   }
@@ -73,15 +87,18 @@ export class NodeController implements Component {
   async tick(): Promise<void> {
     if (!this.watcher) await this.load();
     const now = this.repo.clock.now();
+    const since = this.watchingSince ?? now;
     const work = [...this.nodes.values()].map((node) => {
       const beat = node.status?.lastHeartbeat ? Date.parse(node.status.lastHeartbeat) : undefined;
-      return { node, late: beat !== undefined && now - beat > this.opts.heartbeatTimeoutMs, silentMs: beat === undefined ? 0 : now - beat };
+      const late = beat !== undefined && now - Math.max(beat, since) > this.opts.heartbeatTimeoutMs;
+      return { node, late, silentMs: beat === undefined ? 0 : now - beat };
     }).filter((w) => !this.settled.has(w.node.metadata.name) && (w.late || w.node.status?.phase === 'Down' || w.node.spec.draining));
-    if (work.length === 0) {
+    if (work.length === 0 && !this.orphansMayExist) {
       this.lastError = '';
       return;
     }
     const bound = await this.boundInstances();
+    if (this.orphansMayExist) await this.releaseOrphans(bound);
     for (const { node, late, silentMs } of work) {
       const name = node.metadata.name;
       if (late && node.status?.phase !== 'Down') await this.markDown(node, silentMs);
@@ -104,6 +121,19 @@ export class NodeController implements Component {
     return out;
   }
 
+  /** Instances bound to nodes that were deleted: released as if their node were Down. */
+  private async releaseOrphans(bound: Map<string, Instance[]>): Promise<void> {
+    this.orphansMayExist = false;
+    try {
+      for (const [name, instances] of bound) {
+        if (!this.nodes.has(name)) await this.releaseAll(name, instances, `node ${name} was deleted`);
+      }
+    } catch (e) {
+      this.orphansMayExist = true;
+      throw e;
+    }
+  }
+
   private async markDown(node: Node, silentMs: number): Promise<void> {
     const at = isoNow(this.repo.clock);
     const message = `no heartbeat for ${Math.round(silentMs / 1000)} s (timeout ${Math.round(this.opts.heartbeatTimeoutMs / 1000)} s)`;
@@ -119,10 +149,9 @@ export class NodeController implements Component {
     await this.events.record({ kind: 'node', name: node.metadata.name }, 'Warning', 'NodeLost', `node ${node.metadata.name} is Down: ${message}; its instances are being moved`);
   }
 
-  private async releaseAll(node: string, instances: Instance[]): Promise<void> {
+  private async releaseAll(node: string, instances: Instance[], message = `node ${node} is Down`): Promise<void> {
     for (const i of instances) {
       const at = isoNow(this.repo.clock);
-      const message = `node ${node} is Down`;
       const done = await this.repo.update<Instance>(instanceKind, i.metadata.name, i.metadata.project, (cur) => {
         if (cur.status?.node !== node || FINISHED.has(cur.status.phase)) return undefined;
         return { ...cur, status: release(cur, 'NodeLost', cur.spec.restartPolicy === 'always' ? `${message}; placing it again` : message, 'Lost', at) };

@@ -2,11 +2,15 @@
  * First start of a cluster: the `default` and `system` projects, the `admin` user (cluster
  * admin) and its first token. Safe to run on every start: it does nothing once the marker
  * exists, and resumes cleanly if a previous first start died half-way.
+ *
+ * The marker is written by `finishBootstrap`, once the server serves (API listening, components
+ * started), just before the admin token is shown. A first start that fails before that (port in
+ * use, say) never showed its token: the next start revokes it and issues (and shows) another.
  */
 import type { Repository } from '../store/repository.js';
-import { projectKind, userKind } from '../model/kinds/index.js';
+import { projectKind, tokenKind, userKind } from '../model/kinds/index.js';
 import { StratusError } from '../model/errors.js';
-import { issueToken, MIN_TOKEN_LENGTH } from '../api/tokens.js';
+import { issueToken, revokeToken, MIN_TOKEN_LENGTH } from '../api/tokens.js';
 
 export const BOOTSTRAP_MARKER = '/internal/bootstrapped';
 
@@ -17,6 +21,8 @@ export interface BootstrapResult {
   adminToken?: string;
 }
 
+const ADMIN_TOKEN_NAME = 'admin';
+
 export async function bootstrap(repo: Repository, bootstrapToken?: string): Promise<BootstrapResult> {
   if (await repo.backend.get(BOOTSTRAP_MARKER)) return { created: false };
   if (bootstrapToken !== undefined && bootstrapToken.length < MIN_TOKEN_LENGTH) {
@@ -26,9 +32,15 @@ export async function bootstrap(repo: Repository, bootstrapToken?: string): Prom
     await ignoreExists(repo.create(projectKind, { metadata: { name }, spec: { displayName } }, { actor: 'system:bootstrap' }));
   }
   await ignoreExists(repo.create(userKind, { metadata: { name: 'admin' }, spec: { displayName: 'Cluster administrator', clusterAdmin: true } }, { actor: 'system:bootstrap' }));
-  const marker = { op: 'create' as const, key: BOOTSTRAP_MARKER, value: JSON.stringify({ at: new Date(repo.clock.now()).toISOString() }) };
-  const { secret } = await issueToken(repo, { name: 'admin', spec: { user: 'admin', description: 'first admin token, created at bootstrap' }, secret: bootstrapToken, actor: 'system:bootstrap' }, [marker]);
+  if (await repo.find(tokenKind, ADMIN_TOKEN_NAME)) await revokeToken(repo, ADMIN_TOKEN_NAME);
+  const { secret } = await issueToken(repo, { name: ADMIN_TOKEN_NAME, spec: { user: 'admin', description: 'first admin token, created at bootstrap' }, secret: bootstrapToken, actor: 'system:bootstrap' });
   return { created: true, adminToken: secret };
+}
+
+/** Marks the cluster bootstrapped; call once the server serves, right before showing the token. */
+export async function finishBootstrap(repo: Repository, result: BootstrapResult): Promise<void> {
+  if (!result.created) return;
+  await repo.backend.txn([{ op: 'create', key: BOOTSTRAP_MARKER, value: JSON.stringify({ at: new Date(repo.clock.now()).toISOString() }) }]);
 }
 
 async function ignoreExists(p: Promise<unknown>): Promise<void> {

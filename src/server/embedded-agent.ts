@@ -1,7 +1,9 @@
 /**
  * The agent `stratus server` runs for its own machine (unless --no-agent), so one machine is a
  * working cloud. It registers its node directly (the server is its own admin), keeps the
- * credential under <data-dir>/agent, and then talks to the API over HTTP like any other agent.
+ * credential under <data-dir>/agent (0700), and then talks to the API over HTTP like any other
+ * agent. A credential that no longer works (revoked) is replaced; a node object that was deleted
+ * is registered again by the agent itself, as remote agents do.
  */
 import { join, resolve } from 'node:path';
 import type { Component } from './runner.js';
@@ -9,6 +11,9 @@ import type { ServerContext } from './main.js';
 import { Agent, type AgentOptions } from '../agent/agent.js';
 import { loadCredential, saveCredential } from '../agent/credential.js';
 import { registerNode } from '../api/routes/nodes.js';
+import { hashToken, TOKEN_HASH_PREFIX } from '../api/auth.js';
+import { privateDir } from '../store/private.js';
+import type { Repository } from '../store/repository.js';
 
 export type EmbeddedAgentOptions = Omit<AgentOptions, 'server' | 'dataDir' | 'credential' | 'joinToken'>;
 
@@ -18,8 +23,9 @@ export function embeddedAgent(ctx: ServerContext, opts: EmbeddedAgentOptions): C
     name: 'agent',
     start: async () => {
       const dataDir = join(resolve(ctx.config.dataDir), 'agent');
+      privateDir(dataDir);
       let credential = loadCredential(dataDir);
-      if (!credential || credential.node !== opts.name) {
+      if (!credential || credential.node !== opts.name || !(await tokenValid(ctx.repo, credential.token))) {
         const { secret } = await registerNode(ctx.repo, { name: opts.name, zone: opts.zone, pool: opts.pool, labels: opts.labels }, 'system:server');
         credential = { server: ctx.url, node: opts.name, token: secret };
         saveCredential(dataDir, credential);
@@ -30,4 +36,8 @@ export function embeddedAgent(ctx: ServerContext, opts: EmbeddedAgentOptions): C
     stop: async () => agent?.stop(),
     health: () => agent?.health() ?? '',
   };
+}
+
+async function tokenValid(repo: Repository, token: string): Promise<boolean> {
+  return (await repo.backend.get(TOKEN_HASH_PREFIX + hashToken(token))) !== undefined;
 }

@@ -17,12 +17,15 @@ import { Authenticator } from '../api/auth.js';
 import { AuditLog, DEFAULT_AUDIT_RETENTION } from '../api/audit.js';
 import { Admission, type AdmissionPlugin } from '../api/admission.js';
 import { networkNotInUse } from '../api/network-admission.js';
+import { nodeDeleteNeedsDrain } from '../api/routes/nodes.js';
 import { platformAdmission } from '../api/platform-admission.js';
 import { QuotaTracker } from '../api/quota.js';
 import { BlobStore } from '../store/blobs.js';
 import { systemClock, randomIds, type Clock, type Ids } from '../model/runtime.js';
 import { VERSION } from '../version.js';
-import { bootstrap, type BootstrapResult } from './bootstrap.js';
+import { bootstrap, finishBootstrap, type BootstrapResult } from './bootstrap.js';
+import { DEFAULT_HTTP_LIMITS, httpLimits, type HttpLimits } from './http-limits.js';
+import { privateDir } from '../store/private.js';
 import { Runner, every, type Component } from './runner.js';
 
 export interface ServerConfig {
@@ -36,6 +39,10 @@ export interface ServerConfig {
   logLevel?: string;
   tlsCert?: string;
   tlsKey?: string;
+  /** Request, header, keep-alive and idle timeouts; unauthenticated connections per address. */
+  http?: Partial<HttpLimits>;
+  /** In-flight requests get this long to finish on shutdown before their connections are cut. */
+  shutdownGraceMs?: number;
   /** Revisions of history kept for watches. */
   retainRevisions?: number;
   /** Audit entries kept: at most this many (default 1,000,000), none older than this (ms, default 30 days). */
@@ -80,6 +87,8 @@ export function storeUrlOf(config: Pick<ServerConfig, 'dataDir' | 'store'>): str
 export async function startServer(config: ServerConfig): Promise<RunningServer> {
   const clock = config.clock ?? systemClock;
   const ids = config.ids ?? randomIds;
+  // The data dir holds the store, blobs and the embedded agent's credential: its owner's only.
+  privateDir(resolve(config.dataDir));
   const storeUrl = storeUrlOf(config);
   const backend = await openBackend(storeUrl, storeUrl.startsWith('sqlite:') && config.storeSync ? { sync: config.storeSync } : {});
   const runner = new Runner();
@@ -90,15 +99,19 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     await auth.start();
     const audit = new AuditLog(backend, clock, ids);
     const quota = new QuotaTracker(repo);
-    const admission = new Admission(repo, [quota.admission, networkNotInUse, ...platformAdmission({ nodePortRange: config.nodePortRange }), ...(config.admissionPlugins ?? [])]);
+    const admission = new Admission(repo, [quota.admission, networkNotInUse, nodeDeleteNeedsDrain, ...platformAdmission({ nodePortRange: config.nodePortRange }), ...(config.admissionPlugins ?? [])]);
     const blobs = new BlobStore(join(resolve(config.dataDir), 'blobs'));
+    blobs.secure();
+    const limits = httpLimits({ ...DEFAULT_HTTP_LIMITS, ...config.http }, Boolean(config.tlsCert && config.tlsKey));
     const app = await buildApi({
       repo, auth, audit, clock, ids, admission, blobs, version: VERSION,
       ready: () => runner.readiness(),
       logger: { level: config.logLevel ?? 'warn' },
       plugins: config.plugins,
+      onAuthenticated: limits.onAuthenticated,
       ...(config.tlsCert && config.tlsKey ? { https: readTls(config.tlsCert, config.tlsKey) } : {}),
     });
+    limits.attach(app);
     const https = config.tlsCert && config.tlsKey;
     const scheme = https ? 'https' : 'http';
     const ctx: ServerContext = { config, backend, repo, audit, admission, url: '' };
@@ -113,11 +126,17 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       },
       stop: async () => {
         auth.stop();
-        await app.close();
+        // Watch streams end first (preClose); requests still running after the grace are cut.
+        const cut = setTimeout(() => app.server.closeAllConnections(), config.shutdownGraceMs ?? 5000);
+        cut.unref();
+        await app.close().finally(() => clearTimeout(cut));
       },
     };
     await runner.start([maintenance(backend, audit, config), quota, apiComponent]);
     await runner.start(config.components?.(ctx) ?? []);
+    // Only now is the cluster created for good: a first start that failed before this point did
+    // not show its admin token, and the next one shows a new one.
+    await finishBootstrap(repo, boot);
     return {
       ...ctx,
       get url() { return ctx.url; },

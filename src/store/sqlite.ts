@@ -5,7 +5,9 @@
  * watches, trimmed by compaction; `meta` holds the compacted revision. WAL journal; `sync=full`
  * (default) fsyncs every commit so an acknowledged write survives power loss, `sync=normal`
  * survives a crash of the process but not of the machine. An exclusive lock on <db>.lock refuses a
- * second server on the same file instead of letting it corrupt the revision.
+ * second server on the same file instead of letting it corrupt the revision. The database, its
+ * WAL and shared-memory files and the lock are 0600 (SQLite gives the WAL and SHM the database's
+ * mode); a directory made for them is 0700.
  *
  * Checkpoints (copying the WAL into the database, with an fsync) run in a worker thread on its
  * own connection, never on the event loop: SQLite's automatic checkpoints stalled every request
@@ -20,6 +22,7 @@ import Database from 'better-sqlite3';
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import { mkdirSync } from 'node:fs';
+import { privateFile } from './private.js';
 import { dirname } from 'node:path';
 import {
   checkOptions, prefixEnd, registerBackend,
@@ -67,7 +70,10 @@ export class SqliteBackend implements Backend {
   private readonly checkpointer: Worker | undefined;
 
   constructor(readonly path: string, sync: SyncMode = 'full') {
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    if (path !== ':memory:') {
+      mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+      for (const suffix of ['', '-wal', '-shm', '.lock']) privateFile(path + suffix, suffix === '' || suffix === '.lock');
+    }
     this.lock = path === ':memory:' ? undefined : takeLock(`${path}.lock`, path);
     this.db = new Database(path);
     this.db.pragma('busy_timeout = 5000');

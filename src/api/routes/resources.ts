@@ -49,6 +49,7 @@ const DeleteQuery = Type.Object(
   {
     revision: Type.Optional(Type.Integer({ minimum: 1, description: 'Refuse the delete unless the object is at this revision.' })),
     cascade: Type.Optional(Type.Boolean({ description: 'Projects only: delete everything the project owns first.' })),
+    force: Type.Optional(Type.Boolean({ description: 'Nodes only: delete although instances run on it (they are released: placed again or Lost).' })),
   },
   { additionalProperties: false },
 );
@@ -166,8 +167,9 @@ export async function resourceRoutes(app: FastifyInstance, { deps, kind }: { dep
       const prev = await deps.repo.get(kind, name, p.project);
       const q = req.query as { revision?: number; cascade?: boolean; force?: boolean };
       if (q.cascade && kind.kind !== 'project') throw new ValidationError([{ path: 'query.cascade', message: 'only applies to projects' }]);
+      if (q.force && kind.kind !== 'node') throw new ValidationError([{ path: 'query.force', message: 'only applies to nodes' }]);
       if (q.cascade) await deleteContents(deps, req, name);
-      const guards = await deps.admission.admit({ op: 'delete', kind, name, project: kind.scope === 'project' ? p.project : undefined, prev, principal: req.principal! });
+      const guards = await deps.admission.admit({ op: 'delete', kind, name, project: kind.scope === 'project' ? p.project : undefined, prev, principal: req.principal!, force: q.force === true });
       const { op } = deps.audit.op(requestAudit(req, 200));
       const deleted = await deps.repo.delete(kind, name, kind.scope === 'project' ? p.project : undefined, { ...(q.revision !== undefined ? { expectRevision: q.revision } : {}), extraOps: [op, ...guards] });
       req.audited = true;

@@ -1,20 +1,26 @@
 /**
  * Watch streams as server-sent events:
  *
- *   id: 42            ← the revision; reconnect with ?revision=<last id> to resume
- *   event: put        ← put | delete | bookmark | resync
- *   data: {"type":"put","object":{...}}
+ *   id: 42            ← the revision; reconnect with ?revision=<last id> or the standard
+ *   event: put          `Last-Event-ID: <last id>` header (which wins) to resume after it
+ *   data: {"type":"put","object":{...}}   (event: put | delete | bookmark | resync)
  *
  * A bookmark every 15 s carries the current revision (and keeps proxies from closing the
  * stream). An object that stops matching the selector (or the caller's view) arrives as `delete`.
  * A consumer that falls more than 16 MiB behind, or a start below the compacted
  * revision, gets `resync` and the stream ends: list again and watch from the list's revision.
+ * Every event but a resync below the compacted revision carries an id, so an EventSource that
+ * reconnects (after a server shutdown, say) resumes without a gap.
+ *
+ * Streams are long-lived by design: once authenticated, their connection is exempt from the
+ * server's idle timeout (the bookmarks keep proxies' timeouts at bay).
  */
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ApiDeps } from '../server.js';
 import type { Kind, StoredObject } from '../../model/kind.js';
 import { matches, type Selector } from '../../model/labels.js';
 import type { ObjectEvent } from '../../store/repository.js';
+import { ValidationError } from '../../model/errors.js';
 
 const MAX_BUFFERED = 16 * 1024 * 1024;
 const BOOKMARK_MS = 15_000;
@@ -29,16 +35,29 @@ export interface WatchOptions {
   invalidate?: (end: () => void) => () => void;
 }
 
-/** Open streams, ended with a resync when the server shuts down (they would hold it open). */
+/**
+ * Open streams by HTTP server (one per app, whichever encapsulated context served the stream),
+ * ended with a resync when the server shuts down (they would hold it open).
+ */
 const openStreams = new WeakMap<object, Set<() => void>>();
 
-export function endWatchStreams(app: object): void {
-  for (const end of openStreams.get(app) ?? []) end();
+export function endWatchStreams(app: FastifyInstance): void {
+  for (const end of [...(openStreams.get(app.server) ?? [])]) end();
+}
+
+/** The revision a reconnecting EventSource names in `Last-Event-ID`, if any. */
+export function lastEventId(req: FastifyRequest): number | undefined {
+  const raw = req.headers['last-event-id'];
+  if (raw === undefined || raw === '') return undefined;
+  const text = Array.isArray(raw) ? raw[0]! : raw;
+  if (!/^\d{1,15}$/.test(text.trim())) throw new ValidationError([{ path: 'header.last-event-id', message: `"${text.slice(0, 40)}" is not a revision (a non-negative integer)`, value: text.slice(0, 40) }]);
+  return Number(text.trim());
 }
 
 export async function streamWatch(req: FastifyRequest, reply: FastifyReply, deps: ApiDeps, kind: Kind, opts: WatchOptions): Promise<void> {
-  const from = opts.fromRevision ?? (await deps.repo.backend.revision());
+  const from = lastEventId(req) ?? opts.fromRevision ?? (await deps.repo.backend.revision());
   reply.hijack();
+  req.raw.socket?.setTimeout(0);
   const res = reply.raw;
   res.writeHead(200, {
     'content-type': 'text/event-stream; charset=utf-8',
@@ -50,8 +69,8 @@ export async function streamWatch(req: FastifyRequest, reply: FastifyReply, deps
   res.write(`retry: 2000\n\n`);
   let done = false;
   let lastRevision = from;
-  const streams = openStreams.get(req.server) ?? new Set<() => void>();
-  openStreams.set(req.server, streams);
+  const streams = openStreams.get(req.server.server) ?? new Set<() => void>();
+  openStreams.set(req.server.server, streams);
   let unsubscribe: (() => void) | undefined;
   const finish = () => {
     if (done) return;
@@ -66,7 +85,7 @@ export async function streamWatch(req: FastifyRequest, reply: FastifyReply, deps
     if (done) return;
     res.write(`${id !== undefined ? `id: ${id}\n` : ''}event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
     if (res.writableLength > MAX_BUFFERED) {
-      res.write(`event: resync\ndata: ${JSON.stringify({ type: 'resync', revision: lastRevision, reason: 'the client is reading too slowly' })}\n\n`);
+      res.write(`id: ${lastRevision}\nevent: resync\ndata: ${JSON.stringify({ type: 'resync', revision: lastRevision, reason: 'the client is reading too slowly' })}\n\n`);
       finish();
     }
   };
@@ -98,7 +117,7 @@ export async function streamWatch(req: FastifyRequest, reply: FastifyReply, deps
   }, BOOKMARK_MS);
   timer.unref();
   const shutdown = () => {
-    send('resync', undefined, { type: 'resync', revision: lastRevision, reason: 'the server is shutting down' });
+    send('resync', lastRevision, { type: 'resync', revision: lastRevision, reason: 'the server is shutting down' });
     finish();
   };
   streams.add(shutdown);

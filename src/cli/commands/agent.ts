@@ -5,6 +5,7 @@ import { loadCredential } from '../../agent/credential.js';
 import { addAgentOptions, agentOptionsFrom } from '../agent-options.js';
 import { ApiError, CliError, ConnectionError } from '../errors.js';
 import { printLine } from '../output.js';
+import { privateDir } from '../../store/private.js';
 
 export function registerAgent(program: Command): void {
   const cmd = program
@@ -20,6 +21,8 @@ export function registerAgent(program: Command): void {
     if (!server) throw new CliError('--server is required (the URL of stratus server)', 2);
     if (!saved && !o.joinToken) throw new CliError(`--join-token is required the first time (no credential in ${dataDir}); an admin makes one with: stratus node join-token create`, 2);
     const options = agentOptionsFrom(o);
+    // Credential, runs and images: the agent's only (an older version left the directory 0755).
+    privateDir(dataDir);
     const agent = new Agent({ ...options, server, dataDir, ...(o.joinToken ? { joinToken: o.joinToken as string } : {}), ...(saved ? { credential: { ...saved, server } } : {}) });
     await agent.start().catch((e: Error) => {
       // The API's and the connection's errors already read as one line, with their code.

@@ -1,4 +1,4 @@
-/** Node lifecycle: join tokens, cordon, uncordon, drain. */
+/** Node lifecycle: join tokens, cordon, uncordon, drain, delete. */
 import type { Command } from 'commander';
 import { Cli } from '../context.js';
 import { printLine } from '../output.js';
@@ -23,4 +23,11 @@ export function registerNodes(program: Command): void {
   node.command('uncordon <name>').description('Allow new instances on the node again.').action((name: string, _o: unknown, cmd: Command) => patch(name, cmd, { unschedulable: null, draining: null }, 'uncordoned'));
   node.command('drain <name>').description('Cordon the node and move its instances elsewhere, each stopped within its grace period.')
     .action((name: string, _o: unknown, cmd: Command) => patch(name, cmd, { unschedulable: true, draining: true }, 'draining (its instances move to other nodes)'));
+  node.command('delete <name>')
+    .description('Delete a node. One that still has instances needs a drain first, or --force. A live agent registers its node again; revoke its credential (stratus token revoke node-NAME) to keep it out.')
+    .option('--force', 'delete although instances run on it: they are released at once (restart-always ones are placed again, the others are Lost)')
+    .action(async (name: string, opts: { force?: boolean }, cmd: Command) => {
+      await Cli.of(cmd).client.request('DELETE', `/v1/nodes/${encodeURIComponent(name)}`, { query: { force: opts.force === true ? true : undefined } });
+      printLine(`node/${name} deleted${opts.force ? ' (its instances, if any, are released)' : ''}`);
+    });
 }

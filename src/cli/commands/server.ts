@@ -1,9 +1,10 @@
-/** `stratus server`: flags, the first-start banner, and a clean shutdown on SIGINT/SIGTERM. */
+/** `stratus server`: flags, the first-start banner, and a clean shutdown on SIGINT/SIGTERM (server-lifecycle.ts). */
 import { Option, InvalidArgumentError, type Command } from 'commander';
 import { defaultDataDir, startServer, type ServerConfig } from '../../server/main.js';
 import { serverComponents } from '../../server/components.js';
 import { CliError } from '../errors.js';
 import { addAgentOptions, agentOptionsFrom } from '../agent-options.js';
+import { addHttpOptions, httpLimitsFrom, runUntilSignal } from './server-lifecycle.js';
 import { parseDuration } from '../../model/format.js';
 import { parsePortRanges } from '../../model/kinds/project.js';
 import { resetAdminToken } from '../../server/reset-admin.js';
@@ -30,7 +31,7 @@ export function registerServer(program: Command): void {
     .addOption(new Option('--node-port-range <range>', 'host ports instances and services may publish (a cluster admin may allow a project more: project spec.hostPorts)').default([30000, 32767], '30000-32767').argParser(portRange))
     .addOption(new Option('--reset-admin-token', 'recovery: with the server stopped, make the admin user a cluster admin again, print a new token for it, and exit'))
     .addOption(new Option('--no-agent', 'do not run an agent for this machine inside the server'));
-  addAgentOptions(cmd)
+  addAgentOptions(addHttpOptions(cmd))
     .action(async (opts: Record<string, unknown>) => {
       if (Boolean(opts.tlsCert) !== Boolean(opts.tlsKey)) throw new CliError('--tls-cert and --tls-key go together', 2);
       if (opts.resetAdminToken) return resetAdmin(opts.dataDir as string, opts.store as string | undefined);
@@ -44,6 +45,7 @@ export function registerServer(program: Command): void {
         logLevel: opts.logLevel as string,
         tlsCert: opts.tlsCert as string | undefined,
         tlsKey: opts.tlsKey as string | undefined,
+        http: httpLimitsFrom(opts),
         auditMaxAgeMs: opts.auditRetention as number,
         auditMaxEntries: opts.auditMaxEntries as number,
         nodePortRange: opts.nodePortRange as [number, number],
@@ -58,18 +60,10 @@ export function registerServer(program: Command): void {
       const server = await startServer(config).catch((e: Error) => {
         throw new CliError(`the server did not start: ${e.message}`);
       });
+      // Listen for signals before saying "ready": a SIGTERM right after would otherwise kill it outright.
+      const stopped = runUntilSignal(server);
       printBanner(server.url, config, server.bootstrap.adminToken);
-      await new Promise<void>((resolve) => {
-        const shutdown = (signal: string) => {
-          process.stderr.write(`\n${signal}: stopping Stratus...\n`);
-          void server.stop().then(resolve, (e: Error) => {
-            process.stderr.write(`error while stopping: ${e.message}\n`);
-            resolve();
-          });
-        };
-        process.once('SIGINT', () => shutdown('SIGINT'));
-        process.once('SIGTERM', () => shutdown('SIGTERM'));
-      });
+      await stopped;
     });
 }
 

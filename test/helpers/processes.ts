@@ -1,0 +1,68 @@
+/**
+ * Polling, free ports, exits and `stratus agent` processes for tests that stop, restart and
+ * signal real processes.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { BIN } from './server.js';
+
+/** Polls `get` every 100 ms until `ok`; on timeout the error shows the last value and `show()`. */
+export async function until<T>(what: string, get: () => Promise<T>, ok: (v: T) => boolean, ms = 30_000, show: () => string = () => ''): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await get();
+    if (ok(v)) return v;
+    if (Date.now() > end) throw new Error(`${what}: not after ${ms} ms: ${JSON.stringify(v).slice(0, 800)}\n${show()}`);
+    await sleep(100);
+  }
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A TCP port nothing listens on right now. */
+export async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise((r) => srv.close(r));
+  return port;
+}
+
+/** How `proc` ended, or 'still running' if it had not within `ms`. */
+export function exitOf(proc: ChildProcess, ms: number): Promise<{ code: number | null; signal: NodeJS.Signals | null } | 'still running'> {
+  if (proc.exitCode !== null || proc.signalCode !== null) return Promise.resolve({ code: proc.exitCode, signal: proc.signalCode });
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve('still running'), ms);
+    proc.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal });
+    });
+  });
+}
+
+export interface AgentProcess {
+  proc: ChildProcess;
+  out: () => string;
+  /** SIGTERM (workloads keep running) and wait for the exit. */
+  stop(): Promise<void>;
+}
+
+/** `stratus agent` joined to `server` as `node`, host networking, process driver only. */
+export async function startAgentProcess(server: string, joinToken: string, dataDir: string, node: string, extra: string[] = []): Promise<AgentProcess> {
+  const proc = spawn(process.execPath, [BIN, '--server', server, 'agent', '--join-token', joinToken, '--data-dir', dataDir, '--node-name', node,
+    '--drivers', 'process', '--network', 'host', '--capacity', 'cpu=2,memory=2Gi', ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  process.once('exit', () => proc.kill('SIGKILL'));
+  await until(`agent ${node} starts`, async () => out, (o) => o.includes('agent running') || proc.exitCode !== null, 30_000);
+  if (proc.exitCode !== null) throw new Error(`agent ${node} exited: ${out}`);
+  return {
+    proc,
+    out: () => out,
+    stop: async () => {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
+      await exitOf(proc, 30_000);
+    },
+  };
+}
