@@ -29,11 +29,13 @@ export function registerAgent(program: Command): void {
       if (e instanceof ApiError || e instanceof ConnectionError) throw e;
       throw new CliError(`the agent did not start: ${e.message}`);
     });
-    printLine(`agent running as node ${agent.node}, reporting to ${server} (data: ${dataDir})`);
-    await new Promise<void>((resolve) => {
+    // Listen for signals before saying "running": a SIGTERM right after would otherwise kill it outright.
+    const stopped = new Promise<void>((resolve) => {
       const stop = () => void agent.stop().then(resolve, resolve);
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
     });
+    printLine(`agent running as node ${agent.node}, reporting to ${server} (data: ${dataDir})`);
+    await stopped;
   });
 }
