@@ -6,9 +6,10 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ApiClient } from '../client/index.js';
 import type { ImageStore } from '../drivers/index.js';
-import type { Instance, InstanceSpec } from '../model/kinds/instance.js';
+import type { Instance } from '../model/kinds/instance.js';
 import type { Image } from '../model/kinds/image.js';
 import type { PreparedRun } from './runner.js';
+import { resolveSecrets } from './secrets.js';
 
 export interface PrepareContext {
   api: ApiClient;
@@ -37,9 +38,12 @@ export async function prepareInstance(inst: Instance, ctx: PrepareContext): Prom
     env.CUDA_VISIBLE_DEVICES = gpus.map((g) => g.index).join(',');
     env.NVIDIA_VISIBLE_DEVICES = env.CUDA_VISIBLE_DEVICES;
   }
-  if (inst.spec.driver !== 'container') return { spec: inst.spec, env };
+  // Secret references become plain env values and files here: drivers only see strings.
+  const { spec, files } = await resolveSecrets(inst, ctx.api);
+  const granted = files.length > 0 ? { files } : {};
+  if (spec.driver !== 'container') return { spec, env, ...granted };
   const local = await localImage(inst, ctx);
-  return { spec: { ...inst.spec, image: local }, env };
+  return { spec: { ...spec, image: local }, env, ...granted };
 }
 
 /** "web" → the project's image; "system/busybox" → a shared one. Others' images are refused. */

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MockDriver, MockWorld } from '../drivers/index.js';
-import type { Instance, InstanceStatus } from '../model/kinds/instance.js';
+import type { Instance, InstanceStatus, RunSpec } from '../model/kinds/instance.js';
 import { InstanceRunner, taskId, type RunnerDeps } from './runner.js';
 import { RecordStore, type LocalRecord } from './records.js';
 
@@ -35,7 +35,7 @@ function deps(): RunnerDeps {
       writes.push(next);
       return stored;
     },
-    prepare: async (i) => ({ spec: i.spec, env: { STRATUS_INSTANCE: i.metadata.name } }),
+    prepare: async (i) => ({ spec: i.spec as RunSpec, env: { STRATUS_INSTANCE: i.metadata.name } }),
     clock: { now: () => Date.now() },
     backoff: { baseMs: 20, maxMs: 80, resetAfterMs: 60_000 },
     log: () => undefined,
@@ -146,9 +146,9 @@ describe('InstanceRunner', () => {
         calls++;
         if (!i.status?.ip) {
           await new Promise<void>((res) => (release = res));
-          return { spec: i.spec, env: {}, wait: 'waiting for an address' };
+          return { spec: i.spec as RunSpec, env: {}, wait: 'waiting for an address' };
         }
-        return { spec: i.spec, env: {} };
+        return { spec: i.spec as RunSpec, env: {} };
       },
     });
     r.update(inst);
@@ -167,7 +167,7 @@ describe('InstanceRunner', () => {
     stored = inst;
     const rec: LocalRecord = { uid: 'u1', project: 'p', name: 'web', driver: 'mock', attempt: 0, restarts: 0, previous: [] };
     records.save(rec);
-    const r = new InstanceRunner(inst, rec, { ...deps(), waitRetryMs: 3_600_000, prepare: async (i) => (calls++, ready ? { spec: i.spec, env: {} } : { spec: i.spec, env: {}, wait: 'network not ready here' }) });
+    const r = new InstanceRunner(inst, rec, { ...deps(), waitRetryMs: 3_600_000, prepare: async (i) => (calls++, ready ? { spec: i.spec as RunSpec, env: {} } : { spec: i.spec as RunSpec, env: {}, wait: 'network not ready here' }) });
     r.update(inst);
     await until(() => calls === 1);
     ready = true;

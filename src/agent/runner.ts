@@ -12,7 +12,7 @@
  */
 import type { Driver, ExitResult, TaskFile, TaskHandle, TaskMount } from '../drivers/index.js';
 import { taskIdFor } from '../drivers/index.js';
-import type { Instance, InstanceSpec, InstanceStatus } from '../model/kinds/instance.js';
+import type { Instance, InstanceStatus, RunSpec } from '../model/kinds/instance.js';
 import { FINISHED, release } from '../model/lifecycle.js';
 import { isoNow, type Clock } from '../model/runtime.js';
 import { setCondition } from '../model/conditions.js';
@@ -38,7 +38,8 @@ export type StatusWriter = (inst: Instance, change: (status: InstanceStatus, lat
 
 /** What a run needs besides the instance: see RunnerDeps.prepare. */
 export interface PreparedRun {
-  spec: InstanceSpec;
+  /** Secret references resolved (see prepareInstance). */
+  spec: RunSpec;
   env: Record<string, string>;
   netns?: string;
   wait?: string;

@@ -33,6 +33,8 @@ import { memberRoutes } from './routes/members.js';
 import { nodeRoutes } from './routes/nodes.js';
 import { logRoutes } from './routes/logs.js';
 import { imageRoutes } from './routes/images.js';
+import { secretRoutes } from './routes/secrets.js';
+import type { SecretData } from './secret-data.js';
 import type { BlobStore } from '../store/blobs.js';
 import { ALL_KINDS } from '../model/kinds/index.js';
 
@@ -72,6 +74,8 @@ export interface ApiDeps {
   admission: Admission;
   /** Where image archives are kept. */
   blobs: BlobStore;
+  /** Secret values, sealed at rest (src/api/secret-data.ts). */
+  secrets: SecretData;
   logger?: boolean | Record<string, unknown>;
   /** Serve HTTPS with this certificate and key (PEM). */
   https?: { cert: Buffer; key: Buffer };
@@ -117,6 +121,7 @@ export async function buildApi(input: ApiDeps): Promise<FastifyInstance> {
   await app.register(nodeRoutes, { deps });
   await app.register(logRoutes, { deps });
   await app.register(imageRoutes, { deps });
+  await app.register(secretRoutes, { deps });
   await app.register(auditRoutes, { deps });
   for (const plugin of deps.plugins ?? []) await plugin(app, deps);
   app.addHook('preClose', async () => endWatchStreams(app));

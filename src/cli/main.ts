@@ -14,6 +14,7 @@ import { registerAgent } from './commands/agent.js';
 import { registerWorkloads } from './commands/workloads.js';
 import { registerStacks } from './commands/stacks.js';
 import { registerSim } from './commands/sim.js';
+import { registerSecrets } from './commands/secrets.js';
 
 export function buildProgram(): Command {
   const program = new Command('stratus')
@@ -35,6 +36,7 @@ export function buildProgram(): Command {
   registerWorkloads(program);
   registerStacks(program);
   registerSim(program);
+  registerSecrets(program);
   return program;
 }
 

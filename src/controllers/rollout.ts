@@ -34,9 +34,12 @@ export interface RolloutPlan {
   started?: number;
 }
 
-/** Stable hash of a template: same template, same version. */
-export function templateHash(t: ServiceTemplate): string {
-  return createHash('sha256').update(canonical(t)).digest('hex').slice(0, 12);
+/**
+ * Stable hash of a version: same template (and same values of the secrets it uses, `secrets`
+ * being their stamp, see secret-stamp.ts), same version.
+ */
+export function templateHash(t: ServiceTemplate, secrets = ''): string {
+  return createHash('sha256').update(canonical(t)).update(secrets ? `\n${secrets}` : '').digest('hex').slice(0, 12);
 }
 
 function canonical(v: unknown): string {
@@ -65,8 +68,8 @@ function isAvailable(i: Instance, now: number, minReadyMs: number): boolean {
 }
 
 /** Records the current template in the history; returns the updated history and its revision. */
-export function withRevision(svc: Service, now: string): { history: HistoryItem[]; revision: number; started?: number } {
-  const hash = templateHash(svc.spec.template);
+export function withRevision(svc: Service, now: string, secrets = ''): { history: HistoryItem[]; revision: number; started?: number } {
+  const hash = templateHash(svc.spec.template, secrets);
   const history = [...(svc.status?.history ?? [])];
   const found = history.find((h) => h.hash === hash);
   if (found) {
@@ -80,9 +83,10 @@ export function withRevision(svc: Service, now: string): { history: HistoryItem[
   return { history: next.slice(-HISTORY_LIMIT), revision, started: revision };
 }
 
-export function planRollout(svc: Service, replicas: Instance[], now: number): RolloutPlan {
+/** `secrets`: the stamp of the secret values the template uses; a new stamp is a new version. */
+export function planRollout(svc: Service, replicas: Instance[], now: number, secrets = ''): RolloutPlan {
   const nowIso = new Date(now).toISOString();
-  const { history, revision, started } = withRevision(svc, nowIso);
+  const { history, revision, started } = withRevision(svc, nowIso, secrets);
   const R = svc.spec.replicas;
   const u = svc.spec.update ?? {};
   const minReadyMs = (u.minReadySeconds ?? 0) * 1000;
@@ -162,7 +166,9 @@ function finish(svc: Service, rev: ReturnType<typeof withRevision>, t: Tally): R
   };
   const good = [...rev.history].reverse().find((h) => h.state === 'superseded');
   const plan: RolloutPlan = { create: t.create, remove: t.remove, drain: t.drain, status, ...(rev.started !== undefined ? { started: rev.started } : {}) };
-  if (failure && good && (u.autoRollback ?? true)) {
+  // A version that only changed secret values has nothing to go back to: old values are gone.
+  const templateChanged = good !== undefined && canonical(good.template) !== canonical(svc.spec.template);
+  if (failure && good && templateChanged && (u.autoRollback ?? true)) {
     plan.rollback = { to: good, from: rev.revision, reason: failure };
     status.history = rev.history.map((h) => (h.revision === rev.revision ? { ...h, state: 'failed' as const, reason: failure } : h));
   }

@@ -9,7 +9,7 @@
  */
 import type { Repository, ObjectEvent } from '../store/repository.js';
 import type { Watcher } from '../store/backend.js';
-import { instanceKind, serviceKind } from '../model/kinds/index.js';
+import { instanceKind, secretKind, serviceKind } from '../model/kinds/index.js';
 import type { Instance, InstanceSpec } from '../model/kinds/instance.js';
 import { REVISION_LABEL, SERVICE_LABEL, type Service } from '../model/kinds/service.js';
 import { StratusError } from '../model/errors.js';
@@ -18,6 +18,9 @@ import type { Admission } from '../api/admission.js';
 import type { Principal } from '../api/auth.js';
 import type { EventRecorder } from './events.js';
 import { drainMs, planRollout, type RolloutPlan } from './rollout.js';
+import { secretChanged, secretStamp } from './secret-stamp.js';
+import type { Secret } from '../model/kinds/secret.js';
+import { secretNamesOf } from '../model/secret-refs.js';
 import { setCondition } from '../model/conditions.js';
 import { isoNow } from '../model/runtime.js';
 
@@ -51,6 +54,7 @@ export class ServiceController implements Component {
     this.watchers = [
       this.repo.watch<Service>(serviceKind, undefined, revision, (e) => this.onService(e)),
       this.repo.watch<Instance>(instanceKind, undefined, revision, (e) => this.onInstance(e)),
+      this.repo.watch<Secret>(secretKind, undefined, revision, (e) => this.onSecret(e)),
     ];
     await this.enqueueAll();
     this.loop = every(this.resyncMs, () => this.enqueueAll(true), (e) => (this.lastError = (e as Error).message));
@@ -83,6 +87,16 @@ export class ServiceController implements Component {
     this.index(e.object, e.type === 'put');
     const svc = e.object.metadata.labels?.[SERVICE_LABEL] ?? (e.type === 'put' ? e.prev?.metadata.labels?.[SERVICE_LABEL] : undefined);
     if (svc) this.enqueue(e.object.metadata.project!, svc);
+  }
+
+  /** New values of a secret: the services whose templates use it roll out (secret-stamp.ts). */
+  private onSecret(e: ObjectEvent<Secret>): void {
+    if (e.type === 'resync') return void this.enqueueAll();
+    if (e.type === 'put' && !secretChanged(e.prev, e.object)) return;
+    const { project, name } = e.object.metadata;
+    void this.repo.list<Service>(serviceKind, { project, filter: (s) => secretNamesOf((s as Service).spec.template.spec).includes(name) })
+      .then(({ items }) => items.forEach((s) => this.enqueue(project!, s.metadata.name)))
+      .catch((err: Error) => (this.lastError = err.message));
   }
 
   private index(i: Instance, present: boolean): void {
@@ -149,7 +163,7 @@ export class ServiceController implements Component {
       for (const i of replicas) await this.remove(i);
       return;
     }
-    const plan = planRollout(svc, replicas, this.repo.clock.now());
+    const plan = planRollout(svc, replicas, this.repo.clock.now(), await secretStamp(this.repo, project, svc.spec.template.spec));
     if (plan.started) void this.events.record(target(svc), 'Normal', 'RolloutStarted', `rolling out revision ${plan.started} to ${svc.spec.replicas} replicas`);
     for (const r of plan.remove) {
       await this.remove(r.instance);

@@ -13,7 +13,7 @@
  *        │            └─ destroy(handle)   removes cgroups, bundles, files; idempotent
  *   agent restarts ──▶ recover(persisted) ──▶ same handle, same workload (never restarted)
  */
-import type { InstanceSpec } from '../model/kinds/instance.js';
+import type { RunSpec } from '../model/kinds/instance.js';
 
 /** Which instance a task runs. */
 export interface InstanceRef {
@@ -30,8 +30,8 @@ export interface Task {
    */
   id: string;
   instance: InstanceRef;
-  /** The normalized spec (resources in millicores / MiB, gracePeriod in seconds). */
-  spec: InstanceSpec;
+  /** The normalized spec (resources in millicores / MiB, gracePeriod in seconds), secret references resolved: env holds strings only. */
+  spec: RunSpec;
   /** Absolute directory the driver owns for this task: created by start(), removed by destroy(). */
   dir: string;
   /** A network namespace to join (e.g. /run/netns/x). Absent: the host's network. */

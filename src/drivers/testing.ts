@@ -1,14 +1,14 @@
 /** Fixtures for driver tests (and the agent's): a Task with a normalized spec, overridable field by field. */
 import { existsSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { InstanceSpec } from '../model/kinds/instance.js';
+import type { RunSpec } from '../model/kinds/instance.js';
 import type { Task } from './driver.js';
 import { TaskCgroup, type CgroupHost } from './cgroups.js';
 
 let seq = 0;
 
 export interface TaskOverrides extends Partial<Omit<Task, 'spec'>> {
-  spec?: Partial<InstanceSpec>;
+  spec?: Partial<RunSpec>;
   /** Shorthand for spec.resources: millicores and MiB. */
   cpu?: number;
   memory?: number;
@@ -18,7 +18,7 @@ export interface TaskOverrides extends Partial<Omit<Task, 'spec'>> {
 export function makeTask(baseDir: string, command: string[] | undefined, o: TaskOverrides = {}): Task {
   const n = ++seq;
   const id = o.id ?? `test.t${n}.${process.pid}`;
-  const spec: InstanceSpec = {
+  const spec: RunSpec = {
     driver: 'process',
     ...(command ? { command } : {}),
     resources: { cpu: o.cpu ?? 100, memory: o.memory ?? 128, disk: 0 },

@@ -17,6 +17,9 @@ import { Authenticator } from '../api/auth.js';
 import { AuditLog, DEFAULT_AUDIT_RETENTION } from '../api/audit.js';
 import { Admission, type AdmissionPlugin } from '../api/admission.js';
 import { networkNotInUse } from '../api/network-admission.js';
+import { secretAdmission } from '../api/secret-admission.js';
+import { SecretBox, SECRET_KEY_FILE } from '../api/secret-box.js';
+import { SecretData, secretJanitor } from '../api/secret-data.js';
 import { nodeDeleteNeedsDrain } from '../api/routes/nodes.js';
 import { platformAdmission } from '../api/platform-admission.js';
 import { QuotaTracker } from '../api/quota.js';
@@ -99,12 +102,14 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     await auth.start();
     const audit = new AuditLog(backend, clock, ids);
     const quota = new QuotaTracker(repo);
-    const admission = new Admission(repo, [quota.admission, networkNotInUse, nodeDeleteNeedsDrain, ...platformAdmission({ nodePortRange: config.nodePortRange }), ...(config.admissionPlugins ?? [])]);
+    const admission = new Admission(repo, [quota.admission, networkNotInUse, nodeDeleteNeedsDrain, ...platformAdmission({ nodePortRange: config.nodePortRange }), ...secretAdmission, ...(config.admissionPlugins ?? [])]);
     const blobs = new BlobStore(join(resolve(config.dataDir), 'blobs'));
     blobs.secure();
+    // Secret values are sealed with the keys of this file (created on first start, mode 0600).
+    const secrets = new SecretData(repo, await SecretBox.open(join(resolve(config.dataDir), SECRET_KEY_FILE), (m) => console.error(`warning: ${m}`)));
     const limits = httpLimits({ ...DEFAULT_HTTP_LIMITS, ...config.http }, Boolean(config.tlsCert && config.tlsKey));
     const app = await buildApi({
-      repo, auth, audit, clock, ids, admission, blobs, version: VERSION,
+      repo, auth, audit, clock, ids, admission, blobs, secrets, version: VERSION,
       ready: () => runner.readiness(),
       logger: { level: config.logLevel ?? 'warn' },
       plugins: config.plugins,
@@ -132,7 +137,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
         await app.close().finally(() => clearTimeout(cut));
       },
     };
-    await runner.start([maintenance(backend, audit, config), quota, apiComponent]);
+    await runner.start([maintenance(backend, audit, config), quota, secretJanitor(secrets), apiComponent]);
     await runner.start(config.components?.(ctx) ?? []);
     // Only now is the cluster created for good: a first start that failed before this point did
     // not show its admin token, and the next one shows a new one.

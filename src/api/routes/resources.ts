@@ -315,7 +315,7 @@ function parseSelectorParam(text: string | undefined): Selector | undefined {
 }
 
 /** Validates a body and checks that its name and project agree with the URL. */
-function parseFor(kind: Kind, body: unknown, project: string | undefined, name?: string) {
+export function parseFor(kind: Kind, body: unknown, project: string | undefined, name?: string) {
   const parsed = parseObject(kind, body);
   if (name !== undefined && parsed.metadata.name !== name) {
     throw new ValidationError([{ path: 'metadata.name', message: `${JSON.stringify(parsed.metadata.name)} does not match the name in the URL (${JSON.stringify(name)})`, value: parsed.metadata.name }]);
@@ -326,6 +326,6 @@ function parseFor(kind: Kind, body: unknown, project: string | undefined, name?:
   return parsed;
 }
 
-function pickMeta(m: { name: string; labels?: Record<string, string>; annotations?: Record<string, string> }) {
+export function pickMeta(m: { name: string; labels?: Record<string, string>; annotations?: Record<string, string> }) {
   return { name: m.name, ...(m.labels ? { labels: m.labels } : {}), ...(m.annotations ? { annotations: m.annotations } : {}) };
 }

@@ -139,7 +139,7 @@ async function upsertStack(cli: Cli, plan: StackPlan, opts: ApplyOptions): Promi
   const body = {
     kind: 'stack',
     metadata: { name: plan.stack! },
-    spec: { source: opts.source, parameters: opts.parameters, objects: plan.items.map((i) => ({ kind: i.obj.kind.kind, name: i.obj.name })) },
+    spec: { source: opts.source, parameters: withoutSecretValues(opts.parameters, plan), objects: plan.items.map((i) => ({ kind: i.obj.kind.kind, name: i.obj.name })) },
   };
   const path = `/v1/projects/${cli.project}/stacks`;
   try {
@@ -148,6 +148,15 @@ async function upsertStack(cli: Cli, plan: StackPlan, opts: ApplyOptions): Promi
     if (!(e instanceof ApiError && e.status === 404)) throw e;
     await cli.client.request('POST', path, { body });
   }
+}
+
+/** The parameters as the stack object records them: those that went into a secret's values are hidden. */
+export function withoutSecretValues(parameters: ApplyOptions['parameters'], plan: StackPlan): ApplyOptions['parameters'] {
+  const values = plan.items.filter((i) => i.obj.kind.kind === 'secret').flatMap((i) => {
+    const spec = i.obj.body.spec as { data?: Record<string, string>; binaryData?: Record<string, string> };
+    return [...Object.values(spec.data ?? {}), ...Object.values(spec.binaryData ?? {})];
+  });
+  return Object.fromEntries(Object.entries(parameters).map(([k, v]) => [k, String(v) !== '' && values.some((x) => x.includes(String(v))) ? '(secret)' : v]));
 }
 
 /** Runs `fn` over `items`, at most `limit` at a time; rejects with the first error. */

@@ -7,6 +7,8 @@
  *     web: {replicas: ${replicas}, template: {driver: process, command: [...]}, dependsOn: [redis]}
  *   instances:
  *     batch: {driver: process, command: [...], restartPolicy: never}
+ *   secrets:                        # stored encrypted; plan and apply show key names and versions only
+ *     db: {data: {password: ${db_password}}}
  *   ---
  *   kind: service                   # full objects, one per document (dependsOn: beside kind)
  *   metadata: {name: api}
@@ -39,7 +41,7 @@ export interface StackFile {
   objects: StackObject[];
 }
 
-const COMPACT: Record<string, string> = { services: 'service', instances: 'instance', networks: 'network', 'security-groups': 'security-group', images: 'image' };
+const COMPACT: Record<string, string> = { services: 'service', instances: 'instance', networks: 'network', 'security-groups': 'security-group', images: 'image', secrets: 'secret' };
 
 export function parseStackFile(text: string, file: string, set: Record<string, string>): StackFile {
   const docs = YAML.parseAllDocuments(text, { prettyErrors: true });
@@ -146,11 +148,15 @@ function checkDependencies(objects: StackObject[]): void {
   for (const o of objects) visit(o.name, []);
 }
 
-/** Objects in waves: each wave depends only on earlier waves. */
+/**
+ * Objects in waves: each wave depends only on earlier waves. Secrets that depend on nothing come
+ * first, in a wave of their own: instances and services are admitted only once theirs exist.
+ */
 export function waves(objects: StackObject[]): StackObject[][] {
-  const done = new Set<string>();
-  const out: StackObject[][] = [];
-  let left = [...objects];
+  const secrets = objects.filter((o) => o.kind.kind === 'secret' && o.dependsOn.length === 0);
+  const done = new Set(secrets.map((o) => o.name));
+  const out: StackObject[][] = secrets.length > 0 ? [secrets] : [];
+  let left = objects.filter((o) => !secrets.includes(o));
   while (left.length > 0) {
     const wave = left.filter((o) => o.dependsOn.every((d) => done.has(d)));
     out.push(wave);

@@ -15,6 +15,7 @@ import { securityGroupKind as securityGroup } from './security-group.js';
 import { imageKind as image } from './image.js';
 import { serviceKind as service } from './service.js';
 import { stackKind as stack } from './stack.js';
+import { secretKind as secret } from './secret.js';
 
 const erase = (k: unknown) => k as Kind;
 
@@ -29,8 +30,9 @@ export const securityGroupKind = erase(securityGroup);
 export const imageKind = erase(image);
 export const serviceKind = erase(service);
 export const stackKind = erase(stack);
+export const secretKind = erase(secret);
 
-export const ALL_KINDS: readonly Kind[] = [projectKind, userKind, tokenKind, nodeKind, instanceKind, eventKind, imageKind, networkKind, securityGroupKind, serviceKind, stackKind];
+export const ALL_KINDS: readonly Kind[] = [projectKind, userKind, tokenKind, nodeKind, instanceKind, eventKind, imageKind, networkKind, securityGroupKind, serviceKind, stackKind, secretKind];
 
 const byName = new Map<string, Kind>();
 for (const k of ALL_KINDS) {

@@ -11,6 +11,7 @@ import { parseSelector, formatSelector, SelectorError } from '../labels.js';
 import type { FieldProblem } from '../errors.js';
 import { age } from '../format.js';
 import { HealthCheckSchema, healthProblems } from '../health.js';
+import { EnvValueSchema, SecretMountsSchema, secretUseProblems } from '../secret-refs.js';
 
 export const DRIVERS = ['process', 'container', 'vm'] as const;
 export type DriverName = (typeof DRIVERS)[number];
@@ -73,7 +74,8 @@ export const InstanceSpecSchema = Type.Object(
     image: Type.Optional(Type.String({ minLength: 1, maxLength: 253, description: 'Image name (container and vm drivers).' })),
     command: Type.Optional(Type.Array(Type.String({ maxLength: 4096 }), { minItems: 1, maxItems: 256, description: 'Program and arguments (argv). Required for process.' })),
     args: Type.Optional(Type.Array(Type.String({ maxLength: 4096 }), { maxItems: 256, description: 'Arguments appended to the command or the image entrypoint.' })),
-    env: Type.Optional(Type.Record(Type.String(), Type.String({ maxLength: 32768 }), { description: 'Environment variables (names: letters, digits and "_").' })),
+    env: Type.Optional(Type.Record(Type.String(), EnvValueSchema, { description: 'Environment variables (names: letters, digits and "_"): a string (at most 32768 characters), or {valueFrom: {secret: NAME, key: KEY}} for one key of a secret of the project.' })),
+    secrets: Type.Optional(SecretMountsSchema),
     workdir: Type.Optional(Type.String({ pattern: '^/', description: 'Absolute working directory.' })),
     resources: Type.Optional(ResourcesSchema),
     ports: Type.Optional(Type.Array(Port, { maxItems: 64 })),
@@ -134,6 +136,8 @@ export type InstanceSpec = Omit<InstanceSpecInput, 'resources'> & {
   restartPolicy: (typeof RESTART_POLICIES)[number];
   gracePeriod: number;
 };
+/** The spec a driver runs: secret references resolved, so every env value is a string. */
+export type RunSpec = Omit<InstanceSpec, 'env'> & { env?: Record<string, string> };
 export type InstanceStatus = Static<typeof InstanceStatusSchema>;
 export type Instance = StoredObject<InstanceSpec, InstanceStatus>;
 
@@ -150,6 +154,7 @@ export function normalizeInstanceSpec(spec: InstanceSpecInput, problems: FieldPr
   if (spec.driver !== 'process' && !spec.image) problems.push({ path: `${at}.image`, message: `is required for the ${spec.driver} driver` });
   checkPorts(spec, problems, at);
   problems.push(...healthProblems(spec.health, `${at}.health`));
+  secretUseProblems(spec, problems, at);
   for (const name of Object.keys(spec.env ?? {})) {
     if (!ENV_NAME_RE.test(name)) problems.push({ path: `${at}.env.${name}`, message: `${JSON.stringify(name)} is not an environment variable name (letters, digits and "_", not starting with a digit)`, value: name });
   }
