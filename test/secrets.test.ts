@@ -115,8 +115,9 @@ describe.skipIf(why !== '')('secrets', () => {
     expect(JSON.stringify(refused.body)).not.toContain(V1);
     expect((await viewer('GET', `${P}/secrets/db`)).status).toBe(200);
     const audit = await admin('GET', '/v1/audit?kind=secret&limit=100');
-    const reveals = audit.body.items.filter((e: { action: string; actor: string }) => e.action === 'reveal' && e.actor === 'user:alice');
-    expect(reveals.length).toBeGreaterThan(0);
+    const reveals = (actor: string) => audit.body.items.filter((e: { action: string; actor: string }) => e.action === 'reveal' && e.actor === actor).map((e: { status: number }) => e.status);
+    expect(reveals('user:alice')).toEqual([200]);
+    expect(reveals('user:victor')).toEqual([403]);
   });
 
   it('are out of reach of another project\'s member: no read, no reveal, no reference', async () => {

@@ -49,7 +49,10 @@ export async function secretRoutes(app: FastifyInstance, { deps }: { deps: ApiDe
     if (!viewOf(req.principal!, secretKind, obj, deps.nodeScope)) throw new StratusError('STRATUS_ERR_FORBIDDEN', `${req.principal!.id} may not read secret "${name}"`);
     if ((req.query as { reveal?: boolean }).reveal !== true) return obj;
     if (!hasRole(req.principal!, project, 'member')) {
-      throw new StratusError('STRATUS_ERR_FORBIDDEN', `${req.principal!.id} needs the member role in project "${project}" to reveal the values of secret "${name}" (viewers see key names only)`);
+      const refused = new StratusError('STRATUS_ERR_FORBIDDEN', `${req.principal!.id} needs the member role in project "${project}" to reveal the values of secret "${name}" (viewers see key names only)`);
+      // A refused reveal is worth knowing about, though reads are not audited otherwise.
+      await deps.audit.record({ ...requestAudit(req, 403), action: 'reveal', kind: 'secret', project, name, code: refused.code, message: refused.message });
+      throw refused;
     }
     const values = await deps.secrets.read(project, name);
     // The record first: a reveal that cannot be audited does not happen.
