@@ -23,6 +23,7 @@ import { DEFAULT_BACKOFF, InstanceRunner, type Backoff, type PreparedRun } from 
 import { LogsServer } from './logs-server.js';
 import { prepareInstance } from './prepare.js';
 import { lockDataDir } from './lock.js';
+import { GpuShares, hasGpuShare } from './gpu.js';
 
 /**
  * Networking on a node, as the agent uses it. Without one, instances share the host's network.
@@ -94,6 +95,7 @@ export class Agent implements Component {
   private timers: NodeJS.Timeout[] = [];
   private informer: Promise<void> | undefined;
   private network: AgentNetwork | undefined;
+  private gpu: GpuShares | undefined;
   private synced = false;
   private lastError = '';
   private unlock: (() => void) | undefined;
@@ -126,6 +128,8 @@ export class Agent implements Component {
       for (const r of this.runners.values()) r.wake();
     } });
     await this.network?.start();
+    this.gpu = new GpuShares({ dataDir: this.opts.dataDir, log: this.log });
+    await this.gpu.start();
     this.logs = new LogsServer(this.credential.token, { find: (p, n, uid) => this.findRun(p, n, uid) }, () => this.clock.now());
     const l = this.opts.listen ?? { host: '127.0.0.1', port: 0 };
     this.address = await this.logs.listen(l.host, l.port, l.advertise);
@@ -143,6 +147,8 @@ export class Agent implements Component {
     for (const t of this.timers) clearInterval(t);
     await this.informer?.catch(() => undefined);
     await this.network?.stop();
+    // GPU shares outlive the agent: their MPS daemon stays while one may run (a recovered run not yet claimed may be one).
+    await this.gpu?.stop([...this.runners.values()].some((r) => r.running && hasGpuShare(r.instance)) || [...this.recovered.values()].some((r) => r.handle));
     await this.logs?.close();
     this.unlock?.();
   }
@@ -199,7 +205,7 @@ export class Agent implements Component {
       records: this.records,
       writeStatus: (i, change) => this.writeStatus(i, change),
       prepare: async (i) => {
-        const base = await prepareInstance(i, { api: this.api, images: this.images, node: this.node, dataDir: this.opts.dataDir });
+        const base = await prepareInstance(i, { api: this.api, images: this.images, node: this.node, dataDir: this.opts.dataDir, gpu: this.gpu });
         const net = await this.network?.prepare(i);
         return { ...base, env: { ...base.env, ...net?.env }, ...(net?.netns ? { netns: net.netns } : {}), ...(net?.wait ? { wait: net.wait } : {}) } satisfies PreparedRun;
       },
@@ -286,6 +292,7 @@ export class Agent implements Component {
     const limitsEnforced = [...this.drivers.available.values()].some((d) => d.fingerprint.enforcesLimits);
     const now = isoNow(this.clock);
     const net = this.network?.status() ?? { mode: 'host', message: 'instances share the host network (no node networking configured)' };
+    const gpuShares = await this.gpu?.condition(capacity.gpus.length > 0);
     const status: NodeStatus = {
       phase: 'Ready',
       message: limitsEnforced ? 'ready' : 'ready; limits not enforced (no usable cgroups or not root)',
@@ -294,6 +301,7 @@ export class Agent implements Component {
       conditions: [
         { type: 'Ready', status: 'True', reason: 'AgentReady', message: `agent ${machineInfo().agentVersion} reporting`, lastTransitionTime: now },
         { type: 'Networking', status: 'True', reason: net.mode, message: net.message },
+        ...(gpuShares ? [gpuShares] : []),
       ],
       lastHeartbeat: now,
       addresses: [{ type: 'agent', address: this.address }, ...(net.addresses ?? [])],
@@ -318,6 +326,7 @@ export class Agent implements Component {
 
   /** Usage of each running instance, written when it moved by 10 % or a minute passed. */
   private async reportStats(): Promise<void> {
+    const gpuSample = await this.gpu?.sample([...this.runners.values()].filter((r) => r.running).map((r) => r.instance));
     for (const runner of this.runners.values()) {
       const h = runner.running;
       if (!h) continue;
@@ -326,8 +335,9 @@ export class Agent implements Component {
       const prev = runner.instance.status?.usage;
       const moved = (a: number, b: number) => Math.abs(a - b) > Math.max(1, 0.1 * b);
       const stale = !prev || this.clock.now() - Date.parse(prev.at) > 60_000;
-      if (!stale && !moved(stats.cpu, prev.cpu) && !moved(stats.memory, prev.memory)) continue;
-      const usage = { cpu: stats.cpu, memory: stats.memory, at: stats.at };
+      const gpu = gpuSample ? this.gpu!.usage(gpuSample, runner.instance, h) : undefined;
+      if (!stale && !moved(stats.cpu, prev.cpu) && !moved(stats.memory, prev.memory) && !(gpu && moved(gpu.gpuMemory, prev.gpuMemory ?? 0))) continue;
+      const usage = { cpu: stats.cpu, memory: stats.memory, at: stats.at, ...gpu };
       const stored = await this.writeStatus(runner.instance, (s) => (s.phase === 'Running' && s.node === this.node ? { ...s, usage } : undefined)).catch(() => undefined);
       if (stored) runner.update(stored);
     }

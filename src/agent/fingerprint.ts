@@ -8,6 +8,7 @@ import { arch, cpus, hostname, release, totalmem, type } from 'node:os';
 import { promisify } from 'node:util';
 import type { NodeResources } from '../model/kinds/node.js';
 import { VERSION } from '../version.js';
+import { findTool } from './gpu-tools.js';
 
 const run = promisify(execFile);
 
@@ -28,10 +29,10 @@ export function parseGpuFlag(text: string): Gpu[] {
   return out;
 }
 
-/** GPUs reported by nvidia-smi, or none when it is absent or fails. */
+/** GPUs reported by nvidia-smi (on PATH, else where NVIDIA installs it), or none when it is absent or fails. */
 export async function detectGpus(): Promise<Gpu[]> {
   try {
-    const { stdout } = await run('nvidia-smi', ['--query-gpu=index,name,memory.total', '--format=csv,noheader,nounits'], { timeout: 5000 });
+    const { stdout } = await run(findTool('nvidia-smi') ?? 'nvidia-smi', ['--query-gpu=index,name,memory.total', '--format=csv,noheader,nounits'], { timeout: 5000 });
     return stdout.trim().split('\n').filter(Boolean).map((line) => {
       const [index, name, mem] = line.split(',').map((s) => s.trim());
       return { index: Number(index), model: name!.replace(/^NVIDIA\s+/i, '').replace(/[^A-Za-z0-9._-]+/g, ''), memory: Number(mem) };

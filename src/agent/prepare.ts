@@ -10,12 +10,15 @@ import type { Instance } from '../model/kinds/instance.js';
 import type { Image } from '../model/kinds/image.js';
 import type { PreparedRun } from './runner.js';
 import { resolveSecrets } from './secrets.js';
+import type { GpuShares } from './gpu.js';
 
 export interface PrepareContext {
   api: ApiClient;
   images: ImageStore;
   node: string;
   dataDir: string;
+  /** GPU device nodes and MPS for GPU shares (gpu.ts); without it no GPU device is granted. */
+  gpu?: GpuShares;
 }
 
 /** Projects whose images every project may use. */
@@ -38,9 +41,11 @@ export async function prepareInstance(inst: Instance, ctx: PrepareContext): Prom
     env.CUDA_VISIBLE_DEVICES = gpus.map((g) => g.index).join(',');
     env.NVIDIA_VISIBLE_DEVICES = env.CUDA_VISIBLE_DEVICES;
   }
+  const gpu = (await ctx.gpu?.attachments(inst)) ?? {};
+  Object.assign(env, gpu.env);
   // Secret references become plain env values and files here: drivers only see strings.
   const { spec, files } = await resolveSecrets(inst, ctx.api);
-  const granted = files.length > 0 ? { files } : {};
+  const granted = { ...(files.length > 0 ? { files } : {}), ...(gpu.mounts?.length ? { mounts: gpu.mounts } : {}), ...(gpu.devices?.length ? { devices: gpu.devices } : {}) };
   if (spec.driver !== 'container') return { spec, env, ...granted };
   const local = await localImage(inst, ctx);
   return { spec: { ...spec, image: local }, env, ...granted };

@@ -54,8 +54,13 @@ function instanceStatus(i: Instance): string[] {
   if (s.startedAt) out.push(`${'Started:'.padEnd(14)}${s.startedAt}`);
   if (s.exitCode !== undefined) out.push(`${'Exit code:'.padEnd(14)}${s.exitCode}${s.signal ? ` (${s.signal})` : ''}`);
   out.push(`${'Restarts:'.padEnd(14)}${s.restarts ?? 0}`);
-  if (s.usage) out.push(`${'Usage:'.padEnd(14)}cpu ${formatCpu(s.usage.cpu)}, memory ${formatMebibytes(s.usage.memory)} (at ${s.usage.at})`);
+  if (s.usage) out.push(`${'Usage:'.padEnd(14)}cpu ${formatCpu(s.usage.cpu)}, memory ${formatMebibytes(s.usage.memory)}${gpuUsage(s.usage)} (at ${s.usage.at})`);
   return out;
+}
+
+function gpuUsage(u: NonNullable<Instance['status']>['usage']): string {
+  if (u?.gpuMemory === undefined) return '';
+  return `, gpu memory ${formatMebibytes(u.gpuMemory)}${u.gpuUtilization !== undefined ? `, gpu ${u.gpuUtilization}%` : ''}`;
 }
 
 function nodeStatus(n: Node): string[] {
@@ -69,7 +74,13 @@ function nodeStatus(n: Node): string[] {
     r ? `cpu ${formatCpu(r.cpu)}, memory ${formatMebibytes(r.memory)}, disk ${formatMebibytes(r.disk)}${r.gpus.length ? `, gpus ${r.gpus.map((g) => `#${g.index} ${g.model}`).join(', ')}` : ''}` : '';
   if (s?.capacity) out.push(`${'Capacity:'.padEnd(14)}${res(s.capacity)}`);
   if (s?.allocatable) out.push(`${'Allocatable:'.padEnd(14)}${res(s.allocatable)}`);
-  if (s?.drivers?.length) out.push(`${'Drivers:'.padEnd(14)}${s.drivers.map((d) => `${d.name}${d.healthy ? '' : ` (unavailable: ${d.message ?? 'unknown'})`}`).join(', ')}`);
+  const gpuShares = s?.conditions?.find((c) => c.type === 'GpuShares');
+  if (gpuShares?.message) out.push(`${'GPU shares:'.padEnd(14)}${gpuShares.message}`);
+  if (s?.drivers?.length) {
+    out.push(`${'Drivers:'.padEnd(14)}${s.drivers.map((d) => `${d.name}${d.healthy ? '' : ' (unavailable)'}`).join(', ')}`);
+    // What each driver enforces here (sandbox, user namespaces, limits) or why it cannot run.
+    for (const d of s.drivers) for (const note of (d.message ?? '').split('; ').filter(Boolean)) out.push(`  ${d.name}: ${note}`);
+  }
   for (const c of s?.conditions ?? []) out.push(`  ${c.type}=${c.status}${c.reason ? ` ${c.reason}` : ''}${c.message ? `: ${c.message}` : ''}`);
   return out;
 }

@@ -122,6 +122,8 @@ export const InstanceStatusSchema = Type.Object(
     usage: Type.Optional(Type.Object({
       cpu: Type.Integer({ minimum: 0, description: 'Millicores, averaged over the last interval.' }),
       memory: Type.Integer({ minimum: 0, description: 'MiB.' }),
+      gpuMemory: Type.Optional(Type.Integer({ minimum: 0, description: 'MiB of GPU memory held by its processes (instances with GPUs).' })),
+      gpuUtilization: Type.Optional(Type.Integer({ minimum: 0, maximum: 100, description: 'Percent of its GPUs\' time running its kernels, where known (not for MPS shares).' })),
       at: Timestamp('When it was measured.'),
     }, Strict)),
     observedGeneration: Type.Optional(Type.Integer({ minimum: 0 })),

@@ -1,0 +1,58 @@
+import { describe, it, expect } from 'vitest';
+import { instanceKind, nodeKind } from '../model/kinds/index.js';
+import type { Instance } from '../model/kinds/instance.js';
+import type { Node } from '../model/kinds/node.js';
+import { describeObject } from './describe.js';
+
+const metadata = { name: 'gpu-1', uid: 'u', revision: 3, generation: 1, createdAt: '2026-12-01T00:00:00Z' };
+
+function node(condition?: { status: 'True' | 'False'; reason: string; message: string }): Node {
+  const gpus = [{ index: 0, model: 'H200', memory: 143771 }];
+  return {
+    kind: 'node',
+    metadata,
+    spec: {},
+    status: {
+      phase: 'Ready',
+      capacity: { cpu: 16000, memory: 131072, disk: 65536, gpus },
+      allocatable: { cpu: 16000, memory: 131072, disk: 65536, gpus },
+      conditions: condition ? [{ type: 'GpuShares', ...condition }] : [],
+    },
+  };
+}
+
+describe('describe node: GPU shares', () => {
+  it('says shares are isolated by MPS', () => {
+    const text = describeObject(nodeKind, node({ status: 'True', reason: 'MPS', message: 'isolated by MPS (memory limit and SM percentage)' }), []);
+    expect(text).toContain('GPU shares:   isolated by MPS (memory limit and SM percentage)\n');
+  });
+
+  it('says shares are not isolated, and why', () => {
+    const text = describeObject(nodeKind, node({ status: 'False', reason: 'NotIsolated', message: 'not isolated (nvidia-cuda-mps-control not found)' }), []);
+    expect(text).toContain('GPU shares:   not isolated (nvidia-cuda-mps-control not found)\n');
+  });
+
+  it('says nothing about shares on a node without the condition', () => {
+    expect(describeObject(nodeKind, node(), [])).not.toContain('GPU shares');
+  });
+});
+
+describe('describe instance: GPU usage', () => {
+  const instance = (usage: NonNullable<Instance['status']>['usage']): Instance => ({
+    kind: 'instance',
+    metadata: { ...metadata, project: 'p' },
+    spec: { driver: 'process', command: ['python3'], resources: { cpu: 1000, memory: 4096, disk: 0 }, priority: 0, restartPolicy: 'never', gracePeriod: 10 },
+    status: { phase: 'Running', node: 'gpu-1', allocation: { gpus: [{ index: 0, milli: 500 }] }, ...(usage ? { usage } : {}) },
+  });
+
+  it('shows GPU memory and utilisation beside CPU and memory', () => {
+    const text = describeObject(instanceKind, instance({ cpu: 1000, memory: 2048, gpuMemory: 71680, gpuUtilization: 48, at: '2026-12-01T00:01:00Z' }), []);
+    expect(text).toContain('GPUs:         #0 (50%)\n');
+    expect(text).toContain('Usage:        cpu 1, memory 2Gi, gpu memory 70Gi, gpu 48% (at 2026-12-01T00:01:00Z)');
+  });
+
+  it('shows GPU memory alone when utilisation is unknown (an MPS share), and nothing GPU without GPU usage', () => {
+    expect(describeObject(instanceKind, instance({ cpu: 10, memory: 100, gpuMemory: 9732, at: 't' }), [])).toContain('Usage:        cpu 10m, memory 100Mi, gpu memory 9732Mi (at t)');
+    expect(describeObject(instanceKind, instance({ cpu: 10, memory: 100, at: 't' }), [])).toContain('Usage:        cpu 10m, memory 100Mi (at t)');
+  });
+});
