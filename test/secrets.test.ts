@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { client, startTestServer, type TestServer } from './helpers/server.js';
 import { cliRunner, type CliResult } from './helpers/cli.js';
+import { until } from './helpers/processes.js';
 
 const root = process.getuid?.() === 0;
 const hasRunc = (() => {
@@ -43,16 +44,6 @@ let asMember: (args: string[]) => Promise<CliResult>;
 const node = `sec-${process.pid}`;
 const P = '/v1/projects/team-a';
 
-async function until<T>(what: string, get: () => Promise<T>, ok: (v: T) => boolean, ms = 60_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await get().catch(() => undefined as T);
-    if (v !== undefined && ok(v)) return v;
-    if (Date.now() > end) throw new Error(`${what}: not after ${ms} ms: ${JSON.stringify(v).slice(0, 800)}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
 async function tokenFor(user: string, project: string, role: string): Promise<string> {
   expect((await admin('POST', '/v1/users', { kind: 'user', metadata: { name: user }, spec: { roles: [{ project, role }] } })).status).toBe(201);
   const tok = await admin('POST', '/v1/tokens', { user });
@@ -79,7 +70,7 @@ beforeAll(async () => {
   outsider = client(server.url, await tokenFor('mallory', 'team-b', 'member'));
   asAdmin = cliRunner(join(dir, 'admin.json'), { STRATUS_SERVER: server.url, STRATUS_TOKEN: server.token, STRATUS_PROJECT: 'team-a' });
   asMember = cliRunner(join(dir, 'alice.json'), { STRATUS_SERVER: server.url, STRATUS_TOKEN: memberToken, STRATUS_PROJECT: 'team-a' });
-  await until('the node', () => admin('GET', `/v1/nodes/${node}`).then((r) => r.body), (n) => n?.status?.phase === 'Ready');
+  await until('the node', () => admin('GET', `/v1/nodes/${node}`).then((r) => r.body), (n) => n?.status?.phase === 'Ready', 60_000);
 }, 120_000);
 
 afterAll(async () => {
@@ -134,7 +125,7 @@ describe.skipIf(why !== '')('secrets', () => {
   it('reach a workload as an env variable and a file (the agent resolves them; the driver writes the file)', async () => {
     const r = await member('POST', `${P}/instances`, { kind: 'instance', metadata: { name: 'app' }, spec: process_() });
     expect(r.status, JSON.stringify(r.body)).toBe(201);
-    const log = await until('the workload\'s output', () => logsOf('app'), (l) => l.includes('file='));
+    const log = await until('the workload\'s output', () => logsOf('app'), (l) => l.includes('file='), 60_000);
     expect(log).toContain(`env=${hash(V1)}`);
     expect(log).toContain(`file=${hash(V1)}`);
     // The stored instance holds the reference, never the value.
@@ -168,7 +159,7 @@ describe.skipIf(why !== '')('secrets', () => {
   it('roll the services that use them when a value changes; new replicas see the new value', async () => {
     const svc = { kind: 'service', metadata: { name: 'web' }, spec: { replicas: 2, template: { spec: process_() }, update: { maxSurge: 1, maxUnavailable: 0 } } };
     expect((await member('POST', `${P}/services`, svc)).status).toBe(201);
-    const rev1 = await until('revision 1 available', () => member('GET', `${P}/services/web`).then((r) => r.body), (s) => s?.status?.phase === 'Available' && s.status.revision === 1);
+    const rev1 = await until('revision 1 available', () => member('GET', `${P}/services/web`).then((r) => r.body), (s) => s?.status?.phase === 'Available' && s.status.revision === 1, 60_000);
     expect(rev1.status.revision).toBe(1);
     const set = await asMember(['secret', 'set', 'db', `password=${V2}`]);
     expect(set.code, set.stderr).toBe(0);
@@ -177,7 +168,7 @@ describe.skipIf(why !== '')('secrets', () => {
     const replicas = (await member('GET', `${P}/instances?selector=stratus.io%2Fservice%3Dweb`)).body.items as { metadata: { name: string; labels: Record<string, string> } }[];
     expect(replicas.map((i) => i.metadata.labels['stratus.io/revision'])).toEqual(['2', '2']);
     for (const i of replicas) {
-      const log = await until(`${i.metadata.name}'s output`, () => logsOf(i.metadata.name), (l) => l.includes('file='));
+      const log = await until(`${i.metadata.name}'s output`, () => logsOf(i.metadata.name), (l) => l.includes('file='), 60_000);
       expect(log).toContain(`env=${hash(V2)}`);
       expect(log).toContain(`file=${hash(V2)}`);
     }
