@@ -10,12 +10,15 @@
 #      gets about half of the whole-GPU throughput;
 #   4. describe node, describe instance (GPU memory in Usage) and the logs; then everything is
 #      deleted, the server stopped, and its MPS daemon checked gone (a reused machine keeps processes).
-# Usage (GPU machine, from the project root with .gpu/ unpacked: stratus on PATH, or node + bin/):
+# Usage (GPU machine, from the project root with .gpu/ unpacked: stratus on PATH, or node + bin/;
+# runc and tini on PATH or in .gpu/bin):
 #   bash .gpu/gpu-check.sh                       exits 0 when every instance printed its results
 #   GPU_CHECK_REHEARSE=1 bash scripts/gpu-check.sh   the same flow without a GPU (fake tools first on
 #                                                PATH): everything printed, instances fail, exit 1
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
+# What travels with the check (runc, tini, ...): .gpu/bin, beside this script or in the project root.
+for d in "$here/bin" "$here/../.gpu/bin"; do [ -d "$d" ] && PATH="$(cd "$d" && pwd):$PATH"; done
 if command -v stratus >/dev/null; then S=(stratus); else S=(node "$here/../bin/stratus.js"); fi
 say() { printf '\n=== %s\n' "$*"; }
 fail() { echo "gpu-check: $*" >&2; exit 2; }

@@ -6,11 +6,12 @@
  * runs, and quit once none does.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startTestServer, client, instance, type TestServer } from './helpers/server.js';
 import { cliRunner } from './helpers/cli.js';
+import { agentForgotAll, until } from './helpers/processes.js';
 import { fakeGpuTools, type FakeGpuTools } from '../src/agent/gpu-testing.js';
 
 const root = process.getuid?.() === 0;
@@ -30,18 +31,8 @@ async function start(): Promise<void> {
   expect((await cli(['login', '--server', server.url, '--token', server.token])).code).toBe(0);
 }
 
-async function until<T>(get: () => Promise<T>, ok: (v: T) => boolean, what: string, ms = 30_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await get();
-    if (ok(v)) return v;
-    if (Date.now() > end) throw new Error(`${what}: not seen in ${ms} ms; last: ${JSON.stringify(v).slice(0, 600)}\n${server.output().slice(-2000)}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
 const status = async (name: string) => (await api('GET', `/v1/projects/default/instances/${name}`)).body.status ?? {};
-const logs = (name: string) => until(async () => (await cli(['logs', name])).stdout, (t) => t.includes('end-of-env'), `logs of ${name}`);
+const logs = (name: string) => until(`logs of ${name}`, async () => (await cli(['logs', name])).stdout, (t) => t.includes('end-of-env'), 30_000, () => server.output());
 const envOf = async (name: string) => (await logs(name)).split('\n').filter((l) => l.includes('='));
 const daemonStarts = () => fake.calls().filter((c) => c.startsWith('nvidia-cuda-mps-control -d'));
 
@@ -55,7 +46,7 @@ describe.skipIf(!root)('GPU shares on a node (fake NVIDIA tools)', () => {
       const spec = { command: ['sh', '-c', ENV_DUMP], restartPolicy: 'never', resources: { cpu: '100m', memory: '64Mi', ...(gpu ? { gpu } : {}) } };
       expect((await api('POST', '/v1/projects/default/instances', instance(name, spec))).status).toBe(201);
     }
-    for (const name of ['share', 'whole', 'plain']) await until(() => status(name), (s) => s.phase === 'Running', `${name} running`);
+    for (const name of ['share', 'whole', 'plain']) await until(`${name} running`, () => status(name), (s) => s.phase === 'Running', 30_000, () => server.output());
   }, 60_000);
 
   afterAll(async () => {
@@ -90,7 +81,7 @@ describe.skipIf(!root)('GPU shares on a node (fake NVIDIA tools)', () => {
   it('shows the GPU memory of the share\'s processes, found by pid and cgroup, in describe instance', async () => {
     const pid = (await status('share')).pid as number;
     fake.setComputeApps(`${pid}, 9732\n4242, 66\n`);
-    const out = await until(async () => (await cli(['describe', 'instance', 'share'])).stdout, (t) => t.includes('gpu memory'), 'gpu usage', 30_000);
+    const out = await until('gpu usage in describe', async () => (await cli(['describe', 'instance', 'share'])).stdout, (t) => t.includes('gpu memory'));
     expect(out).toMatch(/Usage: +cpu \S+, memory \S+, gpu memory 9732Mi \(at /);
   });
 
@@ -99,13 +90,12 @@ describe.skipIf(!root)('GPU shares on a node (fake NVIDIA tools)', () => {
     expect(server.output()).toContain('left the MPS control daemon');
     expect(fake.calls()).not.toContain('command quit');
     await start();
-    await until(async () => server.output(), (o) => o.includes('kept the MPS control daemon'), 'daemon kept');
+    await until('daemon kept', async () => server.output(), (o) => o.includes('kept the MPS control daemon'));
     expect(daemonStarts()).toHaveLength(1);
     expect((await status('share')).phase).toBe('Running');
 
     for (const name of ['share', 'whole', 'plain']) await api('DELETE', `/v1/projects/default/instances/${name}`);
-    // the agent is done with them once it has forgotten them (its records go last)
-    await until(async () => readdirSync(join(dataDir, 'agent', 'instances')).length, (n) => n === 0, 'runs torn down');
+    await agentForgotAll(join(dataDir, 'agent'));
     await server.stop();
     expect(fake.calls()).toContain('command quit');
     expect(server.output()).toContain('stopped the MPS control daemon');
