@@ -1,7 +1,8 @@
 #!/bin/sh
 # Installs the host packages the Stratus drivers use, from the distribution's registry (Debian/Ubuntu).
 #
-#   runc            the container driver's OCI runtime
+#   runc            the OCI runtime of containers and of sandboxed process instances
+#   tini            pid 1 of a sandboxed process: forwards stop signals, reaps orphans
 #   busybox-static  a statically linked /bin/busybox, used to build tiny test and example images
 #   iproute2        `ip` for network namespaces and veth pairs
 #   procps          `ps`, `pkill` for diagnostics
@@ -22,7 +23,7 @@
 #   package ...   install these instead of the default list
 set -u
 
-DEFAULT_PACKAGES="runc busybox-static iproute2 procps nftables conntrack ca-certificates"
+DEFAULT_PACKAGES="runc tini busybox-static iproute2 procps nftables conntrack ca-certificates"
 BENCH_PACKAGES="haproxy wrk"
 UPDATE=1
 PACKAGES=""

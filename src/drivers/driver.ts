@@ -36,7 +36,7 @@ export interface Task {
   dir: string;
   /** A network namespace to join (e.g. /run/netns/x). Absent: the host's network. */
   netns?: string;
-  /** Environment set by the agent (STRATUS_* and the like); spec.env overrides it. */
+  /** Environment set by the agent (STRATUS_* and the like); it wins over spec.env, which may not override the platform. */
   env?: Record<string, string>;
   /** Files the platform places inside the instance (secrets), readable only by the workload. */
   files?: TaskFile[];

@@ -36,3 +36,34 @@ describe('ociConfig', () => {
     expect(c.mounts.at(-1)).toEqual({ type: 'bind', destination: '/etc/resolv.conf', source: '/etc/resolv.conf', options: ['rbind', 'ro'] });
   });
 });
+
+describe('ociConfig isolation options', () => {
+  it('applies the default seccomp profile, no_new_privs, and Docker\'s capabilities unless told otherwise', () => {
+    const c = ociConfig(input) as any; // eslint-disable-line @typescript-eslint/no-explicit-any
+    expect(c.linux.seccomp.defaultAction).toBe('SCMP_ACT_ERRNO');
+    expect(c.linux.seccomp.syscalls[0].names).toContain('chroot'); // Docker's set has CAP_SYS_CHROOT
+    expect(c.process.capabilities.bounding).toContain('CAP_NET_BIND_SERVICE');
+    const bare = ociConfig({ ...input, capabilities: [], user: { uid: 1114112, gid: 1114112 }, readonlyRoot: true }) as any; // eslint-disable-line @typescript-eslint/no-explicit-any
+    expect(bare.process.capabilities).toEqual({ bounding: [], effective: [], permitted: [], inheritable: [], ambient: [] });
+    expect(bare.process.user).toEqual({ uid: 1114112, gid: 1114112 });
+    expect(bare.root.readonly).toBe(true);
+    expect(bare.linux.seccomp.syscalls[0].names).not.toContain('chroot');
+    expect((ociConfig({ ...input, seccomp: null }) as any).linux.seccomp).toBeUndefined(); // eslint-disable-line @typescript-eslint/no-explicit-any
+  });
+
+  it('maps a user namespace onto the range and binds the host /sys instead of mounting sysfs', () => {
+    const c = ociConfig({ ...input, userns: { start: 1114112, size: 65536 }, netns: '/run/netns/p1' }) as any; // eslint-disable-line @typescript-eslint/no-explicit-any
+    expect(c.linux.uidMappings).toEqual([{ containerID: 0, hostID: 1114112, size: 65536 }]);
+    expect(c.linux.gidMappings).toEqual(c.linux.uidMappings);
+    expect(c.linux.namespaces.map((n: { type: string }) => n.type)).toEqual(['pid', 'ipc', 'uts', 'mount', 'user', 'cgroup', 'network']);
+    const sys = c.mounts.filter((m: { destination: string }) => m.destination.startsWith('/sys'));
+    expect(sys).toEqual([{ destination: '/sys', type: 'bind', source: '/sys', options: ['rbind', 'nosuid', 'noexec', 'nodev', 'ro'] }]);
+  });
+
+  it('creates and allows only the devices it is given', () => {
+    const dev = { path: '/dev/nvidia0', type: 'c' as const, major: 195, minor: 0, fileMode: 0o666, uid: 0, gid: 0 };
+    const c = ociConfig({ ...input, devices: [dev] }) as any; // eslint-disable-line @typescript-eslint/no-explicit-any
+    expect(c.linux.devices).toEqual([dev]);
+    expect(c.linux.resources.devices).toEqual([{ allow: false, access: 'rwm' }, { allow: true, type: 'c', major: 195, minor: 0, access: 'rwm' }]);
+  });
+});

@@ -25,11 +25,12 @@ import { DEFAULT_PATH, findExecutableSync } from './commands.js';
 import { fileMounts, hostMounts, isWithin, taskDevices, type Owner } from './attachments.js';
 import { netnsEtcFile } from './netns.js';
 import type { OciInput, OciMount } from './oci.js';
+import { defaultSeccompProfile } from './seccomp.js';
 
 /** Nomad's default chroot environment, minus /run/resolvconf (resolv.conf is bound on its own). */
 export const DEFAULT_HOST_VIEW = ['/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32', '/usr', '/etc'];
 export const SANDBOX_WORKDIR = '/work';
-const INIT_CANDIDATES = ['/usr/bin/tini-static', '/usr/bin/tini'];
+const INIT_CANDIDATES = ['/usr/bin/tini-static', '/usr/bin/tini', '/usr/local/bin/tini-static', '/usr/local/bin/tini'];
 
 export interface SandboxOptions {
   /** Host directories the workload sees read-only. */
@@ -90,6 +91,7 @@ export async function prepareSandbox(task: Task, owner: Owner, opts: SandboxOpti
       readonlyRoot: true,
       user: owner,
       capabilities: [],
+      seccomp: defaultSeccompProfile([], { compat: false }),
       ...(task.netns ? { netns: task.netns } : {}),
       mounts: [...view, ...own, ...(await etcMounts(task)), ...(await fileMounts(task, owner, roots)), ...hostMounts(task, roots)],
       devices: taskDevices(task),

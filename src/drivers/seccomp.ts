@@ -106,23 +106,28 @@ export interface SeccompProfile {
   syscalls: SeccompRule[];
 }
 
-/** Architectures runc loads the filter for: the native one and its compat ABIs. */
-export function seccompArchitectures(arch: string = process.arch): string[] {
-  if (arch === 'x64') return ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86', 'SCMP_ARCH_X32'];
-  if (arch === 'arm64') return ['SCMP_ARCH_AARCH64', 'SCMP_ARCH_ARM'];
+/**
+ * Architectures the filter allows: the native one, and with `compat` its 32-bit ABIs too. Calls of
+ * an ABI not listed never reach the kernel (libseccomp's bad-architecture action kills the caller):
+ * the process sandbox runs the node's own, native binaries and needs no compat ABI; containers
+ * may bring 32-bit images, as with Docker.
+ */
+export function seccompArchitectures(arch: string = process.arch, compat = true): string[] {
+  if (arch === 'x64') return ['SCMP_ARCH_X86_64', ...(compat ? ['SCMP_ARCH_X86', 'SCMP_ARCH_X32'] : [])];
+  if (arch === 'arm64') return ['SCMP_ARCH_AARCH64', ...(compat ? ['SCMP_ARCH_ARM'] : [])];
   return [];
 }
 
 /**
  * The profile for a workload with these capabilities (process sandbox: none; containers: Docker's
- * default set). clone's flags are its first argument on x86-64 and arm64, the architectures above.
+ * default set). clone's flags are its first argument on x86-64, arm64 and their compat ABIs.
  */
-export function defaultSeccompProfile(capabilities: readonly string[] = [], arch: string = process.arch): SeccompProfile {
+export function defaultSeccompProfile(capabilities: readonly string[] = [], opts: { arch?: string; compat?: boolean } = {}): SeccompProfile {
   const extra = capabilities.flatMap((c) => BY_CAPABILITY[c] ?? []);
   return {
     defaultAction: 'SCMP_ACT_ERRNO',
     defaultErrnoRet: EPERM,
-    architectures: seccompArchitectures(arch),
+    architectures: seccompArchitectures(opts.arch, opts.compat),
     syscalls: [
       { names: [...FILES, ...MEMORY, ...PROCESSES, ...IPC, ...NETWORK, ...extra], action: 'SCMP_ACT_ALLOW' },
       { names: ['clone'], action: 'SCMP_ACT_ALLOW', args: [{ index: 0, value: CLONE_NAMESPACE_FLAGS, valueTwo: 0, op: 'SCMP_CMP_MASKED_EQ' }] },

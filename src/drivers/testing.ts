@@ -34,6 +34,9 @@ export function makeTask(baseDir: string, command: string[] | undefined, o: Task
     spec,
     ...(o.netns ? { netns: o.netns } : {}),
     ...(o.env ? { env: o.env } : {}),
+    ...(o.files ? { files: o.files } : {}),
+    ...(o.mounts ? { mounts: o.mounts } : {}),
+    ...(o.devices ? { devices: o.devices } : {}),
   };
 }
 

@@ -16,6 +16,7 @@ import { EnvValueSchema, SecretMountsSchema, secretUseProblems } from '../secret
 export const DRIVERS = ['process', 'container', 'vm'] as const;
 export type DriverName = (typeof DRIVERS)[number];
 export const RESTART_POLICIES = ['always', 'on-failure', 'never'] as const;
+export const ISOLATIONS = ['sandbox', 'none'] as const;
 export const POLICIES = ['binpack', 'spread', 'fgd', 'random', 'dotprod', 'gpu-clustering', 'gpu-packing', 'bestfit'] as const;
 export type PolicyName = (typeof POLICIES)[number];
 export const TOPOLOGIES = ['node', 'zone'] as const;
@@ -77,6 +78,9 @@ export const InstanceSpecSchema = Type.Object(
     env: Type.Optional(Type.Record(Type.String(), EnvValueSchema, { description: 'Environment variables (names: letters, digits and "_"): a string (at most 32768 characters), or {valueFrom: {secret: NAME, key: KEY}} for one key of a secret of the project.' })),
     secrets: Type.Optional(SecretMountsSchema),
     workdir: Type.Optional(Type.String({ pattern: '^/', description: 'Absolute working directory.' })),
+    isolation: Type.Optional(StringEnum(ISOLATIONS, {
+      description: 'process driver: sandbox (default: an unprivileged uid, own namespaces, a read-only view of the node) or none (as root on the node; only in projects a cluster admin allowed, on nodes that allow it).',
+    })),
     resources: Type.Optional(ResourcesSchema),
     ports: Type.Optional(Type.Array(Port, { maxItems: 64 })),
     placement: Type.Optional(PlacementSchema),
@@ -154,6 +158,7 @@ export function normalizeInstanceSpec(spec: InstanceSpecInput, problems: FieldPr
   };
   if (spec.driver === 'process' && !spec.command) problems.push({ path: `${at}.command`, message: 'is required for the process driver' });
   if (spec.driver !== 'process' && !spec.image) problems.push({ path: `${at}.image`, message: `is required for the ${spec.driver} driver` });
+  if (spec.isolation !== undefined && spec.driver !== 'process') problems.push({ path: `${at}.isolation`, message: `applies to the process driver only (${spec.driver} instances are always isolated)`, value: spec.isolation });
   checkPorts(spec, problems, at);
   problems.push(...healthProblems(spec.health, `${at}.health`));
   secretUseProblems(spec, problems, at);
