@@ -88,6 +88,22 @@ describe('NodeController', () => {
     await ctl.stop();
   });
 
+  it('releases what was placed on a deleted node even when its agent registered it again before the next pass', async () => {
+    await node('n1', 0);
+    await instance('old', 'n1', 'always');
+    await ctl.tick();
+    await repo.delete(nodeKind, 'n1', undefined);
+    await new Promise((r) => setTimeout(r, 10));
+    clock.advance(1_000);
+    await node('n1', 0);
+    const placedAfter = await instance('new', 'n1', 'never');
+    await repo.setStatus(instanceKind, placedAfter, { ...placedAfter.status!, scheduledAt: isoNow(clock) });
+    await ctl.tick();
+    expect((await get('old')).status).toMatchObject({ phase: 'Pending', reason: 'NodeLost', message: 'node n1 was deleted; placing it again' });
+    expect((await get('new')).status).toMatchObject({ phase: 'Running', node: 'n1' });
+    await ctl.stop();
+  });
+
   it('leaves nodes that never reported alone, and is idempotent', async () => {
     await node('manual', undefined);
     await instance('a', 'manual', 'always');

@@ -7,7 +7,9 @@
  * - on a draining node, running instances are asked to stop (phase Stopping, reason Drained);
  *   the agent stops each within its grace period and releases it;
  * - a Down node that reports again is Ready once more (the agent's next heartbeat says so);
- * - instances bound to a node that no longer exists (deleted with --force) are released too.
+ * - instances bound to a node that is deleted (--force) are released too, even if its agent
+ *   registered it again meanwhile (those placed before the delete was seen), and so are, at
+ *   start, those bound to a node that does not exist.
  * Nodes that never reported a heartbeat (registered by hand) are left alone.
  *
  * Grace on start: the controller cannot tell a dead node from one whose heartbeats went unheard
@@ -40,8 +42,10 @@ export class NodeController implements Component {
   private readonly nodes = new Map<string, Node>();
   /** Down nodes with nothing left bound to them: nothing to do until the node changes. */
   private readonly settled = new Set<string>();
-  /** Look for instances bound to nodes that do not exist (set on start and when a node is deleted). */
+  /** Look for instances bound to nodes that do not exist (on start, after a resync). */
   private orphansMayExist = true;
+  /** Deleted nodes, with when the delete was seen: what was placed on them by then is released. */
+  private readonly deleted = new Map<string, number>();
   /** When this controller began watching: the earliest "last heartbeat" it assumes. */
   private watchingSince?: number;
   private watcher?: Watcher;
@@ -73,7 +77,7 @@ export class NodeController implements Component {
         this.settled.delete(e.object.metadata.name);
         if (e.type === 'delete') {
           this.nodes.delete(e.object.metadata.name);
-          this.orphansMayExist = true;
+          this.deleted.set(e.object.metadata.name, this.repo.clock.now());
         } else this.nodes.set(e.object.metadata.name, e.object);
       }
     });
@@ -93,12 +97,12 @@ export class NodeController implements Component {
       const late = beat !== undefined && now - Math.max(beat, since) > this.opts.heartbeatTimeoutMs;
       return { node, late, silentMs: beat === undefined ? 0 : now - beat };
     }).filter((w) => !this.settled.has(w.node.metadata.name) && (w.late || w.node.status?.phase === 'Down' || w.node.spec.draining));
-    if (work.length === 0 && !this.orphansMayExist) {
+    if (work.length === 0 && !this.orphansMayExist && this.deleted.size === 0) {
       this.lastError = '';
       return;
     }
     const bound = await this.boundInstances();
-    if (this.orphansMayExist) await this.releaseOrphans(bound);
+    await this.releaseOrphans(bound);
     for (const { node, late, silentMs } of work) {
       const name = node.metadata.name;
       if (late && node.status?.phase !== 'Down') await this.markDown(node, silentMs);
@@ -121,15 +125,21 @@ export class NodeController implements Component {
     return out;
   }
 
-  /** Instances bound to nodes that were deleted: released as if their node were Down. */
+  /** Instances bound to nodes that were deleted (or are missing at start): released as if their node were Down. */
   private async releaseOrphans(bound: Map<string, Instance[]>): Promise<void> {
+    const deleted = [...this.deleted];
+    this.deleted.clear();
+    const missing = this.orphansMayExist ? [...bound.keys()].filter((n) => !this.nodes.has(n) && !deleted.some(([d]) => d === n)) : [];
     this.orphansMayExist = false;
     try {
-      for (const [name, instances] of bound) {
-        if (!this.nodes.has(name)) await this.releaseAll(name, instances, `node ${name} was deleted`);
+      for (const [name, seenAt] of deleted) {
+        const placedBefore = (bound.get(name) ?? []).filter((i) => !i.status?.scheduledAt || Date.parse(i.status.scheduledAt) <= seenAt);
+        await this.releaseAll(name, placedBefore, `node ${name} was deleted`);
       }
+      for (const name of missing) await this.releaseAll(name, bound.get(name) ?? [], `node ${name} was deleted`);
     } catch (e) {
-      this.orphansMayExist = true;
+      for (const [name, seenAt] of deleted) this.deleted.set(name, seenAt);
+      this.orphansMayExist ||= missing.length > 0;
       throw e;
     }
   }

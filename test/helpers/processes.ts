@@ -4,6 +4,8 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { BIN } from './server.js';
 
 /** Polls `get` every 100 ms until `ok`; on timeout the error shows the last value and `show()`. */
@@ -38,6 +40,15 @@ export function exitOf(proc: ChildProcess, ms: number): Promise<{ code: number |
       resolve({ code, signal });
     });
   });
+}
+
+/**
+ * Waits until the agent with this data dir has destroyed every run (it forgets an instance only
+ * after its workload is stopped and destroyed): stop the agent only then, or workloads outlive the test.
+ */
+export async function agentForgotAll(agentDataDir: string): Promise<void> {
+  const dir = join(agentDataDir, 'instances');
+  await until(`the runs in ${dir} destroyed`, async () => (existsSync(dir) ? readdirSync(dir) : []), (left) => left.length === 0, 60_000);
 }
 
 export interface AgentProcess {
