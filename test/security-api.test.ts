@@ -145,33 +145,52 @@ describe('node credentials', () => {
     expect(items.filter((e) => e.status < 400)).toEqual([]);
   });
 
-  it('watches only what it may read, and starts over when it starts hosting another project', async () => {
-    const { revision } = (await n1('GET', '/v1/instances')).body as { revision: number };
+  /** Reads a watch of n1 until `done` says so. */
+  function follow(path: string, done: (msgs: WatchMessage[]) => boolean): { got: WatchMessage[]; finished: Promise<void>; stop(): void } {
     const controller = new AbortController();
-    const res = await fetch(`${server.url}/v1/instances?watch=true&revision=${revision}`, { headers: { authorization: `Bearer ${n1Secret}` }, signal: controller.signal });
     const got: WatchMessage[] = [];
-    const reading = (async () => {
+    const finished = (async () => {
+      const res = await fetch(`${server.url}${path}`, { headers: { authorization: `Bearer ${n1Secret}` }, signal: controller.signal });
       for await (const msg of readEvents(res.body!)) {
         got.push(msg);
-        if (msg.type === 'resync') break;
+        if (msg.type === 'resync' || done(got)) break;
       }
     })();
-    const label = (project: string, name: string) => admin('PATCH', `/v1/projects/${project}/instances/${name}`, { metadata: { labels: { seen: 'yes' } } }, { 'content-type': 'application/merge-patch+json' });
-    await label('team-b', 'b-api');
-    await label('team-a', 'a-db');
-    await bind('team-c', 'c-job', 'n1'); // n1 now hosts team-c: what it may read grew
-    await reading;
-    controller.abort();
-    const seen = got.filter((m) => m.type === 'put').map((m) => (m.object as unknown as Obj).metadata).map((o) => `${o.project}/${o.name}`);
-    expect(seen).toContain('team-a/a-db');
-    expect(seen).toContain('team-c/c-job'); // the binding itself arrives before the resync
+    return { got, finished, stop: () => controller.abort() };
+  }
+
+  const named = (msgs: WatchMessage[]) => msgs.filter((m) => m.type === 'put').map((m) => (m.object as unknown as Obj).metadata).map((o) => `${o.project}/${o.name}`);
+
+  it('watches only what it may read, and is sent what it may read once it hosts another project', async () => {
+    expect((await admin('POST', '/v1/projects/team-c/instances', instance('c-peer', { env: { C_PEER: 'c-peer-secret' } }))).status).toBe(201);
+    await bind('team-c', 'c-peer', 'n2');
+    const { revision } = (await n1('GET', '/v1/instances')).body as { revision: number };
+    const label = (project: string, name: string, value: string) => admin('PATCH', `/v1/projects/${project}/instances/${name}`, { metadata: { labels: { seen: value } } }, { 'content-type': 'application/merge-patch+json' });
+    const lastSeen = (msgs: WatchMessage[]) => msgs.some((m) => (m.object as unknown as Obj | undefined)?.metadata.name === 'c-peer' && JSON.stringify(m.object).includes('"seen":"after"'));
+    const instances = follow(`/v1/instances?watch=true&revision=${revision}`, lastSeen);
+    const networks = follow(`/v1/networks?watch=true&revision=${revision}`, (msgs) => named(msgs).includes('team-c/default'));
+    await label('team-b', 'b-api', 'before');
+    await label('team-a', 'a-db', 'before');
+    await bind('team-c', 'c-job', 'n1'); // n1 hosts team-c now
+    await networks.finished;
+    await label('team-c', 'c-peer', 'after'); // live again after what became readable
+    await instances.finished;
+    instances.stop();
+    networks.stop();
+    const seen = named(instances.got);
+    expect(seen).toEqual(expect.arrayContaining(['team-a/a-db', 'team-c/c-job', 'team-c/c-peer']));
     expect(seen).not.toContain('team-b/b-api');
-    expect(got.at(-1)!.type).toBe('resync');
-    const text = JSON.stringify(got);
-    expect(text).not.toMatch(/hunter2|team-b-secret/);
+    expect([...instances.got, ...networks.got].map((m) => m.type)).not.toContain('resync');
+    const text = JSON.stringify(instances.got);
+    expect(text).not.toMatch(/hunter2|team-b-secret|c-peer-secret/); // c-peer runs elsewhere: redacted
     expect(text).toContain('team-c-secret'); // c-job is bound to n1 now: it gets its spec
-    // After the resync, a new list has team-c's objects too.
-    expect(names((await n1('GET', '/v1/instances')).body.items)).toEqual(['team-a/a-db', 'team-a/a-web', 'team-c/c-job']);
+    const peerPuts = instances.got.filter((m) => (m.object as unknown as Obj | undefined)?.metadata.name === 'c-peer').map((m) => JSON.stringify(m.object));
+    expect(peerPuts[0]).not.toContain('"seen":"after"'); // sent as it was, before it changed
+    // A watch resumed from before the binding would miss team-c's unchanged objects: list again.
+    const resumed = follow(`/v1/networks?watch=true&revision=${revision}`, () => false);
+    await resumed.finished;
+    expect(resumed.got.map((m) => m.type)).toEqual(['resync']);
+    expect(names((await n1('GET', '/v1/instances')).body.items)).toEqual(['team-a/a-db', 'team-a/a-web', 'team-c/c-job', 'team-c/c-peer']);
   });
 });
 

@@ -51,15 +51,20 @@ describe('node scope', () => {
   });
 
   it('tells a node when it starts hosting a project, not when it gets another instance of one', async () => {
-    let grew = 0;
-    const off = scope.onGrow('n1', () => grew++);
-    await instance('a1', 'team-a', 'n1');
+    const grew: string[] = [];
+    const off = scope.onGrow('n1', (project) => grew.push(project));
+    const a1 = await instance('a1', 'team-a', 'n1');
     await instance('a2', 'team-a', 'n1');
     await instance('b1', 'team-b', 'n2');
-    expect(grew).toBe(1);
+    expect(grew).toEqual(['team-a']);
     off();
     await instance('c1', 'team-c', 'n1');
-    expect(grew).toBe(1);
+    expect(grew).toEqual(['team-a']);
+    // since when: a watch from before the binding would miss team-a's objects that did not change
+    expect(scope.hostedSince('n1', a1.metadata.revision - 1, 'team-a')).toBe(true);
+    expect(scope.hostedSince('n1', a1.metadata.revision, 'team-a')).toBe(false);
+    expect(scope.hostedSince('n1', a1.metadata.revision)).toBe(true); // team-c came later
+    expect(scope.hostedSince('n2', 0, 'team-a')).toBe(false);
   });
 
   it('starts from what the store already holds', async () => {

@@ -22,6 +22,7 @@ import type { Service } from '../model/kinds/service.js';
 import type { HealthCheck } from '../model/health.js';
 import type { NodeScope } from './node-scope.js';
 import type { Verb } from './auth.js';
+import type { WidenSource } from './routes/watch-widen.js';
 
 /** Marks an object a node receives redacted (its spec holds only what networking needs). */
 export const REDACTED_ANNOTATION = 'stratus.io/redacted';
@@ -55,6 +56,18 @@ export function nodeView(scope: NodeScope | undefined, node: string, kind: Kind,
     case 'security-group': return scope.hostsProject(node, project) ? obj : undefined;
     default: return undefined;
   }
+}
+
+/** Kinds a node reads only in the projects it hosts: its watches of them widen with its projects. */
+const HOSTED_KINDS: ReadonlySet<string> = new Set(['instance', 'service', 'network', 'security-group']);
+
+/** How node `node`'s watches of `kind` learn that they may read another project. */
+export function nodeWidenSource(scope: NodeScope, node: string, kind: Kind): WidenSource | undefined {
+  if (!HOSTED_KINDS.has(kind.kind)) return undefined;
+  return {
+    missedSince: (from, project) => scope.hostedSince(node, from, project),
+    subscribe: (onWiden) => scope.onGrow(node, onWiden),
+  };
 }
 
 function redactedMeta(m: StoredObject['metadata']): StoredObject['metadata'] {

@@ -2,7 +2,7 @@
  * What each node hosts: the instances bound to it (status.node), and from them the projects and
  * images a node's credential may read (the node authorizer, node-authorizer.ts).
  *
- *   store watch of instances ─▶ NodeScope: node → bound instances, projects (counts), images
+ *   store watch of instances ─▶ NodeScope: node → bound instances, projects (counts, since when), images
  *                                   └─▶ onGrow(node): a project became hosted there
  *
  * Kept from a watch that is registered before any API request is served, and the store delivers
@@ -28,6 +28,8 @@ interface Hosted {
   instances: Map<string, BoundInstance>;
   /** project → bound instances in it */
   projects: Map<string, number>;
+  /** project → the revision at which it became hosted (at most: from a list, the instance's revision) */
+  since: Map<string, number>;
   /** "<project>/<image>" → bound instances using it */
   images: Map<string, number>;
 }
@@ -35,7 +37,7 @@ interface Hosted {
 export class NodeScope {
   private readonly byUid = new Map<string, BoundInstance>();
   private readonly byNode = new Map<string, Hosted>();
-  private readonly growListeners = new Map<string, Set<() => void>>();
+  private readonly growListeners = new Map<string, Set<(project: string) => void>>();
   private watcher: Watcher | undefined;
   private stopped = false;
 
@@ -49,7 +51,7 @@ export class NodeScope {
     const { items } = await this.repo.list<Instance>(instanceKind);
     this.byUid.clear();
     this.byNode.clear();
-    for (const i of items) this.put(i);
+    for (const i of items) this.put(i, i.metadata.revision);
     if (this.stopped) return;
     this.watcher = this.repo.watch<Instance>(instanceKind, undefined, revision, (e) => this.apply(e));
   }
@@ -70,16 +72,29 @@ export class NodeScope {
     return (this.byNode.get(node)?.images.get(`${project}/${name}`) ?? 0) > 0;
   }
 
+  /**
+   * Whether `node` started hosting a project (`project`, or any) after revision `from`: a watch from
+   * there would not replay that project's objects that did not change since.
+   */
+  hostedSince(node: string, from: number, project?: string): boolean {
+    const since = this.byNode.get(node)?.since;
+    if (!since) return false;
+    if (project !== undefined) return (since.get(project) ?? 0) > from;
+    for (const rev of since.values()) if (rev > from) return true;
+    return false;
+  }
+
   /** The instances bound to `node` (a secret is readable by a node only if one of them references it). */
   boundInstancesOf(node: string): BoundInstance[] {
     return [...(this.byNode.get(node)?.instances.values() ?? [])];
   }
 
   /**
-   * Calls `listener` (synchronously, from the store's delivery) whenever a project becomes hosted
-   * by `node`: objects the node could not read before are readable now. Returns the unsubscribe.
+   * Calls `listener(project)` (synchronously, from the store's delivery, before watchers registered
+   * later see the change) whenever a project becomes hosted by `node`: objects the node could not
+   * read before are readable now. Returns the unsubscribe.
    */
-  onGrow(node: string, listener: () => void): () => void {
+  onGrow(node: string, listener: (project: string) => void): () => void {
     let set = this.growListeners.get(node);
     if (!set) this.growListeners.set(node, (set = new Set()));
     set.add(listener);
@@ -97,10 +112,10 @@ export class NodeScope {
       return;
     }
     if (e.type === 'delete') this.remove(e.object.metadata.uid);
-    else this.put(e.object);
+    else this.put(e.object, e.revision);
   }
 
-  private put(i: Instance): void {
+  private put(i: Instance, revision: number): void {
     const node = i.status?.node;
     const before = this.byUid.get(i.metadata.uid);
     if (before && before.node === node) return;
@@ -109,11 +124,13 @@ export class NodeScope {
     const bound: BoundInstance = { uid: i.metadata.uid, project: i.metadata.project!, name: i.metadata.name, node, ...imageOf(i) };
     this.byUid.set(bound.uid, bound);
     let hosted = this.byNode.get(node);
-    if (!hosted) this.byNode.set(node, (hosted = { instances: new Map(), projects: new Map(), images: new Map() }));
+    if (!hosted) this.byNode.set(node, (hosted = { instances: new Map(), projects: new Map(), since: new Map(), images: new Map() }));
     hosted.instances.set(bound.uid, bound);
     const grew = add(hosted.projects, bound.project, 1) === 1;
     if (bound.image) add(hosted.images, bound.image, 1);
-    if (grew) for (const listener of [...(this.growListeners.get(node) ?? [])]) listener();
+    if (!grew) return;
+    hosted.since.set(bound.project, Math.max(revision, hosted.since.get(bound.project) ?? 0));
+    for (const listener of [...(this.growListeners.get(node) ?? [])]) listener(bound.project);
   }
 
   private remove(uid: string): void {
@@ -122,7 +139,7 @@ export class NodeScope {
     this.byUid.delete(uid);
     const hosted = this.byNode.get(bound.node)!;
     hosted.instances.delete(uid);
-    add(hosted.projects, bound.project, -1);
+    if (add(hosted.projects, bound.project, -1) === 0) hosted.since.delete(bound.project);
     if (bound.image) add(hosted.images, bound.image, -1);
     if (hosted.instances.size === 0) this.byNode.delete(bound.node);
   }

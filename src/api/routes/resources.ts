@@ -20,6 +20,7 @@ import { notFound, StratusError, ValidationError } from '../../model/errors.js';
 import { DnsLabel } from '../../model/schema.js';
 import { parseSelector, SelectorError, type Selector } from '../../model/labels.js';
 import { HIDDEN_KINDS, viewOf } from '../auth.js';
+import { nodeWidenSource } from '../node-authorizer.js';
 import { requestAudit } from '../audit.js';
 import { streamWatch } from './watch.js';
 import { mergePatch } from '../patch.js';
@@ -295,10 +296,9 @@ async function listOrWatch(ctx: Ctx, req: FastifyRequest<{ Querystring: ListQuer
   const principal = req.principal!;
   const view = (obj: StoredObject) => viewOf(principal, kind, obj, deps.nodeScope);
   if (q.watch) {
-    const node = principal.node;
-    // A node that starts hosting a project may read more of it: its watches start over (resync).
-    const invalidate = node && deps.nodeScope ? (end: () => void) => deps.nodeScope!.onGrow(node, end) : undefined;
-    return streamWatch(req, reply, deps, kind, { project, selector, fromRevision: q.revision, view, ...(invalidate ? { invalidate } : {}) });
+    // A node that starts hosting a project may read more: its watches send what became readable.
+    const widen = principal.node && deps.nodeScope ? nodeWidenSource(deps.nodeScope, principal.node, kind) : undefined;
+    return streamWatch(req, reply, deps, kind, { project, selector, fromRevision: q.revision, view, ...(widen ? { widen } : {}) });
   }
   if (q.revision !== undefined) throw new ValidationError([{ path: 'query.revision', message: 'is only meaningful with watch=true' }]);
   const list = await deps.repo.list(kind, { project, selector, limit: q.limit, continue: q.continue, filter: (obj) => view(obj) !== undefined });

@@ -20,6 +20,7 @@ import type { ApiDeps } from '../server.js';
 import type { Kind, StoredObject } from '../../model/kind.js';
 import { matches, type Selector } from '../../model/labels.js';
 import type { ObjectEvent } from '../../store/repository.js';
+import { Widening, type WidenSource } from './watch-widen.js';
 import { ValidationError } from '../../model/errors.js';
 
 const MAX_BUFFERED = 16 * 1024 * 1024;
@@ -31,8 +32,8 @@ export interface WatchOptions {
   fromRevision?: number;
   /** The object as the caller may see it (whole or redacted), or undefined when it may not. */
   view: (obj: StoredObject) => StoredObject | undefined;
-  /** Subscribes `end` to changes of the caller's view that single events cannot tell; returns the unsubscribe. */
-  invalidate?: (end: () => void) => () => void;
+  /** Tells when the caller's view grows without objects changing (a node hosting another project). */
+  widen?: WidenSource;
 }
 
 /**
@@ -67,6 +68,11 @@ export async function streamWatch(req: FastifyRequest, reply: FastifyReply, deps
     'x-request-id': req.id,
   });
   res.write(`retry: 2000\n\n`);
+  if (opts.widen?.missedSince(from, opts.project)) {
+    // Objects became readable after `from` without changing: no history replay brings them.
+    res.end(`event: resync\ndata: ${JSON.stringify({ type: 'resync', revision: from, reason: `what you may read grew after revision ${from}: list again` })}\n\n`);
+    return;
+  }
   let done = false;
   let lastRevision = from;
   const streams = openStreams.get(req.server.server) ?? new Set<() => void>();
@@ -90,12 +96,7 @@ export async function streamWatch(req: FastifyRequest, reply: FastifyReply, deps
     }
   };
   const selected = (view: StoredObject | undefined) => (view && (!opts.selector || matches(opts.selector, view.metadata.labels)) ? view : undefined);
-  const watcher = deps.repo.watch(kind, opts.project, from, (e: ObjectEvent<StoredObject>) => {
-    if (e.type === 'resync') {
-      send('resync', undefined, e);
-      finish();
-      return;
-    }
+  const deliver = (e: Exclude<ObjectEvent<StoredObject>, { type: 'resync' }>) => {
     lastRevision = e.revision;
     const now = opts.view(e.object);
     if (selected(now)) {
@@ -106,13 +107,28 @@ export async function streamWatch(req: FastifyRequest, reply: FastifyReply, deps
     // told with what it is now if the caller may read that (a selector), else with what it was.
     const before = e.type === 'put' && e.prev ? selected(opts.view(e.prev)) : undefined;
     if (before) send('delete', e.revision, { type: 'delete', object: now ?? before });
+  };
+  const widening = opts.widen && new Widening({
+    list: async (project) => (await deps.repo.list(kind, { project })).items,
+    put: (obj) => {
+      const view = selected(opts.view(obj));
+      if (view) send('put', undefined, { type: 'put', object: view });
+    },
+    deliver,
+    fail: (e) => {
+      send('resync', undefined, { type: 'resync', revision: lastRevision, reason: `list again (${e.message})` });
+      finish();
+    },
   });
-  // Deferred, so that the change that widened the view reaches the caller first.
-  if (!done) unsubscribe = opts.invalidate?.(() => setImmediate(() => {
-    send('resync', undefined, { type: 'resync', revision: lastRevision, reason: 'what you may read changed: list again' });
-    finish();
-  }));
+  const watcher = deps.repo.watch(kind, opts.project, from, (e: ObjectEvent<StoredObject>) => {
+    if (e.type === 'resync') {
+      send('resync', undefined, e);
+      finish();
+    } else if (!widening?.hold(e)) deliver(e);
+  });
+  if (!done && widening) unsubscribe = opts.widen!.subscribe((project) => (opts.project ?? project) === project && widening.widen(project));
   const timer = setInterval(() => {
+    if (widening?.busy) return; // its id would claim the widening's objects were received
     void deps.repo.backend.revision().then((revision) => send('bookmark', revision, { type: 'bookmark', revision }));
   }, BOOKMARK_MS);
   timer.unref();
