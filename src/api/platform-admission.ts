@@ -11,7 +11,7 @@
  */
 import type { AdmissionPlugin, AdmissionRequest } from './admission.js';
 import type { TxnOp } from '../store/backend.js';
-import { StratusError, ValidationError, type FieldProblem } from '../model/errors.js';
+import { formatProblem, StratusError, ValidationError, type FieldProblem } from '../model/errors.js';
 import { projectKind, userKind } from '../model/kinds/index.js';
 import { formatPortRanges, inPortRanges, parsePortRanges, type PortRange, type Project } from '../model/kinds/project.js';
 import type { User, UserSpec } from '../model/kinds/user.js';
@@ -69,13 +69,14 @@ export function publishedPorts(range: PortRange = DEFAULT_NODE_PORT_RANGE): Admi
     const allowed = parsePortRanges(project?.spec.hostPorts ?? '') ?? [];
     const refused = ports.filter((p) => !inPortRanges(p.port, allowed));
     if (refused.length === 0) return;
-    const first = refused[0]!;
     const extra = allowed.length > 0 ? ` or ${formatPortRanges(allowed)} (allowed for project "${req.project}")` : '';
-    throw new StratusError(
-      'STRATUS_ERR_FORBIDDEN',
-      `${first.path}: host port ${first.port} is outside the published port range ${formatPortRanges([range])}${extra}; publish a port in the range, or ask a cluster admin to allow it for project "${req.project}" (project spec.hostPorts)`,
-      { problems: refused.map((p) => ({ path: p.path, value: p.port, message: 'is outside the published port range' })), range: formatPortRanges([range]) },
-    );
+    const problems = refused.map((p) => ({
+      path: p.path,
+      value: p.port,
+      message: `host port ${p.port} is outside the published port range ${formatPortRanges([range])}${extra}; publish a port in the range, or ask a cluster admin to allow it for project "${req.project}" (project spec.hostPorts)`,
+    }));
+    const more = problems.length > 1 ? ` (and ${problems.length - 1} more)` : '';
+    throw new StratusError('STRATUS_ERR_FORBIDDEN', `${formatProblem(problems[0]!)}${more}`, { problems, range: formatPortRanges([range]) });
   };
 }
 
