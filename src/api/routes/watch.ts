@@ -20,6 +20,7 @@ import type { ApiDeps } from '../server.js';
 import type { Kind, StoredObject } from '../../model/kind.js';
 import { matches, type Selector } from '../../model/labels.js';
 import type { ObjectEvent } from '../../store/repository.js';
+import type { Watcher } from '../../store/backend.js';
 import { Widening, type WidenSource } from './watch-widen.js';
 import { ValidationError } from '../../model/errors.js';
 
@@ -78,13 +79,16 @@ export async function streamWatch(req: FastifyRequest, reply: FastifyReply, deps
   const streams = openStreams.get(req.server.server) ?? new Set<() => void>();
   openStreams.set(req.server.server, streams);
   let unsubscribe: (() => void) | undefined;
+  // Set once the watch is registered: its history replay may already end the stream (a resync).
+  let watcher: Watcher | undefined = undefined;
+  let timer: NodeJS.Timeout | undefined = undefined;
   const finish = () => {
     if (done) return;
     done = true;
     streams.delete(shutdown);
     unsubscribe?.();
     clearInterval(timer);
-    watcher.close();
+    watcher?.close();
     res.end();
   };
   const send = (event: string, id: number | undefined, data: unknown) => {
@@ -120,22 +124,26 @@ export async function streamWatch(req: FastifyRequest, reply: FastifyReply, deps
       finish();
     },
   });
-  const watcher = deps.repo.watch(kind, opts.project, from, (e: ObjectEvent<StoredObject>) => {
+  const shutdown = () => {
+    send('resync', lastRevision, { type: 'resync', revision: lastRevision, reason: 'the server is shutting down' });
+    finish();
+  };
+  watcher = deps.repo.watch(kind, opts.project, from, (e: ObjectEvent<StoredObject>) => {
     if (e.type === 'resync') {
       send('resync', undefined, e);
       finish();
     } else if (!widening?.hold(e)) deliver(e);
   });
-  if (!done && widening) unsubscribe = opts.widen!.subscribe((project) => (opts.project ?? project) === project && widening.widen(project));
-  const timer = setInterval(() => {
+  if (done) {
+    watcher.close(); // ended during the replay (below the compacted revision, a slow reader)
+    return;
+  }
+  if (widening) unsubscribe = opts.widen!.subscribe((project) => (opts.project ?? project) === project && widening.widen(project));
+  timer = setInterval(() => {
     if (widening?.busy) return; // its id would claim the widening's objects were received
     void deps.repo.backend.revision().then((revision) => send('bookmark', revision, { type: 'bookmark', revision }));
   }, BOOKMARK_MS);
   timer.unref();
-  const shutdown = () => {
-    send('resync', lastRevision, { type: 'resync', revision: lastRevision, reason: 'the server is shutting down' });
-    finish();
-  };
   streams.add(shutdown);
   req.raw.on('close', finish);
   res.on('close', finish);
