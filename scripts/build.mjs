@@ -1,7 +1,7 @@
 // Transpiles src/**/*.ts to dist/ (one file per module, no bundling) with esbuild.
 // Type checking is `npm run typecheck`; this only strips types, so it takes well under a second.
 import { build } from 'esbuild';
-import { readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 function walk(dir, out = []) {
@@ -13,10 +13,13 @@ function walk(dir, out = []) {
   return out;
 }
 
-rmSync('dist', { recursive: true, force: true });
+// Built beside dist/ and swapped in, so a CLI or test that runs during a rebuild never finds dist/ missing.
+const next = `dist.next-${process.pid}`;
+const old = `dist.old-${process.pid}`;
+rmSync(next, { recursive: true, force: true });
 await build({
   entryPoints: walk('src'),
-  outdir: 'dist',
+  outdir: next,
   outbase: 'src',
   format: 'esm',
   platform: 'node',
@@ -24,3 +27,6 @@ await build({
   sourcemap: 'linked',
   logLevel: 'warning',
 });
+if (existsSync('dist')) renameSync('dist', old);
+renameSync(next, 'dist');
+rmSync(old, { recursive: true, force: true });

@@ -129,9 +129,29 @@ say("RESULT matmul: bf16 8192^3 %.1f TFLOP/s over %.1f s, started %+.1f s after 
 time.sleep(5)
 EOF
 
+# A share that leaves MPS: at $1 it drops the CUDA_MPS_* variables the platform set (as a hostile
+# workload can) and asks for 100 GiB outside MPS. Where the device is in EXCLUSIVE_PROCESS mode and
+# the MPS server holds it, CUDA must refuse. Holds a context until $2 when it got one.
+read -r -d '' LEAVE_MPS <<'EOF'
+import os, sys, time
+name = os.environ.get("STRATUS_INSTANCE", "?")
+def say(*a): print(name, time.strftime("%H:%M:%S"), *a, flush=True)
+time.sleep(max(0.0, float(sys.argv[1]) - time.time()))
+left = sorted(k for k in os.environ if k.startswith("CUDA_MPS_"))
+for k in left: del os.environ[k]
+say("dropped", ",".join(left) or "nothing")
+import torch
+try:
+    x = torch.empty(100 << 30, dtype=torch.uint8, device="cuda")
+    say("RESULT leave-mps: allocated 100 GiB outside MPS")
+    time.sleep(max(0.0, float(sys.argv[2]) - time.time()))
+except Exception as e:
+    say("RESULT leave-mps: refused:", str(e).splitlines()[0][:140])
+EOF
+
 # Writes a stack with instance NAME (gpu: GPU_YAML) running PROGRAM with its times, and applies it.
 apply() {
-  local name=$1 gpu=$2 oom_at=$3 mm_at=$4 mm_secs=$5 f="$data/$1.yaml"
+  local name=$1 gpu=$2 oom_at=$3 mm_at=$4 mm_secs=$5 program=${6:-$PROGRAM} f="$data/$1.yaml"
   {
     echo "name: gpucheck-$name"
     echo "instances:"
@@ -144,7 +164,7 @@ apply() {
     echo "      - $py"
     echo "      - -c"
     echo "      - |"
-    printf '%s\n' "$PROGRAM" | sed 's/^/        /'
+    printf '%s\n' "$program" | sed 's/^/        /'
     echo "      - '$oom_at'"
     echo "      - '$mm_at'"
     echo "      - '$mm_secs'"
@@ -189,6 +209,20 @@ timeout 15 nvidia-smi pmon -c 1 || true
 wait_done 60 share-a share-b
 show share-a share-b
 
+say "a share that leaves MPS while another share runs (EXCLUSIVE_PROCESS must refuse it)"
+now=$(date +%s)
+apply holder '{share: 500}' $((now + 15)) $((now + 20)) 15
+apply leave-mps '{share: 500}' $((now + 30)) $((now + 40)) 0 "$LEAVE_MPS"
+wait_done 90 holder leave-mps
+"${S[@]}" logs leave-mps 2>&1 | tail -n 3
+timeout 10 nvidia-smi --query-gpu=index,compute_mode --format=csv,noheader || true
+
+say "a share that leaves MPS when no share runs"
+now=$(date +%s)
+apply leave-alone '{share: 500}' $((now + 10)) $((now + 12)) 0 "$LEAVE_MPS"
+wait_done 60 leave-alone
+"${S[@]}" logs leave-alone 2>&1 | tail -n 3
+
 say "describe node $node"
 "${S[@]}" describe node "$node" | grep -E '^(GPU shares|Capacity|  GpuShares)' || true
 for n in "${names[@]}"; do say "logs $n"; "${S[@]}" logs "$n" 2>&1 | tail -n 20; done
@@ -212,6 +246,6 @@ for name, r in sorted(got.items()):
     print(f"{name:8} memory {gib if gib is not None else '?'} GiB ({100 * gib * 1024 / mib:.0f} % of the device)" if gib is not None else f"{name:8} memory ?", end="")
     print(f", matmul {tf} TFLOP/s" + (f" ({tf / whole:.2f} of whole)" if tf and whole else "") if tf else ", matmul ?")
 PYEOF
-echo "($(grep -c ' RESULT ' <<<"$results") of 6 results; the MPS control log is $data/agent/mps/log/control.log)"
+echo "($(grep -c ' RESULT ' <<<"$results") of 10 results; the MPS control log is $data/agent/mps/log/control.log)"
 tail -n 5 "$data/agent/mps/log/control.log" 2>/dev/null
-[ "$(grep -c ' RESULT ' <<<"$results")" = 6 ]
+[ "$(grep -c ' RESULT ' <<<"$results")" = 10 ]

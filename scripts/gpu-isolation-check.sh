@@ -56,7 +56,7 @@ A=("${S[@]}" --token "$alice" -p team-a)
 if [ -n "$busybox" ]; then
   mkdir -p "$data/busybox/bin" "$data/busybox/etc" "$data/busybox/proc" "$data/busybox/sys" "$data/busybox/dev" "$data/busybox/tmp"
   cp "$busybox" "$data/busybox/bin/busybox"
-  for a in $("$busybox" --list); do ln -sf busybox "$data/busybox/bin/$a"; done
+  for a in $("$busybox" --list); do [ "$a" = busybox ] || ln -sf busybox "$data/busybox/bin/$a"; done
   printf 'root:x:0:0:root:/root:/bin/sh\n' > "$data/busybox/etc/passwd"
   for p in team-a team-b; do "${S[@]}" -p "$p" image import busybox "$data/busybox" >/dev/null; done
 fi

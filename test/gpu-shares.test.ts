@@ -56,7 +56,7 @@ describe.skipIf(!root)('GPU shares on a node (fake NVIDIA tools)', () => {
 
   it('says in describe node that shares are isolated by MPS', async () => {
     const out = (await cli(['describe', 'node', (await api('GET', '/v1/nodes')).body.items[0].metadata.name])).stdout;
-    expect(out).toContain('GPU shares:   isolated by MPS (memory limit and SM percentage)');
+    expect(out).toContain('GPU shares:   isolated by MPS (memory limit and SM percentage; shared devices in EXCLUSIVE_PROCESS mode, so no CUDA outside MPS there)');
   });
 
   it('runs a share as an MPS client of the node daemon, whose pipe dir it sees', async () => {

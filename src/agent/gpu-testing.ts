@@ -24,6 +24,8 @@ export interface FakeGpuTools {
   setGpus(gpus: FakeGpu[]): void;
   setComputeApps(csv: string): void;
   setPmon(text: string): void;
+  /** Makes `nvidia-smi -i N -c MODE` fail (as where compute modes cannot be set). */
+  computeModeFails(): void;
 }
 
 /**
@@ -42,6 +44,7 @@ case "$*" in
   *--query-gpu=*) cat '${dir}/gpus.csv' ;;
   *--query-compute-apps=*) cat '${dir}/apps.csv' ;;
   pmon*) cat '${dir}/pmon.txt' ;;
+  "-i "*" -c "*) [ -e '${dir}/compute-mode-fails' ] && { echo "Setting compute mode is not supported." >&2; exit 3; }; echo "Set compute mode to $4 for GPU $2." ;;
   *) echo "fake nvidia-smi: $*" >&2; exit 2 ;;
 esac
 `);
@@ -72,6 +75,7 @@ esac
     },
     setComputeApps: (csv) => writeFileSync(join(dir, 'apps.csv'), csv),
     setPmon: (text) => writeFileSync(join(dir, 'pmon.txt'), text),
+    computeModeFails: () => writeFileSync(join(dir, 'compute-mode-fails'), ''),
   };
   fake.setGpus([
     { index: 0, name: 'NVIDIA H200', memory: 143771, uuid: 'GPU-c6dbe07f-8881-de54-993f-947b9b1e0bbd', utilization: 7 },

@@ -87,6 +87,17 @@ describe('GpuShares: what an instance gets', () => {
     expect(daemonStarts()).toEqual([]);
   });
 
+  it('puts a shared device in EXCLUSIVE_PROCESS mode before its first share, once, and back to DEFAULT before a whole-GPU instance gets it', async () => {
+    const g = agent();
+    const modes = () => fake.calls().filter((c) => / -c /.test(c)).map((c) => c.split(' | ')[0]);
+    await g.attachments(instance([{ index: 0, milli: 500 }]));
+    await g.attachments(instance([{ index: 0, milli: 250 }]));
+    expect(modes()).toEqual(['nvidia-smi -i 0 -c EXCLUSIVE_PROCESS']); // so CUDA outside MPS fails on #0
+    await g.attachments(instance([{ index: 1, milli: 1000 }])); // #1 was never switched: left alone
+    await agent().attachments(instance([{ index: 0, milli: 1000 }])); // a restarted agent knows what it switched
+    expect(modes()).toEqual(['nvidia-smi -i 0 -c EXCLUSIVE_PROCESS', 'nvidia-smi -i 0 -c DEFAULT']);
+  });
+
   it('gives an instance without GPUs nothing', async () => {
     expect(await agent().attachments(instance([]))).toEqual({});
     expect(fake.calls()).toEqual([]);
@@ -151,7 +162,14 @@ describe('GpuShares: the MPS control daemon', () => {
 
 describe('GpuShares: the node condition', () => {
   it('with MPS: isolated', async () => {
-    expect(await agent().condition(true)).toEqual({ type: 'GpuShares', status: 'True', reason: 'MPS', message: 'isolated by MPS (memory limit and SM percentage)' });
+    expect(await agent().condition(true)).toEqual({ type: 'GpuShares', status: 'True', reason: 'MPS', message: 'isolated by MPS (memory limit and SM percentage; shared devices in EXCLUSIVE_PROCESS mode, so no CUDA outside MPS there)' });
+  });
+
+  it('says that leaving MPS stays open where the compute mode cannot be set', async () => {
+    fake.computeModeFails();
+    const g = agent();
+    expect((await g.attachments(instance([{ index: 0, milli: 500 }]))).env?.CUDA_MPS_PIPE_DIRECTORY).toBe(pipe()); // the share still runs under MPS
+    expect((await g.condition(true))!.message).toBe('isolated by MPS (memory limit and SM percentage), but a workload that leaves MPS gets the whole device: EXCLUSIVE_PROCESS compute mode could not be set (Setting compute mode is not supported.)');
   });
 
   it('without nvidia-cuda-mps-control: not isolated, and shares run without MPS', async () => {

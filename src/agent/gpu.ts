@@ -28,14 +28,17 @@
  * - Clients worked from their own mount, IPC and PID namespaces with a private /dev/shm, as uid
  *   65534; CUDA itself fails (error 304) in a PID namespace whose /proc was not remounted.
  * - `quit` waits for the server's clients to exit (see gpu-mps.ts for what that means on stop).
- * Limits of this isolation: the environment is the workload's own, so a hostile workload can raise
- * its limits or leave MPS (unset CUDA_MPS_PIPE_DIRECTORY: the GPU's compute mode stays Default, so
- * it then gets the device directly); a workload of several processes gets the limits once per
- * process. Kernel-enforced GPU memory limits need the cgroup v2 dmem controller (absent on that
- * machine) or the GPU in EXCLUSIVE_PROCESS mode, which the agent does not set.
+ * Limits of this isolation: the environment is the workload's own, so a hostile workload could
+ * raise its limits or leave MPS (unset CUDA_MPS_PIPE_DIRECTORY) and take the device directly. So a
+ * device that hosts shares is put in EXCLUSIVE_PROCESS compute mode first (NVIDIA's advice for
+ * MPS): then the MPS server is the only process with a context on it and CUDA outside MPS fails
+ * there. The agent sets it back to DEFAULT before a whole-GPU instance gets the device. Where the
+ * mode cannot be set (`nvidia-smi -c` refused), the node's condition says that leaving MPS is open.
+ * A workload of several processes still gets the limits once per process. Kernel-enforced GPU
+ * memory limits need the cgroup v2 dmem controller (absent on that machine).
  */
-import { existsSync, readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { TaskHandle, TaskMount } from '../drivers/index.js';
 import type { Instance } from '../model/kinds/instance.js';
 import { MpsDaemon, type MpsSupport } from './gpu-mps.js';
@@ -72,11 +75,19 @@ export class GpuShares {
   readonly mps: MpsDaemon;
   private devices: GpuDevice[] | undefined;
   private mpsError = '';
+  /** Devices put in EXCLUSIVE_PROCESS mode for shares (kept in the data dir for the next agent process), and why that failed last. */
+  private readonly exclusive: Set<number>;
+  private modeError = '';
   private readonly log: (msg: string) => void;
 
   constructor(private readonly opts: GpuSharesOptions) {
     this.mps = new MpsDaemon({ dir: join(opts.dataDir, 'mps'), env: opts.env, extraDirs: opts.extraDirs, procRoot: opts.procRoot, waitMs: opts.waitMs });
     this.log = opts.log ?? (() => undefined);
+    this.exclusive = new Set(readJsonSync<number[]>(this.exclusiveFile) ?? []);
+  }
+
+  private get exclusiveFile(): string {
+    return join(this.opts.dataDir, 'mps', 'exclusive-devices.json');
   }
 
   /** At agent start: looks for MPS, and keeps a daemon an earlier agent process left running. */
@@ -97,7 +108,12 @@ export class GpuShares {
     if (gpus.length === 0) return {};
     const devices = this.deviceNodes(gpus.map((g) => g.index));
     const share = gpus.length === 1 && hasGpuShare(inst) ? gpus[0]! : undefined;
-    if (!share || !(await this.mps.probe()).usable) return { devices };
+    if (!share) {
+      for (const g of gpus) if (this.exclusive.has(g.index)) await this.computeMode(g.index, 'DEFAULT');
+      return { devices };
+    }
+    if (!(await this.mps.probe()).usable) return { devices };
+    await this.computeMode(share.index, 'EXCLUSIVE_PROCESS');
     try {
       await this.mps.ensure();
       this.mpsError = '';
@@ -122,7 +138,30 @@ export class GpuShares {
     const support: MpsSupport = await this.mps.probe();
     if (!support.usable) return { type: GPU_SHARES_CONDITION, status: 'False', reason: 'NotIsolated', message: `not isolated (${support.reason})` };
     if (this.mpsError) return { type: GPU_SHARES_CONDITION, status: 'False', reason: 'MpsFailed', message: `not isolated (MPS control daemon failed: ${this.mpsError})` };
-    return { type: GPU_SHARES_CONDITION, status: 'True', reason: 'MPS', message: 'isolated by MPS (memory limit and SM percentage)' };
+    if (this.modeError) return { type: GPU_SHARES_CONDITION, status: 'True', reason: 'MPS', message: `isolated by MPS (memory limit and SM percentage), but a workload that leaves MPS gets the whole device: EXCLUSIVE_PROCESS compute mode could not be set (${this.modeError})` };
+    return { type: GPU_SHARES_CONDITION, status: 'True', reason: 'MPS', message: 'isolated by MPS (memory limit and SM percentage; shared devices in EXCLUSIVE_PROCESS mode, so no CUDA outside MPS there)' };
+  }
+
+  /**
+   * Sets a device's compute mode (`nvidia-smi -i N -c MODE`, root). EXCLUSIVE_PROCESS for devices
+   * with shares, DEFAULT again for one this agent set before a whole-GPU instance gets it. A
+   * failure is remembered for the condition, not thrown: MPS still limits clients that stay in it.
+   */
+  private async computeMode(index: number, mode: 'EXCLUSIVE_PROCESS' | 'DEFAULT'): Promise<void> {
+    if ((mode === 'EXCLUSIVE_PROCESS') === this.exclusive.has(index)) return;
+    const smi = findTool('nvidia-smi', this.opts.env, this.opts.extraDirs);
+    const res = smi ? await runTool(smi, ['-i', String(index), '-c', mode], { env: this.opts.env, timeoutMs: 10_000 }) : undefined;
+    if (res?.code !== 0) {
+      this.modeError = smi ? (res?.stderr || res?.stdout || 'failed').trim().split('\n')[0]! : 'nvidia-smi not found';
+      this.log(`GPU ${index}: compute mode ${mode} not set: ${this.modeError}`);
+      return;
+    }
+    this.modeError = '';
+    if (mode === 'EXCLUSIVE_PROCESS') this.exclusive.add(index);
+    else this.exclusive.delete(index);
+    mkdirSync(dirname(this.exclusiveFile), { recursive: true, mode: 0o700 });
+    writeFileSync(this.exclusiveFile, JSON.stringify([...this.exclusive]));
+    this.log(`GPU ${index}: compute mode ${mode}`);
   }
 
   /**
@@ -179,5 +218,13 @@ export class GpuShares {
       if (res?.code === 0) this.devices = parseGpuQuery(res.stdout);
     }
     return this.devices?.find((d) => d.index === index);
+  }
+}
+
+function readJsonSync<T>(path: string): T | undefined {
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as T;
+  } catch {
+    return undefined;
   }
 }

@@ -55,14 +55,16 @@ export function hostMounts(task: Task, readOnlyRoots: readonly string[] = []): O
   });
 }
 
-/** Device nodes to create inside (same major/minor as on the host) and allow in the device cgroup. */
+/** Device nodes to create inside (same major/minor, owner and mode as on the host) and allow in the device cgroup. */
 export function taskDevices(task: Task): OciDevice[] {
   return (task.devices ?? []).map((path) => {
     const st = statSync(path, { throwIfNoEntry: false });
     if (!st || (!st.isCharacterDevice() && !st.isBlockDevice())) throw new DriverError('START_FAILED', `device ${path} does not exist on this node`);
+    // Linux's dev_t: major in bits 8-19 and 32-43, minor in bits 0-7 and 20-31.
     const rdev = st.rdev;
-    const major = Math.floor(rdev / 256) & 0xfff | (Math.floor(rdev / 2 ** 32) & ~0xfff);
+    const major = (Math.floor(rdev / 256) & 0xfff) | (Math.floor(rdev / 2 ** 32) & ~0xfff);
     const minor = (rdev & 0xff) | (Math.floor(rdev / 4096) & ~0xff);
-    return { path, type: st.isCharacterDevice() ? 'c' : 'b', major, minor, fileMode: 0o666, uid: 0, gid: 0 };
+    // The host's owner and mode: a node only root may open on the host stays so inside.
+    return { path, type: st.isCharacterDevice() ? 'c' : 'b', major, minor, fileMode: st.mode & 0o777, uid: st.uid, gid: st.gid };
   });
 }

@@ -322,3 +322,17 @@ describe('process driver without cgroups (unisolated)', () => {
     writeFileSync(join(dir, 'done'), '');
   });
 });
+
+describe('process driver, unisolated: what it cannot carry', () => {
+  it('refuses files (secrets) and mounts it could not place without a mount namespace', async () => {
+    const d = new ProcessDriver({ allowUnisolated: true, cgroups: { mode: 'none', v1: {} } });
+    const dir = await mkdtemp(join(tmpdir(), 'stratus-rawfiles-'));
+    try {
+      const files = [{ path: '/run/secrets/db/password', data: 'eA==' }];
+      await expect(d.start(makeTask(dir, ['true'], { files }))).rejects.toThrow(/secrets mounted as files and volumes need the sandbox/);
+      await expect(d.start(makeTask(dir, ['true'], { mounts: [{ source: '/srv/a', destination: '/data', readOnly: false }] }))).rejects.toThrow(/need the sandbox/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -93,6 +93,11 @@ function prepareRaw(task: Task): { argv: string[]; env: Record<string, string>; 
   const { spec } = task;
   if (!spec.command || spec.command.length === 0) throw new DriverError('INVALID_TASK', `instance ${task.instance.name}: the process driver needs spec.command`);
   if (!isAbsolute(task.dir)) throw new DriverError('INVALID_TASK', `task dir "${task.dir}" must be an absolute path`);
+  // Without a mount namespace there is no private place to put files or mounts: refuse rather than
+  // drop them. A host path granted at its own path (the MPS pipes) is already there.
+  if (task.files?.length || task.mounts?.some((m) => m.source !== m.destination)) {
+    throw new DriverError('INVALID_TASK', `instance ${task.instance.name}: secrets mounted as files and volumes need the sandbox; an unisolated process (isolation: none) cannot have them (use env valueFrom, or drop isolation: none)`);
+  }
   const run = runDir(task.dir);
   mkdirSync(run, { recursive: true });
   for (const stale of ['exit', 'exit.json', 'stop-requested']) rmSync(join(run, stale), { force: true });
