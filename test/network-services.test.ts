@@ -120,12 +120,14 @@ beforeAll(async () => {
   if (skip) return;
   await hosts.start('stratus-net-svc-');
   ({ cluster, server, api, work } = hosts);
-  await Promise.all(NODES.map((node, i) => hosts.startAgent(node, i + 1)));
-  expect((await api('POST', '/v1/projects', { metadata: { name: 'alpha' }, spec: {} })).status).toBe(201);
+  // The replicas and the client write files that the test reads on the host (restart marks, the
+  // lookup): only unisolated processes can, so the agents and the project allow them.
+  await Promise.all(NODES.map((node, i) => hosts.startAgent(node, i + 1, ['--allow-unisolated'])));
+  expect((await api('POST', '/v1/projects', { metadata: { name: 'alpha' }, spec: { allowUnisolated: true } })).status).toBe(201);
   const lookup = `until /bin/busybox nslookup web "$STRATUS_DNS" > lookup.tmp 2>&1; do sleep 0.3; done; cp lookup.tmp ${join(work, 'lookup.txt')}; exec sleep 3600`;
   const res = await api('POST', '/v1/projects/alpha/instances', {
     kind: 'instance', metadata: { name: 'client' },
-    spec: { driver: 'process', command: ['/bin/sh', '-c', lookup], resources: { cpu: '20m', memory: '32Mi' }, gracePeriod: 1, placement: { node: NODES[0] } },
+    spec: { driver: 'process', isolation: 'none', command: ['/bin/sh', '-c', lookup], resources: { cpu: '20m', memory: '32Mi' }, gracePeriod: 1, placement: { node: NODES[0] } },
   });
   expect(res.status, JSON.stringify(res.body)).toBe(201);
   const svc = await api('POST', '/v1/projects/alpha/services', {
@@ -135,7 +137,7 @@ beforeAll(async () => {
       template: {
         metadata: { labels: { app: 'web' } },
         spec: {
-          driver: 'process', command: [process.execPath, '-e', REPLICA], env: { MARKS: work }, resources: { cpu: '50m', memory: '128Mi' }, gracePeriod: 1,
+          driver: 'process', isolation: 'none', command: [process.execPath, '-e', REPLICA], env: { MARKS: work }, resources: { cpu: '50m', memory: '128Mi' }, gracePeriod: 1,
           health: { http: { port: 8080, path: '/' }, interval: HEALTH_INTERVAL_MS / 1000, timeout: 1 },
           placement: { antiAffinity: [{ selector: 'app=web', topology: 'node', required: true }] },
         },

@@ -19,7 +19,7 @@ import { TaskCgroup, describeCgroups, detectCgroups, type CgroupHost } from './c
 import { DEFAULT_PATH, findExecutable } from './commands.js';
 import { ImageStore, type ImageInfo } from './images.js';
 import { netnsEtcFile } from './netns.js';
-import type { OciMount } from './oci.js';
+import { namespaceSysctls, type OciMount } from './oci.js';
 import { Runc } from './runc.js';
 import { IdRanges, type IdRange } from './identity.js';
 import { shiftedImage, userNamespacesUsable } from './idshift.js';
@@ -181,7 +181,7 @@ export class ContainerDriver extends SupervisedDriver implements ExecCapable {
       hostname: task.instance.name,
       resources: { cpu: task.spec.resources.cpu, memory: task.spec.resources.memory, pids: this.pidsLimit },
       cgroupsPath,
-      ...(task.netns ? { netns: task.netns } : {}),
+      ...(task.netns ? { netns: task.netns, sysctl: namespaceSysctls(task.netns) } : {}),
       ...(range && nsDir ? { userns: range, root: join(nsDir, 'rootfs') } : {}),
       mounts: [...(await this.etcMounts(sources, task)), ...(await fileMounts(task, owner, [], join(sources, 'files'))), ...hostMounts(task)],
       devices: taskDevices(task),

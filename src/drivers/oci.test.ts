@@ -67,3 +67,13 @@ describe('ociConfig isolation options', () => {
     expect(c.linux.resources.devices).toEqual([{ allow: false, access: 'rwm' }, { allow: true, type: 'c', major: 195, minor: 0, access: 'rwm' }]);
   });
 });
+
+describe('namespaceSysctls', () => {
+  it('lets a workload with its own network namespace bind low ports and ping there, and sets nothing on the host network', async () => {
+    const { namespaceSysctls } = await import('./oci.js');
+    expect(namespaceSysctls('/run/netns/p1')).toEqual({ 'net.ipv4.ip_unprivileged_port_start': '0', 'net.ipv4.ping_group_range': '0 2147483647' });
+    expect(namespaceSysctls(undefined)).toBeUndefined();
+    const c = ociConfig({ ...input, netns: '/run/netns/p1', sysctl: namespaceSysctls('/run/netns/p1') }) as any; // eslint-disable-line @typescript-eslint/no-explicit-any
+    expect(c.linux.sysctl['net.ipv4.ip_unprivileged_port_start']).toBe('0');
+  });
+});

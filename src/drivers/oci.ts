@@ -42,6 +42,18 @@ export interface OciInput {
   userns?: IdRange;
   /** Host devices to create inside and allow (the device cgroup denies every other). */
   devices?: OciDevice[];
+  /** Namespaced sysctls set inside (see namespaceSysctls). */
+  sysctl?: Record<string, string>;
+}
+
+/**
+ * What a workload with a network namespace of its own may do there without privileges, as Docker
+ * sets for containers: bind ports below 1024 (a sandboxed process has no capabilities, and a user
+ * namespace's root has none over a namespace the host made) and ping. Both sysctls belong to the
+ * network namespace, so the host's stay as they are. Without a namespace of its own: none.
+ */
+export function namespaceSysctls(netns: string | undefined): Record<string, string> | undefined {
+  return netns ? { 'net.ipv4.ip_unprivileged_port_start': '0', 'net.ipv4.ping_group_range': '0 2147483647' } : undefined;
 }
 
 export interface OciDevice {
@@ -112,6 +124,7 @@ export function ociConfig(o: OciInput): Record<string, unknown> {
     linux: {
       ...(map ? { uidMappings: map, gidMappings: map } : {}),
       ...(o.devices?.length ? { devices: o.devices } : {}),
+      ...(o.sysctl ? { sysctl: o.sysctl } : {}),
       resources: {
         devices: [{ allow: false, access: 'rwm' }, ...(o.devices ?? []).map((d) => ({ allow: true, type: d.type, major: d.major, minor: d.minor, access: 'rwm' }))],
         memory: { limit: bytes, swap: bytes }, // swap = memory + swap: equal means no swap

@@ -24,7 +24,7 @@ import { DriverError, type Task } from './driver.js';
 import { DEFAULT_PATH, findExecutableSync } from './commands.js';
 import { fileMounts, hostMounts, isWithin, taskDevices, type Owner } from './attachments.js';
 import { netnsEtcFile } from './netns.js';
-import type { OciInput, OciMount } from './oci.js';
+import { namespaceSysctls, type OciInput, type OciMount } from './oci.js';
 import { defaultSeccompProfile } from './seccomp.js';
 
 /** Nomad's default chroot environment, minus /run/resolvconf (resolv.conf is bound on its own). */
@@ -92,7 +92,7 @@ export async function prepareSandbox(task: Task, owner: Owner, opts: SandboxOpti
       user: owner,
       capabilities: [],
       seccomp: defaultSeccompProfile([], { compat: false }),
-      ...(task.netns ? { netns: task.netns } : {}),
+      ...(task.netns ? { netns: task.netns, sysctl: namespaceSysctls(task.netns) } : {}),
       mounts: [...view, ...own, ...(await etcMounts(task)), ...(await fileMounts(task, owner, roots)), ...hostMounts(task, roots)],
       devices: taskDevices(task),
     },
