@@ -63,6 +63,8 @@ function escapes(dataDir: string): string {
     'ip netns exec $NS true 2>/dev/null; echo "netns-exec=$?"',
     'unshare -U true 2>/dev/null; echo "unshare-user=$?"',
     'unshare -n true 2>/dev/null; echo "unshare-net=$?"',
+    // not an escape: a port below 1024 in its own network namespace is its to bind
+    'busybox httpd -p 81 -h / 2>/dev/null; echo "bind-low=$?"',
   ].join('; ');
 }
 
@@ -123,6 +125,7 @@ describe.skipIf(why !== '')('a hostile member of team-a', () => {
       for (const attempt of ['read-environ', 'grep-environ', 'credential', 'database', 'signal', 'setns', 'netns-exec', 'unshare-user', 'unshare-net']) {
         expect(r[attempt], `${attempt} must fail (output: ${logs.stdout})`).toBeGreaterThan(0);
       }
+      expect(r['bind-low'], `binding port 81 in its own network namespace (output: ${logs.stdout})`).toBe(0);
       expect(logs.stdout).not.toContain(SECRET);
       expect((await running(admin, 'team-b', victim.metadata.name)).status.pid).toBe(victim.status.pid); // untouched
     });
@@ -145,6 +148,15 @@ describe.skipIf(why !== '')('a hostile member of team-a', () => {
     const raw = await alice('POST', '/v1/projects/team-a/instances', inst('raw', { driver: 'process', command: ['id'], isolation: 'none' }));
     expect(raw.status).toBe(403);
     expect(raw.body.error.message).toMatch(/spec\.isolation: project "team-a" may not run unisolated processes/);
+  });
+
+  it('an allowed project still gets no unisolated process on a node that does not allow it: Pending, saying why', async () => {
+    expect((await admin('POST', '/v1/projects', { kind: 'project', metadata: { name: 'team-raw' }, spec: { allowUnisolated: true } })).status).toBe(201);
+    expect((await admin('POST', '/v1/projects/team-raw/instances', inst('raw', { driver: 'process', command: ['id'], isolation: 'none' }))).status).toBe(201);
+    const pending = await until('the scheduler to explain', () => admin('GET', '/v1/projects/team-raw/instances/raw').then((r) => r.body), (b) => (b?.status?.message ?? '').includes('unisolated'));
+    expect(pending.status.phase).toBe('Pending');
+    expect(pending.status.message).toMatch(/1 node: 1 unisolated processes not allowed on the node/);
+    await admin('DELETE', '/v1/projects/team-raw?cascade=true');
   });
 
   it("cannot override the platform's variables", async () => {

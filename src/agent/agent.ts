@@ -121,7 +121,7 @@ export class Agent implements Component {
     this.drivers = await createDrivers({
       dataDir: this.opts.dataDir,
       ...(this.opts.drivers ? { enabled: this.opts.drivers } : {}),
-      options: { container: { images: this.images }, ...this.opts.driverOptions },
+      options: { ...this.opts.driverOptions, container: { ...this.opts.driverOptions?.container, images: this.images } },
       clock: this.clock,
     });
     this.network = this.opts.network?.({ api: this.api, node: this.node, dataDir: this.opts.dataDir, clock: this.clock, log: this.log, wake: () => {
@@ -287,7 +287,10 @@ export class Agent implements Component {
 
   private async heartbeat(): Promise<void> {
     const { capacity, allocatable } = await machineResources({ dataDir: this.opts.dataDir, capacity: this.opts.capacity, reserved: this.opts.reserved, gpus: this.opts.gpus });
-    const drivers = [...this.drivers.available.values()].map(({ fingerprint: f }) => ({ name: f.driver, healthy: true, ...(f.version ? { version: f.version } : {}), ...(f.details.length ? { message: f.details.join('; ') } : {}) }));
+    const drivers = [...this.drivers.available.values()].map(({ fingerprint: f }) => ({
+      name: f.driver, healthy: true, ...(f.version ? { version: f.version } : {}), ...(f.details.length ? { message: f.details.join('; ') } : {}),
+      ...(Object.keys(f.attributes).length ? { attributes: f.attributes } : {}),
+    }));
     const broken = this.drivers.unavailable.map((f) => ({ name: f.driver, healthy: false, message: f.details.join('; ') }));
     const limitsEnforced = [...this.drivers.available.values()].some((d) => d.fingerprint.enforcesLimits);
     const now = isoNow(this.clock);

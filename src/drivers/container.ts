@@ -169,6 +169,7 @@ export class ContainerDriver extends SupervisedDriver implements ExecCapable {
     const bundle = join(task.dir, 'bundle');
     const lower = range ? await shiftedImage(this.images, image, range) : image.dir;
     const rootfs = await this.prepareRootfs(task.dir, lower, range);
+    if (range && task.netns) await setNetnsSysctls(task.netns, namespaceSysctls(task.netns)!);
     const cgroupsPath = `/${this.cgroupParent}/${task.id}`;
     const owner = { uid: range?.start ?? 0, gid: range?.start ?? 0 };
     // In a user namespace runc resolves the root and the mount sources as the container's root:
@@ -181,7 +182,9 @@ export class ContainerDriver extends SupervisedDriver implements ExecCapable {
       hostname: task.instance.name,
       resources: { cpu: task.spec.resources.cpu, memory: task.spec.resources.memory, pids: this.pidsLimit },
       cgroupsPath,
-      ...(task.netns ? { netns: task.netns, sysctl: namespaceSysctls(task.netns) } : {}),
+      // runc writes sysctls from inside the user namespace, which has no say over a network
+      // namespace the host made: then they are set from here, as root of the host.
+      ...(task.netns ? { netns: task.netns, ...(range ? {} : { sysctl: namespaceSysctls(task.netns) }) } : {}),
       ...(range && nsDir ? { userns: range, root: join(nsDir, 'rootfs') } : {}),
       mounts: [...(await this.etcMounts(sources, task)), ...(await fileMounts(task, owner, [], join(sources, 'files'))), ...hostMounts(task)],
       devices: taskDevices(task),
@@ -299,6 +302,15 @@ async function usernsDir(nsDir: string, range: IdRange, rootfs: string): Promise
   await mkdir(files, { recursive: true, mode: 0o710 });
   await chown(files, 0, range.start);
   return files;
+}
+
+/** Writes namespaced sysctls inside `netns` (nsenter as root; /proc/sys/net follows the caller's network namespace). */
+async function setNetnsSysctls(netns: string, sysctls: Record<string, string>): Promise<void> {
+  const writes = Object.entries(sysctls).flatMap(([k, v]) => [`/proc/sys/${k.replace(/\./g, '/')}`, v]);
+  const script = 'while [ "$#" -gt 1 ]; do echo "$2" > "$1" || exit 1; shift 2; done';
+  await sh('nsenter', [`--net=${netns}`, '--', '/bin/sh', '-c', script, 'sysctls', ...writes]).catch((e: Error & { stderr?: string }) => {
+    throw new DriverError('START_FAILED', `cannot set ${Object.keys(sysctls).join(', ')} in ${netns}: ${e.stderr?.trim() || e.message}`);
+  });
 }
 
 async function hasOverlay(): Promise<boolean> {

@@ -6,7 +6,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import { defineKind, type StoredObject } from '../kind.js';
 import { Conditions, CpuQuantity, DnsLabel, SizeQuantity, StringEnum, Strict, Timestamp } from '../schema.js';
 import { GPU_MODEL_PATTERN, quantity } from '../resources.js';
-import { parseCpu, parseMebibytes, formatCpu, formatMebibytes } from '../quantity.js';
+import { parseCanonicalCpu, parseCanonicalMebibytes, formatCpu, formatMebibytes } from '../quantity.js';
 import type { FieldProblem } from '../errors.js';
 import { age } from '../format.js';
 
@@ -21,7 +21,7 @@ const Gpu = Type.Object(
 
 export const NodeResourcesSchema = Type.Object(
   {
-    cpu: CpuQuantity('CPU.'),
+    cpu: CpuQuantity('CPU.', 'by the platform'),
     memory: SizeQuantity('Memory.'),
     disk: Type.Optional(SizeQuantity('Disk for instance scratch space.')),
     gpus: Type.Optional(Type.Array(Gpu, { maxItems: 64 })),
@@ -48,6 +48,7 @@ const Driver = Type.Object(
     healthy: Type.Boolean(),
     version: Type.Optional(Type.String()),
     message: Type.Optional(Type.String()),
+    attributes: Type.Optional(Type.Record(Type.String(), Type.String({ maxLength: 256 }), { description: 'What the driver reports about itself (e.g. unisolated: allowed), read by the scheduler.' })),
   },
   Strict,
 );
@@ -88,7 +89,7 @@ export type NodeStatus = Omit<Static<typeof NodeStatusSchema>, 'capacity' | 'all
 };
 export type Node = StoredObject<NodeSpec, NodeStatus>;
 
-/** Normalizes capacity/allocatable quantities to canonical integers. */
+/** Normalizes capacity/allocatable quantities to canonical integers (agents write millicores and MiB). */
 export function normalizeNodeResources(input: Static<typeof NodeResourcesSchema>, path: string, problems: FieldProblem[]): NodeResources {
   const gpus = input.gpus ?? [];
   const indexes = new Set<number>();
@@ -97,9 +98,9 @@ export function normalizeNodeResources(input: Static<typeof NodeResourcesSchema>
     indexes.add(g.index);
   });
   const out: NodeResources = {
-    cpu: quantity(input.cpu, 0, parseCpu, `${path}.cpu`, problems),
-    memory: quantity(input.memory, 0, parseMebibytes, `${path}.memory`, problems),
-    disk: quantity(input.disk, 0, parseMebibytes, `${path}.disk`, problems),
+    cpu: quantity(input.cpu, 0, parseCanonicalCpu, `${path}.cpu`, problems),
+    memory: quantity(input.memory, 0, parseCanonicalMebibytes, `${path}.memory`, problems),
+    disk: quantity(input.disk, 0, parseCanonicalMebibytes, `${path}.disk`, problems),
     gpus,
   };
   if (input.instances !== undefined) out.instances = input.instances;

@@ -19,6 +19,8 @@ export interface NodeOpts {
   zone?: string;
   phase?: 'Ready' | 'NotReady' | 'Down' | 'Unknown';
   spec?: NodeSpec;
+  /** Drivers the node reports (healthy), with their attributes; default: none reported. */
+  drivers?: Record<string, Record<string, string>>;
 }
 
 /** A Ready node: 4 cores, 8 GiB, no GPUs unless asked. */
@@ -32,7 +34,10 @@ export function node(name: string, o: NodeOpts = {}): Node {
     kind: 'node',
     metadata: { name, uid: `uid-${name}`, revision: 1, generation: 1, createdAt: T0, ...(o.labels ? { labels: o.labels } : {}) },
     spec: { ...(o.zone ? { zone: o.zone } : {}), ...o.spec },
-    status: { phase: o.phase ?? 'Ready', allocatable: res, capacity: res },
+    status: {
+      phase: o.phase ?? 'Ready', allocatable: res, capacity: res,
+      ...(o.drivers ? { drivers: Object.entries(o.drivers).map(([n, attributes]) => ({ name: n, healthy: true, attributes })) } : {}),
+    },
   };
 }
 
@@ -50,6 +55,8 @@ export interface InstanceOpts {
   node?: string;
   phase?: Phase;
   gpuAllocation?: { index: number; milli: number }[];
+  driver?: InstanceSpec['driver'];
+  isolation?: InstanceSpec['isolation'];
 }
 
 /** A pending container instance asking 100m CPU and 128 MiB unless told otherwise. */
@@ -59,8 +66,9 @@ export function instance(name: string, o: InstanceOpts = {}): Instance {
     kind: 'instance',
     metadata: { name, project: o.project ?? 'p', uid: `uid-${name}`, revision: 1, generation: 1, createdAt: T0, ...(o.labels ? { labels: o.labels } : {}) },
     spec: {
-      driver: 'container',
+      driver: o.driver ?? 'container',
       image: 'img',
+      ...(o.isolation ? { isolation: o.isolation } : {}),
       resources: { cpu: o.cpu ?? 100, memory: o.memory ?? 128, disk: o.disk ?? 0, ...(o.gpu ? { gpu: o.gpu } : {}) },
       priority: o.priority ?? 0,
       restartPolicy: 'always',

@@ -42,6 +42,8 @@ export class NodeState {
   draining = false;
   /** False until the agent reported allocatable (or capacity) resources. */
   reported = false;
+  /** Healthy drivers and their attributes; undefined when the agent reported none (not checked). */
+  drivers: ReadonlyMap<string, Readonly<Record<string, string>>> | undefined;
   cpu = 0;
   memory = 0;
   disk = 0;
@@ -80,6 +82,8 @@ export class NodeState {
     this.draining = node.spec.draining === true;
     const res = node.status?.allocatable ?? node.status?.capacity;
     this.reported = res !== undefined;
+    const drivers = node.status?.drivers;
+    this.drivers = drivers ? new Map(drivers.filter((d) => d.healthy).map((d) => [d.name, d.attributes ?? {}])) : undefined;
     this.cpu = res?.cpu ?? 0;
     this.memory = res?.memory ?? 0;
     this.disk = res?.disk ?? 0;

@@ -88,7 +88,8 @@ export function compileRequest(inst: Instance, policyFor: (d: Demand) => PolicyN
   const policy = p?.policy ?? policyFor(demand);
   const zones = p?.zones && p.zones.length > 0 ? [...p.zones].sort() : undefined;
   const shapeKey = [demand.cpu, demand.memory, demand.disk, demand.gpuCount, demand.gpuMilli, demand.gpuModels?.join('|') ?? '', policy].join('\u0001');
-  const staticKey = [p?.node ?? '', p?.nodeSelector ?? '', zones?.join(',') ?? ''].join('\u0001');
+  const driver = `${inst.spec.driver}${inst.spec.isolation === 'none' ? '/unisolated' : ''}`;
+  const staticKey = [p?.node ?? '', p?.nodeSelector ?? '', zones?.join(',') ?? '', driver].join('\u0001');
   const req: CompiledRequest = {
     key: instanceKey(inst),
     instance: inst,

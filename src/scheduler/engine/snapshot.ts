@@ -250,7 +250,8 @@ export class ClusterSnapshot {
 
 /** Everything about a Node the engine reads, as one comparable string. */
 function schedulingView(n: Node): string {
-  return JSON.stringify([n.spec, n.metadata.labels ?? {}, n.status?.phase, n.status?.allocatable ?? n.status?.capacity ?? null]);
+  const drivers = n.status?.drivers?.map((d) => [d.name, d.healthy, d.attributes ?? {}]) ?? null;
+  return JSON.stringify([n.spec, n.metadata.labels ?? {}, n.status?.phase, n.status?.allocatable ?? n.status?.capacity ?? null, drivers]);
 }
 
 function sameSlices(a: readonly { index: number; milli: number }[], b: readonly { index: number; milli: number }[]): boolean {

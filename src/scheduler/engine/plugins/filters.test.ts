@@ -6,7 +6,7 @@ import { compileRequest } from '../request.js';
 import { createRng, shuffle } from '../rng.js';
 import { ClusterSnapshot } from '../snapshot.js';
 import { unresolvable, unschedulable, type FilterPlugin, type FilterResult } from '../types.js';
-import { nodeHealth, nodeName, nodeSelector, zones } from './node-filters.js';
+import { driverFilter, nodeHealth, nodeName, nodeSelector, zones } from './node-filters.js';
 import { nodeCapacity, nodeResources } from './resources.js';
 
 function verdict(plugin: FilterPlugin, n: NodeOpts, req: InstanceOpts, used: InstanceOpts[] = []): FilterResult {
@@ -29,6 +29,12 @@ describe('static filters', () => {
     ['no zone', zones, {}, { placement: { zones: ['a'] } }, unresolvable('not in zone a')],
     ['labels match', nodeSelector, { labels: { disk: 'ssd' } }, { placement: { nodeSelector: 'disk in (ssd,nvme)' } }, FITS],
     ['labels differ', nodeSelector, { labels: { disk: 'hdd' } }, { placement: { nodeSelector: 'disk=ssd' } }, unresolvable('labels do not match disk=ssd')],
+    ['driver healthy here', driverFilter, { drivers: { container: {}, process: {} } }, {}, FITS],
+    ['driver not here', driverFilter, { drivers: { process: {} } }, { driver: 'vm' }, unresolvable('driver vm unavailable')],
+    ['no drivers reported: not judged', driverFilter, {}, { driver: 'vm' }, FITS],
+    ['unisolated allowed', driverFilter, { drivers: { process: { unisolated: 'allowed' } } }, { driver: 'process', isolation: 'none' }, FITS],
+    ['unisolated refused', driverFilter, { drivers: { process: { unisolated: 'refused' } } }, { driver: 'process', isolation: 'none' }, unresolvable('unisolated processes not allowed on the node')],
+    ['sandboxed process anywhere with the driver', driverFilter, { drivers: { process: { unisolated: 'refused' } } }, { driver: 'process' }, FITS],
   ])('%s', (_name, plugin, n, req, want) => {
     expect(verdict(plugin, n, req)).toEqual(want);
   });
@@ -104,5 +110,16 @@ describe('rng', () => {
     const mean = xs.reduce((s, x) => s + x, 0) / xs.length;
     expect(Math.abs(mean - 0.5)).toBeLessThan(0.02);
     expect(createRng(43)()).not.toBe(createRng(42)());
+  });
+});
+
+describe('driver filter in the engine', () => {
+  it('keeps an instance whose driver no node has Pending, saying why per node', async () => {
+    const { createEngine } = await import('../engine.js');
+    const snap = ClusterSnapshot.from([node('a', { drivers: { process: {} } }), node('b', { drivers: { process: {}, container: {} } })], []);
+    const plan = createEngine().schedule(snap, [instance('vm1', { driver: 'vm' }), instance('c1', { driver: 'container' })]);
+    expect(plan.placements.map((p) => [p.instance.metadata.name, p.node])).toEqual([['c1', 'b']]);
+    const why = plan.unplaced.find((u) => u.instance.metadata.name === 'vm1')!;
+    expect(formatExplanation(why.explanation)).toBe('2 nodes: 2 driver vm unavailable');
   });
 });

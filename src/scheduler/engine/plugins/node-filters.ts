@@ -65,3 +65,21 @@ export const nodeSelector = {
     return rejection(req, 'NodeSelector', () => `labels do not match ${req.nodeSelectorText}`);
   },
 } satisfies FilterPlugin;
+
+/**
+ * The instance's driver must be healthy on the node (Nomad's DriverChecker), and an unisolated
+ * process (`isolation: none`) needs a node whose process driver allows it. Nodes that report no
+ * drivers at all (agents of before this check, synthetic clusters) are not judged by it.
+ */
+export const driverFilter = {
+  name: 'Driver',
+  static: true,
+  filter(req: CompiledRequest, node: NodeState): FilterResult {
+    if (!node.drivers) return FITS;
+    const spec = req.instance.spec;
+    const attributes = node.drivers.get(spec.driver);
+    if (!attributes) return rejection(req, 'Driver', () => `driver ${spec.driver} unavailable`);
+    if (spec.isolation === 'none' && attributes.unisolated !== 'allowed') return rejection(req, 'Driver', () => 'unisolated processes not allowed on the node');
+    return FITS;
+  },
+} satisfies FilterPlugin;
