@@ -74,8 +74,8 @@ describe('stratus CLI', () => {
     const table = await member(['get', 'instances']);
     expect(table.stdout.split('\n')[0]).toMatch(/^NAME\s+DRIVER\s+PHASE\s+NODE\s+RESTARTS\s+AGE$/);
     expect(table.stdout).toMatch(/web-1\s+process\s+Pending/);
-    const json = JSON.parse((await member(['get', 'instances', '-l', 'app=web', '-o', 'json'])).stdout) as { items: { spec: { resources: { cpu: number } } }[] };
-    expect(json.items.map((i) => i.spec.resources.cpu)).toEqual([250, 100]);
+    const json = JSON.parse((await member(['get', 'instances', '-l', 'app=web', '-o', 'json'])).stdout) as { items: { spec: { resources: { cpu: string } } }[] };
+    expect(json.items.map((i) => i.spec.resources.cpu)).toEqual(['250m', '100m']);
     const yaml = await member(['get', 'instance', 'web-1', '-o', 'yaml']);
     writeFileSync(join(dir, 'roundtrip.yaml'), yaml.stdout);
     expect((await member(['apply', '-f', join(dir, 'roundtrip.yaml')])).stdout).toBe('No changes.\n');

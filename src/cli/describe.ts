@@ -7,6 +7,7 @@ import type { StratusEvent } from '../model/kinds/event.js';
 import { age } from '../model/format.js';
 import { formatCpu, formatMebibytes } from '../model/quantity.js';
 import { table } from './output.js';
+import { objectForPeople } from '../model/quantity-fields.js';
 
 export function describeObject(kind: Kind, obj: StoredObject, events: StoredObject[]): string {
   const m = obj.metadata;
@@ -24,8 +25,9 @@ export function describeObject(kind: Kind, obj: StoredObject, events: StoredObje
   field('Owner', m.owner ? `${m.owner.kind}/${m.owner.name}` : undefined);
   if (kind.kind === 'instance') out.push(...instanceStatus(obj as Instance));
   else if (kind.kind === 'node') out.push(...nodeStatus(obj as Node));
-  out.push('Spec:', indent(YAML.stringify(obj.spec).trimEnd()));
-  if (obj.status && kind.kind !== 'instance' && kind.kind !== 'node') out.push('Status:', indent(YAML.stringify(obj.status).trimEnd()));
+  const shown = objectForPeople(kind, obj);
+  out.push('Spec:', indent(YAML.stringify(shown.spec).trimEnd()));
+  if (obj.status && kind.kind !== 'instance' && kind.kind !== 'node') out.push('Status:', indent(YAML.stringify(shown.status).trimEnd()));
   out.push('Events:');
   if (events.length === 0) out.push('  <none>');
   else {

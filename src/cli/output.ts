@@ -1,6 +1,7 @@
 /** Printing objects: tables from each kind's columns, or JSON / YAML / names. */
 import YAML from 'yaml';
 import type { Kind, StoredObject } from '../model/kind.js';
+import { objectForPeople } from '../model/quantity-fields.js';
 import { CliError } from './errors.js';
 
 export const FORMATS = ['table', 'wide', 'json', 'yaml', 'name'] as const;
@@ -17,12 +18,18 @@ export function table(headers: string[], rows: string[][]): string {
   return [line(headers), ...rows.map(line)].join('\n');
 }
 
+/**
+ * Objects as text. JSON and YAML show quantities as strings ("500m", "2Gi"), which `apply -f`
+ * reads back as the same values (the API's integers are millicores and MiB; a number in a file is cores).
+ */
 export function formatObjects(kind: Kind, items: StoredObject[], format: Format, opts: { allProjects?: boolean; single?: boolean } = {}): string {
   switch (format) {
-    case 'json':
-      return JSON.stringify(opts.single ? items[0] : { items }, null, 2);
+    case 'json': {
+      const shown = items.map((o) => objectForPeople(kind, o));
+      return JSON.stringify(opts.single ? shown[0] : { items: shown }, null, 2);
+    }
     case 'yaml':
-      return opts.single ? YAML.stringify(items[0]).trimEnd() : items.map((o) => YAML.stringify(o).trimEnd()).join('\n---\n');
+      return items.map((o) => YAML.stringify(objectForPeople(kind, o)).trimEnd()).join('\n---\n');
     case 'name':
       return items.map((o) => `${kind.kind}/${o.metadata.name}`).join('\n');
     default: {

@@ -1,11 +1,15 @@
 /**
- * Resource quantities. Users write strings such as `500m`, `2`, `512Mi`, `2Gi`; Stratus stores
- * integers in canonical units: CPU in millicores, memory and disk in MiB.
+ * Resource quantities. Users write `500m`, `2`, `512Mi`, `2Gi`; Stratus stores integers in
+ * canonical units: CPU in millicores, memory and disk in MiB.
  *
- * A JSON number is already in the canonical unit (what `get -o yaml` prints), so objects read
- * from the API can be applied again unchanged. A string is a human quantity:
- *   cpu:    "500m" → 500, "2" → 2000 (cores), "0.25" → 250
- *   memory: "512Mi" → 512, "2Gi" → 2048, "1G" → 954 (decimal units round up), "64" → 64 (MiB)
+ * One rule for what users write (specs, quotas, flags): a number means what the same digits mean
+ * as a string.
+ *   cpu:    "500m" → 500, "2" or 2 → 2000 (cores, as in Kubernetes), "0.25" or 0.25 → 250
+ *   memory: "512Mi" → 512, "2Gi" → 2048, "1G" → 954 (decimal units round up),
+ *           "64" or 64 → 64 (a plain number is MiB, as in Nomad; not bytes as in Kubernetes)
+ * What the platform writes (node capacity in status) is already canonical: `parseCanonical*`.
+ * The API returns canonical integers; the CLI prints quantity strings (`get -o yaml`), so its
+ * output applies again unchanged (see quantity-fields.ts).
  */
 import { showValue } from './errors.js';
 
@@ -26,9 +30,17 @@ export const MEBIBYTES_PATTERN = '^\\d+(\\.\\d+)?(Ki|Mi|Gi|Ti|Pi|k|K|M|G|T|P)?$'
 
 export class QuantityError extends Error {}
 
-/** Parses a CPU quantity into millicores. Throws QuantityError with a readable message. */
+/** A plain size this large (1 PiB, in MiB) was most likely meant as bytes (Kubernetes' reading): refused with a hint. */
+const BYTES_HINT_MIB = 2 ** 30;
+
+/** Parses a CPU quantity into millicores; a number is cores. Throws QuantityError with a readable message. */
 export function parseCpu(input: unknown): number {
-  if (typeof input === 'number') return checkInteger(input, 'millicores');
+  if (typeof input === 'number') {
+    if (!Number.isFinite(input) || input < 0) throw new QuantityError(`${input} is not a CPU quantity (use a number of cores such as 2 or 0.5, or "500m")`);
+    const milli = Math.round(input * 1000);
+    if (Math.abs(milli - input * 1000) > 1e-6) throw new QuantityError(`${input} is finer than one millicore (a plain number is cores: 0.25 is 250m)`);
+    return checkRange(milli, input);
+  }
   if (typeof input !== 'string') throw new QuantityError(`${showValue(input)} is not a CPU quantity (use e.g. "500m" or "2")`);
   const m = CPU_RE.exec(input.trim());
   if (!m) throw new QuantityError(`${showValue(input)} is not a CPU quantity (use e.g. "500m" for half a core or "2" for two cores)`);
@@ -38,20 +50,41 @@ export function parseCpu(input: unknown): number {
   return checkRange(milli, input);
 }
 
-/** Parses a memory or disk quantity into MiB, rounding up to a whole MiB. */
+/** Parses a memory or disk quantity into MiB, rounding up to a whole MiB; a number is MiB. */
 export function parseMebibytes(input: unknown): number {
-  if (typeof input === 'number') return checkInteger(input, 'MiB');
+  if (typeof input === 'number') return plainMebibytes(checkInteger(input, 'MiB'), input);
   if (typeof input !== 'string') throw new QuantityError(`${showValue(input)} is not a size (use e.g. "512Mi" or "2Gi")`);
   const m = MEM_RE.exec(input.trim());
   if (!m) throw new QuantityError(`${showValue(input)} is not a size (use e.g. "512Mi" or "2Gi")`);
   const n = Number(m[1]);
   const unit = m[2] ?? 'Mi';
   const mib = unit in BINARY ? n * BINARY[unit]! : (n * DECIMAL[unit]!) / MIB;
-  return checkRange(Math.ceil(mib - 1e-9), input);
+  const out = checkRange(Math.ceil(mib - 1e-9) || 0, input); // || 0: not -0
+  return m[2] === undefined ? plainMebibytes(out, input) : out;
+}
+
+function plainMebibytes(mib: number, input: unknown): number {
+  if (mib >= BYTES_HINT_MIB) throw new QuantityError(`${showValue(input)} is ${formatMebibytes(mib)}: a plain number is MiB here (not bytes, as in Kubernetes); write the unit, e.g. "512Mi" or "2Gi"`);
+  return mib;
 }
 
 export function parseQuantity(kind: QuantityKind, input: unknown): number {
   return kind === 'cpu' ? parseCpu(input) : parseMebibytes(input);
+}
+
+/** Millicores as the platform writes them: a number is already millicores; a string is parsed. */
+export function parseCanonicalCpu(input: unknown): number {
+  return typeof input === 'number' ? checkInteger(input, 'millicores') : parseCpu(input);
+}
+
+/** MiB as the platform writes them: a number is already MiB; a string is parsed. */
+export function parseCanonicalMebibytes(input: unknown): number {
+  return typeof input === 'number' ? checkInteger(input, 'MiB') : parseMebibytes(input);
+}
+
+/** The quantity string of a canonical integer ("500m", "2Gi"), which parses back to it. */
+export function formatQuantity(kind: QuantityKind, n: number): string {
+  return kind === 'cpu' ? formatCpu(n) : formatMebibytes(n);
 }
 
 function checkInteger(n: number, unit: string): number {

@@ -20,19 +20,24 @@ export const DnsLabel = (options: SchemaOptions = {}) =>
 export const LabelMap = (description = 'Labels: key/value pairs used by selectors.') =>
   Type.Record(Type.String(), Type.String(), { description });
 
-/** CPU: integer millicores, or a quantity string ("500m", "2"). Stored as millicores. */
-export const CpuQuantity = (description: string) =>
-  Type.Union([Type.Integer({ minimum: 0 }), Type.String({ pattern: CPU_PATTERN })], {
-    description: `${description} Integer millicores, or a string such as "500m" or "2" (cores).`,
-    errorMessage: 'is not a CPU quantity (use e.g. "500m" for half a core, "2" for two cores, or an integer number of millicores)',
+/**
+ * CPU: cores, as a number (2, 0.5) or a string ("2", "500m"). Stored, and returned by the API, as
+ * integer millicores (see quantity.ts; status fields the platform writes are millicores).
+ */
+export const CpuQuantity = (description: string, written: 'by users' | 'by the platform' = 'by users') =>
+  Type.Union([Type.Number({ minimum: 0 }), Type.String({ pattern: CPU_PATTERN })], {
+    description: written === 'by users'
+      ? `${description} Cores: a number (2, 0.5) or a string ("2", "500m" for half a core). The API returns integer millicores.`
+      : `${description} Integer millicores (or a string such as "500m" or "2" for cores).`,
+    errorMessage: 'is not a CPU quantity (use e.g. "500m" for half a core, or 2 for two cores)',
     'x-quantity': 'cpu',
   });
 
-/** Memory or disk: integer MiB, or a quantity string ("512Mi", "2Gi"). Stored as MiB. */
+/** Memory or disk: a string with a unit ("512Mi", "2Gi"), or a plain number of MiB. Stored, and returned, as MiB. */
 export const SizeQuantity = (description: string) =>
   Type.Union([Type.Integer({ minimum: 0 }), Type.String({ pattern: MEBIBYTES_PATTERN })], {
-    description: `${description} Integer MiB, or a string such as "512Mi" or "2Gi".`,
-    errorMessage: 'is not a size (use e.g. "512Mi", "2Gi", or an integer number of MiB)',
+    description: `${description} A size such as "512Mi" or "2Gi"; a plain number is MiB. The API returns integer MiB.`,
+    errorMessage: 'is not a size (use e.g. "512Mi" or "2Gi"; a plain number is MiB)',
     'x-quantity': 'mebibytes',
   });
 

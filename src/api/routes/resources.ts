@@ -24,6 +24,7 @@ import { nodeWidenSource } from '../node-authorizer.js';
 import { requestAudit } from '../audit.js';
 import { streamWatch } from './watch.js';
 import { mergePatch } from '../patch.js';
+import { quantitiesAsStrings } from '../../model/quantity-fields.js';
 import { conflict, type NewObject } from '../../store/repository.js';
 import { ALL_KINDS } from '../../model/kinds/index.js';
 
@@ -152,7 +153,8 @@ export async function resourceRoutes(app: FastifyInstance, { deps, kind }: { dep
       const patch = req.body as Record<string, unknown>;
       if ('status' in patch) throw new ValidationError([{ path: 'status', message: 'is written by the platform; patch metadata or spec' }]);
       const expected = (patch.metadata as { revision?: number } | undefined)?.revision;
-      const build = (prev: StoredObject) => parseFor(kind, mergePatch({ kind: kind.kind, metadata: pickMeta(prev.metadata), spec: prev.spec }, patch), p.project, nameOf(p));
+      // The stored quantities (millicores, MiB) go back as strings: parsed as written, 250 would be 250 cores.
+      const build = (prev: StoredObject) => parseFor(kind, mergePatch({ kind: kind.kind, metadata: pickMeta(prev.metadata), spec: quantitiesAsStrings(kind.spec, prev.spec) }, patch), p.project, nameOf(p));
       return replace(ctx, req, nameOf(p), p.project, build, 'patch', expected);
     });
   }

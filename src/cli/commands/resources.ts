@@ -8,6 +8,7 @@ import { checkFormat, formatObjects, formatRow, printLine, table } from '../outp
 import { readInput } from '../manifest.js';
 import { parseStackFile } from '../stack/file.js';
 import { describeObject } from '../describe.js';
+import { objectForPeople } from '../../model/quantity-fields.js';
 
 interface GetOpts { output: string; selector?: string; watch?: boolean; allProjects?: boolean }
 
@@ -95,7 +96,7 @@ async function follow(cli: Cli, kind: ReturnType<typeof kindArg>, all: boolean, 
   await cli.client.watch(cli.collection(kind, all), revision, query, (msg) => {
     if (!msg.object || (msg.type !== 'put' && msg.type !== 'delete')) return;
     const obj = msg.object as unknown as StoredObject;
-    if (format === 'json') return printLine(JSON.stringify({ type: msg.type, object: obj }));
+    if (format === 'json') return printLine(JSON.stringify({ type: msg.type, object: objectForPeople(kind, obj) }));
     if (format === 'yaml' || format === 'name') return printLine(formatObjects(kind, [obj], format, { single: true }));
     const row = formatRow(kind, obj, wide, all, msg.type === 'delete');
     const cols = kind.columns.filter((c) => wide || !c.wide).map((c) => c.header);

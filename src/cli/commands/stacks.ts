@@ -6,11 +6,12 @@ import { CliError } from '../errors.js';
 import { printLine, table, formatObjects } from '../output.js';
 import { readInput } from '../manifest.js';
 import { parseStackFile, type StackFile } from '../stack/file.js';
-import { applyPlan, formatPlan, hasChanges, planStack } from '../stack/apply.js';
+import { applyPlan, followRollout, formatPlan, hasChanges, planStack } from '../stack/apply.js';
 import { parseDuration, age } from '../../model/format.js';
 import { serviceKind, stackKind } from '../../model/kinds/index.js';
 import type { Service } from '../../model/kinds/service.js';
 import type { StoredObject } from '../../model/kind.js';
+import { quantitiesAsStrings } from '../../model/quantity-fields.js';
 
 interface FileOpts { filename: string[]; set?: string[]; stack?: string; prune?: boolean }
 
@@ -52,13 +53,10 @@ export function registerStacks(program: Command): void {
       if (o.detailedExitcode && hasChanges(plan)) process.exitCode = 2;
     });
 
-  fileOptions(program.command('apply').description('Create or update what the files describe, in dependsOn order, and follow the rollouts.'))
-    .option('--no-wait', 'do not wait for rollouts to finish')
-    .option('--timeout <duration>', 'how long to wait for rollouts', '5m')
-    .action(async (o: FileOpts & { wait: boolean; timeout: string }, cmd: Command) => {
+  waitOptions(fileOptions(program.command('apply').description('Create or update what the files describe, in dependsOn order, and follow the rollouts.')))
+    .action(async (o: FileOpts & WaitOpts, cmd: Command) => {
       const cli = Cli.of(cmd);
-      const timeoutMs = parseDuration(o.timeout);
-      if (timeoutMs === undefined) throw new CliError(`--timeout ${o.timeout}: not a duration (e.g. 90s, 5m)`, 2);
+      const timeoutMs = timeoutOf(o);
       const { file, stack, source } = load(o);
       const plan = await planStack(cli, file, stack, Boolean(o.prune));
       if (!hasChanges(plan)) return printLine('No changes.');
@@ -94,29 +92,49 @@ function registerServices(program: Command): void {
     const rows = (svc.status?.history ?? []).map((h) => [String(h.revision), h.state + (h.revision === svc.status?.revision ? ' (current)' : ''), age(h.createdAt), summary(h.template), h.reason ?? '']);
     printLine(rows.length ? table(['REVISION', 'STATE', 'AGE', 'TEMPLATE', 'REASON'], rows) : `service "${name}" has no rollout history yet`);
   });
-  service.command('rollback <name>').description('Go back to an earlier version (default: the one before the current).')
+  waitOptions(service.command('rollback <name>').description('Go back to an earlier version (default: the one before the current), and follow the rollout.'))
     .option('--to <revision>', 'revision to go back to')
-    .action(async (name: string, o: { to?: string }, cmd: Command) => {
+    .action(async (name: string, o: { to?: string } & WaitOpts, cmd: Command) => {
       const cli = Cli.of(cmd);
+      const timeoutMs = timeoutOf(o);
       const svc = await cli.client.get<Service>(cli.item(serviceKind, name));
       const history = svc.status?.history ?? [];
       const target = o.to ? history.find((h) => String(h.revision) === o.to) : [...history].reverse().find((h) => h.revision !== svc.status?.revision && h.state !== 'failed');
       if (!target) throw new CliError(o.to ? `service "${name}" has no revision ${o.to} (have: ${history.map((h) => h.revision).join(', ') || 'none'})` : `service "${name}" has no earlier good version to go back to`);
-      // A PUT, not a merge patch: the old template replaces the current one field for field.
-      await cli.client.request('PUT', cli.item(serviceKind, name), { body: { kind: 'service', metadata: { name, revision: svc.metadata.revision, labels: svc.metadata.labels }, spec: { ...svc.spec, template: target.template } } });
+      // A PUT, not a merge patch: the old template replaces the current one field for field
+      // (its stored quantities as strings, which parse back to the same values).
+      const spec = quantitiesAsStrings(serviceKind.spec, { ...svc.spec, template: target.template });
+      const applied = await cli.client.request<StoredObject>('PUT', cli.item(serviceKind, name), { body: { kind: 'service', metadata: { name, revision: svc.metadata.revision, labels: svc.metadata.labels }, spec } });
       printLine(`service/${name} rolling back to revision ${target.revision}`);
+      if (o.wait) await followRollout(cli, applied, timeoutMs);
     });
-  service.command('restart <name>').description('Replace every replica, one by one, with the same version.').action(async (name: string, _o: unknown, cmd: Command) => {
-    const cli = Cli.of(cmd);
-    const svc = await cli.client.get<Service>(cli.item(serviceKind, name));
-    const annotations = { ...svc.spec.template.metadata?.annotations, 'stratus.io/restarted-at': new Date().toISOString() };
-    await patchSpec(cli, name, { template: { metadata: { ...svc.spec.template.metadata, annotations } } });
-    printLine(`service/${name} restarting its replicas`);
-  });
+  waitOptions(service.command('restart <name>').description('Replace every replica, a few at a time, with the same version, and follow the rollout.'))
+    .action(async (name: string, o: WaitOpts, cmd: Command) => {
+      const cli = Cli.of(cmd);
+      const timeoutMs = timeoutOf(o);
+      const svc = await cli.client.get<Service>(cli.item(serviceKind, name));
+      const annotations = { ...svc.spec.template.metadata?.annotations, 'stratus.io/restarted-at': new Date().toISOString() };
+      const applied = await patchSpec(cli, name, { template: { metadata: { ...svc.spec.template.metadata, annotations } } });
+      printLine(`service/${name} restarting its replicas`);
+      if (o.wait) await followRollout(cli, applied, timeoutMs);
+    });
 }
 
-async function patchSpec(cli: Cli, name: string, spec: Record<string, unknown>): Promise<void> {
-  await cli.client.request('PATCH', cli.item(serviceKind, name), { body: { spec }, contentType: 'application/merge-patch+json' });
+interface WaitOpts { wait: boolean; timeout: string }
+
+/** --no-wait and --timeout, as apply has them. */
+function waitOptions(cmd: Command): Command {
+  return cmd.option('--no-wait', 'do not wait for the rollout to finish').option('--timeout <duration>', 'how long to wait for the rollout', '5m');
+}
+
+function timeoutOf(o: WaitOpts): number {
+  const ms = parseDuration(o.timeout);
+  if (ms === undefined) throw new CliError(`--timeout ${o.timeout}: not a duration (e.g. 90s, 5m)`, 2);
+  return ms;
+}
+
+async function patchSpec(cli: Cli, name: string, spec: Record<string, unknown>): Promise<StoredObject> {
+  return cli.client.request<StoredObject>('PATCH', cli.item(serviceKind, name), { body: { spec }, contentType: 'application/merge-patch+json' });
 }
 
 function summary(t: unknown): string {

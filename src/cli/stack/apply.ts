@@ -10,7 +10,7 @@
 import type { Cli } from '../context.js';
 import { ApiError, CliError } from '../errors.js';
 import type { StoredObject } from '../../model/kind.js';
-import { ALL_KINDS, stackKind } from '../../model/kinds/index.js';
+import { ALL_KINDS, serviceKind, stackKind } from '../../model/kinds/index.js';
 import { STACK_LABEL } from '../../model/kinds/stack.js';
 import { diff, showChange, userPart, type Change } from './diff.js';
 import { waves, type StackFile, type StackObject } from './file.js';
@@ -185,6 +185,16 @@ async function snapshot(cli: Cli, items: PlanItem[]): Promise<Map<PlanItem, Stor
     for (const i of group) out.set(i, byName.get(i.obj.name));
   }
   return out;
+}
+
+/**
+ * Follows the rollout of a service just changed outside a file (`service restart`, `rollback`), as
+ * apply does: resolves once it is available, rejects if it fails (rolled back) or times out.
+ */
+export async function followRollout(cli: Cli, applied: StoredObject, timeoutMs: number): Promise<void> {
+  const name = applied.metadata.name;
+  const obj: StackObject = { kind: serviceKind, name, body: { kind: 'service', metadata: { name }, spec: applied.spec }, dependsOn: [], where: `service/${name}`, path: (p) => p };
+  await waitHealthy(cli, [{ obj, project: applied.metadata.project ?? cli.project, action: 'update', changes: [], desired: applied }], new Progress(process.stdout), timeoutMs);
 }
 
 /** Items already seen healthy in this apply (a gate), not waited for again. */

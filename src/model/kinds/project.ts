@@ -15,7 +15,7 @@ export const QuotasSchema = Type.Object(
     cpu: Type.Optional(CpuQuantity('Total CPU the project may reserve.')),
     memory: Type.Optional(SizeQuantity('Total memory the project may reserve.')),
     disk: Type.Optional(SizeQuantity('Total disk the project may reserve.')),
-    gpu: Type.Optional(CpuQuantity('Total GPUs, in the same notation as CPU: "4" is four GPUs, "500m" half of one; an integer is thousandths.')),
+    gpu: Type.Optional(CpuQuantity('Total GPUs, in the same notation as CPU: 4 or "4" is four GPUs, "500m" half of one.')),
     instances: Type.Optional(Type.Integer({ minimum: 0, description: 'Most instances the project may have.' })),
   },
   { ...Strict, description: 'Limits checked when objects are created. Unset: unlimited.' },

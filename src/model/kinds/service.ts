@@ -10,6 +10,7 @@ import { InstanceSpecSchema, normalizeInstanceSpec, type InstanceSpec, type Inst
 import type { FieldProblem } from '../errors.js';
 import { labelKeyProblem, labelValueProblem } from '../labels.js';
 import { age } from '../format.js';
+import { QUANTITY_SHAPE } from '../quantity-fields.js';
 
 /** An absolute count or a percentage of the replicas ("25%"). */
 const Amount = (description: string) =>
@@ -64,7 +65,7 @@ const HistoryEntry = Type.Object(
     createdAt: Timestamp('When this version was first rolled out.'),
     state: StringEnum(['active', 'superseded', 'failed']),
     reason: Type.Optional(Type.String()),
-    template: Type.Unknown({ description: 'The template of this version.' }),
+    template: Type.Unknown({ description: 'The template of this version.', [QUANTITY_SHAPE]: ServiceSpecSchema.properties.template }),
   },
   Strict,
 );

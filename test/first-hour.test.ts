@@ -1,0 +1,89 @@
+/**
+ * The first hour of a new user, end to end with the real CLI against a real server (issue 12):
+ * quantities that mean what they say, failures that say why, and the rough edges a kubectl or
+ * OpenStack user trips over first.
+ */
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startTestServer, client, type TestServer } from './helpers/server.js';
+import { cliRunner, type CliResult } from './helpers/cli.js';
+
+let server: TestServer;
+let api: ReturnType<typeof client>;
+let run: (args: string[], input?: string) => Promise<CliResult>;
+let dir: string;
+
+function file(name: string, body: string): string {
+  const path = join(dir, name);
+  writeFileSync(path, body);
+  return path;
+}
+
+/** Every failure is exactly one line on stderr and a non-zero exit. */
+function expectOneLineError(r: CliResult, pattern: RegExp): void {
+  expect(r.code, r.stdout + r.stderr).not.toBe(0);
+  expect(r.stderr.trimEnd().split('\n'), r.stderr).toHaveLength(1);
+  expect(r.stderr.trimEnd()).toMatch(pattern);
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'stratus-first-hour-'));
+  server = await startTestServer();
+  api = client(server.url, server.token);
+  run = cliRunner(join(dir, 'cli.json'), { STRATUS_SERVER: server.url, STRATUS_TOKEN: server.token });
+}, 60_000);
+
+afterAll(async () => {
+  await server?.stop();
+  server?.cleanup();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('quantities', () => {
+  it('reads cpu: 2 in a file as two cores, like "2", and prints quantities as strings that apply again unchanged', async () => {
+    const applied = await run(['apply', '-f', file('q.yaml', 'kind: instance\nmetadata: {name: q}\nspec: {driver: process, command: [sleep, "60"], resources: {cpu: 2, memory: 64}}\n')]);
+    expect(applied.code, applied.stderr).toBe(0);
+    expect((await api('GET', '/v1/projects/default/instances/q')).body.spec.resources).toEqual({ cpu: 2000, memory: 64, disk: 0 });
+    const json = JSON.parse((await run(['get', 'instance', 'q', '-o', 'json'])).stdout) as { spec: { resources: unknown } };
+    expect(json.spec.resources).toEqual({ cpu: '2', memory: '64Mi', disk: '0Mi' });
+    const yaml = await run(['get', 'instance', 'q', '-o', 'yaml']);
+    expect(yaml.stdout).toMatch(/cpu: "2"/);
+    expect((await run(['apply', '-f', '-'], yaml.stdout)).stdout).toBe('No changes.\n');
+    expect((await run(['get', 'instances', '-o', 'yaml'], '')).stdout).toMatch(/memory: 64Mi/);
+  });
+
+  it('keeps 250m when a service is patched (scale) and rolled back: stored millicores are not read again as cores', async () => {
+    const svc = (cmd: string) => `services:\n  keep:\n    replicas: 1\n    template: {driver: process, command: [sh, -c, "${cmd}"], resources: {cpu: 250m, memory: 1536}}\n`;
+    expect((await run(['apply', '--no-wait', '-f', file('svc1.yaml', svc('sleep 100'))])).code).toBe(0);
+    expect((await run(['service', 'scale', 'keep', '2'])).code).toBe(0);
+    const cpu = async () => (await api('GET', '/v1/projects/default/services/keep')).body.spec.template.spec.resources;
+    expect(await cpu()).toEqual({ cpu: 250, memory: 1536, disk: 0 });
+    expect((await run(['apply', '--no-wait', '-f', file('svc2.yaml', svc('sleep 200'))])).code).toBe(0);
+    await waitFor(async () => ((await api('GET', '/v1/projects/default/services/keep')).body.status?.history ?? []).length, (n) => n === 2);
+    const back = await run(['service', 'rollback', 'keep', '--no-wait']);
+    expect(back.code, back.stderr).toBe(0);
+    expect(await cpu()).toEqual({ cpu: 250, memory: 1536, disk: 0 });
+    expect((await api('GET', '/v1/projects/default/services/keep')).body.spec.template.spec.command).toEqual(['sh', '-c', 'sleep 100']);
+  });
+
+  it('gives quotas the same rule: --quota cpu=8 and a number 8 in a project file are both eight cores', async () => {
+    expect((await run(['project', 'create', 'quota-a', '--quota', 'cpu=8,memory=2Gi,gpu=1'])).code).toBe(0);
+    expect((await run(['apply', '-f', file('p.yaml', 'kind: project\nmetadata: {name: quota-b}\nspec: {quotas: {cpu: 8, memory: 2048, gpu: 1}}\n')])).code).toBe(0);
+    const a = (await api('GET', '/v1/projects/quota-a')).body.spec.quotas;
+    const b = (await api('GET', '/v1/projects/quota-b')).body.spec.quotas;
+    expect(a).toEqual({ cpu: 8000, memory: 2048, gpu: 1000 });
+    expect(b).toEqual(a);
+  });
+});
+
+async function waitFor<T>(get: () => Promise<T>, ok: (v: T) => boolean, ms = 30_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await get();
+    if (ok(v)) return v;
+    if (Date.now() > end) throw new Error(`condition not met: ${JSON.stringify(v).slice(0, 600)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
