@@ -1,8 +1,9 @@
-import { describe, it, expect } from 'vitest';
+import { describe, it, expect, vi } from 'vitest';
+import { ResyncError, type ApiClient } from '../client/index.js';
 import type { Instance } from '../model/kinds/instance.js';
 import type { Service } from '../model/kinds/service.js';
 import { SERVICE_LABEL } from '../model/kinds/service.js';
-import { serviceDefinitionOf } from './network-view.js';
+import { Informer, serviceDefinitionOf } from './network-view.js';
 
 function service(ports?: Service['spec']['ports']): Service {
   return {
@@ -34,5 +35,35 @@ describe('service definitions on a node', () => {
   it('given ports replace the template\'s, and an empty list means no ports (nothing to balance)', () => {
     expect(serviceDefinitionOf(service([{ port: 80, targetPort: 8080 }]), 7, [replica])!.ports).toEqual([{ port: 80, targetPort: 8080, protocol: 'tcp' }]);
     expect(serviceDefinitionOf(service([]), 7, [replica])).toBeUndefined();
+  });
+});
+
+describe('Informer', () => {
+  it('lists again at once after a resync (a node that starts hosting a project), but not in a loop', async () => {
+    vi.useFakeTimers();
+    try {
+      let lists = 0;
+      const api = {
+        listAll: async () => ({ items: [replica], revision: ++lists }),
+        watch: async () => {
+          throw new ResyncError('what you may read changed: list again', lists);
+        },
+      } as unknown as ApiClient;
+      const abort = new AbortController();
+      const informer = new Informer<Instance>(api, '/v1/instances', () => undefined, () => undefined);
+      const done = informer.run(abort.signal);
+      await vi.advanceTimersByTimeAsync(0);
+      expect(lists).toBe(2); // the first resync: listed again without waiting
+      await vi.advanceTimersByTimeAsync(999);
+      expect(lists).toBe(2); // a second one within a second waits that second
+      await vi.advanceTimersByTimeAsync(1);
+      expect(lists).toBe(3);
+      expect(informer.items.get('p/web-a')?.status?.ip).toBe('10.1.0.5');
+      abort.abort();
+      await vi.advanceTimersByTimeAsync(1000);
+      await done;
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

@@ -40,9 +40,13 @@ export class Informer<T extends Named> {
     return this.loaded;
   }
 
-  /** Lists, then follows; starts over after a resync or an error. Resolves when `signal` aborts. */
+  /**
+   * Lists, then follows; starts over after a resync (at once, unless the last one was less than a
+   * second ago) or an error (after a second). Resolves when `signal` aborts.
+   */
   async run(signal: AbortSignal): Promise<void> {
     let failures = 0;
+    let lastResync = -Infinity;
     while (!signal.aborted) {
       try {
         const { items, revision } = await this.api.listAll<T>(this.path);
@@ -54,7 +58,13 @@ export class Informer<T extends Named> {
         await this.api.watch(this.path, revision, {}, (m) => this.apply(m), signal);
       } catch (e) {
         if (signal.aborted) return;
-        if (!(e instanceof ResyncError) && failures++ % 30 === 0) this.log(`watching ${this.path}: ${(e as Error).message}`);
+        const resync = e instanceof ResyncError;
+        // a resync is no failure: a node's watches start over whenever it starts hosting another project
+        if (resync && Date.now() - lastResync > 1000) {
+          lastResync = Date.now();
+          continue;
+        }
+        if (!resync && failures++ % 30 === 0) this.log(`watching ${this.path}: ${(e as Error).message}`);
         await new Promise((r) => setTimeout(r, 1000));
       }
     }
@@ -67,6 +77,12 @@ export class Informer<T extends Named> {
     else this.items.set(keyOf(o), o);
     this.onChange();
   }
+}
+
+/** The informer's copy of `o`, if it is the same object (same uid): it may be newer than the caller's. */
+export function latestOf<T extends Named>(informer: Informer<T>, o: T): T | undefined {
+  const latest = informer.items.get(keyOf(o));
+  return latest?.metadata.uid === o.metadata.uid ? latest : undefined;
 }
 
 /** Why the network cannot be used on `node` yet, or undefined when it can. */

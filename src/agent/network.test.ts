@@ -157,20 +157,69 @@ describe('AgentNetworking in overlay mode', () => {
     expect(dp.ingress.get(web.metadata.uid)).toEqual({ groups: ['web'], rules: [{ protocol: 'tcp', ports: { from: 8080, to: 8080 }, sources: ['10.9.0.20'] }] });
   });
 
-  it('detaches on release and removes the network with its last local instance', async () => {
-    agent = make();
+  const rec = (i: Instance) => ({ uid: i.metadata.uid, project: 'p', name: i.metadata.name, driver: 'process', attempt: 1, restarts: 0, previous: [] });
+
+  it('detaches on release and removes the network with its last local instance (no grace period)', async () => {
+    agent = make({ networkGraceMs: 0 });
     await agent.start();
     api.put('networks', network([{ node: 'n1', address: '10.9.0.250' }]));
     const a = instance('a', { node: 'n1', ip: '10.9.0.10' }, { ports: [{ port: 80, publish: 8080 }] });
     const b = instance('b', { node: 'n1', ip: '10.9.0.11' });
     await agent.prepare(a);
     await agent.prepare(b);
-    const rec = (i: Instance) => ({ uid: i.metadata.uid, project: 'p', name: i.metadata.name, driver: 'process', attempt: 1, restarts: 0, previous: [] });
     await agent.released(rec(a));
     expect(dp.calls.slice(-1)).toEqual([`detach ${a.metadata.uid}`]);
     expect(dp.published).toEqual([]);
     await agent.released(rec(b));
     expect(dp.calls.slice(-2)).toEqual([`detach ${b.metadata.uid}`, 'remove 77']);
+  });
+
+  it('keeps a network for its grace period: the next instance finds it made; then removes it', async () => {
+    agent = make({ networkGraceMs: 100 });
+    await agent.start();
+    api.put('networks', network([{ node: 'n1', address: '10.9.0.250' }]));
+    const [a, b] = [instance('a', { node: 'n1', ip: '10.9.0.10' }), instance('b', { node: 'n1', ip: '10.9.0.11' })];
+    await agent.prepare(a);
+    await agent.released(rec(a));
+    await agent.prepare(b);
+    expect(dp.calls).toEqual(['ensure 77', 'attach a 10.9.0.10', `detach ${a.metadata.uid}`, 'attach b 10.9.0.11']);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(dp.calls).not.toContain('remove 77'); // b holds it
+    await agent.released(rec(b));
+    await new Promise((r) => setTimeout(r, 200));
+    expect(dp.calls.slice(-2)).toEqual([`detach ${b.metadata.uid}`, 'remove 77']);
+  });
+
+  it('removes an idle network at once when this node leaves it', async () => {
+    agent = make({ networkGraceMs: 60_000 });
+    await agent.start();
+    api.put('networks', network([{ node: 'n1', address: '10.9.0.250' }]));
+    const a = instance('a', { node: 'n1', ip: '10.9.0.10' });
+    await agent.prepare(a);
+    await agent.released(rec(a));
+    await settle();
+    expect(dp.calls).not.toContain('remove 77');
+    api.put('networks', network([{ node: 'n2', address: '10.9.0.251' }]));
+    await settle();
+    expect(dp.calls.at(-1)).toBe('remove 77');
+  });
+
+  it('wakes a start waiting for its address as soon as its own watch has it, and starts with that address', async () => {
+    let woken = 0;
+    agent = new AgentNetworking({ api: api as unknown as ApiClient, node: 'n1', dataDir: '/nonexistent', clock: systemClock, log: () => undefined, wake: () => void woken++ }, {
+      probe: async () => OVERLAY, dataplane: () => dp, lockDir, runner: new RecordingRunner(), underlayAddress: '198.18.0.1', settleMs: 1,
+    });
+    await agent.start();
+    api.put('networks', network([{ node: 'n1', address: '10.9.0.250' }]));
+    const bound = instance('web', { node: 'n1' }); // the run's copy: the agent's own watch has not seen the address yet
+    expect((await agent.prepare(bound)).wait).toMatch(/status\.ip/);
+    woken = 0;
+    api.put('instances', instance('other', { node: 'n2', ip: '10.9.0.20' }));
+    expect(woken).toBe(0);
+    api.put('instances', instance('web', { node: 'n1', ip: '10.9.0.10' }));
+    expect(woken).toBe(1);
+    expect(await agent.prepare(bound)).toMatchObject({ env: { STRATUS_IP: '10.9.0.10' } });
+    expect(dp.calls).toContain('attach web 10.9.0.10');
   });
 
   it('after a restart re-attaches what runs here before cleaning up, and waits while it cannot', async () => {

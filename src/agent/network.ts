@@ -4,10 +4,12 @@
  *
  *   start     probe the host: overlay (bridge per network, netns per instance, VXLAN, nftables)
  *             or host networking, and why; one overlay agent per network namespace (a lock)
- *   prepare   overlay: wait for status.ip and the network (Ready, with this node's address);
+ *   prepare   overlay: wait for status.ip (from the run, or this watch of instances: it wakes the
+ *             run when it sees the address first) and the network (Ready, with this node's address);
  *             ensureNetwork (peers: the other nodes in network.status.nodes), attachInstance
  *             → { netns, env STRATUS_IP, STRATUS_DNS }.  host: ports from HostPorts → { env PORT... }
- *   released  detachInstance; removeNetwork when the network's last local instance is gone
+ *   released  detachInstance; removeNetwork once the network has had no local instance for
+ *             `networkGraceMs` (or at once when this node leaves it)
  *   synced    after a restart: re-attach what runs here, then cleanupLeftovers
  *   always    from watches of instances, networks, security groups and services: peers, DNS names
  *             of each local network (services → their address, instances → theirs), ingress rules
@@ -28,8 +30,10 @@ import { HostPorts, probeNetworking, type NetworkCapabilities } from '../network
 import { hostRunner, type Runner } from '../network/exec.js';
 import { PolicyResolver, type IngressPolicy } from '../network/policy.js';
 import { DEFAULT_POOL } from '../network/ipam.js';
-import { Informer, addressed, configOf, endpointOf, groupInfo, keyOf, notReady, publishedOf, recordsOf, replicasByService, serviceDefinitionOf, serviceNetwork, serviceRecordsOf, zoneOf } from './network-view.js';
+import { Informer, addressed, latestOf, configOf, endpointOf, groupInfo, keyOf, notReady, publishedOf, recordsOf, replicasByService, serviceDefinitionOf, serviceNetwork, serviceRecordsOf, zoneOf } from './network-view.js';
 import { findUnderlay, lockNetworkNamespace, upstreamResolvers } from './network-host.js';
+import { recordStep, timed } from '../network/timing.js';
+import { IdleNetworks } from './network-idle.js';
 
 export { findUnderlay, lockNetworkNamespace } from './network-host.js';
 
@@ -50,7 +54,15 @@ export interface AgentNetworkingOptions {
   dataplane?: (options: NodeNetworkingOptions) => Dataplane;
   /** Debounce of re-applying rules and names after a change. Default 100 ms. */
   settleMs?: number;
+  /**
+   * How long a network's bridge, VXLAN device and rules stay after its last local instance is
+   * gone, so that the next one starts without making them again. Default 5 s; removed sooner
+   * when this node leaves the network's status.nodes or the network goes. 0: at once.
+   */
+  networkGraceMs?: number;
 }
+
+export const DEFAULT_NETWORK_GRACE_MS = 5000;
 
 /** An instance attached on this node: enough to compute its rules when the informer lags. */
 interface Attached {
@@ -68,6 +80,10 @@ export class AgentNetworking implements AgentNetwork {
   private readonly attached = new Map<string, Attached>();
   /** VNI → the NetworkConfig (JSON) last ensured. */
   private readonly ensured = new Map<number, string>();
+  /** Networks without local instances, removed after their grace period. */
+  private readonly idle: IdleNetworks;
+  /** uid → "<project>/<name>" of runs waiting for their address: told (wake) when the informer sees it. */
+  private readonly waiting = new Map<string, string>();
   /** Ranges instances may have cluster-wide; read by the dataplane at each rule render. */
   private readonly cluster: string[] = [DEFAULT_POOL];
   private readonly abort = new AbortController();
@@ -81,8 +97,16 @@ export class AgentNetworking implements AgentNetwork {
   private unlock: (() => void) | undefined;
 
   constructor(private readonly ctx: AgentNetworkContext, private readonly opts: AgentNetworkingOptions = {}) {
+    this.idle = new IdleNetworks(opts.networkGraceMs ?? DEFAULT_NETWORK_GRACE_MS, (vni, generation) => void this.serial(async () => {
+      if (!this.idle.current(vni, generation) || this.hosts(vni)) return;
+      await this.removeNetwork(vni);
+      await this.applyRules();
+    }).catch((e: Error) => ctx.log(`network: removing network ${vni}: ${e.message}`)));
     const changed = () => this.schedule();
-    this.instances = new Informer<Instance>(ctx.api, '/v1/instances', changed, ctx.log);
+    this.instances = new Informer<Instance>(ctx.api, '/v1/instances', () => {
+      changed();
+      this.wakeAddressed();
+    }, ctx.log);
     this.networks = new Informer<Network>(ctx.api, '/v1/networks', () => {
       changed();
       ctx.wake?.();
@@ -123,9 +147,17 @@ export class AgentNetworking implements AgentNetwork {
   }
 
   async prepare(inst: Instance): Promise<{ netns?: string; env?: Record<string, string>; wait?: string }> {
-    if (!this.net) return this.prepareHost(inst);
-    const ip = inst.status?.ip;
-    if (!ip) return { wait: 'waiting for the network controller to assign an address (status.ip)' };
+    return this.net ? timed('prepare', () => this.prepareOverlay(inst)) : this.prepareHost(inst);
+  }
+
+  private async prepareOverlay(inst: Instance): Promise<{ netns?: string; env?: Record<string, string>; wait?: string }> {
+    const ip = inst.status?.ip ?? latestOf(this.instances, inst)?.status?.ip;
+    if (!ip) {
+      this.waiting.set(inst.metadata.uid, keyOf(inst));
+      recordStep('prepare: no address yet', 0);
+      return { wait: 'waiting for the network controller to assign an address (status.ip)' };
+    }
+    this.waiting.delete(inst.metadata.uid);
     const project = inst.metadata.project!;
     const name = instanceNetwork(inst.spec);
     let net: Network | undefined;
@@ -138,7 +170,7 @@ export class AgentNetworking implements AgentNetwork {
     if (why) return { wait: why };
     return this.serial(async () => {
       const a = await this.attach(inst, net!, ip);
-      await this.applyRules();
+      await timed('prepare: rules', () => this.applyRules());
       return { netns: a.netns, env: { STRATUS_IP: ip, STRATUS_DNS: a.dns.nameserver } };
     });
   }
@@ -147,16 +179,15 @@ export class AgentNetworking implements AgentNetwork {
     this.hostPorts.release(record.uid);
     const net = this.net;
     if (!net) return;
-    await this.serial(async () => {
+    this.waiting.delete(record.uid);
+    await timed('released', () => this.serial(async () => {
       const gone = this.attached.get(record.uid);
       this.attached.delete(record.uid);
       await net.detachInstance(record.uid);
-      if (gone && ![...this.attached.values()].some((a) => a.vni === gone.vni)) {
-        await net.removeNetwork(gone.vni);
-        this.ensured.delete(gone.vni);
-      }
+      // its network stays for a grace period: the next instance of it starts without making it again
+      if (gone && !this.hosts(gone.vni)) await (this.idle.graceMs > 0 ? this.idle.hold(gone.vni) : this.removeNetwork(gone.vni));
       await this.applyRules();
-    });
+    }));
   }
 
   /** Re-attaches what runs here (a restart), then removes whatever else of ours is on the node; retried until it can. */
@@ -174,10 +205,19 @@ export class AgentNetworking implements AgentNetwork {
     this.retry.unref();
   }
 
+  /** Stops following the API. Networks in their grace period (no local instance) go; the rest stays for what still runs. */
   async stop(): Promise<void> {
     this.abort.abort();
     clearTimeout(this.timer);
     clearTimeout(this.retry);
+    const idle = this.idle.vnis();
+    this.idle.clear();
+    if (this.net && idle.length) {
+      await this.serial(async () => {
+        for (const vni of idle) if (!this.hosts(vni)) await this.removeNetwork(vni);
+        await this.applyRules();
+      }).catch((e: Error) => this.ctx.log(`network: removing idle networks: ${e.message}`));
+    }
     await this.queue.catch(() => undefined);
     await this.net?.close();
     this.unlock?.();
@@ -235,13 +275,14 @@ export class AgentNetworking implements AgentNetwork {
   /** Ensures the network (when its config changed) and attaches the instance with its current ingress. Call serialized. */
   private async attach(inst: Instance, net: Network, ip: string) {
     const cfg = configOf(net, this.ctx.node);
-    await this.ensure(cfg);
+    this.idle.claim(cfg.vni);
+    await timed('prepare: ensure network', () => this.ensure(cfg));
     const uid = inst.metadata.uid;
     const before = this.attached.get(uid);
     this.attached.set(uid, { inst, vni: cfg.vni, ip });
     const ingress = this.policies().get(uid);
     try {
-      const a = await this.net!.attachInstance({ id: uid, project: cfg.project, name: inst.metadata.name, vni: cfg.vni, ip, ...(ingress ? { ingress } : {}) });
+      const a = await timed('prepare: attach instance', () => this.net!.attachInstance({ id: uid, project: cfg.project, name: inst.metadata.name, vni: cfg.vni, ip, ...(ingress ? { ingress } : {}) }));
       this.setRecords(cfg.vni, cfg.project, cfg.name);
       return a;
     } catch (e) {
@@ -278,8 +319,7 @@ export class AgentNetworking implements AgentNetwork {
   private async refresh(): Promise<void> {
     this.cluster.splice(1, Infinity, ...[...this.networks.items.values()].flatMap((n) => (n.status?.cidr ? [n.status.cidr] : [])));
     for (const a of this.attached.values()) {
-      const latest = this.instances.items.get(keyOf(a.inst));
-      if (latest?.metadata.uid === a.inst.metadata.uid) a.inst = latest;
+      a.inst = latestOf(this.instances, a.inst) ?? a.inst;
     }
     const vnis = new Map([...this.attached.values()].map((a) => [a.vni, a.inst]));
     for (const [vni, inst] of vnis) {
@@ -289,7 +329,34 @@ export class AgentNetworking implements AgentNetwork {
       if (net && !notReady(net, project, name, this.ctx.node) && net.status!.vni === vni) await this.ensure(configOf(net, this.ctx.node));
       this.setRecords(vni, project, name);
     }
+    for (const vni of this.idle.vnis()) {
+      // an idle network this node no longer belongs to (or that is gone) goes now, not after its grace period
+      const net = [...this.networks.items.values()].find((n) => n.status?.vni === vni);
+      if (!net || notReady(net, net.metadata.project!, net.metadata.name, this.ctx.node)) await this.removeNetwork(vni);
+    }
     await this.applyRules();
+  }
+
+  /** Whether an instance of the network is attached here. */
+  private hosts(vni: number): boolean {
+    return [...this.attached.values()].some((a) => a.vni === vni);
+  }
+
+  /** Call serialized. */
+  private async removeNetwork(vni: number): Promise<void> {
+    this.idle.claim(vni);
+    await this.net!.removeNetwork(vni);
+    this.ensured.delete(vni);
+  }
+
+  /**
+   * A run waiting for its address learns of it from the agent's own watch, which may lag (a
+   * watch that starts over after a resync): wake the runs whose address this informer has.
+   */
+  private wakeAddressed(): void {
+    if (![...this.waiting].some(([uid, key]) => this.instances.items.get(key)?.metadata.uid === uid && this.instances.items.get(key)?.status?.ip)) return;
+    this.waiting.clear();
+    this.ctx.wake?.();
   }
 
   /** Ingress of every local instance, the host ports forwarded to them, and the services here. Call serialized. */

@@ -3,20 +3,22 @@ import { describe, expect, it } from 'vitest';
 import { mkdtempSync, mkdirSync, readFileSync, existsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { RecordingRunner } from './exec.js';
+import { RecordingRunner, type RunResult } from './exec.js';
 import { NodeNetwork, resolvConf, type NetworkConfig } from './dataplane.js';
 import { Naming, bridgeMac, shortHash } from './names.js';
 import { HostPorts, probeNetworking } from './capabilities.js';
 
 const NET: NetworkConfig = { project: 'p', name: 'default', vni: 0x101, cidr: '10.240.1.0/24', gateway: '10.240.1.1', nodeAddress: '10.240.1.250', peers: [{ underlay: '192.0.2.2', address: '10.240.1.251' }], search: ['p.stratus'] };
 
-function setup(links: unknown[] = []) {
+function setup(links: unknown[] = [], answer: (argv: readonly string[]) => Partial<RunResult> | undefined = () => undefined) {
   const dir = mkdtempSync(join(tmpdir(), 'stratus-dp-'));
   const netnsDir = join(dir, 'netns');
   const etcNetnsDir = join(dir, 'etc');
   mkdirSync(netnsDir);
   const sysctls: string[] = [];
   const runner = new RecordingRunner((argv) => {
+    const answered = answer(argv);
+    if (answered) return answered;
     if (argv.join(' ') === 'ip -j -d addr show') return { stdout: JSON.stringify(links) };
     if (argv[1] === '-j' && argv.includes('link')) return { code: 1, stderr: 'Device does not exist' };
     return undefined;
@@ -58,7 +60,7 @@ describe('NodeNetwork commands', () => {
     expect(cmds()[1]).toBe('ip -batch -\n  addr del 10.240.1.99/32 dev stb101'); // a VIP no service has any more
   });
 
-  it('attaches an instance: namespace, veth with hairpin, address, default route, resolv.conf', async () => {
+  it('attaches an instance in two ip processes (namespace, veth with hairpin; address, default route) and its rules by elements', async () => {
     const { dp, runner, etcNetnsDir, cmds } = setup();
     await dp.ensureNetwork(NET);
     runner.calls.length = 0;
@@ -66,11 +68,11 @@ describe('NodeNetwork commands', () => {
     const h = shortHash('uid-1');
     expect(a).toMatchObject({ netnsName: `stratus-${h}`, hostLink: `stv${h}`, ip: '10.240.1.10', prefixlen: 24, gateway: '10.240.1.1', mtu: 1450 });
     expect(a.netns.endsWith(`/netns/stratus-${h}`)).toBe(true);
-    expect(cmds().slice(0, 4)).toEqual([
-      `ip -j -d link show dev stv${h}`,
-      `ip netns add stratus-${h}`,
+    // the links and the rules are made concurrently
+    expect(cmds().sort()).toEqual([
       [
         'ip -batch -',
+        `  netns add stratus-${h}`,
         `  link add name stv${h} mtu 1450 type veth peer name eth0 mtu 1450 netns stratus-${h}`,
         `  link set dev stv${h} master stb101`,
         `  link set dev stv${h} type bridge_slave hairpin on`,
@@ -84,11 +86,45 @@ describe('NodeNetwork commands', () => {
         '  link set dev eth0 up',
         '  route replace default via 10.240.1.1 dev eth0',
       ].join('\n'),
-    ]);
+      [
+        'nft -f -',
+        '  add element ip stratus locals { 10.240.1.10 }',
+        '  add element ip stratus hairpin { 10.240.1.10 . 10.240.1.10 }',
+        `  add element bridge stratus sources { "stv${h}" . 10.240.1.10 }`,
+      ].join('\n'),
+    ].sort());
     expect(readFileSync(join(etcNetnsDir, `stratus-${h}`, 'resolv.conf'), 'utf8')).toBe(resolvConf({ nameserver: '10.240.1.1', search: ['p.stratus'] }));
     await dp.detachInstance('uid-1');
     expect(cmds()).toContain(`ip -force -batch -\n  link del dev stv${h}\n  netns del stratus-${h}`);
+    expect(cmds().at(-1)).toBe('nft -f -\n  delete element ip stratus locals { 10.240.1.10 }\n  delete element ip stratus hairpin { 10.240.1.10 . 10.240.1.10 }\n  delete element bridge stratus sources { "stv' + h + '" . 10.240.1.10 }');
     expect(existsSync(join(etcNetnsDir, `stratus-${h}`))).toBe(false);
+  });
+
+  it('repairs an attached instance without touching a right address, and remakes a half-made one', async () => {
+    const h = shortHash('uid-1');
+    const { dp, runner, netnsDir, cmds } = setup();
+    await dp.ensureNetwork(NET);
+    writeFileSync(join(netnsDir, `stratus-${h}`), ''); // a namespace without its veth: an interrupted attempt
+    runner.calls.length = 0;
+    await dp.attachInstance({ id: 'uid-1', project: 'p', name: 'web', vni: 0x101, ip: '10.240.1.10' });
+    expect(cmds().filter((c) => c.startsWith('ip ')).slice(0, 3)).toEqual([
+      `ip -j -d link show dev stv${h}`,
+      `ip -force -batch -\n  link del dev stv${h}\n  netns del stratus-${h}`,
+      expect.stringContaining(`netns add stratus-${h}`),
+    ]);
+  });
+
+  it('reloads the whole ruleset when an update by elements fails (tables changed behind its back)', async () => {
+    let refuse = false;
+    const { dp, runner } = setup([], (argv) => (argv[0] === 'nft' && refuse ? ((refuse = false), { code: 1, stderr: 'No such file or directory' }) : undefined));
+    await dp.ensureNetwork(NET);
+    refuse = true;
+    runner.calls.length = 0;
+    await dp.attachInstance({ id: 'uid-1', project: 'p', name: 'web', vni: 0x101, ip: '10.240.1.10' });
+    const nft = runner.calls.filter((c) => c.argv[0] === 'nft').map((c) => c.input!);
+    expect(nft).toHaveLength(2);
+    expect(nft[0]).toMatch(/^add element/);
+    expect(nft[1]).toMatch(/^table ip stratus \{\}\ndelete table ip stratus/);
   });
 
   it('refuses an instance of a network it does not have', async () => {

@@ -18,9 +18,11 @@ import { IpTool, type AddrInfo } from './links.js';
 import { Naming, bridgeMac } from './names.js';
 import type { AttachedInstance, InstanceConfig, NetworkConfig, NodeNetworkOptions, Owned, ServiceConfig } from './types.js';
 import { parseCidrOrThrow } from './cidr.js';
-import { renderRuleset, removalScript, type FirewallModel, type PublishedPort } from './firewall.js';
+import { render, removalScript, type FirewallModel, type PublishedPort, type RenderedRules } from './firewall.js';
+import { updateScript } from './firewall-update.js';
 import type { IngressPolicy } from './policy.js';
 import { DEFAULT_POOL } from './ipam.js';
+import { timed, timedRunner } from './timing.js';
 
 export type { AttachedInstance, InstanceConfig, LbAlgorithm, NetworkConfig, NetworkPeer, NodeNetworkOptions, Owned, ServiceConfig } from './types.js';
 
@@ -33,14 +35,15 @@ export class NodeNetwork {
   private readonly instances = new Map<string, InstanceConfig>();
   private published: PublishedPort[] = [];
   private services: ServiceConfig[] = [];
-  private applied: string | undefined;
+  /** The rules as last applied (undefined: unknown, the next change loads them whole). */
+  private applied: RenderedRules | undefined;
   private queue: Promise<unknown> = Promise.resolve();
   private sysctlsDone = false;
 
   constructor(private readonly options: NodeNetworkOptions) {
     this.names = new Naming(options);
     this.mtu = options.mtu ?? 1450;
-    this.runner = options.runner ?? hostRunner;
+    this.runner = timedRunner(options.runner ?? hostRunner);
     this.ipt = new IpTool(this.runner, options.netnsDir);
   }
 
@@ -65,15 +68,27 @@ export class NodeNetwork {
     });
   }
 
-  /** Creates (or repairs) the instance's namespace, veth, address and default route. */
+  /**
+   * Creates (or repairs) the instance's namespace, veth, address and default route, and its rules.
+   * The links and the rules are made concurrently: until the rules name the new veth, the bridge
+   * drops whatever it sends (its source is not in `sources`), and the workload starts only after
+   * both are done.
+   */
   attachInstance(inst: InstanceConfig): Promise<AttachedInstance> {
     return this.serial(async () => {
       const net = this.networks.get(inst.vni);
       if (!net) throw new Error(`network with VNI ${inst.vni} is not set up on this node; call ensureNetwork first`);
-      const attached = await this.attach(inst, net);
+      const known = this.instances.get(inst.id);
       this.instances.set(inst.id, inst);
-      await this.syncFirewall();
-      return attached;
+      const [links, rules] = await Promise.allSettled([timed('attach: links', () => this.attach(inst, net)), timed('attach: rules', () => this.syncFirewall())]);
+      if (links.status === 'rejected') {
+        if (known) this.instances.set(inst.id, known);
+        else this.instances.delete(inst.id);
+        await this.syncFirewall().catch(() => undefined);
+        throw links.reason;
+      }
+      if (rules.status === 'rejected') throw rules.reason;
+      return links.value;
     });
   }
 
@@ -158,7 +173,7 @@ export class NodeNetwork {
 
   /** The rules this node would apply now (for `describe` and tests). */
   ruleset(): string {
-    return renderRuleset(this.model());
+    return render(this.model()).full;
   }
 
   netnsPath(id: string): string {
@@ -240,38 +255,53 @@ export class NodeNetwork {
     return cmds;
   }
 
+  /**
+   * The instance's links. A new one (no namespace yet: the usual case) takes two `ip` processes:
+   * one batch on the node (namespace, veth pair, bridge port) and one in the namespace (address,
+   * route). A repair (agent restart, interrupted attempt) looks first and changes only what is wrong.
+   */
   private async attach(inst: InstanceConfig, net: NetworkConfig): Promise<AttachedInstance> {
     const ns = this.names.netns(inst.id);
     const veth = this.names.veth(inst.id);
     const prefixlen = parseCidrOrThrow(net.cidr).prefix;
-    const nsExists = (await this.ipt.netnsList()).includes(ns);
-    const link = await this.ipt.link(veth);
-    const fresh = !nsExists || !link;
-    if (fresh) {
-      // start clean: a half-made pair or namespace from an interrupted attempt
-      if (nsExists || link) await this.ipt.batch([['link', 'del', 'dev', veth], ['netns', 'del', ns]], { force: true });
-      await this.ipt.ip(['netns', 'add', ns]);
-    }
-    await this.ipt.batch([
-      ...(fresh ? [['link', 'add', 'name', veth, 'mtu', String(this.mtu), 'type', 'veth', 'peer', 'name', 'eth0', 'mtu', String(this.mtu), 'netns', ns]] : []),
+    const port = [
       ['link', 'set', 'dev', veth, 'master', this.names.bridge(net.vni)],
       // an instance reaching itself through a service address comes back out of the port it went in
       ['link', 'set', 'dev', veth, 'type', 'bridge_slave', 'hairpin', 'on'],
       ['link', 'set', 'dev', veth, 'alias', `stratus:${inst.project}/${inst.name}`],
       ['link', 'set', 'dev', veth, 'up'],
-    ]);
+    ];
+    const create = [['netns', 'add', ns], ['link', 'add', 'name', veth, 'mtu', String(this.mtu), 'type', 'veth', 'peer', 'name', 'eth0', 'mtu', String(this.mtu), 'netns', ns], ...port];
+    const clean = () => this.ipt.batch([['link', 'del', 'dev', veth], ['netns', 'del', ns]], { force: true });
+    let fresh = !(await this.ipt.netnsList()).includes(ns);
+    if (fresh) {
+      // a veth left by an interrupted attempt makes this fail: clean up and make it again
+      await this.ipt.batch(create).catch(async () => {
+        await clean();
+        await this.ipt.batch(create);
+      });
+    } else if (!(await this.ipt.link(veth))) {
+      // start clean: a half-made pair or namespace from an interrupted attempt
+      await clean();
+      await this.ipt.batch(create);
+      fresh = true;
+    } else {
+      await this.ipt.batch(port);
+    }
     // a repair (agent restart) must not disturb a running instance: touch the address only when it is wrong
     const want = `${inst.ip}/${prefixlen}`;
     const have = fresh ? [] : (await this.ipt.addresses('eth0', ns)).map((a) => `${a.local}/${a.prefixlen}`);
     const readdress = have.length !== 1 || have[0] !== want;
-    await this.ipt.batch([
-      ['link', 'set', 'dev', 'lo', 'up'],
-      ...(readdress ? [...(have.length ? [['addr', 'flush', 'dev', 'eth0']] : []), ['addr', 'add', want, 'dev', 'eth0']] : []),
-      ['link', 'set', 'dev', 'eth0', 'up'],
-      ['route', 'replace', 'default', 'via', net.gateway, 'dev', 'eth0'],
-    ], { netns: ns });
     const dns = { nameserver: net.gateway, search: net.search ?? [] };
-    await this.writeResolvConf(ns, dns);
+    await Promise.all([
+      this.ipt.batch([
+        ['link', 'set', 'dev', 'lo', 'up'],
+        ...(readdress ? [...(have.length ? [['addr', 'flush', 'dev', 'eth0']] : []), ['addr', 'add', want, 'dev', 'eth0']] : []),
+        ['link', 'set', 'dev', 'eth0', 'up'],
+        ['route', 'replace', 'default', 'via', net.gateway, 'dev', 'eth0'],
+      ], { netns: ns }),
+      this.writeResolvConf(ns, dns),
+    ]);
     return { id: inst.id, netns: this.netnsPath(inst.id), netnsName: ns, ip: inst.ip, prefixlen, gateway: net.gateway, mtu: this.mtu, hostLink: veth, dns };
   }
 
@@ -321,11 +351,23 @@ export class NodeNetwork {
     };
   }
 
+  /**
+   * Applies the rules of the current model: by element and chain commands when only those parts
+   * changed since the last apply, else (or when that fails: the tables were changed behind our
+   * back) by re-creating both tables.
+   */
   private async syncFirewall(): Promise<void> {
-    const text = this.ruleset();
-    if (text === this.applied) return;
-    await this.runner.run(['nft', '-f', '-'], { input: text });
-    this.applied = text;
+    const next = render(this.model());
+    const applied = this.applied;
+    if (applied?.full === next.full) return;
+    const script = applied ? updateScript(this.names.table, applied, next) : undefined;
+    if (script === '' || (script !== undefined && (await timed('nft update', () => this.runner.run(['nft', '-f', '-'], { input: script, allowFailure: true }))).code === 0)) {
+      this.applied = next;
+      return;
+    }
+    this.applied = undefined;
+    await timed('nft reload', () => this.runner.run(['nft', '-f', '-'], { input: next.full }));
+    this.applied = next;
   }
 }
 

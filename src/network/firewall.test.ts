@@ -44,7 +44,8 @@ describe('renderRuleset', () => {
     ['ip saddr @nets ip daddr @cluster drop'],
     ['ct state established,related accept'],
     // security groups: governed instances jump to their chain, which ends in drop
-    [`ip daddr vmap { 10.240.11.10 : jump ${ingressChain('10.240.11.10')} }`],
+    ['ip daddr vmap @ingress'],
+    [`elements = { 10.240.11.10 : jump ${ingressChain('10.240.11.10')} }`],
     ['meta l4proto icmp accept'],
     ['ip saddr @trusted accept'],
     // round-robin DNAT over three backends, one backend without numgen, published service and instance ports
@@ -54,20 +55,23 @@ describe('renderRuleset', () => {
     [`fib daddr type local ip daddr != @anycast tcp dport 8080 ct mark set ct mark | 0x0${PUBLISHED_MARK.toString(16)} dnat to 10.240.10.10:80`],
     [`fib daddr type local ip daddr != @anycast tcp dport 8081 ct mark set ct mark | 0x0${PUBLISHED_MARK.toString(16)} jump ${serviceChain('10.240.10.100', { protocol: 'tcp', port: 80 })}`],
     // NAT: hairpin, node → VIP, published to another node, egress
-    ['ct status dnat ip saddr . ip daddr { 10.240.10.10 . 10.240.10.10, 10.240.11.10 . 10.240.11.10 } masquerade'],
+    ['ct status dnat ip saddr . ip daddr @hairpin masquerade'],
+    ['elements = { 10.240.10.10 . 10.240.10.10, 10.240.11.10 . 10.240.11.10 }'],
     ['ip saddr @anycast masquerade'],
     ['ip saddr @nets ip daddr != @cluster masquerade'],
     // the node itself: DNS on the gateways, the userspace balancer's port, a quick refusal for the rest of the VIPs
     ['iifname { "stb101", "stb102" } jump from-instances'],
     ['ip daddr { 10.240.10.1, 10.240.11.1 } meta l4proto { tcp, udp } th dport 53 accept'],
-    ['ip daddr . meta l4proto . th dport { 10.240.10.102 . tcp . 80 } accept'],
+    ['ip daddr . meta l4proto . th dport @proxied accept'],
+    ['elements = { 10.240.10.102 . tcp . 80 }'],
     ['ip daddr @anycast meta l4proto tcp reject with tcp reset'],
     // instances send from their own address only, no IPv6; ARP for shared addresses stays on the node
     ['elements = { "stva1" . 10.240.10.10, "stvb1" . 10.240.11.10 }'],
     ['iifname "stv*" ether type ip iifname . ip saddr != @sources drop'],
     ['iifname "stv*" ether type arp iifname . arp saddr ip != @sources drop'],
     ['iifname "stv*" ether type ip6 drop'],
-    ['oifname { "stx101", "stx102" } arp daddr ip { 10.240.10.1, 10.240.11.1, 10.240.10.100, 10.240.10.101, 10.240.10.102, 10.240.10.103 } drop'],
+    ['oifname { "stx101", "stx102" } arp daddr ip @anycast drop'],
+    ['elements = { 10.240.10.1, 10.240.11.1, 10.240.10.100, 10.240.10.101, 10.240.10.102, 10.240.10.103 }'],
   ])('has %s', (line) => {
     expect(all).toContain(line);
   });

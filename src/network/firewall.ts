@@ -1,9 +1,12 @@
 /**
- * The node's nftables rules, rendered from a model as one text and applied in one `nft -f`
- * transaction that deletes and re-creates our two tables (`ip <table>` and `bridge <table>`):
- * atomic, idempotent, and nothing of ours survives that the model does not name. Connections
- * already established keep their NAT bindings (they live in conntrack, not in the rules), which
- * is what lets a removed load-balancer backend drain. Pure; see README for the packet paths.
+ * The node's nftables rules, rendered from a model. The full text is one `nft -f` transaction
+ * that deletes and re-creates our two tables (`ip <table>` and `bridge <table>`): atomic,
+ * idempotent, and nothing of ours survives that the model does not name. What changes with
+ * instances and service backends lives in named sets, maps and small chains, so that such a
+ * change is a short transaction of element and chain commands instead (firewall-update.ts).
+ * Connections already established keep their NAT bindings (they live in conntrack, not in the
+ * rules), which is what lets a removed load-balancer backend drain. Pure; see README for the
+ * packet paths.
  */
 import { coalesce } from './cidr.js';
 import type { IngressPolicy, IngressRule } from './policy.js';
@@ -73,8 +76,6 @@ export interface FirewallModel {
 const dashed = (ip: string) => ip.replace(/\./g, '-');
 const set = (items: readonly string[]) => (items.length === 1 ? items[0]! : `{ ${items.join(', ')} }`);
 const quoted = (names: readonly string[]) => set(names.map((n) => `"${n}"`));
-/** Concatenations must always be written as a set. */
-const concatSet = (items: readonly string[]) => `{ ${items.join(', ')} }`;
 
 export function serviceChain(vip: string, p: { protocol: L4; port: number }): string {
   return `svc-${dashed(vip)}-${p.protocol}-${p.port}`;
@@ -89,51 +90,93 @@ export function removalScript(table: string): string {
   return `table ip ${table} {}\ndelete table ip ${table}\ntable bridge ${table} {}\ndelete table bridge ${table}\n`;
 }
 
-/** The whole ruleset: removal of the previous tables, then the new ones. */
-export function renderRuleset(m: FirewallModel): string {
-  if (m.networks.length === 0 && m.published.length === 0) return removalScript(m.table); // nothing of ours left on this node
-  return `${removalScript(m.table)}${renderIpTable(m)}${renderBridgeTable(m)}`;
+/**
+ * The ruleset in the parts an update compares. Named sets and maps that are not intervals, and
+ * the per-service-port and per-instance chains, are "dynamic": they change by `add element`,
+ * `delete element` and chain commands (firewall-update.ts) while the rest, the skeleton, stays.
+ */
+export interface RenderedRules {
+  /** The whole transaction: removal of our tables, then the new ones with every element and chain. */
+  full: string;
+  /** The tables without the dynamic parts. Equal skeletons: the update can go by elements and chains. */
+  skeleton: string;
+  /** Elements of the dynamic sets and maps, by "<family> <name>" (map elements are "key : value"). */
+  sets: Map<string, string[]>;
+  /** Rules of the dynamic chains (all in the ip table), by name. */
+  chains: Map<string, string[]>;
 }
 
-function renderIpTable(m: FirewallModel): string {
+/** Collects the dynamic parts while rendering; writes them inline only when rendering the full text. */
+class Tables {
+  readonly sets = new Map<string, string[]>();
+  readonly chains = new Map<string, string[]>();
+  constructor(readonly inline: boolean) {}
+
+  /** A named set or map: its elements are dynamic unless it holds intervals (those stay in the skeleton). */
+  set(family: 'ip' | 'bridge', name: string, type: string, elements: readonly string[], interval = false): string[] {
+    if (!interval) this.sets.set(`${family} ${name}`, [...elements]);
+    const inline = interval || this.inline;
+    return [`  ${type.includes(': ') ? 'map' : 'set'} ${name} {`, `    type ${type}${interval ? '; flags interval' : ''}`, ...(inline && elements.length ? [`    elements = { ${elements.join(', ')} }`] : []), '  }'];
+  }
+
+  /** A dynamic chain of the ip table. */
+  chain(name: string, rules: string[]): string[] {
+    this.chains.set(name, rules);
+    return this.inline ? [`  chain ${name} {`, ...rules.map((r) => `    ${r}`), '  }'] : [];
+  }
+}
+
+/** The whole ruleset as one text: removal of the previous tables, then the new ones. */
+export function renderRuleset(m: FirewallModel): string {
+  return render(m).full;
+}
+
+export function render(m: FirewallModel): RenderedRules {
+  const full = new Tables(true);
+  const skeleton = new Tables(false);
+  if (m.networks.length === 0 && m.published.length === 0) return { full: removalScript(m.table), skeleton: '', sets: new Map(), chains: new Map() }; // nothing of ours left on this node
+  const text = (t: Tables) => `${renderIpTable(m, t)}${renderBridgeTable(m, t)}`;
+  const fullText = `${removalScript(m.table)}${text(full)}`;
+  return { full: fullText, skeleton: text(skeleton), sets: full.sets, chains: full.chains };
+}
+
+function renderIpTable(m: FirewallModel, t: Tables): string {
   const nets = m.networks.map((n) => n.cidr);
-  const vips = m.services.map((s) => s.vip);
-  const anycast = [...new Set([...m.networks.map((n) => n.gateway), ...vips])];
-  const trusted = [...new Set(m.networks.flatMap((n) => n.trusted))];
   const kernel = m.services.filter((s) => !s.userspace && s.backends.length > 0);
   const lines: string[] = [`table ip ${m.table} {`];
-  lines.push(...namedSet('cluster', coalesce([...m.cluster, ...nets]), true));
-  lines.push(...namedSet('nets', coalesce(nets), true));
-  lines.push(...namedSet('anycast', anycast, false));
-  lines.push(...namedSet('trusted', trusted, false));
-  lines.push(...namedSet('locals', m.instances.map((i) => i.ip), false));
+  lines.push(...t.set('ip', 'cluster', 'ipv4_addr', coalesce([...m.cluster, ...nets]), true));
+  lines.push(...t.set('ip', 'nets', 'ipv4_addr', coalesce(nets), true));
+  lines.push(...t.set('ip', 'anycast', 'ipv4_addr', anycastOf(m)));
+  lines.push(...t.set('ip', 'trusted', 'ipv4_addr', [...new Set(m.networks.flatMap((n) => n.trusted))]));
+  lines.push(...t.set('ip', 'locals', 'ipv4_addr', m.instances.map((i) => i.ip)));
+  // an instance reaching itself through a service address: the reply must come back through the host
+  lines.push(...t.set('ip', 'hairpin', 'ipv4_addr . ipv4_addr', m.instances.map((i) => `${i.ip} . ${i.ip}`)));
+  const proxied = m.services.filter((s) => s.userspace).flatMap((s) => s.ports.map((p) => `${s.vip} . ${p.protocol} . ${p.port}`));
+  lines.push(...t.set('ip', 'proxied', 'ipv4_addr . inet_proto . inet_service', proxied));
+  for (const s of kernel) for (const p of s.ports) lines.push(...t.chain(serviceChain(s.vip, p), [serviceRule(s, p)]));
   const entries = kernel.flatMap((s) => s.ports.map((p) => `${s.vip} . ${p.protocol} . ${p.port} : jump ${serviceChain(s.vip, p)}`));
-  lines.push('  map services {', '    type ipv4_addr . inet_proto . inet_service : verdict', ...(entries.length ? [`    elements = { ${entries.join(', ')} }`] : []), '  }');
-  for (const s of kernel) for (const p of s.ports) lines.push(...serviceChainLines(s, p));
+  lines.push(...t.set('ip', 'services', 'ipv4_addr . inet_proto . inet_service : verdict', entries));
+  const governed = m.instances.filter((i): i is FwInstance & { ingress: IngressPolicy } => i.ingress !== undefined);
+  for (const i of governed) lines.push(...t.chain(ingressChain(i.ip), ingressRules(i.ingress)));
+  lines.push(...t.set('ip', 'ingress', 'ipv4_addr : verdict', governed.map((i) => `${i.ip} : jump ${ingressChain(i.ip)}`)));
   lines.push(...natChain('prerouting', 'prerouting', 'dstnat', m), ...natChain('output', 'output', '-100', m));
-  lines.push(...postrouting(m));
+  lines.push(...postrouting());
   lines.push(...forward(m));
-  for (const i of m.instances) if (i.ingress) lines.push(...ingressChainLines(i.ip, i.ingress));
   lines.push(...input(m));
   lines.push('}');
   return `${lines.join('\n')}\n`;
 }
 
-function namedSet(name: string, elements: readonly string[], interval: boolean): string[] {
-  return [
-    `  set ${name} {`,
-    `    type ipv4_addr${interval ? '; flags interval' : ''}`,
-    ...(elements.length ? [`    elements = { ${elements.join(', ')} }`] : []),
-    '  }',
-  ];
+/** Gateways and service addresses: on every node's bridge, answered locally. */
+function anycastOf(m: FirewallModel): string[] {
+  return [...new Set([...m.networks.map((n) => n.gateway), ...m.services.map((s) => s.vip)])];
 }
 
-function serviceChainLines(s: FwService, p: FwServicePort): string[] {
+function serviceRule(s: FwService, p: FwServicePort): string {
   const targets = s.backends.map((b) => `${b} . ${p.targetPort}`);
-  const stmt = s.backends.length === 1
+  return s.backends.length === 1
     ? `meta l4proto ${p.protocol} dnat to ${s.backends[0]}:${p.targetPort}`
-    : `meta l4proto ${p.protocol} dnat to numgen inc mod ${targets.length} map { ${targets.map((t, i) => `${i} : ${t}`).join(', ')} }`;
-  return [`  chain ${serviceChain(s.vip, p)} {`, `    ${stmt}`, '  }'];
+    : `meta l4proto ${p.protocol} dnat to numgen inc mod ${targets.length} map { ${targets.map((x, i) => `${i} : ${x}`).join(', ')} }`;
 }
 
 /** DNAT: service addresses (a verdict map: one lookup whatever the number of services), then published host ports. */
@@ -153,13 +196,11 @@ function natChain(name: string, hook: string, priority: string, m: FirewallModel
   return lines;
 }
 
-function postrouting(m: FirewallModel): string[] {
-  const locals = m.instances.map((i) => `${i.ip} . ${i.ip}`);
+function postrouting(): string[] {
   return [
     '  chain postrouting {',
     '    type nat hook postrouting priority srcnat; policy accept;',
-    // an instance reaching itself through a service address: the reply must come back through the host
-    ...(locals.length ? [`    ct status dnat ip saddr . ip daddr ${concatSet(locals)} masquerade`] : []),
+    '    ct status dnat ip saddr . ip daddr @hairpin masquerade',
     // the node reaching a service address: the source would be that (shared) address; use the node's own
     '    ip saddr @anycast masquerade',
     // a published port forwarded to a backend on another node: its reply must come back through this node
@@ -172,13 +213,13 @@ function postrouting(m: FirewallModel): string[] {
 
 /** Forwarded traffic, routed or bridged (br_netfilter): isolation and security groups, enforced where the destination runs. */
 function forward(m: FirewallModel): string[] {
-  const governed = m.instances.filter((i) => i.ingress);
   return [
     '  chain forward {',
     '    type filter hook forward priority filter; policy accept;',
     '    ct state established,related accept',
     `    ct mark & ${hex(PUBLISHED_MARK)} == ${hex(PUBLISHED_MARK)} accept`,
-    ...(governed.length ? [`    ip daddr vmap { ${governed.map((i) => `${i.ip} : jump ${ingressChain(i.ip)}`).join(', ')} }`] : []),
+    // instances some security group selects: exactly the union of the groups' rules (their chain ends in drop)
+    '    ip daddr vmap @ingress',
     ...m.networks.map((n) => `    ip saddr ${n.cidr} ip daddr ${n.cidr} accept`),
     '    ip daddr @nets drop',
     '    ip saddr @nets ip daddr @cluster drop',
@@ -186,9 +227,9 @@ function forward(m: FirewallModel): string[] {
   ];
 }
 
-function ingressChainLines(ip: string, policy: IngressPolicy): string[] {
+function ingressRules(policy: IngressPolicy): string[] {
   const rules = policy.rules.map(ruleLine).filter((l): l is string => l !== undefined);
-  return [`  chain ${ingressChain(ip)} {`, '    ip saddr @trusted accept', ...rules.map((r) => `    ${r}`), '    drop', '  }'];
+  return ['ip saddr @trusted accept', ...rules, 'drop'];
 }
 
 function ruleLine(r: IngressRule): string | undefined {
@@ -204,7 +245,6 @@ function ruleLine(r: IngressRule): string | undefined {
 function input(m: FirewallModel): string[] {
   if (m.networks.length === 0) return [];
   const gateways = m.networks.map((n) => n.gateway);
-  const proxied = m.services.filter((s) => s.userspace).flatMap((s) => s.ports.map((p) => `${s.vip} . ${p.protocol} . ${p.port}`));
   return [
     '  chain input {',
     '    type filter hook input priority filter; policy accept;',
@@ -214,7 +254,7 @@ function input(m: FirewallModel): string[] {
     '    ct state established,related accept',
     `    ip daddr ${set(gateways)} meta l4proto { tcp, udp } th dport 53 accept`,
     '    icmp type echo-request accept',
-    ...(proxied.length ? [`    ip daddr . meta l4proto . th dport ${concatSet(proxied)} accept`] : []),
+    '    ip daddr . meta l4proto . th dport @proxied accept',
     // a service address with no backend (or an unknown port): refuse at once rather than let clients time out
     '    ip daddr @anycast meta l4proto tcp reject with tcp reset',
     '    ip daddr @anycast reject',
@@ -228,17 +268,12 @@ function input(m: FirewallModel): string[] {
  * node address, another instance or another project), no IPv6; and ARP for the shared addresses
  * (gateway, service addresses) stays on the node: each node answers its own instances.
  */
-function renderBridgeTable(m: FirewallModel): string {
+function renderBridgeTable(m: FirewallModel, t: Tables): string {
   const vxlans = m.networks.flatMap((n) => (n.vxlan ? [n.vxlan] : []));
-  const anycast = [...new Set([...m.networks.map((n) => n.gateway), ...m.services.map((s) => s.vip)])];
-  const own = m.instances.map((i) => `"${i.link}" . ${i.ip}`);
   const ports = `iifname "${m.instanceLinks}"`;
   const lines = [
     `table bridge ${m.table} {`,
-    '  set sources {',
-    '    type ifname . ipv4_addr',
-    ...(own.length ? [`    elements = { ${own.join(', ')} }`] : []),
-    '  }',
+    ...t.set('bridge', 'sources', 'ifname . ipv4_addr', m.instances.map((i) => `"${i.link}" . ${i.ip}`)),
     '  chain prerouting {',
     '    type filter hook prerouting priority -300; policy accept;',
     `    ${ports} ether type ip iifname . ip saddr != @sources drop`,
@@ -246,18 +281,18 @@ function renderBridgeTable(m: FirewallModel): string {
     `    ${ports} ether type ip6 drop`,
     '  }',
   ];
-  if (vxlans.length && anycast.length) {
+  if (vxlans.length) {
     const out = quoted(vxlans);
-    const any = set(anycast);
     lines.push(
+      ...t.set('bridge', 'anycast', 'ipv4_addr', anycastOf(m)),
       '  chain forward {',
       '    type filter hook forward priority 0; policy accept;',
-      `    oifname ${out} arp daddr ip ${any} drop`,
-      `    oifname ${out} arp saddr ip ${any} drop`,
+      `    oifname ${out} arp daddr ip @anycast drop`,
+      `    oifname ${out} arp saddr ip @anycast drop`,
       '  }',
       '  chain output {',
       '    type filter hook output priority 0; policy accept;',
-      `    oifname ${out} arp saddr ip ${any} drop`,
+      `    oifname ${out} arp saddr ip @anycast drop`,
       '  }',
     );
   }
