@@ -9,6 +9,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startTestServer, client, type TestServer } from './helpers/server.js';
 import { cliRunner, type CliResult } from './helpers/cli.js';
+import { freePort } from './helpers/processes.js';
+
+/** Workloads run only as root (sandboxed processes); the other checks need no agent. */
+const root = process.getuid?.() === 0;
 
 let server: TestServer;
 let api: ReturnType<typeof client>;
@@ -30,7 +34,7 @@ function expectOneLineError(r: CliResult, pattern: RegExp): void {
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'stratus-first-hour-'));
-  server = await startTestServer();
+  server = await startTestServer({ agent: root, args: root ? ['--node-name', `first-hour-${process.pid}`, '--network', 'host', '--capacity', 'cpu=16,memory=16Gi', '--restart-backoff', '200ms'] : [] });
   api = client(server.url, server.token);
   run = cliRunner(join(dir, 'cli.json'), { STRATUS_SERVER: server.url, STRATUS_TOKEN: server.token });
 }, 60_000);
@@ -76,6 +80,22 @@ describe('quantities', () => {
     expect(a).toEqual({ cpu: 8000, memory: 2048, gpu: 1000 });
     expect(b).toEqual(a);
   });
+});
+
+describe('failures say why', () => {
+  it.runIf(root)('a rollout that never becomes healthy fails with what the health check found, as describe and events show it', async () => {
+    const port = await freePort();
+    const f = file('sick.yaml', `services:\n  sick:\n    replicas: 1\n    template: {driver: process, command: [sleep, "3600"], resources: {cpu: 10m, memory: 16Mi}, health: {http: {port: ${port}}, interval: 1, timeout: 1}}\n    update: {progressDeadline: 5}\n`);
+    const r = await run(['apply', '-f', f, '--timeout', '60s']);
+    const found = `health check failed: GET http://[0-9.]+:${port}/: connection refused`;
+    expect(r.code, r.stdout + r.stderr).toBe(1);
+    expect(r.stderr).toMatch(new RegExp(`^error: service/sick failed: revision 1 failed: only 0 of 1 replicas of the new version became available within 5 s; sick-[a-z0-9]+: ${found}\n$`));
+    const [replica] = (await api('GET', '/v1/projects/default/instances?selector=stratus.io%2Fservice%3Dsick')).body.items as { metadata: { name: string } }[];
+    const described = await waitFor(() => run(['describe', 'instance', replica!.metadata.name]), (d) => /Unhealthy/.test(d.stdout));
+    expect(described.stdout).toMatch(new RegExp(`Ready: +False \\(HealthCheckFailed\\): ${found}`));
+    expect(described.stdout).toMatch(new RegExp(`Warning +Unhealthy +${found}`));
+    expect((await run(['delete', 'service', 'sick'])).code).toBe(0);
+  }, 90_000);
 });
 
 async function waitFor<T>(get: () => Promise<T>, ok: (v: T) => boolean, ms = 30_000): Promise<T> {

@@ -224,10 +224,15 @@ export class InstanceRunner {
     const driver = this.deps.driver(handle.driver);
     this.prober = new Prober(check, () => ({
       host: this.inst.status?.ip ?? '127.0.0.1',
-      ...(driver && isExecCapable(driver) ? { exec: async (argv: string[], timeoutMs: number) => (await driver.exec(handle, argv, { timeoutMs })).code } : {}),
+      ...(driver && isExecCapable(driver) ? { exec: async (argv: string[], timeoutMs: number) => {
+        const r = await driver.exec(handle, argv, { timeoutMs });
+        return { code: r.code, output: `${r.stdout}\n${r.stderr}` };
+      } } : {}),
     }), (ok, message) => {
       if (handle !== this.handle) return;
-      void this.write((s) => ({ ...s, conditions: setCondition(s.conditions, { type: 'Ready', status: ok ? 'True' : 'False', reason: ok ? 'HealthCheckPassed' : 'HealthCheckFailed', message }, isoNow(this.deps.clock)) }));
+      // The last result, passing or not, is the Ready condition's message: describe and rollouts show it.
+      const ready = { type: 'Ready', status: ok ? 'True' as const : 'False' as const, reason: ok ? 'HealthCheckPassed' : 'HealthCheckFailed', message: `health check ${ok ? 'passed' : 'failed'}: ${message}` };
+      void this.write((s) => ({ ...s, conditions: setCondition(s.conditions, ready, isoNow(this.deps.clock)) }));
     });
     this.prober.start();
   }

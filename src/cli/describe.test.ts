@@ -56,3 +56,17 @@ describe('describe instance: GPU usage', () => {
     expect(describeObject(instanceKind, instance({ cpu: 10, memory: 100, at: 't' }), [])).toContain('Usage:        cpu 10m, memory 100Mi (at t)');
   });
 });
+
+describe('describe instance: health', () => {
+  it('shows what the last health check found', () => {
+    const inst: Instance = {
+      kind: 'instance',
+      metadata: { ...metadata, project: 'p' },
+      spec: { driver: 'process', command: ['web'], resources: { cpu: 250, memory: 64, disk: 0 }, priority: 0, restartPolicy: 'always', gracePeriod: 10 },
+      status: { phase: 'Running', node: 'n1', conditions: [{ type: 'Ready', status: 'False', reason: 'HealthCheckFailed', message: 'health check failed: GET http://10.240.0.7:9999/: connection refused' }] },
+    };
+    const text = describeObject(instanceKind, inst, []);
+    expect(text).toContain('Ready:        False (HealthCheckFailed): health check failed: GET http://10.240.0.7:9999/: connection refused\n');
+    expect(text).toContain('    cpu: 250m\n'); // the spec as written: a quantity string, not 250 (cores)
+  });
+});

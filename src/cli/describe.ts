@@ -56,6 +56,8 @@ function instanceStatus(i: Instance): string[] {
   if (s.startedAt) out.push(`${'Started:'.padEnd(14)}${s.startedAt}`);
   if (s.exitCode !== undefined) out.push(`${'Exit code:'.padEnd(14)}${s.exitCode}${s.signal ? ` (${s.signal})` : ''}`);
   out.push(`${'Restarts:'.padEnd(14)}${s.restarts ?? 0}`);
+  // Ready says what the last health check found (HealthCheckFailed: "GET http://...: connection refused").
+  for (const c of s.conditions ?? []) out.push(`${`${c.type}:`.padEnd(14)}${c.status}${c.reason ? ` (${c.reason})` : ''}${c.message ? `: ${c.message}` : ''}`);
   if (s.usage) out.push(`${'Usage:'.padEnd(14)}cpu ${formatCpu(s.usage.cpu)}, memory ${formatMebibytes(s.usage.memory)}${gpuUsage(s.usage)} (at ${s.usage.at})`);
   return out;
 }

@@ -1,7 +1,8 @@
 /**
  * Turns what agents report (instance status) into events people read in `describe`:
- * Started, BackOff, OOMKilled, Failed, Completed. Agents only write status; this controller
- * compares each write with the one before it (the watch carries both).
+ * Started, BackOff, OOMKilled, Failed, Completed, Unhealthy (what a failing health check found).
+ * Agents only write status; this controller compares each write with the one before it (the
+ * watch carries both).
  */
 import type { Repository, ObjectEvent } from '../store/repository.js';
 import type { Watcher } from '../store/backend.js';
@@ -9,6 +10,7 @@ import { instanceKind } from '../model/kinds/index.js';
 import type { Instance, InstanceStatus } from '../model/kinds/instance.js';
 import type { Component } from '../server/runner.js';
 import type { EventRecorder } from './events.js';
+import { conditionOf } from '../model/conditions.js';
 
 type Recorded = { type: 'Normal' | 'Warning'; reason: string; message: string };
 
@@ -23,6 +25,10 @@ export function eventsFor(prev: InstanceStatus | undefined, next: InstanceStatus
     out.push({ type: 'Warning', reason: next.reason === 'OOMKilled' ? 'OOMKilled' : 'BackOff', message: next.message ?? 'restarting' });
   } else if (changed && next.phase === 'Failed') {
     out.push({ type: 'Warning', reason: next.reason === 'OOMKilled' ? 'OOMKilled' : 'Failed', message: next.message ?? 'failed' });
+  }
+  const unhealthy = conditionOf(next.conditions, 'Ready');
+  if (unhealthy?.reason === 'HealthCheckFailed' && unhealthy.message !== conditionOf(prev?.conditions, 'Ready')?.message) {
+    out.push({ type: 'Warning', reason: 'Unhealthy', message: unhealthy.message ?? 'health check failed' });
   }
   if (changed && next.phase === 'Succeeded') out.push({ type: 'Normal', reason: 'Completed', message: next.message ?? 'exited with code 0' });
   if (changed && prev?.phase === 'Stopping' && (next.phase === 'Pending' || next.phase === 'Stopped' || next.phase === 'Preempted')) {

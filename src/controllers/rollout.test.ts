@@ -119,6 +119,25 @@ describe('planRollout', () => {
     expect(planRollout(rolled(3, { progressDeadline: 60, autoRollback: false }, 61_000), [replica(2, 'starting')], NOW).status.phase).toBe('Degraded');
   });
 
+  it('clears a failing rollout once a new version starts, and keeps it while the failure holds', () => {
+    const failing = planRollout(rolled(3, { progressDeadline: 60, autoRollback: false }, 61_000), [replica(2, 'starting')], NOW);
+    expect(failing.status.conditions!.find((c) => c.type === 'Degraded')).toMatchObject({ status: 'True', reason: 'RolloutFailing' });
+    const again = planRollout({ ...rolled(3, { progressDeadline: 60, autoRollback: false }, 61_000), status: failing.status }, [replica(2, 'starting')], NOW);
+    expect(again.status.conditions!.find((c) => c.type === 'Degraded')).toMatchObject({ status: 'True', reason: 'RolloutFailing' });
+    const next = service(3, 'v3', { progressDeadline: 60, autoRollback: false }, failing.status); // a new template: revision 3 starts now
+    const p = planRollout(next, [replica(2, 'starting')], NOW);
+    expect(p.started).toBe(3);
+    expect(p.status.conditions!.find((c) => c.type === 'Degraded')).toMatchObject({ status: 'False', reason: 'RollingOut' });
+    expect(p.status.phase).toBe('Progressing');
+  });
+
+  it('says what the failing health check of a new replica found when the deadline passes', () => {
+    const failing = replica(2);
+    failing.status!.conditions = [{ type: 'Ready', status: 'False', reason: 'HealthCheckFailed', message: 'health check failed: GET http://10.240.0.7:9999/: connection refused' }];
+    const p = planRollout(rolled(3, { progressDeadline: 60 }, 61_000), [replica(1), replica(1), replica(1), replica(2, 'starting'), failing], NOW);
+    expect(p.rollback?.reason).toBe(`only 0 of 3 replicas of the new version became available within 60 s; ${failing.metadata.name}: health check failed: GET http://10.240.0.7:9999/: connection refused`);
+  });
+
   it('brings a rolled-back version back under its old revision number', () => {
     const svc = rolled(3);
     svc.spec.template = { spec: spec('v1') };

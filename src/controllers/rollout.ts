@@ -180,11 +180,16 @@ function rolloutFailure(svc: Service, current: Instance[], startedAt: string, no
   if (crashing) return `replica ${crashing.metadata.name} restarted ${crashing.status!.restarts} times (${crashing.status?.message ?? crashing.status?.reason ?? 'crashing'})`;
   const deadline = (svc.spec.update?.progressDeadline ?? 120) * 1000;
   if (now - Date.parse(startedAt) > deadline) {
-    const unready = current.find((i) => !isReady(i));
+    // A replica whose health check failed says the most: what the check found.
+    const unready = current.filter((i) => !isReady(i)).sort((a, b) => Number(healthFailed(b)) - Number(healthFailed(a)))[0];
     const why = unready ? `; ${unready.metadata.name}: ${conditionOf(unready.status?.conditions, 'Ready')?.message ?? unready.status?.message ?? unready.status?.phase ?? 'not ready'}` : '';
     return `only ${available} of ${R} replicas of the new version became available within ${deadline / 1000} s${why}`;
   }
   return undefined;
+}
+
+function healthFailed(i: Instance): boolean {
+  return conditionOf(i.status?.conditions, 'Ready')?.reason === 'HealthCheckFailed';
 }
 
 function withConditions(plan: RolloutPlan, status: ServiceStatus, c: { complete: boolean; failure?: string; R: number; maxUnavailable: number; nowIso: string }): RolloutPlan {
@@ -193,11 +198,14 @@ function withConditions(plan: RolloutPlan, status: ServiceStatus, c: { complete:
   conds = setCondition(conds, c.complete
     ? { type: 'Progressing', status: 'False', reason: 'RolloutComplete', message: `revision ${status.revision} runs on ${c.R} replicas` }
     : { type: 'Progressing', status: 'True', reason: 'RollingOut', message: `revision ${status.revision}: ${status.available}/${c.R} available, ${status.updated} updated` }, c.nowIso);
+  // RolloutFailing holds only while the failure does (a new version starts without it); RolledBack stays until complete.
+  const wasFailing = conditionOf(status.conditions, 'Degraded')?.reason === 'RolloutFailing';
   const degraded = plan.rollback
     ? { type: 'Degraded', status: 'True' as const, reason: 'RolledBack', message: `revision ${plan.rollback.from} failed: ${plan.rollback.reason}; rolling back to revision ${plan.rollback.to.revision}` }
     : c.failure
       ? { type: 'Degraded', status: 'True' as const, reason: 'RolloutFailing', message: c.failure }
-      : c.complete ? { type: 'Degraded', status: 'False' as const, reason: 'Healthy' } : undefined;
+      : c.complete ? { type: 'Degraded', status: 'False' as const, reason: 'Healthy' }
+        : wasFailing ? { type: 'Degraded', status: 'False' as const, reason: 'RollingOut' } : undefined;
   if (degraded) conds = setCondition(conds, degraded, c.nowIso);
   const isDegraded = conds.find((x) => x.type === 'Degraded')?.status === 'True';
   status.conditions = conds;

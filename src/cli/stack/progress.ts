@@ -30,6 +30,9 @@ function serviceHealth(s: Service, applied: Service | undefined): Health {
   }
   const settled = (st.observedGeneration ?? 0) >= s.metadata.generation;
   if (!settled) return { state: 'pending', text: 'waiting for the service controller', fraction: 0 };
+  // No earlier version to go back to (or autoRollback off): the failure is the answer, as kubectl's progress deadline.
+  const degraded = st.conditions?.find((c) => c.type === 'Degraded');
+  if (degraded?.status === 'True' && degraded.reason === 'RolloutFailing') return { state: 'failed', text: `revision ${st.revision ?? '?'} failed: ${degraded.message ?? 'rollout failing'}` };
   if (st.phase === 'Available') return { state: 'healthy', text: `available: ${st.ready}/${R} ready (revision ${st.revision})`, fraction: 1 };
   return { state: 'pending', text: `revision ${st.revision ?? '?'}: ${st.available ?? 0}/${R} available${st.phase === 'Degraded' ? ` (${st.message})` : ''}`, fraction };
 }
