@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startTestServer, client, type TestServer } from './helpers/server.js';
 import { cliRunner, type CliResult } from './helpers/cli.js';
-import { freePort } from './helpers/processes.js';
+import { agentForgotAll, freePort, startAgentProcess, until } from './helpers/processes.js';
+import { networkInterfaces } from 'node:os';
 
 /** Workloads run only as root (sandboxed processes); the other checks need no agent. */
 const root = process.getuid?.() === 0;
@@ -40,6 +41,15 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
+  if (root && server) {
+    // Workloads outlive their agent: delete them and let the agent destroy them first.
+    for (const plural of ['services', 'instances']) {
+      for (const o of (await api('GET', `/v1/${plural}`)).body.items as { metadata: { name: string; project: string } }[]) {
+        await api('DELETE', `/v1/projects/${o.metadata.project}/${plural}/${o.metadata.name}`);
+      }
+    }
+    await agentForgotAll(join(server.dataDir, 'agent'));
+  }
   await server?.stop();
   server?.cleanup();
   if (dir) rmSync(dir, { recursive: true, force: true });
@@ -95,6 +105,40 @@ describe('failures say why', () => {
     expect(described.stdout).toMatch(new RegExp(`Ready: +False \\(HealthCheckFailed\\): ${found}`));
     expect(described.stdout).toMatch(new RegExp(`Warning +Unhealthy +${found}`));
     expect((await run(['delete', 'service', 'sick'])).code).toBe(0);
+  }, 90_000);
+});
+
+describe('logs from an agent on another machine', () => {
+  /** An address of this machine that is not loopback, standing for "another machine's" view of the server. */
+  const local = Object.values(networkInterfaces()).flat().find((a) => a && a.family === 'IPv4' && !a.internal)?.address;
+
+  it.runIf(root && local)('a stratus agent set up as documented advertises the address of its route to the server, and logs work', async () => {
+    const remote = await startTestServer({ args: ['--listen', '0.0.0.0'] });
+    const agentDir = mkdtempSync(join(tmpdir(), 'stratus-first-hour-agent-'));
+    const url = remote.url.replace('127.0.0.1', local!);
+    const cli = cliRunner(join(dir, 'remote.json'), { STRATUS_SERVER: url, STRATUS_TOKEN: remote.token });
+    try {
+      const joinToken = (await cli(['node', 'join-token', 'create'])).stdout.trim();
+      const agent = await startAgentProcess(url, joinToken, agentDir, 'remote-1');
+      const remoteApi = client(remote.url, remote.token);
+      const node = await until('the agent reports its address', async () => (await remoteApi('GET', '/v1/nodes/remote-1')).body, (n) => Boolean(n.status?.addresses?.length));
+      const address = (node.status.addresses as { type: string; address: string }[]).find((a) => a.type === 'agent')!.address;
+      expect(address).toMatch(new RegExp(`^http://${local!.replace(/\./g, '\\.')}:\\d+$`)); // not 127.0.0.1
+      expect((await cli(['apply', '-f', file('hello.yaml', 'kind: instance\nmetadata: {name: hello}\nspec: {driver: process, command: [sh, -c, "echo hello from remote-1; sleep 3600"]}\n')])).code).toBe(0);
+      const logs = await until('logs', () => cli(['logs', 'hello']), (r) => r.stdout.includes('hello from remote-1'));
+      expect(logs.code).toBe(0);
+      await agent.stop();
+      expectOneLineError(await cli(['logs', 'hello']), new RegExp(`cannot reach the agent of node "remote-1" at ${address.replace(/[.]/g, '\\.')}: .*STRATUS_ERR_UNAVAILABLE`));
+      // Back, to stop its workload before it goes.
+      const again = await startAgentProcess(url, joinToken, agentDir, 'remote-1');
+      expect((await cli(['delete', 'instance', 'hello'])).code).toBe(0);
+      await agentForgotAll(agentDir);
+      await again.stop();
+    } finally {
+      await remote.stop();
+      remote.cleanup();
+      rmSync(agentDir, { recursive: true, force: true });
+    }
   }, 90_000);
 });
 

@@ -8,6 +8,8 @@ import { parseDuration } from '../model/format.js';
 import { CliError } from './errors.js';
 import { AgentNetworking } from '../agent/network.js';
 import { isIP } from 'node:net';
+import { createSocket } from 'node:dgram';
+import { lookup } from 'node:dns/promises';
 import { normalize } from 'node:path';
 import { DEFAULT_HOST_VIEW } from '../drivers/sandbox.js';
 
@@ -21,8 +23,8 @@ export function addAgentOptions(cmd: Command): Command {
     .addOption(new Option('--capacity <cpu=..,memory=..,disk=..>', 'declare capacity instead of detecting it, e.g. cpu=4,memory=8Gi'))
     .addOption(new Option('--reserve <cpu=..,memory=..>', 'keep back for the system, e.g. cpu=500m,memory=1Gi'))
     .addOption(new Option('--drivers <names>', 'drivers to enable (default: all that work here), e.g. process,container'))
-    .addOption(new Option('--agent-listen <host:port>', 'where the agent serves logs to the API server').default('127.0.0.1:0'))
-    .addOption(new Option('--advertise-address <addr>', 'address the API server uses to reach this agent'))
+    .addOption(new Option('--agent-listen <host:port>', 'where the agent serves logs to the API server (default for stratus agent: the source address of the route to the server, port 0 (any); for the server\'s own agent: 127.0.0.1:0)').default('127.0.0.1:0'))
+    .addOption(new Option('--advertise-address <addr>', 'address the API server uses to reach this agent (default: the --agent-listen host, or the source address of the route to the server when that is 0.0.0.0)'))
     .addOption(new Option('--heartbeat <duration>', 'how often the agent reports').default('2s'))
     .addOption(new Option('--restart-backoff <duration>', 'first delay before restarting a failed instance (doubles each time, up to 5m)').default('1s'))
     .addOption(new Option('--network <mode>', 'instance networking: auto (a namespace per instance on per-project networks, where root and the kernel allow it; else host) or host').choices(['auto', 'host']).env('STRATUS_NETWORK').default('auto'))
@@ -114,4 +116,44 @@ function networkFrom(o: Record<string, unknown>): NonNullable<EmbeddedAgentOptio
   if (!/^[a-z][a-z0-9-]{0,31}$/.test(netnsPrefix)) throw new CliError(`--netns-prefix "${netnsPrefix}": use lowercase letters, digits and "-", starting with a letter`, 2);
   const options = { mode: o.network === 'host' ? ('host' as const) : ('auto' as const), netnsPrefix, ...(underlay ? { underlayAddress: underlay } : {}) };
   return (ctx) => new AgentNetworking(ctx, options);
+}
+
+/**
+ * Where a machine's own agent (`stratus agent`) serves logs: the API server proxies `stratus logs`
+ * to it, so it must be an address the server reaches. Unless --agent-listen was given, it listens
+ * on the source address of the route to the server (what --underlay-address defaults to), any
+ * port; listening on 0.0.0.0 it advertises that address rather than 127.0.0.1. An explicit
+ * --advertise-address always wins.
+ */
+export async function reachableListen(listen: EmbeddedAgentOptions['listen'], server: string, listenGiven: boolean): Promise<EmbeddedAgentOptions['listen']> {
+  const l = listen ?? { host: '127.0.0.1', port: 0 };
+  if (l.advertise || (listenGiven && l.host !== '0.0.0.0' && l.host !== '::')) return l;
+  const source = await routeSource(server);
+  if (!source) return l;
+  return listenGiven ? { ...l, advertise: source } : { host: source, port: l.port };
+}
+
+/** The source address this machine uses to reach `url`'s host (no packet is sent), if any. */
+export async function routeSource(url: string): Promise<string | undefined> {
+  let host: string;
+  try {
+    host = new URL(url).hostname.replace(/^\[|\]$/g, '');
+  } catch {
+    return undefined;
+  }
+  const target = isIP(host) ? host : await lookup(host).then((r) => r.address, () => undefined);
+  if (!target) return undefined;
+  const sock = createSocket(isIP(target) === 6 ? 'udp6' : 'udp4');
+  try {
+    // A UDP connect only picks the route and the source address.
+    await new Promise<void>((resolve, reject) => {
+      sock.once('error', reject);
+      sock.connect(9, target, () => resolve());
+    });
+    return sock.address().address;
+  } catch {
+    return undefined;
+  } finally {
+    sock.close();
+  }
 }

@@ -2,7 +2,7 @@
 import { Option, type Command } from 'commander';
 import { Agent } from '../../agent/agent.js';
 import { loadCredential } from '../../agent/credential.js';
-import { addAgentOptions, agentOptionsFrom } from '../agent-options.js';
+import { addAgentOptions, agentOptionsFrom, reachableListen } from '../agent-options.js';
 import { ApiError, CliError, ConnectionError } from '../errors.js';
 import { printLine } from '../output.js';
 import { privateDir } from '../../store/private.js';
@@ -21,6 +21,8 @@ export function registerAgent(program: Command): void {
     if (!server) throw new CliError('--server is required (the URL of stratus server)', 2);
     if (!saved && !o.joinToken) throw new CliError(`--join-token is required the first time (no credential in ${dataDir}); an admin makes one with: stratus node join-token create`, 2);
     const options = agentOptionsFrom(o);
+    // The API server reaches this agent for logs: not on 127.0.0.1 when it runs on another machine.
+    options.listen = await reachableListen(options.listen, server, self.getOptionValueSource('agentListen') !== 'default');
     // Credential, runs and images: the agent's only (an older version left the directory 0755).
     privateDir(dataDir);
     const agent = new Agent({ ...options, server, dataDir, ...(o.joinToken ? { joinToken: o.joinToken as string } : {}), ...(saved ? { credential: { ...saved, server } } : {}) });
