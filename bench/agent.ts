@@ -2,46 +2,90 @@
  * Agent benchmarks (issue: node agent and compute drivers).
  *
  *   start     Create → Running through the whole platform (API, scheduler, agent, driver, status
- *             write, watch), for process and container instances, against spawning the same
- *             command from Node and running the same bundle with runc, interleaved in one run.
+ *             write, watch), for process and container instances, against their raw starts,
+ *             interleaved in one run: the sandboxed process's own bundle (laid out by the driver's
+ *             code, untimed) run by `runc run -d`; spawning the command from Node (the floor of
+ *             any process, without a sandbox); the busybox bundle run by `runc run -d`. Each start
+ *             is followed by its teardown (agent and network included) before the next.
  *   failover  SIGKILL an agent with the default 10 s node timeout: time until every one of its
  *             restart-always instances runs on another node.
  *   footprint agent CPU and memory, idle and with 100 running instances.
  *
- *   npx tsx bench/agent.ts [start|failover|footprint|all] [--rounds 100] [--network host|auto|both]
+ *   npx tsx bench/agent.ts [start|failover|footprint|all] [--rounds 100] [--network host|auto|both] [--steps]
+ *
+ * --steps: the agent prints each network step's duration (STRATUS_NET_TIMING=1); the start
+ * benchmark adds a table of them.
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { startChild, percentile, fmt, adminJson, BIN, BENCH_TOKEN as TOKEN, ADMIN_HEADERS as H, type Child } from './lib/util.js';
-import { viaRunc, viaSpawn, type RuncPeer } from './lib/peers.js';
+import { startChild as startChildProcess, percentile, fmt, adminJson, onInterrupt, BIN, BENCH_TOKEN as TOKEN, ADMIN_HEADERS as H, type Child } from './lib/util.js';
+import { viaRunc, viaSandboxBundle, viaSpawn, type SandboxPeer } from './lib/peers.js';
 import { buildBusyboxRootfs, ImageStore } from '../src/drivers/index.js';
+import { IdRanges } from '../src/drivers/identity.js';
+import { sandboxOptions } from '../src/drivers/sandbox.js';
+import { detectCgroups } from '../src/drivers/cgroups.js';
+import { removeCgroupTree } from '../src/drivers/testing.js';
 import { readEvents } from '../src/client/index.js';
+import { TIMING_PREFIX } from '../src/network/timing.js';
 
-const { values, positionals } = parseArgs({ allowPositionals: true, options: { rounds: { type: 'string', default: '100' }, network: { type: 'string', default: 'both' } } });
+const { values, positionals } = parseArgs({ allowPositionals: true, options: { rounds: { type: 'string', default: '100' }, network: { type: 'string', default: 'both' }, steps: { type: 'boolean', default: false } } });
 const MODE = positionals[0] ?? 'all';
 const ROUNDS = Number(values.rounds);
+const WARMUP = Math.min(5, ROUNDS);
+/** Cgroup parent of the runc peers' containers; removed in every hierarchy at the end. */
+const PEER_CGROUP = `stratus-bench-${process.pid}`;
 const work = mkdtempSync(join(tmpdir(), 'stratus-bench-agent-'));
 const pct = (xs: number[], p: number) => percentile([...xs].sort((a, b) => a - b), p);
+
+/** A server child, stopped on an interrupt too. */
+async function startChild(args: string[], env: Record<string, string>): Promise<Child> {
+  const c = await startChildProcess(args, env);
+  children.push(c);
+  return c;
+}
 
 const api = (server: string, method: string, path: string, body?: unknown) => adminJson(server, method, path, body);
 
 const instance = (name: string, spec: Record<string, unknown>) => ({ kind: 'instance', metadata: { name }, spec: { resources: { cpu: '10m', memory: '16Mi' }, ...spec } });
 
-/** Resolves names as their Running event arrives on a watch of the default project. */
-function runningWatch(server: string): { when(name: string): Promise<number>; close(): void } {
+/** When an instance got its node, its address and its Running phase, ms after `t0` (set by the caller). */
+interface Milestones {
+  t0: number;
+  bound?: number;
+  ip?: number;
+  running?: number;
+}
+
+/** Records milestones from a watch of the default project; `when(name)` resolves once the instance is Running. */
+function statusWatch(server: string): { when(name: string, t0: number): Promise<Milestones>; close(): void } {
   const controller = new AbortController();
-  const waiters = new Map<string, (t: number) => void>();
+  const waiters = new Map<string, { m: Milestones; done: (m: Milestones) => void; fail: (e: Error) => void }>();
   void (async () => {
     const res = await fetch(`${server}/v1/projects/default/instances?watch=true`, { headers: H, signal: controller.signal });
-    for await (const m of readEvents(res.body!)) {
-      const o = m.object as { metadata: { name: string }; status?: { phase: string } } | undefined;
-      if (o?.status?.phase === 'Running') waiters.get(o.metadata.name)?.(performance.now());
+    for await (const msg of readEvents(res.body!)) {
+      const o = msg.object as { metadata: { name: string }; status?: { phase: string; node?: string; ip?: string } } | undefined;
+      const w = o && waiters.get(o.metadata.name);
+      if (!w) continue;
+      const now = performance.now() - w.m.t0;
+      if (o!.status?.node && w.m.bound === undefined) w.m.bound = now;
+      if (o!.status?.ip && w.m.ip === undefined) w.m.ip = now;
+      if (o!.status?.phase === 'Running') {
+        w.m.running = now;
+        waiters.delete(o!.metadata.name);
+        w.done(w.m);
+      } else if (o!.status?.phase === 'Failed') {
+        waiters.delete(o!.metadata.name);
+        w.fail(new Error(`instance ${o!.metadata.name} failed: ${(o!.status as { message?: string }).message ?? ''}`));
+      }
     }
   })().catch(() => undefined);
-  return { when: (name) => new Promise((r) => waiters.set(name, r)), close: () => controller.abort() };
+  return {
+    when: (name, t0) => new Promise((done, fail) => waiters.set(name, { m: { t0 }, done, fail })),
+    close: () => controller.abort(),
+  };
 }
 
 async function waitGone(pid: number | undefined): Promise<void> {
@@ -60,61 +104,132 @@ async function waitGone(pid: number | undefined): Promise<void> {
  * instance is deleted with no grace period and the agent's teardown finishes before the next
  * measurement, so that no teardown competes with a start.
  */
-async function measureStart(server: string, name: string, spec: Record<string, unknown>, watch: ReturnType<typeof runningWatch>, tasks: string): Promise<number> {
-  const running = watch.when(name);
+async function measureStart(server: string, name: string, spec: Record<string, unknown>, watch: ReturnType<typeof statusWatch>, agentDir: string): Promise<Milestones> {
   const t0 = performance.now();
-  // The same limits as the runc peer's bundle (100m CPU, 128 MiB): under a small CPU quota the
-  // start itself (runc init, the process wrapper) runs throttled inside the instance's cgroup.
+  const running = watch.when(name, t0);
+  // The same limits as the runc peers' bundles (100m CPU, 128 MiB): under a small CPU quota the
+  // start itself (runc init, tini) runs throttled inside the instance's cgroup.
   await api(server, 'POST', '/v1/projects/default/instances', instance(name, { ...spec, resources: { cpu: '100m', memory: '128Mi' }, gracePeriod: 0 }));
-  const ms = (await running) - t0;
+  const m = await running;
   const obj = await api(server, 'GET', `/v1/projects/default/instances/${name}`);
   await api(server, 'DELETE', `/v1/projects/default/instances/${name}`);
   await waitGone(obj.status?.pid);
-  await drained(tasks);
-  return ms;
+  await drained(agentDir);
+  return m;
 }
+
+/** The agent's network steps (STRATUS_NET_TIMING lines on the server's stderr), by step. */
+function stepCollector(child: Child): { take(): Map<string, number[]> } {
+  let steps = new Map<string, number[]>();
+  let rest = '';
+  child.proc.stderr!.on('data', (d: Buffer) => {
+    const lines = (rest + d.toString()).split('\n');
+    rest = lines.pop()!;
+    for (const l of lines) {
+      const m = new RegExp(`^${TIMING_PREFIX} (.+) ([\\d.]+)$`).exec(l);
+      if (m) steps.set(m[1]!, [...(steps.get(m[1]!) ?? []), Number(m[2])]);
+    }
+  });
+  return { take: () => { const s = steps; steps = new Map(); return s; } };
+}
+
+type Series = 'process' | 'container' | 'spawn' | 'sandbox runc' | 'runc';
 
 async function startBench(network: 'host' | 'auto'): Promise<void> {
   const dataDir = join(work, `start-${network}`);
-  const server = await startChild([BIN, 'server', '--data-dir', dataDir, '--port', '0', '--node-name', 'bench', '--capacity', 'cpu=64,memory=64Gi', '--network', network], { STRATUS_BOOTSTRAP_TOKEN: TOKEN });
+  // Names with "bench" and this run's pid (node, namespaces): what it leaves is recognizable (test/bench-cleanup.test.ts).
+  const server = await startChild([BIN, 'server', '--data-dir', dataDir, '--port', '0', '--node-name', `bench-${process.pid}`, '--netns-prefix', `stratus-bench-${process.pid}-`, '--capacity', 'cpu=64,memory=64Gi', '--network', network], { STRATUS_BOOTSTRAP_TOKEN: TOKEN, ...(values.steps ? { STRATUS_NET_TIMING: '1' } : {}) });
+  const steps = stepCollector(server);
   const rootfs = join(work, 'rootfs');
   await buildBusyboxRootfs(rootfs);
   const store = new ImageStore(join(work, 'peer-images'));
-  const peer: RuncPeer = { runc: 'runc', runcRoot: join(work, 'runc'), imageDir: (await store.importImage('busybox', rootfs)).dir, parent: `stratus-bench-${process.pid}`, base: work };
+  const peer: SandboxPeer = {
+    runc: 'runc', runcRoot: join(work, 'runc'), imageDir: (await store.importImage('busybox', rootfs)).dir, parent: PEER_CGROUP, base: work,
+    ids: new IdRanges(join(work, 'id-ranges.json')), sandbox: sandboxOptions(),
+  };
   execFileSync(process.execPath, [BIN, '--server', server.url, '--token', TOKEN, 'image', 'import', 'busybox', rootfs]);
   await waitReady(server);
-  const watch = runningWatch(server.url);
-  const s: Record<string, number[]> = { process: [], spawn: [], container: [], runc: [] };
+  const watch = statusWatch(server.url);
+  const s = new Map<Series, number[]>();
+  const phases = new Map<string, Milestones[]>();
+  const stepsBy = new Map<string, Map<string, number[]>>();
+  const keep = <K, V>(m: Map<K, V[]>, k: K, v: V) => m.set(k, [...(m.get(k) ?? []), v]);
+  const agentDir = join(dataDir, 'agent');
+  const start = async (series: 'process' | 'container', i: number, spec: Record<string, unknown>): Promise<number> => {
+    steps.take();
+    const m = await measureStart(server.url, `${series[0]}-${i}`, spec, watch, agentDir);
+    const taken = steps.take(); // this start's network steps, and its teardown's
+    if (i < WARMUP) return m.running!;
+    keep(phases, series, m);
+    const mine = stepsBy.get(series) ?? new Map<string, number[]>();
+    for (const [k, xs] of taken) for (const x of xs) keep(mine, k, x);
+    stepsBy.set(series, mine);
+    return m.running!;
+  };
   try {
-    for (let i = 0; i < ROUNDS + 5; i++) {
-      const keep = i >= 5;
-      const tasks = join(dataDir, 'agent', 'tasks');
-      const p = await measureStart(server.url, `p-${i}`, { driver: 'process', command: ['sleep', '1000'] }, watch, tasks);
+    for (let i = 0; i < ROUNDS + WARMUP; i++) {
+      const p = await start('process', i, { driver: 'process', command: ['sleep', '1000'] });
       const sp = await viaSpawn();
-      const c = await measureStart(server.url, `c-${i}`, { driver: 'container', image: 'busybox', command: ['sleep', '1000'] }, watch, tasks);
+      const sb = await viaSandboxBundle(peer, i, { seccomp: true, init: peer.sandbox.init !== undefined });
+      const c = await start('container', i, { driver: 'container', image: 'busybox', command: ['sleep', '1000'] });
       const r = await viaRunc(peer, i);
-      if (keep) [s.process, s.spawn, s.container, s.runc].forEach((xs, j) => xs!.push([p, sp, c, r][j]!));
+      if (i >= WARMUP) ([['process', p], ['spawn', sp], ['sandbox runc', sb], ['container', c], ['runc', r]] as const).forEach(([k, v]) => keep(s, k, v));
     }
   } finally {
     watch.close();
-    await drained(join(dataDir, 'agent', 'tasks'));
+    await drained(agentDir);
     await server.stop();
   }
-  const how = network === 'host' ? 'host networking (`--network host`: the same command, no network isolation)' : 'per-instance network namespace on the project network (the default: namespace, veth, address, DNS, firewall)';
-  console.log(`\n## Create → Running, ${how}; ${ROUNDS} instances per series (after 5 warm-up), interleaved\n`);
-  console.log('| series | p50 ms | p99 ms | peer | added p50 ms | added p99 ms |');
-  console.log('|---|---|---|---|---|---|');
-  for (const [name, peer] of [['process', 'spawn'], ['container', 'runc']] as const) {
-    const [a50, a99, b50, b99] = [pct(s[name]!, 50), pct(s[name]!, 99), pct(s[peer]!, 50), pct(s[peer]!, 99)];
-    console.log(`| ${name} instance | ${fmt(a50, 1)} | ${fmt(a99, 1)} | ${peer === 'spawn' ? 'node spawn' : 'runc run -d'} ${fmt(b50, 1)} / ${fmt(b99, 1)} | +${fmt(a50 - b50, 1)} | +${fmt(a99 - b99, 1)} |`);
-  }
-  console.log('\ntarget: at most +50 ms at p50');
+  report(network, s, phases);
+  if ([...stepsBy.values()].some((m) => m.size > 0)) reportSteps(stepsBy);
 }
 
-/** Waits until the agent has torn down every run (no task directory left), at most 30 s. */
-async function drained(tasks: string): Promise<void> {
+function report(network: 'host' | 'auto', s: Map<Series, number[]>, phases: Map<string, Milestones[]>): void {
+  const how = network === 'host' ? 'host networking (`--network host`: the same command, no network isolation)' : 'per-instance network namespace on the project network (the default: namespace, veth, address, DNS, firewall)';
+  const tail = ROUNDS >= 1000 ? 'p99' : 'max';
+  const top = (xs: number[]) => (ROUNDS >= 1000 ? pct(xs, 99) : Math.max(...xs));
+  const get = (k: Series) => s.get(k) ?? [];
+  console.log(`\n## Create → Running, ${how}; ${ROUNDS} instances per series (after ${WARMUP} warm-up), interleaved; load ${loadavg().map((l) => l.toFixed(2)).join(' ')}\n`);
+  console.log(`| series | p50 ms | ${tail} ms | raw start (peer) p50 / ${tail} ms | added p50 ms | added ${tail} ms |`);
+  console.log('|---|---|---|---|---|---|');
+  for (const [name, peer, label] of [['process', 'sandbox runc', 'runc run -d, same sandbox bundle'], ['process', 'spawn', 'node spawn (no sandbox)'], ['container', 'runc', 'runc run -d, busybox bundle']] as const) {
+    const [a50, aT, b50, bT] = [pct(get(name), 50), top(get(name)), pct(get(peer), 50), top(get(peer))];
+    console.log(`| ${name} instance | ${fmt(a50, 1)} | ${fmt(aT, 1)} | ${label}: ${fmt(b50, 1)} / ${fmt(bT, 1)} | +${fmt(a50 - b50, 1)} | +${fmt(aT - bT, 1)} |`);
+  }
+  console.log('\ntarget: at most +50 ms at p50 over the raw start of the same workload (runc run -d of the same bundle)');
+  console.log('\n| series | create → bound p50 ms | bound → address p50 ms | → Running p50 ms |\n|---|---|---|---|');
+  for (const [name, ms] of phases) {
+    const bound = pct(ms.map((m) => m.bound ?? NaN), 50);
+    const addr = network === 'auto' ? pct(ms.map((m) => (m.ip ?? m.bound!) - m.bound!), 50) : NaN;
+    const run = pct(ms.map((m) => m.running! - Math.max(m.bound!, m.ip ?? 0)), 50);
+    console.log(`| ${name} | ${fmt(bound, 1)} | ${network === 'auto' ? fmt(addr, 1) : '—'} | ${fmt(run, 1)} |`);
+  }
+}
+
+/** The agent's network steps per series: how often each ran per start (with its teardown), its p50, and its time per start. */
+function reportSteps(stepsBy: Map<string, Map<string, number[]>>): void {
+  const names = [...new Set([...stepsBy.values()].flatMap((m) => [...m.keys()]))].sort();
+  const series = [...stepsBy.keys()];
+  console.log(`\nagent network steps (STRATUS_NET_TIMING=1), per start and its teardown; steps nest (prepare ⊃ attach ⊃ cmd)\n`);
+  console.log(`| step | ${series.map((x) => `${x}: runs per start | p50 ms | ms per start`).join(' | ')} |`);
+  console.log(`|---|${series.map(() => '---|---|---|').join('')}`);
+  for (const step of names) {
+    const cells = series.map((x) => {
+      const xs = stepsBy.get(x)!.get(step) ?? [];
+      return xs.length ? `${fmt(xs.length / ROUNDS, 1)} | ${fmt(pct(xs, 50), 1)} | ${fmt(xs.reduce((a, b) => a + b, 0) / ROUNDS, 1)}` : '— | — | —';
+    });
+    console.log(`| ${step} | ${cells.join(' | ')} |`);
+  }
+}
+
+/**
+ * Waits until the agent has torn down every run, at most 30 s: no task directory left, and no
+ * instance record (removed last, after the network's teardown).
+ */
+async function drained(agentDir: string): Promise<void> {
+  const empty = (d: string) => !existsSync(d) || readdirSync(d).length === 0;
   for (let i = 0; i < 1500; i++) {
-    if (!existsSync(tasks) || readdirSync(tasks).length === 0) return;
+    if (empty(join(agentDir, 'tasks')) && empty(join(agentDir, 'instances'))) return;
     await new Promise((r) => setTimeout(r, 20));
   }
 }
@@ -140,13 +255,13 @@ async function instances(server: string): Promise<{ metadata: { name: string }; 
 async function failoverBench(): Promise<void> {
   const server = await startChild([BIN, 'server', '--data-dir', join(work, 'failover'), '--port', '0', '--no-agent'], { STRATUS_BOOTSTRAP_TOKEN: TOKEN });
   const { secret } = await api(server.url, 'POST', '/v1/join-tokens', {});
-  const agents = new Map(['f1', 'f2', 'f3'].map((n) => [n, startAgent(server.url, secret, `${n}-${process.pid}`)]));
+  const agents = new Map(['f1', 'f2', 'f3'].map((n) => [n, startAgent(server.url, secret, `${n}-bench-${process.pid}`)]));
   try {
     await waitReady(server, 3);
     for (let i = 0; i < 30; i++) await api(server.url, 'POST', '/v1/projects/default/instances', instance(`f-${i}`, { driver: 'process', command: ['sleep', '1000'], placement: { policy: 'spread' } }));
     while ((await instances(server.url)).filter((i) => i.status?.phase === 'Running').length < 30) await new Promise((r) => setTimeout(r, 100));
     const all = await instances(server.url);
-    const victim = [...agents.keys()].map((n) => `${n}-${process.pid}`).sort((a, b) => all.filter((i) => i.status?.node === b).length - all.filter((i) => i.status?.node === a).length)[0]!;
+    const victim = [...agents.keys()].map((n) => `${n}-bench-${process.pid}`).sort((a, b) => all.filter((i) => i.status?.node === b).length - all.filter((i) => i.status?.node === a).length)[0]!;
     const moved = all.filter((i) => i.status?.node === victim).map((i) => i.metadata.name);
     const t0 = performance.now();
     agents.get(victim.split('-')[0]!)!.kill('SIGKILL');
@@ -183,7 +298,7 @@ async function sample(pid: number, seconds: number): Promise<{ cpuPct: number; r
 async function footprintBench(): Promise<void> {
   const server = await startChild([BIN, 'server', '--data-dir', join(work, 'footprint'), '--port', '0', '--no-agent'], { STRATUS_BOOTSTRAP_TOKEN: TOKEN });
   const { secret } = await api(server.url, 'POST', '/v1/join-tokens', {});
-  const agent = startAgent(server.url, secret, `fp-${process.pid}`);
+  const agent = startAgent(server.url, secret, `fp-bench-${process.pid}`);
   try {
     await waitReady(server);
     await new Promise((r) => setTimeout(r, 3000));
@@ -204,6 +319,22 @@ async function footprintBench(): Promise<void> {
   }
 }
 
+const children: Child[] = [];
+const cleanup = async () => {
+  for (const c of children) {
+    if (c.proc.exitCode !== null || c.proc.signalCode !== null) continue;
+    // an interrupted run: its instances outlive the agent, so delete them first
+    const left = await instances(c.url).catch(() => []);
+    for (const i of left) await api(c.url, 'DELETE', `/v1/projects/default/instances/${i.metadata.name}`).catch(() => undefined);
+    for (let n = 0; n < 100 && (await instances(c.url).catch(() => [])).length > 0; n++) await new Promise((r) => setTimeout(r, 100));
+    const dataDir = c.proc.spawnargs[c.proc.spawnargs.indexOf('--data-dir') + 1]!;
+    await drained(join(dataDir, 'agent'));
+    await c.stop().catch(() => undefined);
+  }
+  await removeCgroupTree(await detectCgroups(), PEER_CGROUP).catch((e: Error) => console.error(`cleanup: ${e.message}`));
+  rmSync(work, { recursive: true, force: true });
+};
+onInterrupt(cleanup);
 try {
   if (MODE === 'start' || MODE === 'all') {
     for (const network of values.network === 'both' ? (['host', 'auto'] as const) : [values.network as 'host' | 'auto']) await startBench(network);
@@ -211,5 +342,5 @@ try {
   if (MODE === 'failover' || MODE === 'all') await failoverBench();
   if (MODE === 'footprint' || MODE === 'all') await footprintBench();
 } finally {
-  rmSync(work, { recursive: true, force: true });
+  await cleanup();
 }

@@ -27,14 +27,13 @@ import { ImageStore, buildBusyboxRootfs, isStaticElf } from '../src/drivers/imag
 import { detectCgroups } from '../src/drivers/cgroups.js';
 import { findExecutable, DEFAULT_PATH } from '../src/drivers/commands.js';
 import { IdRanges } from '../src/drivers/identity.js';
-import { ociConfig } from '../src/drivers/oci.js';
-import { prepareSandbox, sandboxOptions } from '../src/drivers/sandbox.js';
+import { sandboxOptions } from '../src/drivers/sandbox.js';
 import { makeTask, removeCgroupTree } from '../src/drivers/testing.js';
 import { fmt, percentile } from './lib/util.js';
-import { runDetached, timeIt, viaRunc, viaSpawn } from './lib/peers.js';
+import { timeIt, viaRunc, viaSandboxBundle, viaSpawn, type SandboxPeer } from './lib/peers.js';
 
 const rounds = Number(process.argv[2] ?? 100);
-const warmup = 5;
+const warmup = Math.min(5, rounds);
 const parent = `stratus-bench-${process.pid}`;
 
 const root = process.getuid?.() === 0;
@@ -57,6 +56,7 @@ const store = new ImageStore(join(base, 'images'));
 const imageDir = (await store.importImage('busybox', join(base, 'rootfs'))).dir;
 const containers = new ContainerDriver({ images: store, runcRoot, cgroupParent: parent, idRanges: ids });
 const noUserns = new ContainerDriver({ images: store, runcRoot, cgroupParent: parent, idRanges: ids, userns: 'off' });
+const sandboxPeer: SandboxPeer = { runc: runc!, runcRoot, imageDir, parent, base, ids, sandbox };
 
 type Driverish = { start: ProcessDriver['start']; destroy: ProcessDriver['destroy'] };
 async function viaDriver(d: Driverish, kind: string, i: number, spec: Record<string, unknown> = {}): Promise<number> {
@@ -67,25 +67,13 @@ async function viaDriver(d: Driverish, kind: string, i: number, spec: Record<str
   return ms;
 }
 
-/** The sandbox's bundle for `sleep 1000`, prepared untimed, then run detached with `layers`. */
-async function viaSandboxBundle(i: number, layers: { seccomp: boolean; init: boolean }): Promise<number> {
-  const id = `bench.h.${process.pid}.${i}`;
-  const task = makeTask(join(base, 'h'), ['sleep', '1000'], { id });
-  const range = ids.forProject(task.instance.project);
-  const { bundle, input } = await prepareSandbox(task, { uid: range.start, gid: range.start }, layers.init ? sandbox : { hostView: sandbox.hostView });
-  const config = ociConfig({ ...input, resources: { cpu: 100, memory: 128, pids: 4096 }, cgroupsPath: `/${parent}/${id}`, ...(layers.seccomp ? {} : { seccomp: null }) });
-  const ms = await runDetached({ runc: runc!, runcRoot, base }, id, config, bundle);
-  await rm(task.dir, { recursive: true, force: true });
-  return ms;
-}
-
 const series: [string, (i: number) => Promise<number>][] = [
   ['node spawn', () => viaSpawn()],
   ['process, unisolated', (i) => viaDriver(processDriver, 'u', i, { isolation: 'none' })],
   ['process, sandboxed', (i) => viaDriver(processDriver, 's', i)],
-  ['runc -d: host view', (i) => viaSandboxBundle(i, { seccomp: false, init: false })],
-  ['runc -d: + seccomp', (i) => viaSandboxBundle(i, { seccomp: true, init: false })],
-  ['runc -d: + seccomp + tini', (i) => viaSandboxBundle(i, { seccomp: true, init: true })],
+  ['runc -d: host view', (i) => viaSandboxBundle(sandboxPeer, i, { seccomp: false, init: false })],
+  ['runc -d: + seccomp', (i) => viaSandboxBundle(sandboxPeer, i, { seccomp: true, init: false })],
+  ['runc -d: + seccomp + tini', (i) => viaSandboxBundle(sandboxPeer, i, { seccomp: true, init: true })],
   ['container driver', (i) => viaDriver(containers, 'c', i, { driver: 'container', image: 'busybox' })],
   ['container, userns off', (i) => viaDriver(noUserns, 'n', i, { driver: 'container', image: 'busybox' })],
   ['runc run -d', (i) => viaRunc({ runc: runc!, runcRoot, imageDir, parent, base }, i)],

@@ -8,6 +8,9 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { DEFAULT_PATH } from '../../src/drivers/commands.js';
 import { ociConfig } from '../../src/drivers/oci.js';
+import type { IdRanges } from '../../src/drivers/identity.js';
+import { prepareSandbox, type SandboxOptions } from '../../src/drivers/sandbox.js';
+import { makeTask } from '../../src/drivers/testing.js';
 
 const run = promisify(execFile);
 
@@ -59,6 +62,27 @@ export async function viaRunc(peer: RuncPeer, i: number): Promise<number> {
   });
   (config.root as { readonly: boolean }).readonly = true;
   return runDetached(peer, id, config);
+}
+
+export interface SandboxPeer extends RuncPeer {
+  ids: IdRanges;
+  sandbox: SandboxOptions;
+}
+
+/**
+ * The process driver's sandbox bundle for `sleep 1000` (laid out untimed, by the driver's own
+ * code), run by `runc run --detach` with the given layers: the default seccomp profile, and tini
+ * as pid 1. With both it is exactly the sandbox's config; `netns` makes runc join that namespace.
+ */
+export async function viaSandboxBundle(peer: SandboxPeer, i: number, layers: { seccomp: boolean; init: boolean }, netns?: string): Promise<number> {
+  const id = `bench.h.${process.pid}.${i}`;
+  const task = makeTask(join(peer.base, 'h'), ['sleep', '1000'], { id, ...(netns ? { netns } : {}) });
+  const range = peer.ids.forProject(task.instance.project);
+  const { bundle, input } = await prepareSandbox(task, { uid: range.start, gid: range.start }, layers.init ? peer.sandbox : { hostView: peer.sandbox.hostView });
+  const config = ociConfig({ ...input, resources: { cpu: 100, memory: 128, pids: 4096 }, cgroupsPath: `/${peer.parent}/${id}`, ...(layers.seccomp ? {} : { seccomp: null }) });
+  const ms = await runDetached(peer, id, config, bundle);
+  await rm(task.dir, { recursive: true, force: true });
+  return ms;
 }
 
 /** `runc run --detach` of `config` (written into a fresh bundle) until runc returns; then deleted. */
