@@ -4,7 +4,7 @@
  * OpenStack user trips over first.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startTestServer, client, type TestServer } from './helpers/server.js';
@@ -140,6 +140,28 @@ describe('logs from an agent on another machine', () => {
       rmSync(agentDir, { recursive: true, force: true });
     }
   }, 90_000);
+});
+
+describe('images', () => {
+  it('image import takes a root filesystem only, and an image in use cannot be deleted', async () => {
+    const notes = file('notes.txt', 'not an image\n');
+    expectOneLineError(await run(['image', 'import', 'tiny', notes]), new RegExp(`^error: ${notes} is not a tar archive \\(nor a gzip-compressed one\\): an image is a root filesystem`));
+    expect((await api('GET', '/v1/projects/default/images/tiny')).status).toBe(404); // nothing was created
+    const rootfs = join(dir, 'rootfs');
+    mkdirSync(join(rootfs, 'bin'), { recursive: true });
+    writeFileSync(join(rootfs, 'bin', 'hello'), '#!/bin/sh\necho hello\n');
+    const imported = await run(['image', 'import', 'tiny', rootfs]);
+    expect(imported.code, imported.stderr).toBe(0);
+    // The server checks too: an upload that is not an archive is refused, naming the problem.
+    const raw = await api('PUT', '/v1/projects/default/images/tiny/content', 'plain text, not a tar', { 'content-type': 'application/x-tar' });
+    expect(raw.status).toBe(400);
+    expect(raw.body.error.message).toMatch(/^the upload is not a tar archive/);
+    expect((await run(['apply', '-f', file('uses-tiny.yaml', 'name: tiny-stack\nservices:\n  box: {replicas: 0, template: {driver: container, image: tiny}}\n')])).code).toBe(0);
+    expectOneLineError(await run(['delete', 'image', 'tiny']), /^error: image\/tiny: image "tiny" of project "default" is used by service box \(stack tiny-stack\); delete them first \(STRATUS_ERR_DEPENDENCY\)$/);
+    expect((await run(['stack', 'rm', 'tiny-stack'])).code).toBe(0);
+    await waitFor(async () => (await api('GET', '/v1/projects/default/services/box')).status, (s) => s === 404);
+    expect((await run(['delete', 'image', 'tiny'])).stdout).toBe('image/tiny deleted\n');
+  });
 });
 
 async function waitFor<T>(get: () => Promise<T>, ok: (v: T) => boolean, ms = 30_000): Promise<T> {

@@ -17,6 +17,7 @@ import { Authenticator } from '../api/auth.js';
 import { AuditLog, DEFAULT_AUDIT_RETENTION } from '../api/audit.js';
 import { Admission, type AdmissionPlugin } from '../api/admission.js';
 import { networkNotInUse } from '../api/network-admission.js';
+import { imageNotInUse } from '../api/image-admission.js';
 import { secretAdmission } from '../api/secret-admission.js';
 import { SecretBox, SECRET_KEY_FILE } from '../api/secret-box.js';
 import { SecretData, secretJanitor } from '../api/secret-data.js';
@@ -102,7 +103,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     await auth.start();
     const audit = new AuditLog(backend, clock, ids);
     const quota = new QuotaTracker(repo);
-    const admission = new Admission(repo, [quota.admission, networkNotInUse, nodeDeleteNeedsDrain, ...platformAdmission({ nodePortRange: config.nodePortRange }), ...secretAdmission, ...(config.admissionPlugins ?? [])]);
+    const admission = new Admission(repo, [quota.admission, networkNotInUse, imageNotInUse, nodeDeleteNeedsDrain, ...platformAdmission({ nodePortRange: config.nodePortRange }), ...secretAdmission, ...(config.admissionPlugins ?? [])]);
     const blobs = new BlobStore(join(resolve(config.dataDir), 'blobs'));
     blobs.secure();
     // Secret values are sealed with the keys of this file (created on first start, mode 0600).

@@ -14,6 +14,8 @@ import type { Image } from '../../model/kinds/image.js';
 import { isoNow } from '../../model/runtime.js';
 import { BlobTooLarge } from '../../store/blobs.js';
 import { viewOf } from '../auth.js';
+import { pipeline, Transform } from 'node:stream';
+import { archiveProblem, ARCHIVE_HEAD_BYTES } from '../../model/image-archive.js';
 
 export const MAX_IMAGE_BYTES = 8 * 1024 * 1024 * 1024;
 const ARCHIVE_TYPES = ['application/x-tar', 'application/gzip', 'application/x-gzip', 'application/octet-stream'];
@@ -36,7 +38,8 @@ export async function imageRoutes(app: FastifyInstance, { deps }: { deps: ApiDep
     }
     let blob: { digest: string; size: number };
     try {
-      blob = await deps.blobs.put(req.body as Readable, MAX_IMAGE_BYTES);
+      // pipeline, not pipe: an upload that breaks off fails the check stream too.
+      blob = await deps.blobs.put(pipeline(req.body as Readable, archiveCheck(), () => undefined), MAX_IMAGE_BYTES);
     } catch (e) {
       if (e instanceof BlobTooLarge) throw new StratusError('STRATUS_ERR_PAYLOAD_TOO_LARGE', e.message);
       throw e;
@@ -64,6 +67,30 @@ export async function imageRoutes(app: FastifyInstance, { deps }: { deps: ApiDep
       throw new StratusError('STRATUS_ERR_NOT_FOUND', `image "${name}" in project "${project}" has no content yet; upload it with \`stratus image import ${name} PATH\``);
     }
     return reply.header('content-type', 'application/x-tar').header('x-stratus-digest', digest).send(deps.blobs.open(digest));
+  });
+}
+
+/** Passes an upload through once its first block says it is a tar (or gzip) archive; fails the upload otherwise. */
+function archiveCheck(): Transform {
+  let head = Buffer.alloc(0);
+  let checked = false;
+  const check = (): Error | undefined => {
+    checked = true;
+    const problem = archiveProblem(head);
+    return problem ? new StratusError('STRATUS_ERR_VALIDATION', `the upload ${problem}`) : undefined;
+  };
+  return new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      if (checked) return done(null, chunk);
+      head = Buffer.concat([head, chunk]);
+      if (head.length < ARCHIVE_HEAD_BYTES) return done();
+      done(check(), head);
+    },
+    flush(done) {
+      if (checked) return done();
+      const e = check();
+      done(e, e ? undefined : head);
+    },
   });
 }
 

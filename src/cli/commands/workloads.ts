@@ -1,7 +1,8 @@
 /** Commands about running workloads: logs, images. */
 import type { Command } from 'commander';
 import { spawn } from 'node:child_process';
-import { createReadStream, statSync } from 'node:fs';
+import { closeSync, createReadStream, openSync, readdirSync, readSync, statSync, type Stats } from 'node:fs';
+import { archiveProblem, ARCHIVE_HEAD_BYTES } from '../../model/image-archive.js';
 import type { Readable } from 'node:stream';
 import { Cli } from '../context.js';
 import { ApiError, CliError } from '../errors.js';
@@ -32,8 +33,7 @@ export function registerWorkloads(program: Command): void {
     .option('--description <text>')
     .action(async (name: string, path: string, o: { entrypoint?: string[]; description?: string }, cmd: Command) => {
       const cli = Cli.of(cmd);
-      const st = statSync(path, { throwIfNoEntry: false });
-      if (!st) throw new CliError(`${path}: no such file or directory`);
+      const st = rootFilesystem(path);
       const base = `/v1/projects/${encodeURIComponent(cli.project)}/images`;
       const spec = { ...(o.entrypoint ? { entrypoint: o.entrypoint } : {}), ...(o.description ? { description: o.description } : {}) };
       try {
@@ -47,6 +47,28 @@ export function registerWorkloads(program: Command): void {
       const res = await cli.client.upload<{ status: { digest: string; size: number } }>(`${base}/${encodeURIComponent(name)}/content`, body);
       printLine(`image/${name} imported (${Math.ceil(res.status.size / 1024)} KiB, ${res.status.digest.slice(0, 19)})`);
     });
+}
+
+/** Checks that `path` is a root filesystem (a directory, a tar or a tar.gz) before anything is created; its stat. */
+function rootFilesystem(path: string): Stats {
+  const st = statSync(path, { throwIfNoEntry: false });
+  if (!st) throw new CliError(`${path}: no such file or directory`);
+  if (st.isDirectory()) {
+    if (readdirSync(path).length === 0) throw new CliError(`${path}: the directory is empty; an image is a root filesystem (bin/, etc/, ...)`);
+    return st;
+  }
+  if (!st.isFile()) throw new CliError(`${path}: not a directory or a file; an image is a root filesystem, as a directory or a tar archive`);
+  const head = Buffer.alloc(ARCHIVE_HEAD_BYTES);
+  const fd = openSync(path, 'r');
+  let n: number;
+  try {
+    n = readSync(fd, head, 0, head.length, 0);
+  } finally {
+    closeSync(fd);
+  }
+  const problem = archiveProblem(head.subarray(0, n));
+  if (problem) throw new CliError(`${path} ${problem}`);
+  return st;
 }
 
 /** A tar stream of a directory's contents. */
