@@ -7,7 +7,8 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startTestServer, client, type TestServer } from './helpers/server.js';
+import { spawn } from 'node:child_process';
+import { startTestServer, client, BIN, type TestServer } from './helpers/server.js';
 import { cliRunner, type CliResult } from './helpers/cli.js';
 import { agentForgotAll, freePort, startAgentProcess, until } from './helpers/processes.js';
 import { networkInterfaces } from 'node:os';
@@ -161,6 +162,53 @@ describe('images', () => {
     expect((await run(['stack', 'rm', 'tiny-stack'])).code).toBe(0);
     await waitFor(async () => (await api('GET', '/v1/projects/default/services/box')).status, (s) => s === 404);
     expect((await run(['delete', 'image', 'tiny'])).stdout).toBe('image/tiny deleted\n');
+  });
+});
+
+describe('stack parameters', () => {
+  it('--set with a name the file does not declare lists the declared ones; ${param} works inside a flow map', async () => {
+    const f = file('params.yaml', 'parameters: {replicas: 0, cpu: 250m}\nservices:\n  flow: {replicas: ${replicas}, template: {driver: process, command: [sleep, "60"], resources: {cpu: ${cpu}}}}\n');
+    expectOneLineError(await run(['plan', '-f', f, '--set', 'colour=red']), new RegExp(`^error: --set colour: ${f} declares no such parameter \\(declared: cpu, replicas\\)$`));
+    const plan = await run(['plan', '-f', f, '--set', 'cpu=1']);
+    expect(plan.code, plan.stderr).toBe(0);
+    expect(plan.stdout).toMatch(/\+ service\/flow \(create\)/);
+    expect((await run(['apply', '-f', f, '--set', 'cpu=1'])).code).toBe(0);
+    expect((await api('GET', '/v1/projects/default/services/flow')).body.spec.template.spec.resources.cpu).toBe(1000);
+  });
+});
+
+describe('one-line errors and logins', () => {
+  it('--server notaurl is one line naming where it came from', async () => {
+    expectOneLineError(await run(['--server', 'notaurl', 'get', 'nodes']), /^error: --server: "notaurl" is not a server URL \(use e.g. http:\/\/127.0.0.1:7070\)$/);
+    const env = cliRunner(join(dir, 'env.json'), { STRATUS_SERVER: 'ftp://x', STRATUS_TOKEN: server.token });
+    expectOneLineError(await env(['get', 'nodes']), /^error: STRATUS_SERVER: "ftp:\/\/x" is not a server URL/);
+    expectOneLineError(await env(['login']), /^error: STRATUS_SERVER: "ftp:\/\/x" is not a server URL/);
+  });
+
+  it('get -w | head: a reader that goes away ends the watch quietly', async () => {
+    const instance = (n: string) => file(`${n}.yaml`, `kind: instance\nmetadata: {name: ${n}}\nspec: {driver: process, command: [sleep, "1"], restartPolicy: never}\n`);
+    expect((await run(['project', 'create', 'pipe'])).code).toBe(0);
+    expect((await run(['-p', 'pipe', 'apply', '-f', instance('p1')])).code).toBe(0);
+    const proc = spawn(process.execPath, [BIN, 'get', 'instances', '-w'], { env: { ...process.env, STRATUS_CONFIG: join(dir, 'none.json'), STRATUS_SERVER: server.url, STRATUS_TOKEN: server.token, STRATUS_PROJECT: 'pipe' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    proc.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((r) => proc.on('exit', (code) => r(code)));
+    await new Promise((r) => proc.stdout.once('data', r)); // the table: the watch follows
+    proc.stdout.destroy(); // as `head` does once it has its lines
+    expect((await run(['-p', 'pipe', 'apply', '-f', instance('p2')])).code).toBe(0); // a change to print
+    expect(await exited).toBe(0);
+    expect(stderr).toBe('');
+  });
+
+  it('login with a token of one project selects that project, and whoami shows it', async () => {
+    expect((await run(['project', 'create', 'solo'])).code).toBe(0);
+    const secret = (await run(['-p', 'solo', 'token', 'create', '--role', 'member', '--name', 'solo-ci'])).stdout.trim();
+    const member = cliRunner(join(dir, 'solo.json'));
+    const login = await member(['login', '--server', server.url, '--token', secret]);
+    expect(login.code, login.stderr).toBe(0);
+    expect(login.stdout).toMatch(/^logged in to \S+ as token:solo-ci in project "solo" \(the only one it may use\); saved as context/);
+    expect((await member(['whoami'])).stdout).toMatch(/^project: solo$/m);
+    expect((await member(['get', 'instances'])).stderr).toBe('No instances found in project "solo".\n');
   });
 });
 

@@ -63,5 +63,20 @@ export function resolveTarget(flags: TargetFlags): Context & { contextName?: str
     throw new CliError('not logged in: run `stratus login --server URL --token TOKEN` (or set STRATUS_SERVER and STRATUS_TOKEN)');
   }
   const project = flags.project ?? env('STRATUS_PROJECT') ?? ctx?.project ?? 'default';
-  return { server: server.replace(/\/+$/, ''), token, project, contextName: name };
+  const from = flags.server ? '--server' : env('STRATUS_SERVER') ? 'STRATUS_SERVER' : `context "${name}"`;
+  return { server: serverUrl(server, from), token, project, contextName: name };
+}
+
+/** A server URL without trailing slashes; a CliError (usage, exit 2) naming where it came from when it is not one. */
+export function serverUrl(text: string, from = '--server'): string {
+  let url: URL | undefined;
+  try {
+    url = new URL(text);
+  } catch {
+    url = undefined;
+  }
+  if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+    throw new CliError(`${from}: ${JSON.stringify(text)} is not a server URL (use e.g. http://127.0.0.1:7070)`, 2);
+  }
+  return text.replace(/\/+$/, '');
 }

@@ -41,6 +41,7 @@ export function buildProgram(): Command {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  endQuietlyOnClosedOutput();
   const program = buildProgram();
   try {
     await program.parseAsync(argv);
@@ -68,6 +69,15 @@ export function reportError(e: unknown): number {
     if (e.message) process.stderr.write(`error: ${e.message}\n`);
     return e.exitCode;
   }
-  process.stderr.write(`error: ${(e as Error)?.stack ?? String(e)}\n`);
+  // Anything else is a bug: one line, the stack with STRATUS_DEBUG=1.
+  process.stderr.write(`error: ${process.env.STRATUS_DEBUG ? (e as Error)?.stack ?? String(e) : (e as Error)?.message ?? String(e)}\n`);
   return 1;
+}
+
+/** `stratus get -w | head`: once the reader is gone, stop, as other commands do (no EPIPE trace). */
+function endQuietlyOnClosedOutput(): void {
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(0);
+    throw e;
+  });
 }

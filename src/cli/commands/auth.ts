@@ -1,7 +1,7 @@
 /** login, logout, whoami, context: where the CLI talks to and as whom. */
 import type { Command } from 'commander';
 import { ApiClient } from '../../client/index.js';
-import { configPath, loadConfig, saveConfig } from '../config.js';
+import { configPath, loadConfig, saveConfig, serverUrl } from '../config.js';
 import { Cli } from '../context.js';
 import { CliError } from '../errors.js';
 import { printLine, table } from '../output.js';
@@ -15,22 +15,21 @@ export function registerAuth(program: Command): void {
     .option('--name <context>', 'context name (default: derived from the server)')
     .action(async (opts: { name?: string }, cmd: Command) => {
       const flags = Cli.of(cmd).flags;
-      const server = (flags.server ?? (process.env.STRATUS_SERVER || undefined))?.replace(/\/+$/, '');
+      const rawServer = flags.server ?? (process.env.STRATUS_SERVER || undefined);
       const token = flags.token ?? (process.env.STRATUS_TOKEN || undefined);
-      if (!server || !token) throw new CliError('login needs --server URL and --token TOKEN (or STRATUS_SERVER and STRATUS_TOKEN)', 2);
-      let parsed: URL;
-      try {
-        parsed = new URL(server);
-      } catch {
-        throw new CliError(`--server ${JSON.stringify(server)} is not a URL (e.g. http://127.0.0.1:7070)`, 2);
-      }
+      if (!rawServer || !token) throw new CliError('login needs --server URL and --token TOKEN (or STRATUS_SERVER and STRATUS_TOKEN)', 2);
+      const server = serverUrl(rawServer, flags.server ? '--server' : 'STRATUS_SERVER');
+      const parsed = new URL(server);
       const me = await new ApiClient(server, token).get<Whoami>('/v1/whoami');
       const name = opts.name ?? flags.context ?? `${parsed.hostname}-${parsed.port || (parsed.protocol === 'https:' ? 443 : 80)}`;
+      // A token that may act in one project only works there: select it, as `openstack` scopes a token.
+      const only = onlyProject(me);
+      const project = flags.project ?? only;
       const config = loadConfig();
-      config.contexts[name] = { server, token, ...(flags.project ? { project: flags.project } : {}) };
+      config.contexts[name] = { server, token, ...(project ? { project } : {}) };
       config.current = name;
       saveConfig(config);
-      printLine(`logged in to ${server} as ${me.id}; saved as context "${name}" in ${configPath()}`);
+      printLine(`logged in to ${server} as ${me.id}${!flags.project && only ? ` in project "${only}" (the only one it may use)` : ''}; saved as context "${name}" in ${configPath()}`);
     });
 
   program
@@ -79,4 +78,11 @@ export function registerAuth(program: Command): void {
     saveConfig(config);
     printLine(`context "${config.current}" now uses project "${project}"`);
   });
+}
+
+/** The one project a principal has roles in, if it is not a cluster admin and has exactly one. */
+export function onlyProject(me: Pick<Whoami, 'clusterAdmin' | 'roles'>): string | undefined {
+  if (me.clusterAdmin) return undefined;
+  const projects = [...new Set(me.roles.map((r) => r.project))];
+  return projects.length === 1 ? projects[0] : undefined;
 }

@@ -27,7 +27,13 @@ function load(o: FileOpts): { file: StackFile; stack?: string; source: string } 
     set[s.slice(0, i)] = s.slice(i + 1);
   }
   const files = o.filename.map((f) => parseStackFile(readInput(f), f === '-' ? 'stdin' : f, set));
-  const file: StackFile = { parameters: Object.assign({}, ...files.map((f) => f.parameters)), objects: files.flatMap((f) => f.objects), name: files.find((f) => f.name)?.name };
+  const declared = [...new Set(files.flatMap((f) => f.declared))];
+  const unknown = Object.keys(set).filter((k) => !declared.includes(k));
+  if (unknown.length > 0) {
+    const which = o.filename.length > 1 ? 'the files declare' : `${o.filename[0] === '-' ? 'stdin' : o.filename[0]} declares`;
+    throw new CliError(`--set ${unknown.join(', ')}: ${which} no such parameter (${declared.length ? `declared: ${declared.sort().join(', ')}` : 'none declared: add it under parameters: or use ${name} in the file'})`, 2);
+  }
+  const file: StackFile = { parameters: Object.assign({}, ...files.map((f) => f.parameters)), objects: files.flatMap((f) => f.objects), name: files.find((f) => f.name)?.name, declared };
   if (file.objects.length === 0) throw new CliError('nothing to apply: the files hold no objects');
   const first = o.filename[0]!;
   const stack = o.stack ?? file.name ?? (o.prune && first !== '-' ? basename(first, extname(first)).toLowerCase().replace(/[^a-z0-9-]/g, '-') : undefined);

@@ -17,7 +17,9 @@
  *   resources: [ {kind: ..., ...}, ... ]
  *
  * `${name}` is replaced by a parameter (--set name=value, else the file's default): a string that
- * is exactly `${name}` takes the parameter's type. Errors name the file, the line and the path.
+ * is exactly `${name}` takes the parameter's type. It may stand anywhere a value may, flow maps
+ * included (`{cpu: ${cpu}}`): each is masked as a plain word before the YAML is read, and
+ * substituted after. Errors name the file, the line and the path.
  */
 import YAML from 'yaml';
 import { findKind } from '../../model/kinds/index.js';
@@ -39,13 +41,16 @@ export interface StackFile {
   name?: string;
   parameters: Record<string, string | number | boolean>;
   objects: StackObject[];
+  /** Parameters the file declares (under parameters:) or uses (`${name}`): what --set may name. */
+  declared: string[];
 }
 
 const COMPACT: Record<string, string> = { services: 'service', instances: 'instance', networks: 'network', 'security-groups': 'security-group', images: 'image', secrets: 'secret' };
 
 export function parseStackFile(text: string, file: string, set: Record<string, string>): StackFile {
-  const docs = YAML.parseAllDocuments(text, { prettyErrors: true });
-  const out: StackFile = { parameters: {}, objects: [] };
+  const masked = maskParameters(text);
+  const docs = YAML.parseAllDocuments(masked.text, { prettyErrors: true });
+  const out: StackFile = { parameters: {}, objects: [], declared: [] };
   const raw: { value: unknown; line: number }[] = [];
   for (const doc of Array.isArray(docs) ? docs : [docs]) {
     const err = doc.errors[0];
@@ -54,17 +59,18 @@ export function parseStackFile(text: string, file: string, set: Record<string, s
       throw new CliError(`${file}:${pos ? `${pos.line}:${pos.col}` : '?'}: YAML syntax error: ${err.message.split('\n')[0]}`);
     }
     const value = doc.toJS({ maxAliasCount: 100 }) as unknown;
-    if (value !== null && value !== undefined) raw.push({ value, line: doc.contents?.range ? lineOf(text, doc.contents.range[0]) : 1 });
+    if (value !== null && value !== undefined) raw.push({ value, line: doc.contents?.range ? lineOf(masked.text, doc.contents.range[0]) : 1 });
   }
   for (const { value } of raw) {
     const v = value as Record<string, unknown>;
-    if (typeof v === 'object' && v && !Array.isArray(v) && v.parameters && typeof v.parameters === 'object') Object.assign(out.parameters, v.parameters);
+    if (typeof v === 'object' && v && !Array.isArray(v) && v.parameters && typeof v.parameters === 'object') Object.assign(out.parameters, masked.unmask(v.parameters));
   }
+  out.declared = [...new Set([...Object.keys(out.parameters), ...masked.names])];
   for (const [k, val] of Object.entries(set)) out.parameters[k] = coerce(val);
   for (const { value, line } of raw) {
     const where = `${file}:${line}`;
     if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new CliError(`${where}: expected an object (a stack, or kind/metadata/spec)`);
-    const v = substitute(value, out.parameters, '') as Record<string, unknown>;
+    const v = substitute(value, out.parameters, '', masked) as Record<string, unknown>;
     if (typeof v.name === 'string' || Object.keys(COMPACT).some((k) => k in v)) readCompact(v, out, where);
     else if (Array.isArray(v.resources) && v.kind === undefined) v.resources.forEach((r, i) => out.objects.push(fullObject(r, `${where} resources[${i}]`)));
     else out.objects.push(fullObject(v, where));
@@ -166,15 +172,56 @@ export function waves(objects: StackObject[]): StackObject[][] {
   return out;
 }
 
-function substitute(v: unknown, params: Record<string, string | number | boolean>, path: string): unknown {
+/** `${name}` references of a file's text, each masked as a word YAML reads as a plain scalar anywhere. */
+interface Masked {
+  text: string;
+  /** Parameter names the text refers to. */
+  names: string[];
+  /** The parameter a masked word stands for. */
+  nameOf: (word: string) => string | undefined;
+  /** `v` with every masked word back to its `${name}` text (keys, parameter defaults). */
+  unmask: <T>(v: T) => T;
+}
+
+const PARAM_REF = /\$\{([A-Za-z_][A-Za-z0-9_.-]*)\}/g;
+const MASK = /__STRATUS_PARAM_(\d+)__/g;
+
+function maskParameters(text: string): Masked {
+  const names: string[] = [];
+  const masked = text.replace(PARAM_REF, (_m, name: string) => {
+    let i = names.indexOf(name);
+    if (i < 0) i = names.push(name) - 1;
+    return `__STRATUS_PARAM_${i}__`;
+  });
+  const nameOf = (word: string) => {
+    const m = /^__STRATUS_PARAM_(\d+)__$/.exec(word);
+    return m ? names[Number(m[1])] : undefined;
+  };
+  const unmaskText = (t: string) => t.replace(MASK, (m, i: string) => (names[Number(i)] !== undefined ? `\${${names[Number(i)]}}` : m));
+  const unmask = <T>(v: T): T => {
+    if (typeof v === 'string') return unmaskText(v) as T;
+    if (Array.isArray(v)) return v.map(unmask) as T;
+    if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [unmaskText(k), unmask(x)])) as T;
+    return v;
+  };
+  return { text: masked, names, nameOf, unmask };
+}
+
+function substitute(v: unknown, params: Record<string, string | number | boolean>, path: string, masked: Masked): unknown {
   if (typeof v === 'string') {
-    const whole = /^\$\{([A-Za-z_][A-Za-z0-9_.-]*)\}$/.exec(v);
-    if (whole) return param(whole[1]!, params, path);
-    return v.replace(/\$\{([A-Za-z_][A-Za-z0-9_.-]*)\}/g, (_m, name: string) => String(param(name, params, path)));
+    const whole = masked.nameOf(v);
+    if (whole !== undefined) return param(whole, params, path);
+    return v.replace(MASK, (m) => {
+      const name = masked.nameOf(m);
+      return name === undefined ? m : String(param(name, params, path));
+    });
   }
-  if (Array.isArray(v)) return v.map((x, i) => substitute(x, params, `${path}[${i}]`));
+  if (Array.isArray(v)) return v.map((x, i) => substitute(x, params, `${path}[${i}]`, masked));
   if (v && typeof v === 'object') {
-    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, k === 'parameters' && path === '' ? x : substitute(x, params, path ? `${path}.${k}` : k)]));
+    return Object.fromEntries(Object.entries(v).map(([k0, x]) => {
+      const k = masked.unmask(k0);
+      return [k, k === 'parameters' && path === '' ? masked.unmask(x) : substitute(x, params, path ? `${path}.${k}` : k, masked)];
+    }));
   }
   return v;
 }
