@@ -91,6 +91,15 @@ describe('quantities', () => {
     expect(a).toEqual({ cpu: 8000, memory: 2048, gpu: 1000 });
     expect(b).toEqual(a);
   });
+
+  it('describe project shows each quota as used / limit', async () => {
+    expect((await run(['-p', 'quota-a', 'apply', '-f', file('qa.yaml', 'kind: instance\nmetadata: {name: qa}\nspec: {driver: process, command: [sleep, "60"], resources: {cpu: 250m, memory: 64Mi}}\n')])).code).toBe(0);
+    const described = await waitFor(() => run(['describe', 'project', 'quota-a']), (d) => d.stdout.includes('250m / 8'));
+    expect(described.stdout).toMatch(/^ {2}cpu +250m \/ 8$/m);
+    expect(described.stdout).toMatch(/^ {2}memory +64Mi \/ 2Gi$/m);
+    expect(described.stdout).toMatch(/^ {2}instances +1 \/ unlimited$/m);
+    expect((await api('GET', '/v1/projects/quota-a')).body.status.usage).toEqual({ cpu: 250, memory: 64, disk: 0, gpu: 0, instances: 1 });
+  });
 });
 
 describe('failures say why', () => {

@@ -54,7 +54,8 @@ export class QuotaTracker implements Component {
   private readonly reservations = new Map<string, { project: string; usage: Usage; until: number }>();
   private watcher?: Watcher;
 
-  constructor(private readonly repo: Repository) {}
+  /** `onChange`: told the project whose counted usage (`counted`) changed, once per change. */
+  constructor(private readonly repo: Repository, private readonly onChange?: (project: string) => void) {}
 
   async start(): Promise<void> {
     const { items, revision } = await this.repo.list<Instance>(instanceKind);
@@ -64,6 +65,11 @@ export class QuotaTracker implements Component {
 
   async stop(): Promise<void> {
     this.watcher?.close();
+  }
+
+  /** What the project's instances that are not finished reserve (no reservations of creates in flight). */
+  counted(project: string): Usage {
+    return this.byProject.get(project) ?? ZERO;
   }
 
   /** Current usage of a project, reservations included. */
@@ -117,6 +123,7 @@ export class QuotaTracker implements Component {
     const usage = usageOf(i.spec);
     this.byInstance.set(`${project}/${i.metadata.name}`, { project, usage });
     this.byProject.set(project, add(this.byProject.get(project) ?? ZERO, usage));
+    this.onChange?.(project);
   }
 
   private unset(i: Instance): void {
@@ -126,6 +133,7 @@ export class QuotaTracker implements Component {
     if (!prev) return;
     this.byInstance.delete(key);
     this.byProject.set(prev.project, add(this.byProject.get(prev.project) ?? ZERO, prev.usage, -1));
+    this.onChange?.(prev.project);
   }
 }
 

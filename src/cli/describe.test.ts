@@ -1,5 +1,6 @@
 import { describe, it, expect } from 'vitest';
-import { instanceKind, nodeKind } from '../model/kinds/index.js';
+import { instanceKind, nodeKind, projectKind } from '../model/kinds/index.js';
+import type { Project } from '../model/kinds/project.js';
 import type { Instance } from '../model/kinds/instance.js';
 import type { Node } from '../model/kinds/node.js';
 import { describeObject } from './describe.js';
@@ -68,5 +69,19 @@ describe('describe instance: health', () => {
     const text = describeObject(instanceKind, inst, []);
     expect(text).toContain('Ready:        False (HealthCheckFailed): health check failed: GET http://10.240.0.7:9999/: connection refused\n');
     expect(text).toContain('    cpu: 250m\n'); // the spec as written: a quantity string, not 250 (cores)
+  });
+});
+
+describe('describe project: quota usage', () => {
+  it('shows each quota as used / limit, quantities as people write them', () => {
+    const project: Project = {
+      kind: 'project',
+      metadata: { ...metadata, name: 'team-a' },
+      spec: { quotas: { cpu: 8000, memory: 32768, gpu: 2000, instances: 50 } },
+      status: { phase: 'Active', usage: { cpu: 1500, memory: 2560, disk: 0, gpu: 500, instances: 3 } },
+    };
+    const text = describeObject(projectKind, project, []);
+    expect(text).toContain(['Quota usage:', '  RESOURCE    USED / LIMIT', '  cpu         1500m / 8', '  memory      2560Mi / 32Gi', '  disk        0Mi / unlimited', '  gpu         500m / 2', '  instances   3 / 50'].join('\n'));
+    expect(text).not.toContain('Status:');
   });
 });

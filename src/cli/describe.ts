@@ -3,6 +3,7 @@ import YAML from 'yaml';
 import type { Kind, StoredObject } from '../model/kind.js';
 import type { Instance } from '../model/kinds/instance.js';
 import type { Node } from '../model/kinds/node.js';
+import type { Project } from '../model/kinds/project.js';
 import type { StratusEvent } from '../model/kinds/event.js';
 import { age } from '../model/format.js';
 import { formatCpu, formatMebibytes } from '../model/quantity.js';
@@ -25,9 +26,10 @@ export function describeObject(kind: Kind, obj: StoredObject, events: StoredObje
   field('Owner', m.owner ? `${m.owner.kind}/${m.owner.name}` : undefined);
   if (kind.kind === 'instance') out.push(...instanceStatus(obj as Instance));
   else if (kind.kind === 'node') out.push(...nodeStatus(obj as Node));
+  else if (kind.kind === 'project') out.push(...projectStatus(obj as Project));
   const shown = objectForPeople(kind, obj);
   out.push('Spec:', indent(YAML.stringify(shown.spec).trimEnd()));
-  if (obj.status && kind.kind !== 'instance' && kind.kind !== 'node') out.push('Status:', indent(YAML.stringify(shown.status).trimEnd()));
+  if (obj.status && !OWN_STATUS.has(kind.kind)) out.push('Status:', indent(YAML.stringify(shown.status).trimEnd()));
   out.push('Events:');
   if (events.length === 0) out.push('  <none>');
   else {
@@ -59,6 +61,20 @@ function instanceStatus(i: Instance): string[] {
   // Ready says what the last health check found (HealthCheckFailed: "GET http://...: connection refused").
   for (const c of s.conditions ?? []) out.push(`${`${c.type}:`.padEnd(14)}${c.status}${c.reason ? ` (${c.reason})` : ''}${c.message ? `: ${c.message}` : ''}`);
   if (s.usage) out.push(`${'Usage:'.padEnd(14)}cpu ${formatCpu(s.usage.cpu)}, memory ${formatMebibytes(s.usage.memory)}${gpuUsage(s.usage)} (at ${s.usage.at})`);
+  return out;
+}
+
+/** Kinds whose status describe shows in its own words rather than as YAML. */
+const OWN_STATUS = new Set(['instance', 'node', 'project']);
+
+/** Phase, and each quota as `used / limit` (as `openstack quota show --usage`). */
+function projectStatus(p: Project): string[] {
+  const out = [`${'Phase:'.padEnd(14)}${p.status?.phase ?? 'Active'}`];
+  const used = p.status?.usage ?? { cpu: 0, memory: 0, disk: 0, gpu: 0, instances: 0 };
+  const q = p.spec.quotas ?? {};
+  const show: Record<keyof typeof used, (n: number) => string> = { cpu: formatCpu, memory: formatMebibytes, disk: formatMebibytes, gpu: (n) => formatCpu(n), instances: String };
+  const rows = (Object.keys(show) as (keyof typeof used)[]).map((k) => [k, `${show[k](used[k])} / ${q[k] === undefined ? 'unlimited' : show[k](q[k]!)}`]);
+  out.push('Quota usage:', indent(table(['RESOURCE', 'USED / LIMIT'], rows)));
   return out;
 }
 

@@ -1,0 +1,73 @@
+/**
+ * Keeps each project's `status.usage` current: what its instances that are not finished reserve
+ * (CPU, memory, disk, GPUs, instances), counted as the quota check counts it (api/quota.ts), so
+ * `describe project` can show `used / limit` as `openstack quota show --usage` does.
+ *
+ *   instances watch ─▶ QuotaTracker (per-project sums) ─▶ dirty projects ─▶ every flushMs: write
+ *                                                                          status.usage if changed
+ *
+ * Writes are batched (a rollout of 100 replicas is a few writes, not 200) and skipped when the
+ * stored usage is already right; at start every project is brought up to date.
+ */
+import type { Repository } from '../store/repository.js';
+import type { Component } from '../server/runner.js';
+import { projectKind } from '../model/kinds/index.js';
+import type { Project } from '../model/kinds/project.js';
+import { QuotaTracker, type Usage } from '../api/quota.js';
+
+export class ProjectUsageController implements Component {
+  readonly name = 'project-usage';
+  private readonly tracker: QuotaTracker;
+  private readonly dirty = new Set<string>();
+  private timer: NodeJS.Timeout | undefined;
+  private flushing: Promise<void> | undefined;
+  private started = false;
+
+  constructor(private readonly repo: Repository, private readonly opts: { flushMs?: number } = {}) {
+    this.tracker = new QuotaTracker(repo, (project) => this.touch(project));
+  }
+
+  async start(): Promise<void> {
+    await this.tracker.start();
+    this.started = true;
+    for (const p of (await this.repo.list<Project>(projectKind)).items) this.dirty.add(p.metadata.name);
+    await this.flush();
+  }
+
+  async stop(): Promise<void> {
+    this.started = false;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    await this.tracker.stop();
+    await this.flushing;
+  }
+
+  private touch(project: string): void {
+    this.dirty.add(project);
+    if (!this.started || this.timer) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.flush();
+    }, this.opts.flushMs ?? 500);
+    this.timer.unref();
+  }
+
+  /** Writes the usage of every dirty project whose stored usage differs. */
+  private async flush(): Promise<void> {
+    await this.flushing;
+    const projects = [...this.dirty];
+    this.dirty.clear();
+    this.flushing = (async () => {
+      for (const name of projects) {
+        const usage = this.tracker.counted(name);
+        await this.repo.update<Project>(projectKind, name, undefined, (cur) => (sameUsage(cur.status?.usage, usage) ? undefined : { ...cur, status: { ...cur.status, usage: { ...usage } } }))
+          .catch(() => this.dirty.add(name)); // tried again with the next change
+      }
+    })();
+    await this.flushing;
+  }
+}
+
+function sameUsage(a: Usage | undefined, b: Usage): boolean {
+  return a !== undefined && a.cpu === b.cpu && a.memory === b.memory && a.disk === b.disk && a.gpu === b.gpu && a.instances === b.instances;
+}
