@@ -221,6 +221,26 @@ describe('one-line errors and logins', () => {
   });
 });
 
+describe('node drain', () => {
+  it.runIf(root)('moves a service a replica at a time, gives up at --timeout saying what is left, and --force finishes it: Drained', async () => {
+    const node = `first-hour-${process.pid}`;
+    expect((await run(['apply', '--timeout', '60s', '-f', file('drainme.yaml', 'services:\n  drainme:\n    replicas: 2\n    template: {driver: process, command: [sleep, "3600"], resources: {cpu: 10m, memory: 16Mi}}\n')])).code).toBe(0);
+    // One node only: a moved replica has nowhere to go, so the budget (2 replicas, at most 1 unavailable) holds the other.
+    const slow = await run(['node', 'drain', node, '--timeout', '3s']);
+    expect(slow.code).toBe(1);
+    expect(slow.stderr.trimEnd().split('\n').at(-1)).toMatch(new RegExp(`^error: node/${node} is not drained after 3s: \\d+ instances? left: .*default/drainme-.*stratus node drain ${node} --force\\)$`));
+    expect((await run(['get', 'nodes'])).stdout).toMatch(new RegExp(`^${node} +Ready,Draining `, 'm'));
+    expect((await run(['describe', 'node', node])).stdout).toMatch(/DrainWaiting +service drainme: 1 of 2 replicas available and at most 1 may be unavailable/);
+    const forced = await run(['node', 'drain', node, '--force', '--timeout', '60s']);
+    expect(forced.code, forced.stderr).toBe(0);
+    expect(forced.stdout).toBe(`node/${node} cordoned; draining (forced: everything stops now)\nnode/${node} drained\n`);
+    expect((await run(['get', 'nodes'])).stdout).toMatch(new RegExp(`^${node} +Ready,Drained `, 'm'));
+    expect((await run(['node', 'uncordon', node])).code).toBe(0);
+    expect((await run(['get', 'nodes'])).stdout).toMatch(new RegExp(`^${node} +Ready `, 'm'));
+    expect((await run(['delete', 'service', 'drainme'])).code).toBe(0);
+  }, 120_000);
+});
+
 async function waitFor<T>(get: () => Promise<T>, ok: (v: T) => boolean, ms = 30_000): Promise<T> {
   const end = Date.now() + ms;
   for (;;) {

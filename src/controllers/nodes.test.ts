@@ -2,9 +2,12 @@ import { describe, it, expect, beforeEach } from 'vitest';
 import { MemoryBackend } from '../store/memory.js';
 import { Repository } from '../store/repository.js';
 import { FakeClock, sequentialIds, isoNow } from '../model/runtime.js';
-import { instanceKind, nodeKind, projectKind, eventKind } from '../model/kinds/index.js';
+import { instanceKind, nodeKind, projectKind, eventKind, serviceKind } from '../model/kinds/index.js';
 import type { Instance } from '../model/kinds/instance.js';
-import type { Node } from '../model/kinds/node.js';
+import { DRAINED_ANNOTATION, nodeState, type Node } from '../model/kinds/node.js';
+import { SERVICE_LABEL, type Service } from '../model/kinds/service.js';
+import type { StratusEvent } from '../model/kinds/event.js';
+import { release } from '../model/lifecycle.js';
 import { NodeController } from './nodes.js';
 import { EventRecorder } from './events.js';
 
@@ -123,5 +126,37 @@ describe('NodeController', () => {
     await ctl.tick();
     expect((await get('x')).metadata.revision).toBe(x.metadata.revision);
     expect((await get('done')).status?.phase).toBe('Succeeded');
+  });
+
+  it('marks a draining node Drained once nothing is left on it; it stays cordoned', async () => {
+    await node('d', 0, { unschedulable: true, draining: true });
+    const x = await instance('x', 'd', 'always');
+    await ctl.tick();
+    expect((await repo.get<Node>(nodeKind, 'd')).spec.draining).toBe(true); // x is stopping
+    await repo.setStatus(instanceKind, await get('x'), release(x, 'Drained', 'stopped', 'Stopped', isoNow(clock))); // what its agent does
+    await ctl.tick();
+    const d = await repo.get<Node>(nodeKind, 'd');
+    expect(d.spec).toEqual({ unschedulable: true });
+    expect(d.metadata.annotations?.[DRAINED_ANNOTATION]).toBe(isoNow(clock));
+    expect(nodeState(d)).toBe('Ready,Drained');
+    const events = (await repo.list<StratusEvent>(eventKind, { project: 'system' })).items.map((e) => e.spec.reason);
+    expect(events).toContain('Drained');
+  });
+
+  it('moves a service\'s replicas within its disruption budget, and all of them once the deadline passed', async () => {
+    await repo.create<Service>(serviceKind, { metadata: { name: 'web', project: 'p' }, spec: { replicas: 3, template: { spec: { driver: 'process', command: ['x'], resources: { cpu: 100, memory: 64, disk: 0 }, priority: 0, restartPolicy: 'always', gracePeriod: 10 } } } });
+    await node('d', 0, { unschedulable: true, draining: true });
+    for (const n of ['w1', 'w2', 'w3']) {
+      const i = await repo.create<Instance>(instanceKind, { metadata: { name: n, project: 'p', labels: { [SERVICE_LABEL]: 'web' } }, spec: { driver: 'process', command: ['x'], resources: { cpu: 100, memory: 64, disk: 0 }, priority: 0, restartPolicy: 'always', gracePeriod: 10 } });
+      await repo.setStatus(instanceKind, i, { phase: 'Running', node: 'd', conditions: [{ type: 'Ready', status: 'True' }] });
+    }
+    await ctl.tick();
+    const phases = async () => Promise.all(['w1', 'w2', 'w3'].map(async (n) => (await get(n)).status?.phase));
+    expect((await phases()).filter((p) => p === 'Stopping')).toHaveLength(1); // 3 ready, at most 1 unavailable
+    await ctl.tick();
+    expect((await phases()).filter((p) => p === 'Stopping')).toHaveLength(1); // the moved one is not ready again yet
+    await repo.update<Node>(nodeKind, 'd', undefined, (n) => ({ ...n, spec: { ...n.spec, drainDeadline: isoNow(clock) } }));
+    await ctl.tick();
+    expect(await phases()).toEqual(['Stopping', 'Stopping', 'Stopping']);
   });
 });

@@ -4,8 +4,10 @@
  * Every tick it reads nodes and instances and closes the gaps:
  * - a node whose agent has not reported for `heartbeatTimeoutMs` is marked Down, and every
  *   instance bound to it is released: Pending again (restart always) or Lost;
- * - on a draining node, running instances are asked to stop (phase Stopping, reason Drained);
- *   the agent stops each within its grace period and releases it;
+ * - on a draining node, running instances are asked to stop (phase Stopping, reason Drained), a
+ *   service's replicas a few at a time within its disruption budget (drain.ts); the agent stops
+ *   each within its grace period and releases it; once nothing is left the node is Drained
+ *   (`draining` cleared, annotated stratus.io/drained-at; it stays cordoned);
  * - a Down node that reports again is Ready once more (the agent's next heartbeat says so);
  * - instances bound to a node that is deleted (--force) are released too, even if its agent
  *   registered it again meanwhile (those placed before the delete was seen), and so are, at
@@ -22,9 +24,11 @@
  */
 import type { Repository } from '../store/repository.js';
 import type { Watcher } from '../store/backend.js';
-import { instanceKind, nodeKind } from '../model/kinds/index.js';
+import { instanceKind, nodeKind, serviceKind } from '../model/kinds/index.js';
 import type { Instance } from '../model/kinds/instance.js';
-import type { Node } from '../model/kinds/node.js';
+import { DRAINED_ANNOTATION, type Node } from '../model/kinds/node.js';
+import { SERVICE_LABEL, type Service } from '../model/kinds/service.js';
+import { planDrain } from './drain.js';
 import { FINISHED, release } from '../model/lifecycle.js';
 import { isoNow } from '../model/runtime.js';
 import { every, type Component } from '../server/runner.js';
@@ -46,6 +50,8 @@ export class NodeController implements Component {
   private orphansMayExist = true;
   /** Deleted nodes, with when the delete was seen: what was placed on them by then is released. */
   private readonly deleted = new Map<string, number>();
+  /** Per draining node, what its last pass said waits for a disruption budget. */
+  private readonly drainWaits = new Map<string, string>();
   /** When this controller began watching: the earliest "last heartbeat" it assumes. */
   private watchingSince?: number;
   private watcher?: Watcher;
@@ -110,7 +116,7 @@ export class NodeController implements Component {
         await this.releaseAll(name, bound.get(name) ?? []);
         if (node.status?.phase === 'Down') this.settled.add(name);
       }
-      else if (node.spec.draining) await this.drain(name, bound.get(name) ?? []);
+      else if (node.spec.draining) await this.drain(node, bound);
     }
     this.lastError = '';
   }
@@ -174,14 +180,48 @@ export class NodeController implements Component {
     }
   }
 
-  private async drain(node: string, instances: Instance[]): Promise<void> {
-    for (const i of instances) {
-      if (i.status?.phase === 'Stopping') continue;
+  /** One drain pass: stop what the budgets allow, say what waits, and mark the node Drained once empty. */
+  private async drain(n: Node, bound: Map<string, Instance[]>): Promise<void> {
+    const node = n.metadata.name;
+    const instances = bound.get(node) ?? [];
+    if (instances.length === 0) return this.markDrained(n);
+    const all = [...bound.values()].flat();
+    const replicasOf = (project: string, service: string) => all.filter((i) => i.metadata.project === project && i.metadata.labels?.[SERVICE_LABEL] === service);
+    const deadline = n.spec.drainDeadline ? Date.parse(n.spec.drainDeadline) : Number.POSITIVE_INFINITY;
+    const pending = instances.filter((i) => i.status?.phase !== 'Stopping');
+    const plan = planDrain(pending, replicasOf, await this.servicesOf(pending), this.repo.clock.now() >= deadline);
+    // Said once per reason, not once a second.
+    const why = plan.waiting.map((w) => w.why).join('; ');
+    if (why && this.drainWaits.get(node) !== why) await this.events.record({ kind: 'node', name: node }, 'Normal', 'DrainWaiting', why);
+    this.drainWaits.set(node, why);
+    for (const i of plan.stop) {
       await this.repo.update<Instance>(instanceKind, i.metadata.name, i.metadata.project, (cur) => {
         if (cur.status?.node !== node || FINISHED.has(cur.status.phase) || cur.status.phase === 'Stopping') return undefined;
         return { ...cur, status: { ...cur.status, phase: 'Stopping', reason: 'Drained', message: `node ${node} is draining; stopping within ${cur.spec.gracePeriod} s` } };
       });
       await this.events.record({ kind: 'instance', name: i.metadata.name, project: i.metadata.project }, 'Normal', 'Draining', `node ${node} is draining; moving the instance`);
     }
+  }
+
+  /** The services of `instances`, by project/name. */
+  private async servicesOf(instances: Instance[]): Promise<Map<string, Service>> {
+    const out = new Map<string, Service>();
+    for (const project of new Set(instances.filter((i) => i.metadata.labels?.[SERVICE_LABEL]).map((i) => i.metadata.project!))) {
+      for (const s of (await this.repo.list<Service>(serviceKind, { project })).items) out.set(`${project}/${s.metadata.name}`, s);
+    }
+    return out;
+  }
+
+  private async markDrained(n: Node): Promise<void> {
+    const at = isoNow(this.repo.clock);
+    this.drainWaits.delete(n.metadata.name);
+    let changed = false;
+    await this.repo.update<Node>(nodeKind, n.metadata.name, undefined, (cur) => {
+      if (!cur.spec.draining) return undefined;
+      const { draining: _d, drainDeadline: _dl, ...spec } = cur.spec;
+      changed = true;
+      return { ...cur, metadata: { ...cur.metadata, annotations: { ...cur.metadata.annotations, [DRAINED_ANNOTATION]: at } }, spec };
+    });
+    if (changed) await this.events.record({ kind: 'node', name: n.metadata.name }, 'Normal', 'Drained', `node ${n.metadata.name} is drained: no instances left; it stays cordoned (stratus node uncordon ${n.metadata.name})`);
   }
 }

@@ -33,7 +33,8 @@ export const NodeResourcesSchema = Type.Object(
 export const NodeSpecSchema = Type.Object(
   {
     unschedulable: Type.Optional(Type.Boolean({ description: 'Cordoned: no new instances are placed here.' })),
-    draining: Type.Optional(Type.Boolean({ description: 'Instances are being moved off this node.' })),
+    draining: Type.Optional(Type.Boolean({ description: 'Instances are being moved off this node (stratus node drain); cleared once it is empty, when the node is annotated stratus.io/drained-at.' })),
+    drainDeadline: Type.Optional(Timestamp('While draining: after this, what is left stops regardless of services\' disruption budgets (stratus node drain --force sets it to now).')),
     zone: Type.Optional(DnsLabel({ description: 'Failure domain, e.g. a rack or a room.' })),
     pool: Type.Optional(DnsLabel({ description: 'Node pool the node belongs to.' })),
   },
@@ -41,6 +42,17 @@ export const NodeSpecSchema = Type.Object(
 );
 
 export const NODE_PHASES = ['Ready', 'NotReady', 'Down', 'Unknown'] as const;
+
+/** Set by the node controller when a drain found the node empty (the agent owns the node's status). */
+export const DRAINED_ANNOTATION = 'stratus.io/drained-at';
+
+/** "Ready", "Ready,Cordoned", "Ready,Draining", "Ready,Drained". */
+export function nodeState(n: Pick<Node, 'metadata' | 'spec' | 'status'>): string {
+  const phase = n.status?.phase ?? 'Unknown';
+  if (n.spec.draining) return `${phase},Draining`;
+  if (n.spec.unschedulable) return `${phase},${n.metadata.annotations?.[DRAINED_ANNOTATION] ? 'Drained' : 'Cordoned'}`;
+  return phase;
+}
 
 const Driver = Type.Object(
   {
@@ -135,7 +147,7 @@ export const nodeKind = defineKind({
   initialStatus: () => ({ phase: 'Unknown' as const, message: 'the agent has not reported yet' }),
   columns: [
     { header: 'NAME', get: (o) => o.metadata.name },
-    { header: 'STATUS', get: (o) => ((o as Node).status?.phase ?? 'Unknown') + ((o as Node).spec.unschedulable ? ',Cordoned' : '') },
+    { header: 'STATUS', get: (o) => nodeState(o as Node) },
     { header: 'ZONE', get: (o) => (o as Node).spec.zone ?? '' },
     { header: 'CPU', get: (o) => formatCpu((o as Node).status?.allocatable?.cpu ?? 0) },
     { header: 'MEMORY', get: (o) => formatMebibytes((o as Node).status?.allocatable?.memory ?? 0) },
