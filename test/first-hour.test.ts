@@ -241,6 +241,28 @@ describe('node drain', () => {
   }, 120_000);
 });
 
+describe('README and CLI agree', () => {
+  it('stack ls fills STATUS and APPLIED; get services shows the address; get events is oldest first', async () => {
+    expect((await run(['apply', '-f', file('shelf.yaml', 'name: shelf\nservices:\n  shelf: {replicas: 0, template: {driver: process, command: [sleep, "60"]}}\n')])).code).toBe(0);
+    const ls = await waitFor(() => run(['stack', 'ls']), (r) => /Applied/.test(r.stdout));
+    expect(ls.stdout.split('\n')[0]).toMatch(/^NAME +OBJECTS +SOURCE +STATUS +APPLIED +AGE$/);
+    expect(ls.stdout).toMatch(/^shelf +1 +\S+shelf\.yaml +Applied +\d+s +\d+s$/m);
+    expect((await run(['get', 'services'])).stdout.split('\n')[0]).toMatch(/^NAME +READY +UP-TO-DATE +AVAILABLE +REVISION +STATUS +ADDRESS +AGE$/);
+    // Two instances that cannot be placed, the later one first in name order: their events come by time.
+    expect((await run(['project', 'create', 'order'])).code).toBe(0);
+    for (const n of ['zz-first', 'aa-second']) {
+      expect((await run(['-p', 'order', 'apply', '-f', file(`${n}.yaml`, `kind: instance\nmetadata: {name: ${n}}\nspec: {driver: process, command: [sleep, "1"], resources: {cpu: 1000}}\n`)])).code).toBe(0);
+      await waitFor(async () => (await api('GET', '/v1/projects/order/events')).body.items.length, (k) => k >= (n === 'zz-first' ? 1 : 2));
+    }
+    for (const args of [['-p', 'order', 'get', 'events'], ['get', 'events', '-A']]) {
+      const events = JSON.parse((await run([...args, '-o', 'json'])).stdout) as { items: { spec: { lastTime?: string }; metadata: { createdAt: string } }[] };
+      const times = events.items.map((e) => e.spec.lastTime ?? e.metadata.createdAt);
+      expect(times.length).toBeGreaterThanOrEqual(2);
+      expect(times).toEqual([...times].sort());
+    }
+  });
+});
+
 async function waitFor<T>(get: () => Promise<T>, ok: (v: T) => boolean, ms = 30_000): Promise<T> {
   const end = Date.now() + ms;
   for (;;) {

@@ -9,6 +9,7 @@ import { ServiceController } from '../controllers/services.js';
 import { StackController } from '../controllers/stacks.js';
 import { NetworkController } from '../controllers/networks.js';
 import { ProjectUsageController } from '../controllers/project-usage.js';
+import { StackStatusController } from '../controllers/stack-status.js';
 import type { PolicyChoice } from '../scheduler/engine/types.js';
 import { embeddedAgent, type EmbeddedAgentOptions } from './embedded-agent.js';
 
@@ -35,6 +36,7 @@ export function serverComponents(options: ComponentOptions): (ctx: ServerContext
     out.push(new ServiceController(ctx.repo, new EventRecorder(ctx.repo, 'service-controller'), ctx.admission));
     out.push(new StackController(ctx.repo, new EventRecorder(ctx.repo, 'stack-controller')));
     out.push(new ProjectUsageController(ctx.repo));
+    out.push(new StackStatusController(ctx.repo));
     out.push(eventSweeper(ctx.repo, options.eventTtlMs ?? 3_600_000));
     if (options.agent) out.push(embeddedAgent(ctx, options.agent));
     return out;

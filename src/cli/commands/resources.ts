@@ -1,7 +1,8 @@
 /** get, describe, delete: the verbs that work on any kind (apply and plan are in stacks.ts). */
 import type { Command } from 'commander';
 import type { StoredObject } from '../../model/kind.js';
-import { eventKind } from '../../model/kinds/index.js';
+import { eventKind, kindNames } from '../../model/kinds/index.js';
+import type { StratusEvent } from '../../model/kinds/event.js';
 import { Cli, kindArg } from '../context.js';
 import { ApiError, CliError } from '../errors.js';
 import { checkFormat, formatObjects, formatRow, printLine, table } from '../output.js';
@@ -15,7 +16,7 @@ interface GetOpts { output: string; selector?: string; watch?: boolean; allProje
 export function registerResources(program: Command): void {
   program
     .command('get <kind> [names...]')
-    .description('List objects of a kind, or show some by name. Kinds: projects, users, tokens, nodes, instances, events.')
+    .description(`List objects of a kind, or show some by name (events: oldest first). Kinds: ${kindNames().join(', ')}.`)
     .option('-o, --output <format>', 'table, wide, json, yaml or name', 'table')
     .option('-l, --selector <selector>', 'label selector, e.g. app=web,tier!=db')
     .option('-w, --watch', 'after listing, print changes as they happen')
@@ -31,6 +32,7 @@ export function registerResources(program: Command): void {
       }
       const query: Record<string, string> = opts.selector ? { selector: opts.selector } : {};
       const { items, revision } = await cli.client.listAll<StoredObject>(cli.collection(kind, all), query);
+      if (kind === eventKind) items.sort(byEventTime); // oldest first, as kubectl; a watch then adds the newest
       if (items.length === 0 && (format === 'table' || format === 'wide') && !opts.watch) {
         process.stderr.write(`No ${kind.plural} found${kind.scope === 'project' && !all ? ` in project "${cli.project}"` : ''}.\n`);
       } else {
@@ -104,4 +106,10 @@ async function follow(cli: Cli, kind: ReturnType<typeof kindArg>, all: boolean, 
     printLine(headerPrinted ? text[1]! : text.join('\n'));
     headerPrinted = true;
   }, controller.signal);
+}
+
+/** Events by when they last happened, oldest first. */
+function byEventTime(a: StoredObject, b: StoredObject): number {
+  const t = (o: StoredObject) => (o as StratusEvent).spec.lastTime ?? o.metadata.createdAt;
+  return t(a).localeCompare(t(b)) || a.metadata.name.localeCompare(b.metadata.name);
 }

@@ -11,7 +11,7 @@ import type { Cli } from '../context.js';
 import { ApiError, CliError } from '../errors.js';
 import type { StoredObject } from '../../model/kind.js';
 import { ALL_KINDS, serviceKind, stackKind } from '../../model/kinds/index.js';
-import { STACK_LABEL } from '../../model/kinds/stack.js';
+import { APPLIED_ANNOTATION, STACK_LABEL } from '../../model/kinds/stack.js';
 import { diff, showChange, userPart, type Change } from './diff.js';
 import { waves, type StackFile, type StackObject } from './file.js';
 import { Progress, health, type Health } from './progress.js';
@@ -138,7 +138,7 @@ export async function applyPlan(cli: Cli, file: StackFile, plan: StackPlan, opts
 async function upsertStack(cli: Cli, plan: StackPlan, opts: ApplyOptions): Promise<void> {
   const body = {
     kind: 'stack',
-    metadata: { name: plan.stack! },
+    metadata: { name: plan.stack!, annotations: { [APPLIED_ANNOTATION]: new Date().toISOString() } },
     spec: { source: opts.source, parameters: withoutSecretValues(opts.parameters, plan), objects: plan.items.map((i) => ({ kind: i.obj.kind.kind, name: i.obj.name })) },
   };
   const path = `/v1/projects/${cli.project}/stacks`;

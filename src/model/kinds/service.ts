@@ -159,8 +159,8 @@ export const serviceKind = defineKind({
     { header: 'AVAILABLE', get: (o) => String((o as Service).status?.available ?? 0) },
     { header: 'REVISION', get: (o) => String((o as Service).status?.revision ?? '') },
     { header: 'STATUS', get: (o) => (o as Service).status?.phase ?? '' },
+    { header: 'ADDRESS', get: (o) => (o as Service).status?.address ?? '' },
     { header: 'AGE', get: (o) => age(o.metadata.createdAt) },
-    { header: 'ADDRESS', get: (o) => (o as Service).status?.address ?? '', wide: true },
     { header: 'MESSAGE', get: (o) => (o as Service).status?.message ?? '', wide: true },
   ],
 });

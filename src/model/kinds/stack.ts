@@ -9,6 +9,8 @@ import { DnsLabel, StringEnum, Strict, Timestamp } from '../schema.js';
 import { age } from '../format.js';
 
 export const STACK_LABEL = 'stratus.io/stack';
+/** When `stratus apply` last applied the stack (it stamps each apply; status.appliedAt shows it). */
+export const APPLIED_ANNOTATION = 'stratus.io/applied-at';
 
 export const StackSpecSchema = Type.Object(
   {
@@ -22,9 +24,9 @@ export const StackSpecSchema = Type.Object(
 
 export const StackStatusSchema = Type.Object(
   {
-    phase: Type.Optional(StringEnum(['Applying', 'Applied', 'Failed'])),
+    phase: Type.Optional(StringEnum(['Applying', 'Applied', 'Failed'], { description: 'Applied: every service it owns is available; Failed: one is degraded; else Applying.' })),
     message: Type.Optional(Type.String()),
-    appliedAt: Type.Optional(Timestamp('When it was last applied.')),
+    appliedAt: Type.Optional(Timestamp('When it was last applied (the stratus.io/applied-at annotation apply writes).')),
   },
   Strict,
 );
