@@ -109,7 +109,7 @@ describe('failures say why', () => {
     const r = await run(['apply', '-f', f, '--timeout', '60s']);
     const found = `health check failed: GET http://[0-9.]+:${port}/: connection refused`;
     expect(r.code, r.stdout + r.stderr).toBe(1);
-    expect(r.stderr).toMatch(new RegExp(`^error: service/sick failed: revision 1 failed: only 0 of 1 replicas of the new version became available within 5 s; sick-[a-z0-9]+: ${found}\n$`));
+    expect(r.stderr).toMatch(new RegExp(`^error: service/sick failed: revision 1 failed: only 0 of 1 replica of the new version became available within 5 s; sick-[a-z0-9]+: ${found}\n$`));
     const [replica] = (await api('GET', '/v1/projects/default/instances?selector=stratus.io%2Fservice%3Dsick')).body.items as { metadata: { name: string } }[];
     const described = await waitFor(() => run(['describe', 'instance', replica!.metadata.name]), (d) => /Unhealthy/.test(d.stdout));
     expect(described.stdout).toMatch(new RegExp(`Ready: +False \\(HealthCheckFailed\\): ${found}`));
@@ -260,6 +260,31 @@ describe('README and CLI agree', () => {
       expect(times.length).toBeGreaterThanOrEqual(2);
       expect(times).toEqual([...times].sort());
     }
+  });
+});
+
+describe('wording', () => {
+  it('says 1 object, names the file, line and field, checks names before they go into a URL, and lists one project\'s tokens', async () => {
+    expect((await run(['project', 'create', 'words'])).code).toBe(0);
+    const w = (args: string[]) => run(['-p', 'words', ...args]);
+    expect((await w(['apply', '-f', file('one.yaml', 'name: one\nservices:\n  solo: {replicas: 0, template: {driver: process, command: [x]}}\n')])).code).toBe(0);
+    expect((await w(['stack', 'rm', 'one'])).stdout).toBe('stack/one deleted; its object is being removed\n');
+    const bad = file('bad-fields.yaml', 'services:\n  web:\n    replicas: -1\n    template: {driver: process, command: [x], resources: {memory: 12Qi}}\n');
+    const r = await w(['apply', '-f', bad]);
+    expect(r.stderr).toContain(`${bad}:3: services.web.replicas: -1 is less than the minimum 0`);
+    expect(r.stderr).toContain(`${bad}:4: services.web.template.resources.memory: "12Qi" is not a size`);
+    expect(r.stderr).not.toMatch(/spec\.template|params\./);
+    expectOneLineError(await w(['get', 'instance', 'Bad_Name']), /^error: instance name: "Bad_Name" is not a DNS label/);
+    expectOneLineError(await run(['-p', 'No_Such', 'get', 'instances']), /^error: project name: "No_Such" is not a DNS label/);
+    expect((await w(['token', 'create', '--role', 'viewer', '--name', 'words-viewer'])).code).toBe(0);
+    const mine = await w(['token', 'ls']);
+    expect(mine.stdout).toMatch(/^words-viewer /m);
+    expect(mine.stdout).not.toMatch(/^admin /m); // the admin's token has no role in "words"
+    // The audit names the token that acted, and a stack's first apply is no failed "update".
+    const audit = await run(['audit', '--kind', 'token', '--limit', '200']);
+    expect(audit.stdout.split('\n')[0]).toMatch(/^TIME +ACTOR +TOKEN +ACTION +OBJECT +STATUS +CODE$/);
+    expect(audit.stdout).toMatch(/user:admin +admin +create +token\/words-viewer +201/);
+    expect((await w(['audit', '--failed', '--limit', '200'])).stdout).not.toMatch(/update +stack\//);
   });
 });
 

@@ -5,6 +5,7 @@ import { resolveTarget, type Context } from './config.js';
 import type { Kind } from '../model/kind.js';
 import { findKind, kindNames } from '../model/kinds/index.js';
 import { CliError } from './errors.js';
+import { dnsLabelProblem } from '../model/labels.js';
 
 export interface GlobalFlags {
   server?: string;
@@ -35,7 +36,7 @@ export class Cli {
   }
 
   get project(): string {
-    return this.ctx.project ?? 'default';
+    return checkName('project', this.ctx.project ?? 'default');
   }
 
   /** Collection path of a kind: /v1/projects/P/instances, /v1/nodes, or /v1/instances with -A. */
@@ -45,8 +46,15 @@ export class Cli {
   }
 
   item(kind: Kind, name: string): string {
-    return `${this.collection(kind)}/${encodeURIComponent(name)}`;
+    return `${this.collection(kind)}/${encodeURIComponent(checkName(kind.kind, name))}`;
   }
+}
+
+/** A name as the CLI got it, checked before it goes into a URL: the API would only say "params.name". */
+export function checkName(what: string, name: string): string {
+  const problem = dnsLabelProblem(name);
+  if (problem) throw new CliError(`${what} name: ${problem}`, 2);
+  return name;
 }
 
 export function kindArg(name: string): Kind {

@@ -5,7 +5,7 @@ import type { Instance } from '../model/kinds/instance.js';
 import type { Node } from '../model/kinds/node.js';
 import type { Project } from '../model/kinds/project.js';
 import type { StratusEvent } from '../model/kinds/event.js';
-import { age } from '../model/format.js';
+import { age, plural } from '../model/format.js';
 import { formatCpu, formatMebibytes } from '../model/quantity.js';
 import { table } from './output.js';
 import { objectForPeople } from '../model/quantity-fields.js';
@@ -49,7 +49,7 @@ function instanceStatus(i: Instance): string[] {
   if (s.message) out.push(`${'Message:'.padEnd(14)}${s.message}`);
   if (s.node) out.push(`${'Node:'.padEnd(14)}${s.node}${s.score !== undefined ? ` (score ${s.score})` : ''}`);
   if (s.explanation && !s.node && s.explanation.nodes > 0) {
-    out.push(`${'Why pending:'.padEnd(14)}${s.explanation.nodes} nodes considered at ${s.explanation.at}`);
+    out.push(`${'Why pending:'.padEnd(14)}${plural(s.explanation.nodes, 'node')} considered at ${s.explanation.at}`);
     for (const r of s.explanation.reasons) out.push(`  ${String(r.count).padStart(6)}  ${r.reason}`);
   }
   if (s.allocation?.gpus?.length) out.push(`${'GPUs:'.padEnd(14)}${s.allocation.gpus.map((g) => `#${g.index}${g.milli < 1000 ? ` (${g.milli / 10}%)` : ''}`).join(', ')}`);

@@ -16,6 +16,7 @@
 import type { Instance } from '../model/kinds/instance.js';
 import { amount, SERVICE_LABEL, type Service } from '../model/kinds/service.js';
 import { isDraining, isReady } from './rollout.js';
+import { plural } from '../model/format.js';
 
 export interface DrainPlan {
   /** Instances of the node to stop now. */
@@ -51,7 +52,7 @@ export function planDrain(onNode: Instance[], replicasOf: (project: string, serv
       plan.stop.push(i);
     } else {
       const available = replicasOf(i.metadata.project!, name!).filter((r) => isReady(r) && !isDraining(r)).length;
-      plan.waiting.push({ instance: i, why: `service ${name}: ${available} of ${R} replicas available and at most ${budget} may be unavailable; ${i.metadata.name} stops once a moved replica is ready elsewhere` });
+      plan.waiting.push({ instance: i, why: `service ${name}: ${available} of ${plural(R, 'replica')} available and at most ${budget} may be unavailable; ${i.metadata.name} stops once a moved replica is ready elsewhere` });
     }
   }
   return plan;

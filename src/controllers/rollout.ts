@@ -16,6 +16,7 @@ import type { Instance } from '../model/kinds/instance.js';
 import { amount, REVISION_LABEL, servicePortsOf, type HistoryItem, type Service, type ServiceStatus, type ServiceTemplate } from '../model/kinds/service.js';
 import { FINISHED } from '../model/lifecycle.js';
 import { conditionOf, setCondition } from '../model/conditions.js';
+import { plural } from '../model/format.js';
 
 export const CRASH_RESTARTS = 3;
 export const HISTORY_LIMIT = 10;
@@ -177,13 +178,13 @@ function finish(svc: Service, rev: ReturnType<typeof withRevision>, t: Tally): R
 
 function rolloutFailure(svc: Service, current: Instance[], startedAt: string, now: number, R: number, available: number): string | undefined {
   const crashing = current.find((i) => (i.status?.restarts ?? 0) >= CRASH_RESTARTS);
-  if (crashing) return `replica ${crashing.metadata.name} restarted ${crashing.status!.restarts} times (${crashing.status?.message ?? crashing.status?.reason ?? 'crashing'})`;
+  if (crashing) return `replica ${crashing.metadata.name} restarted ${plural(crashing.status!.restarts!, 'time')} (${crashing.status?.message ?? crashing.status?.reason ?? 'crashing'})`;
   const deadline = (svc.spec.update?.progressDeadline ?? 120) * 1000;
   if (now - Date.parse(startedAt) > deadline) {
     // A replica whose health check failed says the most: what the check found.
     const unready = current.filter((i) => !isReady(i)).sort((a, b) => Number(healthFailed(b)) - Number(healthFailed(a)))[0];
     const why = unready ? `; ${unready.metadata.name}: ${conditionOf(unready.status?.conditions, 'Ready')?.message ?? unready.status?.message ?? unready.status?.phase ?? 'not ready'}` : '';
-    return `only ${available} of ${R} replicas of the new version became available within ${deadline / 1000} s${why}`;
+    return `only ${available} of ${plural(R, 'replica')} of the new version became available within ${deadline / 1000} s${why}`;
   }
   return undefined;
 }
@@ -194,9 +195,9 @@ function healthFailed(i: Instance): boolean {
 
 function withConditions(plan: RolloutPlan, status: ServiceStatus, c: { complete: boolean; failure?: string; R: number; maxUnavailable: number; nowIso: string }): RolloutPlan {
   const availableOk = (status.ready ?? 0) >= c.R - c.maxUnavailable;
-  let conds = setCondition(status.conditions, { type: 'Available', status: availableOk ? 'True' : 'False', reason: availableOk ? 'MinimumReplicasAvailable' : 'MinimumReplicasUnavailable', message: `${status.ready}/${c.R} replicas ready` }, c.nowIso);
+  let conds = setCondition(status.conditions, { type: 'Available', status: availableOk ? 'True' : 'False', reason: availableOk ? 'MinimumReplicasAvailable' : 'MinimumReplicasUnavailable', message: `${status.ready}/${plural(c.R, 'replica')} ready` }, c.nowIso);
   conds = setCondition(conds, c.complete
-    ? { type: 'Progressing', status: 'False', reason: 'RolloutComplete', message: `revision ${status.revision} runs on ${c.R} replicas` }
+    ? { type: 'Progressing', status: 'False', reason: 'RolloutComplete', message: `revision ${status.revision} runs on ${plural(c.R, 'replica')}` }
     : { type: 'Progressing', status: 'True', reason: 'RollingOut', message: `revision ${status.revision}: ${status.available}/${c.R} available, ${status.updated} updated` }, c.nowIso);
   // RolloutFailing holds only while the failure does (a new version starts without it); RolledBack stays until complete.
   const wasFailing = conditionOf(status.conditions, 'Degraded')?.reason === 'RolloutFailing';

@@ -10,6 +10,7 @@
 import type { Repository, ObjectEvent } from '../store/repository.js';
 import type { Watcher } from '../store/backend.js';
 import { instanceKind, secretKind, serviceKind } from '../model/kinds/index.js';
+import { plural } from '../model/format.js';
 import type { Instance, InstanceSpec } from '../model/kinds/instance.js';
 import { REVISION_LABEL, SERVICE_LABEL, type Service } from '../model/kinds/service.js';
 import { StratusError } from '../model/errors.js';
@@ -164,7 +165,7 @@ export class ServiceController implements Component {
       return;
     }
     const plan = planRollout(svc, replicas, this.repo.clock.now(), await secretStamp(this.repo, project, svc.spec.template.spec));
-    if (plan.started) void this.events.record(target(svc), 'Normal', 'RolloutStarted', `rolling out revision ${plan.started} to ${svc.spec.replicas} replicas`);
+    if (plan.started) void this.events.record(target(svc), 'Normal', 'RolloutStarted', `rolling out revision ${plan.started} to ${plural(svc.spec.replicas, 'replica')}`);
     for (const r of plan.remove) {
       await this.remove(r.instance);
       void this.events.record(target(svc), 'Normal', 'ReplicaRemoved', r.why);

@@ -10,6 +10,7 @@ import { STACK_LABEL, type Stack } from '../model/kinds/stack.js';
 import { StratusError } from '../model/errors.js';
 import { every, type Component } from '../server/runner.js';
 import type { EventRecorder } from './events.js';
+import { plural } from '../model/format.js';
 
 export class StackController implements Component {
   readonly name = 'stack-controller';
@@ -50,7 +51,7 @@ export class StackController implements Component {
         }
       }
     }
-    if (n > 0) void this.events.record({ kind: 'stack', name, project }, 'Normal', 'Removed', `stack ${name} deleted: removed ${n} objects it owned`);
+    if (n > 0) void this.events.record({ kind: 'stack', name, project }, 'Normal', 'Removed', `stack ${name} deleted: removed ${plural(n, 'object')} it owned`);
     return n;
   }
 

@@ -6,6 +6,7 @@ import { printLine, table } from '../output.js';
 import { tokenKind, userKind } from '../../model/kinds/index.js';
 import { formatObjects, checkFormat } from '../output.js';
 import type { StoredObject } from '../../model/kind.js';
+import type { Token } from '../../model/kinds/token.js';
 
 const ROLES = ['admin', 'member', 'viewer'];
 
@@ -107,10 +108,13 @@ export function registerAdmin(program: Command): void {
       process.stderr.write(`token/${res.token.metadata.name} created; its secret is shown only now:\n`);
       printLine(res.secret);
     });
-  token.command('ls').description('Tokens you can see.').option('-o, --output <format>', 'table, json or yaml', 'table').action(async (opts: { output: string }, cmd: Command) => {
+  token.command('ls').description('Tokens you can see; with -p, those with a role in that project.').option('-o, --output <format>', 'table, json or yaml', 'table').action(async (opts: { output: string }, cmd: Command) => {
     const cli = Cli.of(cmd);
-    const { items } = await cli.client.listAll<StoredObject>(`/v1/${tokenKind.plural}`);
-    printLine(formatObjects(tokenKind, items, checkFormat(opts.output)));
+    const project = cli.flags.project;
+    const { items } = await cli.client.listAll<Token>(`/v1/${tokenKind.plural}`);
+    const shown = project ? items.filter((t) => t.spec.roles?.some((r) => r.project === project)) : items;
+    if (shown.length === 0 && opts.output === 'table') return void process.stderr.write(`No tokens${project ? ` with a role in project "${project}"` : ''}.\n`);
+    printLine(formatObjects(tokenKind, shown, checkFormat(opts.output)));
   });
   token.command('revoke <names...>').description('Revoke tokens; their secrets stop working at once.').action(async (names: string[], _o: unknown, cmd: Command) => {
     const cli = Cli.of(cmd);

@@ -10,6 +10,8 @@ import { readInput } from '../manifest.js';
 import { parseStackFile } from '../stack/file.js';
 import { describeObject } from '../describe.js';
 import { objectForPeople } from '../../model/quantity-fields.js';
+import { plural } from '../../model/format.js';
+import { parseSelector, SelectorError } from '../../model/labels.js';
 
 interface GetOpts { output: string; selector?: string; watch?: boolean; allProjects?: boolean }
 
@@ -30,6 +32,7 @@ export function registerResources(program: Command): void {
         const items = await Promise.all(names.map((n) => cli.client.get<StoredObject>(cli.item(kind, n))));
         return printLine(formatObjects(kind, items, format, { single: items.length === 1 }));
       }
+      if (opts.selector) selectorArg(opts.selector);
       const query: Record<string, string> = opts.selector ? { selector: opts.selector } : {};
       const { items, revision } = await cli.client.listAll<StoredObject>(cli.collection(kind, all), query);
       if (kind === eventKind) items.sort(byEventTime); // oldest first, as kubectl; a watch then adds the newest
@@ -86,7 +89,7 @@ export function registerResources(program: Command): void {
           process.stderr.write(`error: ${t.label}: ${e.message}${e instanceof ApiError ? ` (${e.code})` : ''}\n`);
         }
       }
-      if (failed > 0) throw new CliError(targets.length > 1 ? `${failed} of ${targets.length} deletions failed` : '');
+      if (failed > 0) throw new CliError(targets.length > 1 ? `${failed} of ${plural(targets.length, 'deletion')} failed` : '');
     });
 }
 
@@ -112,4 +115,14 @@ async function follow(cli: Cli, kind: ReturnType<typeof kindArg>, all: boolean, 
 function byEventTime(a: StoredObject, b: StoredObject): number {
   const t = (o: StoredObject) => (o as StratusEvent).spec.lastTime ?? o.metadata.createdAt;
   return t(a).localeCompare(t(b)) || a.metadata.name.localeCompare(b.metadata.name);
+}
+
+/** -l, checked here: the API would name it query.selector. */
+function selectorArg(text: string): void {
+  try {
+    parseSelector(text);
+  } catch (e) {
+    if (e instanceof SelectorError) throw new CliError(`-l ${JSON.stringify(text)}: ${e.message}`, 2);
+    throw e;
+  }
 }

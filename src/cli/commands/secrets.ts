@@ -15,6 +15,7 @@ import { Cli } from '../context.js';
 import { CliError } from '../errors.js';
 import { printLine } from '../output.js';
 import { secretKind } from '../../model/kinds/index.js';
+import { plural } from '../../model/format.js';
 import { secretKeyProblem } from '../../model/secret-refs.js';
 import type { StoredObject } from '../../model/kind.js';
 
@@ -34,7 +35,7 @@ export function registerSecrets(program: Command): void {
       const values = readValues(o.fromLiteral ?? [], o.fromFile ?? []);
       const labels = Object.fromEntries((o.label ?? []).map((l) => pair(l, '--label')));
       await cli.client.request('POST', cli.collection(secretKind), { body: { kind: 'secret', metadata: { name, ...(o.label ? { labels } : {}) }, spec: specOf(values) } });
-      printLine(`secret/${name} created (${count(values)} keys)`);
+      printLine(`secret/${name} created (${plural(count(values), 'key')})`);
     });
 
   secret.command('set <name> [pairs...]')

@@ -7,7 +7,7 @@ import { printLine, table, formatObjects } from '../output.js';
 import { readInput } from '../manifest.js';
 import { parseStackFile, type StackFile } from '../stack/file.js';
 import { applyPlan, followRollout, formatPlan, hasChanges, planStack } from '../stack/apply.js';
-import { parseDuration, age } from '../../model/format.js';
+import { parseDuration, age, plural } from '../../model/format.js';
 import { serviceKind, stackKind } from '../../model/kinds/index.js';
 import type { Service } from '../../model/kinds/service.js';
 import type { StoredObject } from '../../model/kind.js';
@@ -80,7 +80,7 @@ export function registerStacks(program: Command): void {
   stack.command('rm <name>').description('Delete a stack and everything it owns.').action(async (name: string, _o: unknown, cmd: Command) => {
     const cli = Cli.of(cmd);
     const s = await cli.client.request<{ spec: { objects: unknown[] } }>('DELETE', cli.item(stackKind, name));
-    printLine(`stack/${name} deleted; its ${s.spec.objects.length} objects are being removed`);
+    printLine(`stack/${name} deleted; ${s.spec.objects.length === 1 ? 'its object is' : `its ${plural(s.spec.objects.length, 'object')} are`} being removed`);
   });
 
   registerServices(program);

@@ -142,12 +142,13 @@ async function upsertStack(cli: Cli, plan: StackPlan, opts: ApplyOptions): Promi
     spec: { source: opts.source, parameters: withoutSecretValues(opts.parameters, plan), objects: plan.items.map((i) => ({ kind: i.obj.kind.kind, name: i.obj.name })) },
   };
   const path = `/v1/projects/${cli.project}/stacks`;
-  try {
-    await cli.client.request('PUT', `${path}/${plan.stack}`, { body });
-  } catch (e) {
-    if (!(e instanceof ApiError && e.status === 404)) throw e;
-    await cli.client.request('POST', path, { body });
-  }
+  // Look first (a read), rather than try an update: a refused update would stand in the audit as a failed action.
+  const exists = await cli.client.get(`${path}/${plan.stack}`).then(() => true, (e: unknown) => {
+    if (e instanceof ApiError && e.status === 404) return false;
+    throw e;
+  });
+  if (exists) await cli.client.request('PUT', `${path}/${plan.stack}`, { body });
+  else await cli.client.request('POST', path, { body });
 }
 
 /** The parameters as the stack object records them: those that went into a secret's values are hidden. */

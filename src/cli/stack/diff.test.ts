@@ -42,13 +42,14 @@ instances:
     const web = s.objects.find((o) => o.name === 'web')!;
     expect(web.body).toMatchObject({ kind: 'service', metadata: { name: 'web', labels: { tier: 'web' } }, spec: { replicas: 3, template: { metadata: { labels: { tier: 'web' } }, spec: { command: ['python3', '-m', 'http.server', '8080'] } } } });
     expect(waves(s.objects).map((w) => w.map((o) => o.name))).toEqual([['cache'], ['web'], ['job']]);
-    expect(web.path('spec.template.spec.resources.memory')).toBe('services.web.template.resources.memory');
-    expect(s.objects.find((o) => o.name === 'job')!.path('spec.restartPolicy')).toBe('instances.job.restartPolicy');
+    expect(web.path('spec.template.spec.resources.memory')).toBe('f.yaml:8: services.web.template.resources.memory'); // the template's line
+    expect(s.objects.find((o) => o.name === 'job')!.path('spec.restartPolicy')).toBe('f.yaml:13: instances.job.restartPolicy');
   });
   it('reads full objects and resources lists, normalizing kind names', () => {
     const got = parseStackFile('kind: Instance\nmetadata: {name: a}\nspec: {}\n---\nresources:\n  - {kind: inst, metadata: {name: b}, spec: {}}\n  - {kind: node, metadata: {name: n}, spec: {}}\n', 'f.yaml', {});
     expect(got.objects.map((o) => `${o.kind.kind}/${o.name}`)).toEqual(['instance/a', 'instance/b', 'node/n']);
-    expect(got.objects[0]!.path('spec.command')).toBe('instance/a: spec.command');
+    expect(got.objects[0]!.path('spec.command')).toBe('f.yaml:3: instance/a spec.command');
+    expect(got.objects[1]!.path('spec.command')).toBe('f.yaml:6: instance/b spec.command');
   });
 
   it.each([

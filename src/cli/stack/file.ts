@@ -25,6 +25,7 @@ import YAML from 'yaml';
 import { findKind } from '../../model/kinds/index.js';
 import type { Kind } from '../../model/kind.js';
 import { CliError } from '../errors.js';
+import { dnsLabelProblem } from '../../model/labels.js';
 
 export interface StackObject {
   kind: Kind;
@@ -33,7 +34,7 @@ export interface StackObject {
   dependsOn: string[];
   /** How the file names it, for messages: "services.web" or "service/web (file.yaml:12)". */
   where: string;
-  /** Turns a server path (spec.template.spec.x) into the file's terms (services.web.template.x). */
+  /** Turns a server path (spec.template.spec.x) into the file's terms: `stack.yaml:12: services.web.template.x`. */
   path: (serverPath: string) => string;
 }
 
@@ -51,7 +52,7 @@ export function parseStackFile(text: string, file: string, set: Record<string, s
   const masked = maskParameters(text);
   const docs = YAML.parseAllDocuments(masked.text, { prettyErrors: true });
   const out: StackFile = { parameters: {}, objects: [], declared: [] };
-  const raw: { value: unknown; line: number }[] = [];
+  const raw: { value: unknown; line: number; locate: Locate }[] = [];
   for (const doc of Array.isArray(docs) ? docs : [docs]) {
     const err = doc.errors[0];
     if (err) {
@@ -59,7 +60,8 @@ export function parseStackFile(text: string, file: string, set: Record<string, s
       throw new CliError(`${file}:${pos ? `${pos.line}:${pos.col}` : '?'}: YAML syntax error: ${err.message.split('\n')[0]}`);
     }
     const value = doc.toJS({ maxAliasCount: 100 }) as unknown;
-    if (value !== null && value !== undefined) raw.push({ value, line: doc.contents?.range ? lineOf(masked.text, doc.contents.range[0]) : 1 });
+    const line = doc.contents?.range ? lineOf(masked.text, doc.contents.range[0]) : 1;
+    if (value !== null && value !== undefined) raw.push({ value, line, locate: (segs) => `${file}:${lineAt(doc, segs, masked.text) ?? line}` });
   }
   for (const { value } of raw) {
     const v = value as Record<string, unknown>;
@@ -67,19 +69,36 @@ export function parseStackFile(text: string, file: string, set: Record<string, s
   }
   out.declared = [...new Set([...Object.keys(out.parameters), ...masked.names])];
   for (const [k, val] of Object.entries(set)) out.parameters[k] = coerce(val);
-  for (const { value, line } of raw) {
+  for (const { value, line, locate } of raw) {
     const where = `${file}:${line}`;
     if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new CliError(`${where}: expected an object (a stack, or kind/metadata/spec)`);
-    const v = substitute(value, out.parameters, '', masked) as Record<string, unknown>;
-    if (typeof v.name === 'string' || Object.keys(COMPACT).some((k) => k in v)) readCompact(v, out, where);
-    else if (Array.isArray(v.resources) && v.kind === undefined) v.resources.forEach((r, i) => out.objects.push(fullObject(r, `${where} resources[${i}]`)));
-    else out.objects.push(fullObject(v, where));
+    const v = substitute(value, out.parameters, '', masked, (p) => `${locate(segments(p))}: ${p}`) as Record<string, unknown>;
+    if (typeof v.name === 'string' || Object.keys(COMPACT).some((k) => k in v)) readCompact(v, out, where, locate);
+    else if (Array.isArray(v.resources) && v.kind === undefined) v.resources.forEach((r, i) => out.objects.push(fullObject(r, `${where} resources[${i}]`, (segs) => locate(['resources', i, ...segs]))));
+    else out.objects.push(fullObject(v, where, locate));
   }
   checkDependencies(out.objects);
   return out;
 }
 
-function readCompact(v: Record<string, unknown>, out: StackFile, where: string): void {
+/** `file:line` of the YAML node at a path (its nearest ancestor that exists). */
+type Locate = (segments: (string | number)[]) => string;
+
+/** "services.web.template.command[1]" → ["services", "web", "template", "command", 1]. */
+function segments(path: string): (string | number)[] {
+  return path.split('.').flatMap((part) => part.split(/\[(\d+)\]/).filter((x) => x !== '').map((x, i) => (i > 0 && /^\d+$/.test(x) ? Number(x) : x)));
+}
+
+/** The line of the node at `segs` in `doc`, or of its nearest ancestor that exists. */
+function lineAt(doc: YAML.Document, segs: (string | number)[], text: string): number | undefined {
+  for (let n = segs.length; n >= 0; n--) {
+    const node = doc.getIn(segs.slice(0, n), true) as { range?: [number, number, number] } | undefined;
+    if (node && typeof node === 'object' && node.range) return lineOf(text, node.range[0]);
+  }
+  return undefined;
+}
+
+function readCompact(v: Record<string, unknown>, out: StackFile, where: string, locate: Locate): void {
   const allowed = new Set(['name', 'description', 'parameters', ...Object.keys(COMPACT)]);
   for (const key of Object.keys(v)) if (!allowed.has(key)) throw new CliError(`${where}: unknown top-level field "${key}" (allowed: ${[...allowed].join(', ')})`);
   if (v.name !== undefined) {
@@ -91,27 +110,31 @@ function readCompact(v: Record<string, unknown>, out: StackFile, where: string):
     const entries = v[section];
     if (entries === undefined) continue;
     if (typeof entries !== 'object' || entries === null || Array.isArray(entries)) throw new CliError(`${where}: ${section} must map names to definitions`);
-    for (const [name, def] of Object.entries(entries as Record<string, unknown>)) out.objects.push(compactObject(kindName, section, name, def));
+    for (const [name, def] of Object.entries(entries as Record<string, unknown>)) out.objects.push(compactObject(kindName, section, name, def, locate));
   }
 }
 
-function compactObject(kindName: string, section: string, name: string, def: unknown): StackObject {
+function compactObject(kindName: string, section: string, name: string, def: unknown, locate: Locate): StackObject {
   const at = `${section}.${name}`;
-  if (typeof def !== 'object' || def === null || Array.isArray(def)) throw new CliError(`${at}: expected a definition (a map of fields)`);
+  const here = `${locate([section, name])}: ${at}`;
+  if (typeof def !== 'object' || def === null || Array.isArray(def)) throw new CliError(`${here}: expected a definition (a map of fields)`);
+  const bad = dnsLabelProblem(name);
+  if (bad) throw new CliError(`${here}: the name ${bad}`);
   const { dependsOn, labels, annotations, ...rest } = def as Record<string, unknown>;
   const kind = findKind(kindName)!;
   const metadata = { name, ...(labels ? { labels: labels as Record<string, string> } : {}), ...(annotations ? { annotations: annotations as Record<string, string> } : {}) };
   let spec: unknown = rest;
-  let path = (p: string) => p.replace(/^spec\b/, at).replace(/^metadata\.name\b/, at).replace(/^metadata\./, `${at}.`);
+  let inFile = (p: string) => p.replace(/^spec\b/, at).replace(/^metadata\.name\b/, at).replace(/^metadata\./, `${at}.`);
   if (kindName === 'service') {
     const { template, ...svc } = rest as { template?: unknown };
     spec = { ...svc, template: { ...(labels ? { metadata: { labels } } : {}), spec: template } };
-    path = (p) => p.replace(/^spec\.template\.spec\b/, `${at}.template`).replace(/^spec\.template\.metadata\.labels\b/, `${at}.labels`).replace(/^spec\b/, at).replace(/^metadata\./, `${at}.`);
+    inFile = (p) => p.replace(/^spec\.template\.spec\b/, `${at}.template`).replace(/^spec\.template\.metadata\.labels\b/, `${at}.labels`).replace(/^spec\b/, at).replace(/^metadata\./, `${at}.`);
   }
-  return { kind, name, body: { kind: kind.kind, metadata, spec }, dependsOn: deps(dependsOn, at), where: at, path };
+  const path = (p: string) => `${locate(segments(inFile(p)))}: ${inFile(p)}`;
+  return { kind, name, body: { kind: kind.kind, metadata, spec }, dependsOn: deps(dependsOn, at), where: here, path };
 }
 
-function fullObject(value: unknown, where: string): StackObject {
+function fullObject(value: unknown, where: string, locate: Locate): StackObject {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new CliError(`${where}: expected an object with kind, metadata and spec`);
   const { dependsOn, ...body } = value as Record<string, unknown>;
   if (typeof body.kind !== 'string') throw new CliError(`${where}: kind is required (e.g. kind: service)`);
@@ -119,10 +142,12 @@ function fullObject(value: unknown, where: string): StackObject {
   if (!kind) throw new CliError(`${where}: unknown kind ${JSON.stringify(body.kind)}`);
   const meta = body.metadata as { name?: unknown } | undefined;
   if (!meta || typeof meta.name !== 'string') throw new CliError(`${where}: metadata.name is required`);
+  const bad = dnsLabelProblem(meta.name);
+  if (bad) throw new CliError(`${locate(['metadata', 'name'])}: metadata.name ${bad}`);
   const label = `${kind.kind}/${meta.name}`;
   return {
     kind, name: meta.name, body: { ...body, kind: kind.kind } as StackObject['body'], dependsOn: deps(dependsOn, label), where: `${label} (${where})`,
-    path: (p) => `${label}: ${p}`,
+    path: (p) => `${locate(segments(p))}: ${label} ${p}`,
   };
 }
 
@@ -207,27 +232,28 @@ function maskParameters(text: string): Masked {
   return { text: masked, names, nameOf, unmask };
 }
 
-function substitute(v: unknown, params: Record<string, string | number | boolean>, path: string, masked: Masked): unknown {
+/** `at(path)`: where a path of the document is, for messages (`stack.yaml:7: services.web.replicas`). */
+function substitute(v: unknown, params: Record<string, string | number | boolean>, path: string, masked: Masked, at: (path: string) => string): unknown {
   if (typeof v === 'string') {
     const whole = masked.nameOf(v);
-    if (whole !== undefined) return param(whole, params, path);
+    if (whole !== undefined) return param(whole, params, at(path));
     return v.replace(MASK, (m) => {
       const name = masked.nameOf(m);
-      return name === undefined ? m : String(param(name, params, path));
+      return name === undefined ? m : String(param(name, params, at(path)));
     });
   }
-  if (Array.isArray(v)) return v.map((x, i) => substitute(x, params, `${path}[${i}]`, masked));
+  if (Array.isArray(v)) return v.map((x, i) => substitute(x, params, `${path}[${i}]`, masked, at));
   if (v && typeof v === 'object') {
     return Object.fromEntries(Object.entries(v).map(([k0, x]) => {
       const k = masked.unmask(k0);
-      return [k, k === 'parameters' && path === '' ? masked.unmask(x) : substitute(x, params, path ? `${path}.${k}` : k, masked)];
+      return [k, k === 'parameters' && path === '' ? masked.unmask(x) : substitute(x, params, path ? `${path}.${k}` : k, masked, at)];
     }));
   }
   return v;
 }
 
-function param(name: string, params: Record<string, string | number | boolean>, path: string): string | number | boolean {
-  if (!(name in params)) throw new CliError(`${path}: parameter \${${name}} has no value (set it with --set ${name}=... or under parameters:)`);
+function param(name: string, params: Record<string, string | number | boolean>, where: string): string | number | boolean {
+  if (!(name in params)) throw new CliError(`${where}: parameter \${${name}} has no value (set it with --set ${name}=... or under parameters:)`);
   return params[name]!;
 }
 
