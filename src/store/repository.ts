@@ -5,7 +5,8 @@
  * The backend stays kind-agnostic; this file turns its TxnConflicts into domain errors.
  * Every writer (API, scheduler, controllers) goes through here, so there is one truth.
  */
-import type { Backend, TxnOp, WatchEvent, Watcher } from './backend.js';
+import type { Backend, KeyValue, TxnOp, WatchEvent, Watcher } from './backend.js';
+import { StoredText } from './raw-json.js';
 import { TxnConflict } from './backend.js';
 import type { Kind, ObjectMeta, StoredObject } from '../model/kind.js';
 import { StratusError, notFound } from '../model/errors.js';
@@ -87,23 +88,50 @@ export class Repository {
 
   /** Lists objects in key order. Label selection happens here, before the page limit. */
   async list<T extends StoredObject>(kind: Kind, options: ListOptions = {}): Promise<ListResult<T>> {
+    return this.scan(kind, options, (kv) => {
+      const obj = this.decode<T>(kv.value, kv.modRevision);
+      if (options.selector && !matches(options.selector, obj.metadata.labels)) return undefined;
+      return options.filter && !options.filter(obj) ? undefined : obj;
+    });
+  }
+
+  /**
+   * `list` without decoding: each item is the stored text (`StoredText.json`, the object as JSON),
+   * parsed only as far as the selector and `filter` read it (a selector reads the metadata alone).
+   */
+  async listText(kind: Kind, options: Omit<ListOptions, 'filter'> & { filter?: (obj: StoredText) => boolean } = {}): Promise<ListResult<StoredText>> {
+    return this.scan(kind, options, (kv) => {
+      const text = new StoredText(kv.key, kv.value, kv.modRevision);
+      if (options.selector && !matches(options.selector, text.metadata.labels)) return undefined;
+      return options.filter && !options.filter(text) ? undefined : text;
+    });
+  }
+
+  /** `get` without decoding: the stored text (see `listText`). */
+  async getText(kind: Kind, name: string, project?: string): Promise<StoredText> {
+    const kv = await this.backend.get(this.key(kind, name, project));
+    if (!kv) throw notFound(kind.kind, name, kind.scope === 'project' ? project : undefined);
+    return new StoredText(kv.key, kv.value, kv.modRevision);
+  }
+
+  /** The objects under the kind's prefix that `accept` turns into items, a page at a time. */
+  private async scan<R>(kind: Kind, options: Pick<ListOptions, 'project' | 'limit' | 'continue'>, accept: (kv: KeyValue) => R | undefined): Promise<ListResult<R>> {
     const prefix = this.prefix(kind, options.project);
     const limit = options.limit ?? Infinity;
-    const items: T[] = [];
+    const items: R[] = [];
     let startAfter = options.continue !== undefined ? decodeContinue(options.continue, prefix) : undefined;
-    let revision = 0;
+    let lastKey = '';
     for (;;) {
       const page = await this.backend.range(prefix, { startAfter, limit: Math.min(SCAN_PAGE, limit === Infinity ? SCAN_PAGE : limit + 1) });
-      revision = page.revision;
       for (const kv of page.items) {
-        const obj = this.decode<T>(kv.value, kv.modRevision);
         startAfter = kv.key;
-        if (options.selector && !matches(options.selector, obj.metadata.labels)) continue;
-        if (options.filter && !options.filter(obj)) continue;
-        if (items.length === limit) return { items, revision, continue: encodeContinue(previousKey(items, this, kind)) };
-        items.push(obj);
+        const item = accept(kv);
+        if (item === undefined) continue;
+        if (items.length === limit) return { items, revision: page.revision, continue: encodeContinue(lastKey) };
+        items.push(item);
+        lastKey = kv.key;
       }
-      if (!page.more) return { items, revision };
+      if (!page.more) return { items, revision: page.revision };
     }
   }
 
@@ -262,11 +290,6 @@ function sortKeys(m: Record<string, string> | undefined): [string, string][] {
 function encode(obj: StoredObject): string {
   const { revision: _revision, ...metadata } = obj.metadata;
   return JSON.stringify({ ...obj, metadata });
-}
-
-function previousKey(items: StoredObject[], repo: Repository, kind: Kind): string {
-  const last = items.at(-1)!;
-  return repo.key(kind, last.metadata.name, last.metadata.project);
 }
 
 function encodeContinue(key: string): string {

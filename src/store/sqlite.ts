@@ -38,6 +38,8 @@ interface Pending {
 }
 
 interface KvRow { key: string; value: string; create_rev: number; mod_rev: number; version: number }
+/** kv rows read straight into KeyValue's shape (no copy per row on the read paths). */
+const KV_COLUMNS = 'key, value, create_rev AS createRevision, mod_rev AS modRevision, version';
 interface LogRow extends KvRow { type: number; prev_rev: number | null }
 
 const SCHEMA = `
@@ -82,10 +84,10 @@ export class SqliteBackend implements Backend {
     this.db.pragma('wal_autocheckpoint = 0');
     this.db.exec(SCHEMA);
     this.stmt = {
-      get: this.db.prepare<[string], KvRow>('SELECT key, value, create_rev, mod_rev, version FROM kv WHERE key = ?'),
-      range: this.db.prepare<[string, string, number], KvRow>('SELECT key, value, create_rev, mod_rev, version FROM kv WHERE key > ? AND key < ? ORDER BY key LIMIT ?'),
-      rangeFrom: this.db.prepare<[string, string, number], KvRow>('SELECT key, value, create_rev, mod_rev, version FROM kv WHERE key >= ? AND key < ? ORDER BY key LIMIT ?'),
-      rangeDesc: this.db.prepare<[string, string, number], KvRow>('SELECT key, value, create_rev, mod_rev, version FROM kv WHERE key >= ? AND key < ? ORDER BY key DESC LIMIT ?'),
+      get: this.db.prepare<[string], KeyValue>(`SELECT ${KV_COLUMNS} FROM kv WHERE key = ?`),
+      range: this.db.prepare<[string, string, number], KeyValue>(`SELECT ${KV_COLUMNS} FROM kv WHERE key > ? AND key < ? ORDER BY key LIMIT ?`),
+      rangeFrom: this.db.prepare<[string, string, number], KeyValue>(`SELECT ${KV_COLUMNS} FROM kv WHERE key >= ? AND key < ? ORDER BY key LIMIT ?`),
+      rangeDesc: this.db.prepare<[string, string, number], KeyValue>(`SELECT ${KV_COLUMNS} FROM kv WHERE key >= ? AND key < ? ORDER BY key DESC LIMIT ?`),
       count: this.db.prepare<[string, string], { n: number }>('SELECT count(*) AS n FROM kv WHERE key >= ? AND key < ?'),
       upsert: this.db.prepare('INSERT INTO kv (key, value, create_rev, mod_rev, version) VALUES (?, ?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value, mod_rev = excluded.mod_rev, version = excluded.version'),
       del: this.db.prepare('DELETE FROM kv WHERE key = ?'),
@@ -124,8 +126,7 @@ export class SqliteBackend implements Backend {
   }
 
   private getSync(key: string): KeyValue | undefined {
-    const row = this.stmt.get.get(key);
-    return row ? toKv(row) : undefined;
+    return this.stmt.get.get(key);
   }
 
   async range(prefix: string, options: RangeOptions = {}): Promise<RangeResult> {
@@ -139,7 +140,7 @@ export class SqliteBackend implements Backend {
         ? this.stmt.range.all(after, end, fetch)
         : this.stmt.rangeFrom.all(prefix, end, fetch);
     const more = limit >= 0 && rows.length > limit;
-    const items = (more ? rows.slice(0, limit) : rows).map(toKv);
+    const items = more ? rows.slice(0, limit) : rows;
     return { items, more, revision: this.rev };
   }
 
