@@ -1,12 +1,13 @@
 /**
  * The plan applier: commits what the engine planned, re-checking each placement at commit time.
  *
- * A binding is one store transaction:
- *   put instance (status Scheduled on node N)   expecting the instance's revision as planned
+ * The bindings of one node are one store transaction:
+ *   put instance (status Scheduled on node N)   expecting the instance's revision as planned (each)
  *   put /scheduler/ledger/N                      expecting the ledger revision the snapshot saw
  * The instance CAS stops two schedulers from binding the same instance; the ledger CAS stops
  * two schedulers from each adding a different instance to the same node on the strength of the
- * same free capacity. A refused binding is retried by the loop once its snapshot has caught up.
+ * same free capacity. A refused group is bound again one instance at a time, so that each gets its
+ * own outcome; a refused binding is retried by the loop once its snapshot has caught up.
  * Releasing capacity never needs the ledger: a stale view only under-estimates what is free.
  */
 import type { Repository } from '../store/repository.js';
@@ -29,36 +30,43 @@ export class PlanApplier {
 
   /** Commits one placement. `planned` is the instance as the engine saw it. */
   async bind(planned: Instance, p: Placement): Promise<{ outcome: BindOutcome; instance?: Instance; revision?: number }> {
-    const at = isoNow(this.repo.clock);
-    const status: InstanceStatus = {
-      ...keep(planned.status),
-      phase: 'Scheduled',
-      reason: 'Scheduled',
-      message: `assigned to node ${p.node} (score ${p.score})`,
-      node: p.node,
-      scheduledAt: at,
-      score: Math.round(p.score),
-      allocation: {
-        ...(p.allocation.gpus.length > 0 ? { gpus: p.allocation.gpus } : {}),
-        ...(p.allocation.hostPorts.length > 0 ? { hostPorts: p.allocation.hostPorts } : {}),
-      },
-      conditions: [{ type: 'Scheduled', status: 'True', reason: 'Scheduled', message: `node ${p.node}`, lastTransitionTime: at }],
-    };
-    const next = { ...planned, metadata: { ...planned.metadata, updatedAt: at }, status };
     const ledgerKey = LEDGER_PREFIX + p.node;
-    const ops: TxnOp[] = [
-      this.instanceOp(next, planned.metadata.revision),
-      { op: 'put', key: ledgerKey, value: JSON.stringify({ last: `${planned.metadata.project}/${planned.metadata.name}`, by: this.scheduler, at }), expectRevision: this.ledger.get(p.node) ?? 0 },
-    ];
     try {
-      const { revision } = await this.repo.backend.txn(ops);
-      this.ledger.set(p.node, revision);
-      next.metadata.revision = revision;
-      return { outcome: 'bound', instance: next, revision };
+      const { instances, revision } = await this.commit(p.node, [{ planned, placement: p }]);
+      return { outcome: 'bound', instance: instances[0], revision };
     } catch (e) {
       if (!(e instanceof TxnConflict)) throw e;
       return { outcome: e.key === ledgerKey || e.actual !== undefined ? 'conflict' : 'gone' };
     }
+  }
+
+  /**
+   * Commits several placements on one node in one transaction (each instance at its planned
+   * revision, the node's ledger once): all bound, or none ('refused': bind them one by one to
+   * learn each one's outcome).
+   */
+  async bindAll(node: string, group: { planned: Instance; placement: Placement }[]): Promise<{ outcome: 'bound'; instances: Instance[]; revision: number } | { outcome: 'refused' }> {
+    try {
+      return { outcome: 'bound', ...(await this.commit(node, group)) };
+    } catch (e) {
+      if (!(e instanceof TxnConflict)) throw e;
+      return { outcome: 'refused' };
+    }
+  }
+
+  /** One transaction: the instances bound to `node`, and its ledger entry. Throws TxnConflict. */
+  private async commit(node: string, group: { planned: Instance; placement: Placement }[]): Promise<{ instances: Instance[]; revision: number }> {
+    const at = isoNow(this.repo.clock);
+    const instances = group.map(({ planned, placement }) => boundTo(planned, placement, at));
+    const last = group.at(-1)!.planned;
+    const ops: TxnOp[] = [
+      ...instances.map((next, i) => this.instanceOp(next, group[i]!.planned.metadata.revision)),
+      { op: 'put', key: LEDGER_PREFIX + node, value: JSON.stringify({ last: `${last.metadata.project}/${last.metadata.name}`, by: this.scheduler, at }), expectRevision: this.ledger.get(node) ?? 0 },
+    ];
+    const { revision } = await this.repo.backend.txn(ops);
+    this.ledger.set(node, revision);
+    for (const next of instances) next.metadata.revision = revision;
+    return { instances, revision };
   }
 
   /** Asks a victim to stop (its agent stops it and releases it). */
@@ -95,6 +103,25 @@ export class PlanApplier {
   private instanceOp(obj: Instance, expectRevision: number): TxnOp {
     return this.repo.putOp(instanceKind, obj, expectRevision);
   }
+}
+
+/** The instance as bound to the placement's node at `at`. */
+function boundTo(planned: Instance, p: Placement, at: string): Instance {
+  const status: InstanceStatus = {
+    ...keep(planned.status),
+    phase: 'Scheduled',
+    reason: 'Scheduled',
+    message: `assigned to node ${p.node} (score ${p.score})`,
+    node: p.node,
+    scheduledAt: at,
+    score: Math.round(p.score),
+    allocation: {
+      ...(p.allocation.gpus.length > 0 ? { gpus: p.allocation.gpus } : {}),
+      ...(p.allocation.hostPorts.length > 0 ? { hostPorts: p.allocation.hostPorts } : {}),
+    },
+    conditions: [{ type: 'Scheduled', status: 'True', reason: 'Scheduled', message: `node ${p.node}`, lastTransitionTime: at }],
+  };
+  return { ...planned, metadata: { ...planned.metadata, updatedAt: at }, status };
 }
 
 /** Status fields that survive (re)scheduling. */

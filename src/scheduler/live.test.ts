@@ -72,6 +72,22 @@ describe('live scheduler', () => {
     expect(events.items.map((e) => (e.spec as { message: string }).message).join('\n')).toMatch(/assigned to node n1 \(score \d+\)/);
   });
 
+  it('binds the placements of one node in one commit', async () => {
+    for (let i = 0; i < 12; i++) await addInstance(`b${i}`, 100);
+    await addNode('n1', 4000, 8192);
+    const commits: string[][] = [];
+    const txn = repo.backend.txn.bind(repo.backend);
+    repo.backend.txn = (ops) => {
+      if (ops.some((o) => o.key.startsWith('/scheduler/ledger/'))) commits.push(ops.map((o) => o.key));
+      return txn(ops);
+    };
+    const s = await startScheduler();
+    await until(async () => (await repo.list<Instance>(instanceKind, { project: 'p' })).items, (xs) => xs.every((x) => x.status?.node === 'n1'));
+    expect(s.stats.bound).toBe(12);
+    expect(commits).toHaveLength(1);
+    expect(commits[0]).toHaveLength(13);
+  });
+
   it('explains, counted by reason, why an instance fits nowhere', async () => {
     await addNode('small-1', 1000, 1024);
     await addNode('small-2', 1000, 1024);

@@ -194,7 +194,7 @@ export class Scheduler implements Component {
       if (p.preempts.length > 0) continue;
       perNode.set(p.node, [...(perNode.get(p.node) ?? []), p]);
     }
-    await Promise.all([...perNode.values()].map((ps) => this.bindSequentially(ps, byKey)));
+    await Promise.all([...perNode.values()].map((ps) => this.bindNode(ps, byKey)));
     for (const u of plan.unplaced) {
       this.waiting.add(u.key);
       const reason = u.explanation.nodes === 0 ? 'NoNodes' : 'Unschedulable';
@@ -203,25 +203,50 @@ export class Scheduler implements Component {
     }
   }
 
-  private async bindSequentially(ps: Placement[], byKey: Map<string, Instance>): Promise<void> {
-    for (const p of ps) {
-      const inst = byKey.get(p.key)!;
-      const verdict = this.engine.fits(this.snap, p.node, inst, p.allocation);
-      const result = verdict.kind === 'fits' ? await this.applier.bind(inst, p) : { outcome: 'conflict' as const };
-      if (result.outcome === 'bound') {
-        this.stats.bound++;
-        this.pending.delete(p.key);
-        this.waiting.delete(p.key);
-        this.snap.bind(result.instance!);
-        void this.events.record(target(inst), 'Normal', 'Scheduled', `assigned to node ${p.node} (score ${Math.round(p.score)})`);
-      } else {
-        this.forget(p.key);
-        if (result.outcome === 'gone') this.pending.delete(p.key);
-        else {
-          this.stats.conflicts++;
-          this.capacityChanged = true;
-        }
+  /**
+   * Binds one node's placements, each re-checked against the snapshot: all in one commit (one
+   * fsync for the lot), or, when that commit is refused, one by one, re-checked again before
+   * each, so that each gets its own outcome.
+   */
+  private async bindNode(ps: Placement[], byKey: Map<string, Instance>): Promise<void> {
+    const fitting = ps.filter((p) => this.stillFits(p, byKey));
+    if (fitting.length > 1) {
+      const all = await this.applier.bindAll(fitting[0]!.node, fitting.map((p) => ({ planned: byKey.get(p.key)!, placement: p })));
+      if (all.outcome === 'bound') {
+        fitting.forEach((p, i) => this.bound(p, byKey.get(p.key)!, all.instances[i]!));
+        return;
       }
+    }
+    for (const p of fitting) {
+      if (!this.stillFits(p, byKey)) continue;
+      const inst = byKey.get(p.key)!;
+      const result = await this.applier.bind(inst, p);
+      if (result.outcome === 'bound') this.bound(p, inst, result.instance!);
+      else this.refused(p.key, result.outcome);
+    }
+  }
+
+  /** Whether a planned placement still fits the snapshot; one that does not is dropped as a conflict. */
+  private stillFits(p: Placement, byKey: Map<string, Instance>): boolean {
+    if (this.engine.fits(this.snap, p.node, byKey.get(p.key)!, p.allocation).kind === 'fits') return true;
+    this.refused(p.key, 'conflict');
+    return false;
+  }
+
+  private bound(p: Placement, planned: Instance, instance: Instance): void {
+    this.stats.bound++;
+    this.pending.delete(p.key);
+    this.waiting.delete(p.key);
+    this.snap.bind(instance);
+    void this.events.record(target(planned), 'Normal', 'Scheduled', `assigned to node ${p.node} (score ${Math.round(p.score)})`);
+  }
+
+  private refused(key: string, outcome: 'conflict' | 'gone'): void {
+    this.forget(key);
+    if (outcome === 'gone') this.pending.delete(key);
+    else {
+      this.stats.conflicts++;
+      this.capacityChanged = true;
     }
   }
 
