@@ -288,6 +288,20 @@ describe('wording', () => {
   });
 });
 
+describe('npm start on a machine without the host packages', () => {
+  it.runIf(root)('says in its ready banner what is missing and the one command that adds it', async () => {
+    // nft and ip live in /usr/sbin on Debian: without it on PATH, the agent finds no nftables.
+    const bare = await startTestServer({ agent: true, env: { PATH: '/usr/local/bin:/usr/bin:/bin' }, args: ['--node-name', `bare-${process.pid}`] });
+    try {
+      expect(bare.output()).toMatch(/^ {2}missing: {3}per-project networks: .*not installed$/m);
+      expect(bare.output()).toMatch(/^ {13}add them with: sudo scripts\/install-deps\.sh$/m);
+    } finally {
+      await bare.stop();
+      bare.cleanup();
+    }
+  }, 60_000);
+});
+
 async function waitFor<T>(get: () => Promise<T>, ok: (v: T) => boolean, ms = 30_000): Promise<T> {
   const end = Date.now() + ms;
   for (;;) {

@@ -1,5 +1,5 @@
 /** `stratus describe`: one object for people, with why it is in the state it is in. */
-import YAML from 'yaml';
+import { yaml } from './yaml.js';
 import type { Kind, StoredObject } from '../model/kind.js';
 import type { Instance } from '../model/kinds/instance.js';
 import type { Node } from '../model/kinds/node.js';
@@ -28,8 +28,8 @@ export function describeObject(kind: Kind, obj: StoredObject, events: StoredObje
   else if (kind.kind === 'node') out.push(...nodeStatus(obj as Node));
   else if (kind.kind === 'project') out.push(...projectStatus(obj as Project));
   const shown = objectForPeople(kind, obj);
-  out.push('Spec:', indent(YAML.stringify(shown.spec).trimEnd()));
-  if (obj.status && !OWN_STATUS.has(kind.kind)) out.push('Status:', indent(YAML.stringify(shown.status).trimEnd()));
+  out.push('Spec:', indent(yaml().stringify(shown.spec).trimEnd()));
+  if (obj.status && !OWN_STATUS.has(kind.kind)) out.push('Status:', indent(yaml().stringify(shown.status).trimEnd()));
   out.push('Events:');
   if (events.length === 0) out.push('  <none>');
   else {

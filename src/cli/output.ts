@@ -1,5 +1,5 @@
 /** Printing objects: tables from each kind's columns, or JSON / YAML / names. */
-import YAML from 'yaml';
+import { yaml } from './yaml.js';
 import type { Kind, StoredObject } from '../model/kind.js';
 import { objectForPeople } from '../model/quantity-fields.js';
 import { CliError } from './errors.js';
@@ -29,7 +29,7 @@ export function formatObjects(kind: Kind, items: StoredObject[], format: Format,
       return JSON.stringify(opts.single ? shown[0] : { items: shown }, null, 2);
     }
     case 'yaml':
-      return items.map((o) => YAML.stringify(objectForPeople(kind, o)).trimEnd()).join('\n---\n');
+      return items.map((o) => yaml().stringify(objectForPeople(kind, o)).trimEnd()).join('\n---\n');
     case 'name':
       return items.map((o) => `${kind.kind}/${o.metadata.name}`).join('\n');
     default: {

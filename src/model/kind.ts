@@ -95,10 +95,16 @@ export function defineKind<S extends TObject, St extends TObject>(input: KindInp
     writers: 'users',
     ...input,
     objectSchema,
-    checkObject: compileChecker(objectSchema),
-    checkSpec: compileChecker(input.spec, 'spec'),
-    checkStatus: compileChecker(input.status, 'status'),
+    // Compiled on first use: the CLI loads every kind for its names and columns and validates none.
+    checkObject: lazyChecker(() => compileChecker(objectSchema)),
+    checkSpec: lazyChecker(() => compileChecker(input.spec, 'spec')),
+    checkStatus: lazyChecker(() => compileChecker(input.status, 'status')),
   };
+}
+
+function lazyChecker(compile: () => Checker): Checker {
+  let checker: Checker | undefined;
+  return (value) => (checker ??= compile())(value);
 }
 
 /** Checks label keys and values, which the schema only knows as strings. */

@@ -7,7 +7,6 @@
  * startServer() is also what integration tests call to get a real server on a random port.
  */
 import { readFileSync } from 'node:fs';
-import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { openBackend, type Backend } from '../store/index.js';
@@ -78,10 +77,7 @@ export interface RunningServer extends ServerContext {
   stop(): Promise<void>;
 }
 
-export function defaultDataDir(): string {
-  const base = process.env.XDG_DATA_HOME || join(homedir(), '.local', 'share');
-  return join(base, 'stratus');
-}
+export { defaultDataDir } from './defaults.js';
 
 /** The store a server of this config opens: --store, or the SQLite file in the data dir. */
 export function storeUrlOf(config: Pick<ServerConfig, 'dataDir' | 'store'>): string {

@@ -1,11 +1,6 @@
-/** `stratus agent`: run this machine's agent, joined to a control plane. */
+/** `stratus agent`: run this machine's agent, joined to a control plane. What it runs is agent-run.ts, loaded only then. */
 import { Option, type Command } from 'commander';
-import { Agent } from '../../agent/agent.js';
-import { loadCredential } from '../../agent/credential.js';
-import { addAgentOptions, agentOptionsFrom, reachableListen } from '../agent-options.js';
-import { ApiError, CliError, ConnectionError } from '../errors.js';
-import { printLine } from '../output.js';
-import { privateDir } from '../../store/private.js';
+import { addAgentOptions } from '../agent-options.js';
 
 export function registerAgent(program: Command): void {
   const cmd = program
@@ -13,31 +8,5 @@ export function registerAgent(program: Command): void {
     .description('Run the node agent on this machine: join the cluster (stratus --server URL agent --join-token T), run what the scheduler places here.')
     .addOption(new Option('--join-token <token>', 'join token (stratus node join-token create); only needed the first time').env('STRATUS_JOIN_TOKEN'))
     .addOption(new Option('--data-dir <dir>', 'agent state: credential, runs, images, logs').env('STRATUS_AGENT_DATA_DIR').default('/var/lib/stratus-agent'));
-  addAgentOptions(cmd).action(async (o: Record<string, unknown>, self: Command) => {
-    const dataDir = o.dataDir as string;
-    const saved = loadCredential(dataDir);
-    // --server is the global option (also STRATUS_SERVER).
-    const server = ((self.optsWithGlobals() as { server?: string }).server ?? (process.env.STRATUS_SERVER || undefined)) ?? saved?.server;
-    if (!server) throw new CliError('--server is required (the URL of stratus server)', 2);
-    if (!saved && !o.joinToken) throw new CliError(`--join-token is required the first time (no credential in ${dataDir}); an admin makes one with: stratus node join-token create`, 2);
-    const options = agentOptionsFrom(o);
-    // The API server reaches this agent for logs: not on 127.0.0.1 when it runs on another machine.
-    options.listen = await reachableListen(options.listen, server, self.getOptionValueSource('agentListen') !== 'default');
-    // Credential, runs and images: the agent's only (an older version left the directory 0755).
-    privateDir(dataDir);
-    const agent = new Agent({ ...options, server, dataDir, ...(o.joinToken ? { joinToken: o.joinToken as string } : {}), ...(saved ? { credential: { ...saved, server } } : {}) });
-    await agent.start().catch((e: Error) => {
-      // The API's and the connection's errors already read as one line, with their code.
-      if (e instanceof ApiError || e instanceof ConnectionError) throw e;
-      throw new CliError(`the agent did not start: ${e.message}`);
-    });
-    // Listen for signals before saying "running": a SIGTERM right after would otherwise kill it outright.
-    const stopped = new Promise<void>((resolve) => {
-      const stop = () => void agent.stop().then(resolve, resolve);
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
-    });
-    printLine(`agent running as node ${agent.node}, reporting to ${server} (data: ${dataDir})`);
-    await stopped;
-  });
+  addAgentOptions(cmd).action(async (o: Record<string, unknown>, self: Command) => (await import('./agent-run.js')).runAgent(o, self));
 }

@@ -10,7 +10,7 @@
 import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import YAML from 'yaml';
+import { yaml } from '../yaml.js';
 import { Cli } from '../context.js';
 import { CliError } from '../errors.js';
 import { printLine } from '../output.js';
@@ -64,7 +64,7 @@ export function registerSecrets(program: Command): void {
       const obj = await cli.client.get<StoredObject<Partial<Values>>>(cli.item(secretKind, name), { reveal: true });
       if (o.key !== undefined) return void process.stdout.write(valueOf(obj, o.key, name));
       const out = { kind: 'secret', metadata: { name: obj.metadata.name, ...(obj.metadata.labels ? { labels: obj.metadata.labels } : {}) }, spec: { ...(obj.spec.data ? { data: obj.spec.data } : {}), ...(obj.spec.binaryData ? { binaryData: obj.spec.binaryData } : {}) } };
-      printLine(o.output === 'json' ? JSON.stringify(out, null, 2) : YAML.stringify(out).trimEnd());
+      printLine(o.output === 'json' ? JSON.stringify(out, null, 2) : yaml().stringify(out).trimEnd());
     });
 
   secret.command('delete <names...>').description('Delete secrets (refused while an instance or service uses one).').action(async (names: string[], _o: unknown, cmd: Command) => {

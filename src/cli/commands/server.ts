@@ -1,13 +1,10 @@
-/** `stratus server`: flags, the first-start banner, and a clean shutdown on SIGINT/SIGTERM (server-lifecycle.ts). */
+/** `stratus server`: its flags. What it runs (server-run.ts) loads only when it runs. */
 import { Option, InvalidArgumentError, type Command } from 'commander';
-import { defaultDataDir, startServer, type ServerConfig } from '../../server/main.js';
-import { serverComponents } from '../../server/components.js';
-import { CliError } from '../errors.js';
-import { addAgentOptions, agentOptionsFrom } from '../agent-options.js';
-import { addHttpOptions, httpLimitsFrom, runUntilSignal } from './server-lifecycle.js';
+import { defaultDataDir } from '../../server/defaults.js';
+import { addAgentOptions } from '../agent-options.js';
+import { addHttpOptions } from './server-lifecycle.js';
 import { parseDuration } from '../../model/format.js';
 import { parsePortRanges } from '../../model/kinds/project.js';
-import { resetAdminToken } from '../../server/reset-admin.js';
 
 export function registerServer(program: Command): void {
   const cmd = program
@@ -32,61 +29,8 @@ export function registerServer(program: Command): void {
     .addOption(new Option('--reset-admin-token', 'recovery: with the server stopped, make the admin user a cluster admin again, print a new token for it, and exit'))
     .addOption(new Option('--no-agent', 'do not run an agent for this machine inside the server'));
   addAgentOptions(addHttpOptions(cmd))
-    .action(async (opts: Record<string, unknown>) => {
-      if (Boolean(opts.tlsCert) !== Boolean(opts.tlsKey)) throw new CliError('--tls-cert and --tls-key go together', 2);
-      if (opts.resetAdminToken) return resetAdmin(opts.dataDir as string, opts.store as string | undefined);
-      const config: ServerConfig = {
-        dataDir: opts.dataDir as string,
-        port: opts.port as number,
-        listen: opts.listen as string,
-        store: opts.store as string | undefined,
-        storeSync: opts.storeSync as 'full' | 'normal',
-        bootstrapToken: opts.bootstrapToken as string | undefined,
-        logLevel: opts.logLevel as string,
-        tlsCert: opts.tlsCert as string | undefined,
-        tlsKey: opts.tlsKey as string | undefined,
-        http: httpLimitsFrom(opts),
-        auditMaxAgeMs: opts.auditRetention as number,
-        auditMaxEntries: opts.auditMaxEntries as number,
-        nodePortRange: opts.nodePortRange as [number, number],
-        components: serverComponents({
-          scheduler: opts.scheduler !== false,
-          policy: opts.schedulerPolicy as string,
-          nodeTimeoutMs: opts.nodeTimeout as number,
-          eventTtlMs: opts.eventTtl as number,
-          ...(opts.agent !== false ? { agent: agentOptionsFrom(opts) } : {}),
-        }),
-      };
-      const server = await startServer(config).catch((e: Error) => {
-        throw new CliError(`the server did not start: ${e.message}`);
-      });
-      // Listen for signals before saying "ready": a SIGTERM right after would otherwise kill it outright.
-      const stopped = runUntilSignal(server);
-      printBanner(server.url, config, server.bootstrap.adminToken);
-      await stopped;
-    });
-}
-
-function printBanner(url: string, config: ServerConfig, adminToken: string | undefined): void {
-  const lines = [
-    `Stratus server is ready at ${url}`,
-    `  data dir:  ${config.dataDir}`,
-    `  store:     ${config.store ?? `sqlite (${config.dataDir}/stratus.db)`}`,
-    `  API docs:  ${url}/docs`,
-  ];
-  if (adminToken) {
-    lines.push(
-      '',
-      'This is a new cluster. Admin token (shown only now; the server keeps only its hash):',
-      `  ${adminToken}`,
-      '',
-      'Log in with:',
-      `  npx stratus login --server ${url} --token ${adminToken}`,
-    );
-  } else {
-    lines.push('  (existing cluster: use your saved login, or a token an admin gave you)');
-  }
-  process.stdout.write(lines.join('\n') + '\n');
+    // The server, its controllers and agent load only when it runs: `stratus get` does not pay for them.
+    .action(async (opts: Record<string, unknown>) => (await import('./server-run.js')).runServer(opts));
 }
 
 function port(v: string): number {
@@ -106,18 +50,6 @@ function portRange(v: string): [number, number] {
   const ranges = parsePortRanges(v);
   if (ranges?.length !== 1) throw new InvalidArgumentError(`"${v}" is not a port range (use LOW-HIGH, e.g. 30000-32767)`);
   return ranges[0]!;
-}
-
-/** `--reset-admin-token`: opens the store itself (refused while a server holds it), prints the new token. */
-async function resetAdmin(dataDir: string, store: string | undefined): Promise<void> {
-  const token = await resetAdminToken({ dataDir, ...(store ? { store } : {}) }).catch((e: Error) => {
-    throw new CliError(`cannot reset the admin token: ${e.message}`);
-  });
-  process.stdout.write([
-    `New admin token for user "${token.user}" (token ${token.name}; shown only now, recorded in the audit log):`,
-    `  ${token.secret}`,
-    '',
-  ].join('\n'));
 }
 
 function positiveInt(v: string): number {

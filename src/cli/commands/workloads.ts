@@ -4,7 +4,8 @@ import { spawn } from 'node:child_process';
 import { closeSync, createReadStream, openSync, readdirSync, readSync, statSync, type Stats } from 'node:fs';
 import { archiveProblem, ARCHIVE_HEAD_BYTES } from '../../model/image-archive.js';
 import type { Readable } from 'node:stream';
-import { Cli } from '../context.js';
+import { Cli, checkName } from '../context.js';
+import { instanceKind } from '../../model/kinds/index.js';
 import { ApiError, CliError } from '../errors.js';
 import { printLine } from '../output.js';
 
@@ -21,7 +22,7 @@ export function registerWorkloads(program: Command): void {
       if (o.stream && o.stream !== 'stdout' && o.stream !== 'stderr') throw new CliError(`--stream ${o.stream}: use stdout or stderr`, 2);
       const controller = new AbortController();
       process.once('SIGINT', () => controller.abort());
-      await cli.client.stream(`/v1/projects/${encodeURIComponent(cli.project)}/instances/${encodeURIComponent(name)}/logs`, {
+      await cli.client.stream(`${cli.item(instanceKind, name)}/logs`, {
         follow: o.follow, tail: o.tail, stream: o.stream,
       }, (chunk) => process.stdout.write(chunk), controller.signal);
     });
@@ -33,6 +34,7 @@ export function registerWorkloads(program: Command): void {
     .option('--description <text>')
     .action(async (name: string, path: string, o: { entrypoint?: string[]; description?: string }, cmd: Command) => {
       const cli = Cli.of(cmd);
+      checkName('image', name);
       const st = rootFilesystem(path);
       const base = `/v1/projects/${encodeURIComponent(cli.project)}/images`;
       const spec = { ...(o.entrypoint ? { entrypoint: o.entrypoint } : {}), ...(o.description ? { description: o.description } : {}) };

@@ -21,7 +21,8 @@
  * included (`{cpu: ${cpu}}`): each is masked as a plain word before the YAML is read, and
  * substituted after. Errors name the file, the line and the path.
  */
-import YAML from 'yaml';
+import { yaml } from '../yaml.js';
+import type { Document } from 'yaml';
 import { findKind } from '../../model/kinds/index.js';
 import type { Kind } from '../../model/kind.js';
 import { CliError } from '../errors.js';
@@ -50,7 +51,7 @@ const COMPACT: Record<string, string> = { services: 'service', instances: 'insta
 
 export function parseStackFile(text: string, file: string, set: Record<string, string>): StackFile {
   const masked = maskParameters(text);
-  const docs = YAML.parseAllDocuments(masked.text, { prettyErrors: true });
+  const docs = yaml().parseAllDocuments(masked.text, { prettyErrors: true });
   const out: StackFile = { parameters: {}, objects: [], declared: [] };
   const raw: { value: unknown; line: number; locate: Locate }[] = [];
   for (const doc of Array.isArray(docs) ? docs : [docs]) {
@@ -90,7 +91,7 @@ function segments(path: string): (string | number)[] {
 }
 
 /** The line of the node at `segs` in `doc`, or of its nearest ancestor that exists. */
-function lineAt(doc: YAML.Document, segs: (string | number)[], text: string): number | undefined {
+function lineAt(doc: Document, segs: (string | number)[], text: string): number | undefined {
   for (let n = segs.length; n >= 0; n--) {
     const node = doc.getIn(segs.slice(0, n), true) as { range?: [number, number, number] } | undefined;
     if (node && typeof node === 'object' && node.range) return lineOf(text, node.range[0]);
