@@ -219,6 +219,13 @@ describe('one-line errors and logins', () => {
     expect((await member(['whoami'])).stdout).toMatch(/^project: solo$/m);
     expect((await member(['get', 'instances'])).stderr).toBe('No instances found in project "solo".\n');
   });
+
+  it('a project that does not exist is a 404, not an empty list', async () => {
+    expectOneLineError(await run(['-p', 'nope', 'get', 'instances']), /^error: project "nope" not found \(STRATUS_ERR_NOT_FOUND\)$/);
+    expectOneLineError(await run(['-p', 'nope', 'get', 'services', '-w']), /^error: project "nope" not found/);
+    expect((await api('GET', '/v1/projects/nope/instances')).status).toBe(404);
+    expect((await api('GET', '/v1/projects/default/instances?selector=app%3Dnone')).status).toBe(200); // an empty list of a project that exists
+  });
 });
 
 describe('node drain', () => {

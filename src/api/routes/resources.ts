@@ -26,7 +26,7 @@ import { streamWatch } from './watch.js';
 import { mergePatch } from '../patch.js';
 import { quantitiesAsStrings } from '../../model/quantity-fields.js';
 import { conflict, type NewObject } from '../../store/repository.js';
-import { ALL_KINDS } from '../../model/kinds/index.js';
+import { ALL_KINDS, projectKind } from '../../model/kinds/index.js';
 
 interface Params { project?: string; name?: string }
 interface ListQuery { selector?: string; limit?: number; continue?: string; watch?: boolean; revision?: number }
@@ -302,6 +302,7 @@ async function listOrWatch(ctx: Ctx, req: FastifyRequest<{ Querystring: ListQuer
   const principal = req.principal!;
   const view = (obj: StoredObject) => viewOf(principal, kind, obj, deps.nodeScope);
   if (q.watch) {
+    await projectMustExist(deps, project);
     // A node that starts hosting a project may read more: its watches send what became readable.
     const widen = principal.node && deps.nodeScope ? nodeWidenSource(deps.nodeScope, principal.node, kind) : undefined;
     return streamWatch(req, reply, deps, kind, { project, selector, fromRevision: q.revision, view, ...(widen ? { widen } : {}) });
@@ -310,10 +311,17 @@ async function listOrWatch(ctx: Ctx, req: FastifyRequest<{ Querystring: ListQuer
   const page = { project, selector, limit: q.limit, continue: q.continue };
   if (readsWhole(principal)) {
     const list = await deps.repo.listText(kind, { ...page, filter: (text) => canSee(principal, kind, text) });
+    if (list.items.length === 0) await projectMustExist(deps, project);
     return sendJson(reply, listJson(list.items.map((t) => t.json), list.revision, list.continue));
   }
   const list = await deps.repo.list(kind, { ...page, filter: (obj) => view(obj) !== undefined });
+  if (list.items.length === 0) await projectMustExist(deps, project);
   return { ...list, items: list.items.map((obj) => view(obj)!) };
+}
+
+/** A list of a project that does not exist is a 404, not an empty list (looked up only when the list is empty). */
+async function projectMustExist(deps: ApiDeps, project: string | undefined): Promise<void> {
+  if (project !== undefined) await deps.repo.get(projectKind, project);
 }
 
 /**
