@@ -194,6 +194,12 @@ describe('one-line errors and logins', () => {
     expectOneLineError(await env(['login']), /^error: STRATUS_SERVER: "ftp:\/\/x" is not a server URL/);
   });
 
+  it('sim replay --nodes /nonexistent names the flag and the file', async () => {
+    const tasks = file('tasks.csv', 'name,cpu_milli,memory_mib,num_gpu,gpu_milli,gpu_spec\n');
+    expectOneLineError(await run(['sim', 'replay', '--nodes', '/nonexistent', '--tasks', tasks]), /^error: --nodes \/nonexistent: no such file$/);
+    expectOneLineError(await run(['sim', 'replay', '--nodes', tasks, '--tasks', dir]), new RegExp(`^error: --tasks ${dir}: not a file \\(give a CSV file\\)$`));
+  });
+
   it('get -w | head: a reader that goes away ends the watch quietly', async () => {
     const instance = (n: string) => file(`${n}.yaml`, `kind: instance\nmetadata: {name: ${n}}\nspec: {driver: process, command: [sleep, "1"], restartPolicy: never}\n`);
     expect((await run(['project', 'create', 'pipe'])).code).toBe(0);

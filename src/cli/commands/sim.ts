@@ -1,6 +1,6 @@
 /** `stratus sim replay`: the scheduler's trace replay (the same engine the live scheduler runs). */
+import { accessSync, constants, statSync } from 'node:fs';
 import type { Command } from 'commander';
-import { parseSeeds, simReplayCommand } from '../../scheduler/sim/command.js';
 import { CliError } from '../errors.js';
 
 export function registerSim(program: Command): void {
@@ -14,6 +14,9 @@ export function registerSim(program: Command): void {
     .option('--json', 'print one JSON document')
     .option('--csv <file>', 'write the full curve, one row per arrival')
     .action(async (o: { nodes: string; tasks: string; policy: string; seeds: string; json?: boolean; csv?: string }) => {
+      for (const [flag, path] of [['--nodes', o.nodes], ['--tasks', o.tasks]] as const) readableFile(flag, path);
+      // The scheduler's engine loads only when a replay runs (every other command starts without it).
+      const { parseSeeds, simReplayCommand } = await import('../../scheduler/sim/command.js');
       let seeds: number[];
       try {
         seeds = parseSeeds(o.seeds);
@@ -23,4 +26,16 @@ export function registerSim(program: Command): void {
       const code = await simReplayCommand({ nodes: o.nodes, tasks: o.tasks, policy: o.policy, seeds, json: Boolean(o.json), ...(o.csv ? { csv: o.csv } : {}) }, process.stdout);
       if (code !== 0) process.exitCode = code;
     });
+}
+
+/** A trace file the replay can read, checked here so the error names the flag and the file. */
+function readableFile(flag: string, path: string): void {
+  const st = statSync(path, { throwIfNoEntry: false });
+  if (!st) throw new CliError(`${flag} ${path}: no such file`, 2);
+  if (!st.isFile()) throw new CliError(`${flag} ${path}: not a file (give a CSV file)`, 2);
+  try {
+    accessSync(path, constants.R_OK);
+  } catch {
+    throw new CliError(`${flag} ${path}: not readable (permission denied)`, 2);
+  }
 }
