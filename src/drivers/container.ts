@@ -14,7 +14,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { dirname, isAbsolute, join } from 'node:path';
 import { isoNow } from '../model/runtime.js';
-import { DriverError, checkTaskId, type ExecCapable, type ExecOptions, type ExecResult, type Fingerprint, type JsonValue, type Task, type TaskHandle } from './driver.js';
+import { DriverError, checkTaskId, type ExecCapable, type ExecCommand, type ExecCommandOptions, type ExecOptions, type StreamExecCapable, type ExecResult, type Fingerprint, type JsonValue, type Task, type TaskHandle } from './driver.js';
 import { TaskCgroup, describeCgroups, detectCgroups, type CgroupHost } from './cgroups.js';
 import { DEFAULT_PATH, findExecutable } from './commands.js';
 import { ImageStore, type ImageInfo } from './images.js';
@@ -24,7 +24,7 @@ import { Runc } from './runc.js';
 import { IdRanges, type IdRange } from './identity.js';
 import { shiftedImage, userNamespacesUsable } from './idshift.js';
 import { fileMounts, hostMounts, taskDevices } from './attachments.js';
-import { checkOciState, clearStaleRun, nofileLimit, ociExec, ociKill, ociTerminate, runBundle, runcOf, writeBundleConfig, type OciState } from './oci-task.js';
+import { checkOciState, clearStaleRun, nofileLimit, ociExec, ociExecCommand, ociKill, ociTerminate, runBundle, runcOf, writeBundleConfig, type OciState } from './oci-task.js';
 import { SupervisedDriver, makeHandle, supervisedState, type SupervisedOptions, type TaskRecord } from './supervised.js';
 
 const sh = promisify(execFile);
@@ -58,7 +58,7 @@ interface ContainerState extends OciState {
   usernsDir?: string | null;
 }
 
-export class ContainerDriver extends SupervisedDriver implements ExecCapable {
+export class ContainerDriver extends SupervisedDriver implements ExecCapable, StreamExecCapable {
   readonly name: string = 'container';
   readonly images: ImageStore;
   private readonly runcRoot: string;
@@ -279,6 +279,11 @@ export class ContainerDriver extends SupervisedDriver implements ExecCapable {
 
   async exec(handle: TaskHandle, argv: string[], options: ExecOptions = {}): Promise<ExecResult> {
     return ociExec(this.record(handle), argv, options);
+  }
+
+  /** The host command for a live exec: runc exec in the container (its user namespace, user and environment). */
+  async execCommand(handle: TaskHandle, argv: string[], options: ExecCommandOptions = {}): Promise<ExecCommand> {
+    return ociExecCommand(this.record(handle), argv, options);
   }
 }
 

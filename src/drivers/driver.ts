@@ -214,6 +214,37 @@ export function isExecCapable(driver: Driver): driver is Driver & ExecCapable {
   return typeof (driver as Partial<ExecCapable>).exec === 'function';
 }
 
+export interface ExecCommandOptions {
+  /** The command gets a terminal: the caller spawns it with a pseudo-terminal as its stdin (see `relaysTerminal`). */
+  tty?: boolean;
+  env?: Record<string, string>;
+}
+
+/** A host command line that runs a program inside a running task, for the caller to spawn with stdio of its own. */
+export interface ExecCommand {
+  argv: string[];
+  cwd?: string;
+  env?: Record<string, string>;
+  /**
+   * With `tty`: the command makes the task's own terminal and relays it (runc exec --tty), so the
+   * caller's terminal must be raw, without echo, and sized as wanted before it starts. Otherwise the
+   * caller's terminal is the program's.
+   */
+  relaysTerminal: boolean;
+}
+
+/**
+ * Optional capability: how to run argv inside a running task (its sandbox, user, cgroup,
+ * namespaces and environment) with live stdio: interactive exec, copies. The caller spawns it.
+ */
+export interface StreamExecCapable {
+  execCommand(handle: TaskHandle, argv: string[], options?: ExecCommandOptions): Promise<ExecCommand>;
+}
+
+export function isStreamExecCapable(driver: Driver): driver is Driver & StreamExecCapable {
+  return typeof (driver as Partial<StreamExecCapable>).execCommand === 'function';
+}
+
 export type DriverErrorCode =
   | 'NOT_AVAILABLE' // the driver cannot run here (see its fingerprint)
   | 'INVALID_TASK' // the task asks for something this driver cannot do

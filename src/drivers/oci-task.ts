@@ -12,10 +12,10 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { watch as watchDir } from 'node:fs';
-import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
-import { DriverError, type ExecOptions, type ExecResult, type JsonValue, type Task, type TaskHandle } from './driver.js';
-import { DEFAULT_PATH } from './commands.js';
+import { DriverError, type ExecCommand, type ExecCommandOptions, type ExecOptions, type ExecResult, type JsonValue, type Task, type TaskHandle } from './driver.js';
+import { DEFAULT_PATH, runCollect } from './commands.js';
 import { openLogFds } from './logs.js';
 import { ociConfig, type OciInput } from './oci.js';
 import { Runc } from './runc.js';
@@ -99,10 +99,45 @@ export async function ociKill(rec: TaskRecord): Promise<void> {
   await cgroupOf(rec.state)?.killAll();
 }
 
-export function ociExec(rec: TaskRecord, argv: string[], options: ExecOptions): Promise<ExecResult> {
+export async function ociExec(rec: TaskRecord, argv: string[], options: ExecOptions): Promise<ExecResult> {
+  const cmd = await ociExecCommand(rec, argv, options);
+  return runCollect(cmd.argv, { env: cmd.env! }, options);
+}
+
+/** `runc exec` of argv in the task (with `tty`, runc relays a terminal of the container's own). */
+export async function ociExecCommand(rec: TaskRecord, argv: string[], options: ExecCommandOptions): Promise<ExecCommand> {
+  checkExec(rec, argv);
+  const { runc, prefix } = await execRuntime(rec);
+  return { argv: [...prefix, ...runc.execArgv(rec.handle.taskId, argv, options)], env: { PATH: DEFAULT_PATH }, relaysTerminal: options.tty === true };
+}
+
+/**
+ * How to reach the task with `runc exec`. runc 1.1 joins a container's user namespace before its
+ * other namespaces, so it cannot join a network namespace the host made (EPERM). For such a task,
+ * runc is pointed at a copy of its state without the network namespace (run/exec-root, rewritten
+ * each time) and started inside the task's network namespace (nsenter, as root), which the
+ * command inherits: the same namespaces, user, cgroup, capabilities and seccomp as the workload.
+ */
+async function execRuntime(rec: TaskRecord): Promise<{ runc: Runc; prefix: string[] }> {
+  const runc = runcOf(rec.handle);
+  const id = rec.handle.taskId;
+  const text = await readFile(join(runc.root, id, 'state.json'), 'utf8').catch(() => undefined);
+  if (!text) throw new DriverError('NOT_RUNNING', `task ${id} has no runc state; exec needs a running task`);
+  const state = JSON.parse(text) as { init_process_pid: number; config: { namespaces: { type: string; path?: string }[] } };
+  const ns = state.config.namespaces;
+  if (!ns.some((n) => n.type === 'NEWUSER') || !ns.some((n) => n.type === 'NEWNET' && n.path)) return { runc, prefix: [] };
+  state.config.namespaces = ns.filter((n) => n.type !== 'NEWNET');
+  const root = join(runDir(rec.handle.dir), 'exec-root');
+  await mkdir(join(root, id), { recursive: true, mode: 0o700 });
+  const tmp = join(root, id, `state.json.${process.pid}.${Math.random().toString(36).slice(2)}`);
+  await writeFile(tmp, JSON.stringify(state), { mode: 0o600 });
+  await rename(tmp, join(root, id, 'state.json'));
+  return { runc: new Runc(runc.bin, root), prefix: ['nsenter', `--net=/proc/${state.init_process_pid}/ns/net`, '--'] };
+}
+
+function checkExec(rec: TaskRecord, argv: string[]): void {
   if (rec.exit) throw new DriverError('NOT_RUNNING', `task ${rec.handle.taskId} has ended; exec needs a running task`);
   if (argv.length === 0) throw new DriverError('INVALID_TASK', 'exec needs a command');
-  return runcOf(rec.handle).exec(rec.handle.taskId, argv, options);
 }
 
 /**

@@ -12,14 +12,14 @@ import { isAbsolute } from 'node:path';
 import { release } from 'node:os';
 import { access, constants as fsc } from 'node:fs';
 import { isoNow } from '../model/runtime.js';
-import { DriverError, checkTaskId, type ExecCapable, type ExecOptions, type ExecResult, type Fingerprint, type JsonValue, type Task, type TaskHandle } from './driver.js';
+import { DriverError, checkTaskId, type ExecCapable, type ExecCommand, type ExecCommandOptions, type ExecOptions, type StreamExecCapable, type ExecResult, type Fingerprint, type JsonValue, type Task, type TaskHandle } from './driver.js';
 import { TaskCgroup, describeCgroups, detectCgroups, type CgroupHost } from './cgroups.js';
 import { DEFAULT_PATH, findExecutable } from './commands.js';
 import { IdRanges } from './identity.js';
 import { Runc } from './runc.js';
 import { DEFAULT_HOST_VIEW, prepareSandbox, sandboxOptions, type SandboxOptions } from './sandbox.js';
-import { checkOciState, clearStaleRun, nofileLimit, ociExec, ociKill, ociTerminate, runBundle, runcOf, writeBundleConfig, type OciState } from './oci-task.js';
-import { afterExitRaw, execRaw, killRaw, startRaw, terminateRaw } from './raw-process.js';
+import { checkOciState, clearStaleRun, nofileLimit, ociExec, ociExecCommand, ociKill, ociTerminate, runBundle, runcOf, writeBundleConfig, type OciState } from './oci-task.js';
+import { afterExitRaw, execRaw, killRaw, rawExecCommand, startRaw, terminateRaw } from './raw-process.js';
 import { SH } from './supervisor.js';
 import { SupervisedDriver, makeHandle, supervisedState, type SupervisedOptions, type TaskRecord } from './supervised.js';
 
@@ -46,7 +46,7 @@ export interface ProcessDriverOptions extends SupervisedOptions {
 
 type Mode = 'sandbox' | 'raw';
 
-export class ProcessDriver extends SupervisedDriver implements ExecCapable {
+export class ProcessDriver extends SupervisedDriver implements ExecCapable, StreamExecCapable {
   readonly name: string = 'process';
   private readonly cgroupParent: string;
   private readonly pidsLimit: number;
@@ -186,5 +186,11 @@ export class ProcessDriver extends SupervisedDriver implements ExecCapable {
   async exec(handle: TaskHandle, argv: string[], options: ExecOptions = {}): Promise<ExecResult> {
     const rec = this.record(handle);
     return this.mode(handle) === 'sandbox' ? ociExec(rec, argv, options) : execRaw(rec, argv, options);
+  }
+
+  /** The host command for a live exec: runc exec in the sandbox, or the unisolated wrapper. */
+  async execCommand(handle: TaskHandle, argv: string[], options: ExecCommandOptions = {}): Promise<ExecCommand> {
+    const rec = this.record(handle);
+    return this.mode(handle) === 'sandbox' ? ociExecCommand(rec, argv, options) : rawExecCommand(rec, argv, options);
   }
 }

@@ -16,7 +16,7 @@ import type { ChildProcess } from 'node:child_process';
 import { readFile, readlink } from 'node:fs/promises';
 import { mkdirSync, rmSync, statSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
-import { DriverError, checkTaskId, type ExecOptions, type ExecResult, type Task } from './driver.js';
+import { DriverError, checkTaskId, type ExecCommand, type ExecOptions, type ExecResult, type Task } from './driver.js';
 import { TaskCgroup, type CgroupHost } from './cgroups.js';
 import { openLogFds } from './logs.js';
 import { namedNetns } from './netns.js';
@@ -167,6 +167,12 @@ export async function afterExitRaw(rec: TaskRecord): Promise<void> {
 
 /** Runs argv in the task's cgroup, working directory, environment and network namespace. */
 export async function execRaw(rec: TaskRecord, argv: string[], options: ExecOptions): Promise<ExecResult> {
+  const cmd = await rawExecCommand(rec, argv, options);
+  return runCollect(cmd.argv, { cwd: cmd.cwd!, env: cmd.env! }, options);
+}
+
+/** The host command that runs argv as execRaw does (the caller's terminal, if any, is the program's). */
+export async function rawExecCommand(rec: TaskRecord, argv: string[], options: { env?: Record<string, string> }): Promise<ExecCommand> {
   const { handle } = rec;
   if (rec.exit) throw new DriverError('NOT_RUNNING', `task ${handle.taskId} has ended; exec needs a running task`);
   if (argv.length === 0) throw new DriverError('INVALID_TASK', 'exec needs a command');
@@ -186,7 +192,7 @@ export async function execRaw(rec: TaskRecord, argv: string[], options: ExecOpti
   Object.assign(env, options.env);
   const procs = cgroupOf(rec.state)?.procsFiles() ?? [];
   const netns = typeof handle.state.netns === 'string' ? ['nsenter', `--net=/proc/${pid}/ns/net`, '--'] : [];
-  return runCollect([...netns, SH, '-c', EXEC_WRAPPER, 'stratus-exec', String(procs.length), ...procs, ...argv], { cwd, env }, options);
+  return { argv: [...netns, SH, '-c', EXEC_WRAPPER, 'stratus-exec', String(procs.length), ...procs, ...argv], cwd, env, relaysTerminal: false };
 }
 
 /**

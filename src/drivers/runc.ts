@@ -1,8 +1,6 @@
 /** The runc command line, always with argument arrays and our own state root. */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import type { ExecOptions, ExecResult } from './driver.js';
-import { runCollect } from './commands.js';
 
 const run = promisify(execFile);
 
@@ -67,8 +65,13 @@ export class Runc {
     }
   }
 
-  exec(id: string, argv: string[], options: ExecOptions = {}): Promise<ExecResult> {
+  /**
+   * The argv of `runc exec`: the container's own process settings (user, capabilities, seccomp,
+   * cwd, env) with `argv` as the program. With `tty`, runc makes a terminal inside the container
+   * and relays it: its own stdin must then be a terminal.
+   */
+  execArgv(id: string, argv: string[], options: { env?: Record<string, string>; tty?: boolean } = {}): string[] {
     const env = Object.entries(options.env ?? {}).flatMap(([k, v]) => ['--env', `${k}=${v}`]);
-    return runCollect([this.bin, '--root', this.root, 'exec', ...env, id, ...argv], {}, options);
+    return [this.bin, '--root', this.root, 'exec', ...(options.tty ? ['--tty'] : []), ...env, id, ...argv];
   }
 }
