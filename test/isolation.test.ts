@@ -7,22 +7,16 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { client, startTestServer, type TestServer } from './helpers/server.js';
 import { cliRunner, type CliResult } from './helpers/cli.js';
+import { hasCommand, teardownTenants } from './helpers/tenants.js';
 import { buildBusyboxRootfs } from '../src/drivers/images.js';
 
 const root = process.getuid?.() === 0;
-const has = (cmd: string) => {
-  try {
-    execFileSync('sh', ['-c', 'command -v "$1"', 'sh', cmd]);
-    return true;
-  } catch {
-    return false;
-  }
-};
+const has = hasCommand;
 const why = !root ? 'not root' : !has('runc') ? 'runc is not installed' : !existsSync('/bin/busybox') ? 'busybox-static is not installed' : '';
 if (why) console.warn(`isolation suite skipped: ${why}`);
 
@@ -95,14 +89,8 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  if (why) return;
-  for (const p of ['team-a', 'team-b']) await admin('DELETE', `/v1/projects/${p}?cascade=true`).catch(() => undefined);
-  // Workloads outlive their agent by design: let the agent destroy them before the server stops.
-  await until('every instance destroyed', () => admin('GET', '/v1/instances').then((r) => r.body.items.length), (n) => n === 0, 30_000).catch(() => undefined);
-  await until('task dirs removed', async () => readdirSync(join(server.dataDir, 'agent', 'tasks')).length, (n) => n === 0, 30_000).catch(() => undefined);
-  await server.stop();
-  server.cleanup();
-  rmSync(dir, { recursive: true, force: true });
+  // Workloads outlive their agent by design: the agent destroys them before the server stops.
+  if (!why) await teardownTenants(server, admin, ['team-a', 'team-b'], dir);
 }, 60_000);
 
 describe.skipIf(why !== '')('a hostile member of team-a', () => {

@@ -130,7 +130,7 @@ export class Agent implements Component {
     await this.network?.start();
     this.gpu = new GpuShares({ dataDir: this.opts.dataDir, log: this.log });
     await this.gpu.start();
-    this.logs = new LogsServer(this.credential.token, { find: (p, n, uid) => this.findRun(p, n, uid) }, () => this.clock.now());
+    this.logs = new LogsServer(this.credential.token, { find: (p, n, uid) => this.findRun(p, n, uid), running: (p, n, uid) => this.findRunning(p, n, uid) }, () => this.clock.now());
     const l = this.opts.listen ?? { host: '127.0.0.1', port: 0 };
     this.address = await this.logs.listen(l.host, l.port, l.advertise);
     await this.recover();
@@ -352,6 +352,18 @@ export class Agent implements Component {
       const handle = this.runners.get(r.uid)?.logHandle ?? r.handle ?? r.previous.at(-1);
       const driver = handle ? this.driver(handle.driver) : undefined;
       if (handle && driver) return { driver, handle };
+    }
+    return undefined;
+  }
+
+  /** The current run of an instance bound here, for exec and port-forward. */
+  private findRunning(project: string, name: string, uid: string | undefined) {
+    for (const r of this.runners.values()) {
+      const i = r.instance;
+      if (i.metadata.project !== project || i.metadata.name !== name || (uid && r.uid !== uid)) continue;
+      const handle = r.running;
+      const driver = handle ? this.driver(handle.driver) : undefined;
+      if (handle && driver) return { driver, handle, instance: i };
     }
     return undefined;
   }

@@ -1,15 +1,17 @@
 /**
  * The agent's HTTP endpoint for logs, called only by the API server (which proxies
  * `stratus logs`): GET /v1/logs/:project/:name?uid=&follow=&tail=&stream=, signed with an HMAC
- * keyed by the SHA-256 of this node's credential (see client/node-signing.ts).
+ * keyed by the SHA-256 of this node's credential (see client/node-signing.ts). Its WebSocket
+ * upgrades (exec, port-forward) go to streams-server.ts.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createHash } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { SIGNATURE_HEADER, verify } from '../client/node-signing.js';
 import type { Driver, LogStream, TaskHandle } from '../drivers/index.js';
+import { StreamsServer, type RunningSource } from './streams-server.js';
 
-export interface LogSource {
+export interface LogSource extends RunningSource {
   /** The run to read for this instance, if this node has one. */
   find(project: string, name: string, uid: string | undefined): { driver: Driver; handle: TaskHandle } | undefined;
 }
@@ -17,14 +19,17 @@ export interface LogSource {
 export class LogsServer {
   private server: Server | undefined;
   private readonly key: string;
+  private readonly streams: StreamsServer;
 
   constructor(token: string, private readonly source: LogSource, private readonly now: () => number) {
     this.key = createHash('sha256').update(token, 'utf8').digest('hex');
+    this.streams = new StreamsServer(this.key, source, now);
   }
 
   /** Listens; resolves with the URL other machines should use. */
   async listen(host: string, port: number, advertise?: string): Promise<string> {
     this.server = createServer((req, res) => void this.handle(req, res));
+    this.server.on('upgrade', (req, socket, head) => this.streams.upgrade(req, socket, head));
     await new Promise<void>((resolve, reject) => {
       this.server!.once('error', reject);
       this.server!.listen(port, host, () => resolve());
@@ -37,6 +42,7 @@ export class LogsServer {
   async close(): Promise<void> {
     const s = this.server;
     if (!s) return;
+    this.streams.close();
     s.closeAllConnections();
     await new Promise<void>((resolve) => s.close(() => resolve()));
   }

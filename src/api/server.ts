@@ -32,6 +32,7 @@ import { auditRoutes } from './routes/audit.js';
 import { memberRoutes } from './routes/members.js';
 import { nodeRoutes } from './routes/nodes.js';
 import { logRoutes } from './routes/logs.js';
+import { execRoutes } from './routes/exec.js';
 import { imageRoutes } from './routes/images.js';
 import { secretRoutes } from './routes/secrets.js';
 import type { SecretData } from './secret-data.js';
@@ -120,6 +121,7 @@ export async function buildApi(input: ApiDeps): Promise<FastifyInstance> {
   await app.register(memberRoutes, { deps });
   await app.register(nodeRoutes, { deps });
   await app.register(logRoutes, { deps });
+  await app.register(execRoutes, { deps });
   await app.register(imageRoutes, { deps });
   await app.register(secretRoutes, { deps });
   await app.register(auditRoutes, { deps });

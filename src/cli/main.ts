@@ -15,6 +15,10 @@ import { registerWorkloads } from './commands/workloads.js';
 import { registerStacks } from './commands/stacks.js';
 import { registerSim } from './commands/sim.js';
 import { registerSecrets } from './commands/secrets.js';
+import { registerExec } from './commands/exec.js';
+import { registerCp } from './commands/cp.js';
+import { registerPortForward } from './commands/port-forward.js';
+import { registerCompletion } from './commands/completion.js';
 
 export function buildProgram(): Command {
   const program = new Command('stratus')
@@ -37,6 +41,10 @@ export function buildProgram(): Command {
   registerStacks(program);
   registerSim(program);
   registerSecrets(program);
+  registerExec(program);
+  registerCp(program);
+  registerPortForward(program);
+  registerCompletion(program);
   return program;
 }
 

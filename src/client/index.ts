@@ -2,6 +2,7 @@ import { createWriteStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import type WebSocket from 'ws';
 
 /**
  * The HTTP client of the Stratus API, used by the CLI and the agent (which talk to the control
@@ -135,6 +136,26 @@ export class ApiClient {
     const text = await res.text();
     if (!res.ok) throw toApiError(res.status, text);
     return JSON.parse(text) as T;
+  }
+
+  /**
+   * Opens a WebSocket to `path` (exec, port-forward; protocol in streams.ts), array values as
+   * repeated parameters. Loads `ws` only when called. A refusal is an ApiError, an unreachable
+   * server a ConnectionError.
+   */
+  async socket(path: string, query: Record<string, string | number | boolean | string[] | undefined>, signal?: AbortSignal): Promise<WebSocket> {
+    const { openSocket } = await import('./streams.js');
+    const url = new URL(this.server + path);
+    for (const [k, v] of Object.entries(query)) {
+      for (const x of v === undefined ? [] : Array.isArray(v) ? v : [v]) url.searchParams.append(k, String(x));
+    }
+    try {
+      return await openSocket(url.toString(), { authorization: `Bearer ${this.token}` }, signal);
+    } catch (e) {
+      const err = e as { status?: number; body?: string; message: string };
+      if (err.status !== undefined) throw toApiError(err.status, err.body ?? '');
+      throw new ConnectionError(`cannot reach the server at ${this.server}: ${err.message}`);
+    }
   }
 
   private async send(method: string, path: string, opts: RequestOptions & { raw?: boolean }): Promise<Response> {
