@@ -315,6 +315,22 @@ describe('npm start on a machine without the host packages', () => {
   }, 60_000);
 });
 
+describe('service restart and rollback follow the rollout', () => {
+  it.runIf(root)('restart waits until the new replicas are available; a rollback that fails exits non-zero saying why', async () => {
+    const svc = (cmd: string) => file('follow.yaml', `services:\n  follow:\n    replicas: 2\n    template: {driver: process, command: [sh, -c, "${cmd}"], resources: {cpu: 10m, memory: 16Mi}, health: {command: ["true"], interval: 1, timeout: 1}}\n    update: {progressDeadline: 30}\n`);
+    expect((await run(['apply', '-f', svc('exit 3'), '--timeout', '60s'])).code).toBe(1); // revision 1 crashes
+    expect((await run(['apply', '-f', svc('exec sleep 3600'), '--timeout', '60s'])).code).toBe(0); // revision 2 runs
+    const restart = await run(['service', 'restart', 'follow', '--timeout', '60s']);
+    expect(restart.code, restart.stderr).toBe(0);
+    expect(restart.stdout).toMatch(/^service\/follow restarting its replicas\n/);
+    expect(restart.stdout).toMatch(/available: 2\/2 ready \(revision 3\)\n$/);
+    const back = await run(['service', 'rollback', 'follow', '--to', '1', '--timeout', '60s']);
+    expect(back.code).toBe(1);
+    expect(back.stderr).toMatch(/^error: service\/follow failed: rolled back: revision 1 replica follow-\S+ restarted 3 times/);
+    expect((await run(['delete', 'service', 'follow'])).code).toBe(0);
+  }, 180_000);
+});
+
 async function waitFor<T>(get: () => Promise<T>, ok: (v: T) => boolean, ms = 30_000): Promise<T> {
   const end = Date.now() + ms;
   for (;;) {
