@@ -76,7 +76,7 @@ describe('quantities', () => {
     const cpu = async () => (await api('GET', '/v1/projects/default/services/keep')).body.spec.template.spec.resources;
     expect(await cpu()).toEqual({ cpu: 250, memory: 1536, disk: 0 });
     expect((await run(['apply', '--no-wait', '-f', file('svc2.yaml', svc('sleep 200'))])).code).toBe(0);
-    await waitFor(async () => ((await api('GET', '/v1/projects/default/services/keep')).body.status?.history ?? []).length, (n) => n === 2);
+    await until('two revisions', async () => ((await api('GET', '/v1/projects/default/services/keep')).body.status?.history ?? []).length, (n) => n === 2);
     const back = await run(['service', 'rollback', 'keep', '--no-wait']);
     expect(back.code, back.stderr).toBe(0);
     expect(await cpu()).toEqual({ cpu: 250, memory: 1536, disk: 0 });
@@ -94,7 +94,7 @@ describe('quantities', () => {
 
   it('describe project shows each quota as used / limit', async () => {
     expect((await run(['-p', 'quota-a', 'apply', '-f', file('qa.yaml', 'kind: instance\nmetadata: {name: qa}\nspec: {driver: process, command: [sleep, "60"], resources: {cpu: 250m, memory: 64Mi}}\n')])).code).toBe(0);
-    const described = await waitFor(() => run(['describe', 'project', 'quota-a']), (d) => d.stdout.includes('250m / 8'));
+    const described = await until('the usage in describe project', () => run(['describe', 'project', 'quota-a']), (d) => d.stdout.includes('250m / 8'));
     expect(described.stdout).toMatch(/^ {2}cpu +250m \/ 8$/m);
     expect(described.stdout).toMatch(/^ {2}memory +64Mi \/ 2Gi$/m);
     expect(described.stdout).toMatch(/^ {2}instances +1 \/ unlimited$/m);
@@ -111,7 +111,7 @@ describe('failures say why', () => {
     expect(r.code, r.stdout + r.stderr).toBe(1);
     expect(r.stderr).toMatch(new RegExp(`^error: service/sick failed: revision 1 failed: only 0 of 1 replica of the new version became available within 5 s; sick-[a-z0-9]+: ${found}\n$`));
     const [replica] = (await api('GET', '/v1/projects/default/instances?selector=stratus.io%2Fservice%3Dsick')).body.items as { metadata: { name: string } }[];
-    const described = await waitFor(() => run(['describe', 'instance', replica!.metadata.name]), (d) => /Unhealthy/.test(d.stdout));
+    const described = await until('the Unhealthy event', () => run(['describe', 'instance', replica!.metadata.name]), (d) => /Unhealthy/.test(d.stdout));
     expect(described.stdout).toMatch(new RegExp(`Ready: +False \\(HealthCheckFailed\\): ${found}`));
     expect(described.stdout).toMatch(new RegExp(`Warning +Unhealthy +${found}`));
     expect((await run(['delete', 'service', 'sick'])).code).toBe(0);
@@ -169,7 +169,7 @@ describe('images', () => {
     expect((await run(['apply', '-f', file('uses-tiny.yaml', 'name: tiny-stack\nservices:\n  box: {replicas: 0, template: {driver: container, image: tiny}}\n')])).code).toBe(0);
     expectOneLineError(await run(['delete', 'image', 'tiny']), /^error: image\/tiny: image "tiny" of project "default" is used by service box \(stack tiny-stack\); delete them first \(STRATUS_ERR_DEPENDENCY\)$/);
     expect((await run(['stack', 'rm', 'tiny-stack'])).code).toBe(0);
-    await waitFor(async () => (await api('GET', '/v1/projects/default/services/box')).status, (s) => s === 404);
+    await until('service box deleted', async () => (await api('GET', '/v1/projects/default/services/box')).status, (s) => s === 404);
     expect((await run(['delete', 'image', 'tiny'])).stdout).toBe('image/tiny deleted\n');
   });
 });
@@ -257,7 +257,7 @@ describe('node drain', () => {
 describe('README and CLI agree', () => {
   it('stack ls fills STATUS and APPLIED; get services shows the address; get events is oldest first', async () => {
     expect((await run(['apply', '-f', file('shelf.yaml', 'name: shelf\nservices:\n  shelf: {replicas: 0, template: {driver: process, command: [sleep, "60"]}}\n')])).code).toBe(0);
-    const ls = await waitFor(() => run(['stack', 'ls']), (r) => /Applied/.test(r.stdout));
+    const ls = await until('the stack Applied', () => run(['stack', 'ls']), (r) => /Applied/.test(r.stdout));
     expect(ls.stdout.split('\n')[0]).toMatch(/^NAME +OBJECTS +SOURCE +STATUS +APPLIED +AGE$/);
     expect(ls.stdout).toMatch(/^shelf +1 +\S+shelf\.yaml +Applied +\d+s +\d+s$/m);
     expect((await run(['get', 'services'])).stdout.split('\n')[0]).toMatch(/^NAME +READY +UP-TO-DATE +AVAILABLE +REVISION +STATUS +ADDRESS +AGE$/);
@@ -265,7 +265,7 @@ describe('README and CLI agree', () => {
     expect((await run(['project', 'create', 'order'])).code).toBe(0);
     for (const n of ['zz-first', 'aa-second']) {
       expect((await run(['-p', 'order', 'apply', '-f', file(`${n}.yaml`, `kind: instance\nmetadata: {name: ${n}}\nspec: {driver: process, command: [sleep, "1"], resources: {cpu: 1000}}\n`)])).code).toBe(0);
-      await waitFor(async () => (await api('GET', '/v1/projects/order/events')).body.items.length, (k) => k >= (n === 'zz-first' ? 1 : 2));
+      await until('the events', async () => (await api('GET', '/v1/projects/order/events')).body.items.length, (k) => k >= (n === 'zz-first' ? 1 : 2));
     }
     for (const args of [['-p', 'order', 'get', 'events'], ['get', 'events', '-A']]) {
       const events = JSON.parse((await run([...args, '-o', 'json'])).stdout) as { items: { spec: { lastTime?: string }; metadata: { createdAt: string } }[] };
@@ -330,13 +330,3 @@ describe('service restart and rollback follow the rollout', () => {
     expect((await run(['delete', 'service', 'follow'])).code).toBe(0);
   }, 180_000);
 });
-
-async function waitFor<T>(get: () => Promise<T>, ok: (v: T) => boolean, ms = 30_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await get();
-    if (ok(v)) return v;
-    if (Date.now() > end) throw new Error(`condition not met: ${JSON.stringify(v).slice(0, 600)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}

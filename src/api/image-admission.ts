@@ -5,16 +5,13 @@
  * Finished instances (Succeeded, Failed, ...) never start again and do not hold it.
  */
 import type { AdmissionPlugin } from './admission.js';
-import { StratusError } from '../model/errors.js';
+import { refuseWhileUsed } from './in-use.js';
 import { imageKind, instanceKind, serviceKind } from '../model/kinds/index.js';
 import type { Instance, InstanceSpec } from '../model/kinds/instance.js';
 import type { Service } from '../model/kinds/service.js';
 import { FINISHED } from '../model/lifecycle.js';
 import { STACK_LABEL } from '../model/kinds/stack.js';
 import type { StoredObject } from '../model/kind.js';
-
-/** How many users of an image the refusal names before "and N more". */
-const NAMED = 5;
 
 /** Whether `spec`, in `project`, runs the image `name` of `imageProject`. */
 export function usesImage(spec: Pick<InstanceSpec, 'driver' | 'image'>, project: string, imageProject: string, name: string): boolean {
@@ -34,13 +31,7 @@ export const imageNotInUse: AdmissionPlugin = async (req, repo) => {
   } })).items;
   const services = (await repo.list<Service>(serviceKind, { ...scope, filter: (o) => usesImage((o as Service).spec.template.spec, o.metadata.project!, image.project, image.name) })).items;
   const users = [...services.map((s) => describeUser('service', s, req.project!)), ...instances.map((i) => describeUser('instance', i, req.project!))];
-  if (users.length === 0) return;
-  const more = users.length > NAMED ? ` and ${users.length - NAMED} more` : '';
-  throw new StratusError(
-    'STRATUS_ERR_DEPENDENCY',
-    `image "${req.name}" of project "${req.project}" is used by ${users.slice(0, NAMED).join(', ')}${more}; delete them first`,
-    { kind: 'image', name: req.name, project: req.project, instances: instances.length, services: services.length },
-  );
+  refuseWhileUsed({ kind: 'image', name: req.name, project: req.project }, users, { instances: instances.length, services: services.length });
 };
 
 /** "service web (stack shop)", "instance batch-1 of project team-b". */

@@ -4,25 +4,16 @@
  * keeps its address in it). A cascade delete of the project removes those first.
  */
 import type { AdmissionPlugin } from './admission.js';
-import { StratusError } from '../model/errors.js';
+import { refuseWhileUsed } from './in-use.js';
 import { instanceKind, networkKind, serviceKind } from '../model/kinds/index.js';
 import { instanceNetwork } from '../model/kinds/network.js';
 import type { Instance } from '../model/kinds/instance.js';
 import type { Service } from '../model/kinds/service.js';
-
-/** How many users of a network the refusal names before "and N more". */
-const NAMED = 5;
 
 export const networkNotInUse: AdmissionPlugin = async (req, repo) => {
   if (req.op !== 'delete' || req.kind !== networkKind || !req.project) return;
   const instances = (await repo.list<Instance>(instanceKind, { project: req.project, filter: (o) => instanceNetwork((o as Instance).spec) === req.name })).items;
   const services = (await repo.list<Service>(serviceKind, { project: req.project, filter: (o) => instanceNetwork((o as Service).spec.template.spec) === req.name })).items;
   const users = [...services.map((s) => `service ${s.metadata.name}`), ...instances.map((i) => `instance ${i.metadata.name}`)];
-  if (users.length === 0) return;
-  const more = users.length > NAMED ? ` and ${users.length - NAMED} more` : '';
-  throw new StratusError(
-    'STRATUS_ERR_DEPENDENCY',
-    `network "${req.name}" of project "${req.project}" is used by ${users.slice(0, NAMED).join(', ')}${more}; delete them first`,
-    { kind: 'network', name: req.name, project: req.project, instances: instances.length, services: services.length },
-  );
+  refuseWhileUsed({ kind: 'network', name: req.name, project: req.project }, users, { instances: instances.length, services: services.length });
 };
