@@ -217,8 +217,11 @@ export class Scheduler implements Component {
         return;
       }
     }
+    // Checked just above unless a commit has been awaited since (the snapshot may have moved).
+    let fresh = fitting.length === 1;
     for (const p of fitting) {
-      if (!this.stillFits(p, byKey)) continue;
+      if (!fresh && !this.stillFits(p, byKey)) continue;
+      fresh = false;
       const inst = byKey.get(p.key)!;
       const result = await this.applier.bind(inst, p);
       if (result.outcome === 'bound') this.bound(p, inst, result.instance!);
