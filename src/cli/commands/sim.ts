@@ -11,9 +11,11 @@ export function registerSim(program: Command): void {
     .requiredOption('--tasks <file>', 'task list CSV (name, cpu_milli, memory_mib, num_gpu, gpu_milli, gpu_spec, ...)')
     .option('--policy <policy>', 'a policy name, "default" (the cluster default) or "all"', 'default')
     .option('--seeds <seeds>', 'seeds, e.g. 42-51 or 42,43', '42-51')
+    .option('--workload <source>', 'FGD\'s target workload: "online" (learned from the arrivals, as the live scheduler) or "trace" (from the task list, as the paper)', 'online')
     .option('--json', 'print one JSON document')
     .option('--csv <file>', 'write the full curve, one row per arrival')
-    .action(async (o: { nodes: string; tasks: string; policy: string; seeds: string; json?: boolean; csv?: string }) => {
+    .action(async (o: { nodes: string; tasks: string; policy: string; seeds: string; workload: string; json?: boolean; csv?: string }) => {
+      if (o.workload !== 'online' && o.workload !== 'trace') throw new CliError(`--workload: ${JSON.stringify(o.workload)} is not "online" or "trace"`, 2);
       for (const [flag, path] of [['--nodes', o.nodes], ['--tasks', o.tasks]] as const) readableFile(flag, path);
       // The scheduler's engine loads only when a replay runs (every other command starts without it).
       const { parseSeeds, simReplayCommand } = await import('../../scheduler/sim/command.js');
@@ -23,7 +25,7 @@ export function registerSim(program: Command): void {
       } catch (e) {
         throw new CliError(`--${(e as Error).message}`, 2);
       }
-      const code = await simReplayCommand({ nodes: o.nodes, tasks: o.tasks, policy: o.policy, seeds, json: Boolean(o.json), ...(o.csv ? { csv: o.csv } : {}) }, process.stdout);
+      const code = await simReplayCommand({ nodes: o.nodes, tasks: o.tasks, policy: o.policy, seeds, workload: o.workload, json: Boolean(o.json), ...(o.csv ? { csv: o.csv } : {}) }, process.stdout);
       if (code !== 0) process.exitCode = code;
     });
 }

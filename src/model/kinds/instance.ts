@@ -17,7 +17,7 @@ export const DRIVERS = ['process', 'container', 'vm'] as const;
 export type DriverName = (typeof DRIVERS)[number];
 export const RESTART_POLICIES = ['always', 'on-failure', 'never'] as const;
 export const ISOLATIONS = ['sandbox', 'none'] as const;
-export const POLICIES = ['binpack', 'spread', 'fgd', 'random', 'dotprod', 'gpu-clustering', 'gpu-packing', 'bestfit'] as const;
+export const POLICIES = ['binpack', 'spread', 'fgd', 'fgd-sc', 'random', 'dotprod', 'gpu-clustering', 'gpu-packing', 'bestfit'] as const;
 export type PolicyName = (typeof POLICIES)[number];
 export const TOPOLOGIES = ['node', 'zone'] as const;
 

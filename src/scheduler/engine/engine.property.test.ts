@@ -7,11 +7,12 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { Instance, PolicyName } from '../../model/kinds/instance.js';
+import { POLICIES, type Instance, type PolicyName } from '../../model/kinds/instance.js';
 import type { Node } from '../../model/kinds/node.js';
 import { matches, parseSelector } from '../../model/labels.js';
 import { better } from './class-cache.js';
 import { createEngine, DEFAULT_CLUSTER_PLUGINS, DEFAULT_FILTERS, type Engine } from './engine.js';
+import { CapacityIndex } from './capacity.js';
 import { instance, node } from './fixtures.js';
 import { buildPolicies } from './policies.js';
 import { compileRequest, wantsGpu } from './request.js';
@@ -84,7 +85,7 @@ const instanceArb = (i: number, templates: fc.Arbitrary<{ cpu: number; memory: n
       affinity: rarely(fc.array(termArb, { maxLength: 2 }), 3),
       antiAffinity: rarely(fc.array(termArb, { maxLength: 2 }), 3),
       spread: rarely(fc.record({ topology: fc.constantFrom('node' as const, 'zone' as const), selector: fc.constantFrom(...APPS).map((a) => `app=${a}`), maxSkew: fc.integer({ min: 1, max: 2 }) }), 4),
-      policy: rarely(fc.constantFrom('binpack', 'spread', 'fgd', 'bestfit', 'dotprod', 'gpu-packing', 'gpu-clustering') as fc.Arbitrary<PolicyName>, 3),
+      policy: rarely(fc.constantFrom('binpack', 'spread', 'fgd', 'fgd-sc', 'bestfit', 'dotprod', 'gpu-packing', 'gpu-clustering') as fc.Arbitrary<PolicyName>, 3),
     })
     .map((o) =>
       instance(`i${i}`, {
@@ -184,7 +185,7 @@ function referencePick(engine: Engine, snap: ClusterSnapshot, inst: Instance): s
   engine.workload.observe(req.key, req.demand);
   engine.workload.refresh();
   const max = snap.maxNode();
-  const ctx = { maxNodeCpu: max.cpu, maxNodeGpus: max.gpus };
+  const ctx = { maxNodeCpu: max.cpu, maxNodeGpus: max.gpus, capacity: new CapacityIndex(() => snap.nodes()) };
   const staticOk = [...snap.nodes()].filter((n) => DEFAULT_FILTERS.filter((f) => f.static).every((f) => f.filter(req, n).kind === 'fits'));
   const zones = new Map<string, number>();
   for (const n of staticOk) if (n.zone) zones.set(n.zone, (zones.get(n.zone) ?? 0) + 1);
@@ -211,7 +212,7 @@ function referencePick(engine: Engine, snap: ClusterSnapshot, inst: Instance): s
 describe('engine properties', () => {
   it('never overcommits and every placement satisfies its constraints', () => {
     fc.assert(
-      fc.property(clusterArb, workloadArb, fc.constantFrom('auto', 'binpack', 'spread', 'fgd', 'random', 'bestfit', 'gpu-packing') as fc.Arbitrary<'auto' | PolicyName>, fc.boolean(), (nodes: Node[], pending: Instance[], policy, preemption) => {
+      fc.property(clusterArb, workloadArb, fc.constantFrom<'auto' | PolicyName>('auto', ...POLICIES), fc.boolean(), (nodes: Node[], pending: Instance[], policy, preemption) => {
         const snap = ClusterSnapshot.from(nodes);
         const plan = createEngine({ policy, preemption, rng: createRng(3) }).schedule(snap, pending, { assume: true });
         assertNoOvercommit(snap);

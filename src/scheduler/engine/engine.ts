@@ -10,13 +10,14 @@
  * workload; create one per scheduler (or per replay) and reuse it.
  */
 import type { Instance, PolicyName } from '../../model/kinds/instance.js';
+import { CapacityIndex } from './capacity.js';
 import { ClassView } from './class-cache.js';
 import { explain, formatExplanation } from './explain.js';
 import { WorkloadModel } from './fgd/workload.js';
 import { slicesOf } from './gpu.js';
 import type { NodeState } from './node-state.js';
 import { interInstanceAffinity } from './plugins/affinity.js';
-import { nodeHealth, nodeName, nodeSelector, zones } from './plugins/node-filters.js';
+import { driverFilter, nodeHealth, nodeName, nodeSelector, zones } from './plugins/node-filters.js';
 import { defaultPreemption } from './plugins/preemption.js';
 import { nodeCapacity, nodeResources } from './plugins/resources.js';
 import { spreadConstraints } from './plugins/spread.js';
@@ -43,6 +44,12 @@ export interface EngineOptions {
   ties?: 'stable' | 'random';
   /** Mixed into the stable tie-break hash. Default 0. */
   tieSeed?: number;
+  /**
+   * A fixed node order for ties ('stable' only): nodes named here win ties in this order, ahead
+   * of the others (which keep the hash order). A replay passes a seeded permutation, the way the
+   * paper's simulator breaks ties by node name after prefixing names with a random permutation.
+   */
+  tieOrder?: readonly string[];
   /** Weight of preferred (anti-)affinity bonuses against the policy's scores. Default 2. */
   affinityWeight?: number;
 }
@@ -53,7 +60,7 @@ export interface ScheduleOptions {
 }
 
 /** Node-local filters, cheap and static first. */
-export const DEFAULT_FILTERS: readonly FilterPlugin[] = [nodeHealth, nodeName, zones, nodeSelector, nodeCapacity, nodeResources];
+export const DEFAULT_FILTERS: readonly FilterPlugin[] = [nodeHealth, nodeName, zones, nodeSelector, driverFilter, nodeCapacity, nodeResources];
 const STATIC_FILTERS = DEFAULT_FILTERS.filter((f) => f.static);
 const SHAPE_FILTERS = DEFAULT_FILTERS.filter((f) => !f.static);
 /** Checks over other instances and per-request details, run at pick time (never cached). */
@@ -93,9 +100,11 @@ export class Engine {
   private readonly rng: Rng;
   private readonly policies: Record<PolicyName, Policy>;
   private readonly caches = new WeakMap<ClusterSnapshot, Caches>();
+  private readonly rank: ReadonlyMap<string, number> | undefined;
 
   constructor(private readonly opts: EngineOptions = {}) {
     this.rng = opts.rng ?? createRng(1);
+    this.rank = opts.tieOrder && new Map(opts.tieOrder.map((name, i) => [name, i - opts.tieOrder!.length]));
     this.workload = opts.workload ?? new WorkloadModel();
     this.policies = buildPolicies({ rng: this.rng, workload: this.workload });
   }
@@ -252,7 +261,7 @@ export class Engine {
     const deps: ShapeDeps = {
       filters: SHAPE_FILTERS,
       policy: this.policies[name],
-      ctx: { maxNodeCpu: max.cpu, maxNodeGpus: max.gpus },
+      ctx: { maxNodeCpu: max.cpu, maxNodeGpus: max.gpus, capacity: new CapacityIndex(() => snap.nodes()) },
       tieKey: (n) => this.tieKey(n),
     };
     this.deps.set(name, { max, deps });
@@ -270,7 +279,7 @@ export class Engine {
 
   private tieKey(node: NodeState): number {
     if (this.opts.ties === 'random') return Math.floor(this.rng() * 4294967296);
-    return (node.hash ^ (this.opts.tieSeed ?? 0)) >>> 0;
+    return this.rank?.get(node.name) ?? (node.hash ^ (this.opts.tieSeed ?? 0)) >>> 0;
   }
 }
 

@@ -7,7 +7,8 @@
  * |----------------|------------------------------------------|----------------------------------|
  * | binpack        | most allocated CPU+memory                | default without GPUs             |
  * | spread         | least allocated CPU+memory               | even load                        |
- * | fgd            | fragmentation gradient descent           | default with GPUs                |
+ * | fgd            | fragmentation gradient descent (paper)   | default with GPUs                |
+ * | fgd-sc         | FGD + host scarcity + CPU stranding      | constrained or CPU-heavy GPU work|
  * | random         | uniform among feasible nodes             | FGD paper baseline               |
  * | dotprod        | dot product of free and request vectors  | FGD paper baseline               |
  * | gpu-clustering | keep GPU instances of a kind together    | FGD paper baseline               |
@@ -15,7 +16,7 @@
  * | bestfit        | tightest CPU+GPU fit                     | FGD paper baseline               |
  */
 import type { PolicyName } from '../../model/kinds/instance.js';
-import { fgdScore } from './fgd/plugin.js';
+import { FGD_SC, fgdScore } from './fgd/plugin.js';
 import type { WorkloadModel } from './fgd/workload.js';
 import { bestfit, binpack, dotprod, gpuClustering, gpuPacking, leastAllocated, randomFit } from './plugins/scores.js';
 import type { Rng, ScorePlugin } from './types.js';
@@ -47,6 +48,7 @@ export function buildPolicies(deps: PolicyDeps): Record<PolicyName, Policy> {
     binpack: one('binpack', binpack),
     spread: one('spread', leastAllocated),
     fgd: one('fgd', fgdScore(deps.workload)),
+    'fgd-sc': one('fgd-sc', fgdScore(deps.workload, FGD_SC)),
     random: one('random', randomFit(deps.rng), 'uniform'),
     dotprod: one('dotprod', dotprod),
     'gpu-clustering': one('gpu-clustering', gpuClustering),

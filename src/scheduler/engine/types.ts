@@ -4,6 +4,7 @@
  */
 import type { Instance, PolicyName } from '../../model/kinds/instance.js';
 import type { Labels, Selector } from '../../model/labels.js';
+import type { CapacityIndex } from './capacity.js';
 import type { NodeState } from './node-state.js';
 import type { ClusterSnapshot } from './snapshot.js';
 
@@ -141,6 +142,8 @@ export interface ScoreContext {
   /** Largest node CPU (millicores) and GPU count in the cluster. */
   readonly maxNodeCpu: number;
   readonly maxNodeGpus: number;
+  /** What the nodes could host at all, by capacity (a new object when capacity changes). */
+  readonly capacity: CapacityIndex;
 }
 
 /** Which nodes count as domains for spreading: those passing the request's static filters. */

@@ -36,9 +36,13 @@ describe('simReplayCommand', () => {
   it('prints per-seed rows and the mean', async () => {
     const { code, text } = await run({ seeds: [42, 43] });
     expect(code).toBe(0);
-    expect(text).toContain('Replay of 12 tasks (inflated to 1.3×) on 3 nodes (6 GPUs)');
-    expect(text).toMatch(/^fgd\s+42\s+\d+\.\d\d\s+\d+\.\d\d\s+\d+\.\d\d\*?\s+\d+\s+\d+\.\d\ds$/m);
-    expect(text).toMatch(/^fgd\s+mean\s/m);
+    expect(text).toContain('Replay of 12 tasks (GPU request tuned to 1.3× capacity) on 3 nodes (6 GPUs)');
+    expect(text).toContain('FGD target workload: learned from the arrivals');
+    const cell = String.raw`(\d+\.\d\d|not reached)`;
+    expect(text).toMatch(new RegExp(String.raw`^fgd\s+42\s+${cell}\s+${cell}\s+${cell}\s+\d+\s+\d+\.\d\ds$`, 'm'));
+    // seed 43 reached 130 %, seed 42 did not: the mean says over how many runs it is
+    expect(text).toMatch(/^fgd\s+mean\s.*\d+\.\d\d \(1\/2\)/m);
+    expect(text).toContain('(k/n): the mean of the k runs of n that reached the checkpoint');
   });
 
   it('prints one JSON document for all policies and writes the curve', async () => {
@@ -46,7 +50,7 @@ describe('simReplayCommand', () => {
     const { code, text } = await run({ policy: 'all', json: true, csv });
     expect(code).toBe(0);
     const doc = JSON.parse(text);
-    expect(doc.policies.map((p: { policy: string }) => p.policy)).toEqual(['binpack', 'spread', 'fgd', 'random', 'dotprod', 'gpu-clustering', 'gpu-packing', 'bestfit']);
+    expect(doc.policies.map((p: { policy: string }) => p.policy)).toEqual(['binpack', 'spread', 'fgd', 'fgd-sc', 'random', 'dotprod', 'gpu-clustering', 'gpu-packing', 'bestfit']);
     const fgd = doc.policies[2];
     expect(Object.keys(fgd.runs[0].allocation)).toEqual(['90', '100', '130']);
     expect(fgd.mean.allocation['100']).toBe(fgd.runs[0].allocation['100']);
@@ -54,8 +58,28 @@ describe('simReplayCommand', () => {
     const lines = readFileSync(csv, 'utf8').trim().split('\n');
     expect(lines[0]).toBe('policy,seed,arrival,arrived_pct,allocated_pct');
     const rows = doc.policies.reduce((s: number, p: { runs: { arrivals: number }[] }) => s + p.runs[0]!.arrivals, 0);
-    expect(rows).toBeGreaterThanOrEqual(8 * 12);
+    expect(rows).toBeGreaterThanOrEqual(9 * 12);
     expect(lines).toHaveLength(1 + rows);
+  });
+
+  it('says "not reached" (text) and null (JSON) for a checkpoint a run never reached', async () => {
+    // 2 GPUs; every task asks 400: 1.3 × 2000 = 2600 → 6 tasks, 2400 asked; arrivals 20, 40, …,
+    // 120 %: 90 % is jumped over, 130 % never reached; two 400s fit a GPU: 80 % allocated
+    writeFileSync(join(dir, 'small.csv'), 'sn,cpu_milli,memory_mib,gpu,model\ng-0,32000,131072,2,T4\n');
+    writeFileSync(join(dir, 'fours.csv'), 'name,cpu_milli,memory_mib,num_gpu,gpu_milli\n' + Array.from({ length: 3 }, (_, i) => `f-${i},1000,1024,1,400`).join('\n') + '\n');
+    const files = { nodes: join(dir, 'small.csv'), tasks: join(dir, 'fours.csv'), policy: 'bestfit' };
+    const { text } = await run({ ...files, seeds: [1, 2] });
+    expect(text).toMatch(/^bestfit\s+1\s+not reached\s+80\.00\s+not reached\s/m);
+    expect(text).toMatch(/^bestfit\s+mean\s+not reached\s+80\.00\s+not reached\s/m);
+    const doc = JSON.parse((await run({ ...files, seeds: [1], json: true })).text);
+    expect(doc.policies[0].runs[0]).toMatchObject({ arrivals: 6, appended: 3, removed: 0, maxArrived: 120, allocation: { 90: null, 100: 80, 130: null } });
+    expect(doc.policies[0].mean.allocation).toEqual({ 90: null, 100: 80, 130: null });
+  });
+
+  it('takes FGD\'s target workload from the task list when asked', async () => {
+    const { code, text } = await run({ workload: 'trace' });
+    expect(code).toBe(0);
+    expect(text).toContain('FGD target workload: from the task list (the paper)');
   });
 
   it('runs the default policy', async () => {

@@ -1,7 +1,9 @@
 /**
- * `stratus sim replay --nodes FILE --tasks FILE --policy P --seeds 42-51 [--json] [--csv FILE]`:
- * replays a trace under one policy, the default, or all of them, and prints the GPU allocation
- * at 90 %, 100 % and 130 % arrived workload, failed tasks and wall time, per seed and as the mean.
+ * `stratus sim replay --nodes FILE --tasks FILE --policy P --seeds 42-51 [--workload online|trace]
+ * [--json] [--csv FILE]`: replays a trace under one policy, the default, or all of them, and
+ * prints the GPU allocation at 90 %, 100 % and 130 % arrived workload, failed tasks and wall
+ * time, per seed and as the mean. A checkpoint a run never reached has no value: "not reached"
+ * in the text, null in the JSON, and a mean over fewer seeds (said so).
  */
 import { createWriteStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -9,7 +11,7 @@ import { once } from 'node:events';
 import { POLICIES, type PolicyName } from '../../model/kinds/instance.js';
 import type { PolicyChoice } from '../engine/types.js';
 import { CsvError } from './csv.js';
-import { allocationAt, replay, type ReplayResult } from './replay.js';
+import { allocationAt, replay, type ReplayResult, type WorkloadSource } from './replay.js';
 import { parseNodes, parseTasks, type TraceNode, type TraceTask } from './trace.js';
 
 export interface SimReplayOptions {
@@ -18,6 +20,8 @@ export interface SimReplayOptions {
   /** A policy name, 'default' (the cluster default: fgd with GPUs), or 'all'. */
   policy: string;
   seeds: number[];
+  /** FGD's target workload: learned from the arrivals (default) or from the task list (the paper). */
+  workload?: WorkloadSource;
   json: boolean;
   /** Write the full curve (one row per arrival) here. */
   csv?: string;
@@ -40,11 +44,13 @@ export function parseSeeds(text: string): number[] {
   return out;
 }
 
+type Checkpoint = (typeof CHECKPOINTS)[number];
+
 interface Run {
   readonly seed: number;
   readonly result: ReplayResult;
-  readonly allocation: Record<(typeof CHECKPOINTS)[number], number>;
-  readonly reached: Record<(typeof CHECKPOINTS)[number], boolean>;
+  /** null: the run never reached the checkpoint. */
+  readonly allocation: Record<Checkpoint, number | null>;
 }
 
 interface PolicyRuns {
@@ -60,49 +66,54 @@ function policiesFor(name: string): { label: string; choice: PolicyChoice }[] {
   throw new Error(`policy: ${JSON.stringify(name)} is not one of ${[...POLICIES, 'default', 'all'].join(', ')}`);
 }
 
-function runOne(nodes: readonly TraceNode[], tasks: readonly TraceTask[], choice: PolicyChoice, seed: number): Run {
-  const result = replay(nodes, tasks, { policy: choice, seed });
-  const allocation = { 90: 0, 100: 0, 130: 0 };
-  const reached = { 90: false, 100: false, 130: false };
-  for (const pct of CHECKPOINTS) {
-    const a = allocationAt(result, pct);
-    allocation[pct] = a.value;
-    reached[pct] = a.reached;
-  }
-  return { seed, result, allocation, reached };
+function runOne(nodes: readonly TraceNode[], tasks: readonly TraceTask[], choice: PolicyChoice, seed: number, workload: WorkloadSource): Run {
+  const result = replay(nodes, tasks, { policy: choice, seed, workload });
+  const allocation = { 90: null, 100: null, 130: null } as Record<Checkpoint, number | null>;
+  for (const c of CHECKPOINTS) allocation[c] = allocationAt(result, c) ?? null;
+  return { seed, result, allocation };
 }
 
 const mean = (xs: number[]) => xs.reduce((s, x) => s + x, 0) / Math.max(1, xs.length);
 const fmt = new Intl.NumberFormat('en-US');
-const pct = (x: number) => x.toFixed(2);
+const pct = (x: number | null) => (x === null ? 'not reached' : x.toFixed(2));
 
+/** Means over seeds; a checkpoint's mean covers the runs that reached it (null when none did). */
 function summary(p: PolicyRuns) {
   const runs = p.runs;
+  const at = (c: Checkpoint) => {
+    const xs = runs.flatMap((r) => (r.allocation[c] === null ? [] : [r.allocation[c]]));
+    return { value: xs.length > 0 ? mean(xs) : null, runs: xs.length };
+  };
   return {
-    allocation: Object.fromEntries(CHECKPOINTS.map((c) => [c, mean(runs.map((r) => r.allocation[c]))])),
+    allocation: Object.fromEntries(CHECKPOINTS.map((c) => [c, at(c).value])) as Record<Checkpoint, number | null>,
+    reachedBy: Object.fromEntries(CHECKPOINTS.map((c) => [c, at(c).runs])) as Record<Checkpoint, number>,
     failed: mean(runs.map((r) => r.result.failed)),
     wallMs: mean(runs.map((r) => r.result.wallMs)),
   };
 }
 
-function printText(all: PolicyRuns[], nodes: readonly TraceNode[], tasks: readonly TraceTask[], seeds: number[], out: NodeJS.WritableStream): void {
+function printText(all: PolicyRuns[], opts: SimReplayOptions, nodes: readonly TraceNode[], tasks: readonly TraceTask[], out: NodeJS.WritableStream): void {
   const gpus = nodes.reduce((s, n) => s + n.gpus, 0);
-  out.write(`Replay of ${fmt.format(tasks.length)} tasks (inflated to 1.3×) on ${fmt.format(nodes.length)} nodes (${fmt.format(gpus)} GPUs), seeds ${seeds.join(',')}\n`);
+  out.write(`Replay of ${fmt.format(tasks.length)} tasks (GPU request tuned to 1.3× capacity) on ${fmt.format(nodes.length)} nodes (${fmt.format(gpus)} GPUs), seeds ${opts.seeds.join(',')}\n`);
+  out.write(`FGD target workload: ${opts.workload === 'trace' ? 'from the task list (the paper)' : 'learned from the arrivals (the live scheduler)'}\n`);
   out.write('GPU allocation (%) when the arrived workload reaches 90 %, 100 % and 130 % of GPU capacity\n\n');
-  const row = (cells: string[]) => out.write(cells.map((c, i) => (i < 2 ? c.padEnd(i === 0 ? 15 : 6) : c.padStart(i === 6 ? 9 : 8))).join(' ') + '\n');
+  const row = (cells: string[]) => out.write(cells.map((c, i) => (i < 2 ? c.padEnd(i === 0 ? 15 : 6) : c.padStart(i === 6 ? 9 : i === 5 ? 8 : 13))).join(' ') + '\n');
   row(['policy', 'seed', '@90', '@100', '@130', 'failed', 'wall']);
-  let short = 0;
+  let partial = false;
   for (const p of all) {
     for (const r of p.runs) {
-      if (!r.reached[130]) short = Math.max(short, r.result.arrived[r.result.arrivals - 1] ?? 0);
-      const star = r.reached[130] ? '' : '*';
-      row([p.label, String(r.seed), pct(r.allocation[90]), pct(r.allocation[100]), pct(r.allocation[130]) + star, fmt.format(r.result.failed), `${(r.result.wallMs / 1000).toFixed(2)}s`]);
+      row([p.label, String(r.seed), ...CHECKPOINTS.map((c) => pct(r.allocation[c])), fmt.format(r.result.failed), `${(r.result.wallMs / 1000).toFixed(2)}s`]);
     }
     const s = summary(p);
-    row([p.label, 'mean', pct(s.allocation[90]!), pct(s.allocation[100]!), pct(s.allocation[130]!), fmt.format(Math.round(s.failed)), `${(s.wallMs / 1000).toFixed(2)}s`]);
+    const cell = (c: Checkpoint) => {
+      if (s.reachedBy[c] === p.runs.length || s.allocation[c] === null) return pct(s.allocation[c]);
+      partial = true;
+      return `${pct(s.allocation[c])} (${s.reachedBy[c]}/${p.runs.length})`;
+    };
+    row([p.label, 'mean', ...CHECKPOINTS.map(cell), fmt.format(Math.round(s.failed)), `${(s.wallMs / 1000).toFixed(2)}s`]);
     out.write('\n');
   }
-  if (short > 0) out.write(`* arrivals stopped short of 130 % (at most ${short.toFixed(1)} %): the final allocation is shown\n`);
+  if (partial) out.write('(k/n): the mean of the k runs of n that reached the checkpoint\n');
   out.write('Exact figures differ from the paper (its runs use Go\'s random generator); compare means over seeds 42–51.\n');
 }
 
@@ -111,15 +122,17 @@ function toJson(all: PolicyRuns[], opts: SimReplayOptions, nodes: readonly Trace
     nodes: { file: opts.nodes, count: nodes.length, gpus: nodes.reduce((s, n) => s + n.gpus, 0) },
     tasks: { file: opts.tasks, count: tasks.length },
     seeds: opts.seeds,
-    inflation: 1.3,
+    tuning: 1.3,
+    workload: opts.workload ?? 'online',
     policies: all.map((p) => ({
       policy: p.label,
       runs: p.runs.map((r) => ({
         seed: r.seed,
         arrivals: r.result.arrivals,
+        appended: r.result.appended,
+        removed: r.result.removed,
         maxArrived: r.result.arrived[r.result.arrivals - 1] ?? 0,
         allocation: r.allocation,
-        reached: r.reached,
         failed: r.result.failed,
         wallMs: Math.round(r.result.wallMs),
       })),
@@ -155,10 +168,10 @@ export async function simReplayCommand(opts: SimReplayOptions, out: NodeJS.Writa
     const all: PolicyRuns[] = policies.map(({ label, choice }) => ({
       label,
       choice,
-      runs: opts.seeds.map((seed) => runOne(nodes, tasks, choice, seed)),
+      runs: opts.seeds.map((seed) => runOne(nodes, tasks, choice, seed, opts.workload ?? 'online')),
     }));
     if (opts.json) out.write(JSON.stringify(toJson(all, opts, nodes, tasks), null, 2) + '\n');
-    else printText(all, nodes, tasks, opts.seeds, out);
+    else printText(all, opts, nodes, tasks, out);
     if (opts.csv) await writeCurve(opts.csv, all);
     return 0;
   } catch (e) {

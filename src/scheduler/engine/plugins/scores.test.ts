@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { CapacityIndex } from '../capacity.js';
 import { instance, node, type InstanceOpts, type NodeOpts } from '../fixtures.js';
 import { compileRequest } from '../request.js';
 import { ClusterSnapshot } from '../snapshot.js';
@@ -22,7 +23,7 @@ interface Row {
   want: number;
 }
 
-const CTX: ScoreContext = { maxNodeCpu: 128_000, maxNodeGpus: 8 };
+const CTX: ScoreContext = { maxNodeCpu: 128_000, maxNodeGpus: 8, capacity: new CapacityIndex(() => []) };
 
 function table(plugin: ScorePlugin, rows: Row[]) {
   it.each(rows)('$name → $want', ({ node: n, used, req, want }) => {
