@@ -1,7 +1,11 @@
 /**
  * Placement throughput of the scheduler engine on synthetic clusters.
  *
- *   npx tsx bench/scheduler-throughput.ts [--nodes 1000,5000,10000] [--instances 50000] [--batch 1000] [--scenario cpu,gpu]
+ *   npx tsx bench/scheduler-throughput.ts [--nodes 1000,5000,10000,20000] [--instances 50000] [--batch 1000]
+ *       [--scenario cpu,gpu] [--rounds 3] [--policy auto]
+ *
+ * Each row is the median of `rounds` runs (each on a fresh cluster and engine), every round's
+ * rate beside it: the machine is shared and noisy.
  *
  * Workload: services of 5–40 replicas of 16 CPU/memory shapes; 20 % use a node selector, 10 %
  * zones, 30 % required anti-affinity between replicas, 10 % spread over zones, 5 % preferred
@@ -21,13 +25,14 @@
  * - Nomad: the C1M run (HashiCorp, 2016): a cluster of five Nomad servers placed 1,000,000
  *   containers on 5,000 clients in under five minutes, 3,750 per second, end to end.
  */
+import { loadavg } from 'node:os';
 import type { Instance } from '../src/model/kinds/instance.js';
 import type { Node } from '../src/model/kinds/node.js';
 import { createEngine } from '../src/scheduler/engine/engine.js';
 import { instance, node } from '../src/scheduler/engine/fixtures.js';
 import { createRng, randomInt } from '../src/scheduler/engine/rng.js';
 import { ClusterSnapshot } from '../src/scheduler/engine/snapshot.js';
-import type { Rng } from '../src/scheduler/engine/types.js';
+import type { PolicyChoice, Rng } from '../src/scheduler/engine/types.js';
 
 /** Kubernetes scheduler_perf CI threshold, SchedulingBasic/5000Nodes_10000Pods (pods/s, end to end). */
 const K8S_FLOOR = 680;
@@ -88,11 +93,11 @@ function workload(count: number, rng: Rng, gpus: boolean): Instance[] {
   return out;
 }
 
-function run(nodes: number, count: number, batch: number, gpus: boolean): { placed: number; unplaced: number; seconds: number; cpuSeconds: number } {
+function run(nodes: number, count: number, batch: number, gpus: boolean, policy: PolicyChoice): { placed: number; unplaced: number; seconds: number; cpuSeconds: number } {
   const rng = createRng(nodes);
   const snap = ClusterSnapshot.from(cluster(nodes, rng, gpus));
   const pending = workload(count, rng, gpus);
-  const engine = createEngine({ rng: createRng(7) });
+  const engine = createEngine({ rng: createRng(7), policy });
   let placed = 0;
   let unplaced = 0;
   const start = performance.now();
@@ -106,19 +111,24 @@ function run(nodes: number, count: number, batch: number, gpus: boolean): { plac
   return { placed, unplaced, seconds: (performance.now() - start) / 1000, cpuSeconds: (cpu.user + cpu.system) / 1e6 };
 }
 
-const sizes = arg('nodes', '1000,5000,10000').split(',').map(Number);
+const sizes = arg('nodes', '1000,5000,10000,20000').split(',').map(Number);
 const count = Number(arg('instances', '50000'));
 const batch = Number(arg('batch', '1000'));
 const scenarios = arg('scenario', 'cpu,gpu').split(',');
+const rounds = Math.max(1, Number(arg('rounds', '3')));
+const policy = arg('policy', 'auto') as PolicyChoice;
 const fmt = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
-console.log(`scheduler throughput: ${fmt.format(count)} pending instances in batches of ${fmt.format(batch)}, one process`);
-console.log('wall-clock rates (CPU seconds include V8\'s background GC threads)\n');
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+console.log(`scheduler throughput: ${fmt.format(count)} pending instances in batches of ${fmt.format(batch)}, one process, policy ${policy}, ${rounds} rounds per row (median shown, each round in brackets)`);
+console.log(`wall-clock rates (CPU seconds include V8's background GC threads); load average at start ${loadavg().map((l) => l.toFixed(1)).join(' ')}\n`);
 console.log('peers quoted, not run: Kubernetes\' scheduler_perf CI floor (680 pods/s, end to end) and Nomad C1M (3,750/s, five servers, end to end)\n');
-console.log('scenario  nodes     placed  unplaced  wall s  (cpu s)  placements/s  decisions/s  vs k8s 680/s  vs nomad 3,750/s');
+console.log('scenario  nodes     placed  unplaced  wall s  (cpu s)  placements/s  decisions/s  vs k8s 680/s  vs nomad 3,750/s  rounds (placements/s)');
 for (const scenario of scenarios) {
   for (const n of sizes) {
-    const r = run(n, count, batch, scenario === 'gpu');
-    const pps = r.placed / r.seconds;
+    const runs = Array.from({ length: rounds }, () => run(n, count, batch, scenario === 'gpu', policy));
+    const rate = (r: (typeof runs)[number]) => r.placed / r.seconds;
+    const r = runs.find((x) => rate(x) === median(runs.map(rate)))!;
+    const pps = rate(r);
     const dps = (r.placed + r.unplaced) / r.seconds;
     console.log(
       [
@@ -132,6 +142,7 @@ for (const scenario of scenarios) {
         fmt.format(dps).padStart(12),
         `${(pps / K8S_FLOOR).toFixed(1)}×`.padStart(13),
         `${(pps / NOMAD_C1M).toFixed(1)}×`.padStart(17),
+        `  [${runs.map((x) => fmt.format(rate(x))).join(', ')}]`,
       ].join(' '),
     );
   }

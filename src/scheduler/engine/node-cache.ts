@@ -5,7 +5,7 @@
  * an entry changes.
  */
 import type { NodeState } from './node-state.js';
-import type { ClusterSnapshot } from './snapshot.js';
+import type { ClusterSnapshot, LogView } from './snapshot.js';
 
 export abstract class NodeCache<E> {
   readonly entries: (E | undefined)[] = [];
@@ -19,13 +19,13 @@ export abstract class NodeCache<E> {
     return node.version;
   }
 
-  /** The log this cache follows (see ClusterSnapshot.seq / changesSince). */
+  /** The log this cache follows (see ClusterSnapshot.seq / changeLog). */
   protected logSeq(snap: ClusterSnapshot): number {
     return snap.seq;
   }
 
-  protected logSince(snap: ClusterSnapshot, seq: number): readonly number[] | undefined {
-    return snap.changesSince(seq);
+  protected logSince(snap: ClusterSnapshot, seq: number): LogView | undefined {
+    return snap.changeLog(seq);
   }
 
   /** The entry for `node`, recomputed if stale. */
@@ -44,14 +44,15 @@ export abstract class NodeCache<E> {
     const now = this.logSeq(snap);
     if (this.seq === now) return false;
     const changes = this.seq < 0 ? undefined : this.logSince(snap, this.seq);
-    const rebuild = changes === undefined || changes.length > snap.nodeCount;
+    const rebuild = changes === undefined || changes.entries.length - changes.from > snap.nodeCount;
     if (rebuild) {
       this.rebuilding = true;
       for (let slot = 0; slot < this.entries.length; slot++) this.update(slot, undefined);
       for (const node of snap.nodes()) this.update(node.slot, node);
       this.rebuilding = false;
     } else {
-      for (const slot of changes) this.update(slot, snap.slots[slot]);
+      const { entries, from } = changes;
+      for (let i = from; i < entries.length; i++) this.update(entries[i]!, snap.slots[entries[i]!]);
     }
     this.seq = now;
     return rebuild;
@@ -65,13 +66,14 @@ export abstract class NodeCache<E> {
       return;
     }
     if (old === undefined && !node) return;
-    const next = node ? this.compute(node) : undefined;
+    const next = node ? this.compute(node, old) : undefined;
     this.entries[slot] = next;
     this.stamps[slot] = node ? this.stampOf(node) : -1;
     this.changed(slot, old, next, node);
   }
 
-  protected abstract compute(node: NodeState): E;
+  /** The entry for `node`; may update and return `old` (the slot's previous entry) in place. */
+  protected abstract compute(node: NodeState, old: E | undefined): E;
 
   /** Whether `old` is still right for `node` although its stamp moved (skips recomputing). */
   protected stillHolds(_old: E, _node: NodeState): boolean {

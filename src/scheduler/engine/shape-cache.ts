@@ -124,14 +124,20 @@ export class ShapeCache extends NodeCache<LocalEval> {
     return { slot: node.slot, stamp: node.version, gen: this.gens[node.slot] ?? 0, total: ev.total, tie: ev.tie, key: ev.key };
   }
 
-  protected compute(node: NodeState): LocalEval {
+  /**
+   * A feasible node that stays feasible is re-scored in its old entry, and a node refused again for
+   * the same reason keeps its old entry: no allocation on the hot path.
+   */
+  protected compute(node: NodeState, old: LocalEval | undefined): LocalEval {
     const key = this.deps.tieKey(node);
     for (const f of this.deps.filters) {
       const verdict = f.filter(this.req, node);
       if (verdict.kind === 'fits') continue;
       if (f.identityOnly) return { verdict, total: 0, tie: 0, devices: NO_DEVICES, key, identity: node.identity };
+      if (old?.verdict === verdict && old.identity === undefined && old.key === key) return old;
       return { verdict, total: 0, tie: 0, devices: NO_DEVICES, key };
     }
+    if (old?.verdict === PASSED && old.key === key) return this.score(node, old);
     return this.score(node, { verdict: PASSED, total: 0, tie: 0, devices: NO_DEVICES, key });
   }
 

@@ -22,6 +22,12 @@ export function occupiesNode(inst: Instance): boolean {
   return inst.status?.node !== undefined && OCCUPYING_PHASES.has(inst.status.phase);
 }
 
+/** A stretch of a change log: the slots `entries[from]`, `entries[from + 1]`, … (with repeats). */
+export interface LogView {
+  readonly entries: readonly number[];
+  readonly from: number;
+}
+
 export class ClusterSnapshot {
   /** Node per slot; removed nodes leave a hole (slots are never reused). */
   readonly slots: (NodeState | undefined)[] = [];
@@ -60,8 +66,20 @@ export class ClusterSnapshot {
 
   /** Slots changed since `seq` (with repeats), or undefined when that part of the log was dropped. */
   changesSince(seq: number): readonly number[] | undefined {
+    const v = this.changeLog(seq);
+    return v && v.entries.slice(v.from);
+  }
+
+  /** `changesSince` without copying: the slots are `entries[from]` onwards (valid until the next change). */
+  changeLog(seq: number): LogView | undefined {
     if (seq < this.logBase) return undefined;
-    return this.log.slice(seq - this.logBase);
+    return { entries: this.log, from: seq - this.logBase };
+  }
+
+  /** `identityChangesSince` without copying (see `changeLog`). */
+  identityChangeLog(seq: number): LogView | undefined {
+    if (seq < this.identityBase) return undefined;
+    return { entries: this.identityLog, from: seq - this.identityBase };
   }
 
   /** Like `seq`, for changes to Node objects only (not to their usage). */
@@ -71,8 +89,8 @@ export class ClusterSnapshot {
 
   /** Slots whose Node object changed since `seq` (see `identitySeq`), or undefined when dropped. */
   identityChangesSince(seq: number): readonly number[] | undefined {
-    if (seq < this.identityBase) return undefined;
-    return this.identityLog.slice(seq - this.identityBase);
+    const v = this.identityChangeLog(seq);
+    return v && v.entries.slice(v.from);
   }
 
   node(name: string): NodeState | undefined {

@@ -6,7 +6,7 @@
 import type { LocalEval } from './shape-cache.js';
 import { NodeCache } from './node-cache.js';
 import type { NodeState } from './node-state.js';
-import type { ClusterSnapshot } from './snapshot.js';
+import type { ClusterSnapshot, LogView } from './snapshot.js';
 import type { CompiledRequest, EligibleNodes, FilterPlugin, FilterResult } from './types.js';
 
 export interface StaticEval {
@@ -49,8 +49,8 @@ export class StaticCache extends NodeCache<StaticEval> implements EligibleNodes 
   protected override logSeq(snap: ClusterSnapshot): number {
     return snap.identitySeq;
   }
-  protected override logSince(snap: ClusterSnapshot, seq: number): readonly number[] | undefined {
-    return snap.identityChangesSince(seq);
+  protected override logSince(snap: ClusterSnapshot, seq: number): LogView | undefined {
+    return snap.identityChangeLog(seq);
   }
 
   protected compute(node: NodeState): StaticEval {
