@@ -111,7 +111,7 @@ say "limits of a sandboxed process on this cgroup hierarchy"
 "${A[@]}" apply -f - >/dev/null <<'EOF'
 kind: instance
 metadata: {name: hog}
-spec: {driver: process, restartPolicy: never, resources: {cpu: 250m, memory: 32Mi}, command: [sh, -c, 'cat /sys/fs/cgroup/cpu.max 2>/dev/null || cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us; a=x; while :; do a=$a$a; done']}
+spec: {driver: process, restartPolicy: never, resources: {cpu: 250m, memory: 32Mi}, command: [sh, -c, 'cat /sys/fs/cgroup/cpu.max 2>/dev/null || cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us; cat /proc/self/cgroup; a=x; while :; do a=$a$a; done']}
 EOF
 echo "hog: $(waitphase team-a hog 'Succeeded|Failed')"
 reason=$("${A[@]}" get instance hog -o json | sed -n 's/.*"reason": *"\([A-Za-z]*\)".*/\1/p' | head -1)
@@ -119,6 +119,10 @@ reason=$("${A[@]}" get instance hog -o json | sed -n 's/.*"reason": *"\([A-Za-z]
 quota=$("${A[@]}" logs hog | head -1)
 echo "cpu quota seen inside: $quota"
 case "$quota" in "25000 100000"|25000) check ok "cpu quota 250m";; *) check no "cpu quota ($quota)";; esac
+own=$("${A[@]}" logs hog | sed -n '2,$p')
+echo "its /proc/self/cgroup: $own"
+if [ -n "$own" ] && ! echo "$own" | grep -qv ':/$'; then check ok "own cgroup namespace"; else check no "cgroup namespace (it sees the node's cgroup paths: $own)"; fi
+ls -ld /run/stratus /run/stratus/userns 2>/dev/null
 
 say "result: $failures failed"
 [ "$failures" = 0 ]

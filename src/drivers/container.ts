@@ -296,7 +296,15 @@ export class ContainerDriver extends SupervisedDriver implements ExecCapable, St
 async function usernsDir(nsDir: string, range: IdRange, rootfs: string): Promise<string> {
   const rangeDir = dirname(nsDir);
   await mkdir(nsDir, { recursive: true, mode: 0o710 });
-  await chmod(dirname(rangeDir), 0o711);
+  const root = dirname(rangeDir);
+  await chmod(root, 0o711);
+  // Its parent must be searchable too: runc makes /run/stratus 0700 when it comes first.
+  const parent = dirname(root);
+  const st = await stat(parent);
+  if ((st.mode & 0o001) === 0) {
+    if (parent.split('/').length > 3) throw new DriverError('START_FAILED', `${parent} must be searchable by all (mode o+x) for containers in user namespaces; or set the container driver's usernsRoot elsewhere`);
+    await chmod(parent, (st.mode & 0o7777) | 0o011);
+  }
   for (const d of [rangeDir, nsDir]) {
     await chown(d, 0, range.start);
     await chmod(d, 0o710);

@@ -26,7 +26,7 @@ describe('ociConfig', () => {
 
   it('uses the host network unless a namespace is given', () => {
     const types = (c: any) => c.linux.namespaces.map((n: { type: string }) => n.type); // eslint-disable-line @typescript-eslint/no-explicit-any
-    expect(types(ociConfig(input))).toEqual(['pid', 'ipc', 'uts', 'mount']);
+    expect(types(ociConfig(input))).toEqual(['pid', 'ipc', 'uts', 'mount', 'cgroup']);
     const withNs = ociConfig({ ...input, netns: '/run/netns/p1' }) as any; // eslint-disable-line @typescript-eslint/no-explicit-any
     expect(withNs.linux.namespaces).toContainEqual({ type: 'network', path: '/run/netns/p1' });
   });
@@ -55,7 +55,7 @@ describe('ociConfig isolation options', () => {
     const c = ociConfig({ ...input, userns: { start: 1114112, size: 65536 }, netns: '/run/netns/p1' }) as any; // eslint-disable-line @typescript-eslint/no-explicit-any
     expect(c.linux.uidMappings).toEqual([{ containerID: 0, hostID: 1114112, size: 65536 }]);
     expect(c.linux.gidMappings).toEqual(c.linux.uidMappings);
-    expect(c.linux.namespaces.map((n: { type: string }) => n.type)).toEqual(['pid', 'ipc', 'uts', 'mount', 'user', 'cgroup', 'network']);
+    expect(c.linux.namespaces.map((n: { type: string }) => n.type)).toEqual(['pid', 'ipc', 'uts', 'mount', 'cgroup', 'user', 'network']);
     const sys = c.mounts.filter((m: { destination: string }) => m.destination.startsWith('/sys'));
     expect(sys).toEqual([{ destination: '/sys', type: 'bind', source: '/sys', options: ['rbind', 'nosuid', 'noexec', 'nodev', 'ro'] }]);
   });

@@ -101,8 +101,10 @@ const READONLY = ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysr
 
 export function ociConfig(o: OciInput): Record<string, unknown> {
   const bytes = o.resources.memory * 1024 * 1024;
-  const namespaces: Array<{ type: string; path?: string }> = [{ type: 'pid' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }];
-  if (o.userns) namespaces.push({ type: 'user' }, { type: 'cgroup' });
+  // The cgroup namespace makes /sys/fs/cgroup and /proc/self/cgroup show the task's own cgroup
+  // as the root: without it, cgroup v2 shows every other task's cgroup (names and stats).
+  const namespaces: Array<{ type: string; path?: string }> = [{ type: 'pid' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }, { type: 'cgroup' }];
+  if (o.userns) namespaces.push({ type: 'user' });
   if (o.netns) namespaces.push({ type: 'network', path: o.netns });
   const caps = [...(o.capabilities ?? DEFAULT_CAPABILITIES)];
   const map = o.userns ? [{ containerID: 0, hostID: o.userns.start, size: o.userns.size }] : undefined;

@@ -66,7 +66,7 @@ describe.skipIf(why !== '')('process sandbox against a hostile workload', () => 
   });
 
   it("runs as its project's unprivileged uid, with no capabilities, no_new_privs and seccomp", async () => {
-    const a = await sh('team-a', 'id -u; id -g; grep -E "^(CapEff|CapPrm|CapBnd|NoNewPrivs|Seccomp):" /proc/self/status');
+    const a = await sh('team-a', 'id -u; id -g; grep -E "^(CapEff|CapPrm|CapBnd|NoNewPrivs|Seccomp):" /proc/self/status; echo "cgroups:"; cat /proc/self/cgroup');
     const b = await sh('team-b', 'id -u');
     const [uidA, gidA] = a.out.split('\n').map(Number);
     expect(uidA).toBe(ranges.forProject('team-a').start);
@@ -79,6 +79,10 @@ describe.skipIf(why !== '')('process sandbox against a hostile workload', () => 
     expect(a.out).toMatch(/CapBnd:\s+0{16}/);
     expect(a.out).toMatch(/NoNewPrivs:\s+1/);
     expect(a.out).toMatch(/Seccomp:\s+2/); // filter mode
+    // its own cgroup namespace: it sees its cgroup as the root, not the node's tree of tasks
+    const cgroups = a.out.split('cgroups:\n')[1]!.trim().split('\n');
+    expect(cgroups.length).toBeGreaterThan(0);
+    for (const line of cgroups) expect(line).toMatch(/:\/$/);
   });
 
   it("cannot read another instance's environment, signal it, or see it at all", async () => {
