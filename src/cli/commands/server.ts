@@ -19,7 +19,7 @@ export function registerServer(program: Command): void {
     .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('warn'))
     .addOption(new Option('--tls-cert <file>', 'serve HTTPS with this PEM certificate (with --tls-key)'))
     .addOption(new Option('--tls-key <file>', 'PEM private key for --tls-cert'))
-    .addOption(new Option('--scheduler-policy <policy>', 'cluster placement policy (auto: fgd where GPUs are involved, else binpack)').choices(['auto', 'binpack', 'spread', 'fgd']).default('auto'))
+    .addOption(new Option('--scheduler-policy <policy>', 'cluster placement policy (auto: fgd where GPUs are involved, else binpack; fgd-sc: FGD weighted by the scarcity of each shape, see docs/benchmarks.md)').choices(['auto', 'binpack', 'spread', 'fgd', 'fgd-sc']).default('auto'))
     .addOption(new Option('--node-timeout <duration>', 'a node that misses heartbeats this long is Down and its instances move').default(10_000, '10s').argParser(duration))
     .addOption(new Option('--event-ttl <duration>', 'how long events are kept').default(3_600_000, '1h').argParser(duration))
     .addOption(new Option('--no-scheduler', 'do not run the scheduler (another server does)'))
