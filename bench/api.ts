@@ -18,7 +18,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { startChild, load, percentile, fmt, BIN, ROOT, BENCH_TOKEN as TOKEN, type Child, type LoadResult } from './lib/util.js';
+import { startChild, load, percentile, fmt, spread, BIN, ROOT, BENCH_TOKEN as TOKEN, type Child, type LoadResult } from './lib/util.js';
 import { readEvents } from '../src/client/index.js';
 
 const { values } = parseArgs({
@@ -195,13 +195,6 @@ function printRound(n: number, r: Round): void {
     return `${p} ${fmt(o.rps, 0)}/${fmt(b.rps, 0)} = ${fmt((o.rps / b.rps) * 100, 0)} % (${fmt(o.cpuPerRequest, 0)}/${fmt(b.cpuPerRequest, 0)} µs)`;
   });
   console.log(`round ${n + 1} (${n % 2 === 0 ? 'stratus' : 'bare'} first, load ${fmt(r.load, 2)}, waited ${fmt(r.settled, 1)} s for the controllers): ${parts.join(', ')} (stratus/bare req/s, and server CPU per request)`);
-}
-
-/** "median (min–max)" of `xs`. */
-function spread(xs: number[], digits = 0, unit = ''): string {
-  const s = [...xs].sort((a, b) => a - b);
-  const med = s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-  return `${fmt(med, digits)}${unit} (${fmt(s[0]!, digits)}–${fmt(s.at(-1)!, digits)})`;
 }
 
 /** "p50 / p99" medians over rounds; p99 only where every round had enough samples for it. */

@@ -26,7 +26,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { startChild, percentile, fmt, adminJson, BIN, BENCH_TOKEN as TOKEN, ADMIN_HEADERS as H, type Child } from './lib/util.js';
+import { startChild, percentile, fmt, median, spread, adminJson, BIN, BENCH_TOKEN as TOKEN, ADMIN_HEADERS as H, type Child } from './lib/util.js';
 import { readEvents } from '../src/client/index.js';
 
 const { values } = parseArgs({
@@ -170,16 +170,6 @@ async function run(nodes: number): Promise<RoundResult[]> {
     await server.stop();
     rmSync(dir, { recursive: true, force: true });
   }
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-}
-
-/** "median (min–max)". */
-function spread(xs: number[], digits = 0): string {
-  return `${fmt(median(xs), digits)} (${fmt(Math.min(...xs), digits)}–${fmt(Math.max(...xs), digits)})`;
 }
 
 console.log(`end-to-end scheduling: ${fmt(N, 0)} instances per round through the API (${CONCURRENCY} creates in flight), SQLite fsync on, ${ROUNDS} rounds of ${WORKLOADS.join(' and ')}\n`);

@@ -76,6 +76,17 @@ export function fmt(n: number, digits = 1): string {
   return n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 }
 
+/** The median (the mean of the middle two for an even count). */
+export function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+}
+
+/** "median (min–max)" of rounds, each formatted with `digits` and `unit`. */
+export function spread(xs: readonly number[], digits = 0, unit = ''): string {
+  return `${fmt(median(xs), digits)}${unit} (${fmt(Math.min(...xs), digits)}–${fmt(Math.max(...xs), digits)})`;
+}
+
 /**
  * Runs `cleanup` when the benchmark is interrupted (SIGINT, SIGTERM) and exits 130, so that an
  * interrupted run leaves nothing behind either. Returns the removal of the handlers.
