@@ -15,7 +15,6 @@ import { createDrivers, ImageStore, type Driver, type DriverSet, type TaskHandle
 import type { Instance, InstanceStatus } from '../model/kinds/instance.js';
 import type { NodeStatus } from '../model/kinds/node.js';
 import { isoNow, systemClock, type Clock } from '../model/runtime.js';
-import type { Component } from '../server/runner.js';
 import { join as joinCluster, loadCredential, saveCredential, type Credential } from './credential.js';
 import { machineInfo, machineResources, type Gpu } from './fingerprint.js';
 import { RecordStore, type LocalRecord } from './records.js';
@@ -79,7 +78,12 @@ export interface AgentOptions {
   network?: (ctx: AgentNetworkContext) => AgentNetwork;
 }
 
-export class Agent implements Component {
+/**
+ * The node agent. It has the runtime's component shape (name, start, stop, health) without
+ * importing the control-plane runtime: `stratus agent` runs it alone, `stratus server` through
+ * server/embedded-agent.ts.
+ */
+export class Agent {
   readonly name = 'agent';
   private api!: ApiClient;
   private credential!: Credential;

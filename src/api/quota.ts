@@ -17,7 +17,7 @@ import { gpuMilli } from '../model/resources.js';
 import { formatCpu, formatMebibytes } from '../model/quantity.js';
 import { StratusError } from '../model/errors.js';
 import type { AdmissionPlugin } from './admission.js';
-import type { Component } from '../server/runner.js';
+import type { Component } from '../runtime/component.js';
 
 export const RESERVATION_MS = 5000;
 

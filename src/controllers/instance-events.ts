@@ -8,8 +8,8 @@ import type { Repository, ObjectEvent } from '../store/repository.js';
 import type { Watcher } from '../store/backend.js';
 import { instanceKind } from '../model/kinds/index.js';
 import type { Instance, InstanceStatus } from '../model/kinds/instance.js';
-import type { Component } from '../server/runner.js';
-import type { EventRecorder } from './events.js';
+import type { Component } from '../runtime/component.js';
+import type { EventRecorder } from '../runtime/events.js';
 import { conditionOf } from '../model/conditions.js';
 
 type Recorded = { type: 'Normal' | 'Warning'; reason: string; message: string };

@@ -11,7 +11,7 @@ import { parseCidrOrThrow, contains, parseIp } from '../network/cidr.js';
 import { networkNotInUse } from '../api/network-admission.js';
 import type { Principal } from '../api/auth.js';
 import { NetworkController } from './networks.js';
-import { EventRecorder } from './events.js';
+import { EventRecorder } from '../runtime/events.js';
 
 let clock: FakeClock;
 let repo: Repository;

@@ -28,11 +28,12 @@ import type { Service } from '../model/kinds/service.js';
 import type { Network, NetworkStatus } from '../model/kinds/network.js';
 import { DEFAULT_NETWORK, instanceNetwork } from '../model/kinds/network.js';
 import type { Node } from '../model/kinds/node.js';
+import { SYSTEM_PROJECT } from '../model/kinds/event.js';
 import { FINISHED } from '../model/lifecycle.js';
 import { StratusError, ValidationError } from '../model/errors.js';
 import { AddressSpaceExhausted, Ipam, type Owner } from '../network/ipam.js';
-import { every, type Component } from '../server/runner.js';
-import type { EventRecorder } from './events.js';
+import { every, type Component } from '../runtime/component.js';
+import type { EventRecorder } from '../runtime/events.js';
 import { ServiceAddresses } from './service-addresses.js';
 
 export interface NetworkControllerOptions {
@@ -51,8 +52,6 @@ export interface NetworkControllerOptions {
   ipam?: Ipam;
 }
 
-/** The project whose default network is only made on demand (events, shared images). */
-const SYSTEM_PROJECT = 'system';
 const ACTOR = 'system:network-controller';
 
 /** Map key of an object: "<project>/<name>" for project kinds, the name for cluster kinds. */

@@ -9,7 +9,7 @@ import { SERVICE_LABEL, type Service } from '../model/kinds/service.js';
 import type { StratusEvent } from '../model/kinds/event.js';
 import { release } from '../model/lifecycle.js';
 import { NodeController } from './nodes.js';
-import { EventRecorder } from './events.js';
+import { EventRecorder } from '../runtime/events.js';
 
 let clock: FakeClock;
 let repo: Repository;

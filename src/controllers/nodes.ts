@@ -31,8 +31,8 @@ import { SERVICE_LABEL, type Service } from '../model/kinds/service.js';
 import { planDrain } from './drain.js';
 import { FINISHED, release } from '../model/lifecycle.js';
 import { isoNow } from '../model/runtime.js';
-import { every, type Component } from '../server/runner.js';
-import type { EventRecorder } from './events.js';
+import { every, type Component } from '../runtime/component.js';
+import type { EventRecorder } from '../runtime/events.js';
 
 export interface NodeControllerOptions {
   heartbeatTimeoutMs: number;

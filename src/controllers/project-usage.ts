@@ -10,7 +10,7 @@
  * stored usage is already right; at start every project is brought up to date.
  */
 import type { Repository } from '../store/repository.js';
-import type { Component } from '../server/runner.js';
+import type { Component } from '../runtime/component.js';
 import { projectKind } from '../model/kinds/index.js';
 import type { Project } from '../model/kinds/project.js';
 import { QuotaTracker, type Usage } from '../api/quota.js';

@@ -18,7 +18,7 @@ import { serviceKind } from '../model/kinds/index.js';
 import type { Service } from '../model/kinds/service.js';
 import { instanceNetwork, type Network } from '../model/kinds/network.js';
 import type { Ipam, Owner } from '../network/ipam.js';
-import type { EventRecorder } from './events.js';
+import type { EventRecorder } from '../runtime/events.js';
 
 /** The network a service's address (and its replicas) live in. */
 export const serviceNetwork = (s: Service): string => instanceNetwork(s.spec.template.spec);

@@ -11,7 +11,7 @@
  */
 import type { Repository, ObjectEvent } from '../store/repository.js';
 import type { Watcher } from '../store/backend.js';
-import type { Component } from '../server/runner.js';
+import type { Component } from '../runtime/component.js';
 import { serviceKind, stackKind } from '../model/kinds/index.js';
 import { APPLIED_ANNOTATION, STACK_LABEL, type Stack } from '../model/kinds/stack.js';
 import type { Service } from '../model/kinds/service.js';

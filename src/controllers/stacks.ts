@@ -8,8 +8,8 @@ import type { Watcher } from '../store/backend.js';
 import { ALL_KINDS, stackKind } from '../model/kinds/index.js';
 import { STACK_LABEL, type Stack } from '../model/kinds/stack.js';
 import { StratusError } from '../model/errors.js';
-import { every, type Component } from '../server/runner.js';
-import type { EventRecorder } from './events.js';
+import { every, type Component } from '../runtime/component.js';
+import type { EventRecorder } from '../runtime/events.js';
 import { plural } from '../model/format.js';
 
 export class StackController implements Component {

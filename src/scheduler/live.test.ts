@@ -9,7 +9,7 @@ import { instanceKind, nodeKind, projectKind, eventKind } from '../model/kinds/i
 import type { Instance } from '../model/kinds/instance.js';
 import type { Node } from '../model/kinds/node.js';
 import { Scheduler } from './live.js';
-import { EventRecorder } from '../controllers/events.js';
+import { EventRecorder } from '../runtime/events.js';
 import { holdsResources, release } from '../model/lifecycle.js';
 
 let repo: Repository;

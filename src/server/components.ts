@@ -1,9 +1,10 @@
 /** The control-plane components `stratus server` runs besides the API. */
-import type { Component } from './runner.js';
+import type { Component } from '../runtime/component.js';
 import type { ServerContext } from './main.js';
 import { Scheduler } from '../scheduler/live.js';
 import { NodeController } from '../controllers/nodes.js';
-import { EventRecorder, eventSweeper } from '../controllers/events.js';
+import { EventRecorder } from '../runtime/events.js';
+import { eventSweeper } from '../controllers/event-sweeper.js';
 import { InstanceEvents } from '../controllers/instance-events.js';
 import { ServiceController } from '../controllers/services.js';
 import { StackController } from '../controllers/stacks.js';

@@ -6,7 +6,7 @@
  * is registered again by the agent itself, as remote agents do.
  */
 import { join, resolve } from 'node:path';
-import type { Component } from './runner.js';
+import type { Component } from '../runtime/component.js';
 import type { ServerContext } from './main.js';
 import { Agent, type AgentOptions } from '../agent/agent.js';
 import { loadCredential, saveCredential } from '../agent/credential.js';

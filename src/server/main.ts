@@ -29,7 +29,7 @@ import { VERSION } from '../version.js';
 import { bootstrap, finishBootstrap, type BootstrapResult } from './bootstrap.js';
 import { DEFAULT_HTTP_LIMITS, httpLimits, type HttpLimits } from './http-limits.js';
 import { privateDir } from '../store/private.js';
-import { Runner, every, type Component } from './runner.js';
+import { Runner, every, type Component } from '../runtime/component.js';
 
 export interface ServerConfig {
   dataDir: string;

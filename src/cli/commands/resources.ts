@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import type { StoredObject } from '../../model/kind.js';
 import { eventKind, kindNames } from '../../model/kinds/index.js';
-import type { StratusEvent } from '../../model/kinds/event.js';
+import { OBJECT_KIND_LABEL, OBJECT_NAME_LABEL, SYSTEM_PROJECT, type StratusEvent } from '../../model/kinds/event.js';
 import { Cli, kindArg } from '../context.js';
 import { ApiError, CliError } from '../errors.js';
 import { checkFormat, formatObjects, formatRow, printLine, table } from '../output.js';
@@ -51,9 +51,9 @@ export function registerResources(program: Command): void {
       const cli = Cli.of(cmd);
       const kind = kindArg(kindName);
       const obj = await cli.client.get<StoredObject>(cli.item(kind, name));
-      const project = obj.metadata.project ?? 'system';
+      const project = obj.metadata.project ?? SYSTEM_PROJECT;
       const events = await cli.client.listAll<StoredObject>(`/v1/projects/${project}/${eventKind.plural}`, {
-        selector: `stratus.io/object-kind=${kind.kind},stratus.io/object-name=${name}`,
+        selector: `${OBJECT_KIND_LABEL}=${kind.kind},${OBJECT_NAME_LABEL}=${name}`,
       }).catch(() => ({ items: [] as StoredObject[] }));
       printLine(describeObject(kind, obj, events.items));
     });

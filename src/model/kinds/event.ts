@@ -19,6 +19,12 @@ export const EventSpecSchema = Type.Object(
 );
 
 export type EventSpec = Static<typeof EventSpecSchema>;
+
+/** Labels of every event: the kind and name of its object, so `describe` can select them. */
+export const OBJECT_KIND_LABEL = 'stratus.io/object-kind';
+export const OBJECT_NAME_LABEL = 'stratus.io/object-name';
+/** The project that holds the events of cluster objects (nodes). */
+export const SYSTEM_PROJECT = 'system';
 export type StratusEvent = StoredObject<EventSpec, Record<string, never>>;
 
 export const eventKind = defineKind({

@@ -7,15 +7,9 @@
 import { createHash } from 'node:crypto';
 import type { Repository } from '../store/repository.js';
 import { eventKind } from '../model/kinds/index.js';
-import type { EventSpec, StratusEvent } from '../model/kinds/event.js';
+import { OBJECT_KIND_LABEL, OBJECT_NAME_LABEL, SYSTEM_PROJECT, type EventSpec, type StratusEvent } from '../model/kinds/event.js';
 import { isoNow } from '../model/runtime.js';
 import { StratusError } from '../model/errors.js';
-import type { Component } from '../server/runner.js';
-import { every } from '../server/runner.js';
-
-export const OBJECT_KIND_LABEL = 'stratus.io/object-kind';
-export const OBJECT_NAME_LABEL = 'stratus.io/object-name';
-export const SYSTEM_PROJECT = 'system';
 
 export interface EventTarget {
   kind: string;
@@ -54,22 +48,4 @@ export function eventName(t: EventTarget, reason: string, message: string): stri
   const digest = createHash('sha256').update(`${t.kind}\0${t.project ?? ''}\0${t.name}\0${reason}\0${message}`).digest('hex').slice(0, 10);
   const stem = `${t.name}`.slice(0, 50).replace(/-+$/, '');
   return `${stem}-${digest}`;
-}
-
-/** Deletes events whose last occurrence is older than `ttlMs`, every `intervalMs`. */
-export function eventSweeper(repo: Repository, ttlMs: number, intervalMs = 60_000): Component {
-  let loop: { stop(): void } | undefined;
-  return {
-    name: 'event-sweeper',
-    start: async () => {
-      loop = every(intervalMs, async () => {
-        const cutoff = repo.clock.now() - ttlMs;
-        const { items } = await repo.list<StratusEvent>(eventKind, { filter: (e) => Date.parse((e as StratusEvent).spec.lastTime ?? e.metadata.createdAt) < cutoff });
-        for (const e of items) {
-          await repo.delete(eventKind, e.metadata.name, e.metadata.project).catch(() => undefined);
-        }
-      }, () => undefined);
-    },
-    stop: async () => loop?.stop(),
-  };
 }
