@@ -8,9 +8,8 @@ import { StratusError, type ErrorCode } from '../model/errors.js';
 import { instanceKind, nodeKind } from '../model/kinds/index.js';
 import type { Instance } from '../model/kinds/instance.js';
 import type { Node } from '../model/kinds/node.js';
-import { TOKEN_NAME_PREFIX } from './auth.js';
 import { SIGNATURE_HEADER, sign } from '../client/node-signing.js';
-import { nodeTokenName } from './tokens.js';
+import { nodeSigningKey } from '../policy/tokens.js';
 
 export const AGENT_ADDRESS = 'agent';
 
@@ -33,9 +32,8 @@ export async function agentOf(deps: ApiDeps, project: string, name: string, what
   if (!nodeName) throw new StratusError('STRATUS_ERR_NOT_RUNNING', `instance "${name}" has not run on any node yet (phase ${inst.status?.phase ?? 'Pending'}): ${what}`);
   const node = await deps.repo.find<Node>(nodeKind, nodeName);
   const address = node?.status?.addresses?.find((a) => a.type === AGENT_ADDRESS)?.address;
-  const ref = await deps.repo.backend.get(TOKEN_NAME_PREFIX + nodeTokenName(nodeName));
-  if (!address || !ref) throw new StratusError('STRATUS_ERR_UNAVAILABLE', `the agent of node "${nodeName}" does not serve ${what.replace(/^no /, '')} (is it running?)`);
-  const { hash } = JSON.parse(ref.value) as { hash: string };
+  const hash = await nodeSigningKey(deps.repo, nodeName);
+  if (!address || !hash) throw new StratusError('STRATUS_ERR_UNAVAILABLE', `the agent of node "${nodeName}" does not serve ${what.replace(/^no /, '')} (is it running?)`);
   return { inst, node: nodeName, address, sign: (method, path) => ({ [SIGNATURE_HEADER]: sign(hash, method, path, deps.clock.now()) }) };
 }
 

@@ -16,13 +16,15 @@ import { compileChecker } from '../model/validate.js';
 import { notFound, StratusError, ValidationError } from '../model/errors.js';
 import { toErrorResponse } from './errors.js';
 import { jsonDepth, valueDepth, MAX_DEPTH } from './depth.js';
-import { canSee, denyReason, hasRole, HIDDEN_KINDS, roleIn, type Authenticator, type Principal, type Role, type Verb } from './auth.js';
-import { NodeScope } from './node-scope.js';
-import { requestAudit, type AuditLog } from './audit.js';
+import { canSee, denyReason, hasRole, HIDDEN_KINDS, roleIn, type Authenticator, type Principal, type Role, type Verb } from '../policy/auth.js';
+import { NodeScope } from '../policy/node-scope.js';
+import { bearerToken } from './bearer.js';
+import type { AuditLog } from '../policy/audit.js';
+import { requestAudit } from './request-audit.js';
 import type { Repository } from '../store/repository.js';
 import type { Kind } from '../model/kind.js';
 import type { Clock, Ids } from '../model/runtime.js';
-import type { Admission } from './admission.js';
+import type { Admission } from '../policy/admission.js';
 import { registerOpenApi } from './openapi.js';
 import { resourceRoutes } from './routes/resources.js';
 import { endWatchStreams } from './routes/watch.js';
@@ -35,7 +37,7 @@ import { logRoutes } from './routes/logs.js';
 import { execRoutes } from './routes/exec.js';
 import { imageRoutes } from './routes/images.js';
 import { secretRoutes } from './routes/secrets.js';
-import type { SecretData } from './secret-data.js';
+import type { SecretData } from '../policy/secret-data.js';
 import type { BlobStore } from '../store/blobs.js';
 import { ALL_KINDS } from '../model/kinds/index.js';
 
@@ -75,7 +77,7 @@ export interface ApiDeps {
   admission: Admission;
   /** Where image archives are kept. */
   blobs: BlobStore;
-  /** Secret values, sealed at rest (src/api/secret-data.ts). */
+  /** Secret values, sealed at rest (src/policy/secret-data.ts). */
   secrets: SecretData;
   logger?: boolean | Record<string, unknown>;
   /** Serve HTTPS with this certificate and key (PEM). */
@@ -203,7 +205,7 @@ function installAuth(app: FastifyInstance, deps: ApiDeps): void {
   app.addHook('onRequest', async (req) => {
     const permission = req.routeOptions.config?.permission;
     if (permission === 'public' || !req.routeOptions.url?.startsWith('/v1/')) return;
-    req.principal = await deps.auth.authenticate(req.headers.authorization);
+    req.principal = await deps.auth.authenticate(bearerToken(req.headers.authorization));
     deps.onAuthenticated?.(req);
   });
   app.addHook('preValidation', async (req) => {

@@ -8,8 +8,8 @@ import type { Network } from '../model/kinds/network.js';
 import type { Node } from '../model/kinds/node.js';
 import { StratusError } from '../model/errors.js';
 import { parseCidrOrThrow, contains, parseIp } from '../network/cidr.js';
-import { networkNotInUse } from '../api/network-admission.js';
-import type { Principal } from '../api/auth.js';
+import { networkNotInUse } from '../policy/network-admission.js';
+import type { Principal } from '../policy/auth.js';
 import { NetworkController } from './networks.js';
 import { EventRecorder } from '../runtime/events.js';
 

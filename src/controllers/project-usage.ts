@@ -1,6 +1,6 @@
 /**
  * Keeps each project's `status.usage` current: what its instances that are not finished reserve
- * (CPU, memory, disk, GPUs, instances), counted as the quota check counts it (api/quota.ts), so
+ * (CPU, memory, disk, GPUs, instances), counted as the quota check counts it (policy/quota.ts), so
  * `describe project` can show `used / limit` as `openstack quota show --usage` does.
  *
  *   instances watch ─▶ QuotaTracker (per-project sums) ─▶ dirty projects ─▶ every flushMs: write
@@ -13,7 +13,7 @@ import type { Repository } from '../store/repository.js';
 import type { Component } from '../runtime/component.js';
 import { projectKind } from '../model/kinds/index.js';
 import type { Project } from '../model/kinds/project.js';
-import { QuotaTracker, type Usage } from '../api/quota.js';
+import { QuotaTracker, type Usage } from '../policy/quota.js';
 
 export class ProjectUsageController implements Component {
   readonly name = 'project-usage';

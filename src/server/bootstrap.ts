@@ -10,7 +10,7 @@
 import type { Repository } from '../store/repository.js';
 import { projectKind, tokenKind, userKind } from '../model/kinds/index.js';
 import { StratusError } from '../model/errors.js';
-import { issueToken, revokeToken, MIN_TOKEN_LENGTH } from '../api/tokens.js';
+import { issueToken, revokeToken, MIN_TOKEN_LENGTH } from '../policy/tokens.js';
 
 export const BOOTSTRAP_MARKER = '/internal/bootstrapped';
 

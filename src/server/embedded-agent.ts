@@ -10,10 +10,9 @@ import type { Component } from '../runtime/component.js';
 import type { ServerContext } from './main.js';
 import { Agent, type AgentOptions } from '../agent/agent.js';
 import { loadCredential, saveCredential } from '../agent/credential.js';
-import { registerNode } from '../api/routes/nodes.js';
-import { hashToken, TOKEN_HASH_PREFIX } from '../api/auth.js';
+import { registerNode } from '../policy/nodes.js';
+import { tokenExists } from '../policy/tokens.js';
 import { privateDir } from '../store/private.js';
-import type { Repository } from '../store/repository.js';
 
 export type EmbeddedAgentOptions = Omit<AgentOptions, 'server' | 'dataDir' | 'credential' | 'joinToken'>;
 
@@ -25,7 +24,7 @@ export function embeddedAgent(ctx: ServerContext, opts: EmbeddedAgentOptions): C
       const dataDir = join(resolve(ctx.config.dataDir), 'agent');
       privateDir(dataDir);
       let credential = loadCredential(dataDir);
-      if (!credential || credential.node !== opts.name || !(await tokenValid(ctx.repo, credential.token))) {
+      if (!credential || credential.node !== opts.name || !(await tokenExists(ctx.repo, credential.token))) {
         const { secret } = await registerNode(ctx.repo, { name: opts.name, zone: opts.zone, pool: opts.pool, labels: opts.labels }, 'system:server');
         credential = { server: ctx.url, node: opts.name, token: secret };
         saveCredential(dataDir, credential);
@@ -36,8 +35,4 @@ export function embeddedAgent(ctx: ServerContext, opts: EmbeddedAgentOptions): C
     stop: async () => agent?.stop(),
     health: () => agent?.health() ?? '',
   };
-}
-
-async function tokenValid(repo: Repository, token: string): Promise<boolean> {
-  return (await repo.backend.get(TOKEN_HASH_PREFIX + hashToken(token))) !== undefined;
 }

@@ -3,7 +3,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { ApiDeps } from '../server.js';
 import { StratusError } from '../../model/errors.js';
-import { hasRole } from '../auth.js';
+import { hasRole } from '../../policy/auth.js';
 
 const Query = Type.Object(
   {

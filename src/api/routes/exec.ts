@@ -20,7 +20,7 @@ import type { ApiDeps } from '../server.js';
 import { DnsLabel, Strict } from '../../model/schema.js';
 import { StratusError } from '../../model/errors.js';
 import { instanceKind } from '../../model/kinds/index.js';
-import { requestAudit } from '../audit.js';
+import { requestAudit } from '../request-audit.js';
 import { agentError, agentOf } from '../agent-link.js';
 import { Channel, EOF_MESSAGE, MAX_MESSAGE, keepAlive, openSocket, relay, toBuffer, type SocketOpenError } from '../../client/streams.js';
 

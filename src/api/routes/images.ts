@@ -13,7 +13,7 @@ import { imageKind } from '../../model/kinds/index.js';
 import type { Image } from '../../model/kinds/image.js';
 import { isoNow } from '../../model/runtime.js';
 import { BlobTooLarge } from '../../store/blobs.js';
-import { viewOf } from '../auth.js';
+import { viewOf } from '../../policy/auth.js';
 import { pipeline, Transform } from 'node:stream';
 import { archiveProblem, ARCHIVE_HEAD_BYTES } from '../../model/image-archive.js';
 

@@ -12,8 +12,8 @@ import { DnsLabel, Role, Strict } from '../../model/schema.js';
 import { StratusError } from '../../model/errors.js';
 import { projectKind, userKind } from '../../model/kinds/index.js';
 import type { User } from '../../model/kinds/user.js';
-import { ROLE_RANK, roleIn, type Role as RoleName } from '../auth.js';
-import { requestAudit } from '../audit.js';
+import { ROLE_RANK, roleIn, type Role as RoleName } from '../../policy/auth.js';
+import { requestAudit } from '../request-audit.js';
 
 const Member = Type.Object({ user: Type.String(), role: Role }, Strict);
 const Params = Type.Object({ project: DnsLabel(), user: DnsLabel() }, Strict);

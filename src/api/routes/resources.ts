@@ -19,9 +19,9 @@ import { parseObject, parseStatus, type Kind, type StoredObject } from '../../mo
 import { notFound, StratusError, ValidationError } from '../../model/errors.js';
 import { DnsLabel } from '../../model/schema.js';
 import { parseSelector, SelectorError, type Selector } from '../../model/labels.js';
-import { canSee, HIDDEN_KINDS, viewOf, type Principal } from '../auth.js';
-import { nodeWidenSource } from '../node-authorizer.js';
-import { requestAudit } from '../audit.js';
+import { canSee, HIDDEN_KINDS, viewOf, type Principal } from '../../policy/auth.js';
+import { nodeWidenSource } from '../../policy/node-authorizer.js';
+import { requestAudit } from '../request-audit.js';
 import { streamWatch } from './watch.js';
 import { mergePatch } from '../patch.js';
 import { quantitiesAsStrings } from '../../model/quantity-fields.js';

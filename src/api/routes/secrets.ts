@@ -24,8 +24,8 @@ import type { Instance } from '../../model/kinds/instance.js';
 import { secretRefsOf } from '../../model/secret-refs.js';
 import type { NewObject } from '../../store/repository.js';
 import { conflict } from '../../store/repository.js';
-import { hasRole, viewOf } from '../auth.js';
-import { requestAudit } from '../audit.js';
+import { hasRole, viewOf } from '../../policy/auth.js';
+import { requestAudit } from '../request-audit.js';
 import { mergePatch } from '../patch.js';
 import { parseFor, pickMeta } from './resources.js';
 

@@ -12,10 +12,10 @@ import { DnsLabel, RoleBinding, Strict } from '../../model/schema.js';
 import { notFound, StratusError } from '../../model/errors.js';
 import { tokenKind, userKind } from '../../model/kinds/index.js';
 import type { TokenSpec } from '../../model/kinds/token.js';
-import { canSee } from '../auth.js';
-import { issueToken, revokeToken } from '../tokens.js';
-import { mayRevoke, tokenSpecFor } from '../token-rights.js';
-import { requestAudit } from '../audit.js';
+import { canSee } from '../../policy/auth.js';
+import { issueToken, revokeToken } from '../../policy/tokens.js';
+import { mayRevoke, tokenSpecFor } from '../../policy/token-rights.js';
+import { requestAudit } from '../request-audit.js';
 
 const CreateToken = Type.Object(
   {

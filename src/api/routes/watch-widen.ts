@@ -12,14 +12,6 @@
 import type { StoredObject } from '../../model/kind.js';
 import type { ObjectEvent } from '../../store/repository.js';
 
-/** Where a stream learns that its caller's view widens. */
-export interface WidenSource {
-  /** Whether the view widened after `from` (in `project`, or any): a stream from there would miss objects. */
-  missedSince(from: number, project?: string): boolean;
-  /** Calls `onWiden(project)` (synchronously, as the store delivers the change) when the view grows; returns the unsubscribe. */
-  subscribe(onWiden: (project: string) => void): () => void;
-}
-
 type Live = Exclude<ObjectEvent<StoredObject>, { type: 'resync' }>;
 
 export class Widening {

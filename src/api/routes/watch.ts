@@ -21,7 +21,8 @@ import type { Kind, StoredObject } from '../../model/kind.js';
 import { matches, type Selector } from '../../model/labels.js';
 import type { ObjectEvent } from '../../store/repository.js';
 import type { Watcher } from '../../store/backend.js';
-import { Widening, type WidenSource } from './watch-widen.js';
+import { Widening } from './watch-widen.js';
+import type { WidenSource } from '../../policy/node-authorizer.js';
 import { ValidationError } from '../../model/errors.js';
 
 const MAX_BUFFERED = 16 * 1024 * 1024;

@@ -143,9 +143,8 @@ export class Authenticator {
     this.watchers = [];
   }
 
-  /** Resolves an Authorization header to a principal; throws 401 errors. */
-  async authenticate(header: string | undefined): Promise<Principal> {
-    const token = parseBearer(header);
+  /** Resolves a bearer secret to a principal; throws 401 errors (the HTTP header is read by api/bearer.ts). */
+  async authenticate(token: string): Promise<Principal> {
     const hash = hashToken(token);
     const cached = this.cache.get(hash);
     if (cached && (cached.expiresAt === undefined || cached.expiresAt > this.clock.now())) return cached.principal;
@@ -202,14 +201,7 @@ export function principalOf(tok: Token, user: User | undefined): Principal {
   };
 }
 
-function parseBearer(header: string | undefined): string {
-  if (!header) throw unauthenticated('no credentials: send "Authorization: Bearer <token>" (stratus login saves one)');
-  const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
-  if (!m) throw unauthenticated('the Authorization header must be "Bearer <token>"');
-  if (m[1]!.length > 512) throw unauthenticated('the token is not valid');
-  return m[1]!;
-}
-
-function unauthenticated(message: string): StratusError {
+/** The 401 refusal: no credentials, or credentials that do not (or no longer) work. */
+export function unauthenticated(message: string): StratusError {
   return new StratusError('STRATUS_ERR_UNAUTHENTICATED', message);
 }

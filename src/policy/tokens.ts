@@ -53,3 +53,18 @@ export async function revokeToken(repo: Repository, name: string, extraOps: TxnO
   }
   return repo.delete<Token>(tokenKind, name, undefined, { expectRevision: token.metadata.revision, extraOps: ops });
 }
+
+/** Whether `secret` is a token the store knows (not revoked); says nothing of expiry or its user. */
+export async function tokenExists(repo: Repository, secret: string): Promise<boolean> {
+  return (await repo.backend.get(TOKEN_HASH_PREFIX + hashToken(secret))) !== undefined;
+}
+
+/**
+ * The key that signs the API's requests to node `node`'s agent (client/node-signing.ts): the
+ * SHA-256 of the node's credential, which only the store and the agent know. Undefined when the
+ * node has no credential.
+ */
+export async function nodeSigningKey(repo: Repository, node: string): Promise<string | undefined> {
+  const ref = await repo.backend.get(TOKEN_NAME_PREFIX + nodeTokenName(node));
+  return ref ? (JSON.parse(ref.value) as { hash: string }).hash : undefined;
+}

@@ -15,6 +15,7 @@ import type { Repository } from '../store/repository.js';
 import { secretKind } from '../model/kinds/index.js';
 import { SecretKeyError, type SealedValue, type SecretBox } from './secret-box.js';
 import { StratusError } from '../model/errors.js';
+import type { Component } from '../runtime/component.js';
 
 export const SECRET_DATA_PREFIX = '/internal/secret-data/';
 
@@ -160,8 +161,8 @@ export class SecretData {
   }
 }
 
-/** The janitor as a server component (the shape of server/runner's Component). */
-export function secretJanitor(data: SecretData): { name: string; start(): Promise<void>; stop(): Promise<void> } {
+/** The janitor as a server component. */
+export function secretJanitor(data: SecretData): Component {
   return {
     name: 'secret-janitor',
     start: async () => {

@@ -22,7 +22,6 @@ import type { Service } from '../model/kinds/service.js';
 import type { HealthCheck } from '../model/health.js';
 import type { NodeScope } from './node-scope.js';
 import type { Verb } from './auth.js';
-import type { WidenSource } from './routes/watch-widen.js';
 
 /** Marks an object a node receives redacted (its spec holds only what networking needs). */
 export const REDACTED_ANNOTATION = 'stratus.io/redacted';
@@ -56,6 +55,14 @@ export function nodeView(scope: NodeScope | undefined, node: string, kind: Kind,
     case 'security-group': return scope.hostsProject(node, project) ? obj : undefined;
     default: return undefined;
   }
+}
+
+/** Where a watch stream learns that its caller's view widens (api/routes/watch-widen.ts replays what became readable). */
+export interface WidenSource {
+  /** Whether the view widened after `from` (in `project`, or any): a stream from there would miss objects. */
+  missedSince(from: number, project?: string): boolean;
+  /** Calls `onWiden(project)` (synchronously, as the store delivers the change) when the view grows; returns the unsubscribe. */
+  subscribe(onWiden: (project: string) => void): () => void;
 }
 
 /** Kinds a node reads only in the projects it hosts: its watches of them widen with its projects. */

@@ -6,13 +6,10 @@
  * is recorded on its own afterwards (`record`). A periodic sweep drops entries older than the
  * retention age and the oldest beyond its count (each entry is at most ~2 KiB: the count bounds the size).
  */
-import type { FastifyRequest } from 'fastify';
 import type { Backend, TxnOp } from '../store/backend.js';
 import type { Clock, Ids } from '../model/runtime.js';
 
 export const AUDIT_PREFIX = '/audit/';
-
-const ACTIONS: Record<string, string> = { POST: 'create', PUT: 'update', PATCH: 'patch', DELETE: 'delete' };
 
 export interface AuditEntry {
   id: string;
@@ -134,33 +131,4 @@ export class AuditLog {
     }
     return removed;
   }
-}
-
-/** The audit record of an HTTP request answered with `status`. */
-export function requestAudit(req: FastifyRequest, status: number): AuditInput {
-  const params = (req.params ?? {}) as { project?: string; name?: string };
-  const permission = req.routeOptions.config?.permission;
-  const routeKind = typeof permission === 'object' && 'kind' in permission ? permission.kind.kind : undefined;
-  const bodyName = (req.body as { metadata?: { name?: unknown } } | undefined)?.metadata?.name;
-  const target = {
-    kind: req.target?.kind ?? routeKind,
-    project: req.target?.project ?? params.project,
-    name: req.target?.name ?? params.name ?? (typeof bodyName === 'string' ? bodyName.slice(0, 253) : undefined),
-    action: req.target?.action,
-  };
-  const p = req.principal;
-  return {
-    actor: p?.id ?? 'anonymous',
-    ...(p ? { token: p.token, ...(p.tokenUid ? { tokenUid: p.tokenUid } : {}) } : {}),
-    method: req.method,
-    path: req.url.split('?')[0]!.slice(0, 512),
-    action: target.action ?? ACTIONS[req.method] ?? req.method.toLowerCase(),
-    ...(target.kind ? { kind: target.kind } : {}),
-    ...(target.project ? { project: target.project } : {}),
-    ...(target.name ? { name: target.name } : {}),
-    status,
-    ...(req.failure ? { code: req.failure.code, message: req.failure.message.slice(0, 512) } : {}),
-    sourceIp: req.ip,
-    requestId: req.id,
-  };
 }
