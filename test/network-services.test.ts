@@ -29,6 +29,7 @@ import type { client, TestServer } from './helpers/server.js';
 import { AgentHosts } from './helpers/agent-hosts.js';
 import { networkTestSkipReason, sleep, type SimCluster } from '../src/network/testing.js';
 import { hostRunner } from '../src/network/exec.js';
+import { ipamKeys } from '../src/model/keyspace.js';
 
 const skip = networkTestSkipReason();
 if (skip) console.warn(`service load-balancing tests skipped: ${skip}`);
@@ -109,7 +110,7 @@ async function answersFromAll(url: string, count = 12): Promise<string[]> {
 function serviceLeases(): string[] {
   const db = new Database(join(server.dataDir, 'stratus.db'), { readonly: true, fileMustExist: true });
   try {
-    const rows = db.prepare<[], { key: string; value: string }>("SELECT key, value FROM kv WHERE key LIKE '/internal/ipam/%/alpha/default/%'").all();
+    const rows = db.prepare<[string], { key: string; value: string }>('SELECT key, value FROM kv WHERE key LIKE ?').all(`${ipamKeys.all}%/alpha/default/%`);
     return rows.filter((r) => r.key.includes('/service/') || r.value.includes('"kind":"service"')).map((r) => r.key);
   } finally {
     db.close();

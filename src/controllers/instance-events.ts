@@ -44,7 +44,7 @@ export class InstanceEvents implements Component {
   constructor(private readonly repo: Repository, private readonly events: EventRecorder) {}
 
   async start(): Promise<void> {
-    this.watcher = this.repo.watch<Instance>(instanceKind, undefined, await this.repo.backend.revision(), (e) => this.onEvent(e));
+    this.watcher = this.repo.watch<Instance>(instanceKind, undefined, await this.repo.revision(), (e) => this.onEvent(e));
   }
 
   async stop(): Promise<void> {

@@ -429,9 +429,7 @@ export class NetworkController implements Component {
       if (net.status?.phase !== 'Ready') continue;
       await this.ipam.releaseOrphans(project, net.metadata.name, (owner) => this.alive(net, owner));
     }
-    const { items } = await this.repo.backend.range('/internal/ipam/networks/');
-    for (const kv of items) {
-      const { project, network } = JSON.parse(kv.value) as { project: string; network: string };
+    for (const { project, network } of await this.ipam.allocations()) {
       if (this.networks.has(`${project}/${network}`) || (await this.repo.find(networkKind, network, project))) continue;
       await this.ipam.releaseNetwork(project, network);
     }

@@ -48,7 +48,7 @@ export class ServiceController implements Component {
 
   async start(): Promise<void> {
     this.running = true;
-    const revision = await this.repo.backend.revision();
+    const revision = await this.repo.revision();
     this.replicas.clear();
     const { items } = await this.repo.list<Instance>(instanceKind, { selector: [{ key: SERVICE_LABEL, op: 'exists', values: [] }] });
     for (const i of items) this.index(i, true);

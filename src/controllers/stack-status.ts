@@ -39,7 +39,7 @@ export class StackStatusController implements Component {
   constructor(private readonly repo: Repository, private readonly opts: { flushMs?: number } = {}) {}
 
   async start(): Promise<void> {
-    const revision = await this.repo.backend.revision();
+    const revision = await this.repo.revision();
     for (const s of (await this.repo.list<Stack>(stackKind)).items) this.dirty.add(keyOf(s));
     const mark = (e: ObjectEvent<StoredObject>) => {
       if (e.type === 'resync') return void this.restart();

@@ -21,7 +21,7 @@ export class StackController implements Component {
   constructor(private readonly repo: Repository, private readonly events: EventRecorder, private readonly sweepMs = 60_000) {}
 
   async start(): Promise<void> {
-    this.watcher = this.repo.watch<Stack>(stackKind, undefined, await this.repo.backend.revision(), (e) => {
+    this.watcher = this.repo.watch<Stack>(stackKind, undefined, await this.repo.revision(), (e) => {
       if (e.type === 'delete') void this.removeOwned(e.object.metadata.project!, e.object.metadata.name).catch((err: Error) => (this.lastError = err.message));
     });
     this.loop = every(this.sweepMs, () => this.sweep(), (e) => (this.lastError = (e as Error).message));

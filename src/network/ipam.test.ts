@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { openBackend, type Backend } from '../store/index.js';
 import { ValidationError } from '../model/errors.js';
 import { AddressSpaceExhausted, Ipam, isAssignable, type Owner } from './ipam.js';
+import { ipamKeys } from '../model/keyspace.js';
 
 /** A seeded uniform generator (mulberry32), so a failing run replays. */
 function seeded(seed: number): () => number {
@@ -80,12 +81,12 @@ describe('Ipam: networks', () => {
   it('releases the range, the VNI and every address of a deleted network', async () => {
     const backend = await openBackend('memory:');
     const ipam = new Ipam(backend);
-    const before = await backend.count('/internal/ipam/');
+    const before = await backend.count(ipamKeys.all);
     await ipam.allocateNetwork('p', 'n', '10.1.0.0/23');
     await ipam.allocateAddress('p', 'n', inst('a'));
     await ipam.allocateAddress('p', 'n', { kind: 'node', name: 'node-1' });
     await ipam.releaseNetwork('p', 'n');
-    expect(await backend.count('/internal/ipam/')).toBe(before);
+    expect(await backend.count(ipamKeys.all)).toBe(before);
     await ipam.releaseNetwork('p', 'n'); // idempotent
   });
 });

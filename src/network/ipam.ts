@@ -1,5 +1,6 @@
 /**
- * IP address management in the store (control-plane side). Every grant is a key created with the
+ * IP address management in the store (control-plane side). Every grant is a key (model/keyspace.ts
+ * `ipamKeys`) created with the
  * store's `create` operation, which fails when the key exists: two allocators racing for the same
  * range, VNI or address cannot both win, whichever backend or server they run on.
  *
@@ -15,6 +16,8 @@
  * virtual addresses and each node's own address are granted from .2 up to the last but one.
  */
 import { TxnConflict, type Backend, type TxnOp } from '../store/backend.js';
+import { Records } from '../store/records.js';
+import { ipamKeys as keys, type Key } from '../model/keyspace.js';
 import { ValidationError } from '../model/errors.js';
 import {
   assignable, assignableCount, blockAt, blockCount, blocksOf, contains, formatCidr, formatIp, gatewayOf,
@@ -24,7 +27,6 @@ import { NETWORK_MAX_PREFIX, NETWORK_MIN_PREFIX } from '../model/kinds/network.j
 
 export const DEFAULT_POOL = '10.240.0.0/12';
 export const BLOCK_PREFIX = 24;
-const PREFIX = '/internal/ipam';
 const VNI_MAX = 16_777_215;
 /** Point lookups an address allocation tries before scanning the network's grants. */
 const PROBES = 8;
@@ -82,11 +84,10 @@ export class Ipam {
   private readonly blockPrefix: number;
   private readonly random: () => number;
   private readonly maxAttempts: number;
+  private readonly records: Records;
 
-  constructor(
-    private readonly backend: Backend,
-    options: IpamOptions = {},
-  ) {
+  constructor(backend: Backend, options: IpamOptions = {}) {
+    this.records = new Records(backend);
     this.pool = parseCidrOrThrow(options.pool ?? DEFAULT_POOL);
     this.blockPrefix = options.blockPrefix ?? BLOCK_PREFIX;
     if (this.blockPrefix < this.pool.prefix) throw new Error(`the pool ${formatCidr(this.pool)} is smaller than one /${this.blockPrefix} block`);
@@ -94,13 +95,13 @@ export class Ipam {
     this.maxAttempts = options.maxAttempts ?? 64;
   }
 
-  static networkKey(project: string, network: string): string {
-    return `${PREFIX}/networks/${project}/${network}`;
+  async getNetwork(project: string, network: string): Promise<NetworkAllocation | undefined> {
+    return this.records.json<NetworkAllocation>(keys.network(project, network));
   }
 
-  async getNetwork(project: string, network: string): Promise<NetworkAllocation | undefined> {
-    const kv = await this.backend.get(Ipam.networkKey(project, network));
-    return kv ? (JSON.parse(kv.value) as NetworkAllocation) : undefined;
+  /** Every network that holds an allocation (to release those whose network is gone). */
+  async allocations(): Promise<NetworkAllocation[]> {
+    return (await this.records.range(keys.networks)).items.map((kv) => JSON.parse(kv.value) as NetworkAllocation);
   }
 
   /**
@@ -122,16 +123,16 @@ export class Ipam {
       };
       const owner = enc({ project, network });
       const ops: TxnOp[] = [
-        { op: 'create', key: Ipam.networkKey(project, network), value: enc(alloc) },
-        { op: 'create', key: `${PREFIX}/vnis/${vni}`, value: owner },
-        ...alloc.blocks.map((b): TxnOp => ({ op: 'create', key: `${PREFIX}/blocks/${b}`, value: owner })),
+        { op: 'create', key: keys.network(project, network), value: enc(alloc) },
+        { op: 'create', key: keys.vni(vni), value: owner },
+        ...alloc.blocks.map((b): TxnOp => ({ op: 'create', key: keys.block(b), value: owner })),
       ];
       try {
-        await this.backend.txn(ops);
+        await this.records.txn(ops);
         return alloc;
       } catch (e) {
         if (!(e instanceof TxnConflict) || e.failure !== 'exists') throw e;
-        if (requested && e.key.startsWith(`${PREFIX}/blocks/`)) await this.throwOverlap(requested, e.key);
+        if (requested && e.key.startsWith(keys.blocks)) await this.throwOverlap(requested, keys.blockOf(e.key));
         // another allocator took the record, the block or the VNI first: look again
       }
     }
@@ -141,19 +142,19 @@ export class Ipam {
   /** Releases the network's range, VNI and every address granted in it. Idempotent. */
   async releaseNetwork(project: string, network: string): Promise<void> {
     for (let attempt = 0; attempt < this.maxAttempts; attempt++) {
-      const rec = await this.backend.get(Ipam.networkKey(project, network));
-      const scoped = [`${PREFIX}/addresses/${project}/${network}/`, `${PREFIX}/owners/${project}/${network}/`];
-      const held = (await Promise.all(scoped.map((p) => this.backend.range(p)))).flatMap((r) => r.items);
+      const rec = await this.records.get(keys.network(project, network));
+      const scoped = [keys.addresses(project, network), keys.owners(project, network)];
+      const held = (await Promise.all(scoped.map((p) => this.records.range(p)))).flatMap((r) => r.items);
       const ops: TxnOp[] = held.map((kv) => ({ op: 'delete', key: kv.key, expectRevision: kv.modRevision }));
       if (rec) {
         const alloc = JSON.parse(rec.value) as NetworkAllocation;
         ops.push({ op: 'delete', key: rec.key, expectRevision: rec.modRevision });
-        ops.push({ op: 'delete', key: `${PREFIX}/vnis/${alloc.vni}` });
-        for (const b of alloc.blocks) ops.push({ op: 'delete', key: `${PREFIX}/blocks/${b}` });
+        ops.push({ op: 'delete', key: keys.vni(alloc.vni) });
+        for (const b of alloc.blocks) ops.push({ op: 'delete', key: keys.block(b) });
       }
       if (ops.length === 0) return;
       try {
-        await this.backend.txn(ops);
+        await this.records.txn(ops);
         return;
       } catch (e) {
         if (!(e instanceof TxnConflict)) throw e;
@@ -174,7 +175,7 @@ export class Ipam {
     const total = assignableCount(range);
     let cursor = Math.floor(this.random() * total);
     for (let attempt = 0; attempt < this.maxAttempts; attempt++) {
-      const held = await this.backend.get(ownerKey);
+      const held = await this.records.get(ownerKey);
       if (held) {
         const lease = JSON.parse(held.value) as { ip: string; uid?: string };
         if (owner.uid === undefined || lease.uid === owner.uid) return lease.ip;
@@ -185,8 +186,8 @@ export class Ipam {
       if (ip === undefined) throw new AddressSpaceExhausted(`network ${project}/${network} (${alloc.cidr}) has no free address left (${total} in use)`);
       cursor = parseIp(ip)! - range.base - 2 + 1;
       try {
-        await this.backend.txn([
-          { op: 'create', key: `${PREFIX}/addresses/${project}/${network}/${ip}`, value: enc(owner) },
+        await this.records.txn([
+          { op: 'create', key: keys.address(project, network, ip), value: enc(owner) },
           { op: 'create', key: ownerKey, value: enc({ ip, ...(owner.uid !== undefined ? { uid: owner.uid } : {}) }) },
         ]);
         return ip;
@@ -201,16 +202,16 @@ export class Ipam {
   async releaseAddress(project: string, network: string, owner: Owner): Promise<string | undefined> {
     const ownerKey = this.ownerKey(project, network, owner);
     for (let attempt = 0; attempt < this.maxAttempts; attempt++) {
-      const held = await this.backend.get(ownerKey);
+      const held = await this.records.get(ownerKey);
       if (!held) return undefined;
       const lease = JSON.parse(held.value) as { ip: string; uid?: string };
       if (owner.uid !== undefined && lease.uid !== undefined && lease.uid !== owner.uid) return undefined; // a newer incarnation's
-      const addrKey = `${PREFIX}/addresses/${project}/${network}/${lease.ip}`;
-      const addr = await this.backend.get(addrKey);
+      const addrKey = keys.address(project, network, lease.ip);
+      const addr = await this.records.get(addrKey);
       const ops: TxnOp[] = [{ op: 'delete', key: ownerKey, expectRevision: held.modRevision }];
       if (addr) ops.push({ op: 'delete', key: addrKey, expectRevision: addr.modRevision });
       try {
-        await this.backend.txn(ops);
+        await this.records.txn(ops);
         return lease.ip;
       } catch (e) {
         if (!(e instanceof TxnConflict)) throw e;
@@ -220,8 +221,8 @@ export class Ipam {
   }
 
   async listAddresses(project: string, network: string): Promise<Lease[]> {
-    const r = await this.backend.range(`${PREFIX}/addresses/${project}/${network}/`);
-    return r.items.map((kv) => ({ ip: kv.key.slice(kv.key.lastIndexOf('/') + 1), owner: JSON.parse(kv.value) as Owner }));
+    const r = await this.records.range(keys.addresses(project, network));
+    return r.items.map((kv) => ({ ip: keys.last(kv.key), owner: JSON.parse(kv.value) as Owner }));
   }
 
   /**
@@ -237,8 +238,8 @@ export class Ipam {
     return out;
   }
 
-  private ownerKey(project: string, network: string, owner: Owner): string {
-    return `${PREFIX}/owners/${project}/${network}/${owner.kind}/${owner.name}`;
+  private ownerKey(project: string, network: string, owner: Owner): Key {
+    return keys.owner(project, network, owner.kind, owner.name);
   }
 
   private parseRequested(cidr: string): Cidr {
@@ -254,9 +255,8 @@ export class Ipam {
     return existing;
   }
 
-  private async throwOverlap(requested: Cidr, blockKey: string): Promise<never> {
-    const kv = await this.backend.get(blockKey);
-    const holder = kv ? (JSON.parse(kv.value) as { project: string; network: string }) : undefined;
+  private async throwOverlap(requested: Cidr, block: string): Promise<never> {
+    const holder = await this.records.json<{ project: string; network: string }>(keys.block(block));
     const other = holder ? await this.getNetwork(holder.project, holder.network) : undefined;
     const what = other ? `network "${other.network}" of project "${other.project}" (${other.cidr})` : 'another network';
     const truly = other === undefined || overlaps(requested, parseCidrOrThrow(other.cidr));
@@ -266,7 +266,7 @@ export class Ipam {
 
   /** A block of the pool that no network holds, from a random starting point. */
   private async freeBlock(): Promise<Cidr> {
-    const claimed = new Set((await this.backend.range(`${PREFIX}/blocks/`)).items.map((kv) => kv.key.slice(kv.key.lastIndexOf('/') + 1)));
+    const claimed = new Set((await this.records.range(keys.blocks)).items.map((kv) => keys.blockOf(kv.key)));
     const count = blockCount(this.pool, this.blockPrefix);
     const start = Math.floor(this.random() * count);
     for (let i = 0; i < count; i++) {
@@ -281,7 +281,7 @@ export class Ipam {
     let v = (fnv1a(`${project}/${network}`) % (VNI_MAX - 1)) + 1;
     let skipped = 0;
     for (let i = 0; i < 4096; i++, v = (v % VNI_MAX) + 1) {
-      if (await this.backend.get(`${PREFIX}/vnis/${v}`)) continue;
+      if (await this.records.get(keys.vni(v))) continue;
       if (skipped++ < skip) continue; // after a collision, try the next free one
       return v;
     }
@@ -293,12 +293,11 @@ export class Ipam {
    * nearly full, whatever its size), then one scan of every granted address.
    */
   private async probeFree(project: string, network: string, range: Cidr, cursor: number, total: number): Promise<string | undefined> {
-    const prefix = `${PREFIX}/addresses/${project}/${network}/`;
     for (let i = 0; i < Math.min(PROBES, total); i++) {
       const ip = formatIp(assignable(range, (cursor + i * PROBE_STRIDE) % total));
-      if (!(await this.backend.get(prefix + ip))) return ip;
+      if (!(await this.records.get(keys.address(project, network, ip)))) return ip;
     }
-    const used = new Set((await this.backend.range(prefix)).items.map((kv) => kv.key.slice(kv.key.lastIndexOf('/') + 1)));
+    const used = new Set((await this.records.range(keys.addresses(project, network))).items.map((kv) => keys.last(kv.key)));
     return this.nextFree(range, used, cursor, total);
   }
 

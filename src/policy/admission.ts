@@ -68,7 +68,7 @@ export const projectMustBeEmpty: AdmissionPlugin = async (req, repo) => {
     const owned = kind.kind === 'network'
       ? (await repo.list(kind, { project: req.name, filter: (o) => o.metadata.owner?.kind === 'project' && o.metadata.owner.name === req.name })).items.length
       : 0;
-    const n = (await repo.backend.count(repo.prefix(kind, req.name))) - owned;
+    const n = (await repo.count(kind, req.name)) - owned;
     if (n > 0) left.push(`${n} ${n === 1 ? kind.kind : kind.plural}`);
   }
   if (left.length === 0) return;

@@ -1,15 +1,15 @@
 /**
  * The audit trail: who did what, when, and with which result, for every mutation.
  *
- * Entries live in the store under /audit/<time>-<server>-<seq>, so they are as durable as the
+ * Entries live in the store under /audit/<time>-<server>-<seq> (model/keyspace.ts), so they are as durable as the
  * objects. A successful write carries its entry in the same transaction (`op`); a refused one
  * is recorded on its own afterwards (`record`). A periodic sweep drops entries older than the
  * retention age and the oldest beyond its count (each entry is at most ~2 KiB: the count bounds the size).
  */
 import type { Backend, TxnOp } from '../store/backend.js';
+import { Records } from '../store/records.js';
 import type { Clock, Ids } from '../model/runtime.js';
-
-export const AUDIT_PREFIX = '/audit/';
+import { auditKeys } from '../model/keyspace.js';
 
 export interface AuditEntry {
   id: string;
@@ -56,8 +56,10 @@ export const DEFAULT_AUDIT_RETENTION: AuditRetention = { maxAgeMs: 30 * 86_400_0
 export class AuditLog {
   private seq = 0;
   private readonly server: string;
+  private readonly records: Records;
 
-  constructor(private readonly backend: Backend, private readonly clock: Clock, ids: Ids) {
+  constructor(backend: Backend, private readonly clock: Clock, ids: Ids) {
+    this.records = new Records(backend);
     this.server = ids.uid().replace(/[^a-z0-9]/gi, '').slice(0, 8).toLowerCase();
   }
 
@@ -67,12 +69,12 @@ export class AuditLog {
     this.seq = (this.seq + 1) % 1_000_000;
     const id = `${String(now).padStart(14, '0')}-${this.server}-${String(this.seq).padStart(6, '0')}`;
     const entry: AuditEntry = { id, time: new Date(now).toISOString(), ...input };
-    return { entry, op: { op: 'create', key: AUDIT_PREFIX + id, value: JSON.stringify(entry) } };
+    return { entry, op: { op: 'create', key: auditKeys.key(id), value: JSON.stringify(entry) } };
   }
 
   async record(input: AuditInput): Promise<AuditEntry> {
     const { entry, op } = this.op(input);
-    await this.backend.txn([op]);
+    await this.records.txn([op]);
     return entry;
   }
 
@@ -80,9 +82,9 @@ export class AuditLog {
   async query(q: AuditQuery = {}): Promise<{ items: AuditEntry[]; before?: string }> {
     const limit = Math.min(q.limit ?? 100, 10_000);
     const items: AuditEntry[] = [];
-    let startAfter = q.before ? AUDIT_PREFIX + q.before : undefined;
+    let startAfter: string | undefined = q.before ? auditKeys.key(q.before) : undefined;
     for (;;) {
-      const page = await this.backend.range(AUDIT_PREFIX, { reverse: true, startAfter, limit: 500 });
+      const page = await this.records.range(auditKeys.prefix, { reverse: true, startAfter, limit: 500 });
       for (const kv of page.items) {
         startAfter = kv.key;
         const e = JSON.parse(kv.value) as AuditEntry;
@@ -105,13 +107,13 @@ export class AuditLog {
 
   /** Deletes the entries recorded before `time` (epoch ms); ids start with their time, so they sort first. */
   async pruneBefore(time: number): Promise<number> {
-    const end = AUDIT_PREFIX + String(Math.max(0, time)).padStart(14, '0');
+    const end = auditKeys.key(String(Math.max(0, time)).padStart(14, '0'));
     let removed = 0;
     for (;;) {
-      const page = await this.backend.range(AUDIT_PREFIX, { limit: 1000 });
+      const page = await this.records.range(auditKeys.prefix, { limit: 1000 });
       const old = page.items.filter((kv) => kv.key < end);
       if (old.length === 0) return removed;
-      await this.backend.txn(old.map((kv) => ({ op: 'delete' as const, key: kv.key })));
+      await this.records.txn(old.map((kv) => ({ op: 'delete' as const, key: kv.key })));
       removed += old.length;
       if (old.length < page.items.length) return removed;
     }
@@ -119,13 +121,13 @@ export class AuditLog {
 
   /** Deletes the oldest entries so that at most `keep` remain; returns how many went. */
   async prune(keep: number): Promise<number> {
-    const total = await this.backend.count(AUDIT_PREFIX);
+    const total = await this.records.count(auditKeys.prefix);
     let excess = total - keep;
     let removed = 0;
     while (excess > 0) {
-      const page = await this.backend.range(AUDIT_PREFIX, { limit: Math.min(excess, 1000) });
+      const page = await this.records.range(auditKeys.prefix, { limit: Math.min(excess, 1000) });
       if (page.items.length === 0) break;
-      await this.backend.txn(page.items.map((kv) => ({ op: 'delete' as const, key: kv.key })));
+      await this.records.txn(page.items.map((kv) => ({ op: 'delete' as const, key: kv.key })));
       removed += page.items.length;
       excess -= page.items.length;
     }

@@ -1,7 +1,7 @@
 /**
  * Authentication (bearer tokens, hashed at rest) and authorization (roles per project).
  *
- * A token string is looked up by its SHA-256 under /internal/token-hashes/<hex>, which names the
+ * A token string is looked up by its SHA-256 (model/keyspace.ts `tokenKeys.byHash`), which names the
  * token object; the token's user (if any) supplies roles, narrowed by the token's own roles.
  * Principals are cached and the cache is dropped on any change to users, tokens or hashes,
  * which the store's watch reports within the same process tick.
@@ -15,6 +15,7 @@ import { tokenKind, userKind } from '../model/kinds/index.js';
 import type { Token } from '../model/kinds/token.js';
 import type { User } from '../model/kinds/user.js';
 import type { Clock } from '../model/runtime.js';
+import { tokenKeys } from '../model/keyspace.js';
 import { nodeDenyReason, nodeView } from './node-authorizer.js';
 import type { NodeScope } from './node-scope.js';
 
@@ -41,11 +42,6 @@ export interface Principal {
 }
 
 export type Verb = 'get' | 'list' | 'watch' | 'create' | 'update' | 'delete' | 'status' | 'manage';
-
-/** sha256 hex of the secret → { token: name }. The lookup key, so no secret comparison is needed. */
-export const TOKEN_HASH_PREFIX = '/internal/token-hashes/';
-/** token name → sha256 hex, to delete the hash entry when the token is revoked. */
-export const TOKEN_NAME_PREFIX = '/internal/token-names/';
 
 export function hashToken(token: string): string {
   return createHash('sha256').update(token, 'utf8').digest('hex');
@@ -131,10 +127,10 @@ export class Authenticator {
 
   /** Starts cache invalidation. Call once; `stop` ends it. */
   async start(): Promise<void> {
-    const rev = await this.repo.backend.revision();
+    const rev = await this.repo.revision();
     const drop = () => this.cache.clear();
-    for (const prefix of [TOKEN_HASH_PREFIX, this.repo.prefix(tokenKind), this.repo.prefix(userKind)]) {
-      this.watchers.push(this.repo.backend.watch(prefix, rev, drop));
+    for (const prefix of [tokenKeys.hashes, this.repo.prefix(tokenKind), this.repo.prefix(userKind)]) {
+      this.watchers.push(this.repo.records.watch(prefix, rev, drop));
     }
   }
 
@@ -154,9 +150,8 @@ export class Authenticator {
   }
 
   private async resolve(_token: string, hash: string): Promise<{ principal: Principal; expiresAt?: number }> {
-    const entry = await this.repo.backend.get(TOKEN_HASH_PREFIX + hash);
-    if (!entry) throw unauthenticated('the token is not valid (it may have been revoked)');
-    const ref = JSON.parse(entry.value) as { token: string };
+    const ref = await this.repo.records.json<{ token: string }>(tokenKeys.byHash(hash));
+    if (!ref) throw unauthenticated('the token is not valid (it may have been revoked)');
     const tok = await this.repo.find<Token>(tokenKind, ref.token);
     if (!tok) throw unauthenticated('the token is not valid (it may have been revoked)');
     const expiresAt = tok.spec.expiresAt ? Date.parse(tok.spec.expiresAt) : undefined;

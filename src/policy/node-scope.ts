@@ -47,7 +47,7 @@ export class NodeScope {
   async start(): Promise<void> {
     // Watch from before the list (it may read several pages): replaying a change the list already
     // saw ends in the same state.
-    const revision = await this.repo.backend.revision();
+    const revision = await this.repo.revision();
     const { items } = await this.repo.list<Instance>(instanceKind);
     this.byUid.clear();
     this.byNode.clear();

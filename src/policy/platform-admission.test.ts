@@ -8,7 +8,8 @@ import type { User } from '../model/kinds/user.js';
 import type { StratusError } from '../model/errors.js';
 import { principalOf } from './auth.js';
 import { Admission, type AdmissionRequest } from './admission.js';
-import { CLUSTER_ADMINS_GUARD, platformAdmission } from './platform-admission.js';
+import { platformAdmission } from './platform-admission.js';
+import { guardKeys } from '../model/keyspace.js';
 
 let repo: Repository;
 let admission: Admission;
@@ -80,7 +81,7 @@ describe('the last cluster admin', () => {
     const root = await user('root', { clusterAdmin: true });
     await user('carol', { clusterAdmin: true });
     const guards = await admission.admit({ op: 'delete', kind: userKind, name: 'root', prev: root, principal: admin });
-    expect(guards).toEqual([{ op: 'put', key: CLUSTER_ADMINS_GUARD, value: expect.any(String), expectRevision: 0 }]);
+    expect(guards).toEqual([{ op: 'put', key: guardKeys.clusterAdmins, value: expect.any(String), expectRevision: 0 }]);
     await repo.backend.txn(guards); // the other write went first
     await expect(repo.delete(userKind, 'root', undefined, { extraOps: guards })).rejects.toMatchObject({ code: 'STRATUS_ERR_CONFLICT' });
   });

@@ -13,6 +13,7 @@ import type { AdmissionPlugin, AdmissionRequest } from './admission.js';
 import type { TxnOp } from '../store/backend.js';
 import { formatProblem, StratusError, ValidationError, type FieldProblem } from '../model/errors.js';
 import { projectKind, userKind } from '../model/kinds/index.js';
+import { guardKeys } from '../model/keyspace.js';
 import { formatPortRanges, inPortRanges, parsePortRanges, type PortRange, type Project } from '../model/kinds/project.js';
 import type { User, UserSpec } from '../model/kinds/user.js';
 
@@ -80,9 +81,6 @@ export function publishedPorts(range: PortRange = DEFAULT_NODE_PORT_RANGE): Admi
   };
 }
 
-/** Where writes that change who is a cluster admin meet, so that two of them cannot both pass. */
-export const CLUSTER_ADMINS_GUARD = '/internal/guards/cluster-admins';
-
 const isAdmin = (spec: UserSpec | undefined) => spec?.clusterAdmin === true && spec.disabled !== true;
 
 /**
@@ -95,13 +93,13 @@ export const lastClusterAdmin: AdmissionPlugin = async (req, repo) => {
   const before = req.prev?.spec as UserSpec | undefined;
   const after = req.op === 'delete' ? undefined : (req.object?.spec as UserSpec | undefined);
   if (!isAdmin(before) || isAdmin(after)) return;
-  const guard = await repo.backend.get(CLUSTER_ADMINS_GUARD);
+  const guard = await repo.records.get(guardKeys.clusterAdmins);
   const others = await repo.list<User>(userKind, { filter: (u) => u.metadata.name !== req.name && isAdmin((u as User).spec) });
   if (others.items.length === 0) {
     const what = req.op === 'delete' ? 'delete' : after?.disabled ? 'disable' : 'demote';
     throw new StratusError('STRATUS_ERR_LAST_ADMIN', `cannot ${what} user "${req.name}": it is the last enabled cluster admin; make another user a cluster admin first (stratus user create NAME --cluster-admin)`, { user: req.name });
   }
-  const op: TxnOp = { op: 'put', key: CLUSTER_ADMINS_GUARD, value: JSON.stringify({ user: req.name }), expectRevision: guard?.modRevision ?? 0 };
+  const op: TxnOp = { op: 'put', key: guardKeys.clusterAdmins, value: JSON.stringify({ user: req.name }), expectRevision: guard?.modRevision ?? 0 };
   return [op];
 };
 

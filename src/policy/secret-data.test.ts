@@ -6,7 +6,8 @@ import { openBackend, type Backend } from '../store/index.js';
 import { Repository } from '../store/repository.js';
 import { secretKind } from '../model/kinds/index.js';
 import { SecretBox } from './secret-box.js';
-import { SecretData, SECRET_DATA_PREFIX } from './secret-data.js';
+import { SecretData } from './secret-data.js';
+import { secretDataKeys } from '../model/keyspace.js';
 
 const PLAIN = 'plaintext-canary-7f3a9c';
 const values = (v: string) => new Map([['password', Buffer.from(v)], ['user', Buffer.from('app')]]);
@@ -67,11 +68,11 @@ describe('SecretData', () => {
     await create('gone', 'y');
     await repo.delete(secretKind, 'gone', 'p');
     await data.startJanitor((e) => { throw e; });
-    const keys = (await backend.range(SECRET_DATA_PREFIX)).items.map((kv) => kv.key);
-    expect(keys).toEqual([`${SECRET_DATA_PREFIX}p/kept`]);
+    const keys = (await backend.range(secretDataKeys.prefix)).items.map((kv) => kv.key);
+    expect(keys).toEqual([`${secretDataKeys.prefix}p/kept`]);
     // While it runs, a deletion by any path takes its record with it.
     await repo.delete(secretKind, 'kept', 'p');
-    for (let i = 0; i < 50 && (await backend.range(SECRET_DATA_PREFIX)).items.length > 0; i++) await new Promise((r) => setTimeout(r, 10));
-    expect((await backend.range(SECRET_DATA_PREFIX)).items).toEqual([]);
+    for (let i = 0; i < 50 && (await backend.range(secretDataKeys.prefix)).items.length > 0; i++) await new Promise((r) => setTimeout(r, 10));
+    expect((await backend.range(secretDataKeys.prefix)).items).toEqual([]);
   });
 });

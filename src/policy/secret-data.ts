@@ -9,15 +9,15 @@
  * A record whose object is gone (a project's cascade delete, a stack's) is swept by the janitor,
  * at start and after each secret deletion.
  */
-import type { Backend, TxnOp, Watcher } from '../store/backend.js';
+import type { TxnOp, Watcher } from '../store/backend.js';
+import type { Records } from '../store/records.js';
 import { TxnConflict } from '../store/backend.js';
 import type { Repository } from '../store/repository.js';
 import { secretKind } from '../model/kinds/index.js';
 import { SecretKeyError, type SealedValue, type SecretBox } from './secret-box.js';
 import { StratusError } from '../model/errors.js';
+import { secretDataKeys, type Key } from '../model/keyspace.js';
 import type { Component } from '../runtime/component.js';
-
-export const SECRET_DATA_PREFIX = '/internal/secret-data/';
 
 interface SealedRecord {
   values: Record<string, SealedValue>;
@@ -29,17 +29,17 @@ export class SecretData {
 
   constructor(private readonly repo: Repository, readonly box: SecretBox) {}
 
-  private get backend(): Backend {
-    return this.repo.backend;
+  private get records(): Records {
+    return this.repo.records;
   }
 
-  key(project: string, name: string): string {
-    return `${SECRET_DATA_PREFIX}${project}/${name}`;
+  key(project: string, name: string): Key {
+    return secretDataKeys.key(project, name);
   }
 
   /** The values of a secret (only `keys`, when given), opened. An absent record has none. */
   async read(project: string, name: string, keys?: readonly string[]): Promise<Map<string, Buffer>> {
-    const kv = await this.backend.get(this.key(project, name));
+    const kv = await this.records.get(this.key(project, name));
     const out = new Map<string, Buffer>();
     if (!kv) return out;
     const rec = JSON.parse(kv.value) as SealedRecord;
@@ -64,7 +64,7 @@ export class SecretData {
 
   /** Deletes the record if there is one (an object without values has none). */
   async deleteOps(project: string, name: string): Promise<TxnOp[]> {
-    const kv = await this.backend.get(this.key(project, name));
+    const kv = await this.records.get(this.key(project, name));
     return kv ? [{ op: 'delete', key: kv.key, expectRevision: kv.modRevision }] : [];
   }
 
@@ -85,15 +85,15 @@ export class SecretData {
   async reseal(): Promise<number> {
     let count = 0;
     await this.each(async (key) => {
+      const { project, name } = secretDataKeys.parse(key);
       for (let attempt = 0; attempt < 8; attempt++) {
-        const kv = await this.backend.get(key);
+        const kv = await this.records.get(this.key(project, name));
         if (!kv) return;
         const rec = JSON.parse(kv.value) as SealedRecord;
         if (Object.values(rec.values).every((s) => s.k === this.box.activeKeyId)) return;
-        const [project, name] = key.slice(SECRET_DATA_PREFIX.length).split('/') as [string, string];
         const values = await this.read(project, name);
         try {
-          await this.backend.txn([{ ...this.putOp(project, name, values), expectRevision: kv.modRevision } as TxnOp]);
+          await this.records.txn([{ ...this.putOp(project, name, values), expectRevision: kv.modRevision } as TxnOp]);
           count++;
           return;
         } catch (e) {
@@ -109,7 +109,7 @@ export class SecretData {
   async sweep(): Promise<number> {
     let count = 0;
     await this.each(async (key) => {
-      const [project, name] = key.slice(SECRET_DATA_PREFIX.length).split('/') as [string, string];
+      const { project, name } = secretDataKeys.parse(key);
       if (await this.sweepOne(project, name)) count++;
     });
     return count;
@@ -120,10 +120,10 @@ export class SecretData {
    * rewrites the record, so the delete (at the revision read) is refused.
    */
   async sweepOne(project: string, name: string): Promise<boolean> {
-    const kv = await this.backend.get(this.key(project, name));
+    const kv = await this.records.get(this.key(project, name));
     if (!kv || (await this.repo.find(secretKind, name, project))) return false;
     try {
-      await this.backend.txn([{ op: 'delete', key: kv.key, expectRevision: kv.modRevision }]);
+      await this.records.txn([{ op: 'delete', key: kv.key, expectRevision: kv.modRevision }]);
       return true;
     } catch (e) {
       if (e instanceof TxnConflict) return false;
@@ -134,7 +134,7 @@ export class SecretData {
   /** Sweeps now, and each record whose secret is deleted (by any path), until stopJanitor(). */
   async startJanitor(onError: (e: Error) => void): Promise<void> {
     this.janitor = true;
-    const revision = await this.backend.revision();
+    const revision = await this.repo.revision();
     await this.sweep();
     if (!this.janitor) return;
     this.watcher = this.repo.watch(secretKind, undefined, revision, (e) => {
@@ -153,7 +153,7 @@ export class SecretData {
   private async each(fn: (key: string, rec: SealedRecord) => Promise<void>): Promise<void> {
     let startAfter: string | undefined;
     for (;;) {
-      const page = await this.backend.range(SECRET_DATA_PREFIX, { startAfter, limit: 500 });
+      const page = await this.records.range(secretDataKeys.prefix, { startAfter, limit: 500 });
       for (const kv of page.items) await fn(kv.key, JSON.parse(kv.value) as SealedRecord);
       if (!page.more) return;
       startAfter = page.items.at(-1)!.key;

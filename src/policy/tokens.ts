@@ -6,7 +6,8 @@ import type { Repository } from '../store/repository.js';
 import type { TxnOp } from '../store/backend.js';
 import { tokenKind } from '../model/kinds/index.js';
 import type { Token, TokenSpec } from '../model/kinds/token.js';
-import { hashToken, TOKEN_HASH_PREFIX, TOKEN_NAME_PREFIX } from './auth.js';
+import { hashToken } from './auth.js';
+import { tokenKeys } from '../model/keyspace.js';
 import { notFound } from '../model/errors.js';
 
 export const TOKEN_PREFIX = 'stratus_';
@@ -33,8 +34,8 @@ export async function issueToken(
   const name = input.name ?? `tok-${repo.ids.secret(6).toLowerCase().replace(/[^a-z0-9]/g, '0').slice(0, 8)}`;
   const hash = hashToken(secret);
   const ops: TxnOp[] = [
-    { op: 'create', key: TOKEN_HASH_PREFIX + hash, value: JSON.stringify({ token: name }) },
-    { op: 'create', key: TOKEN_NAME_PREFIX + name, value: JSON.stringify({ hash }) },
+    { op: 'create', key: tokenKeys.byHash(hash), value: JSON.stringify({ token: name }) },
+    { op: 'create', key: tokenKeys.byName(name), value: JSON.stringify({ hash }) },
     ...extraOps,
   ];
   const token = await repo.create<Token>(tokenKind, { metadata: { name, ...(input.labels ? { labels: input.labels } : {}) }, spec: input.spec }, { extraOps: ops, actor: input.actor });
@@ -43,20 +44,17 @@ export async function issueToken(
 
 /** Deletes the token and its hash entries; its secret stops working at once. */
 export async function revokeToken(repo: Repository, name: string, extraOps: TxnOp[] = []): Promise<Token> {
-  const ref = await repo.backend.get(TOKEN_NAME_PREFIX + name);
+  const ref = await repo.records.json<{ hash: string }>(tokenKeys.byName(name));
   const token = await repo.find<Token>(tokenKind, name);
   if (!token) throw notFound('token', name);
   const ops: TxnOp[] = [...extraOps];
-  if (ref) {
-    const { hash } = JSON.parse(ref.value) as { hash: string };
-    ops.push({ op: 'delete', key: TOKEN_NAME_PREFIX + name }, { op: 'delete', key: TOKEN_HASH_PREFIX + hash });
-  }
+  if (ref) ops.push({ op: 'delete', key: tokenKeys.byName(name) }, { op: 'delete', key: tokenKeys.byHash(ref.hash) });
   return repo.delete<Token>(tokenKind, name, undefined, { expectRevision: token.metadata.revision, extraOps: ops });
 }
 
 /** Whether `secret` is a token the store knows (not revoked); says nothing of expiry or its user. */
 export async function tokenExists(repo: Repository, secret: string): Promise<boolean> {
-  return (await repo.backend.get(TOKEN_HASH_PREFIX + hashToken(secret))) !== undefined;
+  return (await repo.records.get(tokenKeys.byHash(hashToken(secret)))) !== undefined;
 }
 
 /**
@@ -65,6 +63,5 @@ export async function tokenExists(repo: Repository, secret: string): Promise<boo
  * node has no credential.
  */
 export async function nodeSigningKey(repo: Repository, node: string): Promise<string | undefined> {
-  const ref = await repo.backend.get(TOKEN_NAME_PREFIX + nodeTokenName(node));
-  return ref ? (JSON.parse(ref.value) as { hash: string }).hash : undefined;
+  return (await repo.records.json<{ hash: string }>(tokenKeys.byName(nodeTokenName(node))))?.hash;
 }

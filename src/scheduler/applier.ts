@@ -3,7 +3,7 @@
  *
  * The bindings of one node are one store transaction:
  *   put instance (status Scheduled on node N)   expecting the instance's revision as planned (each)
- *   put /scheduler/ledger/N                      expecting the ledger revision the snapshot saw
+ *   put /scheduler/ledger/N (ledgerKeys)         expecting the ledger revision the snapshot saw
  * The instance CAS stops two schedulers from binding the same instance; the ledger CAS stops
  * two schedulers from each adding a different instance to the same node on the strength of the
  * same free capacity. A refused group is bound again one instance at a time, so that each gets its
@@ -16,9 +16,8 @@ import { TxnConflict } from '../store/backend.js';
 import { instanceKind } from '../model/kinds/index.js';
 import type { Instance, InstanceStatus } from '../model/kinds/instance.js';
 import { isoNow } from '../model/runtime.js';
+import { ledgerKeys } from '../model/keyspace.js';
 import type { Placement, Preemption } from './engine/types.js';
-
-export const LEDGER_PREFIX = '/scheduler/ledger/';
 
 export type BindOutcome = 'bound' | 'conflict' | 'gone';
 
@@ -30,7 +29,7 @@ export class PlanApplier {
 
   /** Commits one placement. `planned` is the instance as the engine saw it. */
   async bind(planned: Instance, p: Placement): Promise<{ outcome: BindOutcome; instance?: Instance; revision?: number }> {
-    const ledgerKey = LEDGER_PREFIX + p.node;
+    const ledgerKey = ledgerKeys.key(p.node);
     try {
       const { instances, revision } = await this.commit(p.node, [{ planned, placement: p }]);
       return { outcome: 'bound', instance: instances[0], revision };
@@ -61,9 +60,9 @@ export class PlanApplier {
     const last = group.at(-1)!.planned;
     const ops: TxnOp[] = [
       ...instances.map((next, i) => this.instanceOp(next, group[i]!.planned.metadata.revision)),
-      { op: 'put', key: LEDGER_PREFIX + node, value: JSON.stringify({ last: `${last.metadata.project}/${last.metadata.name}`, by: this.scheduler, at }), expectRevision: this.ledger.get(node) ?? 0 },
+      { op: 'put', key: ledgerKeys.key(node), value: JSON.stringify({ last: `${last.metadata.project}/${last.metadata.name}`, by: this.scheduler, at }), expectRevision: this.ledger.get(node) ?? 0 },
     ];
-    const { revision } = await this.repo.backend.txn(ops);
+    const { revision } = await this.repo.records.txn(ops);
     this.ledger.set(node, revision);
     for (const next of instances) next.metadata.revision = revision;
     return { instances, revision };
@@ -94,7 +93,7 @@ export class PlanApplier {
       conditions: [{ type: 'Scheduled', status: 'False', reason, message, lastTransitionTime: at }],
     };
     try {
-      await this.repo.backend.txn([this.instanceOp({ ...inst, metadata: { ...inst.metadata, updatedAt: at }, status }, inst.metadata.revision)]);
+      await this.repo.records.txn([this.instanceOp({ ...inst, metadata: { ...inst.metadata, updatedAt: at }, status }, inst.metadata.revision)]);
     } catch (e) {
       if (!(e instanceof TxnConflict)) throw e;
     }

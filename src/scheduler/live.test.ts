@@ -11,6 +11,7 @@ import type { Node } from '../model/kinds/node.js';
 import { Scheduler } from './live.js';
 import { EventRecorder } from '../runtime/events.js';
 import { holdsResources, release } from '../model/lifecycle.js';
+import { ledgerKeys } from '../model/keyspace.js';
 
 let repo: Repository;
 let schedulers: Scheduler[];
@@ -78,7 +79,7 @@ describe('live scheduler', () => {
     const commits: string[][] = [];
     const txn = repo.backend.txn.bind(repo.backend);
     repo.backend.txn = (ops) => {
-      if (ops.some((o) => o.key.startsWith('/scheduler/ledger/'))) commits.push(ops.map((o) => o.key));
+      if (ops.some((o) => o.key.startsWith(ledgerKeys.prefix))) commits.push(ops.map((o) => o.key));
       return txn(ops);
     };
     const s = await startScheduler();

@@ -22,7 +22,8 @@ import { Engine } from './engine/engine.js';
 import { ClusterSnapshot, occupiesNode } from './engine/snapshot.js';
 import { instanceKey } from './engine/request.js';
 import type { Placement, Plan, PolicyChoice } from './engine/types.js';
-import { LEDGER_PREFIX, PlanApplier } from './applier.js';
+import { PlanApplier } from './applier.js';
+import { ledgerKeys } from '../model/keyspace.js';
 
 export interface SchedulerOptions {
   /** Shown in ledger entries and events. */
@@ -81,25 +82,25 @@ export class Scheduler implements Component {
   /** Lists everything and watches from the list's revision; also the way back from a resync. */
   private async load(): Promise<void> {
     for (const w of this.watchers) w.close();
-    const revision = await this.repo.backend.revision();
+    const revision = await this.repo.revision();
     const [nodes, instances, ledger] = await Promise.all([
       this.repo.list<Node>(nodeKind),
       this.repo.list<Instance>(instanceKind),
-      this.repo.backend.range(LEDGER_PREFIX),
+      this.repo.records.range(ledgerKeys.prefix),
     ]);
     this.snap = ClusterSnapshot.from(nodes.items, instances.items);
     this.pending.clear();
     this.waiting.clear();
     for (const i of instances.items) if (isPending(i)) this.pending.set(instanceKey(i), i);
     this.applier.ledger.clear();
-    for (const kv of ledger.items) this.applier.ledger.set(kv.key.slice(LEDGER_PREFIX.length), kv.modRevision);
+    for (const kv of ledger.items) this.applier.ledger.set(ledgerKeys.nodeOf(kv.key), kv.modRevision);
     const from = Math.min(revision, nodes.revision, instances.revision);
     this.watchers = [
       this.repo.watch<Node>(nodeKind, undefined, from, (e) => this.onNode(e)),
       this.repo.watch<Instance>(instanceKind, undefined, from, (e) => this.onInstance(e)),
-      this.repo.backend.watch(LEDGER_PREFIX, from, (e) => {
+      this.repo.records.watch(ledgerKeys.prefix, from, (e) => {
         if (e.type === 'resync') return this.resync();
-        this.applier.ledger.set(e.kv.key.slice(LEDGER_PREFIX.length), e.type === 'delete' ? 0 : e.kv.modRevision);
+        this.applier.ledger.set(ledgerKeys.nodeOf(e.kv.key), e.type === 'delete' ? 0 : e.kv.modRevision);
       }),
     ];
     this.capacityChanged = true;

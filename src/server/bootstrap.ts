@@ -10,9 +10,8 @@
 import type { Repository } from '../store/repository.js';
 import { projectKind, tokenKind, userKind } from '../model/kinds/index.js';
 import { StratusError } from '../model/errors.js';
+import { bootstrapKey } from '../model/keyspace.js';
 import { issueToken, revokeToken, MIN_TOKEN_LENGTH } from '../policy/tokens.js';
-
-export const BOOTSTRAP_MARKER = '/internal/bootstrapped';
 
 export interface BootstrapResult {
   /** True on the first start of this cluster. */
@@ -23,8 +22,13 @@ export interface BootstrapResult {
 
 const ADMIN_TOKEN_NAME = 'admin';
 
+/** Whether the cluster's first start finished (its marker, model/keyspace.ts `bootstrapKey`, exists). */
+export async function bootstrapped(repo: Repository): Promise<boolean> {
+  return (await repo.records.get(bootstrapKey)) !== undefined;
+}
+
 export async function bootstrap(repo: Repository, bootstrapToken?: string): Promise<BootstrapResult> {
-  if (await repo.backend.get(BOOTSTRAP_MARKER)) return { created: false };
+  if (await bootstrapped(repo)) return { created: false };
   if (bootstrapToken !== undefined && bootstrapToken.length < MIN_TOKEN_LENGTH) {
     throw new Error(`--bootstrap-token must be at least ${MIN_TOKEN_LENGTH} characters (it was ${bootstrapToken.length})`);
   }
@@ -40,7 +44,7 @@ export async function bootstrap(repo: Repository, bootstrapToken?: string): Prom
 /** Marks the cluster bootstrapped; call once the server serves, right before showing the token. */
 export async function finishBootstrap(repo: Repository, result: BootstrapResult): Promise<void> {
   if (!result.created) return;
-  await repo.backend.txn([{ op: 'create', key: BOOTSTRAP_MARKER, value: JSON.stringify({ at: new Date(repo.clock.now()).toISOString() }) }]);
+  await repo.records.txn([{ op: 'create', key: bootstrapKey, value: JSON.stringify({ at: new Date(repo.clock.now()).toISOString() }) }]);
 }
 
 async function ignoreExists(p: Promise<unknown>): Promise<void> {

@@ -9,7 +9,7 @@
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { openBackend, type Backend } from '../store/index.js';
+import { compactKeeping, openBackend, type Backend } from '../store/index.js';
 import { Repository } from '../store/repository.js';
 import { buildApi } from '../api/server.js';
 import { Authenticator } from '../policy/auth.js';
@@ -170,8 +170,7 @@ function maintenance(backend: Backend, audit: AuditLog, config: ServerConfig): C
       // At once too: a server restarted with a shorter retention applies it without waiting.
       void audit.sweep(auditRetention).catch((e: Error) => console.error(`maintenance: ${e.message}`));
       loop = every(60_000, async () => {
-        const rev = await backend.revision();
-        if (rev > retain) await backend.compact(rev - retain);
+        await compactKeeping(backend, retain);
         await audit.sweep(auditRetention);
       }, (e) => console.error(`maintenance: ${(e as Error).message}`));
     },

@@ -9,7 +9,7 @@ import { Repository } from '../store/repository.js';
 import { AuditLog } from '../policy/audit.js';
 import { recoverAdmin, type RecoveredAdmin } from '../policy/recovery.js';
 import { systemClock, randomIds } from '../model/runtime.js';
-import { BOOTSTRAP_MARKER } from './bootstrap.js';
+import { bootstrapped } from './bootstrap.js';
 import { storeUrlOf } from './main.js';
 
 export async function resetAdminToken(config: { dataDir: string; store?: string }): Promise<RecoveredAdmin> {
@@ -19,8 +19,9 @@ export async function resetAdminToken(config: { dataDir: string; store?: string 
   }
   const backend = await openBackend(url);
   try {
-    if (!(await backend.get(BOOTSTRAP_MARKER))) throw new Error('this store holds no cluster yet: start the server once, it prints the first admin token');
-    return await recoverAdmin(new Repository(backend, systemClock, randomIds), new AuditLog(backend, systemClock, randomIds));
+    const repo = new Repository(backend, systemClock, randomIds);
+    if (!(await bootstrapped(repo))) throw new Error('this store holds no cluster yet: start the server once, it prints the first admin token');
+    return await recoverAdmin(repo, new AuditLog(backend, systemClock, randomIds));
   } finally {
     await backend.close();
   }

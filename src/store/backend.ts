@@ -141,6 +141,12 @@ export function checkOptions(backend: string, options: BackendOptions, known: st
   }
 }
 
+/** Drops history older than the latest `retain` revisions (watches from before them resync); returns the compacted revision, if any. */
+export async function compactKeeping(backend: Backend, retain: number): Promise<number | undefined> {
+  const rev = await backend.revision();
+  return rev > retain ? backend.compact(rev - retain) : undefined;
+}
+
 /** The smallest string greater than every string starting with `prefix`. */
 export function prefixEnd(prefix: string): string {
   if (prefix === '') return '\u{10FFFF}';

@@ -1,17 +1,20 @@
 /**
- * The typed layer on top of a backend: objects of a kind, under keys
+ * The typed layer on top of a backend: objects of a kind, under keys (model/keyspace.ts)
  *   /registry/<plural>/<project>/<name>   (project kinds)
  *   /registry/<plural>/<name>             (cluster kinds)
+ * and, through `records`, the other records of the keyspace.
  * The backend stays kind-agnostic; this file turns its TxnConflicts into domain errors.
  * Every writer (API, scheduler, controllers) goes through here, so there is one truth.
  */
 import type { Backend, KeyValue, TxnOp, WatchEvent, Watcher } from './backend.js';
 import { StoredText } from './raw-json.js';
+import { Records } from './records.js';
 import { TxnConflict } from './backend.js';
 import type { Kind, ObjectMeta, StoredObject } from '../model/kind.js';
 import { StratusError, notFound } from '../model/errors.js';
 import { matches, type Selector } from '../model/labels.js';
 import { isoNow, randomIds, systemClock, type Clock, type Ids } from '../model/runtime.js';
+import { objectKeys, type Key, type Prefix } from '../model/keyspace.js';
 
 export interface WriteOptions {
   /** Refuse the write unless the stored object is at this revision. */
@@ -53,20 +56,33 @@ export interface NewObject<Spec = unknown, Status = unknown> {
 const SCAN_PAGE = 500;
 
 export class Repository {
+  /** The records beside the objects (model/keyspace.ts names them), and mixed transactions. */
+  readonly records: Records;
+
   constructor(
     readonly backend: Backend,
     readonly clock: Clock = systemClock,
     readonly ids: Ids = randomIds,
-  ) {}
-
-  prefix(kind: Kind, project?: string): string {
-    if (kind.scope === 'cluster' || project === undefined) return `/registry/${kind.plural}/`;
-    return `/registry/${kind.plural}/${project}/`;
+  ) {
+    this.records = new Records(backend);
   }
 
-  key(kind: Kind, name: string, project?: string): string {
-    if (kind.scope === 'project' && !project) throw new Error(`${kind.kind} needs a project`);
-    return kind.scope === 'cluster' ? `/registry/${kind.plural}/${name}` : `/registry/${kind.plural}/${project}/${name}`;
+  prefix(kind: Kind, project?: string): Prefix {
+    return objectKeys.prefix(kind, project);
+  }
+
+  key(kind: Kind, name: string, project?: string): Key {
+    return objectKeys.key(kind, name, project);
+  }
+
+  /** The store's revision: of its latest write. Watch from here to see only what comes next. */
+  revision(): Promise<number> {
+    return this.backend.revision();
+  }
+
+  /** How many objects of `kind` there are (in `project`, for project kinds), without reading them. */
+  count(kind: Kind, project?: string): Promise<number> {
+    return this.backend.count(this.prefix(kind, project));
   }
 
   decode<T extends StoredObject>(value: string, modRevision: number): T {

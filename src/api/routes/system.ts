@@ -16,5 +16,5 @@ export async function systemRoutes(app: FastifyInstance, { deps }: { deps: ApiDe
   app.get('/v1/version', {
     schema: { tags, summary: 'Server version and store', response: { 200: Type.Object({ version: Type.String(), store: Type.String(), revision: Type.Integer() }) } },
     config: { permission: 'public' },
-  }, async () => ({ version: deps.version, store: deps.repo.backend.name, revision: await deps.repo.backend.revision() }));
+  }, async () => ({ version: deps.version, store: deps.repo.backend.name, revision: await deps.repo.revision() }));
 }

@@ -58,7 +58,7 @@ export function lastEventId(req: FastifyRequest): number | undefined {
 }
 
 export async function streamWatch(req: FastifyRequest, reply: FastifyReply, deps: ApiDeps, kind: Kind, opts: WatchOptions): Promise<void> {
-  const from = lastEventId(req) ?? opts.fromRevision ?? (await deps.repo.backend.revision());
+  const from = lastEventId(req) ?? opts.fromRevision ?? (await deps.repo.revision());
   reply.hijack();
   req.raw.socket?.setTimeout(0);
   const res = reply.raw;
@@ -142,7 +142,7 @@ export async function streamWatch(req: FastifyRequest, reply: FastifyReply, deps
   if (widening) unsubscribe = opts.widen!.subscribe((project) => (opts.project ?? project) === project && widening.widen(project));
   timer = setInterval(() => {
     if (widening?.busy) return; // its id would claim the widening's objects were received
-    void deps.repo.backend.revision().then((revision) => send('bookmark', revision, { type: 'bookmark', revision }));
+    void deps.repo.revision().then((revision) => send('bookmark', revision, { type: 'bookmark', revision }));
   }, BOOKMARK_MS);
   timer.unref();
   streams.add(shutdown);
