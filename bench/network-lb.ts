@@ -35,9 +35,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, cpus, loadavg, release } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { NodeNetwork, type ServiceConfig } from '../src/network/dataplane.js';
-import { TcpBalancer } from '../src/network/balancer.js';
-import { hostRunner } from '../src/network/exec.js';
+import { NodeNetwork, type ServiceConfig } from '../src/node/network/dataplane.js';
+import { TcpBalancer } from '../src/node/network/balancer.js';
+import { hostRunner } from '../src/node/network/exec.js';
 import { fmt, onInterrupt, percentile } from './lib/util.js';
 import type { ConnResult } from './lib/conn-client.js';
 

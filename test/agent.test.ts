@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { createServer } from 'node:net';
 import { startTestServer, client, BIN, type TestServer } from './helpers/server.js';
 import { cliRunner } from './helpers/cli.js';
-import { buildBusyboxRootfs } from '../src/drivers/index.js';
+import { buildBusyboxRootfs } from '../src/node/drivers/index.js';
 
 const root = process.getuid?.() === 0;
 const runc = (() => { try { execFileSync('runc', ['--version']); return true; } catch { return false; } })();

@@ -14,7 +14,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT } from '../bench/lib/util.js';
-import { hostRunner } from '../src/network/exec.js';
+import { hostRunner } from '../src/node/network/exec.js';
 
 const NS = `stratus-benchclean-${process.pid}`;
 const has = (tool: string, arg = '--version') => !spawnSync(tool, [arg], { stdio: 'ignore' }).error;

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { startTestServer, client, instance, type TestServer } from './helpers/server.js';
 import { cliRunner } from './helpers/cli.js';
 import { agentForgotAll, until } from './helpers/processes.js';
-import { fakeGpuTools, type FakeGpuTools } from '../src/agent/gpu-testing.js';
+import { fakeGpuTools, type FakeGpuTools } from '../src/node/agent/gpu-testing.js';
 
 const root = process.getuid?.() === 0;
 let work: string;

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { client, startTestServer, type TestServer } from './helpers/server.js';
 import { cliRunner, type CliResult } from './helpers/cli.js';
 import { hasCommand, teardownTenants } from './helpers/tenants.js';
-import { buildBusyboxRootfs } from '../src/drivers/images.js';
+import { buildBusyboxRootfs } from '../src/node/drivers/images.js';
 
 const root = process.getuid?.() === 0;
 const has = hasCommand;

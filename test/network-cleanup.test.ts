@@ -6,8 +6,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readdir } from 'node:fs/promises';
-import { SimCluster, networkTestSkipReason, type HostAgent } from '../src/network/testing.js';
-import type { AttachedInstance } from '../src/network/dataplane.js';
+import { SimCluster, networkTestSkipReason, type HostAgent } from '../src/node/network/testing.js';
+import type { AttachedInstance } from '../src/node/network/dataplane.js';
 
 const skip = networkTestSkipReason();
 if (skip) console.warn(`network cleanup tests skipped: ${skip}`);

@@ -15,8 +15,8 @@ import { join } from 'node:path';
 import type { client, TestServer } from './helpers/server.js';
 import { cliRunner } from './helpers/cli.js';
 import { AgentHosts } from './helpers/agent-hosts.js';
-import { networkTestSkipReason, type SimCluster } from '../src/network/testing.js';
-import { hostRunner } from '../src/network/exec.js';
+import { networkTestSkipReason, type SimCluster } from '../src/node/network/testing.js';
+import { hostRunner } from '../src/node/network/exec.js';
 
 const skip = networkTestSkipReason();
 if (skip) console.warn(`network end-to-end tests skipped: ${skip}`);

@@ -27,8 +27,8 @@ import { createInterface } from 'node:readline';
 import Database from 'better-sqlite3';
 import type { client, TestServer } from './helpers/server.js';
 import { AgentHosts } from './helpers/agent-hosts.js';
-import { networkTestSkipReason, sleep, type SimCluster } from '../src/network/testing.js';
-import { hostRunner } from '../src/network/exec.js';
+import { networkTestSkipReason, sleep, type SimCluster } from '../src/node/network/testing.js';
+import { hostRunner } from '../src/node/network/exec.js';
 import { ipamKeys } from '../src/model/keyspace.js';
 
 const skip = networkTestSkipReason();

@@ -1,6 +1,6 @@
 /**
  * Networking across simulated hosts: three network namespaces on an underlay bridge, each with
- * an agent-like process driving NodeNetworking (src/network/testing.ts), instances in their own
+ * an agent-like process driving NodeNetworking (src/node/network/testing.ts), instances in their own
  * namespaces running busybox httpd or tiny Node servers. Two projects:
  *
  *   alpha  10.240.10.0/24  VNI 0x101  a1 (host1) a2 (host2) a3 (host3) web replicas; ac client (host1)
@@ -11,10 +11,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createInterface } from 'node:readline';
 import type { ChildProcess } from 'node:child_process';
-import { SimCluster, networkTestSkipReason, sleep, type HostAgent } from '../src/network/testing.js';
-import { PolicyResolver, type Endpoint } from '../src/network/policy.js';
-import type { AttachedInstance, NetworkConfig } from '../src/network/dataplane.js';
-import type { ServiceDefinition } from '../src/network/node.js';
+import { SimCluster, networkTestSkipReason, sleep, type HostAgent } from '../src/node/network/testing.js';
+import { PolicyResolver, type Endpoint } from '../src/node/network/policy.js';
+import type { AttachedInstance, NetworkConfig } from '../src/node/network/dataplane.js';
+import type { ServiceDefinition } from '../src/node/network/node.js';
 
 const skip = networkTestSkipReason();
 if (skip) console.warn(`network tests skipped: ${skip}`);

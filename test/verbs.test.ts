@@ -14,7 +14,7 @@ import { BIN, client, startTestServer, type TestServer } from './helpers/server.
 import { cliRunner, type CliResult } from './helpers/cli.js';
 import { until } from './helpers/processes.js';
 import { hasCommand, teardownTenants } from './helpers/tenants.js';
-import { buildBusyboxRootfs } from '../src/drivers/images.js';
+import { buildBusyboxRootfs } from '../src/node/drivers/images.js';
 import { hashToken } from '../src/policy/auth.js';
 import { SIGNATURE_HEADER, sign } from '../src/client/node-signing.js';
 

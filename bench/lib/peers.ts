@@ -6,11 +6,11 @@ import { spawn, execFile } from 'node:child_process';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { DEFAULT_PATH } from '../../src/drivers/commands.js';
-import { ociConfig } from '../../src/drivers/oci.js';
-import type { IdRanges } from '../../src/drivers/identity.js';
-import { prepareSandbox, type SandboxOptions } from '../../src/drivers/sandbox.js';
-import { makeTask } from '../../src/drivers/testing.js';
+import { DEFAULT_PATH } from '../../src/node/drivers/commands.js';
+import { ociConfig } from '../../src/node/drivers/oci.js';
+import type { IdRanges } from '../../src/node/drivers/identity.js';
+import { prepareSandbox, type SandboxOptions } from '../../src/node/drivers/sandbox.js';
+import { makeTask } from '../../src/node/drivers/testing.js';
 
 const run = promisify(execFile);
 

@@ -2,16 +2,16 @@
  * What the agent flags (agent-options.ts) become: the options of an agent, checked, with the
  * networking and drivers they choose. Loaded only when `stratus agent` or `stratus server` runs.
  */
-import { parseGpuFlag, defaultNodeName } from '../agent/fingerprint.js';
+import { parseGpuFlag, defaultNodeName } from '../node/agent/fingerprint.js';
 import type { EmbeddedAgentOptions } from '../server/embedded-agent.js';
 import { parseCpu, parseMebibytes } from '../model/quantity.js';
 import { labelKeyProblem, labelValueProblem } from '../model/labels.js';
 import { parseDuration } from '../model/format.js';
 import { CliError } from './errors.js';
-import { AgentNetworking } from '../agent/network.js';
+import { AgentNetworking } from '../node/agent/network.js';
 import { isIP } from 'node:net';
 import { normalize } from 'node:path';
-import { DEFAULT_HOST_VIEW } from '../drivers/sandbox.js';
+import { DEFAULT_HOST_VIEW } from '../node/drivers/sandbox.js';
 
 function pairs(flag: string, text: string | undefined): Record<string, string> {
   const out: Record<string, string> = {};

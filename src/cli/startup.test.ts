@@ -1,7 +1,7 @@
 /**
  * The CLI starts fast because a command loads only what it needs: what `stratus --version` and
- * `stratus get` import (the static imports reachable from main.ts) holds no server, agent,
- * scheduler, driver or network code, and no yaml; those load when their commands run
+ * `stratus get` import (the static imports reachable from main.ts) holds no server, node (agent,
+ * drivers, network), scheduler, API, policy or runtime code, and no yaml; those load when their commands run
  * (`import()`). (server/defaults and server/http-limits hold only the server flags' defaults.)
  * Measured in bench/cli-start.ts; this checks the shape, not the time.
  */
@@ -36,7 +36,7 @@ describe('what every stratus command loads', () => {
   const loaded = [...files].map((f) => relative(SRC, f));
 
   it('holds no server, agent, scheduler, driver, network or API code', () => {
-    expect(loaded.filter((f) => /^(server\/(?!defaults|http-limits)|agent\/|scheduler\/|drivers\/|network\/|api\/|store\/|controllers\/)/.test(f))).toEqual([]);
+    expect(loaded.filter((f) => /^(server\/(?!defaults|http-limits)|node\/|scheduler\/|api\/|store\/|controllers\/|policy\/|runtime\/)/.test(f))).toEqual([]);
   });
 
   it('loads no package a table does not need (fastify, better-sqlite3, yaml)', () => {

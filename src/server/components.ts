@@ -8,7 +8,7 @@ import { eventSweeper } from '../controllers/event-sweeper.js';
 import { InstanceEvents } from '../controllers/instance-events.js';
 import { ServiceController } from '../controllers/services.js';
 import { StackController } from '../controllers/stacks.js';
-import { NetworkController } from '../controllers/networks.js';
+import { NetworkController } from '../controllers/network/networks.js';
 import { ProjectUsageController } from '../controllers/project-usage.js';
 import { StackStatusController } from '../controllers/stack-status.js';
 import type { PolicyChoice } from '../scheduler/engine/types.js';

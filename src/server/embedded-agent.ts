@@ -8,8 +8,8 @@
 import { join, resolve } from 'node:path';
 import type { Component } from '../runtime/component.js';
 import type { ServerContext } from './main.js';
-import { Agent, type AgentOptions } from '../agent/agent.js';
-import { loadCredential, saveCredential } from '../agent/credential.js';
+import { Agent, type AgentOptions } from '../node/agent/agent.js';
+import { loadCredential, saveCredential } from '../node/agent/credential.js';
 import { registerNode } from '../policy/nodes.js';
 import { tokenExists } from '../policy/tokens.js';
 import { privateDir } from '../store/private.js';

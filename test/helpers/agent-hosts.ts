@@ -9,9 +9,9 @@ import { existsSync, mkdtempSync, readdirSync, rmSync, rmdirSync, statSync, writ
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startTestServer, client, BIN, type TestServer } from './server.js';
-import { SimCluster, sleep } from '../../src/network/testing.js';
-import { hostRunner } from '../../src/network/exec.js';
-import { shortHash } from '../../src/network/names.js';
+import { SimCluster, sleep } from '../../src/node/network/testing.js';
+import { hostRunner } from '../../src/node/network/exec.js';
+import { shortHash } from '../../src/node/network/names.js';
 
 export interface AgentProc { node: string; host: number; proc: ChildProcess; out: () => string }
 

@@ -1,7 +1,7 @@
 /** What `stratus agent` runs, loaded only then (the agent, its drivers and networking are heavy). */
 import type { Command } from 'commander';
-import { Agent } from '../../agent/agent.js';
-import { loadCredential } from '../../agent/credential.js';
+import { Agent } from '../../node/agent/agent.js';
+import { loadCredential } from '../../node/agent/credential.js';
 import { agentOptionsFrom } from '../agent-config.js';
 import { reachableListen } from '../agent-options.js';
 import { ApiError, CliError, ConnectionError } from '../errors.js';

@@ -3,10 +3,10 @@
  * of its instances (a bridge per node, joined across nodes by VXLAN with one VNI per network).
  * Each project gets a network named "default" carved from the cluster pool; instances join it
  * unless their spec names another. The platform fills the status (range, gateway, VNI) from the
- * address manager in the store (src/network/ipam.ts).
+ * address manager in the store (src/controllers/network/ipam.ts).
  *
- * The IPv4 and port-range parsers live here because the model layer validates with them and
- * must not import src/network; src/network/cidr.ts re-exports them with the range arithmetic.
+ * The IPv4 and port-range parsers live here because the kind validates with them;
+ * model/cidr.ts re-exports them with the range arithmetic.
  */
 import { Type, type Static } from '@sinclair/typebox';
 import { defineKind, type StoredObject } from '../kind.js';
@@ -101,6 +101,11 @@ export function parsePortRange(text: string): Parsed<PortRange> {
 /** Smallest and largest networks a user may ask for. */
 export const NETWORK_MIN_PREFIX = 16;
 export const NETWORK_MAX_PREFIX = 28;
+/**
+ * The address pool networks without a cidr are carved from (the control plane's IPAM), and what
+ * nodes treat as the cluster's own addresses until told otherwise.
+ */
+export const DEFAULT_POOL = '10.240.0.0/12';
 /** The network every project gets, and instances join when their spec names none. */
 export const DEFAULT_NETWORK = 'default';
 

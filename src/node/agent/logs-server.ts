@@ -1,0 +1,83 @@
+/**
+ * The agent's HTTP endpoint for logs, called only by the API server (which proxies
+ * `stratus logs`): GET /v1/logs/:project/:name?uid=&follow=&tail=&stream=, signed with an HMAC
+ * keyed by the SHA-256 of this node's credential (see client/node-signing.ts). Its WebSocket
+ * upgrades (exec, port-forward) go to streams-server.ts.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createHash } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import { SIGNATURE_HEADER, verify } from '../../client/node-signing.js';
+import type { Driver, LogStream, TaskHandle } from '../drivers/index.js';
+import { StreamsServer, type RunningSource } from './streams-server.js';
+
+export interface LogSource extends RunningSource {
+  /** The run to read for this instance, if this node has one. */
+  find(project: string, name: string, uid: string | undefined): { driver: Driver; handle: TaskHandle } | undefined;
+}
+
+export class LogsServer {
+  private server: Server | undefined;
+  private readonly key: string;
+  private readonly streams: StreamsServer;
+
+  constructor(token: string, private readonly source: LogSource, private readonly now: () => number) {
+    this.key = createHash('sha256').update(token, 'utf8').digest('hex');
+    this.streams = new StreamsServer(this.key, source, now);
+  }
+
+  /** Listens; resolves with the URL other machines should use. */
+  async listen(host: string, port: number, advertise?: string): Promise<string> {
+    this.server = createServer((req, res) => void this.handle(req, res));
+    this.server.on('upgrade', (req, socket, head) => this.streams.upgrade(req, socket, head));
+    await new Promise<void>((resolve, reject) => {
+      this.server!.once('error', reject);
+      this.server!.listen(port, host, () => resolve());
+    });
+    const addr = this.server.address() as AddressInfo;
+    const shown = advertise ?? (host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host);
+    return `http://${shown.includes(':') ? `[${shown}]` : shown}:${addr.port}`;
+  }
+
+  async close(): Promise<void> {
+    const s = this.server;
+    if (!s) return;
+    this.streams.close();
+    s.closeAllConnections();
+    await new Promise<void>((resolve) => s.close(() => resolve()));
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://agent');
+    const m = /^\/v1\/logs\/([^/]+)\/([^/]+)$/.exec(url.pathname);
+    if (req.method !== 'GET' || !m) return fail(res, 404, 'no such route');
+    const problem = verify(this.key, 'GET', req.url ?? '', req.headers[SIGNATURE_HEADER] as string | undefined, this.now());
+    if (problem) return fail(res, 401, problem);
+    const [project, name] = [decodeURIComponent(m[1]!), decodeURIComponent(m[2]!)];
+    const found = this.source.find(project, name, url.searchParams.get('uid') ?? undefined);
+    if (!found) return fail(res, 404, `no output of instance ${project}/${name} on this node`);
+    const stream = url.searchParams.get('stream') as LogStream | null;
+    const tail = url.searchParams.get('tail');
+    const controller = new AbortController();
+    res.on('close', () => controller.abort());
+    res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-cache' });
+    try {
+      for await (const line of found.driver.logs(found.handle, {
+        follow: url.searchParams.get('follow') === 'true',
+        ...(tail !== null ? { tail: Number(tail) } : {}),
+        ...(stream ? { streams: [stream] } : {}),
+        signal: controller.signal,
+      })) {
+        if (!res.write(`${line.line}\n`)) await new Promise((r) => res.once('drain', r));
+      }
+    } catch (e) {
+      if (!controller.signal.aborted) res.write(`\n[stratus: log stream ended: ${(e as Error).message}]\n`);
+    }
+    res.end();
+  }
+}
+
+function fail(res: ServerResponse, status: number, message: string): void {
+  res.writeHead(status, { 'content-type': 'application/json' });
+  res.end(JSON.stringify({ error: { code: status === 401 ? 'STRATUS_ERR_UNAUTHENTICATED' : 'STRATUS_ERR_NOT_FOUND', status, message } }));
+}

@@ -1,0 +1,404 @@
+/**
+ * The agent's networking (an AgentNetwork on top of NodeNetworking). Reads everything through
+ * the API; the addresses come from the network controller (src/controllers/network/networks.ts).
+ *
+ *   start     probe the host: overlay (bridge per network, netns per instance, VXLAN, nftables)
+ *             or host networking, and why; one overlay agent per network namespace (a lock)
+ *   prepare   overlay: wait for status.ip (from the run, or this watch of instances: it wakes the
+ *             run when it sees the address first) and the network (Ready, with this node's address);
+ *             ensureNetwork (peers: the other nodes in network.status.nodes), attachInstance
+ *             → { netns, env STRATUS_IP, STRATUS_DNS }.  host: ports from HostPorts → { env PORT... }
+ *   released  detachInstance; removeNetwork once the network has had no local instance for
+ *             `networkGraceMs` (or at once when this node leaves it)
+ *   synced    after a restart: re-attach what runs here, then cleanupLeftovers
+ *   always    from watches of instances, networks, security groups and services: peers, DNS names
+ *             of each local network (services → their address, instances → theirs), ingress rules
+ *             (PolicyResolver), published ports, and the services of the networks present here
+ *             (address from the network controller, Ready replicas as backends, Draining ones
+ *             draining, the replicas' health check run by this node too) → setServices
+ */
+import type { AgentNetwork, AgentNetworkContext } from './agent.js';
+import type { LocalRecord } from './records.js';
+import type { Instance } from '../../model/kinds/instance.js';
+import { instanceNetwork, type Network } from '../../model/kinds/network.js';
+import { FINISHED } from '../../model/lifecycle.js';
+import type { SecurityGroup } from '../../model/kinds/security-group.js';
+import type { Service } from '../../model/kinds/service.js';
+import { ApiError } from '../../client/index.js';
+import { NodeNetworking, type NodeNetworkingOptions, type ServiceDefinition } from '../network/node.js';
+import { HostPorts, probeNetworking, type NetworkCapabilities } from '../network/capabilities.js';
+import { hostRunner, type Runner } from '../network/exec.js';
+import { PolicyResolver, type IngressPolicy } from '../network/policy.js';
+import { DEFAULT_POOL } from '../../model/kinds/network.js';
+import { Informer, addressed, latestOf, configOf, endpointOf, groupInfo, keyOf, notReady, publishedOf, recordsOf, replicasByService, serviceDefinitionOf, serviceNetwork, serviceRecordsOf, zoneOf } from './network-view.js';
+import { findUnderlay, lockNetworkNamespace, upstreamResolvers } from './network-host.js';
+import { recordStep, timed } from '../network/timing.js';
+import { IdleNetworks } from './network-idle.js';
+
+export { findUnderlay, lockNetworkNamespace } from './network-host.js';
+
+/** What AgentNetworking needs of NodeNetworking (a fake in unit tests). */
+export type Dataplane = Pick<NodeNetworking, 'ensureNetwork' | 'removeNetwork' | 'attachInstance' | 'detachInstance' | 'cleanupLeftovers' | 'setIngress' | 'setPublished' | 'setServices' | 'setRecords' | 'close'>;
+
+export interface AgentNetworkingOptions {
+  /** auto (default): overlay where the host allows it, else host networking; host: always host networking. */
+  mode?: 'auto' | 'host';
+  /** This node's VXLAN endpoint. Default: the source address of the route to the API server, else of the default route. */
+  underlayAddress?: string;
+  /** Prefix of instance namespaces; agents sharing /run/netns (tests) need one each. Default "stratus-". */
+  netnsPrefix?: string;
+  /** Where the one-overlay-agent-per-network-namespace lock lives. Default /run/stratus. */
+  lockDir?: string;
+  runner?: Runner;
+  probe?: () => Promise<NetworkCapabilities>;
+  dataplane?: (options: NodeNetworkingOptions) => Dataplane;
+  /** Debounce of re-applying rules and names after a change. Default 100 ms. */
+  settleMs?: number;
+  /**
+   * How long a network's bridge, VXLAN device and rules stay after its last local instance is
+   * gone, so that the next one starts without making them again. Default 5 s; removed sooner
+   * when this node leaves the network's status.nodes or the network goes. 0: at once.
+   */
+  networkGraceMs?: number;
+}
+
+export const DEFAULT_NETWORK_GRACE_MS = 5000;
+
+/** An instance attached on this node: enough to compute its rules when the informer lags. */
+interface Attached {
+  inst: Instance;
+  vni: number;
+  ip: string;
+}
+
+export class AgentNetworking implements AgentNetwork {
+  private mode: 'overlay' | 'host' = 'host';
+  private message = 'host networking: not started';
+  private underlay: { ip: string; dev?: string } | undefined;
+  private net: Dataplane | undefined;
+  private readonly hostPorts = new HostPorts();
+  private readonly attached = new Map<string, Attached>();
+  /** VNI → the NetworkConfig (JSON) last ensured. */
+  private readonly ensured = new Map<number, string>();
+  /** Networks without local instances, removed after their grace period. */
+  private readonly idle: IdleNetworks;
+  /** uid → "<project>/<name>" of runs waiting for their address: told (wake) when the informer sees it. */
+  private readonly waiting = new Map<string, string>();
+  /** Ranges instances may have cluster-wide; read by the dataplane at each rule render. */
+  private readonly cluster: string[] = [DEFAULT_POOL];
+  private readonly abort = new AbortController();
+  private readonly instances: Informer<Instance>;
+  private readonly networks: Informer<Network>;
+  private readonly groups: Informer<SecurityGroup>;
+  private readonly services: Informer<Service>;
+  private queue: Promise<unknown> = Promise.resolve();
+  private timer: NodeJS.Timeout | undefined;
+  private retry: NodeJS.Timeout | undefined;
+  private unlock: (() => void) | undefined;
+
+  constructor(private readonly ctx: AgentNetworkContext, private readonly opts: AgentNetworkingOptions = {}) {
+    this.idle = new IdleNetworks(opts.networkGraceMs ?? DEFAULT_NETWORK_GRACE_MS, (vni, generation) => void this.serial(async () => {
+      if (!this.idle.current(vni, generation) || this.hosts(vni)) return;
+      await this.removeNetwork(vni);
+      await this.applyRules();
+    }).catch((e: Error) => ctx.log(`network: removing network ${vni}: ${e.message}`)));
+    const changed = () => this.schedule();
+    this.instances = new Informer<Instance>(ctx.api, '/v1/instances', () => {
+      changed();
+      this.wakeAddressed();
+    }, ctx.log);
+    this.networks = new Informer<Network>(ctx.api, '/v1/networks', () => {
+      changed();
+      ctx.wake?.();
+    }, ctx.log);
+    this.groups = new Informer<SecurityGroup>(ctx.api, '/v1/security-groups', changed, ctx.log);
+    this.services = new Informer<Service>(ctx.api, '/v1/services', changed, ctx.log);
+  }
+
+  async start(): Promise<void> {
+    if (this.opts.mode === 'host') return this.hostMode('host networking: chosen with --network host');
+    const caps = await (this.opts.probe ?? (() => probeNetworking(this.opts.runner ? { runner: this.opts.runner } : {})))();
+    if (caps.mode === 'host') return this.hostMode(caps.summary);
+    let lock: (() => void) | string;
+    try {
+      lock = lockNetworkNamespace(this.opts.lockDir ?? '/run/stratus', this.ctx.node);
+    } catch (e) {
+      lock = `cannot take the network lock: ${(e as Error).message}`;
+    }
+    if (typeof lock === 'string') return this.hostMode(`host networking: ${lock}`);
+    this.unlock = lock;
+    const runner = this.opts.runner ?? hostRunner;
+    this.underlay = caps.vxlan ? await findUnderlay(runner, this.ctx.api.server, this.opts.underlayAddress) : undefined;
+    const options: NodeNetworkingOptions = {
+      node: this.ctx.node, cluster: this.cluster, runner, log: this.ctx.log,
+      ...(this.underlay ? { underlay: this.underlay } : {}),
+      ...(this.opts.netnsPrefix ? { netnsPrefix: this.opts.netnsPrefix } : {}),
+      dns: { upstream: upstreamResolvers() },
+    };
+    this.net = (this.opts.dataplane ?? ((o) => new NodeNetworking(o)))(options);
+    this.mode = 'overlay';
+    const where = this.underlay ? `underlay ${this.underlay.ip}${this.underlay.dev ? ` (${this.underlay.dev})` : ''}` : 'no underlay address: networks cannot span nodes from here';
+    this.message = [caps.summary, where, ...caps.details].join('; ');
+    for (const inf of [this.instances, this.networks, this.groups, this.services]) void inf.run(this.abort.signal);
+  }
+
+  status(): { mode: string; message: string; addresses?: { type: string; address: string }[] } {
+    return { mode: this.mode, message: this.message, ...(this.underlay ? { addresses: [{ type: 'underlay', address: this.underlay.ip }] } : {}) };
+  }
+
+  async prepare(inst: Instance): Promise<{ netns?: string; env?: Record<string, string>; wait?: string }> {
+    return this.net ? timed('prepare', () => this.prepareOverlay(inst)) : this.prepareHost(inst);
+  }
+
+  private async prepareOverlay(inst: Instance): Promise<{ netns?: string; env?: Record<string, string>; wait?: string }> {
+    const ip = inst.status?.ip ?? latestOf(this.instances, inst)?.status?.ip;
+    if (!ip) {
+      this.waiting.set(inst.metadata.uid, keyOf(inst));
+      recordStep('prepare: no address yet', 0);
+      return { wait: 'waiting for the network controller to assign an address (status.ip)' };
+    }
+    this.waiting.delete(inst.metadata.uid);
+    const project = inst.metadata.project!;
+    const name = instanceNetwork(inst.spec);
+    let net: Network | undefined;
+    try {
+      net = await this.network(project, name);
+    } catch (e) {
+      return { wait: `cannot read network ${project}/${name}: ${(e as Error).message}` };
+    }
+    const why = notReady(net, project, name, this.ctx.node);
+    if (why) return { wait: why };
+    return this.serial(async () => {
+      const a = await this.attach(inst, net!, ip);
+      await timed('prepare: rules', () => this.applyRules());
+      return { netns: a.netns, env: { STRATUS_IP: ip, STRATUS_DNS: a.dns.nameserver } };
+    });
+  }
+
+  async released(record: LocalRecord): Promise<void> {
+    this.hostPorts.release(record.uid);
+    const net = this.net;
+    if (!net) return;
+    this.waiting.delete(record.uid);
+    await timed('released', () => this.serial(async () => {
+      const gone = this.attached.get(record.uid);
+      this.attached.delete(record.uid);
+      await net.detachInstance(record.uid);
+      // its network stays for a grace period: the next instance of it starts without making it again
+      if (gone && !this.hosts(gone.vni)) await (this.idle.graceMs > 0 ? this.idle.hold(gone.vni) : this.removeNetwork(gone.vni));
+      await this.applyRules();
+    }));
+  }
+
+  /** Re-attaches what runs here (a restart), then removes whatever else of ours is on the node; retried until it can. */
+  async synced(instances: Instance[]): Promise<void> {
+    if (!this.net || this.abort.signal.aborted) return;
+    const done = await this.resync(instances).catch((e: Error) => {
+      this.ctx.log(`network: re-attaching after a restart: ${e.message}`);
+      return false;
+    });
+    if (done) return;
+    this.retry = setTimeout(() => {
+      void this.ctx.api.listAll<Instance>('/v1/instances')
+        .then(({ items }) => this.synced(items.filter((i) => i.status?.node === this.ctx.node)), () => this.synced(instances));
+    }, 2000);
+    this.retry.unref();
+  }
+
+  /** Stops following the API. Networks in their grace period (no local instance) go; the rest stays for what still runs. */
+  async stop(): Promise<void> {
+    this.abort.abort();
+    clearTimeout(this.timer);
+    clearTimeout(this.retry);
+    const idle = this.idle.vnis();
+    this.idle.clear();
+    if (this.net && idle.length) {
+      await this.serial(async () => {
+        for (const vni of idle) if (!this.hosts(vni)) await this.removeNetwork(vni);
+        await this.applyRules();
+      }).catch((e: Error) => this.ctx.log(`network: removing idle networks: ${e.message}`));
+    }
+    await this.queue.catch(() => undefined);
+    await this.net?.close();
+    this.unlock?.();
+  }
+
+  private hostMode(message: string): void {
+    this.mode = 'host';
+    this.message = message;
+  }
+
+  /** Host networking: each declared port gets a host port (its `publish` one when given), in PORT / PORT_<n>. */
+  private async prepareHost(inst: Instance): Promise<{ env?: Record<string, string> }> {
+    const ports = inst.spec.ports ?? [];
+    if (ports.length === 0) return {};
+    return { env: HostPorts.env(await this.hostPorts.allocate(inst.metadata.uid, ports)) };
+  }
+
+  private async resync(instances: Instance[]): Promise<boolean> {
+    const here = instances.filter((i) => i.status?.node === this.ctx.node && !FINISHED.has(i.status.phase));
+    const nets = new Map<string, Network | undefined>();
+    for (const i of here) {
+      const k = `${i.metadata.project}/${instanceNetwork(i.spec)}`;
+      if (!nets.has(k)) nets.set(k, await this.network(i.metadata.project!, instanceNetwork(i.spec), true));
+    }
+    return this.serial(async () => {
+      let complete = true;
+      for (const i of here) {
+        const net = nets.get(`${i.metadata.project}/${instanceNetwork(i.spec)}`);
+        // without its address or network now, it may still run in a namespace of ours: keep everything for now
+        if (!i.status?.ip || notReady(net, i.metadata.project!, instanceNetwork(i.spec), this.ctx.node)) complete = false;
+        else await this.attach(i, net!, i.status.ip);
+      }
+      if (complete) {
+        const removed = await this.net!.cleanupLeftovers();
+        const n = removed.netns.length + removed.links.length;
+        if (n > 0) this.ctx.log(`network: removed leftovers: ${[...removed.netns, ...removed.links].join(', ')}`);
+      }
+      await this.applyRules();
+      return complete;
+    });
+  }
+
+  /** The network from the informer, or read fresh when the informer cannot use it yet. */
+  private async network(project: string, name: string, fresh = false): Promise<Network | undefined> {
+    const cached = this.networks.items.get(`${project}/${name}`);
+    if (!fresh && cached && !notReady(cached, project, name, this.ctx.node)) return cached;
+    try {
+      return await this.ctx.api.get<Network>(`/v1/projects/${encodeURIComponent(project)}/networks/${encodeURIComponent(name)}`);
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 404) return undefined;
+      throw e;
+    }
+  }
+
+  /** Ensures the network (when its config changed) and attaches the instance with its current ingress. Call serialized. */
+  private async attach(inst: Instance, net: Network, ip: string) {
+    const cfg = configOf(net, this.ctx.node);
+    this.idle.claim(cfg.vni);
+    await timed('prepare: ensure network', () => this.ensure(cfg));
+    const uid = inst.metadata.uid;
+    const before = this.attached.get(uid);
+    this.attached.set(uid, { inst, vni: cfg.vni, ip });
+    const ingress = this.policies().get(uid);
+    try {
+      const a = await timed('prepare: attach instance', () => this.net!.attachInstance({ id: uid, project: cfg.project, name: inst.metadata.name, vni: cfg.vni, ip, ...(ingress ? { ingress } : {}) }));
+      this.setRecords(cfg.vni, cfg.project, cfg.name);
+      return a;
+    } catch (e) {
+      if (before) this.attached.set(uid, before);
+      else this.attached.delete(uid);
+      throw e;
+    }
+  }
+
+  private async ensure(cfg: ReturnType<typeof configOf>): Promise<void> {
+    const json = JSON.stringify(cfg);
+    if (this.ensured.get(cfg.vni) === json) return;
+    await this.net!.ensureNetwork(cfg);
+    this.ensured.set(cfg.vni, json);
+  }
+
+  /** Instances' names, and services' (which win over an instance of the same name). */
+  private setRecords(vni: number, project: string, network: string): void {
+    const local = [...this.attached.values()].map((a) => a.inst);
+    const records = { ...recordsOf([...local, ...this.instances.items.values()], project, network), ...serviceRecordsOf(this.services.items.values(), project, network) };
+    this.net!.setRecords(vni, records, [zoneOf(project)]);
+  }
+
+  /** Re-applies everything derived from the watched objects, `settleMs` after the last change. */
+  private schedule(): void {
+    if (!this.net || this.abort.signal.aborted || this.timer) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.serial(() => this.refresh()).catch((e: Error) => this.ctx.log(`network: ${e.message}`));
+    }, this.opts.settleMs ?? 100);
+    this.timer.unref();
+  }
+
+  private async refresh(): Promise<void> {
+    this.cluster.splice(1, Infinity, ...[...this.networks.items.values()].flatMap((n) => (n.status?.cidr ? [n.status.cidr] : [])));
+    for (const a of this.attached.values()) {
+      a.inst = latestOf(this.instances, a.inst) ?? a.inst;
+    }
+    const vnis = new Map([...this.attached.values()].map((a) => [a.vni, a.inst]));
+    for (const [vni, inst] of vnis) {
+      const project = inst.metadata.project!;
+      const name = instanceNetwork(inst.spec);
+      const net = this.networks.items.get(`${project}/${name}`);
+      if (net && !notReady(net, project, name, this.ctx.node) && net.status!.vni === vni) await this.ensure(configOf(net, this.ctx.node));
+      this.setRecords(vni, project, name);
+    }
+    for (const vni of this.idle.vnis()) {
+      // an idle network this node no longer belongs to (or that is gone) goes now, not after its grace period
+      const net = [...this.networks.items.values()].find((n) => n.status?.vni === vni);
+      if (!net || notReady(net, net.metadata.project!, net.metadata.name, this.ctx.node)) await this.removeNetwork(vni);
+    }
+    await this.applyRules();
+  }
+
+  /** Whether an instance of the network is attached here. */
+  private hosts(vni: number): boolean {
+    return [...this.attached.values()].some((a) => a.vni === vni);
+  }
+
+  /** Call serialized. */
+  private async removeNetwork(vni: number): Promise<void> {
+    this.idle.claim(vni);
+    await this.net!.removeNetwork(vni);
+    this.ensured.delete(vni);
+  }
+
+  /**
+   * A run waiting for its address learns of it from the agent's own watch, which may lag (a
+   * watch that starts over after a resync): wake the runs whose address this informer has.
+   */
+  private wakeAddressed(): void {
+    if (![...this.waiting].some(([uid, key]) => this.instances.items.get(key)?.metadata.uid === uid && this.instances.items.get(key)?.status?.ip)) return;
+    this.waiting.clear();
+    this.ctx.wake?.();
+  }
+
+  /** Ingress of every local instance, the host ports forwarded to them, and the services here. Call serialized. */
+  private async applyRules(): Promise<void> {
+    await this.net!.setIngress(this.policies());
+    await this.net!.setPublished([...this.attached.values()].flatMap((a) => publishedOf(a.inst.spec, a.ip)));
+    // a service that cannot be set up here (a proxy's port taken) must not hold up instances
+    await this.net!.setServices(this.serviceDefinitions()).catch((e: Error) => this.ctx.log(`network: services: ${e.message}`));
+  }
+
+  /** The services of every network present (ensured, with a local instance) on this node. */
+  private serviceDefinitions(): ServiceDefinition[] {
+    const present = new Map<string, number>();
+    for (const a of this.attached.values()) {
+      if (this.ensured.has(a.vni)) present.set(`${a.inst.metadata.project}/${instanceNetwork(a.inst.spec)}`, a.vni);
+    }
+    const replicas = replicasByService(this.instances.items.values());
+    const out: ServiceDefinition[] = [];
+    for (const s of this.services.items.values()) {
+      const vni = present.get(`${s.metadata.project}/${serviceNetwork(s)}`);
+      const def = vni === undefined ? undefined : serviceDefinitionOf(s, vni, replicas.get(keyOf(s)) ?? []);
+      if (def) out.push(def);
+    }
+    return out;
+  }
+
+  /** Security groups → ingress per local instance; group sources resolve to addresses on every node. */
+  private policies(): Map<string, IngressPolicy | undefined> {
+    const projects = new Set([...this.attached.values()].map((a) => a.inst.metadata.project!));
+    const endpoints = new Map<string, ReturnType<typeof endpointOf>>();
+    for (const i of this.instances.items.values()) {
+      if (projects.has(i.metadata.project!) && addressed(i)) endpoints.set(i.metadata.uid, endpointOf(i, i.status!.ip!));
+    }
+    for (const a of this.attached.values()) endpoints.set(a.inst.metadata.uid, endpointOf(a.inst, a.ip));
+    const groups = [...this.groups.items.values()].filter((g) => projects.has(g.metadata.project!)).map(groupInfo);
+    const resolver = new PolicyResolver([...endpoints.values()], groups);
+    return new Map([...this.attached.entries()].map(([uid, a]) => [uid, resolver.ingressFor(endpointOf(a.inst, a.ip))]));
+  }
+
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn, fn);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+}
