@@ -85,3 +85,27 @@ describe('describe project: quota usage', () => {
     expect(text).not.toContain('Status:');
   });
 });
+
+describe('describe any kind: owner and deletion', () => {
+  const project = (status: Project['status']): Project => ({ kind: 'project', metadata: { ...metadata, name: 'shop', owner: { kind: 'stack', name: 'infra' } }, spec: {}, status });
+
+  it('shows the owner', () => {
+    expect(describeObject(projectKind, project({ phase: 'Active' }), [])).toContain('Owner:        stack/infra\n');
+  });
+
+  it('shows, while deleting, since when and what the deletion waits for', () => {
+    const deletion = {
+      startedAt: '2026-12-01T00:00:00Z',
+      waitingFor: [{ kind: 'instance', count: 3, names: ['a', 'b'] }, { kind: 'service', count: 1, names: ['web'] }, { kind: 'secret', count: 0 }],
+      message: 'instance a: still stopping',
+    };
+    const text = describeObject(projectKind, project({ phase: 'Deleting', deletion } as Project['status']), []);
+    expect(text).toContain('Deleting:     since 2026-12-01T00:00:00Z (');
+    expect(text).toContain('\n  waiting for 3 instances (a, b, ...)\n  waiting for 1 service (web)\n  instance a: still stopping\n');
+    expect(text).not.toContain('secret');
+  });
+
+  it('says nothing of a deletion when there is none', () => {
+    expect(describeObject(projectKind, project({ phase: 'Active' }), [])).not.toContain('Deleting');
+  });
+});

@@ -1,6 +1,7 @@
 /** `stratus describe`: one object for people, with why it is in the state it is in. */
 import { yaml } from './yaml.js';
-import type { Kind, StoredObject } from '../model/kind.js';
+import { deletionOf, type Kind, type StoredObject } from '../model/kind.js';
+import { findKind } from '../model/kinds/index.js';
 import type { Instance } from '../model/kinds/instance.js';
 import type { Node } from '../model/kinds/node.js';
 import type { Project } from '../model/kinds/project.js';
@@ -24,6 +25,7 @@ export function describeObject(kind: Kind, obj: StoredObject, events: StoredObje
   field('Created', `${m.createdAt} (${age(m.createdAt)} ago)${m.createdBy ? ` by ${m.createdBy}` : ''}`);
   field('Revision', `${m.revision} (generation ${m.generation})`);
   field('Owner', m.owner ? `${m.owner.kind}/${m.owner.name}` : undefined);
+  out.push(...deletionLines(obj));
   if (kind.kind === 'instance') out.push(...instanceStatus(obj as Instance));
   else if (kind.kind === 'node') out.push(...nodeStatus(obj as Node));
   else if (kind.kind === 'project') out.push(...projectStatus(obj as Project));
@@ -102,6 +104,21 @@ function nodeStatus(n: Node): string[] {
     for (const d of s.drivers) for (const note of (d.message ?? '').split('; ').filter(Boolean)) out.push(`  ${d.name}: ${note}`);
   }
   for (const c of s?.conditions ?? []) out.push(`  ${c.type}=${c.status}${c.reason ? ` ${c.reason}` : ''}${c.message ? `: ${c.message}` : ''}`);
+  return out;
+}
+
+/** While the object is being deleted (status.deletion): since when, and what it still waits for. */
+export function deletionLines(obj: StoredObject): string[] {
+  const d = deletionOf(obj);
+  if (!d) return [];
+  const out = [`${'Deleting:'.padEnd(14)}since ${d.startedAt} (${age(d.startedAt)} ago)`];
+  const left = d.waitingFor.filter((w) => w.count > 0);
+  if (left.length === 0) out.push('  waiting for nothing: the object itself goes next');
+  for (const w of left) {
+    const more = (w.names?.length ?? 0) < w.count ? ', ...' : '';
+    out.push(`  waiting for ${plural(w.count, w.kind, findKind(w.kind)?.plural)}${w.names?.length ? ` (${w.names.join(', ')}${more})` : ''}`);
+  }
+  if (d.message) out.push(`  ${d.message}`);
   return out;
 }
 

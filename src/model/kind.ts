@@ -30,6 +30,44 @@ export const ObjectMetaSchema = Type.Object(
 
 export type ObjectMeta = Static<typeof ObjectMetaSchema>;
 
+/**
+ * `status.deletion`, on every kind: what an object being deleted still waits for (a project: the
+ * objects it still holds). The controller that deletes the object writes it, through the status
+ * like any platform write; `stratus describe` shows it. Absent: the object is not being deleted.
+ */
+export const DeletionSchema = Type.Object(
+  {
+    startedAt: Timestamp('When the deletion started.'),
+    waitingFor: Type.Array(
+      Type.Object(
+        {
+          kind: Type.String({ description: 'Kind of the objects that must go first.' }),
+          count: Type.Integer({ minimum: 0, description: 'How many are left.' }),
+          names: Type.Optional(Type.Array(Type.String(), { maxItems: 20, description: 'Some of their names.' })),
+        },
+        Strict,
+      ),
+      { maxItems: 64, description: 'What the deletion waits for, by kind; empty when only the object itself is left.' },
+    ),
+    message: Type.Optional(Type.String({ maxLength: 4096, description: 'Why it is stuck, when it is (a refused delete of what it holds...).' })),
+  },
+  { ...Strict, description: 'Read-only. Present while the object is being deleted: what it still waits for.' },
+);
+
+export type Deletion = Static<typeof DeletionSchema>;
+
+/** The deletion an object's status reports, if it is being deleted. */
+export function deletionOf(obj: { status?: unknown }): Deletion | undefined {
+  return (obj.status as { deletion?: Deletion } | undefined)?.deletion;
+}
+
+/** `status` with the `deletion` every kind's status carries (see DeletionSchema). */
+function withDeletion<St extends TObject>(status: St): St {
+  if ('deletion' in status.properties) return status;
+  const { type: _type, properties, required: _required, ...options } = status;
+  return Type.Object({ ...properties, deletion: Type.Optional(DeletionSchema) }, options) as unknown as St;
+}
+
 /** What the store holds and the API returns, for any kind. */
 export interface StoredObject<Spec = unknown, Status = unknown> {
   kind: string;
@@ -80,7 +118,8 @@ export interface Kind<S extends TObject = TObject, St extends TObject = TObject>
   checkStatus: Checker;
 }
 
-export function defineKind<S extends TObject, St extends TObject>(input: KindInput<S, St>): Kind<S, St> {
+export function defineKind<S extends TObject, St extends TObject>(kindInput: KindInput<S, St>): Kind<S, St> {
+  const input = { ...kindInput, status: withDeletion(kindInput.status) };
   const objectSchema = Type.Object(
     {
       kind: Type.Optional(Type.Literal(input.kind, { errorMessage: `must be "${input.kind}"` })),
