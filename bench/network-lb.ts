@@ -35,7 +35,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, cpus, loadavg, release } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { NodeNetwork, type ServiceConfig } from '../src/node/network/dataplane.js';
+import { Dataplane, type ServiceConfig } from '../src/node/network/dataplane.js';
 import { TcpBalancer } from '../src/node/network/balancer.js';
 import { hostRunner } from '../src/node/network/exec.js';
 import { fmt, onInterrupt, percentile } from './lib/util.js';
@@ -111,7 +111,7 @@ async function outside(): Promise<void> {
 
 async function inside(host: string): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'stratus-bench-lb-'));
-  const dp = new NodeNetwork({ node: host, netnsPrefix: `${host}-`, etcNetnsDir: null });
+  const dp = new Dataplane({ node: host, netnsPrefix: `${host}-`, etcNetnsDir: null });
   const children: ChildProcess[] = [];
   let proxy: TcpBalancer | undefined;
   const cleanup = async () => {

@@ -8,7 +8,7 @@ import { parseCpu, parseMebibytes } from '../model/quantity.js';
 import { labelKeyProblem, labelValueProblem } from '../model/labels.js';
 import { parseDuration } from '../model/format.js';
 import { CliError } from './errors.js';
-import { AgentNetworking } from '../node/agent/network.js';
+import { NetworkSync } from '../node/agent/network.js';
 import { isIP } from 'node:net';
 import { normalize } from 'node:path';
 import { DEFAULT_HOST_VIEW } from '../node/drivers/sandbox.js';
@@ -93,6 +93,6 @@ function networkFrom(o: Record<string, unknown>): NonNullable<EmbeddedAgentOptio
   const netnsPrefix = String(o.netnsPrefix ?? 'stratus-');
   if (!/^[a-z][a-z0-9-]{0,31}$/.test(netnsPrefix)) throw new CliError(`--netns-prefix "${netnsPrefix}": use lowercase letters, digits and "-", starting with a letter`, 2);
   const options = { mode: o.network === 'host' ? ('host' as const) : ('auto' as const), netnsPrefix, ...(underlay ? { underlayAddress: underlay } : {}) };
-  return (ctx) => new AgentNetworking(ctx, options);
+  return (ctx) => new NetworkSync(ctx, options);
 }
 

@@ -28,7 +28,7 @@ import { GpuShares, hasGpuShare } from './gpu.js';
  * Networking on a node, as the agent uses it. Without one, instances share the host's network.
  * Every method may be called again after an agent restart; all are idempotent.
  */
-export interface AgentNetwork {
+export interface InstanceNetworking {
   /** Probes the host and prepares; called once, before runs are recovered. */
   start(): Promise<void>;
   /** For the node's status: how instances are networked here, and why. */
@@ -42,7 +42,7 @@ export interface AgentNetwork {
   stop(): Promise<void>;
 }
 
-export interface AgentNetworkContext {
+export interface InstanceNetworkingContext {
   api: ApiClient;
   node: string;
   dataDir: string;
@@ -75,7 +75,7 @@ export interface AgentOptions {
   clock?: Clock;
   log?: (msg: string) => void;
   /** Builds the node's networking; without it instances use the host's network. */
-  network?: (ctx: AgentNetworkContext) => AgentNetwork;
+  network?: (ctx: InstanceNetworkingContext) => InstanceNetworking;
 }
 
 /**
@@ -98,7 +98,7 @@ export class Agent {
   private readonly abort = new AbortController();
   private timers: NodeJS.Timeout[] = [];
   private informer: Promise<void> | undefined;
-  private network: AgentNetwork | undefined;
+  private network: InstanceNetworking | undefined;
   private gpu: GpuShares | undefined;
   private synced = false;
   private lastError = '';

@@ -1,7 +1,7 @@
 /**
  * Networks of a node without a local instance, kept for a grace period: the next instance of the
  * network starts without making its bridge, VXLAN device and rules again (see
- * AgentNetworkingOptions.networkGraceMs). Only timers; the caller removes the network.
+ * NetworkSyncOptions.networkGraceMs). Only timers; the caller removes the network.
  */
 export class IdleNetworks {
   private readonly timers = new Map<number, { timer: NodeJS.Timeout; generation: number }>();

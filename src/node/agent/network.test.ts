@@ -10,7 +10,7 @@ import { SERVICE_LABEL, type Service } from '../../model/kinds/service.js';
 import { systemClock } from '../../model/runtime.js';
 import { RecordingRunner } from '../network/exec.js';
 import type { NetworkCapabilities } from '../network/capabilities.js';
-import { AgentNetworking, findUnderlay, lockNetworkNamespace, type Dataplane } from './network.js';
+import { NetworkSync, findUnderlay, lockNetworkNamespace, type NodeNetworkingApi } from './network.js';
 
 /** The API as the agent sees it: objects by path, lists, and watches the test can push to. */
 class FakeApi {
@@ -47,24 +47,24 @@ class FakeApi {
 }
 
 /** Records what the agent asks of the dataplane. */
-class FakeDataplane implements Dataplane {
+class FakeNodeNetworking implements NodeNetworkingApi {
   readonly calls: string[] = [];
-  ensured: Parameters<Dataplane['ensureNetwork']>[0][] = [];
+  ensured: Parameters<NodeNetworkingApi['ensureNetwork']>[0][] = [];
   ingress = new Map<string, unknown>();
-  published: Parameters<Dataplane['setPublished']>[0] = [];
+  published: Parameters<NodeNetworkingApi['setPublished']>[0] = [];
   records = new Map<number, Record<string, unknown>>();
-  services: Parameters<Dataplane['setServices']>[0] = [];
-  async ensureNetwork(n: Parameters<Dataplane['ensureNetwork']>[0]) { this.calls.push(`ensure ${n.vni}`); this.ensured.push(n); }
+  services: Parameters<NodeNetworkingApi['setServices']>[0] = [];
+  async ensureNetwork(n: Parameters<NodeNetworkingApi['ensureNetwork']>[0]) { this.calls.push(`ensure ${n.vni}`); this.ensured.push(n); }
   async removeNetwork(vni: number) { this.calls.push(`remove ${vni}`); }
-  async attachInstance(i: Parameters<Dataplane['attachInstance']>[0]) {
+  async attachInstance(i: Parameters<NodeNetworkingApi['attachInstance']>[0]) {
     this.calls.push(`attach ${i.name} ${i.ip}`);
     return { id: i.id, netns: `/run/netns/t-${i.id}`, netnsName: `t-${i.id}`, ip: i.ip, prefixlen: 24, gateway: '10.9.0.1', mtu: 1450, hostLink: 'stv', dns: { nameserver: '10.9.0.1', search: [] } };
   }
   async detachInstance(id: string) { this.calls.push(`detach ${id}`); }
   async cleanupLeftovers() { this.calls.push('cleanup'); return { netns: [], links: [], tables: [] }; }
   async setIngress(p: ReadonlyMap<string, unknown>) { this.ingress = new Map(p); }
-  async setPublished(p: Parameters<Dataplane['setPublished']>[0]) { this.published = [...p]; }
-  async setServices(d: Parameters<Dataplane['setServices']>[0]) { this.services = structuredClone([...d]); }
+  async setPublished(p: Parameters<NodeNetworkingApi['setPublished']>[0]) { this.published = [...p]; }
+  async setServices(d: Parameters<NodeNetworkingApi['setServices']>[0]) { this.services = structuredClone([...d]); }
   setRecords(vni: number, r: Record<string, unknown>) { this.records.set(vni, r); }
   async close() { this.calls.push('close'); }
 }
@@ -81,21 +81,21 @@ function network(nodes: { node: string; address: string; underlay?: string }[], 
 }
 
 let api: FakeApi;
-let dp: FakeDataplane;
+let dp: FakeNodeNetworking;
 let lockDir: string;
-let agent: AgentNetworking;
+let agent: NetworkSync;
 const settle = () => new Promise((r) => setTimeout(r, 30));
 
-function make(opts: Partial<ConstructorParameters<typeof AgentNetworking>[1]> = {}, node = 'n1'): AgentNetworking {
+function make(opts: Partial<ConstructorParameters<typeof NetworkSync>[1]> = {}, node = 'n1'): NetworkSync {
   const runner = new RecordingRunner((argv) => (argv.includes('addr') ? { stdout: JSON.stringify([{ ifname: 'eth0', addr_info: [{ family: 'inet', local: '198.18.0.1' }] }]) } : undefined));
-  return new AgentNetworking({ api: api as unknown as ApiClient, node, dataDir: '/nonexistent', clock: systemClock, log: () => undefined }, {
-    probe: async () => OVERLAY, dataplane: () => dp, lockDir, runner, underlayAddress: '198.18.0.1', settleMs: 1, ...opts,
+  return new NetworkSync({ api: api as unknown as ApiClient, node, dataDir: '/nonexistent', clock: systemClock, log: () => undefined }, {
+    probe: async () => OVERLAY, nodeNetworking: () => dp, lockDir, runner, underlayAddress: '198.18.0.1', settleMs: 1, ...opts,
   });
 }
 
 beforeEach(() => {
   api = new FakeApi();
-  dp = new FakeDataplane();
+  dp = new FakeNodeNetworking();
   lockDir = mkdtempSync(join(tmpdir(), 'stratus-netlock-'));
 });
 
@@ -104,7 +104,7 @@ afterEach(async () => {
   rmSync(lockDir, { recursive: true, force: true });
 });
 
-describe('AgentNetworking in overlay mode', () => {
+describe('NetworkSync in overlay mode', () => {
   it('waits for an address, the network and its node address, then attaches with peers and env', async () => {
     agent = make();
     await agent.start();
@@ -206,8 +206,8 @@ describe('AgentNetworking in overlay mode', () => {
 
   it('wakes a start waiting for its address as soon as its own watch has it, and starts with that address', async () => {
     let woken = 0;
-    agent = new AgentNetworking({ api: api as unknown as ApiClient, node: 'n1', dataDir: '/nonexistent', clock: systemClock, log: () => undefined, wake: () => void woken++ }, {
-      probe: async () => OVERLAY, dataplane: () => dp, lockDir, runner: new RecordingRunner(), underlayAddress: '198.18.0.1', settleMs: 1,
+    agent = new NetworkSync({ api: api as unknown as ApiClient, node: 'n1', dataDir: '/nonexistent', clock: systemClock, log: () => undefined, wake: () => void woken++ }, {
+      probe: async () => OVERLAY, nodeNetworking: () => dp, lockDir, runner: new RecordingRunner(), underlayAddress: '198.18.0.1', settleMs: 1,
     });
     await agent.start();
     api.put('networks', network([{ node: 'n1', address: '10.9.0.250' }]));
@@ -235,7 +235,7 @@ describe('AgentNetworking in overlay mode', () => {
   });
 });
 
-describe('AgentNetworking: services', () => {
+describe('NetworkSync: services', () => {
   const cond = (type: string, status: 'True' | 'False') => ({ type, status });
   const replica = (name: string, ip: string, conditions: { type: string; status: 'True' | 'False' }[], extra: Partial<Instance['spec']> = {}, svcName = 'web', phase: 'Running' | 'Starting' = 'Running') =>
     instance(name, { node: 'n2', ip, phase, conditions }, extra, { [SERVICE_LABEL]: svcName });
@@ -297,7 +297,7 @@ describe('AgentNetworking: services', () => {
   });
 });
 
-describe('AgentNetworking in host mode', () => {
+describe('NetworkSync in host mode', () => {
   it('says why, gives declared ports host ports, and never touches the dataplane', async () => {
     agent = make({ probe: async () => ({ mode: 'host', vxlan: false, summary: 'host networking (no root / no netns): not running as root', details: [] }) });
     await agent.start();

@@ -1,6 +1,7 @@
 /**
- * The agent's networking (an AgentNetwork on top of NodeNetworking). Reads everything through
- * the API; the addresses come from the network controller (src/controllers/network/networks.ts).
+ * NetworkSync: the agent's InstanceNetworking, the API-driven glue between what the control plane
+ * says and NodeNetworking (the node's dataplane, DNS and balancers). Reads everything through the
+ * API; the addresses come from the network controller (src/controllers/network/networks.ts).
  *
  *   start     probe the host: overlay (bridge per network, netns per instance, VXLAN, nftables)
  *             or host networking, and why; one overlay agent per network namespace (a lock)
@@ -17,7 +18,7 @@
  *             (address from the network controller, Ready replicas as backends, Draining ones
  *             draining, the replicas' health check run by this node too) → setServices
  */
-import type { AgentNetwork, AgentNetworkContext } from './agent.js';
+import type { InstanceNetworking, InstanceNetworkingContext } from './agent.js';
 import type { LocalRecord } from './records.js';
 import type { Instance } from '../../model/kinds/instance.js';
 import { instanceNetwork, type Network } from '../../model/kinds/network.js';
@@ -37,10 +38,10 @@ import { IdleNetworks } from './network-idle.js';
 
 export { findUnderlay, lockNetworkNamespace } from './network-host.js';
 
-/** What AgentNetworking needs of NodeNetworking (a fake in unit tests). */
-export type Dataplane = Pick<NodeNetworking, 'ensureNetwork' | 'removeNetwork' | 'attachInstance' | 'detachInstance' | 'cleanupLeftovers' | 'setIngress' | 'setPublished' | 'setServices' | 'setRecords' | 'close'>;
+/** What NetworkSync needs of NodeNetworking (a fake in unit tests). */
+export type NodeNetworkingApi = Pick<NodeNetworking, 'ensureNetwork' | 'removeNetwork' | 'attachInstance' | 'detachInstance' | 'cleanupLeftovers' | 'setIngress' | 'setPublished' | 'setServices' | 'setRecords' | 'close'>;
 
-export interface AgentNetworkingOptions {
+export interface NetworkSyncOptions {
   /** auto (default): overlay where the host allows it, else host networking; host: always host networking. */
   mode?: 'auto' | 'host';
   /** This node's VXLAN endpoint. Default: the source address of the route to the API server, else of the default route. */
@@ -51,7 +52,7 @@ export interface AgentNetworkingOptions {
   lockDir?: string;
   runner?: Runner;
   probe?: () => Promise<NetworkCapabilities>;
-  dataplane?: (options: NodeNetworkingOptions) => Dataplane;
+  nodeNetworking?: (options: NodeNetworkingOptions) => NodeNetworkingApi;
   /** Debounce of re-applying rules and names after a change. Default 100 ms. */
   settleMs?: number;
   /**
@@ -71,11 +72,11 @@ interface Attached {
   ip: string;
 }
 
-export class AgentNetworking implements AgentNetwork {
+export class NetworkSync implements InstanceNetworking {
   private mode: 'overlay' | 'host' = 'host';
   private message = 'host networking: not started';
   private underlay: { ip: string; dev?: string } | undefined;
-  private net: Dataplane | undefined;
+  private net: NodeNetworkingApi | undefined;
   private readonly hostPorts = new HostPorts();
   private readonly attached = new Map<string, Attached>();
   /** VNI → the NetworkConfig (JSON) last ensured. */
@@ -96,7 +97,7 @@ export class AgentNetworking implements AgentNetwork {
   private retry: NodeJS.Timeout | undefined;
   private unlock: (() => void) | undefined;
 
-  constructor(private readonly ctx: AgentNetworkContext, private readonly opts: AgentNetworkingOptions = {}) {
+  constructor(private readonly ctx: InstanceNetworkingContext, private readonly opts: NetworkSyncOptions = {}) {
     this.idle = new IdleNetworks(opts.networkGraceMs ?? DEFAULT_NETWORK_GRACE_MS, (vni, generation) => void this.serial(async () => {
       if (!this.idle.current(vni, generation) || this.hosts(vni)) return;
       await this.removeNetwork(vni);
@@ -135,7 +136,7 @@ export class AgentNetworking implements AgentNetwork {
       ...(this.opts.netnsPrefix ? { netnsPrefix: this.opts.netnsPrefix } : {}),
       dns: { upstream: upstreamResolvers() },
     };
-    this.net = (this.opts.dataplane ?? ((o) => new NodeNetworking(o)))(options);
+    this.net = (this.opts.nodeNetworking ?? ((o) => new NodeNetworking(o)))(options);
     this.mode = 'overlay';
     const where = this.underlay ? `underlay ${this.underlay.ip}${this.underlay.dev ? ` (${this.underlay.dev})` : ''}` : 'no underlay address: networks cannot span nodes from here';
     this.message = [caps.summary, where, ...caps.details].join('; ');

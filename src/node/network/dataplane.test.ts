@@ -4,7 +4,7 @@ import { mkdtempSync, mkdirSync, readFileSync, existsSync, writeFileSync } from 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RecordingRunner, type RunResult } from './exec.js';
-import { NodeNetwork, resolvConf, type NetworkConfig } from './dataplane.js';
+import { Dataplane, resolvConf, type NetworkConfig } from './dataplane.js';
 import { Naming, bridgeMac, shortHash } from './names.js';
 import { HostPorts, probeNetworking } from './capabilities.js';
 
@@ -23,12 +23,12 @@ function setup(links: unknown[] = [], answer: (argv: readonly string[]) => Parti
     if (argv[1] === '-j' && argv.includes('link')) return { code: 1, stderr: 'Device does not exist' };
     return undefined;
   });
-  const dp = new NodeNetwork({ node: 'n1', underlay: { ip: '192.0.2.1', dev: 'eth0' }, runner, netnsDir, etcNetnsDir, sysctl: async (k, v) => void sysctls.push(`${k}=${v}`) });
+  const dp = new Dataplane({ node: 'n1', underlay: { ip: '192.0.2.1', dev: 'eth0' }, runner, netnsDir, etcNetnsDir, sysctl: async (k, v) => void sysctls.push(`${k}=${v}`) });
   const cmds = () => runner.calls.map((c) => [c.argv.join(' '), ...(c.input ? c.input.trim().split('\n').map((l) => `  ${l}`) : [])].join('\n'));
   return { dp, runner, netnsDir, etcNetnsDir, sysctls, cmds };
 }
 
-describe('NodeNetwork commands', () => {
+describe('Dataplane commands', () => {
   it('creates a network: bridge (node address first, then the gateway), VXLAN, flood list, rules', async () => {
     const { dp, runner, sysctls, cmds } = setup();
     await dp.ensureNetwork(NET);

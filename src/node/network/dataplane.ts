@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { hostRunner, type Runner } from './exec.js';
 import { IpTool, type AddrInfo } from './links.js';
 import { Naming, bridgeMac } from './names.js';
-import type { AttachedInstance, InstanceConfig, NetworkConfig, NodeNetworkOptions, Owned, ServiceConfig } from './types.js';
+import type { AttachedInstance, InstanceConfig, NetworkConfig, DataplaneOptions, Owned, ServiceConfig } from './types.js';
 import { parseCidrOrThrow } from '../../model/cidr.js';
 import { render, removalScript, type FirewallModel, type PublishedPort, type RenderedRules } from './firewall.js';
 import { updateScript } from './firewall-update.js';
@@ -24,9 +24,9 @@ import type { IngressPolicy } from './policy.js';
 import { DEFAULT_POOL } from '../../model/kinds/network.js';
 import { timed, timedRunner } from './timing.js';
 
-export type { AttachedInstance, InstanceConfig, LbAlgorithm, NetworkConfig, NetworkPeer, NodeNetworkOptions, Owned, ServiceConfig } from './types.js';
+export type { AttachedInstance, InstanceConfig, LbAlgorithm, NetworkConfig, NetworkPeer, DataplaneOptions, Owned, ServiceConfig } from './types.js';
 
-export class NodeNetwork {
+export class Dataplane {
   readonly names: Naming;
   readonly mtu: number;
   private readonly runner: Runner;
@@ -40,7 +40,7 @@ export class NodeNetwork {
   private queue: Promise<unknown> = Promise.resolve();
   private sysctlsDone = false;
 
-  constructor(private readonly options: NodeNetworkOptions) {
+  constructor(private readonly options: DataplaneOptions) {
     this.names = new Naming(options);
     this.mtu = options.mtu ?? 1450;
     this.runner = timedRunner(options.runner ?? hostRunner);

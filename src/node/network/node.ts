@@ -4,7 +4,7 @@
  * backends, and the userspace balancers of least-connections services. The agent feeds it
  * desired state; it never reads the store. See README "Wiring" for the calls and their order.
  */
-import { NodeNetwork, type AttachedInstance, type InstanceConfig, type LbAlgorithm, type NetworkConfig, type NodeNetworkOptions, type Owned, type ServiceConfig } from './dataplane.js';
+import { Dataplane, type AttachedInstance, type InstanceConfig, type LbAlgorithm, type NetworkConfig, type DataplaneOptions, type Owned, type ServiceConfig } from './dataplane.js';
 import { DnsServer, type DnsOptions, type Records } from './dns.js';
 import { HealthChecker, type Probe } from './health.js';
 import { TcpBalancer } from './balancer.js';
@@ -45,7 +45,7 @@ export interface ServiceDefinition {
   health?: ServiceHealth;
 }
 
-export interface NodeNetworkingOptions extends NodeNetworkOptions {
+export interface NodeNetworkingOptions extends DataplaneOptions {
   dns?: DnsOptions;
   /** Port of the DNS servers on the gateways. Default 53. */
   dnsPort?: number;
@@ -54,7 +54,7 @@ export interface NodeNetworkingOptions extends NodeNetworkOptions {
 }
 
 export class NodeNetworking {
-  readonly dataplane: NodeNetwork;
+  readonly dataplane: Dataplane;
   readonly dns: DnsServer;
   private readonly services = new Map<string, ServiceDefinition>();
   private readonly checkers = new Map<string, { checker: HealthChecker; intervalMs: number }>();
@@ -62,7 +62,7 @@ export class NodeNetworking {
   private applying: Promise<void> = Promise.resolve();
 
   constructor(private readonly options: NodeNetworkingOptions) {
-    this.dataplane = new NodeNetwork(options);
+    this.dataplane = new Dataplane(options);
     this.dns = new DnsServer(options.dns);
   }
 

@@ -1,10 +1,10 @@
-/** The dataplane's vocabulary: what the agent passes to NodeNetwork / NodeNetworking and gets back. */
+/** The dataplane's vocabulary: what the agent passes to Dataplane / NodeNetworking and gets back. */
 import type { NamingOptions } from './names.js';
 import type { Runner } from './exec.js';
 import type { FwServicePort } from './firewall.js';
 import type { IngressPolicy } from './policy.js';
 
-export interface NodeNetworkOptions extends NamingOptions {
+export interface DataplaneOptions extends NamingOptions {
   /** This node's name; seeds the bridges' MAC addresses. */
   node: string;
   /** The VXLAN tunnel endpoint: this node's address on the network between nodes. Absent: single node, no VXLAN. */
