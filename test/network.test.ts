@@ -204,11 +204,14 @@ describe.skipIf(skip !== undefined)('networking across simulated hosts', () => {
     expect(lookup.stdout + lookup.stderr).toMatch(/NXDOMAIN|can't find/);
   });
 
-  it('a published port is reachable from the host and from other hosts', async () => {
+  it('a published port is reachable from the host (its addresses and 127.0.0.1) and from other hosts', async () => {
     const host1 = cluster.hosts[0]!.underlayIp;
     await agents[0]!.call('setPublished', [{ hostPort: 8080, protocol: 'tcp', ip: INSTANCES.a1.ip, port: 80 }]);
     await agents[0]!.call('setServices', [{ ...RR, ports: [{ ...RR.ports[0]!, publish: 8081 }, RR.ports[1]!] }, { ...LC, ports: [{ ...LC.ports[0]!, publish: 8082 }, LC.ports[1]!] }]);
     expect(await cluster.httpGets(cluster.hosts[0]!.ns, `http://${host1}:8080/`, 1)).toEqual(['a1']); // from the node itself
+    expect(await cluster.httpGets(cluster.hosts[0]!.ns, 'http://127.0.0.1:8080/', 1)).toEqual(['a1']); // on its loopback too
+    expect(new Set(await cluster.httpGets(cluster.hosts[0]!.ns, 'http://127.0.0.1:8081/', 9))).toEqual(new Set(['a1', 'a2', 'a3'])); // a published service, replicas elsewhere
+    expect(new Set(await cluster.httpGets(cluster.hosts[0]!.ns, 'http://127.0.0.1:8082/', 9))).toEqual(new Set(['a1', 'a2', 'a3'])); // through the proxy
     expect(await cluster.httpGets(cluster.hosts[1]!.ns, `http://${host1}:8080/`, 1)).toEqual(['a1']); // from another machine
     expect(new Set(await cluster.httpGets(cluster.hosts[2]!.ns, `http://${host1}:8081/`, 9))).toEqual(new Set(['a1', 'a2', 'a3'])); // a published service
     expect(new Set(await cluster.httpGets(cluster.hosts[1]!.ns, `http://${host1}:8082/`, 9))).toEqual(new Set(['a1', 'a2', 'a3'])); // through the proxy

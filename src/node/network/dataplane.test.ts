@@ -32,7 +32,7 @@ describe('Dataplane commands', () => {
   it('creates a network: bridge (node address first, then the gateway), VXLAN, flood list, rules', async () => {
     const { dp, runner, sysctls, cmds } = setup();
     await dp.ensureNetwork(NET);
-    expect(sysctls).toEqual(['net.ipv4.ip_forward=1', 'net.bridge.bridge-nf-call-iptables=1']);
+    expect(sysctls).toEqual(['net.ipv4.ip_forward=1', 'net.bridge.bridge-nf-call-iptables=1', 'net.ipv4.conf.stb101.route_localnet=1']);
     expect(cmds().slice(0, 3)).toEqual([
       'ip -j -d addr show',
       [

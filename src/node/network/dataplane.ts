@@ -53,6 +53,9 @@ export class Dataplane {
       await this.hostSysctls();
       this.networks.set(net.vni, net);
       await this.ensureLinks(net);
+      // 127.0.0.1:<published port> from the node itself: DNATed traffic with a loopback source may leave
+      // through the bridge (masqueraded there, firewall.ts); the input chain drops anything else from it
+      await this.sysctl(`net.ipv4.conf.${this.names.bridge(net.vni)}.route_localnet`, '1');
       await this.syncFirewall();
     });
   }
@@ -205,11 +208,14 @@ export class Dataplane {
 
   private async hostSysctls(): Promise<void> {
     if (this.sysctlsDone) return;
-    const set = this.options.sysctl ?? ((key: string, value: string) => writeFile(`/proc/sys/${key.replace(/\./g, '/')}`, value));
-    await set('net.ipv4.ip_forward', '1');
+    await this.sysctl('net.ipv4.ip_forward', '1');
     // bridged traffic must pass the IPv4 hooks: security groups between instances on one bridge, service DNAT replies
-    await set('net.bridge.bridge-nf-call-iptables', '1');
+    await this.sysctl('net.bridge.bridge-nf-call-iptables', '1');
     this.sysctlsDone = true;
+  }
+
+  private sysctl(key: string, value: string): Promise<void> {
+    return (this.options.sysctl ?? ((k: string, v: string) => writeFile(`/proc/sys/${k.replace(/\./g, '/')}`, v)))(key, value);
   }
 
   /** Bridge (addresses, up), VXLAN device (enslaved, up) and its flood list, in as few commands as possible. */

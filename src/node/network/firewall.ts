@@ -203,8 +203,10 @@ function postrouting(): string[] {
     '    ct status dnat ip saddr . ip daddr @hairpin masquerade',
     // the node reaching a service address: the source would be that (shared) address; use the node's own
     '    ip saddr @anycast masquerade',
-    // a published port forwarded to a backend on another node: its reply must come back through this node
+    // a published port forwarded to a backend on another node: its reply must come back through this node;
+    // from the node itself to 127.0.0.1:<port> (route_localnet on the bridge): not from a loopback source
     `    ct mark & ${hex(PUBLISHED_MARK)} == ${hex(PUBLISHED_MARK)} ip daddr != @locals masquerade`,
+    `    ct mark & ${hex(PUBLISHED_MARK)} == ${hex(PUBLISHED_MARK)} ip saddr 127.0.0.0/8 masquerade`,
     // egress to the outside world
     '    ip saddr @nets ip daddr != @cluster masquerade',
     '  }',
