@@ -1,8 +1,8 @@
 /** What every command action gets: its resolved target, an API client, and output helpers. */
 import type { Command } from 'commander';
-import { ApiClient } from '../client/index.js';
+import { ApiClient, type Resources } from '../client/index.js';
 import { resolveTarget, type Context } from './config.js';
-import type { Kind } from '../model/kind.js';
+import type { Kind, KindOf, StoredObject } from '../model/kind.js';
 import { findKind, kindNames } from '../model/kinds/index.js';
 import { CliError } from './errors.js';
 import { dnsLabelProblem } from '../model/labels.js';
@@ -37,6 +37,16 @@ export class Cli {
 
   get project(): string {
     return checkName('project', this.ctx.project ?? 'default');
+  }
+
+  /**
+   * The typed client of `kind` in the current project (cluster kinds: the cluster), or with
+   * `allProjects` across every project the caller can read (list and watch). Names are checked
+   * before they go into a path.
+   */
+  resources<T extends StoredObject>(kind: KindOf<T>, allProjects = false): Resources<T> {
+    const project = kind.scope === 'cluster' || allProjects ? undefined : this.project;
+    return this.client.resources(kind, project, { checkName: (what, name) => void checkName(what, name) });
   }
 
   /** Collection path of a kind: /v1/projects/P/instances, /v1/nodes, or /v1/instances with -A. */

@@ -3,11 +3,18 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import type WebSocket from 'ws';
+import type { KindOf, StoredObject } from '../model/kind.js';
+import { Resources, type ResourcesOptions } from './resources.js';
+
+export { Resources, type ObjectBody, type ObjectWatchMessage, type DeleteOptions, type ListOptions, type WriteOptions, type ResourcesOptions } from './resources.js';
 
 /**
  * The HTTP client of the Stratus API, used by the CLI and the agent (which talk to the control
  * plane only through the public API). Errors come back as ApiError with the server's
  * STRATUS_ERR_* code; an unreachable server is a ConnectionError with one readable sentence.
+ *
+ * Typed on top of the transport below: `resources(kind, project)` (resources.ts) for every kind's
+ * generic routes, and functions of routes.ts for the others. Paths are built in paths.ts only.
  */
 
 /** An error answer from the API, with its stable code. */
@@ -50,6 +57,11 @@ export class ResyncError extends Error {
 
 export class ApiClient {
   constructor(readonly server: string, private readonly token: string) {}
+
+  /** The generic routes of `kind`, in `project` (project kinds; none: every project, list and watch only). */
+  resources<T extends StoredObject>(kind: KindOf<T>, project?: string, opts?: ResourcesOptions): Resources<T> {
+    return new Resources<T>(this, kind, project, opts);
+  }
 
   async request<T>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
     const res = await this.send(method, path, opts);

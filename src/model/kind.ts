@@ -118,6 +118,13 @@ export interface Kind<S extends TObject = TObject, St extends TObject = TObject>
   checkStatus: Checker;
 }
 
+/**
+ * A kind with the type of its stored objects attached (`kinds/index.ts` exports every kind so), for
+ * the typed client: `api.resources(instanceKind, 'p').get('web')` is a `Promise<Instance>`. The
+ * property is never set; a `KindOf<T>` is a `Kind` wherever one is expected.
+ */
+export type KindOf<T extends StoredObject = StoredObject> = Kind & { readonly __object?: T };
+
 export function defineKind<S extends TObject, St extends TObject>(kindInput: KindInput<S, St>): Kind<S, St> {
   const input = { ...kindInput, status: withDeletion(kindInput.status) };
   const objectSchema = Type.Object(

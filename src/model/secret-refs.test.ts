@@ -1,12 +1,12 @@
 import { describe, it, expect } from 'vitest';
-import { parseObject } from './kind.js';
+import { parseObject, type Kind } from './kind.js';
 import { instanceKind, serviceKind } from './kinds/index.js';
 import { ValidationError } from './errors.js';
 import { mountPathProblem, secretRefsOf, secretNamesOf } from './secret-refs.js';
 
 const base = { kind: 'instance', metadata: { name: 'web' }, spec: { driver: 'process', command: ['sleep', '1'] } };
 
-function problems(kind: typeof instanceKind, body: unknown): string[] {
+function problems(kind: Kind, body: unknown): string[] {
   try {
     parseObject(kind, body);
     return [];

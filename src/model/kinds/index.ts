@@ -1,36 +1,37 @@
 /**
  * The registry of kinds. Adding a kind: define it in its own file, import it here and list it
- * in ALL_KINDS. Kinds are exported type-erased (`Kind`) so any layer can pass them around;
- * the typed object shapes (Instance, Node, ...) come from each kind's file.
+ * in ALL_KINDS. Kinds are exported with their schemas erased (`KindOf<T>`, a `Kind`) so any layer
+ * can pass them around, and with the type of their stored objects (Instance, Node, ...: from each
+ * kind's file) attached for the typed client.
  */
-import type { Kind } from '../kind.js';
-import { projectKind as project } from './project.js';
-import { userKind as user } from './user.js';
-import { tokenKind as token } from './token.js';
-import { nodeKind as node } from './node.js';
-import { instanceKind as instance } from './instance.js';
-import { eventKind as event } from './event.js';
-import { networkKind as network } from './network.js';
-import { securityGroupKind as securityGroup } from './security-group.js';
-import { imageKind as image } from './image.js';
-import { serviceKind as service } from './service.js';
-import { stackKind as stack } from './stack.js';
-import { secretKind as secret } from './secret.js';
+import type { Kind, KindOf, StoredObject } from '../kind.js';
+import { projectKind as project, type Project } from './project.js';
+import { userKind as user, type User } from './user.js';
+import { tokenKind as token, type Token } from './token.js';
+import { nodeKind as node, type Node } from './node.js';
+import { instanceKind as instance, type Instance } from './instance.js';
+import { eventKind as event, type StratusEvent } from './event.js';
+import { networkKind as network, type Network } from './network.js';
+import { securityGroupKind as securityGroup, type SecurityGroup } from './security-group.js';
+import { imageKind as image, type Image } from './image.js';
+import { serviceKind as service, type Service } from './service.js';
+import { stackKind as stack, type Stack } from './stack.js';
+import { secretKind as secret, type Secret } from './secret.js';
 
-const erase = (k: unknown) => k as Kind;
+const erase = <T extends StoredObject>(k: unknown) => k as KindOf<T>;
 
-export const projectKind = erase(project);
-export const userKind = erase(user);
-export const tokenKind = erase(token);
-export const nodeKind = erase(node);
-export const instanceKind = erase(instance);
-export const eventKind = erase(event);
-export const networkKind = erase(network);
-export const securityGroupKind = erase(securityGroup);
-export const imageKind = erase(image);
-export const serviceKind = erase(service);
-export const stackKind = erase(stack);
-export const secretKind = erase(secret);
+export const projectKind = erase<Project>(project);
+export const userKind = erase<User>(user);
+export const tokenKind = erase<Token>(token);
+export const nodeKind = erase<Node>(node);
+export const instanceKind = erase<Instance>(instance);
+export const eventKind = erase<StratusEvent>(event);
+export const networkKind = erase<Network>(network);
+export const securityGroupKind = erase<SecurityGroup>(securityGroup);
+export const imageKind = erase<Image>(image);
+export const serviceKind = erase<Service>(service);
+export const stackKind = erase<Stack>(stack);
+export const secretKind = erase<Secret>(secret);
 
 export const ALL_KINDS: readonly Kind[] = [projectKind, userKind, tokenKind, nodeKind, instanceKind, eventKind, imageKind, networkKind, securityGroupKind, serviceKind, stackKind, secretKind];
 

@@ -1,10 +1,10 @@
 /** The network and security-group kinds (src/model/kinds/), tested here beside the code that reads them. */
 import { describe, expect, it } from 'vitest';
-import { parseObject } from '../kind.js';
+import { parseObject, type Kind } from '../kind.js';
 import { ValidationError } from '../errors.js';
 import { findKind, instanceKind, networkKind, securityGroupKind } from './index.js';
 
-function problems(kind: typeof networkKind, spec: unknown): string[] {
+function problems(kind: Kind, spec: unknown): string[] {
   try {
     parseObject(kind, { metadata: { name: 'x' }, spec });
     return [];
