@@ -31,7 +31,7 @@ export const LAYERS = {
 const MAX_DEPTH = 8;
 
 /** Store calls that only src/store/ makes; everyone else goes through the repository or store/records.ts. */
-const BACKEND_CALL = /^(get|range|count|txn|watch|compact|compactedRevision|revision)$/;
+const BACKEND_CALL = /^(get|range|count|txn|watch|compact|compactedRevision|revision|leaseGrant|leaseKeepAlive|leaseRevoke)$/;
 
 /** What only src/store/ does: call the backend. */
 const BACKEND_CALLS = {

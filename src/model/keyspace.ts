@@ -8,6 +8,7 @@
  *   /internal/secret-data/<project>/<name>                  a secret's sealed values (policy/secret-data.ts)
  *   /internal/guards/cluster-admins                         where writes that change who is a cluster admin meet
  *   /internal/bootstrapped                                  the cluster's first start happened (server/bootstrap.ts)
+ *   /internal/leader/<name>                                 → {holder}: who leads, bound to its lease (runtime/leader.ts)
  *   /internal/ipam/networks/<project>/<network>             a network's allocation (controllers/network/ipam.ts)
  *   /internal/ipam/blocks/<a.b.c.0>                         a claimed block of address space
  *   /internal/ipam/vnis/<vni>                               a claimed VXLAN id
@@ -77,6 +78,14 @@ export const guardKeys = {
 
 /** Written once, by the first start of a cluster's first server. */
 export const bootstrapKey = key('/internal/bootstrapped');
+
+const LEADER = prefix('/internal/leader/');
+
+/** Leader election: the key the leader holds, bound to its lease (runtime/leader.ts). */
+export const leaderKeys = {
+  prefix: LEADER,
+  key: (name: string) => key(LEADER + name),
+};
 
 const IPAM_NETWORKS = prefix('/internal/ipam/networks/');
 const IPAM_BLOCKS = prefix('/internal/ipam/blocks/');

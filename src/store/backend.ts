@@ -9,6 +9,14 @@
  * - `watch(prefix, fromRevision)` delivers every change with revision > fromRevision, in order,
  *   none skipped; if fromRevision is below the compacted revision the watcher receives one
  *   `resync` event instead and is closed.
+ * - Leases (etcd's): `leaseGrant(ttl)` makes a lease of `ttl` seconds, `leaseKeepAlive` starts its
+ *   TTL again, `leaseRevoke` ends it. A key written with a lease (`create`/`put` with `lease`) is
+ *   bound to it (a later write without one unbinds it); when the lease is revoked, or expires
+ *   (`ttl` seconds after its grant or last keep-alive, found by a check every fraction of a second),
+ *   its keys are deleted in one transaction, at one revision, which watchers see as deletes. An
+ *   expired lease cannot be kept alive or written with (LeaseNotFound). Single-process backends
+ *   hold leases in memory: their holders live in the same process, so a backend opened again
+ *   deletes the keys its previous opener had bound to leases.
  * - The store knows nothing about kinds: keys are strings, values are strings (JSON by convention).
  */
 
@@ -22,10 +30,13 @@ export interface KeyValue {
 }
 
 export type TxnOp =
-  /** Fails with 'exists' when the key exists. */
-  | { op: 'create'; key: string; value: string }
-  /** Replaces or creates. With `expectRevision`, fails unless the key's modRevision equals it (0: must not exist). */
-  | { op: 'put'; key: string; value: string; expectRevision?: number }
+  /** Fails with 'exists' when the key exists. With `lease`, the key is bound to that lease. */
+  | { op: 'create'; key: string; value: string; lease?: LeaseId }
+  /**
+   * Replaces or creates. With `expectRevision`, fails unless the key's modRevision equals it (0: must
+   * not exist). With `lease`, the key is bound to that lease; without, it is bound to none.
+   */
+  | { op: 'put'; key: string; value: string; expectRevision?: number; lease?: LeaseId }
   /** Fails with 'missing' when absent, or 'conflict' when `expectRevision` is given and differs. */
   | { op: 'delete'; key: string; expectRevision?: number };
 
@@ -46,6 +57,23 @@ export class TxnConflict extends Error {
   ) {
     super(`${failure} on ${key}${expected !== undefined ? ` (expected revision ${expected}, found ${actual ?? 'none'})` : ''}`);
     this.name = 'TxnConflict';
+  }
+}
+
+/** A lease's id: a string, as etcd's 64-bit ids do not fit a JavaScript number. */
+export type LeaseId = string;
+
+export interface Lease {
+  id: LeaseId;
+  /** Seconds the lease lives after its grant or its last keep-alive. */
+  ttl: number;
+}
+
+/** The lease does not exist: it was never granted, was revoked, or expired. */
+export class LeaseNotFound extends Error {
+  constructor(readonly lease: LeaseId) {
+    super(`lease ${lease} not found (it expired or was revoked)`);
+    this.name = 'LeaseNotFound';
   }
 }
 
@@ -101,6 +129,12 @@ export interface Backend {
   compact(revision: number): Promise<number>;
   /** The oldest revision a watch may start from. */
   compactedRevision(): Promise<number>;
+  /** A new lease of `ttlSeconds` (a whole number ≥ 1), running from now (etcd: LeaseGrant). */
+  leaseGrant(ttlSeconds: number): Promise<Lease>;
+  /** Starts the lease's TTL again from now (etcd: LeaseKeepAlive); LeaseNotFound once it expired or was revoked. */
+  leaseKeepAlive(id: LeaseId): Promise<Lease>;
+  /** Ends the lease and deletes its keys in one revision (etcd: LeaseRevoke); LeaseNotFound when there is none. */
+  leaseRevoke(id: LeaseId): Promise<void>;
   close(): Promise<void>;
 }
 

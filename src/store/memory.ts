@@ -2,9 +2,16 @@
  * In-memory backend for tests and throwaway clusters (`memory:`). Same contract as sqlite,
  * nothing survives the process.
  */
-import { checkOptions, prefixEnd, registerBackend, type Backend, type KeyValue, type RangeOptions, type RangeResult, type TxnOp, type TxnResult, type WatchEvent, type Watcher } from './backend.js';
+import { checkOptions, prefixEnd, registerBackend, type Backend, type KeyValue, type Lease, type LeaseId, type RangeOptions, type RangeResult, type TxnOp, type TxnResult, type WatchEvent, type Watcher } from './backend.js';
 import { planTxn } from './txn.js';
 import { WatchHub, type Change } from './watch-hub.js';
+import { Lessor } from './lessor.js';
+import type { Clock } from '../model/runtime.js';
+
+export interface MemoryBackendOptions {
+  /** The clock leases expire by (default: the system's). */
+  clock?: Clock;
+}
 
 export class MemoryBackend implements Backend {
   readonly name = 'memory';
@@ -16,6 +23,12 @@ export class MemoryBackend implements Backend {
   private compacted = 0;
   private readonly hub = new WatchHub();
   private closed = false;
+  private readonly lessor: Lessor;
+
+  constructor(options: MemoryBackendOptions = {}) {
+    // Revoked a tick later: an expiry noticed inside a transaction does not nest another one.
+    this.lessor = new Lessor((id) => void Promise.resolve().then(() => this.leaseRevoke(id)).catch(() => undefined), options.clock);
+  }
 
   async revision(): Promise<number> {
     return this.rev;
@@ -62,6 +75,11 @@ export class MemoryBackend implements Backend {
 
   async txn(ops: TxnOp[]): Promise<TxnResult> {
     this.assertOpen();
+    this.lessor.check(ops);
+    return this.commit(ops);
+  }
+
+  private commit(ops: TxnOp[]): TxnResult {
     const planned = planTxn(ops, this.data, this.rev + 1);
     this.rev = planned.revision;
     for (const change of planned.changes) {
@@ -74,8 +92,25 @@ export class MemoryBackend implements Backend {
       }
       this.log.push(change);
     }
+    this.lessor.apply(planned.changes);
     this.hub.publish(planned.changes);
     return { revision: planned.revision, results: planned.results };
+  }
+
+  async leaseGrant(ttlSeconds: number): Promise<Lease> {
+    this.assertOpen();
+    return this.lessor.grant(ttlSeconds);
+  }
+
+  async leaseKeepAlive(id: LeaseId): Promise<Lease> {
+    this.assertOpen();
+    return this.lessor.keepAlive(id);
+  }
+
+  async leaseRevoke(id: LeaseId): Promise<void> {
+    this.assertOpen();
+    const keys = this.lessor.take(id);
+    if (keys.length > 0) this.commit(keys.map((key) => ({ op: 'delete', key })));
   }
 
   watch(prefix: string, fromRevision: number, onEvent: (event: WatchEvent) => void): Watcher {
@@ -114,6 +149,7 @@ export class MemoryBackend implements Backend {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.lessor.close();
     this.hub.closeAll('the store is closing', this.rev);
   }
 

@@ -9,6 +9,7 @@
 import type { Backend, KeyValue, TxnOp, WatchEvent, Watcher } from './backend.js';
 import { StoredText } from './raw-json.js';
 import { Records } from './records.js';
+import { Leases } from './leases.js';
 import { TxnConflict } from './backend.js';
 import type { Kind, ObjectMeta, StoredObject } from '../model/kind.js';
 import { StratusError, notFound } from '../model/errors.js';
@@ -58,6 +59,8 @@ const SCAN_PAGE = 500;
 export class Repository {
   /** The records beside the objects (model/keyspace.ts names them), and mixed transactions. */
   readonly records: Records;
+  /** Leases (leader election): keys written with one go when it expires or is revoked. */
+  readonly leases: Leases;
 
   constructor(
     readonly backend: Backend,
@@ -65,6 +68,7 @@ export class Repository {
     readonly ids: Ids = randomIds,
   ) {
     this.records = new Records(backend);
+    this.leases = new Leases(backend);
   }
 
   prefix(kind: Kind, project?: string): Prefix {

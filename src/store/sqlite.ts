@@ -17,6 +17,10 @@
  * other against a batch-local view (so each sees the ones before it) and written in one SQLite
  * transaction, so N concurrent writers share one commit and one fsync. Each keeps its own
  * all-or-nothing outcome: a refused precondition rejects only its own transaction.
+ *
+ * Leases (backend.ts) are held in memory by a Lessor; `lease_key` records which keys are bound to
+ * one, so that opening the database again deletes them (their holders were in the process that
+ * had it open before), in one revision, before anything else is served.
  */
 import Database from 'better-sqlite3';
 import { createRequire } from 'node:module';
@@ -26,13 +30,16 @@ import { privateFile } from './private.js';
 import { dirname } from 'node:path';
 import {
   checkOptions, prefixEnd, registerBackend,
-  type Backend, type KeyValue, type RangeOptions, type RangeResult, type TxnOp, type TxnResult, type WatchEvent, type Watcher,
+  type Backend, type KeyValue, type Lease, type LeaseId, type RangeOptions, type RangeResult, type TxnOp, type TxnResult, type WatchEvent, type Watcher,
 } from './backend.js';
 import { planTxn } from './txn.js';
 import { WatchHub, type Change } from './watch-hub.js';
+import { Lessor } from './lessor.js';
+import type { Clock } from '../model/runtime.js';
 
 interface Pending {
-  ops: TxnOp[];
+  /** The operations, or (a lease's revocation) what to delete, decided in commit order. */
+  ops: TxnOp[] | (() => TxnOp[]);
   resolve: (r: TxnResult) => void;
   reject: (e: unknown) => void;
 }
@@ -53,7 +60,11 @@ CREATE TABLE IF NOT EXISTS log (
   PRIMARY KEY (rev, idx)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS lease_key (key TEXT PRIMARY KEY, lease TEXT NOT NULL) WITHOUT ROWID;
 `;
+
+/** A change of lease binding: the key, and its lease (undefined: none now). */
+type Binding = [string, LeaseId | undefined];
 
 export type SyncMode = 'full' | 'normal';
 
@@ -65,13 +76,14 @@ export class SqliteBackend implements Backend {
   private compacted: number;
   private closed = false;
   private readonly stmt;
-  private readonly applyTxn: (changes: Change[]) => void;
+  private readonly applyTxn: (changes: Change[], bindings: Binding[]) => void;
+  private readonly lessor: Lessor;
   private queue: Pending[] = [];
   private flushScheduled = false;
   private readonly lock: Database.Database | undefined;
   private readonly checkpointer: Worker | undefined;
 
-  constructor(readonly path: string, sync: SyncMode = 'full') {
+  constructor(readonly path: string, sync: SyncMode = 'full', options: { clock?: Clock } = {}) {
     if (path !== ':memory:') {
       mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
       for (const suffix of ['', '-wal', '-shm', '.lock']) privateFile(path + suffix, suffix === '' || suffix === '.lock');
@@ -97,13 +109,15 @@ export class SqliteBackend implements Backend {
       compactLog: this.db.prepare('DELETE FROM log WHERE rev <= ?'),
       setMeta: this.db.prepare('INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value'),
       getMeta: this.db.prepare<[string], { value: number }>('SELECT value FROM meta WHERE name = ?'),
+      bind: this.db.prepare('INSERT INTO lease_key (key, lease) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET lease = excluded.lease'),
+      unbind: this.db.prepare('DELETE FROM lease_key WHERE key = ?'),
     };
     this.checkpointer = path === ':memory:' ? undefined : startCheckpointer(path);
     this.compacted = this.stmt.getMeta.get('compacted')?.value ?? 0;
     const maxLog = (this.db.prepare('SELECT max(rev) AS r FROM log').get() as { r: number | null }).r ?? 0;
     const maxKv = (this.db.prepare('SELECT max(mod_rev) AS r FROM kv').get() as { r: number | null }).r ?? 0;
     this.rev = Math.max(maxLog, maxKv, this.compacted, this.stmt.getMeta.get('revision')?.value ?? 0);
-    this.applyTxn = this.db.transaction((changes: Change[]) => {
+    this.applyTxn = this.db.transaction((changes: Change[], bindings: Binding[]) => {
       let lastRev = -1;
       let idx = 0;
       for (const c of changes) {
@@ -114,7 +128,22 @@ export class SqliteBackend implements Backend {
         else this.stmt.upsert.run(kv.key, kv.value, kv.createRevision, kv.modRevision, kv.version);
         this.stmt.logInsert.run(kv.modRevision, idx, kv.key, c.type === 'delete' ? 1 : 0, kv.value, kv.createRevision, kv.version, c.prevModRevision ?? null);
       }
+      for (const [key, lease] of bindings) {
+        if (lease === undefined) this.stmt.unbind.run(key);
+        else this.stmt.bind.run(key, lease);
+      }
     });
+    this.lessor = new Lessor((id) => void this.leaseRevoke(id).catch(() => undefined), options.clock);
+    this.dropStaleLeaseKeys();
+  }
+
+  /** Deletes the keys bound to the leases of an earlier opener, in one revision. */
+  private dropStaleLeaseKeys(): void {
+    const keys = this.db.prepare<[], { key: string }>('SELECT key FROM lease_key').all().map((r) => r.key);
+    if (keys.length === 0) return;
+    const planned = planTxn(keys.filter((k) => this.getSync(k)).map((key) => ({ op: 'delete', key })), { get: (k) => this.getSync(k) }, this.rev + 1);
+    this.applyTxn(planned.changes, keys.map((k) => [k, undefined]));
+    if (planned.changes.length > 0) this.rev = planned.revision;
   }
 
   async revision(): Promise<number> {
@@ -149,6 +178,10 @@ export class SqliteBackend implements Backend {
   }
 
   txn(ops: TxnOp[]): Promise<TxnResult> {
+    return this.enqueue(ops);
+  }
+
+  private enqueue(ops: Pending['ops']): Promise<TxnResult> {
     if (this.closed) return Promise.reject(new Error('the store is closed'));
     return new Promise((resolve, reject) => {
       this.queue.push({ ops, resolve, reject });
@@ -171,12 +204,23 @@ export class SqliteBackend implements Backend {
     const overlay = new Map<string, KeyValue | undefined>();
     const view = { get: (k: string) => (overlay.has(k) ? overlay.get(k) : this.getSync(k)) };
     const accepted: { pending: Pending; planned: ReturnType<typeof planTxn> }[] = [];
+    const bindings: Binding[] = [];
     let rev = this.rev;
     for (const pending of batch) {
       try {
-        const planned = planTxn(pending.ops, view, rev + 1);
+        const revoke = typeof pending.ops === 'function';
+        const ops = typeof pending.ops === 'function' ? pending.ops().filter((op) => view.get(op.key)) : pending.ops;
+        if (revoke && ops.length === 0) {
+          pending.resolve({ revision: rev, results: [] });
+          continue;
+        }
+        this.lessor.check(ops);
+        const planned = planTxn(ops, view, rev + 1);
         rev = planned.revision;
         for (const c of planned.changes) overlay.set(c.kv.key, c.type === 'delete' ? undefined : c.kv);
+        // Bindings follow in commit order (a revocation later in the batch finds these keys). If
+        // the SQLite commit below fails, the store is failing anyway.
+        bindings.push(...this.lessor.apply(planned.changes));
         accepted.push({ pending, planned });
       } catch (e) {
         pending.reject(e);
@@ -184,7 +228,7 @@ export class SqliteBackend implements Backend {
     }
     if (accepted.length === 0) return;
     try {
-      this.applyTxn(accepted.flatMap((a) => a.planned.changes));
+      this.applyTxn(accepted.flatMap((a) => a.planned.changes), bindings);
     } catch (e) {
       for (const a of accepted) a.pending.reject(e);
       return;
@@ -227,10 +271,30 @@ export class SqliteBackend implements Backend {
     return this.compacted;
   }
 
+  async leaseGrant(ttlSeconds: number): Promise<Lease> {
+    this.assertOpen();
+    return this.lessor.grant(ttlSeconds);
+  }
+
+  async leaseKeepAlive(id: LeaseId): Promise<Lease> {
+    this.assertOpen();
+    return this.lessor.keepAlive(id);
+  }
+
+  /** Queued with the transactions: the keys are taken from the lease in commit order. */
+  async leaseRevoke(id: LeaseId): Promise<void> {
+    await this.enqueue(() => this.lessor.take(id).map((key) => ({ op: 'delete', key })));
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new Error('the store is closed');
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     if (this.queue.length > 0) this.flush();
     this.closed = true;
+    this.lessor.close();
     this.hub.closeAll('the store is closing', this.rev);
     if (this.checkpointer) {
       const exited = new Promise((r) => this.checkpointer!.once('exit', r));

@@ -42,7 +42,9 @@ export function planTxn(ops: readonly TxnOp[], kv: SyncKV, revision: number): Pl
       version: (prev?.version ?? 0) + 1,
     };
     results.push(written);
-    changes.push(prev ? { type: 'put', kv: written, prevModRevision: prev.modRevision, prevValue: prev.value } : { type: 'put', kv: written });
+    const change: Change = prev ? { type: 'put', kv: written, prevModRevision: prev.modRevision, prevValue: prev.value } : { type: 'put', kv: written };
+    if (op.lease !== undefined) change.lease = op.lease;
+    changes.push(change);
   });
   return { revision, results, changes };
 }

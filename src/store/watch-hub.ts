@@ -4,7 +4,7 @@
  * A watcher first replays history (read synchronously from the backend's log, so no commit can
  * slip in between) and then receives live events. Delivery is synchronous, in commit order.
  */
-import type { KeyValue, WatchEvent, Watcher } from './backend.js';
+import type { KeyValue, LeaseId, WatchEvent, Watcher } from './backend.js';
 
 export interface Change {
   type: 'put' | 'delete';
@@ -12,6 +12,8 @@ export interface Change {
   prevModRevision?: number;
   /** The value before a put, when known. */
   prevValue?: string;
+  /** The lease a put binds its key to (the backends' bookkeeping; watchers do not see it). */
+  lease?: LeaseId;
 }
 
 interface Entry {
