@@ -37,6 +37,7 @@ import { logRoutes } from './routes/logs.js';
 import { execRoutes } from './routes/exec.js';
 import { imageRoutes } from './routes/images.js';
 import { secretRoutes } from './routes/secrets.js';
+import { stackRoutes } from './routes/stacks.js';
 import type { SecretData } from '../policy/secret-data.js';
 import type { BlobStore } from '../store/blobs.js';
 import { ALL_KINDS } from '../model/kinds/index.js';
@@ -126,6 +127,7 @@ export async function buildApi(input: ApiDeps): Promise<FastifyInstance> {
   await app.register(execRoutes, { deps });
   await app.register(imageRoutes, { deps });
   await app.register(secretRoutes, { deps });
+  await app.register(stackRoutes, { deps });
   await app.register(auditRoutes, { deps });
   for (const plugin of deps.plugins ?? []) await plugin(app, deps);
   app.addHook('preClose', async () => endWatchStreams(app));

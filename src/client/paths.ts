@@ -43,4 +43,7 @@ export const paths = {
   instance: (project: string, name: string, sub: 'logs' | 'secrets' | 'exec' | 'portforward') =>
     `${API_PREFIX}/projects/${seg(project)}/instances/${seg(name)}/${sub}`,
   imageContent: (project: string, name: string) => `${API_PREFIX}/projects/${seg(project)}/images/${seg(name)}/content`,
+  /** Plan or apply stack files: of stack `stack`, or (undefined) of the stack the files name, or of plain objects. */
+  stack: (project: string, stack: string | undefined, op: 'plan' | 'apply') =>
+    `${API_PREFIX}/projects/${seg(project)}/${stack === undefined ? '' : `stacks/${seg(stack)}/`}${op}`,
 };

@@ -1,7 +1,7 @@
 /**
  * The API's routes that are not a kind's generic ones, as typed functions of an ApiClient:
  * identity and tokens, members, node registration, logs, image content, secrets, exec and
- * port-forward streams, audit. Their shapes are those of src/api/routes/*.ts.
+ * port-forward streams, audit, stack plan and apply. Their shapes are those of src/api/routes/*.ts.
  */
 import type { Readable } from 'node:stream';
 import type WebSocket from 'ws';
@@ -9,6 +9,7 @@ import type { StoredObject } from '../model/kind.js';
 import type { Node } from '../model/kinds/node.js';
 import type { Image } from '../model/kinds/image.js';
 import type { Token, TokenSpec } from '../model/kinds/token.js';
+import type { StackApplyResult, StackPlanJson, StackRequest } from '../model/stack/plan.js';
 import type { ApiClient } from './index.js';
 import { secretKind } from '../model/kinds/index.js';
 import { itemPath, paths } from './paths.js';
@@ -173,4 +174,14 @@ export interface AuditEntry {
 /** One page of the audit log, newest first; `before` asks for the next. */
 export function listAudit(api: ApiClient, query: AuditQuery): Promise<{ items: AuditEntry[]; before?: string }> {
   return api.request('GET', paths.audit(), { query: { ...query } });
+}
+
+/** POST .../plan: what applying the files would change, object by object and field by field; writes nothing. */
+export function planStack(api: ApiClient, project: string, stack: string | undefined, body: StackRequest): Promise<StackPlanJson> {
+  return api.request<StackPlanJson>('POST', paths.stack(project, stack, 'plan'), { body });
+}
+
+/** POST .../apply: writes the files' objects in dependsOn waves (and prunes); returns once written, or stopped at `waiting`. */
+export function applyStack(api: ApiClient, project: string, stack: string | undefined, body: StackRequest, opts: { dryRun?: boolean } = {}): Promise<StackApplyResult> {
+  return api.request<StackApplyResult>('POST', paths.stack(project, stack, 'apply'), { body, query: opts.dryRun ? { dryRun: true } : undefined });
 }

@@ -5,6 +5,7 @@
  */
 export const ErrorCatalog = {
   STRATUS_ERR_VALIDATION: { status: 400, title: 'the request is not valid' },
+  STRATUS_ERR_STACK_INVALID: { status: 400, title: 'a stack file is not valid, or an object in it would be refused' },
   STRATUS_ERR_BAD_REQUEST: { status: 400, title: 'the request is malformed' },
   STRATUS_ERR_INVALID_JSON: { status: 400, title: 'the body is not valid JSON' },
   STRATUS_ERR_UNAUTHENTICATED: { status: 401, title: 'no valid credentials' },
@@ -17,6 +18,7 @@ export const ErrorCatalog = {
   STRATUS_ERR_CONFLICT: { status: 409, title: 'the object changed since it was read' },
   STRATUS_ERR_NOT_RUNNING: { status: 409, title: 'the instance has no workload (yet)' },
   STRATUS_ERR_ALREADY_EXISTS: { status: 409, title: 'the object already exists' },
+  STRATUS_ERR_PROJECT_DELETING: { status: 409, title: 'the project is being deleted: nothing new can be created in it' },
   STRATUS_ERR_LAST_ADMIN: { status: 409, title: 'the last cluster admin cannot be deleted, disabled or demoted' },
   STRATUS_ERR_IMMUTABLE_FIELD: { status: 422, title: 'a field cannot be changed' },
   STRATUS_ERR_REVISION_COMPACTED: { status: 410, title: 'the revision was compacted' },

@@ -7,7 +7,7 @@ import { Cli, kindArg } from '../context.js';
 import { ApiError, CliError } from '../errors.js';
 import { checkFormat, formatObjects, formatRow, printLine, table } from '../output.js';
 import { readInput } from '../manifest.js';
-import { parseStackFile } from '../stack/file.js';
+import { parseStackFile } from '../../model/stack/file.js';
 import { describeObject } from '../describe.js';
 import { objectForPeople } from '../../model/quantity-fields.js';
 import { plural } from '../../model/format.js';

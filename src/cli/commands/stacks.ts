@@ -1,43 +1,19 @@
 /** plan, apply, stacks and services. */
-import { basename, extname } from 'node:path';
 import type { Command } from 'commander';
 import { Cli } from '../context.js';
 import { CliError } from '../errors.js';
 import { printLine, table, formatObjects } from '../output.js';
-import { readInput } from '../manifest.js';
-import { parseStackFile, type StackFile } from '../stack/file.js';
-import { applyPlan, followRollout, formatPlan, hasChanges, planStack } from '../stack/apply.js';
+import { applyFiles, formatPlan, planFiles, type FileOpts } from '../stack/apply.js';
+import { followRollout } from '../stack/follow.js';
+import { hasChanges } from '../../model/stack/plan.js';
 import { parseDuration, age, plural } from '../../model/format.js';
 import { serviceKind, stackKind } from '../../model/kinds/index.js';
 import type { Service } from '../../model/kinds/service.js';
 import type { StoredObject } from '../../model/kind.js';
 import { quantitiesAsStrings } from '../../model/quantity-fields.js';
 
-interface FileOpts { filename: string[]; set?: string[]; stack?: string; prune?: boolean }
-
 function collect(v: string, acc: string[] = []): string[] {
   return [...acc, v];
-}
-
-function load(o: FileOpts): { file: StackFile; stack?: string; source: string } {
-  const set: Record<string, string> = {};
-  for (const s of o.set ?? []) {
-    const i = s.indexOf('=');
-    if (i <= 0) throw new CliError(`--set ${s}: use key=value`, 2);
-    set[s.slice(0, i)] = s.slice(i + 1);
-  }
-  const files = o.filename.map((f) => parseStackFile(readInput(f), f === '-' ? 'stdin' : f, set));
-  const declared = [...new Set(files.flatMap((f) => f.declared))];
-  const unknown = Object.keys(set).filter((k) => !declared.includes(k));
-  if (unknown.length > 0) {
-    const which = o.filename.length > 1 ? 'the files declare' : `${o.filename[0] === '-' ? 'stdin' : o.filename[0]} declares`;
-    throw new CliError(`--set ${unknown.join(', ')}: ${which} no such parameter (${declared.length ? `declared: ${declared.sort().join(', ')}` : 'none declared: add it under parameters: or use ${name} in the file'})`, 2);
-  }
-  const file: StackFile = { parameters: Object.assign({}, ...files.map((f) => f.parameters)), objects: files.flatMap((f) => f.objects), name: files.find((f) => f.name)?.name, declared };
-  if (file.objects.length === 0) throw new CliError('nothing to apply: the files hold no objects');
-  const first = o.filename[0]!;
-  const stack = o.stack ?? file.name ?? (o.prune && first !== '-' ? basename(first, extname(first)).toLowerCase().replace(/[^a-z0-9-]/g, '-') : undefined);
-  return { file, ...(stack ? { stack } : {}), source: o.filename.join(',') };
 }
 
 function fileOptions(cmd: Command): Command {
@@ -52,22 +28,16 @@ export function registerStacks(program: Command): void {
   fileOptions(program.command('plan').description('Show what apply would change, object by object and field by field; changes nothing.'))
     .option('--detailed-exitcode', 'exit 2 when there are changes (0: none, 1: error)')
     .action(async (o: FileOpts & { detailedExitcode?: boolean }, cmd: Command) => {
-      const cli = Cli.of(cmd);
-      const { file, stack } = load(o);
-      const plan = await planStack(cli, file, stack, Boolean(o.prune));
+      const plan = await planFiles(Cli.of(cmd), o);
       printLine(formatPlan(plan));
       if (o.detailedExitcode && hasChanges(plan)) process.exitCode = 2;
     });
 
   waitOptions(fileOptions(program.command('apply').description('Create or update what the files describe, in dependsOn order, and follow the rollouts.')))
     .action(async (o: FileOpts & WaitOpts, cmd: Command) => {
-      const cli = Cli.of(cmd);
-      const timeoutMs = timeoutOf(o);
-      const { file, stack, source } = load(o);
-      const plan = await planStack(cli, file, stack, Boolean(o.prune));
-      if (!hasChanges(plan)) return printLine('No changes.');
-      await applyPlan(cli, file, plan, { source, parameters: file.parameters, wait: o.wait, timeoutMs });
-      if (stack) printLine(`stack/${stack} applied`);
+      const res = await applyFiles(Cli.of(cmd), o, { wait: o.wait, timeoutMs: timeoutOf(o) });
+      if (!res.changed) return printLine('No changes.');
+      if (res.stack) printLine(`stack/${res.stack} applied`);
     });
 
   const stack = program.command('stack').description('Stacks: objects applied together from one file.');

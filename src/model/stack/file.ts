@@ -21,12 +21,30 @@
  * included (`{cpu: ${cpu}}`): each is masked as a plain word before the YAML is read, and
  * substituted after. Errors name the file, the line and the path.
  */
-import { yaml } from '../yaml.js';
+import { createRequire } from 'node:module';
 import type { Document } from 'yaml';
-import { findKind } from '../../model/kinds/index.js';
-import type { Kind } from '../../model/kind.js';
-import { CliError } from '../errors.js';
-import { dnsLabelProblem } from '../../model/labels.js';
+import type YAMLModule from 'yaml';
+import { findKind } from '../kinds/index.js';
+import type { Kind } from '../kind.js';
+import { StratusError } from '../errors.js';
+import { dnsLabelProblem } from '../labels.js';
+
+/**
+ * A stack file that cannot be read: its message names the file, the line and the field
+ * ("shop.yaml:7: services.web.replicas: ..."), as the CLI prints it.
+ */
+export class StackFileError extends StratusError {
+  constructor(message: string, details: Record<string, unknown> = {}) {
+    super('STRATUS_ERR_STACK_INVALID', message, details);
+  }
+}
+
+/** The yaml package, loaded on first use (the CLI's `stratus get` must not pay for it). */
+let yamlModule: typeof YAMLModule | undefined;
+function yaml(): typeof YAMLModule {
+  yamlModule ??= createRequire(import.meta.url)('yaml') as typeof YAMLModule;
+  return yamlModule;
+}
 
 export interface StackObject {
   kind: Kind;
@@ -58,7 +76,7 @@ export function parseStackFile(text: string, file: string, set: Record<string, s
     const err = doc.errors[0];
     if (err) {
       const pos = err.linePos?.[0];
-      throw new CliError(`${file}:${pos ? `${pos.line}:${pos.col}` : '?'}: YAML syntax error: ${err.message.split('\n')[0]}`);
+      throw new StackFileError(`${file}:${pos ? `${pos.line}:${pos.col}` : '?'}: YAML syntax error: ${err.message.split('\n')[0]}`);
     }
     const value = doc.toJS({ maxAliasCount: 100 }) as unknown;
     const line = doc.contents?.range ? lineOf(masked.text, doc.contents.range[0]) : 1;
@@ -66,13 +84,13 @@ export function parseStackFile(text: string, file: string, set: Record<string, s
   }
   for (const { value } of raw) {
     const v = value as Record<string, unknown>;
-    if (typeof v === 'object' && v && !Array.isArray(v) && v.parameters && typeof v.parameters === 'object') Object.assign(out.parameters, masked.unmask(v.parameters));
+    if (typeof v === 'object' && v && !Array.isArray(v) && v.parameters && typeof v.parameters === 'object') setParameters(out.parameters, masked.unmask(v.parameters) as Record<string, unknown>, file);
   }
   out.declared = [...new Set([...Object.keys(out.parameters), ...masked.names])];
-  for (const [k, val] of Object.entries(set)) out.parameters[k] = coerce(val);
+  setParameters(out.parameters, Object.fromEntries(Object.entries(set).map(([k, val]) => [k, coerce(val)])), file);
   for (const { value, line, locate } of raw) {
     const where = `${file}:${line}`;
-    if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new CliError(`${where}: expected an object (a stack, or kind/metadata/spec)`);
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new StackFileError(`${where}: expected an object (a stack, or kind/metadata/spec)`);
     const v = substitute(value, out.parameters, '', masked, (p) => `${locate(segments(p))}: ${p}`) as Record<string, unknown>;
     if (typeof v.name === 'string' || Object.keys(COMPACT).some((k) => k in v)) readCompact(v, out, where, locate);
     else if (Array.isArray(v.resources) && v.kind === undefined) v.resources.forEach((r, i) => out.objects.push(fullObject(r, `${where} resources[${i}]`, (segs) => locate(['resources', i, ...segs]))));
@@ -101,16 +119,16 @@ function lineAt(doc: Document, segs: (string | number)[], text: string): number 
 
 function readCompact(v: Record<string, unknown>, out: StackFile, where: string, locate: Locate): void {
   const allowed = new Set(['name', 'description', 'parameters', ...Object.keys(COMPACT)]);
-  for (const key of Object.keys(v)) if (!allowed.has(key)) throw new CliError(`${where}: unknown top-level field "${key}" (allowed: ${[...allowed].join(', ')})`);
+  for (const key of Object.keys(v)) if (!allowed.has(key)) throw new StackFileError(`${where}: unknown top-level field "${key}" (allowed: ${[...allowed].join(', ')})`);
   if (v.name !== undefined) {
-    if (typeof v.name !== 'string' || !/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(v.name)) throw new CliError(`${where}: name ${JSON.stringify(v.name)} is not a DNS label`);
-    if (out.name && out.name !== v.name) throw new CliError(`${where}: two stack names (${out.name}, ${v.name}) in one file`);
+    if (typeof v.name !== 'string' || !/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(v.name)) throw new StackFileError(`${where}: name ${JSON.stringify(v.name)} is not a DNS label`);
+    if (out.name && out.name !== v.name) throw new StackFileError(`${where}: two stack names (${out.name}, ${v.name}) in one file`);
     out.name = v.name;
   }
   for (const [section, kindName] of Object.entries(COMPACT)) {
     const entries = v[section];
     if (entries === undefined) continue;
-    if (typeof entries !== 'object' || entries === null || Array.isArray(entries)) throw new CliError(`${where}: ${section} must map names to definitions`);
+    if (typeof entries !== 'object' || entries === null || Array.isArray(entries)) throw new StackFileError(`${where}: ${section} must map names to definitions`);
     for (const [name, def] of Object.entries(entries as Record<string, unknown>)) out.objects.push(compactObject(kindName, section, name, def, locate));
   }
 }
@@ -118,9 +136,9 @@ function readCompact(v: Record<string, unknown>, out: StackFile, where: string, 
 function compactObject(kindName: string, section: string, name: string, def: unknown, locate: Locate): StackObject {
   const at = `${section}.${name}`;
   const here = `${locate([section, name])}: ${at}`;
-  if (typeof def !== 'object' || def === null || Array.isArray(def)) throw new CliError(`${here}: expected a definition (a map of fields)`);
+  if (typeof def !== 'object' || def === null || Array.isArray(def)) throw new StackFileError(`${here}: expected a definition (a map of fields)`);
   const bad = dnsLabelProblem(name);
-  if (bad) throw new CliError(`${here}: the name ${bad}`);
+  if (bad) throw new StackFileError(`${here}: the name ${bad}`);
   const { dependsOn, labels, annotations, ...rest } = def as Record<string, unknown>;
   const kind = findKind(kindName)!;
   const metadata = { name, ...(labels ? { labels: labels as Record<string, string> } : {}), ...(annotations ? { annotations: annotations as Record<string, string> } : {}) };
@@ -136,15 +154,15 @@ function compactObject(kindName: string, section: string, name: string, def: unk
 }
 
 function fullObject(value: unknown, where: string, locate: Locate): StackObject {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new CliError(`${where}: expected an object with kind, metadata and spec`);
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new StackFileError(`${where}: expected an object with kind, metadata and spec`);
   const { dependsOn, ...body } = value as Record<string, unknown>;
-  if (typeof body.kind !== 'string') throw new CliError(`${where}: kind is required (e.g. kind: service)`);
+  if (typeof body.kind !== 'string') throw new StackFileError(`${where}: kind is required (e.g. kind: service)`);
   const kind = findKind(body.kind);
-  if (!kind) throw new CliError(`${where}: unknown kind ${JSON.stringify(body.kind)}`);
+  if (!kind) throw new StackFileError(`${where}: unknown kind ${JSON.stringify(body.kind)}`);
   const meta = body.metadata as { name?: unknown } | undefined;
-  if (!meta || typeof meta.name !== 'string') throw new CliError(`${where}: metadata.name is required`);
+  if (!meta || typeof meta.name !== 'string') throw new StackFileError(`${where}: metadata.name is required`);
   const bad = dnsLabelProblem(meta.name);
-  if (bad) throw new CliError(`${locate(['metadata', 'name'])}: metadata.name ${bad}`);
+  if (bad) throw new StackFileError(`${locate(['metadata', 'name'])}: metadata.name ${bad}`);
   const label = `${kind.kind}/${meta.name}`;
   return {
     kind, name: meta.name, body: { ...body, kind: kind.kind } as StackObject['body'], dependsOn: deps(dependsOn, label), where: `${label} (${where})`,
@@ -154,7 +172,7 @@ function fullObject(value: unknown, where: string, locate: Locate): StackObject 
 
 function deps(v: unknown, at: string): string[] {
   if (v === undefined) return [];
-  if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) throw new CliError(`${at}.dependsOn: expected a list of names`);
+  if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) throw new StackFileError(`${at}.dependsOn: expected a list of names`);
   return v as string[];
 }
 
@@ -163,16 +181,16 @@ function checkDependencies(objects: StackObject[]): void {
   const names = new Map<string, StackObject>();
   for (const o of objects) {
     const key = `${o.kind.kind}/${o.name}`;
-    if ([...names.values()].some((x) => `${x.kind.kind}/${x.name}` === key)) throw new CliError(`${o.where}: ${key} is defined twice`);
+    if ([...names.values()].some((x) => `${x.kind.kind}/${x.name}` === key)) throw new StackFileError(`${o.where}: ${key} is defined twice`);
     names.set(o.name, o);
   }
   for (const o of objects) {
-    for (const d of o.dependsOn) if (!names.has(d)) throw new CliError(`${o.where}.dependsOn: "${d}" is not defined in this file (defined: ${[...names.keys()].join(', ') || 'nothing'})`);
+    for (const d of o.dependsOn) if (!names.has(d)) throw new StackFileError(`${o.where}.dependsOn: "${d}" is not defined in this file (defined: ${[...names.keys()].join(', ') || 'nothing'})`);
   }
   const state = new Map<string, 'visiting' | 'done'>();
   const visit = (name: string, trail: string[]): void => {
     if (state.get(name) === 'done') return;
-    if (state.get(name) === 'visiting') throw new CliError(`dependsOn cycle: ${[...trail.slice(trail.indexOf(name)), name].join(' → ')}`);
+    if (state.get(name) === 'visiting') throw new StackFileError(`dependsOn cycle: ${[...trail.slice(trail.indexOf(name)), name].join(' → ')}`);
     state.set(name, 'visiting');
     for (const d of names.get(name)!.dependsOn) visit(d, [...trail, name]);
     state.set(name, 'done');
@@ -254,8 +272,16 @@ function substitute(v: unknown, params: Record<string, string | number | boolean
 }
 
 function param(name: string, params: Record<string, string | number | boolean>, where: string): string | number | boolean {
-  if (!(name in params)) throw new CliError(`${where}: parameter \${${name}} has no value (set it with --set ${name}=... or under parameters:)`);
+  if (!Object.hasOwn(params, name)) throw new StackFileError(`${where}: parameter \${${name}} has no value (set it with --set ${name}=... or under parameters:)`);
   return params[name]!;
+}
+
+/** Copies parameters by name (own keys only: a key "__proto__" is no parameter). */
+function setParameters(into: StackFile['parameters'], from: Record<string, unknown>, file: string): void {
+  for (const [k, v] of Object.entries(from)) {
+    if (k === '__proto__') throw new StackFileError(`${file}: parameters: "__proto__" is not a parameter name`);
+    into[k] = v as string | number | boolean;
+  }
 }
 
 function coerce(v: string): string | number | boolean {
