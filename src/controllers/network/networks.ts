@@ -5,13 +5,16 @@
  *   project exists              → network "default" (not for "system", unless an instance there needs it)
  *   network without allocation  → Ipam.allocateNetwork → status {Ready, cidr, gateway, vni} (Failed + why)
  *   instance without status.ip  → Ipam.allocateAddress(owner instance/uid) → status.ip, same address for
- *                                 the instance's whole life (re-written if another writer drops it)
+ *                                 the instance's whole life (re-written if another writer drops it);
+ *                                 not while it is bound to a node with host networking, nor once its agent
+ *                                 ran it so (status.hostNetwork: status.ip is the node's; its lease goes)
  *   instance bound to node N    → N's own address in the network → network.status.nodes += {N, address,
  *                                 underlay: N's "underlay" address}; removed (and released) once N has had
  *                                 no instance of the network for `nodeReleaseDelayMs`
  *   instance / network deleted  → addresses / range and VNI released
  *   service                     → its virtual address in its network → status.address; released on
- *                                 delete (service-addresses.ts)
+ *                                 delete (service-addresses.ts); while a node has host networking, its
+ *                                 host ports → status.hostPorts (service-host-ports.ts)
  *   every `orphanScanMs`        → leases whose owner is gone, allocations without a network, networks
  *                                 without a project, and Failed networks are looked at again
  *
@@ -35,6 +38,8 @@ import { AddressSpaceExhausted, Ipam, type Owner } from './ipam.js';
 import { every, type Component } from '../../runtime/component.js';
 import type { EventRecorder } from '../../runtime/events.js';
 import { ServiceAddresses } from './service-addresses.js';
+import { ServiceHostPorts, type PortRange } from './service-host-ports.js';
+import { isHostNetworked, nodeNetworking } from '../../model/host-networking.js';
 
 export interface NetworkControllerOptions {
   /** Cluster pool for networks without a cidr. Default 10.240.0.0/12. */
@@ -50,6 +55,8 @@ export interface NetworkControllerOptions {
   /** Allocations in flight at once. Default 8. */
   concurrency?: number;
   ipam?: Ipam;
+  /** Where services' host ports come from (nodes with host networking). Default 30000-32767. */
+  nodePortRange?: PortRange;
 }
 
 const ACTOR = 'system:network-controller';
@@ -61,6 +68,7 @@ export class NetworkController implements Component {
   readonly name = 'network-controller';
   readonly ipam: Ipam;
   private readonly vips: ServiceAddresses;
+  private readonly hostPorts: ServiceHostPorts;
   private readonly projects = new Map<string, StoredObject>();
   private readonly networks = new Map<string, Network>();
   private readonly instances = new Map<string, Instance>();
@@ -83,6 +91,8 @@ export class NetworkController implements Component {
   /** Project → how many of its unaddressed instances are on its default network. */
   private readonly waitingForDefault = new Map<string, number>();
   private retryAll = true;
+  /** Instances that started with host networking since the last pass: their overlay address goes back. */
+  private readonly hostNetworked: Instance[] = [];
   /** `<network key>` → node → how many of the network's instances are bound there. */
   private readonly placements = new Map<string, Map<string, number>>();
   private watchers: Watcher[] = [];
@@ -97,6 +107,7 @@ export class NetworkController implements Component {
   constructor(private readonly repo: Repository, private readonly events?: EventRecorder, private readonly opts: NetworkControllerOptions = {}) {
     this.ipam = opts.ipam ?? new Ipam(repo.backend, opts.pool ? { pool: opts.pool } : {});
     this.vips = new ServiceAddresses(repo, this.ipam, events);
+    this.hostPorts = new ServiceHostPorts(repo, events, opts.nodePortRange);
   }
 
   async start(): Promise<void> {
@@ -185,12 +196,16 @@ export class NetworkController implements Component {
     this.placements.clear();
     this.retryAll = true;
     await follow<Instance>(instanceKind, this.instances, (i) => this.deletedInstances.push(i), undefined, (before, after) => this.track(before, after));
-    await follow<Node>(nodeKind, this.nodes);
+    // a node that changes networking mode: instances bound there wait for (or no longer need) an address
+    await follow<Node>(nodeKind, this.nodes, undefined, undefined, (before, after) => {
+      if (nodeNetworking(before) !== nodeNetworking(after)) this.retryAll = true;
+    });
     await follow<Service>(serviceKind, this.vips.services, (s) => this.vips.onDelete(s));
   }
 
   private track(before: Instance | undefined, after: Instance | undefined): void {
-    const placed = (i: Instance | undefined) => (i?.status?.node ? [`${i.metadata.project}/${instanceNetwork(i.spec)}`, i.status.node] as const : undefined);
+    // an instance with host networking needs no address in its network, nor does its node for it
+    const placed = (i: Instance | undefined) => (i?.status?.node && !isHostNetworked(i) ? [`${i.metadata.project}/${instanceNetwork(i.spec)}`, i.status.node] as const : undefined);
     const was = placed(before);
     const now = placed(after);
     if (was?.[0] !== now?.[0] || was?.[1] !== now?.[1]) {
@@ -214,7 +229,8 @@ export class NetworkController implements Component {
       else this.waitingForDefault.delete(i.metadata.project!);
     };
     count(this.unaddressed.get(key), -1);
-    if (after && !after.status?.ip && !FINISHED.has(after.status?.phase ?? 'Pending')) {
+    if (after && isHostNetworked(after) && !(before && isHostNetworked(before))) this.hostNetworked.push(after);
+    if (after && !after.status?.ip && !isHostNetworked(after) && !FINISHED.has(after.status?.phase ?? 'Pending')) {
       this.unaddressed.set(key, after);
       this.dirty.add(key);
       count(after, 1);
@@ -229,6 +245,7 @@ export class NetworkController implements Component {
     await this.allocateNetworks(scan);
     await this.assignAddresses();
     await this.vips.assign(this.networks);
+    await this.hostPorts.assign(this.vips.services, this.instances.values(), this.nodes.values());
     await this.attachNodes();
     if (scan) {
       this.lastOrphanScan = this.repo.clock.now();
@@ -239,6 +256,11 @@ export class NetworkController implements Component {
   }
 
   private async releaseDeleted(): Promise<void> {
+    while (this.hostNetworked.length > 0) {
+      const i = this.hostNetworked.shift()!;
+      const released = await this.ipam.releaseAddress(i.metadata.project!, instanceNetwork(i.spec), { kind: 'instance', name: i.metadata.name, uid: i.metadata.uid });
+      if (released && this.full.delete(`${i.metadata.project}/${instanceNetwork(i.spec)}`)) this.retryAll = true;
+    }
     while (this.deletedInstances.length > 0) {
       const i = this.deletedInstances.shift()!;
       this.warned.delete(`nonet:${i.metadata.uid}`);
@@ -335,6 +357,7 @@ export class NetworkController implements Component {
     const work: Instance[] = [];
     for (const k of keys) {
       const i = this.unaddressed.get(k)!;
+      if (this.hostNetworking(i.status?.node)) continue; // looked at again when its node's mode changes
       // A full network: one warning per waiting instance, without asking the store again.
       if (this.full.has(`${i.metadata.project}/${instanceNetwork(i.spec)}`) && this.warned.has(`full:${i.metadata.uid}`)) continue;
       work.push(i);
@@ -366,16 +389,17 @@ export class NetworkController implements Component {
       return this.warnOnce(`full:${inst.metadata.uid}`, inst, 'NetworkFull', full);
     }
     const stored = await this.repo.update<Instance>(instanceKind, inst.metadata.name, project, (cur) => {
-      if (cur.metadata.uid !== inst.metadata.uid || cur.status?.ip === ip) return undefined;
+      if (cur.metadata.uid !== inst.metadata.uid || cur.status?.ip === ip || isHostNetworked(cur) || this.hostNetworking(cur.status?.node)) return undefined;
       return { ...cur, status: { ...(cur.status ?? { phase: 'Pending' as const }), ip } };
     });
-    if (!stored || stored.metadata.uid !== inst.metadata.uid) await this.ipam.releaseAddress(project, netName, owner);
+    if (!stored || stored.metadata.uid !== inst.metadata.uid || stored.status?.ip !== ip) await this.ipam.releaseAddress(project, netName, owner);
   }
 
   /** network.status.nodes follows where the network's instances are bound. */
   private async attachNodes(): Promise<void> {
     for (const net of [...this.networks.values()]) {
-      if (net.status?.phase === 'Ready') await this.attachNodesOf(net, new Set(this.placements.get(keyOf(net))?.keys()));
+      // a node with host networking needs no address in the network for what it runs
+      if (net.status?.phase === 'Ready') await this.attachNodesOf(net, new Set([...this.placements.get(keyOf(net))?.keys() ?? []].filter((n) => !this.hostNetworking(n))));
     }
   }
 
@@ -413,6 +437,11 @@ export class NetworkController implements Component {
     }
   }
 
+  /** Whether `node` runs instances with host networking now (its agent says so in its Networking condition). */
+  private hostNetworking(node: string | undefined): boolean {
+    return node !== undefined && nodeNetworking(this.nodes.get(node)) === 'host';
+  }
+
   /** The node's VXLAN endpoint, as its agent reports it (node.status.addresses, type "underlay"). */
   private underlayOf(node: string): string | undefined {
     return this.nodes.get(node)?.status?.addresses?.find((a) => a.type === 'underlay')?.address;
@@ -439,8 +468,8 @@ export class NetworkController implements Component {
     if (owner.kind === 'node') return (net.status?.nodes ?? []).some((n) => n.node === owner.name);
     if (owner.kind === 'service') return this.vips.alive(net, owner);
     const i = this.instances.get(`${net.metadata.project}/${owner.name}`);
-    // A finished instance (Succeeded, Failed) gives its address back: batch jobs must not fill a network.
-    return i !== undefined && instanceNetwork(i.spec) === net.metadata.name && (owner.uid === undefined || owner.uid === i.metadata.uid) && !FINISHED.has(i.status?.phase ?? 'Pending');
+    // A finished instance (Succeeded, Failed) gives its address back: batch jobs must not fill a network; so does one with host networking.
+    return i !== undefined && instanceNetwork(i.spec) === net.metadata.name && (owner.uid === undefined || owner.uid === i.metadata.uid) && !FINISHED.has(i.status?.phase ?? 'Pending') && !isHostNetworked(i);
   }
 
   private async warnOnce(key: string, inst: Instance, reason: string, message: string): Promise<void> {

@@ -66,6 +66,17 @@ const Port = Type.Object(
   Strict,
 );
 
+/** A declared port and the host port it listens on (host networking). */
+export const HostPort = Type.Object(
+  {
+    port: Type.Integer({ minimum: 1, maximum: 65535, description: 'The declared port.' }),
+    protocol: StringEnum(['tcp', 'udp']),
+    hostPort: Type.Integer({ minimum: 1, maximum: 65535, description: 'Where it listens on the node.' }),
+  },
+  Strict,
+);
+export type HostPortMapping = Static<typeof HostPort>;
+
 const ENV_NAME = '^[A-Za-z_][A-Za-z0-9_]*$';
 const ENV_NAME_RE = new RegExp(ENV_NAME);
 
@@ -123,6 +134,9 @@ export const InstanceStatusSchema = Type.Object(
     restarts: Type.Optional(Type.Integer({ minimum: 0 })),
     pid: Type.Optional(Type.Integer({ minimum: 1 })),
     ip: Type.Optional(Type.String()),
+    hostNetwork: Type.Optional(Type.Object({
+      ports: Type.Array(HostPort, { maxItems: 64 }),
+    }, { ...Strict, description: 'Set by the agent when the instance shares its node\'s network (host networking): status.ip is then the node\'s address (if it has one), and each declared port listens on a host port of the node, handed to the workload as PORT_<port>.' })),
     usage: Type.Optional(Type.Object({
       cpu: Type.Integer({ minimum: 0, description: 'Millicores, averaged over the last interval.' }),
       memory: Type.Integer({ minimum: 0, description: 'MiB.' }),

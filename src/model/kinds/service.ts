@@ -6,7 +6,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { defineKind, type StoredObject } from '../kind.js';
 import { Conditions, DnsLabel, LabelMap, StringEnum, Strict, Timestamp } from '../schema.js';
-import { InstanceSpecSchema, normalizeInstanceSpec, type InstanceSpec, type InstanceSpecInput } from './instance.js';
+import { HostPort, InstanceSpecSchema, normalizeInstanceSpec, type InstanceSpec, type InstanceSpecInput } from './instance.js';
 import type { FieldProblem } from '../errors.js';
 import { labelKeyProblem, labelValueProblem } from '../labels.js';
 import { age } from '../format.js';
@@ -83,6 +83,7 @@ export const ServiceStatusSchema = Type.Object(
     conditions: Type.Optional(Conditions),
     history: Type.Optional(Type.Array(HistoryEntry, { maxItems: 20 })),
     address: Type.Optional(Type.String({ description: 'The stable virtual address of the service.' })),
+    hostPorts: Type.Optional(Type.Array(HostPort, { maxItems: 32, description: 'Host networking: each port of the service and the host port it answers on, on every node that balances it there (its publish port, else one the control plane chose from the node-port range). Set while the cluster has nodes with host networking.' })),
     observedGeneration: Type.Optional(Type.Integer({ minimum: 0 })),
   },
   Strict,

@@ -33,8 +33,11 @@ export interface InstanceNetworking {
   start(): Promise<void>;
   /** For the node's status: how instances are networked here, and why. */
   status(): { mode: string; message: string; addresses?: { type: string; address: string }[] };
-  /** Before a run starts: the namespace to join and the environment to add, or why not yet. */
-  prepare(inst: Instance): Promise<{ netns?: string; env?: Record<string, string>; wait?: string }>;
+  /**
+   * Before a run starts: the namespace to join, the environment to add and the status fields the
+   * run sets (host networking: the node's address and the host ports), or why not yet.
+   */
+  prepare(inst: Instance): Promise<{ netns?: string; env?: Record<string, string>; wait?: string; status?: PreparedRun['status'] }>;
   /** After everything of an instance on this node was destroyed. */
   released(record: LocalRecord): Promise<void>;
   /** After the first list of instances: everything this node should have is known (clean up the rest). */
@@ -211,7 +214,7 @@ export class Agent {
       prepare: async (i) => {
         const base = await prepareInstance(i, { api: this.api, images: this.images, node: this.node, dataDir: this.opts.dataDir, gpu: this.gpu });
         const net = await this.network?.prepare(i);
-        return { ...base, env: { ...base.env, ...net?.env }, ...(net?.netns ? { netns: net.netns } : {}), ...(net?.wait ? { wait: net.wait } : {}) } satisfies PreparedRun;
+        return { ...base, env: { ...base.env, ...net?.env }, ...(net?.netns ? { netns: net.netns } : {}), ...(net?.wait ? { wait: net.wait } : {}), ...(net?.status ? { status: net.status } : {}) } satisfies PreparedRun;
       },
       removed: async (rec) => this.network?.released(rec),
       clock: this.clock,

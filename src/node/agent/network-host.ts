@@ -1,9 +1,11 @@
 /**
  * Host-side helpers of the agent's networking (network.ts): the one-overlay-agent-per-network-
- * namespace lock, the node's VXLAN endpoint, and the machine's own resolvers.
+ * namespace lock, the node's VXLAN endpoint, its address for host networking, and the machine's
+ * own resolvers.
  */
 import { closeSync, mkdirSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { lookup } from 'node:dns/promises';
+import { createSocket } from 'node:dgram';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import type { Runner } from '../network/exec.js';
@@ -78,6 +80,38 @@ export async function findUnderlay(runner: Runner, server: string, explicit?: st
   const [link] = await json<Addr>(['ip', '-j', '-4', 'addr', 'show', 'dev', def.dev]);
   const local = link?.addr_info?.find((a) => a.family === 'inet')?.local;
   return local ? { ip: local, dev: def.dev } : undefined;
+}
+
+/**
+ * The node's address for host networking (what instances there are reached at): the given one,
+ * else the source address of the route to the API server, else of the default route (found by
+ * the kernel's route lookup of a UDP socket: nothing is sent, no tool is needed). Undefined when
+ * the machine has no route but loopback.
+ */
+export async function hostAddress(server: string, explicit?: string): Promise<string | undefined> {
+  if (explicit) return explicit;
+  const host = new URL(server).hostname.replace(/^\[|\]$/g, '');
+  const target = isIP(host) === 4 ? host : await lookup(host, { family: 4 }).then((r) => r.address, () => undefined);
+  for (const to of [target, '192.0.2.1']) { // TEST-NET-1: routed by the default route, never answered
+    const ip = to === undefined ? undefined : await sourceAddress(to);
+    if (ip && !ip.startsWith('127.')) return ip;
+  }
+  return undefined;
+}
+
+function sourceAddress(to: string): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const s = createSocket('udp4');
+    s.once('error', () => {
+      s.close();
+      resolve(undefined);
+    });
+    s.connect(9, to, () => {
+      const { address } = s.address();
+      s.close();
+      resolve(address);
+    });
+  });
 }
 
 /** IPv4 resolvers of this machine, for names outside the cluster's zones. */

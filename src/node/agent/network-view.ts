@@ -15,10 +15,18 @@ import type { NetworkConfig } from '../network/types.js';
 import type { FwServicePort, PublishedPort } from '../network/firewall.js';
 import type { BackendProbe, ServiceBackend, ServiceDefinition, ServiceHealth } from '../network/node.js';
 import type { HealthCheck } from '../../model/health.js';
-import type { Endpoint, GroupInfo } from '../network/policy.js';
+import { PolicyResolver, type Endpoint, type GroupInfo, type IngressPolicy } from '../network/policy.js';
+import { isHostNetworked } from '../../model/host-networking.js';
 
 interface Named {
   metadata: { name: string; project?: string; uid: string };
+}
+
+/** An instance attached on this node: enough to compute its rules when the informer lags. */
+export interface Attached {
+  inst: Instance;
+  vni: number;
+  ip: string;
 }
 
 /** "<project>/<name>" */
@@ -112,9 +120,9 @@ export function zoneOf(project: string): string {
   return `${project}.stratus`;
 }
 
-/** Whether the instance holds an address worth naming (it has one and is not finished). */
+/** Whether the instance holds an address in its network worth naming (it has one, is not finished, and runs in a network of its own, not its node's). */
 export function addressed(i: Instance): boolean {
-  return i.status?.ip !== undefined && !FINISHED.has(i.status.phase);
+  return i.status?.ip !== undefined && !FINISHED.has(i.status.phase) && !isHostNetworked(i);
 }
 
 /** DNS names of a network: each addressed instance of it → its address. */
@@ -198,7 +206,7 @@ function backendsOf(s: Service, replicas: Iterable<Instance>, ports: readonly Fw
   for (const i of replicas) {
     if (i.metadata.project !== s.metadata.project || i.metadata.labels?.[SERVICE_LABEL] !== s.metadata.name || instanceNetwork(i.spec) !== network) continue;
     const st = i.status;
-    if (st?.phase !== 'Running' || !st.ip) continue;
+    if (st?.phase !== 'Running' || !st.ip || isHostNetworked(i)) continue; // host-networked: balanced on the service's host ports
     if (isTrue(st.conditions, 'Draining')) {
       out.push({ ip: st.ip, draining: true });
     } else if (isTrue(st.conditions, 'Ready')) {
@@ -234,4 +242,33 @@ export function serviceHealth(s: Service, ports: readonly FwServicePort[]): Serv
   const probe = probeOf(h, ports);
   if (!probe) return undefined;
   return { ...probe, intervalMs: h?.interval !== undefined ? h.interval * 1000 : DEFAULT_PROBE_INTERVAL_MS, timeoutMs: (h?.timeout ?? 2) * 1000 };
+}
+
+/** The services of every network present (ensured, with a local instance) on this node. */
+export function serviceDefinitionsOf(attached: Iterable<Attached>, ensured: ReadonlyMap<number, unknown>, services: Iterable<Service>, instances: Iterable<Instance>): ServiceDefinition[] {
+  const present = new Map<string, number>();
+  for (const a of attached) {
+    if (ensured.has(a.vni)) present.set(`${a.inst.metadata.project}/${instanceNetwork(a.inst.spec)}`, a.vni);
+  }
+  const replicas = replicasByService(instances);
+  const out: ServiceDefinition[] = [];
+  for (const s of services) {
+    const vni = present.get(`${s.metadata.project}/${serviceNetwork(s)}`);
+    const def = vni === undefined ? undefined : serviceDefinitionOf(s, vni, replicas.get(keyOf(s)) ?? []);
+    if (def) out.push(def);
+  }
+  return out;
+}
+
+/** Security groups → ingress per local (attached) instance; group sources resolve to addresses on every node. */
+export function policiesOf(attached: ReadonlyMap<string, Attached>, instances: Iterable<Instance>, groups: Iterable<SecurityGroup>): Map<string, IngressPolicy | undefined> {
+  const projects = new Set([...attached.values()].map((a) => a.inst.metadata.project!));
+  const endpoints = new Map<string, Endpoint>();
+  for (const i of instances) {
+    if (projects.has(i.metadata.project!) && addressed(i)) endpoints.set(i.metadata.uid, endpointOf(i, i.status!.ip!));
+  }
+  for (const a of attached.values()) endpoints.set(a.inst.metadata.uid, endpointOf(a.inst, a.ip));
+  const infos = [...groups].filter((g) => projects.has(g.metadata.project!)).map(groupInfo);
+  const resolver = new PolicyResolver([...endpoints.values()], infos);
+  return new Map([...attached.entries()].map(([uid, a]) => [uid, resolver.ingressFor(endpointOf(a.inst, a.ip))]));
 }

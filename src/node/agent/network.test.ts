@@ -1,84 +1,15 @@
 import { describe, it, expect, beforeEach, afterEach } from 'vitest';
-import { mkdtempSync, rmSync, readdirSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ApiError, type ApiClient, type WatchMessage } from '../../client/index.js';
+import type { ApiClient } from '../../client/index.js';
 import type { Instance } from '../../model/kinds/instance.js';
-import type { Network } from '../../model/kinds/network.js';
 import type { SecurityGroup } from '../../model/kinds/security-group.js';
 import { SERVICE_LABEL, type Service } from '../../model/kinds/service.js';
 import { systemClock } from '../../model/runtime.js';
 import { RecordingRunner } from '../network/exec.js';
-import type { NetworkCapabilities } from '../network/capabilities.js';
-import { NetworkSync, findUnderlay, lockNetworkNamespace, type NodeNetworkingApi } from './network.js';
-
-/** The API as the agent sees it: objects by path, lists, and watches the test can push to. */
-class FakeApi {
-  readonly server = 'http://198.18.0.254:7070';
-  readonly objects = new Map<string, Record<string, unknown>>();
-  private readonly watchers = new Map<string, (m: WatchMessage) => void>();
-
-  put(collection: string, obj: { metadata: { name: string; project?: string }; status?: unknown }): void {
-    const path = `/v1/projects/${obj.metadata.project}/${collection}/${obj.metadata.name}`;
-    this.objects.set(path, obj as unknown as Record<string, unknown>);
-    this.watchers.get(`/v1/${collection}`)?.({ type: 'put', object: obj as unknown as Record<string, unknown> });
-  }
-
-  remove(collection: string, obj: { metadata: { name: string; project?: string } }): void {
-    this.objects.delete(`/v1/projects/${obj.metadata.project}/${collection}/${obj.metadata.name}`);
-    this.watchers.get(`/v1/${collection}`)?.({ type: 'delete', object: obj as unknown as Record<string, unknown> });
-  }
-
-  async get<T>(path: string): Promise<T> {
-    const o = this.objects.get(path);
-    if (!o) throw new ApiError(404, 'STRATUS_ERR_NOT_FOUND', `${path} not found`);
-    return structuredClone(o) as T;
-  }
-
-  async listAll<T>(path: string): Promise<{ items: T[]; revision: number }> {
-    const collection = path.split('/')[2]!;
-    return { items: [...this.objects].filter(([p]) => p.split('/')[4] === collection).map(([, o]) => structuredClone(o) as T), revision: 1 };
-  }
-
-  watch(path: string, _rev: number, _q: unknown, onMessage: (m: WatchMessage) => void, signal: AbortSignal): Promise<void> {
-    this.watchers.set(path, onMessage);
-    return new Promise((resolve) => signal.addEventListener('abort', () => resolve()));
-  }
-}
-
-/** Records what the agent asks of the dataplane. */
-class FakeNodeNetworking implements NodeNetworkingApi {
-  readonly calls: string[] = [];
-  ensured: Parameters<NodeNetworkingApi['ensureNetwork']>[0][] = [];
-  ingress = new Map<string, unknown>();
-  published: Parameters<NodeNetworkingApi['setPublished']>[0] = [];
-  records = new Map<number, Record<string, unknown>>();
-  services: Parameters<NodeNetworkingApi['setServices']>[0] = [];
-  async ensureNetwork(n: Parameters<NodeNetworkingApi['ensureNetwork']>[0]) { this.calls.push(`ensure ${n.vni}`); this.ensured.push(n); }
-  async removeNetwork(vni: number) { this.calls.push(`remove ${vni}`); }
-  async attachInstance(i: Parameters<NodeNetworkingApi['attachInstance']>[0]) {
-    this.calls.push(`attach ${i.name} ${i.ip}`);
-    return { id: i.id, netns: `/run/netns/t-${i.id}`, netnsName: `t-${i.id}`, ip: i.ip, prefixlen: 24, gateway: '10.9.0.1', mtu: 1450, hostLink: 'stv', dns: { nameserver: '10.9.0.1', search: [] } };
-  }
-  async detachInstance(id: string) { this.calls.push(`detach ${id}`); }
-  async cleanupLeftovers() { this.calls.push('cleanup'); return { netns: [], links: [], tables: [] }; }
-  async setIngress(p: ReadonlyMap<string, unknown>) { this.ingress = new Map(p); }
-  async setPublished(p: Parameters<NodeNetworkingApi['setPublished']>[0]) { this.published = [...p]; }
-  async setServices(d: Parameters<NodeNetworkingApi['setServices']>[0]) { this.services = structuredClone([...d]); }
-  setRecords(vni: number, r: Record<string, unknown>) { this.records.set(vni, r); }
-  async close() { this.calls.push('close'); }
-}
-
-const OVERLAY: NetworkCapabilities = { mode: 'overlay', vxlan: true, summary: 'overlay: test', details: [] };
-const meta = (name: string, project = 'p', labels?: Record<string, string>) => ({ name, project, uid: `uid-${project}-${name}`, revision: 1, generation: 1, createdAt: '', ...(labels ? { labels } : {}) });
-
-function instance(name: string, status: Partial<NonNullable<Instance['status']>>, extra: Partial<Instance['spec']> = {}, labels?: Record<string, string>, project = 'p'): Instance {
-  return { kind: 'instance', metadata: meta(name, project, labels), spec: { driver: 'process', command: ['x'], resources: { cpu: 1, memory: 1, disk: 0 }, priority: 0, restartPolicy: 'always', gracePeriod: 1, ...extra }, status: { phase: 'Scheduled', ...status } };
-}
-
-function network(nodes: { node: string; address: string; underlay?: string }[], project = 'p'): Network {
-  return { kind: 'network', metadata: meta('default', project), spec: {}, status: { phase: 'Ready', cidr: '10.9.0.0/24', gateway: '10.9.0.1', vni: 77, nodes } };
-}
+import { NetworkSync, findUnderlay } from './network.js';
+import { FakeApi, FakeNodeNetworking, OVERLAY, instance, meta, network, syncFor } from './network-testing.js';
 
 let api: FakeApi;
 let dp: FakeNodeNetworking;
@@ -86,11 +17,8 @@ let lockDir: string;
 let agent: NetworkSync;
 const settle = () => new Promise((r) => setTimeout(r, 30));
 
-function make(opts: Partial<ConstructorParameters<typeof NetworkSync>[1]> = {}, node = 'n1'): NetworkSync {
-  const runner = new RecordingRunner((argv) => (argv.includes('addr') ? { stdout: JSON.stringify([{ ifname: 'eth0', addr_info: [{ family: 'inet', local: '198.18.0.1' }] }]) } : undefined));
-  return new NetworkSync({ api: api as unknown as ApiClient, node, dataDir: '/nonexistent', clock: systemClock, log: () => undefined }, {
-    probe: async () => OVERLAY, nodeNetworking: () => dp, lockDir, runner, underlayAddress: '198.18.0.1', settleMs: 1, ...opts,
-  });
+function make(opts: Parameters<typeof syncFor>[3] = {}, node = 'n1'): NetworkSync {
+  return syncFor(api, dp, lockDir, opts, node);
 }
 
 beforeEach(() => {
@@ -294,37 +222,6 @@ describe('NetworkSync: services', () => {
     expect(byKey.get('p/web')).toMatchObject({ algorithm: 'round-robin', backends: [], health: { probe: { type: 'tcp' }, port: 8080, intervalMs: 10_000, timeoutMs: 2000 } });
     expect(byKey.get('p/dns')).not.toHaveProperty('health');
     expect(dp.records.get(77)).toMatchObject({ web: '10.9.0.100', dns: '10.9.0.101' });
-  });
-});
-
-describe('NetworkSync in host mode', () => {
-  it('says why, gives declared ports host ports, and never touches the dataplane', async () => {
-    agent = make({ probe: async () => ({ mode: 'host', vxlan: false, summary: 'host networking (no root / no netns): not running as root', details: [] }) });
-    await agent.start();
-    expect(agent.status()).toEqual({ mode: 'host', message: 'host networking (no root / no netns): not running as root' });
-    const env = (await agent.prepare(instance('web', { node: 'n1' }, { ports: [{ port: 80, publish: 18080 }, { port: 9000 }] }))).env!;
-    expect(env.PORT).toBe('18080');
-    expect(env.PORT_80).toBe('18080');
-    expect(Number(env.PORT_9000)).toBeGreaterThanOrEqual(20000);
-    expect(await agent.prepare(instance('plain', { node: 'n1' }))).toEqual({});
-    await agent.synced([]);
-    expect(dp.calls).toEqual([]);
-  });
-
-  it('is chosen by --network host, and by a second agent in one network namespace', async () => {
-    agent = make({ mode: 'host' });
-    await agent.start();
-    expect(agent.status().message).toBe('host networking: chosen with --network host');
-    await agent.stop();
-    const first = make();
-    await first.start();
-    agent = make({}, 'n2');
-    await agent.start();
-    expect(agent.status()).toMatchObject({ mode: 'host' });
-    expect(agent.status().message).toMatch(/^host networking: the agent of node n1 \(pid \d+\) already manages this machine's network namespace$/);
-    await first.stop();
-    expect(readdirSync(lockDir)).toEqual([]);
-    expect(typeof lockNetworkNamespace(lockDir, 'n3')).toBe('function');
   });
 });
 

@@ -4,35 +4,40 @@
  * API; the addresses come from the network controller (src/controllers/network/networks.ts).
  *
  *   start     probe the host: overlay (bridge per network, netns per instance, VXLAN, nftables)
- *             or host networking, and why; one overlay agent per network namespace (a lock)
+ *             or host networking, and why; one overlay agent per network namespace (a lock). While
+ *             host networking is a fallback, probe again every `reprobeMs`: once overlay works (nft
+ *             installed, say), new instances get it; those running keep host networking
  *   prepare   overlay: wait for status.ip (from the run, or this watch of instances: it wakes the
  *             run when it sees the address first) and the network (Ready, with this node's address);
  *             ensureNetwork (peers: the other nodes in network.status.nodes), attachInstance
- *             → { netns, env STRATUS_IP, STRATUS_DNS }.  host: ports from HostPorts → { env PORT... }
+ *             → { netns, env STRATUS_IP, STRATUS_DNS }.  host (network-hostmode.ts): host ports →
+ *             { env PORT..., status { ip: the node's address, hostNetwork } }
  *   released  detachInstance; removeNetwork once the network has had no local instance for
- *             `networkGraceMs` (or at once when this node leaves it)
+ *             `networkGraceMs` (or at once when this node leaves it); host ports go back
  *   synced    after a restart: re-attach what runs here, then cleanupLeftovers
  *   always    from watches of instances, networks, security groups and services: peers, DNS names
  *             of each local network (services → their address, instances → theirs), ingress rules
  *             (PolicyResolver), published ports, and the services of the networks present here
  *             (address from the network controller, Ready replicas as backends, Draining ones
- *             draining, the replicas' health check run by this node too) → setServices
+ *             draining, the replicas' health check run by this node too) → setServices; services
+ *             with host ports balanced on them over host-networked replicas (HostNetworking)
  */
 import type { InstanceNetworking, InstanceNetworkingContext } from './agent.js';
 import type { LocalRecord } from './records.js';
-import type { Instance } from '../../model/kinds/instance.js';
+import type { Instance, InstanceStatus } from '../../model/kinds/instance.js';
 import { instanceNetwork, type Network } from '../../model/kinds/network.js';
 import { FINISHED } from '../../model/lifecycle.js';
 import type { SecurityGroup } from '../../model/kinds/security-group.js';
 import type { Service } from '../../model/kinds/service.js';
 import { ApiError } from '../../client/index.js';
-import { NodeNetworking, type NodeNetworkingOptions, type ServiceDefinition } from '../network/node.js';
-import { HostPorts, probeNetworking, type NetworkCapabilities } from '../network/capabilities.js';
+import { NodeNetworking, type NodeNetworkingOptions } from '../network/node.js';
+import { probeNetworking, type NetworkCapabilities } from '../network/capabilities.js';
 import { hostRunner, type Runner } from '../network/exec.js';
-import { PolicyResolver, type IngressPolicy } from '../network/policy.js';
 import { DEFAULT_POOL } from '../../model/kinds/network.js';
-import { Informer, addressed, latestOf, configOf, endpointOf, groupInfo, keyOf, notReady, publishedOf, recordsOf, replicasByService, serviceDefinitionOf, serviceNetwork, serviceRecordsOf, zoneOf } from './network-view.js';
-import { findUnderlay, lockNetworkNamespace, upstreamResolvers } from './network-host.js';
+import { Informer, latestOf, configOf, keyOf, notReady, policiesOf, publishedOf, recordsOf, replicasByService, serviceDefinitionsOf, serviceRecordsOf, zoneOf, type Attached } from './network-view.js';
+import { findUnderlay, hostAddress, lockNetworkNamespace, upstreamResolvers } from './network-host.js';
+import { HostNetworking } from './network-hostmode.js';
+import { isHostNetworked } from '../../model/host-networking.js';
 import { recordStep, timed } from '../network/timing.js';
 import { IdleNetworks } from './network-idle.js';
 
@@ -61,23 +66,28 @@ export interface NetworkSyncOptions {
    * when this node leaves the network's status.nodes or the network goes. 0: at once.
    */
   networkGraceMs?: number;
+  /**
+   * While host networking is a fallback (not chosen with --network host, not for want of root),
+   * how often the node looks again whether overlay networking works now. Default 30 s; 0: never.
+   */
+  reprobeMs?: number;
 }
 
 export const DEFAULT_NETWORK_GRACE_MS = 5000;
+export const DEFAULT_REPROBE_MS = 30_000;
 
-/** An instance attached on this node: enough to compute its rules when the informer lags. */
-interface Attached {
-  inst: Instance;
-  vni: number;
-  ip: string;
-}
+/** What prepare() gives a run: see InstanceNetworking.prepare. */
+type Prepared = { netns?: string; env?: Record<string, string>; wait?: string; status?: Pick<InstanceStatus, 'ip' | 'hostNetwork'> };
 
 export class NetworkSync implements InstanceNetworking {
   private mode: 'overlay' | 'host' = 'host';
   private message = 'host networking: not started';
   private underlay: { ip: string; dev?: string } | undefined;
   private net: NodeNetworkingApi | undefined;
-  private readonly hostPorts = new HostPorts();
+  /** Host networking: in host mode, and for the instances started so before a switch to overlay. */
+  private host: HostNetworking | undefined;
+  private hostIp: string | undefined;
+  private reprobe: NodeJS.Timeout | undefined;
   private readonly attached = new Map<string, Attached>();
   /** VNI → the NetworkConfig (JSON) last ensured. */
   private readonly ensured = new Map<number, string>();
@@ -117,16 +127,31 @@ export class NetworkSync implements InstanceNetworking {
   }
 
   async start(): Promise<void> {
+    for (const inf of [this.instances, this.networks, this.groups, this.services]) void inf.run(this.abort.signal);
     if (this.opts.mode === 'host') return this.hostMode('host networking: chosen with --network host');
-    const caps = await (this.opts.probe ?? (() => probeNetworking(this.opts.runner ? { runner: this.opts.runner } : {})))();
-    if (caps.mode === 'host') return this.hostMode(caps.summary);
+    const caps = await this.probe();
+    const why = caps.mode === 'host' ? caps.summary : await this.overlay(caps);
+    if (why === undefined) return;
+    await this.hostMode(why);
+    if (!caps.fixed && (this.opts.reprobeMs ?? DEFAULT_REPROBE_MS) > 0) {
+      this.reprobe = setInterval(() => void this.serial(() => this.probeAgain()).catch((e: Error) => this.ctx.log(`network: ${e.message}`)), this.opts.reprobeMs ?? DEFAULT_REPROBE_MS);
+      this.reprobe.unref();
+    }
+  }
+
+  private probe(): Promise<NetworkCapabilities> {
+    return (this.opts.probe ?? (() => probeNetworking(this.opts.runner ? { runner: this.opts.runner } : {})))();
+  }
+
+  /** Overlay networking from now on, or why not (undefined: it is on). */
+  private async overlay(caps: NetworkCapabilities, since?: string): Promise<string | undefined> {
     let lock: (() => void) | string;
     try {
       lock = lockNetworkNamespace(this.opts.lockDir ?? '/run/stratus', this.ctx.node);
     } catch (e) {
       lock = `cannot take the network lock: ${(e as Error).message}`;
     }
-    if (typeof lock === 'string') return this.hostMode(`host networking: ${lock}`);
+    if (typeof lock === 'string') return `host networking: ${lock}`;
     this.unlock = lock;
     const runner = this.opts.runner ?? hostRunner;
     this.underlay = caps.vxlan ? await findUnderlay(runner, this.ctx.api.server, this.opts.underlayAddress) : undefined;
@@ -139,19 +164,34 @@ export class NetworkSync implements InstanceNetworking {
     this.net = (this.opts.nodeNetworking ?? ((o) => new NodeNetworking(o)))(options);
     this.mode = 'overlay';
     const where = this.underlay ? `underlay ${this.underlay.ip}${this.underlay.dev ? ` (${this.underlay.dev})` : ''}` : 'no underlay address: networks cannot span nodes from here';
-    this.message = [caps.summary, where, ...caps.details].join('; ');
-    for (const inf of [this.instances, this.networks, this.groups, this.services]) void inf.run(this.abort.signal);
+    const switched = since ? [`switched from host networking at ${since}: instances started before keep it`] : [];
+    this.message = [caps.summary, where, ...caps.details, ...switched].join('; ');
+    this.schedule();
+    return undefined;
+  }
+
+  /** While in fallback host networking: overlay for the instances started from now on, once it works. Call serialized. */
+  private async probeAgain(): Promise<void> {
+    if (this.net || this.abort.signal.aborted) return;
+    const caps = await this.probe();
+    const why = caps.mode === 'host' ? caps.summary : await this.overlay(caps, new Date(this.ctx.clock.now()).toISOString());
+    if (why === undefined) {
+      clearInterval(this.reprobe);
+      this.ctx.log(`network: ${this.message}`);
+    } else this.message = why;
   }
 
   status(): { mode: string; message: string; addresses?: { type: string; address: string }[] } {
-    return { mode: this.mode, message: this.message, ...(this.underlay ? { addresses: [{ type: 'underlay', address: this.underlay.ip }] } : {}) };
+    const addresses = [...(this.underlay ? [{ type: 'underlay', address: this.underlay.ip }] : []), ...(this.mode === 'host' && this.hostIp ? [{ type: 'host', address: this.hostIp }] : [])];
+    return { mode: this.mode, message: this.message, ...(addresses.length ? { addresses } : {}) };
   }
 
-  async prepare(inst: Instance): Promise<{ netns?: string; env?: Record<string, string>; wait?: string }> {
-    return this.net ? timed('prepare', () => this.prepareOverlay(inst)) : this.prepareHost(inst);
+  /** Overlay, unless the instance started with host networking before (it keeps it for its life here). */
+  async prepare(inst: Instance): Promise<Prepared> {
+    return this.net && !isHostNetworked(inst) ? timed('prepare', () => this.prepareOverlay(inst)) : this.prepareHost(inst);
   }
 
-  private async prepareOverlay(inst: Instance): Promise<{ netns?: string; env?: Record<string, string>; wait?: string }> {
+  private async prepareOverlay(inst: Instance): Promise<Prepared> {
     const ip = inst.status?.ip ?? latestOf(this.instances, inst)?.status?.ip;
     if (!ip) {
       this.waiting.set(inst.metadata.uid, keyOf(inst));
@@ -177,7 +217,7 @@ export class NetworkSync implements InstanceNetworking {
   }
 
   async released(record: LocalRecord): Promise<void> {
-    this.hostPorts.release(record.uid);
+    this.host?.released(record.uid);
     const net = this.net;
     if (!net) return;
     this.waiting.delete(record.uid);
@@ -193,6 +233,7 @@ export class NetworkSync implements InstanceNetworking {
 
   /** Re-attaches what runs here (a restart), then removes whatever else of ours is on the node; retried until it can. */
   async synced(instances: Instance[]): Promise<void> {
+    if (instances.some((i) => i.status?.node === this.ctx.node && isHostNetworked(i))) (await this.hostNetworking()).adopt(instances);
     if (!this.net || this.abort.signal.aborted) return;
     const done = await this.resync(instances).catch((e: Error) => {
       this.ctx.log(`network: re-attaching after a restart: ${e.message}`);
@@ -209,6 +250,7 @@ export class NetworkSync implements InstanceNetworking {
   /** Stops following the API. Networks in their grace period (no local instance) go; the rest stays for what still runs. */
   async stop(): Promise<void> {
     this.abort.abort();
+    clearInterval(this.reprobe);
     clearTimeout(this.timer);
     clearTimeout(this.retry);
     const idle = this.idle.vnis();
@@ -221,23 +263,34 @@ export class NetworkSync implements InstanceNetworking {
     }
     await this.queue.catch(() => undefined);
     await this.net?.close();
+    await this.host?.close();
     this.unlock?.();
   }
 
-  private hostMode(message: string): void {
+  private async hostMode(message: string): Promise<void> {
     this.mode = 'host';
     this.message = message;
+    await this.hostNetworking();
   }
 
-  /** Host networking: each declared port gets a host port (its `publish` one when given), in PORT / PORT_<n>. */
-  private async prepareHost(inst: Instance): Promise<{ env?: Record<string, string> }> {
-    const ports = inst.spec.ports ?? [];
-    if (ports.length === 0) return {};
-    return { env: HostPorts.env(await this.hostPorts.allocate(inst.metadata.uid, ports)) };
+  private async hostNetworking(): Promise<HostNetworking> {
+    if (!this.host) {
+      const ip = await hostAddress(this.ctx.api.server, this.opts.underlayAddress);
+      this.hostIp = ip;
+      this.host ??= new HostNetworking(this.ctx.node, ip, this.ctx.log);
+    }
+    return this.host;
+  }
+
+  /** Host networking (network-hostmode.ts): host ports, the node's address, the services' variables. */
+  private async prepareHost(inst: Instance): Promise<Prepared> {
+    const prepared = await (await this.hostNetworking()).prepare(inst, this.services.items.values());
+    this.schedule();
+    return prepared;
   }
 
   private async resync(instances: Instance[]): Promise<boolean> {
-    const here = instances.filter((i) => i.status?.node === this.ctx.node && !FINISHED.has(i.status.phase));
+    const here = instances.filter((i) => i.status?.node === this.ctx.node && !FINISHED.has(i.status.phase) && !isHostNetworked(i));
     const nets = new Map<string, Network | undefined>();
     for (const i of here) {
       const k = `${i.metadata.project}/${instanceNetwork(i.spec)}`;
@@ -281,7 +334,7 @@ export class NetworkSync implements InstanceNetworking {
     const uid = inst.metadata.uid;
     const before = this.attached.get(uid);
     this.attached.set(uid, { inst, vni: cfg.vni, ip });
-    const ingress = this.policies().get(uid);
+    const ingress = policiesOf(this.attached, this.instances.items.values(), this.groups.items.values()).get(uid);
     try {
       const a = await timed('prepare: attach instance', () => this.net!.attachInstance({ id: uid, project: cfg.project, name: inst.metadata.name, vni: cfg.vni, ip, ...(ingress ? { ingress } : {}) }));
       this.setRecords(cfg.vni, cfg.project, cfg.name);
@@ -309,7 +362,7 @@ export class NetworkSync implements InstanceNetworking {
 
   /** Re-applies everything derived from the watched objects, `settleMs` after the last change. */
   private schedule(): void {
-    if (!this.net || this.abort.signal.aborted || this.timer) return;
+    if ((!this.net && !this.host) || this.abort.signal.aborted || this.timer) return;
     this.timer = setTimeout(() => {
       this.timer = undefined;
       void this.serial(() => this.refresh()).catch((e: Error) => this.ctx.log(`network: ${e.message}`));
@@ -318,6 +371,11 @@ export class NetworkSync implements InstanceNetworking {
   }
 
   private async refresh(): Promise<void> {
+    await this.host?.refresh(this.services.items.values(), replicasByService(this.instances.items.values()));
+    if (this.net) await this.refreshOverlay();
+  }
+
+  private async refreshOverlay(): Promise<void> {
     this.cluster.splice(1, Infinity, ...[...this.networks.items.values()].flatMap((n) => (n.status?.cidr ? [n.status.cidr] : [])));
     for (const a of this.attached.values()) {
       a.inst = latestOf(this.instances, a.inst) ?? a.inst;
@@ -362,39 +420,10 @@ export class NetworkSync implements InstanceNetworking {
 
   /** Ingress of every local instance, the host ports forwarded to them, and the services here. Call serialized. */
   private async applyRules(): Promise<void> {
-    await this.net!.setIngress(this.policies());
+    await this.net!.setIngress(policiesOf(this.attached, this.instances.items.values(), this.groups.items.values()));
     await this.net!.setPublished([...this.attached.values()].flatMap((a) => publishedOf(a.inst.spec, a.ip)));
     // a service that cannot be set up here (a proxy's port taken) must not hold up instances
-    await this.net!.setServices(this.serviceDefinitions()).catch((e: Error) => this.ctx.log(`network: services: ${e.message}`));
-  }
-
-  /** The services of every network present (ensured, with a local instance) on this node. */
-  private serviceDefinitions(): ServiceDefinition[] {
-    const present = new Map<string, number>();
-    for (const a of this.attached.values()) {
-      if (this.ensured.has(a.vni)) present.set(`${a.inst.metadata.project}/${instanceNetwork(a.inst.spec)}`, a.vni);
-    }
-    const replicas = replicasByService(this.instances.items.values());
-    const out: ServiceDefinition[] = [];
-    for (const s of this.services.items.values()) {
-      const vni = present.get(`${s.metadata.project}/${serviceNetwork(s)}`);
-      const def = vni === undefined ? undefined : serviceDefinitionOf(s, vni, replicas.get(keyOf(s)) ?? []);
-      if (def) out.push(def);
-    }
-    return out;
-  }
-
-  /** Security groups → ingress per local instance; group sources resolve to addresses on every node. */
-  private policies(): Map<string, IngressPolicy | undefined> {
-    const projects = new Set([...this.attached.values()].map((a) => a.inst.metadata.project!));
-    const endpoints = new Map<string, ReturnType<typeof endpointOf>>();
-    for (const i of this.instances.items.values()) {
-      if (projects.has(i.metadata.project!) && addressed(i)) endpoints.set(i.metadata.uid, endpointOf(i, i.status!.ip!));
-    }
-    for (const a of this.attached.values()) endpoints.set(a.inst.metadata.uid, endpointOf(a.inst, a.ip));
-    const groups = [...this.groups.items.values()].filter((g) => projects.has(g.metadata.project!)).map(groupInfo);
-    const resolver = new PolicyResolver([...endpoints.values()], groups);
-    return new Map([...this.attached.entries()].map(([uid, a]) => [uid, resolver.ingressFor(endpointOf(a.inst, a.ip))]));
+    await this.net!.setServices(serviceDefinitionsOf(this.attached.values(), this.ensured, this.services.items.values(), this.instances.items.values())).catch((e: Error) => this.ctx.log(`network: services: ${e.message}`));
   }
 
   private serial<T>(fn: () => Promise<T>): Promise<T> {

@@ -3,6 +3,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { probeOnce, Prober } from './probes.js';
 import { resolveHealth } from '../../model/health.js';
+import { instanceEndpoint } from '../../model/host-networking.js';
 
 let server: Server | undefined;
 let status = 200;
@@ -26,6 +27,15 @@ describe('probeOnce', () => {
     server = undefined;
     expect(await probeOnce(resolveHealth({ tcp: { port } }), { host: '127.0.0.1' })).toEqual({ ok: false, message: `connect 127.0.0.1:${port}: connection refused` });
     expect(await probeOnce(http, { host: '127.0.0.1' })).toEqual({ ok: false, message: `GET http://127.0.0.1:${port}/healthz: connection refused` });
+  });
+
+  it('probes a declared port where it really listens: its host port in host networking', async () => {
+    status = 200;
+    const port = await listen();
+    const inst = { status: { phase: 'Running' as const, ip: '127.0.0.1', hostNetwork: { ports: [{ port: 8080, protocol: 'tcp' as const, hostPort: port }] } } };
+    const target = { host: instanceEndpoint(inst, 0).host, portOf: (p: number) => instanceEndpoint(inst, p).port };
+    expect(await probeOnce(resolveHealth({ http: { port: 8080, path: '/healthz' } }), target)).toMatchObject({ ok: true, message: `GET http://127.0.0.1:${port}/healthz answered 200` });
+    expect(await probeOnce(resolveHealth({ tcp: { port: 8080 } }), target)).toMatchObject({ ok: true });
   });
 
   it('says how a command check ended, with the end of its output on one line', async () => {

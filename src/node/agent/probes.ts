@@ -22,6 +22,8 @@ export interface ExecOutcome {
 export interface ProbeTarget {
   /** Address the workload listens on, as seen from this node. */
   host: string;
+  /** Where a port of the check listens (host networking: a declared port's host port). Default: the port itself. */
+  portOf?: (port: number) => number;
   /** Runs a command inside the workload. */
   exec?: (argv: string[], timeoutMs: number) => Promise<ExecOutcome>;
 }
@@ -31,8 +33,8 @@ export const OUTPUT_TAIL = 200;
 
 export async function probeOnce(check: ResolvedHealthCheck, target: ProbeTarget): Promise<ProbeResult> {
   switch (check.kind) {
-    case 'http': return httpProbe(target.host, check.port!, check.path ?? '/', check.timeoutMs);
-    case 'tcp': return tcpProbe(target.host, check.port!, check.timeoutMs);
+    case 'http': return httpProbe(target.host, target.portOf?.(check.port!) ?? check.port!, check.path ?? '/', check.timeoutMs);
+    case 'tcp': return tcpProbe(target.host, target.portOf?.(check.port!) ?? check.port!, check.timeoutMs);
     case 'command': return commandProbe(check.command!, check.timeoutMs, target);
   }
 }

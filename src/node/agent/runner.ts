@@ -19,6 +19,7 @@ import { setCondition } from '../../model/conditions.js';
 import { resolveHealth, type ResolvedHealthCheck } from '../../model/health.js';
 import { isExecCapable } from '../drivers/index.js';
 import { Prober } from './probes.js';
+import { instanceEndpoint } from '../../model/host-networking.js';
 import type { LocalRecord, RecordStore } from './records.js';
 
 export interface Backoff {
@@ -43,6 +44,8 @@ export interface PreparedRun {
   env: Record<string, string>;
   netns?: string;
   wait?: string;
+  /** Status fields the run sets when it starts (host networking: status.ip, the node's address, and status.hostNetwork). */
+  status?: Pick<InstanceStatus, 'ip' | 'hostNetwork'>;
   files?: TaskFile[];
   mounts?: TaskMount[];
   devices?: string[];
@@ -205,7 +208,7 @@ export class InstanceRunner {
         ? { type: 'Ready', status: 'False' as const, reason: 'HealthCheckPending', message: 'waiting for the first passing health check' }
         : { type: 'Ready', status: 'True' as const, reason: 'Running', message: 'running (no health check)' };
       await this.write((s) => ({
-        ...s, phase: 'Running', reason: 'Started', message: `running as pid ${handle.pid}`, pid: handle.pid, startedAt: handle.startedAt, restarts: this.record.restarts,
+        ...s, ...prepared.status, phase: 'Running', reason: 'Started', message: `running as pid ${handle.pid}`, pid: handle.pid, startedAt: handle.startedAt, restarts: this.record.restarts,
         conditions: setCondition(s.conditions, ready, isoNow(this.deps.clock)),
       }));
       if (health) this.startProbes(handle, resolveHealth(health));
@@ -223,7 +226,9 @@ export class InstanceRunner {
     this.prober?.stop();
     const driver = this.deps.driver(handle.driver);
     this.prober = new Prober(check, () => ({
-      host: this.inst.status?.ip ?? '127.0.0.1',
+      // where it listens: its address (the node's in host networking, else 127.0.0.1), a declared port at its host port
+      host: instanceEndpoint(this.inst, 0).host,
+      portOf: (port: number) => instanceEndpoint(this.inst, port).port,
       ...(driver && isExecCapable(driver) ? { exec: async (argv: string[], timeoutMs: number) => {
         const r = await driver.exec(handle, argv, { timeoutMs });
         return { code: r.code, output: `${r.stdout}\n${r.stderr}` };

@@ -18,6 +18,8 @@ export interface NetworkCapabilities {
   vxlan: boolean;
   /** Why the mode is what it is, and anything degraded. */
   details: string[];
+  /** Host mode that only a restart can change (not root): not worth probing again. */
+  fixed?: boolean;
 }
 
 export interface ProbeOptions {
@@ -34,7 +36,7 @@ export async function probeNetworking(options: ProbeOptions = {}): Promise<Netwo
   const host = (why: string, details: string[] = []): NetworkCapabilities => ({
     mode: 'host', vxlan: false, summary: `host networking (no root / no netns): ${why}`, details: [why, ...details],
   });
-  if (uid !== 0) return host('not running as root');
+  if (uid !== 0) return { ...host('not running as root'), fixed: true };
   const tool = async (argv: string[]) => (await runner.run(argv, { allowFailure: true }).catch(() => ({ code: 127, stdout: '', stderr: 'not found' }))).code === 0;
   if (!(await tool(['ip', '-V']))) return host('`ip` (iproute2) is not installed');
   if (!(await tool(['nft', '--version']))) return host('`nft` (nftables) is not installed');
@@ -72,19 +74,24 @@ export class HostPorts {
     private readonly isFree: (port: number) => Promise<boolean> = portIsFree,
   ) {}
 
-  /** Ports of `instance` (idempotent): container port → host port. */
-  async allocate(instance: string, ports: readonly { port: number; publish?: number }[]): Promise<Map<number, number>> {
+  /**
+   * Ports of `instance` (idempotent): declared port → host port. `preferred`: the host ports it had
+   * (an earlier run), taken again where still free.
+   */
+  async allocate(instance: string, ports: readonly { port: number; publish?: number }[], preferred: ReadonlyMap<number, number> = new Map()): Promise<Map<number, number>> {
     const existing = this.held.get(instance);
     if (existing) return existing;
     const taken = new Set([...this.held.values()].flatMap((m) => [...m.values()]));
     const out = new Map<number, number>();
     for (const p of ports) {
+      if (out.has(p.port)) continue; // the same number for tcp and udp: one host port
       if (p.publish !== undefined) {
         out.set(p.port, p.publish);
         taken.add(p.publish);
         continue;
       }
-      let chosen: number | undefined;
+      const before = preferred.get(p.port);
+      let chosen = before !== undefined && !taken.has(before) && (await this.isFree(before)) ? before : undefined;
       for (let port = this.range.from; port <= this.range.to && chosen === undefined; port++) {
         if (!taken.has(port) && (await this.isFree(port))) chosen = port;
       }
@@ -98,6 +105,11 @@ export class HostPorts {
 
   release(instance: string): void {
     this.held.delete(instance);
+  }
+
+  /** Records the ports of an instance that runs already (found after an agent restart), so no other gets them. */
+  adopt(instance: string, ports: ReadonlyMap<number, number>): void {
+    if (!this.held.has(instance)) this.held.set(instance, new Map(ports));
   }
 
   /** Environment for the workload: PORT and PORT_<declared port>. */

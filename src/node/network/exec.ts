@@ -37,37 +37,44 @@ export class CommandError extends Error {
 
 const MAX_OUTPUT = 16 * 1024 * 1024;
 
-/** Runs commands on this machine. */
-export const hostRunner: Runner = {
-  run(argv, options = {}) {
-    return new Promise((resolve, reject) => {
-      const [cmd, ...args] = argv;
-      const child = spawn(cmd!, args, { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, LC_ALL: 'C' } });
-      const out: Buffer[] = [];
-      const err: Buffer[] = [];
-      let size = 0;
-      const collect = (into: Buffer[]) => (d: Buffer) => {
-        size += d.length;
-        if (size <= MAX_OUTPUT) into.push(d);
-      };
-      child.stdout.on('data', collect(out));
-      child.stderr.on('data', collect(err));
-      const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 30_000);
-      child.once('error', (e) => {
-        clearTimeout(timer);
-        reject(new CommandError(argv, { code: 127, stdout: '', stderr: e.message }));
-      });
-      child.once('close', (code, signal) => {
-        clearTimeout(timer);
-        const result = { code: code ?? 128, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() + (signal ? ` (killed by ${signal})` : '') };
-        if (result.code !== 0 && !options.allowFailure) reject(new CommandError(argv, result, options.input));
-        else resolve(result);
-      });
-      child.stdin.on('error', () => {}); // the command may exit before reading its input
-      child.stdin.end(options.input ?? '');
+/** Runs commands on this machine, found on `path` (default: this process's PATH). */
+export function commandRunner(path?: string): Runner {
+  return {
+    run: (argv, options = {}) => run(argv, options, path),
+  };
+}
+
+/** Runs commands on this machine, found on this process's PATH. */
+export const hostRunner: Runner = commandRunner();
+
+function run(argv: readonly string[], options: RunOptions, path: string | undefined): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const [cmd, ...args] = argv;
+    const child = spawn(cmd!, args, { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...(path !== undefined ? { PATH: path } : {}), LC_ALL: 'C' } });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    let size = 0;
+    const collect = (into: Buffer[]) => (d: Buffer) => {
+      size += d.length;
+      if (size <= MAX_OUTPUT) into.push(d);
+    };
+    child.stdout.on('data', collect(out));
+    child.stderr.on('data', collect(err));
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 30_000);
+    child.once('error', (e) => {
+      clearTimeout(timer);
+      reject(new CommandError(argv, { code: 127, stdout: '', stderr: e.message }));
     });
-  },
-};
+    child.once('close', (code, signal) => {
+      clearTimeout(timer);
+      const result = { code: code ?? 128, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() + (signal ? ` (killed by ${signal})` : '') };
+      if (result.code !== 0 && !options.allowFailure) reject(new CommandError(argv, result, options.input));
+      else resolve(result);
+    });
+    child.stdin.on('error', () => {}); // the command may exit before reading its input
+    child.stdin.end(options.input ?? '');
+  });
+}
 
 /** A Runner that records commands and answers from a table; for unit tests. */
 export class RecordingRunner implements Runner {
