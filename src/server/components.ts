@@ -32,7 +32,8 @@ export function serverComponents(options: ComponentOptions): (ctx: ServerContext
       out.push(new Scheduler(ctx.repo, new EventRecorder(ctx.repo, 'scheduler'), { policy: options.policy as PolicyChoice }));
     }
     out.push(new NodeController(ctx.repo, new EventRecorder(ctx.repo, 'node-controller'), { heartbeatTimeoutMs: options.nodeTimeoutMs ?? 10_000 }));
-    out.push(new NetworkController(ctx.repo, new EventRecorder(ctx.repo, 'network-controller')));
+    // services' host ports (nodes with host networking) come from the range published ports come from
+    out.push(new NetworkController(ctx.repo, new EventRecorder(ctx.repo, 'network-controller'), ctx.config.nodePortRange ? { nodePortRange: ctx.config.nodePortRange } : {}));
     out.push(new InstanceEvents(ctx.repo, new EventRecorder(ctx.repo, 'agent')));
     out.push(new ServiceController(ctx.repo, new EventRecorder(ctx.repo, 'service-controller'), ctx.admission));
     out.push(new StackController(ctx.repo, new EventRecorder(ctx.repo, 'stack-controller')));
