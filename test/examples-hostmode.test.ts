@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startTestServer, client, ROOT, type TestServer } from './helpers/server.js';
 import { cliRunner, type CliResult } from './helpers/cli.js';
+import { until } from './helpers/processes.js';
 
 const has = (cmd: string) => { try { execFileSync('sh', ['-c', 'command -v "$1"', 'sh', cmd]); return true; } catch { return false; } };
 const node = `exh-${process.pid}`;
@@ -24,16 +25,6 @@ const example = (name: string) => join(ROOT, 'examples', name, 'stack.yaml');
 
 interface HostPort { port: number; protocol: string; hostPort: number }
 
-async function until<T>(get: () => Promise<T>, ok: (v: T) => boolean, ms = 90_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await get().catch(() => undefined as T);
-    if (v !== undefined && ok(v)) return v;
-    if (Date.now() > end) throw new Error(`condition not met: ${JSON.stringify(v).slice(0, 800)}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
 async function httpGet(url: string): Promise<string> {
   const res = await fetch(url, { signal: AbortSignal.timeout(3000) });
   return res.text();
@@ -41,7 +32,7 @@ async function httpGet(url: string): Promise<string> {
 
 /** The service once Available, with the host port of its port 80. */
 async function available(name: string): Promise<{ hostPort: number; replicas: number }> {
-  const svc = await until(() => api('GET', `/v1/projects/default/services/${name}`).then((r) => r.body), (s) => s.status?.phase === 'Available' && Boolean(s.status.hostPorts?.length));
+  const svc = await until(`service ${name} Available with host ports`, () => api('GET', `/v1/projects/default/services/${name}`).then((r) => r.body), (s) => s.status?.phase === 'Available' && Boolean(s.status.hostPorts?.length), 90_000, () => server.output().slice(-2000));
   const hostPort = (svc.status.hostPorts as HostPort[]).find((h) => h.port === 80 && h.protocol === 'tcp')!.hostPort;
   expect(hostPort).toBeGreaterThanOrEqual(base);
   expect(hostPort).toBeLessThan(base + 16);
@@ -53,12 +44,12 @@ beforeAll(async () => {
   server = await startTestServer({ agent: true, args: ['--node-name', node, '--network', 'host', '--node-port-range', `${base}-${base + 15}`, '--capacity', 'cpu=16,memory=16Gi'] });
   api = client(server.url, server.token);
   run = cliRunner(join(dir, 'cli.json'), { STRATUS_SERVER: server.url, STRATUS_TOKEN: server.token });
-  await until(() => api('GET', `/v1/nodes/${node}`).then((r) => r.body), (n) => n.status?.phase === 'Ready');
+  await until('node Ready', () => api('GET', `/v1/nodes/${node}`).then((r) => r.body), (n) => n.status?.phase === 'Ready');
 }, 60_000);
 
 afterAll(async () => {
   for (const s of ['static-web', 'web-redis']) await run(['stack', 'rm', s]).catch(() => undefined);
-  await until(() => api('GET', '/v1/projects/default/instances').then((r) => r.body.items.length), (n) => n === 0, 30_000).catch(() => undefined);
+  await until('instances gone', () => api('GET', '/v1/projects/default/instances').then((r) => r.body.items.length), (n) => n === 0).catch(() => undefined);
   await server.stop();
   server.cleanup();
   rmSync(dir, { recursive: true, force: true });
@@ -93,7 +84,7 @@ describe('examples with host networking', () => {
     expect(res.code, res.stderr).toBe(0);
     const { hostPort } = await available('web');
     const url = `http://127.0.0.1:${hostPort}/`;
-    const first = await until(() => httpGet(url), (b) => /^visits: \d+/.test(b));
+    const first = await until('a visit counted', () => httpGet(url).catch((e: Error) => e.message), (b) => /^visits: \d+/.test(b));
     const n = Number(/visits: (\d+)/.exec(first)![1]);
     expect(await httpGet(url)).toMatch(new RegExp(`^visits: ${n + 1} \\(served by web-`));
   });
