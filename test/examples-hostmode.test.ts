@@ -56,9 +56,11 @@ afterAll(async () => {
 }, 60_000);
 
 describe('examples with host networking', () => {
-  it('the node says it runs instances with host networking, and why', async () => {
+  it('the node says it runs instances with host networking, and why (its status, describe node)', async () => {
     const n = (await api('GET', `/v1/nodes/${node}`)).body;
     expect(n.status.conditions.find((c: { type: string }) => c.type === 'Networking')).toMatchObject({ reason: 'host', message: 'host networking: chosen with --network host' });
+    const described = await run(['describe', 'node', node]);
+    expect(described.stdout).toMatch(/Networking[\s\S]*host networking: chosen with --network host/);
   });
 
   it('static-web becomes ready: each replica on its own host port, the service answering from all three on 127.0.0.1', async () => {
