@@ -16,7 +16,7 @@ import { compileChecker } from '../model/validate.js';
 import { notFound, StratusError, ValidationError } from '../model/errors.js';
 import { toErrorResponse } from './errors.js';
 import { jsonDepth, valueDepth, MAX_DEPTH } from './depth.js';
-import { canSee, denyReason, hasRole, HIDDEN_KINDS, roleIn, type Authenticator, type Principal, type Role, type Verb } from '../policy/auth.js';
+import { canSee, denyReason, hasRole, isHidden, roleIn, type Authenticator, type Principal, type Role, type Verb } from '../policy/auth.js';
 import { NodeScope } from '../policy/node-scope.js';
 import { bearerToken } from './bearer.js';
 import type { AuditLog } from '../policy/audit.js';
@@ -233,7 +233,7 @@ function installAuth(app: FastifyInstance, deps: ApiDeps): void {
 
 /** For hidden kinds: a refused request about an object the caller cannot see is answered 404. */
 async function hideUnseen(deps: ApiDeps, req: FastifyRequest, principal: Principal, kind: Kind): Promise<void> {
-  if (!HIDDEN_KINDS.has(kind.kind)) return;
+  if (!isHidden(kind)) return;
   const params = (req.params ?? {}) as { name?: string; project?: string };
   const name = kind.kind === 'project' ? params.project : params.name;
   if (name === undefined) return;

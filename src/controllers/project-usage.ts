@@ -1,6 +1,6 @@
 /**
- * Keeps each project's `status.usage` current: what its instances that are not finished reserve
- * (CPU, memory, disk, GPUs, instances), counted as the quota check counts it (policy/quota.ts), so
+ * Keeps each project's `status.usage` current: what its active objects take (instances that are not
+ * finished: CPU, memory, disk, GPUs, instances; volumes: count and storage), counted as the quota check counts it (policy/quota.ts), so
  * `describe project` can show `used / limit` as `openstack quota show --usage` does.
  *
  *   instances watch ─▶ QuotaTracker (per-project sums) ─▶ dirty projects ─▶ every flushMs: write
@@ -12,7 +12,7 @@
 import type { Repository } from '../store/repository.js';
 import type { Component } from '../runtime/component.js';
 import { projectKind } from '../model/kinds/index.js';
-import type { Project } from '../model/kinds/project.js';
+import { QUOTAS, type Project } from '../model/kinds/project.js';
 import { QuotaTracker, type Usage } from '../policy/quota.js';
 
 export class ProjectUsageController implements Component {
@@ -68,6 +68,6 @@ export class ProjectUsageController implements Component {
   }
 }
 
-function sameUsage(a: Usage | undefined, b: Usage): boolean {
-  return a !== undefined && a.cpu === b.cpu && a.memory === b.memory && a.disk === b.disk && a.gpu === b.gpu && a.instances === b.instances;
+function sameUsage(a: Partial<Usage> | undefined, b: Usage): boolean {
+  return a !== undefined && QUOTAS.every(({ name }) => (a[name] ?? 0) === (b[name] ?? 0));
 }

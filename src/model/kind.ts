@@ -8,6 +8,9 @@ import { ValidationError, type FieldProblem } from './errors.js';
 import { DnsLabel, LabelMap, Timestamp, Strict } from './schema.js';
 import { dnsLabelProblem, labelKeyProblem, labelValueProblem } from './labels.js';
 import { compileChecker, type Checker } from './validate.js';
+import type { Access, AdmissionCheck, DescribeLine, Lifecycle, ObjectRef, QuotaUse, StackEntry, Visibility, Workload } from './checklist.js';
+
+export type * from './checklist.js';
 
 export type Scope = 'project' | 'cluster';
 
@@ -106,11 +109,30 @@ export interface KindInput<S extends TObject, St extends TObject> {
   checkUpdate?: (prev: Static<S>, next: Static<S>) => FieldProblem[];
   initialStatus?: (obj: StoredObject<Static<S>, Static<St>>) => Static<St> | undefined;
   columns: Column[];
+  /** Who may read it: people (visibility, 404 for the unseen) and node credentials. */
+  access?: Access;
+  /** What an object names (an instance: its image, secrets, network, volumes). Pure. */
+  references?: (obj: { metadata: { name: string; project?: string }; spec: unknown }) => ObjectRef[];
+  /** The instance specs its spec holds (an instance: its spec; a service: its template's). */
+  workloads?: (spec: unknown) => Workload[];
+  /** What its objects own, and what goes with a project. */
+  lifecycle?: Lifecycle;
+  /** Admission checks its writes pass (policy/admission-checks.ts), in this order. */
+  admission?: AdmissionCheck[];
+  /** Its status in its own words for `stratus describe`, shown instead of the status as YAML. */
+  describe?: (obj: StoredObject) => DescribeLine[];
+  /** How compact stack files name it; absent: only as full objects (kind: ...). */
+  stack?: StackEntry;
+  /** What its objects take from their project's quotas. */
+  quota?: QuotaUse;
 }
 
 export interface Kind<S extends TObject = TObject, St extends TObject = TObject> extends KindInput<S, St> {
   verbs: Verb[];
   writers: 'users' | 'platform' | 'cluster-admins';
+  access: Access & { visibleTo: Visibility };
+  admission: AdmissionCheck[];
+  lifecycle: Lifecycle;
   /** The whole object as users send it (status optional; read-only metadata tolerated). */
   objectSchema: TObject;
   checkObject: Checker;
@@ -139,7 +161,10 @@ export function defineKind<S extends TObject, St extends TObject>(kindInput: Kin
   return {
     verbs: ['get', 'list', 'watch', 'create', 'update', 'delete'],
     writers: 'users',
+    admission: [],
+    lifecycle: {},
     ...input,
+    access: { visibleTo: input.scope === 'project' ? 'project-members' : 'everyone', ...input.access },
     objectSchema,
     // Compiled on first use: the CLI loads every kind for its names and columns and validates none.
     checkObject: lazyChecker(() => compileChecker(objectSchema)),

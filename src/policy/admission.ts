@@ -8,6 +8,7 @@ import type { Repository } from '../store/repository.js';
 import type { TxnOp } from '../store/backend.js';
 import type { Principal } from './auth.js';
 import { StratusError } from '../model/errors.js';
+import type { AdmissionChecks } from './admission-checks.js';
 import { ALL_KINDS, projectKind } from '../model/kinds/index.js';
 
 export interface AdmissionRequest {
@@ -32,21 +33,28 @@ export interface AdmissionRequest {
  */
 export type AdmissionPlugin = (req: AdmissionRequest, repo: Repository) => Promise<void | TxnOp[]>;
 
+/**
+ * Runs, for each write: the project checks, then the checks the written kind names in its
+ * description (`admission`, bound by `checks`: admission-checks.ts `admissionChecks()`, as the
+ * server does), then `plugins` (for every kind). A check a kind names that `checks` does not bind
+ * is skipped (an Admission made without a quota tracker has no quota check).
+ */
 export class Admission {
   private readonly plugins: AdmissionPlugin[];
 
-  constructor(private readonly repo: Repository, plugins: AdmissionPlugin[] = []) {
-    this.plugins = [projectMustExist, projectMustBeEmpty, ...plugins];
+  constructor(private readonly repo: Repository, plugins: AdmissionPlugin[] = [], private readonly checks: AdmissionChecks = {}) {
+    this.plugins = [...plugins];
   }
 
   add(plugin: AdmissionPlugin): void {
     this.plugins.push(plugin);
   }
 
-  /** Runs every plugin; returns their guards for the write's transaction. */
+  /** Runs every check that applies; returns their guards for the write's transaction. */
   async admit(req: AdmissionRequest): Promise<TxnOp[]> {
+    const named = req.kind.admission.flatMap((name) => this.checks[name] ?? []);
     const guards: TxnOp[] = [];
-    for (const plugin of this.plugins) guards.push(...((await plugin(req, this.repo)) ?? []));
+    for (const plugin of [projectMustExist, projectMustBeEmpty, ...named, ...this.plugins]) guards.push(...((await plugin(req, this.repo)) ?? []));
     return guards;
   }
 }

@@ -9,7 +9,7 @@
 import { createHash } from 'node:crypto';
 import type { Repository } from '../store/repository.js';
 import type { Watcher } from '../store/backend.js';
-import type { Kind, StoredObject } from '../model/kind.js';
+import type { Kind, StoredObject, Visibility } from '../model/kind.js';
 import { StratusError } from '../model/errors.js';
 import { tokenKind, userKind } from '../model/kinds/index.js';
 import type { Token } from '../model/kinds/token.js';
@@ -60,8 +60,10 @@ export function hasRole(principal: Principal, project: string, needed: Role): bo
 
 const READ_VERBS: ReadonlySet<Verb> = new Set(['get', 'list', 'watch']);
 
-/** Kinds that answer 404 alike whether an object exists or the caller may not see it (no enumeration). */
-export const HIDDEN_KINDS: ReadonlySet<string> = new Set(['user', 'token', 'project']);
+/** Whether objects of `kind` answer 404 alike whether they exist or the caller may not see them (no enumeration): its `access.hidden`. */
+export function isHidden(kind: Kind): boolean {
+  return kind.access.hidden === true;
+}
 
 /**
  * Why `principal` may not do `verb` on `kind` (in `project`), or undefined when it may.
@@ -93,17 +95,22 @@ export function viewOf(principal: Principal, kind: Kind, obj: StoredObject, scop
   return canSee(principal, kind, obj) ? obj : undefined;
 }
 
-/** Whether a person or robot may read this object (nodes: `viewOf`, which needs the node scope). */
-export function canSee(principal: Principal, kind: Kind, obj: { metadata: { name: string; project?: string }; spec: unknown }): boolean {
+type Visible = { metadata: { name: string; project?: string }; spec: unknown };
+
+/** Each visibility a kind may declare (`access.visibleTo`, model/checklist.ts): who, besides cluster admins, sees an object. */
+const VISIBLE: Record<Visibility, (principal: Principal, obj: Visible) => boolean> = {
+  'project-members': (p, obj) => obj.metadata.project !== undefined && roleIn(p, obj.metadata.project) !== undefined,
+  'its-members': (p, obj) => roleIn(p, obj.metadata.name) !== undefined,
+  self: (p, obj) => obj.metadata.name === p.user,
+  'token-holders': (p, obj) => obj.metadata.name === p.token || tokenManagedBy(p, obj.spec as Token['spec']),
+  everyone: () => true,
+};
+
+/** Whether a person or robot may read this object, as its kind's `access.visibleTo` says (nodes: `viewOf`, which needs the node scope). */
+export function canSee(principal: Principal, kind: Kind, obj: Visible): boolean {
   if (principal.clusterAdmin) return true;
   if (principal.node || principal.join) return false;
-  if (kind.scope === 'project') return obj.metadata.project !== undefined && roleIn(principal, obj.metadata.project) !== undefined;
-  switch (kind.kind) {
-    case 'project': return roleIn(principal, obj.metadata.name) !== undefined;
-    case 'user': return obj.metadata.name === principal.user;
-    case 'token': return obj.metadata.name === principal.token || tokenManagedBy(principal, obj.spec as Token['spec']);
-    default: return true;
-  }
+  return VISIBLE[kind.access.visibleTo](principal, obj);
 }
 
 /**

@@ -1,59 +1,65 @@
 /**
- * The node authorizer (Kubernetes' is the model): what a node's credential may read and write.
+ * The node authorizer (Kubernetes' is the model): what a node's credential may read and write,
+ * as each kind's description says (`access.node`, model/checklist.ts NodeAccess):
  *
- * A node reads
- *   - the instances bound to it, whole;
- *   - the other instances of the projects it hosts (an instance of the project is bound to it),
- *     redacted to what its networking needs: name, labels, network, ports, http/tcp health check,
- *     and status phase, node, address and conditions (peers, DNS names, security-group members,
- *     service backends). Never their env, command, annotations or anything else;
- *   - the networks and security groups of the projects it hosts, and their services (redacted:
- *     ports, balancing and the template's network, ports and probe; no template env or history);
- *   - the images its bound instances run (their content too), and its own node object.
- * A node writes the status of its own node and of the instances bound to it (keeping them bound to
- * it), and nothing else. Secrets (their kind is defined elsewhere) are readable only when an
- * instance bound to the node references them: `NodeScope.boundInstancesOf` lists those.
+ *   own         its own object (nodes)
+ *   boundTo     the objects bound to it, whole (instances whose status.node is the node)
+ *   hosted      in the projects it hosts (an instance of the project is bound to it): whole
+ *               (networks, security groups) or redacted to what its networking needs (peer
+ *               instances, services: model/redact.ts; never their env, command or annotations)
+ *   referenced  what an instance bound to it refers to (images, volumes: NodeScope)
+ *   writesStatus  its own object's status, or that of the objects bound to it (kept bound to it
+ *               or released, never handed to another node: checkNodeStatusWrite)
  *
+ * A kind without `access.node` is refused to nodes; `{}` lets them list and watch and see none
+ * of it (secrets: an agent gets the values its instances use through a route of their own).
  * Route-level checks (`nodeDenyReason`) run before the handler; `nodeView` decides per object.
  */
 import type { Kind, StoredObject } from '../model/kind.js';
-import type { Instance, InstanceSpec } from '../model/kinds/instance.js';
-import type { Service } from '../model/kinds/service.js';
-import type { HealthCheck } from '../model/health.js';
+import { StratusError } from '../model/errors.js';
 import type { NodeScope } from './node-scope.js';
 import type { Verb } from './auth.js';
 
-/** Marks an object a node receives redacted (its spec holds only what networking needs). */
-export const REDACTED_ANNOTATION = 'stratus.io/redacted';
+export { REDACTED_ANNOTATION } from '../model/redact.js';
 
-/** Kinds a node may read at all; which objects, `nodeView` decides. */
-const NODE_READABLE: ReadonlySet<string> = new Set(['node', 'image', 'instance', 'network', 'security-group', 'service', 'secret']);
 const READ_VERBS: ReadonlySet<Verb> = new Set(['get', 'list', 'watch']);
 
 /** Why node `node` may not do `verb` on `kind` (object `name`), or undefined when it may, subject to `nodeView`. */
 export function nodeDenyReason(node: string, kind: Kind, verb: Verb, name?: string): string | undefined {
-  if (kind.kind === 'node' && verb === 'status' && name === node) return undefined;
-  if (kind.kind === 'instance' && verb === 'status') return undefined; // bound to it: checked on the object
-  if (READ_VERBS.has(verb) && NODE_READABLE.has(kind.kind)) return undefined;
+  const access = kind.access.node;
+  if (verb === 'status' && access?.writesStatus === 'own' && name === node) return undefined;
+  if (verb === 'status' && access?.writesStatus === 'bound') return undefined; // bound to it: checked on the object
+  if (READ_VERBS.has(verb) && access) return undefined;
   return `node:${node} may not ${verb} ${kind.plural}${name ? ` (${name})` : ''}`;
 }
 
-/**
- * The object as node `node` may read it: whole, redacted, or undefined (not at all).
- * Secrets answer undefined here: their routes decide with `NodeScope.boundInstancesOf`.
- */
+/** The object as node `node` may read it: whole, redacted, or undefined (not at all). */
 export function nodeView(scope: NodeScope | undefined, node: string, kind: Kind, obj: StoredObject): StoredObject | undefined {
-  if (kind.kind === 'node') return obj.metadata.name === node ? obj : undefined;
-  if (kind.kind === 'instance' && (obj as Instance).status?.node === node) return obj;
+  const access = kind.access.node;
+  if (!access) return undefined;
+  if (access.own) return obj.metadata.name === node ? obj : undefined;
+  if (access.boundTo?.(obj) === node) return obj;
   const project = obj.metadata.project;
   if (!scope || project === undefined) return undefined;
-  switch (kind.kind) {
-    case 'image': return scope.usesImage(node, project, obj.metadata.name) ? obj : undefined;
-    case 'instance': return scope.hostsProject(node, project) ? redactInstance(obj as Instance) : undefined;
-    case 'service': return scope.hostsProject(node, project) ? redactService(obj as Service) : undefined;
-    case 'network':
-    case 'security-group': return scope.hostsProject(node, project) ? obj : undefined;
-    default: return undefined;
+  if (access.referenced && scope.references(node, kind.kind, project, obj.metadata.name)) return obj;
+  if (access.hosted && scope.hostsProject(node, project)) return access.hosted === 'whole' ? obj : access.hosted(obj);
+  return undefined;
+}
+
+/**
+ * A node writes the status of the objects bound to it (`writesStatus: 'bound'`): they stay bound
+ * to it, or it releases them (no node: placed again, after a drain or a preemption). It never hands
+ * one to another node or claims one. Its own object's status is checked by the route's permission.
+ */
+export function checkNodeStatusWrite(node: string, kind: Kind, name: string, prev: StoredObject, status: unknown): void {
+  const boundTo = kind.access.node?.writesStatus === 'bound' ? kind.access.node.boundTo : undefined;
+  if (!boundTo) return;
+  if (boundTo(prev) !== node) {
+    throw new StratusError('STRATUS_ERR_FORBIDDEN', `node:${node} may only write the status of ${kind.plural} bound to it; ${kind.kind} "${name}" is not`);
+  }
+  const next = boundTo({ ...prev, status });
+  if (next !== undefined && next !== node) {
+    throw new StratusError('STRATUS_ERR_FORBIDDEN', `status.node: node:${node} cannot move ${kind.kind} "${name}" to node ${JSON.stringify(next)}; it keeps it or releases it (no node)`);
   }
 }
 
@@ -65,74 +71,11 @@ export interface WidenSource {
   subscribe(onWiden: (project: string) => void): () => void;
 }
 
-/** Kinds a node reads only in the projects it hosts: its watches of them widen with its projects. */
-const HOSTED_KINDS: ReadonlySet<string> = new Set(['instance', 'service', 'network', 'security-group']);
-
-/** How node `node`'s watches of `kind` learn that they may read another project. */
+/** How node `node`'s watches of `kind` learn that they may read another project: kinds it reads in the projects it hosts. */
 export function nodeWidenSource(scope: NodeScope, node: string, kind: Kind): WidenSource | undefined {
-  if (!HOSTED_KINDS.has(kind.kind)) return undefined;
+  if (!kind.access.node?.hosted) return undefined;
   return {
     missedSince: (from, project) => scope.hostedSince(node, from, project),
     subscribe: (onWiden) => scope.onGrow(node, onWiden),
-  };
-}
-
-function redactedMeta(m: StoredObject['metadata']): StoredObject['metadata'] {
-  const { annotations: _dropped, ...rest } = m;
-  return { ...rest, annotations: { [REDACTED_ANNOTATION]: 'true' } };
-}
-
-/** What a peer's networking needs of an instance spec: its network, ports and http/tcp probe. */
-function redactSpec(s: InstanceSpec): InstanceSpec {
-  const health = probeOnly(s.health);
-  return {
-    driver: s.driver,
-    ...(s.network !== undefined ? { network: s.network } : {}),
-    ...(s.ports ? { ports: s.ports } : {}),
-    ...(health ? { health } : {}),
-  } as InstanceSpec;
-}
-
-/** The http or tcp part of a health check with its timing; a command check is not a peer's business. */
-function probeOnly(h: HealthCheck | undefined): HealthCheck | undefined {
-  if (!h || (!h.http && !h.tcp)) return undefined;
-  return {
-    ...(h.http ? { http: h.http } : {}),
-    ...(h.tcp ? { tcp: h.tcp } : {}),
-    ...(h.interval !== undefined ? { interval: h.interval } : {}),
-    ...(h.timeout !== undefined ? { timeout: h.timeout } : {}),
-  };
-}
-
-export function redactInstance(i: Instance): Instance {
-  const s = i.status;
-  return {
-    kind: i.kind,
-    metadata: redactedMeta(i.metadata),
-    spec: redactSpec(i.spec),
-    ...(s ? {
-      status: {
-        phase: s.phase,
-        ...(s.node ? { node: s.node } : {}),
-        ...(s.ip ? { ip: s.ip } : {}),
-        ...(s.conditions ? { conditions: s.conditions } : {}),
-      },
-    } : {}),
-  };
-}
-
-export function redactService(svc: Service): Service {
-  const { history: _history, ...status } = svc.status ?? {};
-  const t = svc.spec.template;
-  return {
-    kind: svc.kind,
-    metadata: redactedMeta(svc.metadata),
-    spec: {
-      replicas: svc.spec.replicas,
-      ...(svc.spec.ports ? { ports: svc.spec.ports } : {}),
-      ...(svc.spec.loadBalancer ? { loadBalancer: svc.spec.loadBalancer } : {}),
-      template: { ...(t.metadata?.labels ? { metadata: { labels: t.metadata.labels } } : {}), spec: redactSpec(t.spec) },
-    },
-    ...(svc.status ? { status } : {}),
   };
 }

@@ -1,8 +1,9 @@
 /**
  * What each node hosts: the instances bound to it (status.node), and from them the projects and
- * images a node's credential may read (the node authorizer, node-authorizer.ts).
+ * the objects (images, volumes...: the instance kind's `references`) a node's credential may read
+ * (the node authorizer, node-authorizer.ts).
  *
- *   store watch of instances ─▶ NodeScope: node → bound instances, projects (counts, since when), images
+ *   store watch of instances ─▶ NodeScope: node → bound instances, projects (counts, since when), references
  *                                   └─▶ onGrow(node): a project became hosted there
  *
  * Kept from a watch that is registered before any API request is served, and the store delivers
@@ -20,8 +21,8 @@ export interface BoundInstance {
   project: string;
   name: string;
   node: string;
-  /** "<project>/<image>" of its image, when it names one ("web" → its own project's). */
-  image?: string;
+  /** What it refers to, each once: "<kind>/<project>/<name>" (its image, network, secrets, volumes). */
+  refs: string[];
 }
 
 interface Hosted {
@@ -30,8 +31,8 @@ interface Hosted {
   projects: Map<string, number>;
   /** project → the revision at which it became hosted (at most: from a list, the instance's revision) */
   since: Map<string, number>;
-  /** "<project>/<image>" → bound instances using it */
-  images: Map<string, number>;
+  /** "<kind>/<project>/<name>" → bound instances referring to it */
+  refs: Map<string, number>;
 }
 
 export class NodeScope {
@@ -67,9 +68,14 @@ export class NodeScope {
     return (this.byNode.get(node)?.projects.get(project) ?? 0) > 0;
   }
 
+  /** Whether an instance bound to `node` refers to the object `kind` `project/name` (runs the image, uses the volume...). */
+  references(node: string, kind: string, project: string, name: string): boolean {
+    return (this.byNode.get(node)?.refs.get(refKey(kind, project, name)) ?? 0) > 0;
+  }
+
   /** Whether an instance bound to `node` runs the image `project/name`. */
   usesImage(node: string, project: string, name: string): boolean {
-    return (this.byNode.get(node)?.images.get(`${project}/${name}`) ?? 0) > 0;
+    return this.references(node, 'image', project, name);
   }
 
   /**
@@ -121,13 +127,13 @@ export class NodeScope {
     if (before && before.node === node) return;
     if (before) this.remove(before.uid);
     if (!node) return;
-    const bound: BoundInstance = { uid: i.metadata.uid, project: i.metadata.project!, name: i.metadata.name, node, ...imageOf(i) };
+    const bound: BoundInstance = { uid: i.metadata.uid, project: i.metadata.project!, name: i.metadata.name, node, refs: refsOf(i) };
     this.byUid.set(bound.uid, bound);
     let hosted = this.byNode.get(node);
-    if (!hosted) this.byNode.set(node, (hosted = { instances: new Map(), projects: new Map(), since: new Map(), images: new Map() }));
+    if (!hosted) this.byNode.set(node, (hosted = { instances: new Map(), projects: new Map(), since: new Map(), refs: new Map() }));
     hosted.instances.set(bound.uid, bound);
     const grew = add(hosted.projects, bound.project, 1) === 1;
-    if (bound.image) add(hosted.images, bound.image, 1);
+    for (const ref of bound.refs) add(hosted.refs, ref, 1);
     if (!grew) return;
     hosted.since.set(bound.project, Math.max(revision, hosted.since.get(bound.project) ?? 0));
     for (const listener of [...(this.growListeners.get(node) ?? [])]) listener(bound.project);
@@ -140,7 +146,7 @@ export class NodeScope {
     const hosted = this.byNode.get(bound.node)!;
     hosted.instances.delete(uid);
     if (add(hosted.projects, bound.project, -1) === 0) hosted.since.delete(bound.project);
-    if (bound.image) add(hosted.images, bound.image, -1);
+    for (const ref of bound.refs) add(hosted.refs, ref, -1);
     if (hosted.instances.size === 0) this.byNode.delete(bound.node);
   }
 }
@@ -153,9 +159,9 @@ function add(counts: Map<string, number>, key: string, n: number): number {
   return next;
 }
 
-/** The image an instance names: "web" is its project's, "system/busybox" another project's. */
-function imageOf(i: Instance): { image?: string } {
-  const ref = i.spec.image;
-  if (!ref) return {};
-  return { image: ref.includes('/') ? ref.split('/', 2).join('/') : `${i.metadata.project}/${ref}` };
+const refKey = (kind: string, project: string, name: string) => `${kind}/${project}/${name}`;
+
+/** What an instance refers to, each once, as the instance kind's description says. */
+function refsOf(i: Instance): string[] {
+  return [...new Set((instanceKind.references?.(i) ?? []).map((r) => refKey(r.kind, r.project, r.name)))];
 }

@@ -1,73 +1,79 @@
 /**
- * Project quotas, checked when an instance is created.
+ * Project quotas, checked when an object of a kind that takes from them is created (the kind's
+ * `quota` in its description: an instance its resources, a volume its size).
  *
- * Usage per project is kept from a watch on instances (finished instances count for nothing), so
- * the check is O(1). A create that passes reserves its share until the watch sees the object
- * (the same tick as the commit) or `RESERVATION_MS` passes (the create failed), so concurrent
- * creates cannot all squeeze under the limit. With several API servers (etcd) each one counts
- * its own reservations: the limit then holds up to the creates in flight at the same moment.
+ * Usage per project is kept from a watch on each such kind (objects that are no longer active,
+ * such as finished instances, count for nothing), so the check is O(1). A create that passes
+ * reserves its share until the watch sees the object (the same tick as the commit) or
+ * `RESERVATION_MS` passes (the create failed), so concurrent creates cannot all squeeze under the
+ * limit. With several API servers (etcd) each one counts its own reservations: the limit then
+ * holds up to the creates in flight at the same moment.
  */
 import type { Repository, ObjectEvent } from '../store/repository.js';
 import type { Watcher } from '../store/backend.js';
-import { instanceKind, projectKind } from '../model/kinds/index.js';
-import type { Instance, InstanceSpec } from '../model/kinds/instance.js';
-import type { Project, Quotas } from '../model/kinds/project.js';
-import { FINISHED } from '../model/lifecycle.js';
-import { gpuMilli } from '../model/resources.js';
-import { formatCpu, formatMebibytes } from '../model/quantity.js';
+import type { Kind, QuotaName, StoredObject } from '../model/kind.js';
+import { ALL_KINDS, projectKind } from '../model/kinds/index.js';
+import { QUOTAS, type Project, type Quotas } from '../model/kinds/project.js';
 import { StratusError } from '../model/errors.js';
 import type { AdmissionPlugin } from './admission.js';
 import type { Component } from '../runtime/component.js';
 
 export const RESERVATION_MS = 5000;
 
-export interface Usage {
-  cpu: number;
-  memory: number;
-  disk: number;
-  gpu: number;
-  instances: number;
-}
+/**
+ * What a project uses, by quota. The instance quotas are always there (0 when unused); the others
+ * only once something takes from them, so that a project without volumes shows no volume usage.
+ */
+export type Usage = Record<'cpu' | 'memory' | 'disk' | 'gpu' | 'instances', number> & Partial<Record<QuotaName, number>>;
 
+const ALWAYS = ['cpu', 'memory', 'disk', 'gpu', 'instances'] as const;
 const ZERO: Usage = { cpu: 0, memory: 0, disk: 0, gpu: 0, instances: 0 };
-const FIELDS = ['cpu', 'memory', 'disk', 'gpu', 'instances'] as const;
 
-export function usageOf(spec: InstanceSpec): Usage {
-  return { cpu: spec.resources.cpu, memory: spec.resources.memory, disk: spec.resources.disk, gpu: gpuMilli(spec.resources.gpu), instances: 1 };
+/** The kinds whose objects take from quotas. */
+const QUOTA_KINDS: readonly Kind[] = ALL_KINDS.filter((k) => k.quota !== undefined);
+
+/** What `obj` of `kind` takes, by quota. */
+export function usageOf(kind: Kind, obj: StoredObject): Usage {
+  return add(ZERO, kind.quota?.usage(obj) ?? {});
 }
 
-function add(a: Usage, b: Usage, sign = 1): Usage {
-  return { cpu: a.cpu + sign * b.cpu, memory: a.memory + sign * b.memory, disk: a.disk + sign * b.disk, gpu: a.gpu + sign * b.gpu, instances: a.instances + sign * b.instances };
+function add(a: Usage, b: Partial<Record<QuotaName, number>>, sign = 1): Usage {
+  const out: Usage = { ...ZERO };
+  for (const { name } of QUOTAS) {
+    const v = (a[name] ?? 0) + sign * (b[name] ?? 0);
+    if (v !== 0 || (ALWAYS as readonly string[]).includes(name)) out[name] = v;
+  }
+  return out;
 }
 
-function show(field: (typeof FIELDS)[number], v: number): string {
-  if (field === 'cpu') return formatCpu(v);
-  if (field === 'memory' || field === 'disk') return formatMebibytes(v);
-  if (field === 'gpu') return `${v / 1000} GPU`;
-  return String(v);
+function show(field: QuotaName, v: number): string {
+  return QUOTAS.find((q) => q.name === field)!.show(v);
 }
 
 export class QuotaTracker implements Component {
   readonly name = 'quota';
-  private readonly byInstance = new Map<string, { project: string; usage: Usage }>();
+  private readonly byObject = new Map<string, { project: string; usage: Usage }>();
   private readonly byProject = new Map<string, Usage>();
   private readonly reservations = new Map<string, { project: string; usage: Usage; until: number }>();
-  private watcher?: Watcher;
+  private watchers: Watcher[] = [];
 
   /** `onChange`: told the project whose counted usage (`counted`) changed, once per change. */
   constructor(private readonly repo: Repository, private readonly onChange?: (project: string) => void) {}
 
   async start(): Promise<void> {
-    const { items, revision } = await this.repo.list<Instance>(instanceKind);
-    for (const i of items) this.set(i);
-    this.watcher = this.repo.watch<Instance>(instanceKind, undefined, revision, (e) => this.onEvent(e));
+    for (const kind of QUOTA_KINDS) {
+      const { items, revision } = await this.repo.list(kind);
+      for (const o of items) this.set(kind, o);
+      this.watchers.push(this.repo.watch(kind, undefined, revision, (e) => this.onEvent(kind, e)));
+    }
   }
 
   async stop(): Promise<void> {
-    this.watcher?.close();
+    for (const w of this.watchers) w.close();
+    this.watchers = [];
   }
 
-  /** What the project's instances that are not finished reserve (no reservations of creates in flight). */
+  /** What the project's active objects take (instances not finished, volumes...; no reservations of creates in flight). */
   counted(project: string): Usage {
     return this.byProject.get(project) ?? ZERO;
   }
@@ -84,60 +90,62 @@ export class QuotaTracker implements Component {
   }
 
   readonly admission: AdmissionPlugin = async (req) => {
-    if (req.kind !== instanceKind || req.op !== 'create' || !req.project || !req.object) return;
+    if (!req.kind.quota || req.op !== 'create' || !req.project || !req.object) return;
     const project = await this.repo.find<Project>(projectKind, req.project);
     const quotas = project?.spec.quotas;
     if (!quotas) return;
-    const asked = usageOf(req.object.spec as InstanceSpec);
+    const asked = usageOf(req.kind, req.object as StoredObject);
     const used = this.usage(req.project);
     const over = exceeded(quotas, used, asked);
     if (over) {
       throw new StratusError('STRATUS_ERR_QUOTA_EXCEEDED',
-        `project "${req.project}" would exceed its ${over} quota: ${show(over, used[over])} used + ${show(over, asked[over])} asked > ${show(over, quotas[over]!)} allowed`,
-        { project: req.project, quota: over, used: used[over], asked: asked[over], limit: quotas[over] });
+        `project "${req.project}" would exceed its ${over} quota: ${show(over, used[over] ?? 0)} used + ${show(over, asked[over] ?? 0)} asked > ${show(over, quotas[over]!)} allowed`,
+        { project: req.project, quota: over, used: used[over] ?? 0, asked: asked[over], limit: quotas[over] });
     }
     if (req.dryRun) return;
-    this.reservations.set(`${req.project}/${req.name}`, { project: req.project, usage: asked, until: this.repo.clock.now() + RESERVATION_MS });
+    this.reservations.set(keyOf(req.kind, req.project, req.name), { project: req.project, usage: asked, until: this.repo.clock.now() + RESERVATION_MS });
   };
 
-  private onEvent(e: ObjectEvent<Instance>): void {
+  private onEvent(kind: Kind, e: ObjectEvent<StoredObject>): void {
     if (e.type === 'resync') {
       void this.restart();
       return;
     }
-    if (e.type === 'delete') this.unset(e.object);
-    else this.set(e.object);
+    if (e.type === 'delete') this.unset(kind, e.object);
+    else this.set(kind, e.object);
   }
 
   private async restart(): Promise<void> {
-    this.watcher?.close();
-    this.byInstance.clear();
+    await this.stop();
+    this.byObject.clear();
     this.byProject.clear();
     await this.start();
   }
 
-  private set(i: Instance): void {
-    this.unset(i);
-    if (i.status && FINISHED.has(i.status.phase)) return;
-    const project = i.metadata.project!;
-    const usage = usageOf(i.spec);
-    this.byInstance.set(`${project}/${i.metadata.name}`, { project, usage });
+  private set(kind: Kind, o: StoredObject): void {
+    this.unset(kind, o);
+    if (kind.lifecycle.active && !kind.lifecycle.active(o)) return;
+    const project = o.metadata.project!;
+    const usage = usageOf(kind, o);
+    this.byObject.set(keyOf(kind, project, o.metadata.name), { project, usage });
     this.byProject.set(project, add(this.byProject.get(project) ?? ZERO, usage));
     this.onChange?.(project);
   }
 
-  private unset(i: Instance): void {
-    const key = `${i.metadata.project}/${i.metadata.name}`;
+  private unset(kind: Kind, o: StoredObject): void {
+    const key = keyOf(kind, o.metadata.project!, o.metadata.name);
     this.reservations.delete(key);
-    const prev = this.byInstance.get(key);
+    const prev = this.byObject.get(key);
     if (!prev) return;
-    this.byInstance.delete(key);
+    this.byObject.delete(key);
     this.byProject.set(prev.project, add(this.byProject.get(prev.project) ?? ZERO, prev.usage, -1));
     this.onChange?.(prev.project);
   }
 }
 
+const keyOf = (kind: Kind, project: string, name: string) => `${kind.kind}/${project}/${name}`;
+
 /** The first quota that `used + asked` would exceed, or undefined. */
-export function exceeded(q: Quotas, used: Usage, asked: Usage): (typeof FIELDS)[number] | undefined {
-  return FIELDS.find((f) => q[f] !== undefined && asked[f] > 0 && used[f] + asked[f] > q[f]!);
+export function exceeded(q: Quotas, used: Partial<Record<QuotaName, number>>, asked: Partial<Record<QuotaName, number>>): QuotaName | undefined {
+  return QUOTAS.map((x) => x.name).find((f) => q[f] !== undefined && (asked[f] ?? 0) > 0 && (used[f] ?? 0) + (asked[f] ?? 0) > q[f]!);
 }

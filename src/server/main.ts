@@ -15,13 +15,9 @@ import { buildApi } from '../api/server.js';
 import { Authenticator } from '../policy/auth.js';
 import { AuditLog, DEFAULT_AUDIT_RETENTION } from '../policy/audit.js';
 import { Admission, type AdmissionPlugin } from '../policy/admission.js';
-import { networkNotInUse } from '../policy/network-admission.js';
-import { imageNotInUse } from '../policy/image-admission.js';
-import { secretAdmission } from '../policy/secret-admission.js';
+import { admissionChecks } from '../policy/admission-checks.js';
 import { SecretBox, SECRET_KEY_FILE } from '../policy/secret-box.js';
 import { SecretData, secretJanitor } from '../policy/secret-data.js';
-import { nodeDeleteNeedsDrain } from '../policy/nodes.js';
-import { platformAdmission } from '../policy/platform-admission.js';
 import { QuotaTracker } from '../policy/quota.js';
 import { BlobStore } from '../store/blobs.js';
 import { systemClock, randomIds, type Clock, type Ids } from '../model/runtime.js';
@@ -99,7 +95,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     await auth.start();
     const audit = new AuditLog(backend, clock, ids);
     const quota = new QuotaTracker(repo);
-    const admission = new Admission(repo, [quota.admission, networkNotInUse, imageNotInUse, nodeDeleteNeedsDrain, ...platformAdmission({ nodePortRange: config.nodePortRange }), ...secretAdmission, ...(config.admissionPlugins ?? [])]);
+    // Each kind names its checks (model/kinds/*.ts `admission`); admissionChecks binds them.
+    const admission = new Admission(repo, config.admissionPlugins ?? [], admissionChecks({ quota: quota.admission, nodePortRange: config.nodePortRange }));
     const blobs = new BlobStore(join(resolve(config.dataDir), 'blobs'));
     blobs.secure();
     // Secret values are sealed with the keys of this file (created on first start, mode 0600).

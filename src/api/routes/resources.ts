@@ -19,8 +19,8 @@ import { parseObject, parseStatus, type Kind, type StoredObject } from '../../mo
 import { notFound, StratusError, ValidationError } from '../../model/errors.js';
 import { DnsLabel } from '../../model/schema.js';
 import { parseSelector, SelectorError, type Selector } from '../../model/labels.js';
-import { canSee, HIDDEN_KINDS, viewOf, type Principal } from '../../policy/auth.js';
-import { nodeWidenSource } from '../../policy/node-authorizer.js';
+import { canSee, isHidden, viewOf, type Principal } from '../../policy/auth.js';
+import { checkNodeStatusWrite, nodeWidenSource } from '../../policy/node-authorizer.js';
 import { requestAudit } from '../request-audit.js';
 import { streamWatch } from './watch.js';
 import { mergePatch } from '../patch.js';
@@ -112,7 +112,7 @@ export async function resourceRoutes(app: FastifyInstance, { deps, kind }: { dep
         const view = viewOf(req.principal!, kind, await deps.repo.get(kind, nameOf(p), p.project), deps.nodeScope);
         if (view) return view;
       }
-      if (HIDDEN_KINDS.has(kind.kind)) throw notFound(kind.kind, nameOf(p));
+      if (isHidden(kind)) throw notFound(kind.kind, nameOf(p));
       throw new StratusError('STRATUS_ERR_FORBIDDEN', `${req.principal!.id} may not read ${kind.kind} "${nameOf(p)}"`);
     });
   }
@@ -207,23 +207,6 @@ export async function resourceRoutes(app: FastifyInstance, { deps, kind }: { dep
 
 type Ctx = { deps: ApiDeps; kind: Kind };
 
-/**
- * A node writes the status of the instances bound to it; they stay bound to it or it releases them
- * (no node: placed again, after a drain or a preemption). It never hands one to another node or
- * claims one. Its own node's status is checked by the route's permission.
- */
-function checkNodeStatusWrite(node: string, kind: Kind, name: string, prev: StoredObject, status: unknown): void {
-  if (kind.kind !== 'instance') return;
-  if ((prev.status as { node?: string } | undefined)?.node !== node) {
-    throw new StratusError('STRATUS_ERR_FORBIDDEN', `node:${node} may only write the status of instances bound to it; ${kind.kind} "${name}" is not`);
-  }
-  const next = (status as { node?: string }).node;
-  if (next !== undefined && next !== node) {
-    throw new StratusError('STRATUS_ERR_FORBIDDEN', `status.node: node:${node} cannot move instance "${name}" to node ${JSON.stringify(next)}; it keeps it or releases it (no node)`);
-  }
-}
-
-/** Deletes every object of every project kind in `project`, each with its audit record. */
 /**
  * Deletes what a project holds: what makes instances (stacks, services) first, so that their
  * controllers do not replace deleted replicas, then everything else; again while a controller

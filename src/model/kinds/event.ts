@@ -38,6 +38,7 @@ export const eventKind = defineKind({
   status: Type.Object({}, Strict),
   verbs: ['get', 'list', 'watch'],
   writers: 'platform',
+  lifecycle: { transient: true },
   columns: [
     { header: 'LAST', get: (o) => age((o as StratusEvent).spec.lastTime ?? o.metadata.createdAt) },
     { header: 'TYPE', get: (o) => (o as StratusEvent).spec.type },

@@ -46,6 +46,9 @@ export const imageKind = defineKind({
   spec: ImageSpecSchema,
   status: ImageStatusSchema,
   initialStatus: () => ({ phase: 'Empty' as const }),
+  access: { node: { referenced: true } },
+  admission: ['image-not-in-use'],
+  stack: { section: 'images' },
   columns: [
     { header: 'NAME', get: (o) => o.metadata.name },
     { header: 'STATUS', get: (o) => (o as Image).status?.phase ?? 'Empty' },

@@ -17,6 +17,7 @@ import { imageKind as image, type Image } from './image.js';
 import { serviceKind as service, type Service } from './service.js';
 import { stackKind as stack, type Stack } from './stack.js';
 import { secretKind as secret, type Secret } from './secret.js';
+import { volumeKind as volume, type Volume } from './volume.js';
 
 const erase = <T extends StoredObject>(k: unknown) => k as KindOf<T>;
 
@@ -32,8 +33,9 @@ export const imageKind = erase<Image>(image);
 export const serviceKind = erase<Service>(service);
 export const stackKind = erase<Stack>(stack);
 export const secretKind = erase<Secret>(secret);
+export const volumeKind = erase<Volume>(volume);
 
-export const ALL_KINDS: readonly Kind[] = [projectKind, userKind, tokenKind, nodeKind, instanceKind, eventKind, imageKind, networkKind, securityGroupKind, serviceKind, stackKind, secretKind];
+export const ALL_KINDS: readonly Kind[] = [projectKind, userKind, tokenKind, nodeKind, instanceKind, eventKind, imageKind, networkKind, securityGroupKind, serviceKind, stackKind, secretKind, volumeKind];
 
 const byName = new Map<string, Kind>();
 for (const k of ALL_KINDS) {

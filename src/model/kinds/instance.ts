@@ -4,14 +4,18 @@
  * instead of changing them.
  */
 import { Type, type Static } from '@sinclair/typebox';
-import { defineKind, type StoredObject } from '../kind.js';
+import { defineKind, type DescribeLine, type ObjectRef, type StoredObject } from '../kind.js';
 import { Conditions, DnsLabel, StringEnum, Strict, Timestamp } from '../schema.js';
-import { ResourcesSchema, normalizeResources, formatResources, type Resources } from '../resources.js';
+import { ResourcesSchema, normalizeResources, formatResources, gpuMilli, type Resources } from '../resources.js';
 import { parseSelector, formatSelector, SelectorError } from '../labels.js';
 import type { FieldProblem } from '../errors.js';
-import { age } from '../format.js';
+import { age, plural } from '../format.js';
+import { formatCpu, formatMebibytes } from '../quantity.js';
 import { HealthCheckSchema, healthProblems } from '../health.js';
-import { EnvValueSchema, SecretMountsSchema, secretUseProblems } from '../secret-refs.js';
+import { EnvValueSchema, SecretMountsSchema, secretRefsOf, secretUseProblems } from '../secret-refs.js';
+import { FINISHED } from '../lifecycle.js';
+import { instanceNetwork } from './network.js';
+import { redactInstance } from '../redact.js';
 
 export const DRIVERS = ['process', 'container', 'vm'] as const;
 export type DriverName = (typeof DRIVERS)[number];
@@ -77,6 +81,15 @@ export const HostPort = Type.Object(
 );
 export type HostPortMapping = Static<typeof HostPort>;
 
+const VolumeMount = Type.Object(
+  {
+    volume: DnsLabel({ description: 'A volume of the instance\'s project.' }),
+    path: Type.String({ pattern: '^/', maxLength: 4096, description: 'Absolute path in the workload: where a filesystem volume is mounted, or the device node of a block volume.' }),
+    readOnly: Type.Optional(Type.Boolean({ description: 'Mount it read-only. Default false.' })),
+  },
+  Strict,
+);
+
 const ENV_NAME = '^[A-Za-z_][A-Za-z0-9_]*$';
 const ENV_NAME_RE = new RegExp(ENV_NAME);
 
@@ -100,6 +113,7 @@ export const InstanceSpecSchema = Type.Object(
     gracePeriod: Type.Optional(Type.Integer({ minimum: 0, maximum: 3600, description: 'Seconds between SIGTERM and SIGKILL on stop. Default 10.' })),
     health: Type.Optional(HealthCheckSchema),
     network: Type.Optional(DnsLabel({ description: 'Network of the project the instance joins. Default: the project\'s "default" network.' })),
+    volumes: Type.Optional(Type.Array(VolumeMount, { maxItems: 16, description: 'Volumes of the project the instance uses. Agents do not attach volumes yet: an instance with volumes fails to start, saying so.' })),
   },
   Strict,
 );
@@ -174,6 +188,7 @@ export function normalizeInstanceSpec(spec: InstanceSpecInput, problems: FieldPr
   if (spec.driver !== 'process' && !spec.image) problems.push({ path: `${at}.image`, message: `is required for the ${spec.driver} driver` });
   if (spec.isolation !== undefined && spec.driver !== 'process') problems.push({ path: `${at}.isolation`, message: `applies to the process driver only (${spec.driver} instances are always isolated)`, value: spec.isolation });
   checkPorts(spec, problems, at);
+  checkVolumes(spec, problems, at);
   problems.push(...healthProblems(spec.health, `${at}.health`));
   secretUseProblems(spec, problems, at);
   for (const name of Object.keys(spec.env ?? {})) {
@@ -196,6 +211,33 @@ function checkPorts(spec: InstanceSpecInput, problems: FieldProblem[], at: strin
       published.add(pk);
     }
   });
+}
+
+function checkVolumes(spec: InstanceSpecInput, problems: FieldProblem[], at: string): void {
+  const names = new Set<string>();
+  const paths = new Set<string>();
+  spec.volumes?.forEach((v, i) => {
+    if (names.has(v.volume)) problems.push({ path: `${at}.volumes[${i}].volume`, message: `volume "${v.volume}" is listed twice`, value: v.volume });
+    if (paths.has(v.path)) problems.push({ path: `${at}.volumes[${i}].path`, message: `${JSON.stringify(v.path)} is used by two volumes`, value: v.path });
+    names.add(v.volume);
+    paths.add(v.path);
+  });
+}
+
+/**
+ * What an instance spec (an instance's, or a service's template at `at`) names, in `project`:
+ * its image ("web": the project's, "system/busybox": another's), network, secrets and volumes.
+ */
+export function instanceRefs(spec: InstanceSpec, project: string, at = 'spec'): ObjectRef[] {
+  const out: ObjectRef[] = [];
+  if (spec.driver !== 'process' && spec.image) {
+    const [p, n] = spec.image.includes('/') ? spec.image.split('/', 2) : [project, spec.image];
+    out.push({ kind: 'image', project: p!, name: n!, field: `${at}.image` });
+  }
+  out.push({ kind: 'network', project, name: instanceNetwork(spec), field: `${at}.network` });
+  for (const r of secretRefsOf(spec, at)) out.push({ kind: 'secret', project, name: r.secret, field: r.field });
+  spec.volumes?.forEach((v, i) => out.push({ kind: 'volume', project, name: v.volume, field: `${at}.volumes[${i}].volume`, mustExist: true }));
+  return out;
 }
 
 type Placement = Static<typeof PlacementSchema>;
@@ -244,6 +286,21 @@ export const instanceKind = defineKind({
   normalize: (spec, problems) => normalizeInstanceSpec(spec, problems) as InstanceSpecInput,
   checkUpdate: (prev, next) => instanceUpdateProblems(prev as InstanceSpec, next as InstanceSpec),
   initialStatus: () => ({ phase: 'Pending' as const, reason: 'Unscheduled', message: 'waiting for the scheduler' }),
+  access: {
+    node: { boundTo: (o) => (o as Instance).status?.node, hosted: (o) => redactInstance(o as Instance), writesStatus: 'bound' },
+  },
+  references: (o) => instanceRefs(o.spec as InstanceSpec, o.metadata.project!),
+  workloads: (spec) => [{ at: 'spec', spec }],
+  admission: ['quota', 'reserved-env', 'published-ports', 'unisolated', 'secret-refs', 'refs-exist'],
+  quota: {
+    usage: (o) => {
+      const r = (o as Instance).spec.resources;
+      return { cpu: r.cpu, memory: r.memory, disk: r.disk, gpu: gpuMilli(r.gpu), instances: 1 };
+    },
+  },
+  lifecycle: { active: (o) => !FINISHED.has((o as Instance).status?.phase ?? 'Pending') },
+  stack: { section: 'instances' },
+  describe: (o) => describeInstance(o as Instance),
   columns: [
     { header: 'NAME', get: (o) => o.metadata.name },
     { header: 'DRIVER', get: (o) => (o as Instance).spec.driver },
@@ -255,3 +312,34 @@ export const instanceKind = defineKind({
     { header: 'REASON', get: (o) => (o as Instance).status?.reason ?? '', wide: true },
   ],
 });
+
+/** Phase and why, node, why pending, GPUs, address, exit, restarts, conditions, usage. */
+function describeInstance(i: Instance): DescribeLine[] {
+  const s = i.status;
+  if (!s) return [];
+  const out: DescribeLine[] = [{ field: 'Phase', value: `${s.phase}${s.reason ? ` (${s.reason})` : ''}` }];
+  const field = (name: string, value: string | undefined | false) => {
+    if (value) out.push({ field: name, value });
+  };
+  field('Message', s.message);
+  field('Node', s.node && `${s.node}${s.score !== undefined ? ` (score ${s.score})` : ''}`);
+  if (s.explanation && !s.node && s.explanation.nodes > 0) {
+    out.push({ field: 'Why pending', value: `${plural(s.explanation.nodes, 'node')} considered at ${s.explanation.at}` });
+    for (const r of s.explanation.reasons) out.push({ text: `  ${String(r.count).padStart(6)}  ${r.reason}` });
+  }
+  field('GPUs', Boolean(s.allocation?.gpus?.length) && s.allocation!.gpus!.map((g) => `#${g.index}${g.milli < 1000 ? ` (${g.milli / 10}%)` : ''}`).join(', '));
+  field('PID', s.pid !== undefined && String(s.pid));
+  field('IP', s.ip);
+  field('Started', s.startedAt);
+  field('Exit code', s.exitCode !== undefined && `${s.exitCode}${s.signal ? ` (${s.signal})` : ''}`);
+  out.push({ field: 'Restarts', value: String(s.restarts ?? 0) });
+  // Ready says what the last health check found (HealthCheckFailed: "GET http://...: connection refused").
+  for (const c of s.conditions ?? []) out.push({ field: c.type, value: `${c.status}${c.reason ? ` (${c.reason})` : ''}${c.message ? `: ${c.message}` : ''}` });
+  field('Usage', s.usage && `cpu ${formatCpu(s.usage.cpu)}, memory ${formatMebibytes(s.usage.memory)}${gpuUsage(s.usage)} (at ${s.usage.at})`);
+  return out;
+}
+
+function gpuUsage(u: NonNullable<InstanceStatus['usage']>): string {
+  if (u.gpuMemory === undefined) return '';
+  return `, gpu memory ${formatMebibytes(u.gpuMemory)}${u.gpuUtilization !== undefined ? `, gpu ${u.gpuUtilization}%` : ''}`;
+}

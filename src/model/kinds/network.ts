@@ -177,6 +177,10 @@ export const networkKind = defineKind({
       ? []
       : [{ path: 'spec.cidr', message: 'cannot be changed once the network exists; create a new network and move the instances to it' }],
   initialStatus: () => ({ phase: 'Pending' as const, message: 'waiting for an address range' }),
+  access: { node: { hosted: 'whole' } },
+  lifecycle: { madeForProjects: true },
+  admission: ['network-not-in-use'],
+  stack: { section: 'networks' },
   columns: [
     { header: 'NAME', get: (o) => o.metadata.name },
     { header: 'CIDR', get: (o) => (o as Network).status?.cidr ?? (o as Network).spec.cidr ?? '(pool)' },

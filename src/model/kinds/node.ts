@@ -3,7 +3,7 @@
  * cluster admins change its spec (cordon, drain, labels).
  */
 import { Type, type Static } from '@sinclair/typebox';
-import { defineKind, type StoredObject } from '../kind.js';
+import { defineKind, type DescribeLine, type StoredObject } from '../kind.js';
 import { Conditions, CpuQuantity, DnsLabel, SizeQuantity, StringEnum, Strict, Timestamp } from '../schema.js';
 import { GPU_MODEL_PATTERN, quantity } from '../resources.js';
 import { parseCanonicalCpu, parseCanonicalMebibytes, formatCpu, formatMebibytes } from '../quantity.js';
@@ -145,6 +145,9 @@ export const nodeKind = defineKind({
   writers: 'cluster-admins',
   normalizeStatus: (status, problems) => normalizeNodeStatus(status, problems) as Static<typeof NodeStatusSchema>,
   initialStatus: () => ({ phase: 'Unknown' as const, message: 'the agent has not reported yet' }),
+  access: { node: { own: true, writesStatus: 'own' } },
+  admission: ['drain-before-delete'],
+  describe: (o) => describeNode(o as Node),
   columns: [
     { header: 'NAME', get: (o) => o.metadata.name },
     { header: 'STATUS', get: (o) => nodeState(o as Node) },
@@ -157,3 +160,28 @@ export const nodeKind = defineKind({
     { header: 'HEARTBEAT', get: (o) => age((o as Node).status?.lastHeartbeat), wide: true },
   ],
 });
+
+/** Status and why, zone, heartbeat, limits, capacity, GPU shares, drivers (what each enforces), conditions. */
+function describeNode(n: Node): DescribeLine[] {
+  const s = n.status;
+  const out: DescribeLine[] = [{ field: 'Status', value: `${s?.phase ?? 'Unknown'}${n.spec.unschedulable ? ', cordoned' : ''}${n.spec.draining ? ', draining' : ''}` }];
+  const field = (name: string, value: string | undefined | false) => {
+    if (value) out.push({ field: name, value });
+  };
+  field('Message', s?.message);
+  field('Zone', n.spec.zone);
+  field('Heartbeat', s?.lastHeartbeat && `${s.lastHeartbeat} (${age(s.lastHeartbeat)} ago)`);
+  field('Limits', s?.limitsEnforced === false && 'NOT ENFORCED (no usable cgroups or not root): instances can use more than they reserve');
+  const res = (r: NodeResources | undefined) =>
+    r && `cpu ${formatCpu(r.cpu)}, memory ${formatMebibytes(r.memory)}, disk ${formatMebibytes(r.disk)}${r.gpus.length ? `, gpus ${r.gpus.map((g) => `#${g.index} ${g.model}`).join(', ')}` : ''}`;
+  field('Capacity', res(s?.capacity));
+  field('Allocatable', res(s?.allocatable));
+  field('GPU shares', s?.conditions?.find((c) => c.type === 'GpuShares')?.message);
+  if (s?.drivers?.length) {
+    out.push({ field: 'Drivers', value: s.drivers.map((d) => `${d.name}${d.healthy ? '' : ' (unavailable)'}`).join(', ') });
+    // What each driver enforces here (sandbox, user namespaces, limits) or why it cannot run.
+    for (const d of s.drivers) for (const note of (d.message ?? '').split('; ').filter(Boolean)) out.push({ text: `  ${d.name}: ${note}` });
+  }
+  for (const c of s?.conditions ?? []) out.push({ text: `  ${c.type}=${c.status}${c.reason ? ` ${c.reason}` : ''}${c.message ? `: ${c.message}` : ''}` });
+  return out;
+}

@@ -3,7 +3,7 @@
  * users (`user.spec.roles`) and tokens, so a project admin manages it through /members routes.
  */
 import { Type, type Static } from '@sinclair/typebox';
-import { defineKind, type StoredObject } from '../kind.js';
+import { defineKind, type DescribeLine, type QuotaName, type StoredObject } from '../kind.js';
 import { CpuQuantity, SizeQuantity, Strict } from '../schema.js';
 import { quantity } from '../resources.js';
 import { parseCpu, parseMebibytes, formatCpu, formatMebibytes } from '../quantity.js';
@@ -17,6 +17,8 @@ export const QuotasSchema = Type.Object(
     disk: Type.Optional(SizeQuantity('Total disk the project may reserve.')),
     gpu: Type.Optional(CpuQuantity('Total GPUs, in the same notation as CPU: 4 or "4" is four GPUs, "500m" half of one.')),
     instances: Type.Optional(Type.Integer({ minimum: 0, description: 'Most instances the project may have.' })),
+    volumes: Type.Optional(Type.Integer({ minimum: 0, description: 'Most volumes the project may have.' })),
+    storage: Type.Optional(SizeQuantity('Total size of the project\'s volumes.')),
   },
   { ...Strict, description: 'Limits checked when objects are created. Unset: unlimited.' },
 );
@@ -46,18 +48,28 @@ export const ProjectStatusSchema = Type.Object(
       disk: Type.Integer({ minimum: 0 }),
       gpu: Type.Integer({ minimum: 0 }),
       instances: Type.Integer({ minimum: 0 }),
+      volumes: Type.Optional(Type.Integer({ minimum: 0 })),
+      storage: Type.Optional(Type.Integer({ minimum: 0, description: 'MiB.' })),
     }, Strict)),
   },
   Strict,
 );
 
-export interface Quotas {
-  cpu?: number;
-  memory?: number;
-  disk?: number;
-  gpu?: number;
-  instances?: number;
-}
+export type Quotas = Partial<Record<QuotaName, number>>;
+
+/**
+ * Every project quota, in the order people read them, with how its canonical amount reads
+ * (millicores, MiB, thousandths of a GPU, counts). Kinds say what they take (their `quota`).
+ */
+export const QUOTAS: readonly { name: QuotaName; show: (n: number) => string }[] = [
+  { name: 'cpu', show: formatCpu },
+  { name: 'memory', show: formatMebibytes },
+  { name: 'disk', show: formatMebibytes },
+  { name: 'gpu', show: (n) => `${n / 1000} GPU` },
+  { name: 'instances', show: String },
+  { name: 'volumes', show: String },
+  { name: 'storage', show: formatMebibytes },
+];
 export type ProjectSpec = Omit<Static<typeof ProjectSpecSchema>, 'quotas'> & { quotas?: Quotas };
 export type Project = StoredObject<ProjectSpec, Static<typeof ProjectStatusSchema>>;
 
@@ -68,6 +80,8 @@ function normalizeQuotas(q: Static<typeof QuotasSchema>, problems: FieldProblem[
   if (q.disk !== undefined) out.disk = quantity(q.disk, 0, parseMebibytes, 'spec.quotas.disk', problems);
   if (q.gpu !== undefined) out.gpu = quantity(q.gpu, 0, parseCpu, 'spec.quotas.gpu', problems);
   if (q.instances !== undefined) out.instances = q.instances;
+  if (q.volumes !== undefined) out.volumes = q.volumes;
+  if (q.storage !== undefined) out.storage = quantity(q.storage, 0, parseMebibytes, 'spec.quotas.storage', problems);
   return out;
 }
 
@@ -104,6 +118,8 @@ function quotaSummary(p: Project): string {
   if (q.memory !== undefined) parts.push(`mem=${formatMebibytes(q.memory)}`);
   if (q.gpu !== undefined) parts.push(`gpu=${q.gpu / 1000}`);
   if (q.instances !== undefined) parts.push(`instances=${q.instances}`);
+  if (q.volumes !== undefined) parts.push(`volumes=${q.volumes}`);
+  if (q.storage !== undefined) parts.push(`storage=${formatMebibytes(q.storage)}`);
   return parts.join(' ') || 'unlimited';
 }
 
@@ -125,6 +141,8 @@ export const projectKind = defineKind({
     return { ...spec, quotas: normalizeQuotas(spec.quotas, problems) } as Static<typeof ProjectSpecSchema>;
   },
   initialStatus: () => ({ phase: 'Active' }),
+  access: { visibleTo: 'its-members', hidden: true },
+  describe: (o) => describeProject(o as Project),
   columns: [
     { header: 'NAME', get: (o) => o.metadata.name },
     { header: 'DISPLAY NAME', get: (o) => (o as Project).spec.displayName ?? '' },
@@ -132,3 +150,13 @@ export const projectKind = defineKind({
     { header: 'AGE', get: (o) => age(o.metadata.createdAt) },
   ],
 });
+
+/** Phase, and each quota as `used / limit` (as `openstack quota show --usage`). */
+function describeProject(p: Project): DescribeLine[] {
+  const used: Partial<Record<QuotaName, number>> = p.status?.usage ?? {};
+  const q = p.spec.quotas ?? {};
+  // GPUs read as CPUs do here (4, 500m), as the quota is written.
+  const show = (name: QuotaName, n: number) => (name === 'gpu' ? formatCpu(n) : QUOTAS.find((x) => x.name === name)!.show(n));
+  const rows = QUOTAS.map(({ name }) => [name, `${show(name, used[name] ?? 0)} / ${q[name] === undefined ? 'unlimited' : show(name, q[name]!)}`]);
+  return [{ field: 'Phase', value: p.status?.phase ?? 'Active' }, { title: 'Quota usage', headers: ['RESOURCE', 'USED / LIMIT'], rows }];
+}

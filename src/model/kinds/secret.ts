@@ -105,6 +105,11 @@ export const secretKind = defineKind({
   // get, create, update and delete are src/api/routes/secrets.ts: values are sealed and never returned.
   verbs: ['list', 'watch'],
   normalize: normalizeSecretSpec,
+  // Nodes may list and watch secrets and see none there: an agent gets the values its instances
+  // use through GET .../instances/NAME/secrets (api/routes/secrets.ts).
+  access: { node: {} },
+  admission: ['secret-not-in-use'],
+  stack: { section: 'secrets', first: true },
   columns: [
     { header: 'NAME', get: (o) => o.metadata.name },
     { header: 'KEYS', get: keyList },

@@ -139,6 +139,8 @@ export const securityGroupKind = defineKind({
   spec: SecurityGroupSpecSchema,
   status: SecurityGroupStatusSchema,
   normalize: (spec, problems) => normalizeSecurityGroupSpec(spec, problems),
+  access: { node: { hosted: 'whole' } },
+  stack: { section: 'security-groups' },
   columns: [
     { header: 'NAME', get: (o) => o.metadata.name },
     { header: 'SELECTOR', get: (o) => (o as SecurityGroup).spec.selector ?? '(all)' },

@@ -6,7 +6,8 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { defineKind, type StoredObject } from '../kind.js';
 import { Conditions, DnsLabel, LabelMap, StringEnum, Strict, Timestamp } from '../schema.js';
-import { HostPort, InstanceSpecSchema, normalizeInstanceSpec, type InstanceSpec, type InstanceSpecInput } from './instance.js';
+import { HostPort, InstanceSpecSchema, instanceRefs, normalizeInstanceSpec, type InstanceSpec, type InstanceSpecInput } from './instance.js';
+import { redactService } from '../redact.js';
 import type { FieldProblem } from '../errors.js';
 import { labelKeyProblem, labelValueProblem } from '../labels.js';
 import { age } from '../format.js';
@@ -153,6 +154,12 @@ export const serviceKind = defineKind({
   status: ServiceStatusSchema,
   normalize: (spec, problems) => normalizeService(spec, problems) as unknown as Static<typeof ServiceSpecSchema>,
   initialStatus: () => ({ phase: 'Progressing' as const, replicas: 0, updated: 0, ready: 0, available: 0 }),
+  access: { node: { hosted: (o) => redactService(o as Service) } },
+  references: (o) => instanceRefs((o.spec as ServiceSpec).template.spec, o.metadata.project!, 'spec.template.spec'),
+  workloads: (spec) => [{ at: 'spec.template.spec', spec: (spec as ServiceSpec).template.spec }],
+  lifecycle: { owns: ['instance'] },
+  admission: ['reserved-env', 'published-ports', 'unisolated', 'secret-refs', 'refs-exist'],
+  stack: { section: 'services', template: true },
   columns: [
     { header: 'NAME', get: (o) => o.metadata.name },
     { header: 'READY', get: (o) => `${(o as Service).status?.ready ?? 0}/${(o as Service).spec.replicas}` },
@@ -162,7 +169,6 @@ export const serviceKind = defineKind({
     { header: 'STATUS', get: (o) => (o as Service).status?.phase ?? '' },
     { header: 'ADDRESS', get: (o) => (o as Service).status?.address ?? '' },
     { header: 'AGE', get: (o) => age(o.metadata.createdAt) },
-    { header: 'HOST-PORTS', get: (o) => ((o as Service).status?.hostPorts ?? []).map((h) => `${h.port}:${h.hostPort}/${h.protocol}`).join(','), wide: true },
     { header: 'MESSAGE', get: (o) => (o as Service).status?.message ?? '', wide: true },
   ],
 });

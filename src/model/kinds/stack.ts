@@ -43,6 +43,8 @@ export const stackKind = defineKind({
   description: 'Objects applied together from one file; deleting the stack deletes them.',
   spec: StackSpecSchema,
   status: StackStatusSchema,
+  // Its objects carry its label; deleting it deletes them (controllers/stacks.ts).
+  lifecycle: { owns: ['*'] },
   columns: [
     { header: 'NAME', get: (o) => o.metadata.name },
     { header: 'OBJECTS', get: (o) => String((o as Stack).spec.objects.length) },

@@ -42,6 +42,7 @@ export const tokenKind = defineKind({
     problems.push(...roleBindingProblems(spec.roles, 'spec.roles'));
     return spec;
   },
+  access: { visibleTo: 'token-holders', hidden: true },
   columns: [
     { header: 'NAME', get: (o) => o.metadata.name },
     { header: 'USER', get: (o) => (o as Token).spec.user ?? '(robot)' },

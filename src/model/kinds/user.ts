@@ -41,6 +41,8 @@ export const userKind = defineKind({
   spec: UserSpecSchema,
   status: UserStatusSchema,
   writers: 'cluster-admins',
+  access: { visibleTo: 'self', hidden: true },
+  admission: ['last-cluster-admin'],
   normalize: (spec, problems) => {
     problems.push(...roleBindingProblems(spec.roles, 'spec.roles'));
     return spec;
