@@ -18,12 +18,13 @@ export function hostPortOf(i: Pick<Instance, 'status'>, port: number, protocol: 
 }
 
 /**
- * Where a port of the instance is reached from the node it runs on: its address (the node's, in
- * host networking) or 127.0.0.1 when it has none, at the port's host port in host networking
- * (a port it does not declare: as is).
+ * Where a port of the instance is reached: its address (the node's, in host networking; from its
+ * own node, `local`, 127.0.0.1 there, where the workload surely listens) or 127.0.0.1 when it has
+ * none, at the port's host port in host networking (a port it does not declare: as is).
  */
-export function instanceEndpoint(i: Pick<Instance, 'status'>, port: number): { host: string; port: number } {
-  return { host: i.status?.ip ?? '127.0.0.1', port: hostPortOf(i, port) ?? port };
+export function instanceEndpoint(i: Pick<Instance, 'status'>, port: number, local = false): { host: string; port: number } {
+  const host = local && isHostNetworked(i) ? '127.0.0.1' : i.status?.ip ?? '127.0.0.1';
+  return { host, port: hostPortOf(i, port) ?? port };
 }
 
 /** How a node runs instances now, from the Networking condition its agent reports; undefined before it says. */

@@ -112,12 +112,12 @@ describe('NetworkSync in host mode', () => {
     expect(typeof lockNetworkNamespace(lockDir, 'n3')).toBe('function');
   });
 
-  it('balances a service on its host port (127.0.0.1 too) over its Ready host-networked replicas, at their host ports', async () => {
+  it('balances a service on its host port (127.0.0.1 too) over its Ready host-networked replicas, at their host ports (this node\'s on 127.0.0.1)', async () => {
     agent = make({ mode: 'host' });
     await agent.start();
     const hostPort = await freePort();
     const replica = (name: string, backend: number, ready: boolean, extra: Partial<NonNullable<Instance['status']>> = {}) => instance(name, {
-      node: 'n1', phase: 'Running', ip: '127.0.0.1', hostNetwork: { ports: [{ port: 8080, protocol: 'tcp', hostPort: backend }] },
+      node: 'n1', phase: 'Running', ip: '192.0.2.254', hostNetwork: { ports: [{ port: 8080, protocol: 'tcp', hostPort: backend }] },
       conditions: [{ type: 'Ready', status: ready ? 'True' : 'False' }], ...extra,
     }, {}, { [SERVICE_LABEL]: 'web' });
     api.put('instances', replica('web-a', await named('web-a'), true));

@@ -11,7 +11,7 @@
  *             names; the workload's own env wins); status { ip: the node's address, hostNetwork }
  *   refresh   every service with host ports (service.status.hostPorts, from the network controller)
  *             is balanced on them (HostServices) over its Ready host-networked replicas, at their
- *             host ports (this node's own: at their address, else 127.0.0.1)
+ *             host ports (this node's own at 127.0.0.1, the others at their address)
  *   released  the instance's host ports go back
  */
 import type { Instance, InstanceStatus } from '../../model/kinds/instance.js';
@@ -93,7 +93,7 @@ export function hostServiceOf(s: Service, replicas: Iterable<Instance>, node: st
   const ports = servicePorts(s).flatMap((p) => {
     const hostPort = hostPorts.find((h) => h.port === p.port && h.protocol === p.protocol)?.hostPort;
     if (hostPort === undefined || p.protocol !== 'tcp') return [];
-    const backends: ProxyBackend[] = ready.flatMap((i) => (hostPortOf(i, p.targetPort) === undefined ? [] : [instanceEndpoint(i, p.targetPort)]));
+    const backends: ProxyBackend[] = ready.flatMap((i) => (hostPortOf(i, p.targetPort) === undefined ? [] : [instanceEndpoint(i, p.targetPort, i.status!.node === node)]));
     return [{ hostPort, backends: backends.sort((a, b) => `${a.host}:${a.port}`.localeCompare(`${b.host}:${b.port}`)) }];
   });
   return { key: keyOf(s), algorithm: s.spec.loadBalancer?.algorithm ?? 'round-robin', ports };

@@ -29,11 +29,12 @@ describe('probeOnce', () => {
     expect(await probeOnce(http, { host: '127.0.0.1' })).toEqual({ ok: false, message: `GET http://127.0.0.1:${port}/healthz: connection refused` });
   });
 
-  it('probes a declared port where it really listens: its host port in host networking', async () => {
+  it('probes a declared port where it really listens: 127.0.0.1 at its host port in host networking', async () => {
     status = 200;
     const port = await listen();
-    const inst = { status: { phase: 'Running' as const, ip: '127.0.0.1', hostNetwork: { ports: [{ port: 8080, protocol: 'tcp' as const, hostPort: port }] } } };
-    const target = { host: instanceEndpoint(inst, 0).host, portOf: (p: number) => instanceEndpoint(inst, p).port };
+    // status.ip is the node's address (here one no route leads to): the node's own prober uses 127.0.0.1
+    const inst = { status: { phase: 'Running' as const, ip: '192.0.2.254', hostNetwork: { ports: [{ port: 8080, protocol: 'tcp' as const, hostPort: port }] } } };
+    const target = { host: instanceEndpoint(inst, 0, true).host, portOf: (p: number) => instanceEndpoint(inst, p, true).port };
     expect(await probeOnce(resolveHealth({ http: { port: 8080, path: '/healthz' } }), target)).toMatchObject({ ok: true, message: `GET http://127.0.0.1:${port}/healthz answered 200` });
     expect(await probeOnce(resolveHealth({ tcp: { port: 8080 } }), target)).toMatchObject({ ok: true });
   });

@@ -226,9 +226,9 @@ export class InstanceRunner {
     this.prober?.stop();
     const driver = this.deps.driver(handle.driver);
     this.prober = new Prober(check, () => ({
-      // where it listens: its address (the node's in host networking, else 127.0.0.1), a declared port at its host port
-      host: instanceEndpoint(this.inst, 0).host,
-      portOf: (port: number) => instanceEndpoint(this.inst, port).port,
+      // where it listens: its address (in host networking 127.0.0.1, a declared port at its host port)
+      host: instanceEndpoint(this.inst, 0, true).host,
+      portOf: (port: number) => instanceEndpoint(this.inst, port, true).port,
       ...(driver && isExecCapable(driver) ? { exec: async (argv: string[], timeoutMs: number) => {
         const r = await driver.exec(handle, argv, { timeoutMs });
         return { code: r.code, output: `${r.stdout}\n${r.stderr}` };
