@@ -1,5 +1,8 @@
 /** The control-plane components `stratus server` runs besides the API. */
+import { hostname } from 'node:os';
+import { randomUUID } from 'node:crypto';
 import type { Component } from '../runtime/component.js';
+import { WhileLeading } from '../runtime/leading.js';
 import type { ServerContext } from './main.js';
 import { Scheduler } from '../scheduler/live.js';
 import { NodeController } from '../controllers/nodes.js';
@@ -25,22 +28,33 @@ export interface ComponentOptions {
   agent?: EmbeddedAgentOptions;
 }
 
+/**
+ * The scheduler and the controllers run only while this server leads (runtime/leading.ts), built
+ * afresh each time it is elected; the embedded agent runs on every server, as the API does.
+ */
 export function serverComponents(options: ComponentOptions): (ctx: ServerContext) => Component[] {
   return (ctx) => {
-    const out: Component[] = [];
-    if (options.scheduler) {
-      out.push(new Scheduler(ctx.repo, new EventRecorder(ctx.repo, 'scheduler'), { policy: options.policy as PolicyChoice }));
-    }
-    out.push(new NodeController(ctx.repo, new EventRecorder(ctx.repo, 'node-controller'), { heartbeatTimeoutMs: options.nodeTimeoutMs ?? 10_000 }));
-    // services' host ports (nodes with host networking) come from the range published ports come from
-    out.push(new NetworkController(ctx.repo, new EventRecorder(ctx.repo, 'network-controller'), ctx.config.nodePortRange ? { nodePortRange: ctx.config.nodePortRange } : {}));
-    out.push(new InstanceEvents(ctx.repo, new EventRecorder(ctx.repo, 'agent')));
-    out.push(new ServiceController(ctx.repo, new EventRecorder(ctx.repo, 'service-controller'), ctx.admission));
-    out.push(new StackController(ctx.repo, new EventRecorder(ctx.repo, 'stack-controller')));
-    out.push(new ProjectUsageController(ctx.repo));
-    out.push(new StackStatusController(ctx.repo));
-    out.push(eventSweeper(ctx.repo, options.eventTtlMs ?? 3_600_000));
+    const identity = `${hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`;
+    const out: Component[] = [new WhileLeading(ctx.repo, { election: 'controllers', identity }, () => leaderComponents(ctx, options))];
     if (options.agent) out.push(embeddedAgent(ctx, options.agent));
     return out;
   };
+}
+
+/** What runs on the leader only, in start order. */
+function leaderComponents(ctx: ServerContext, options: ComponentOptions): Component[] {
+  const out: Component[] = [];
+  if (options.scheduler) {
+    out.push(new Scheduler(ctx.repo, new EventRecorder(ctx.repo, 'scheduler'), { policy: options.policy as PolicyChoice }));
+  }
+  out.push(new NodeController(ctx.repo, new EventRecorder(ctx.repo, 'node-controller'), { heartbeatTimeoutMs: options.nodeTimeoutMs ?? 10_000 }));
+  // services' host ports (nodes with host networking) come from the range published ports come from
+  out.push(new NetworkController(ctx.repo, new EventRecorder(ctx.repo, 'network-controller'), ctx.config.nodePortRange ? { nodePortRange: ctx.config.nodePortRange } : {}));
+  out.push(new InstanceEvents(ctx.repo, new EventRecorder(ctx.repo, 'agent')));
+  out.push(new ServiceController(ctx.repo, new EventRecorder(ctx.repo, 'service-controller'), ctx.admission));
+  out.push(new StackController(ctx.repo, new EventRecorder(ctx.repo, 'stack-controller')));
+  out.push(new ProjectUsageController(ctx.repo));
+  out.push(new StackStatusController(ctx.repo));
+  out.push(eventSweeper(ctx.repo, options.eventTtlMs ?? 3_600_000));
+  return out;
 }
