@@ -152,9 +152,14 @@ export class NetworkSync implements InstanceNetworking {
       lock = `cannot take the network lock: ${(e as Error).message}`;
     }
     if (typeof lock === 'string') return `host networking: ${lock}`;
-    this.unlock = lock;
     const runner = this.opts.runner ?? hostRunner;
-    this.underlay = caps.vxlan ? await findUnderlay(runner, this.ctx.api.server, this.opts.underlayAddress) : undefined;
+    try {
+      this.underlay = caps.vxlan ? await findUnderlay(runner, this.ctx.api.server, this.opts.underlayAddress) : undefined;
+    } catch (e) {
+      lock(); // the next look takes it again
+      throw e;
+    }
+    this.unlock = lock;
     const options: NodeNetworkingOptions = {
       node: this.ctx.node, cluster: this.cluster, runner, log: this.ctx.log,
       ...(this.underlay ? { underlay: this.underlay } : {}),
