@@ -7,6 +7,7 @@ import { tokenKind, userKind } from '../../model/kinds/index.js';
 import { formatObjects, checkFormat } from '../output.js';
 import type { StoredObject } from '../../model/kind.js';
 import type { Token } from '../../model/kinds/token.js';
+import { QUOTAS, QuotasSchema } from '../../model/kinds/project.js';
 
 const ROLES = ['admin', 'member', 'viewer'];
 
@@ -15,16 +16,20 @@ function role(r: string): string {
   return r;
 }
 
-/** Parses "cpu=8,memory=32Gi,gpu=2,instances=50" into a quota object. */
+const QUOTA_NAMES: readonly string[] = QUOTAS.map((q) => q.name);
+/** Quotas that count objects (instances, volumes): integers in the schema, sent as numbers. */
+const isCount = (name: string) => (QuotasSchema.properties as Record<string, { type?: string }>)[name]?.type === 'integer';
+
+/** Parses "cpu=8,memory=32Gi,gpu=2,instances=50,volumes=10,storage=1Ti" into a quota object (every project quota: QUOTAS). */
 function quotas(text: string | undefined): Record<string, string | number> | undefined {
   if (!text) return undefined;
   const out: Record<string, string | number> = {};
   for (const part of text.split(',')) {
     const [k, v] = part.split('=');
-    if (!k || v === undefined || !['cpu', 'memory', 'disk', 'gpu', 'instances'].includes(k)) {
-      throw new CliError(`--quota ${JSON.stringify(part)}: use key=value with keys cpu, memory, disk, gpu, instances`, 2);
+    if (!k || v === undefined || !QUOTA_NAMES.includes(k)) {
+      throw new CliError(`--quota ${JSON.stringify(part)}: use key=value with keys ${QUOTA_NAMES.join(', ')}`, 2);
     }
-    out[k] = k === 'instances' ? Number(v) : v;
+    out[k] = isCount(k) ? Number(v) : v;
   }
   return out;
 }
@@ -34,7 +39,7 @@ export function registerAdmin(program: Command): void {
   project.command('create <name>')
     .description('Create a project (cluster admins).')
     .option('--display-name <text>')
-    .option('--quota <list>', 'quotas, e.g. cpu=8,memory=32Gi,gpu=2,instances=50')
+    .option('--quota <list>', 'quotas, e.g. cpu=8,memory=32Gi,gpu=2,instances=50,volumes=10,storage=1Ti')
     .action(async (name: string, opts: { displayName?: string; quota?: string }, cmd: Command) => {
       const cli = Cli.of(cmd);
       const q = quotas(opts.quota);

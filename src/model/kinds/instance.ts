@@ -113,7 +113,7 @@ export const InstanceSpecSchema = Type.Object(
     gracePeriod: Type.Optional(Type.Integer({ minimum: 0, maximum: 3600, description: 'Seconds between SIGTERM and SIGKILL on stop. Default 10.' })),
     health: Type.Optional(HealthCheckSchema),
     network: Type.Optional(DnsLabel({ description: 'Network of the project the instance joins. Default: the project\'s "default" network.' })),
-    volumes: Type.Optional(Type.Array(VolumeMount, { maxItems: 16, description: 'Volumes of the project the instance uses. Agents do not attach volumes yet: an instance with volumes fails to start, saying so.' })),
+    volumes: Type.Optional(Type.Array(VolumeMount, { maxItems: 16, description: 'Volumes of the project the instance uses. No node attaches volumes yet: an instance that uses one fails to start, saying so.' })),
   },
   Strict,
 );

@@ -30,6 +30,8 @@ const downloads = new Map<string, Promise<string>>();
 export type PreparedBase = Pick<PreparedRun, 'spec' | 'env' | 'files' | 'mounts' | 'devices'>;
 
 export async function prepareInstance(inst: Instance, ctx: PrepareContext): Promise<PreparedBase> {
+  // Volumes exist as objects (model/kinds/volume.ts); nothing provisions or attaches them yet.
+  if (inst.spec.volumes?.length) throw new Error(`spec.volumes: node ${ctx.node} cannot attach volumes yet (no volume driver); run it without spec.volumes`);
   const env: Record<string, string> = {
     STRATUS_PROJECT: inst.metadata.project!,
     STRATUS_INSTANCE: inst.metadata.name,
