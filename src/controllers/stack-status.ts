@@ -5,13 +5,14 @@
  *   appliedAt when it was last applied: `stratus apply` stamps the stack with the annotation
  *            stratus.io/applied-at; a stack written otherwise counts from its creation.
  *
- *   stacks watch ─┐
- *                 ├─▶ dirty stacks ─▶ every flushMs: read its services, write the status if it changed
- *   services watch┘   (label stratus.io/stack)
+ *   stacks informer ─┐
+ *                    ├─▶ dirty stacks ─▶ every flushMs: its services (the informer's index by
+ *   services informer┘   label stratus.io/stack), write the status if it changed
  */
-import type { Repository, ObjectEvent } from '../store/repository.js';
-import type { Watcher } from '../store/backend.js';
+import type { Repository } from '../store/repository.js';
 import type { Component } from '../runtime/component.js';
+import type { Subscription } from '../runtime/informer.js';
+import { byLabel, Informers } from '../runtime/informers.js';
 import { serviceKind, stackKind } from '../model/kinds/index.js';
 import { APPLIED_ANNOTATION, STACK_LABEL, type Stack } from '../model/kinds/stack.js';
 import type { Service } from '../model/kinds/service.js';
@@ -29,43 +30,51 @@ export function stackStatus(stack: Stack, services: Service[]): StackStatus {
   return { phase: 'Applied', message: `${services.length} service${services.length === 1 ? '' : 's'} available`, appliedAt };
 }
 
+const byStack = byLabel(STACK_LABEL);
+
+export interface StackStatusOptions {
+  flushMs?: number;
+  /** The server's shared informers (default: this controller's own). */
+  informers?: Informers;
+}
+
 export class StackStatusController implements Component {
   readonly name = 'stack-status';
-  private watchers: Watcher[] = [];
+  private subs: Subscription[] = [];
   private readonly dirty = new Set<string>();
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> = Promise.resolve();
+  private readonly informers: Informers;
 
-  constructor(private readonly repo: Repository, private readonly opts: { flushMs?: number } = {}) {}
+  constructor(private readonly repo: Repository, private readonly opts: StackStatusOptions = {}) {
+    this.informers = opts.informers ?? new Informers(repo);
+  }
 
+  /** Every stack is refreshed once at start (the informers replay what they hold), then as it or its services change. */
   async start(): Promise<void> {
-    const revision = await this.repo.revision();
-    for (const s of (await this.repo.list<Stack>(stackKind)).items) this.dirty.add(keyOf(s));
-    const mark = (e: ObjectEvent<StoredObject>) => {
-      if (e.type === 'resync') return void this.restart();
-      const stack = e.object.kind === 'stack' ? e.object.metadata.name : e.object.metadata.labels?.[STACK_LABEL];
-      if (stack) this.touch(`${e.object.metadata.project}/${stack}`);
+    const mark = (o: StoredObject) => {
+      const stack = o.kind === 'stack' ? o.metadata.name : o.metadata.labels?.[STACK_LABEL];
+      if (stack) this.touch(`${o.metadata.project}/${stack}`);
     };
-    this.watchers = [this.repo.watch(stackKind, undefined, revision, mark), this.repo.watch(serviceKind, undefined, revision, mark)];
+    // a service that moved from one stack to another changes both
+    const handler = { add: mark, update: (old: StoredObject, o: StoredObject) => (mark(old), mark(o)), delete: mark };
+    const services = this.informers.of<Service>(serviceKind);
+    services.addIndex(byStack);
+    this.subs = [await this.informers.of<Stack>(stackKind).use(handler), await services.use(handler)];
     await this.flush();
   }
 
   async stop(): Promise<void> {
-    for (const w of this.watchers) w.close();
-    this.watchers = [];
+    for (const s of this.subs) s.close();
+    this.subs = [];
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     await this.running;
   }
 
-  private async restart(): Promise<void> {
-    await this.stop();
-    await this.start();
-  }
-
   private touch(key: string): void {
     this.dirty.add(key);
-    if (this.timer || this.watchers.length === 0) return;
+    if (this.timer || this.subs.length === 0) return;
     this.timer = setTimeout(() => {
       this.timer = undefined;
       void this.flush();
@@ -84,14 +93,10 @@ export class StackStatusController implements Component {
 
   private async refresh(key: string): Promise<void> {
     const [project, name] = key.split('/') as [string, string];
-    const { items } = await this.repo.list<Service>(serviceKind, { project, selector: [{ key: STACK_LABEL, op: 'eq', values: [name] }] });
+    const items = this.informers.of<Service>(serviceKind).byIndex(byStack, key) as Service[];
     await this.repo.update<Stack>(stackKind, name, project, (cur) => {
       const status = stackStatus(cur, items);
       return JSON.stringify(status) === JSON.stringify(cur.status) ? undefined : { ...cur, status };
     });
   }
-}
-
-function keyOf(o: StoredObject): string {
-  return `${o.metadata.project}/${o.metadata.name}`;
 }
