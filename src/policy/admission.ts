@@ -9,7 +9,9 @@ import type { TxnOp } from '../store/backend.js';
 import type { Principal } from './auth.js';
 import { StratusError } from '../model/errors.js';
 import type { AdmissionChecks } from './admission-checks.js';
-import { ALL_KINDS, projectKind } from '../model/kinds/index.js';
+import { projectKind } from '../model/kinds/index.js';
+import { PROJECT_DELETING, type Project } from '../model/kinds/project.js';
+import { describeHoldings, projectContents } from './project-contents.js';
 
 export interface AdmissionRequest {
   op: 'create' | 'update' | 'delete';
@@ -59,26 +61,19 @@ export class Admission {
   }
 }
 
-/** Objects of project kinds can only be created in an existing project. */
+/** Objects of project kinds can only be created in an existing project, and not in one being deleted. */
 export const projectMustExist: AdmissionPlugin = async (req, repo) => {
   if (req.op !== 'create' || req.kind.scope !== 'project' || !req.project) return;
-  if (await repo.find(projectKind, req.project)) return;
-  throw new StratusError('STRATUS_ERR_NOT_FOUND', `project "${req.project}" not found; create it first (stratus project create ${req.project})`, { kind: 'project', name: req.project });
+  const project = await repo.find<Project>(projectKind, req.project);
+  if (!project) throw new StratusError('STRATUS_ERR_NOT_FOUND', `project "${req.project}" not found; create it first (stratus project create ${req.project})`, { kind: 'project', name: req.project });
+  if (project.status?.phase !== PROJECT_DELETING) return;
+  throw new StratusError('STRATUS_ERR_PROJECT_DELETING', `project "${req.project}" is Deleting: nothing new can be created in it (stratus describe project ${req.project} shows what its deletion waits for)`, { project: req.project, phase: PROJECT_DELETING });
 };
 
-/** A project is deleted only once it owns nothing, so nothing is orphaned. */
+/** A project is deleted only once it owns nothing, so nothing is orphaned (what the platform made for it goes with it). */
 export const projectMustBeEmpty: AdmissionPlugin = async (req, repo) => {
   if (req.op !== 'delete' || req.kind !== projectKind) return;
-  const left: string[] = [];
-  for (const kind of ALL_KINDS) {
-    if (kind.scope !== 'project' || kind.kind === 'event') continue;
-    // What the platform made for the project (its default network) goes with it.
-    const owned = kind.kind === 'network'
-      ? (await repo.list(kind, { project: req.name, filter: (o) => o.metadata.owner?.kind === 'project' && o.metadata.owner.name === req.name })).items.length
-      : 0;
-    const n = (await repo.count(kind, req.name)) - owned;
-    if (n > 0) left.push(`${n} ${n === 1 ? kind.kind : kind.plural}`);
-  }
+  const left = await projectContents(repo, req.name);
   if (left.length === 0) return;
-  throw new StratusError('STRATUS_ERR_DEPENDENCY', `project "${req.name}" still has ${left.join(', ')}; delete them first, or delete with --cascade`, { project: req.name, remaining: left });
+  throw new StratusError('STRATUS_ERR_DEPENDENCY', `project "${req.name}" still has ${describeHoldings(left)}; delete them first, or delete with --cascade`, { project: req.name, remaining: left.map((h) => describeHoldings([h])) });
 };

@@ -64,6 +64,8 @@ export interface ServerContext {
   audit: AuditLog;
   /** The checks API writes pass; controllers that create objects for users run them too. */
   admission: Admission;
+  /** Secret values, sealed at rest: what deletes a secret deletes them in the same transaction. */
+  secrets: SecretData;
   url: string;
 }
 
@@ -113,7 +115,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     limits.attach(app);
     const https = config.tlsCert && config.tlsKey;
     const scheme = https ? 'https' : 'http';
-    const ctx: ServerContext = { config, backend, repo, audit, admission, url: '' };
+    const ctx: ServerContext = { config, backend, repo, audit, admission, secrets, url: '' };
     const apiComponent: Component = {
       name: 'api',
       start: async () => {

@@ -21,12 +21,13 @@ import { DnsLabel } from '../../model/schema.js';
 import { parseSelector, SelectorError, type Selector } from '../../model/labels.js';
 import { canSee, isHidden, viewOf, type Principal } from '../../policy/auth.js';
 import { checkNodeStatusWrite, nodeWidenSource } from '../../policy/node-authorizer.js';
+import { markDeleting } from '../project-cascade.js';
 import { requestAudit } from '../request-audit.js';
 import { streamWatch } from './watch.js';
 import { mergePatch } from '../patch.js';
 import { quantitiesAsStrings } from '../../model/quantity-fields.js';
 import { conflict, type NewObject } from '../../store/repository.js';
-import { ALL_KINDS, projectKind } from '../../model/kinds/index.js';
+import { projectKind } from '../../model/kinds/index.js';
 
 interface Params { project?: string; name?: string }
 interface ListQuery { selector?: string; limit?: number; continue?: string; watch?: boolean; revision?: number }
@@ -50,7 +51,7 @@ const DryRunQuery = Type.Object(
 const DeleteQuery = Type.Object(
   {
     revision: Type.Optional(Type.Integer({ minimum: 1, description: 'Refuse the delete unless the object is at this revision.' })),
-    cascade: Type.Optional(Type.Boolean({ description: 'Projects only: delete everything the project owns first.' })),
+    cascade: Type.Optional(Type.Boolean({ description: 'Projects only: delete everything the project owns, then the project. A project that holds something is marked Deleting (202; status.deletion says what it waits for) and a controller deletes it.' })),
     force: Type.Optional(Type.Boolean({ description: 'Nodes only: delete although instances run on it (they are released: placed again or Lost).' })),
   },
   { additionalProperties: false },
@@ -165,9 +166,9 @@ export async function resourceRoutes(app: FastifyInstance, { deps, kind }: { dep
 
   if (verbs.has('delete')) {
     app.delete(item, {
-      schema: { tags, summary: `Delete a ${kind.kind}`, params, querystring: DeleteQuery, response: { 200: ref } },
+      schema: { tags, summary: `Delete a ${kind.kind}`, params, querystring: DeleteQuery, response: { 200: ref, ...(kind === projectKind ? { 202: ref } : {}) } },
       config: { permission: { kind, verb: 'delete' } },
-    }, async (req) => {
+    }, async (req, reply) => {
       const p = req.params as Params;
       const name = nameOf(p);
       req.target = { kind: kind.kind, project: p.project, name, action: 'delete' };
@@ -175,7 +176,9 @@ export async function resourceRoutes(app: FastifyInstance, { deps, kind }: { dep
       const q = req.query as { revision?: number; cascade?: boolean; force?: boolean };
       if (q.cascade && kind.kind !== 'project') throw new ValidationError([{ path: 'query.cascade', message: 'only applies to projects' }]);
       if (q.force && kind.kind !== 'node') throw new ValidationError([{ path: 'query.force', message: 'only applies to nodes' }]);
-      if (q.cascade) await deleteContents(deps, req, name);
+      // A project that holds something is marked Deleting; its controller empties and deletes it.
+      const marked = q.cascade ? await markDeleting(deps, req, name) : undefined;
+      if (marked) return reply.code(202).send(marked);
       const guards = await deps.admission.admit({ op: 'delete', kind, name, project: kind.scope === 'project' ? p.project : undefined, prev, principal: req.principal!, force: q.force === true });
       const { op } = deps.audit.op(requestAudit(req, 200));
       const deleted = await deps.repo.delete(kind, name, kind.scope === 'project' ? p.project : undefined, { ...(q.revision !== undefined ? { expectRevision: q.revision } : {}), extraOps: [op, ...guards] });
@@ -206,38 +209,6 @@ export async function resourceRoutes(app: FastifyInstance, { deps, kind }: { dep
 }
 
 type Ctx = { deps: ApiDeps; kind: Kind };
-
-/**
- * Deletes what a project holds: what makes instances (stacks, services) first, so that their
- * controllers do not replace deleted replicas, then everything else; again while a controller
- * that had not seen the deletes yet still adds something (a few passes at most).
- */
-async function deleteContents(deps: ApiDeps, req: FastifyRequest, project: string): Promise<void> {
-  const makers = ['stack', 'service'];
-  const kinds = ALL_KINDS.filter((k) => k.scope === 'project').sort((a, b) => Number(makers.includes(b.kind)) - Number(makers.includes(a.kind)));
-  for (let pass = 0; pass < 10; pass++) {
-    if (pass > 0) await new Promise((r) => setTimeout(r, 100));
-    if (!(await deleteContentsOnce(deps, req, project, kinds))) return;
-  }
-}
-
-/** One pass; whether it found anything to delete. */
-async function deleteContentsOnce(deps: ApiDeps, req: FastifyRequest, project: string, kinds: typeof ALL_KINDS): Promise<boolean> {
-  let found = false;
-  for (const kind of kinds) {
-    const { items } = await deps.repo.list(kind, { project });
-    found ||= items.length > 0 && kind.kind !== 'event'; // events keep coming while things go; they do not hold a project
-    for (const obj of items) {
-      const { op } = deps.audit.op({ ...requestAudit(req, 200), action: 'cascade-delete', kind: kind.kind, project, name: obj.metadata.name });
-      try {
-        await deps.repo.delete(kind, obj.metadata.name, project, { extraOps: [op] });
-      } catch (e) {
-        if (!(e instanceof StratusError && e.code === 'STRATUS_ERR_NOT_FOUND')) throw e;
-      }
-    }
-  }
-  return found;
-}
 
 /**
  * Replaces labels, annotations and spec. With `expected`, only at that revision (else 409). Without

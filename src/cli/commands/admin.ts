@@ -8,6 +8,7 @@ import { formatObjects, checkFormat } from '../output.js';
 import type { StoredObject } from '../../model/kind.js';
 import type { Token } from '../../model/kinds/token.js';
 import { QUOTAS, QuotasSchema } from '../../model/kinds/project.js';
+import { deleteProjectCascade } from '../project-delete.js';
 
 const ROLES = ['admin', 'member', 'viewer'];
 
@@ -51,7 +52,9 @@ export function registerAdmin(program: Command): void {
     .description('Delete a project (cluster admins); with --cascade, everything in it first.')
     .option('--cascade', 'delete the project\'s instances, services, networks and other objects first')
     .action(async (name: string, opts: { cascade?: boolean }, cmd: Command) => {
-      await Cli.of(cmd).client.request('DELETE', `/v1/projects/${encodeURIComponent(name)}`, { query: opts.cascade ? { cascade: true } : undefined });
+      // --cascade: the server deletes in the background (a controller); this waits until it is gone.
+      if (opts.cascade) await deleteProjectCascade(Cli.of(cmd), name);
+      else await Cli.of(cmd).client.request('DELETE', `/v1/projects/${encodeURIComponent(name)}`);
       printLine(`project/${name} deleted`);
     });
   project.command('members <name>').description('List the members of a project.').action(async (name: string, _o: unknown, cmd: Command) => {

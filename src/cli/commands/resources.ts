@@ -9,9 +9,11 @@ import { checkFormat, formatObjects, formatRow, printLine, table } from '../outp
 import { readInput } from '../manifest.js';
 import { parseStackFile } from '../../model/stack/file.js';
 import { describeObject } from '../describe.js';
+import { collectionPath, itemPath } from '../../client/paths.js';
 import { objectForPeople } from '../../model/quantity-fields.js';
 import { plural } from '../../model/format.js';
 import { parseSelector, SelectorError } from '../../model/labels.js';
+import { deleteProjectCascade } from '../project-delete.js';
 
 interface GetOpts { output: string; selector?: string; watch?: boolean; allProjects?: boolean }
 
@@ -52,7 +54,7 @@ export function registerResources(program: Command): void {
       const kind = kindArg(kindName);
       const obj = await cli.client.get<StoredObject>(cli.item(kind, name));
       const project = obj.metadata.project ?? SYSTEM_PROJECT;
-      const events = await cli.client.listAll<StoredObject>(`/v1/projects/${project}/${eventKind.plural}`, {
+      const events = await cli.client.listAll<StoredObject>(collectionPath(eventKind, project), {
         selector: `${OBJECT_KIND_LABEL}=${kind.kind},${OBJECT_NAME_LABEL}=${name}`,
       }).catch(() => ({ items: [] as StoredObject[] }));
       printLine(describeObject(kind, obj, events.items));
@@ -70,8 +72,7 @@ export function registerResources(program: Command): void {
         // The same files apply reads (stack files, object documents, resources lists).
         for (const o of opts.filename.flatMap((f) => parseStackFile(readInput(f), f, {}).objects)) {
           const project = (o.body.metadata as { project?: string }).project ?? cli.project;
-          const path = o.kind.scope === 'cluster' ? `/v1/${o.kind.plural}/${encodeURIComponent(o.name)}` : `/v1/projects/${encodeURIComponent(project)}/${o.kind.plural}/${encodeURIComponent(o.name)}`;
-          targets.push({ path, label: `${o.kind.kind}/${o.name}` });
+          targets.push({ path: itemPath(o.kind, o.name, project), label: `${o.kind.kind}/${o.name}` });
         }
       } else {
         if (!kindName || names.length === 0) throw new CliError('usage: stratus delete KIND NAME... (or -f FILE)', 2);
@@ -81,7 +82,9 @@ export function registerResources(program: Command): void {
       let failed = 0;
       for (const t of targets) {
         try {
-          await cli.client.request('DELETE', t.path, { query: opts.cascade ? { cascade: true } : undefined });
+          // A project's cascade runs in the server's background: wait until it is gone, as `project delete --cascade`.
+          if (opts.cascade && t.label.startsWith('project/')) await deleteProjectCascade(cli, t.label.slice('project/'.length));
+          else await cli.client.request('DELETE', t.path, { query: opts.cascade ? { cascade: true } : undefined });
           printLine(`${t.label} deleted`);
         } catch (e) {
           if (!(e instanceof CliError || e instanceof ApiError)) throw e;

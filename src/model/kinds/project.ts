@@ -4,11 +4,14 @@
  */
 import { Type, type Static } from '@sinclair/typebox';
 import { defineKind, type DescribeLine, type QuotaName, type StoredObject } from '../kind.js';
-import { CpuQuantity, SizeQuantity, Strict } from '../schema.js';
+import { CpuQuantity, SizeQuantity, StringEnum, Strict } from '../schema.js';
 import { quantity } from '../resources.js';
 import { parseCpu, parseMebibytes, formatCpu, formatMebibytes } from '../quantity.js';
 import type { FieldProblem } from '../errors.js';
 import { age } from '../format.js';
+
+/** The phase of a project being deleted with everything in it (`DELETE ...?cascade=true`). */
+export const PROJECT_DELETING = 'Deleting';
 
 export const QuotasSchema = Type.Object(
   {
@@ -41,7 +44,7 @@ export const ProjectSpecSchema = Type.Object(
 
 export const ProjectStatusSchema = Type.Object(
   {
-    phase: Type.Optional(Type.String()),
+    phase: Type.Optional(StringEnum(['Active', PROJECT_DELETING], { description: 'Active; Deleting once a cascade delete started (status.deletion says what it still waits for): nothing new can be created in it.' })),
     usage: Type.Optional(Type.Object({
       cpu: Type.Integer({ minimum: 0 }),
       memory: Type.Integer({ minimum: 0 }),
@@ -140,7 +143,7 @@ export const projectKind = defineKind({
     if (!spec.quotas) return spec;
     return { ...spec, quotas: normalizeQuotas(spec.quotas, problems) } as Static<typeof ProjectSpecSchema>;
   },
-  initialStatus: () => ({ phase: 'Active' }),
+  initialStatus: () => ({ phase: 'Active' as const }),
   access: { visibleTo: 'its-members', hidden: true },
   describe: (o) => describeProject(o as Project),
   columns: [
