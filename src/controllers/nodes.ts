@@ -19,11 +19,12 @@
  * its own start time counts as the last heartbeat of every node (Kubernetes' node-monitor grace
  * period): no node is Down before it has had `heartbeatTimeoutMs` to report.
  *
- * Nodes are kept in memory from a watch, so a tick with nothing to do costs a pass over that map;
- * instances are read only when some node is late, down or draining.
+ * Nodes are read from the shared node informer (runtime/informers.ts), so a tick with nothing to
+ * do costs a pass over its cache; instances are read only when some node is late, down or draining.
  */
 import type { Repository } from '../store/repository.js';
-import type { Watcher } from '../store/backend.js';
+import { Informers } from '../runtime/informers.js';
+import type { Subscription } from '../runtime/informer.js';
 import { instanceKind, nodeKind, serviceKind } from '../model/kinds/index.js';
 import type { Instance } from '../model/kinds/instance.js';
 import { DRAINED_ANNOTATION, type Node } from '../model/kinds/node.js';
@@ -37,13 +38,14 @@ import type { EventRecorder } from '../runtime/events.js';
 export interface NodeControllerOptions {
   heartbeatTimeoutMs: number;
   intervalMs?: number;
+  /** The server's shared informers (default: this controller's own). */
+  informers?: Informers;
 }
 
 export class NodeController implements Component {
   readonly name = 'node-controller';
   private loop?: { stop(): void };
   private lastError = '';
-  private readonly nodes = new Map<string, Node>();
   /** Down nodes with nothing left bound to them: nothing to do until the node changes. */
   private readonly settled = new Set<string>();
   /** Look for instances bound to nodes that do not exist (on start, after a resync). */
@@ -54,9 +56,17 @@ export class NodeController implements Component {
   private readonly drainWaits = new Map<string, string>();
   /** When this controller began watching: the earliest "last heartbeat" it assumes. */
   private watchingSince?: number;
-  private watcher?: Watcher;
+  private sub?: Subscription;
+  private readonly informers: Informers;
 
-  constructor(private readonly repo: Repository, private readonly events: EventRecorder, private readonly opts: NodeControllerOptions) {}
+  constructor(private readonly repo: Repository, private readonly events: EventRecorder, private readonly opts: NodeControllerOptions) {
+    this.informers = opts.informers ?? new Informers(repo);
+  }
+
+  /** The nodes, by name (the informer's cache). */
+  private get nodes(): ReadonlyMap<string, Node> {
+    return this.informers.of<Node>(nodeKind).items;
+  }
 
   async start(): Promise<void> {
     await this.load();
@@ -67,26 +77,25 @@ export class NodeController implements Component {
 
   async stop(): Promise<void> {
     this.loop?.stop();
-    this.watcher?.close();
+    this.sub?.close();
+    this.sub = undefined;
   }
 
+  /** Subscribes to the node informer: a node that changes is looked at again, a deleted one releases what it held. */
   private async load(): Promise<void> {
-    this.watcher?.close();
-    const { items, revision } = await this.repo.list<Node>(nodeKind);
+    const changed = (n: Node) => this.settled.delete(n.metadata.name);
+    this.sub = await this.informers.of<Node>(nodeKind).use({
+      add: changed,
+      update: (_old, n) => changed(n),
+      delete: (n) => {
+        changed(n);
+        this.deleted.set(n.metadata.name, this.repo.clock.now());
+      },
+      // listed again after a gap: instances may be bound to nodes deleted meanwhile
+      resync: () => void (this.orphansMayExist = true),
+    }, { replay: false });
     this.watchingSince ??= this.repo.clock.now();
     this.orphansMayExist = true;
-    this.nodes.clear();
-    for (const n of items) this.nodes.set(n.metadata.name, n);
-    this.watcher = this.repo.watch<Node>(nodeKind, undefined, revision, (e) => {
-      if (e.type === 'resync') void this.load().catch((err: Error) => (this.lastError = err.message));
-      else {
-        this.settled.delete(e.object.metadata.name);
-        if (e.type === 'delete') {
-          this.nodes.delete(e.object.metadata.name);
-          this.deleted.set(e.object.metadata.name, this.repo.clock.now());
-        } else this.nodes.set(e.object.metadata.name, e.object);
-      }
-    });
   }
 
   health(): string {
@@ -95,7 +104,7 @@ export class NodeController implements Component {
 
   /** One pass over all nodes. Exposed for tests. */
   async tick(): Promise<void> {
-    if (!this.watcher) await this.load();
+    if (!this.sub) await this.load();
     const now = this.repo.clock.now();
     const since = this.watchingSince ?? now;
     const work = [...this.nodes.values()].map((node) => {

@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import type { Component } from '../runtime/component.js';
 import { WhileLeading } from '../runtime/leading.js';
+import { Informers } from '../runtime/informers.js';
 import type { ServerContext } from './main.js';
 import { Scheduler } from '../scheduler/live.js';
 import { NodeController } from '../controllers/nodes.js';
@@ -14,7 +15,6 @@ import { StackController } from '../controllers/stacks.js';
 import { NetworkController } from '../controllers/network/networks.js';
 import { ProjectUsageController } from '../controllers/project-usage.js';
 import { StackStatusController } from '../controllers/stack-status.js';
-import { ProjectDeleteController } from '../controllers/project-delete.js';
 import type { PolicyChoice } from '../scheduler/engine/types.js';
 import { embeddedAgent, type EmbeddedAgentOptions } from './embedded-agent.js';
 
@@ -36,27 +36,28 @@ export interface ComponentOptions {
 export function serverComponents(options: ComponentOptions): (ctx: ServerContext) => Component[] {
   return (ctx) => {
     const identity = `${hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`;
-    const out: Component[] = [new WhileLeading(ctx.repo, { election: 'controllers', identity }, () => leaderComponents(ctx, options))];
+    // one informer per kind, shared by the components (each starts with its first user, stops with its last)
+    const informers = new Informers(ctx.repo);
+    const out: Component[] = [new WhileLeading(ctx.repo, { election: 'controllers', identity }, () => leaderComponents(ctx, options, informers))];
     if (options.agent) out.push(embeddedAgent(ctx, options.agent));
     return out;
   };
 }
 
 /** What runs on the leader only, in start order. */
-function leaderComponents(ctx: ServerContext, options: ComponentOptions): Component[] {
+function leaderComponents(ctx: ServerContext, options: ComponentOptions, informers: Informers): Component[] {
   const out: Component[] = [];
   if (options.scheduler) {
     out.push(new Scheduler(ctx.repo, new EventRecorder(ctx.repo, 'scheduler'), { policy: options.policy as PolicyChoice }));
   }
-  out.push(new NodeController(ctx.repo, new EventRecorder(ctx.repo, 'node-controller'), { heartbeatTimeoutMs: options.nodeTimeoutMs ?? 10_000 }));
+  out.push(new NodeController(ctx.repo, new EventRecorder(ctx.repo, 'node-controller'), { heartbeatTimeoutMs: options.nodeTimeoutMs ?? 10_000, informers }));
   // services' host ports (nodes with host networking) come from the range published ports come from
   out.push(new NetworkController(ctx.repo, new EventRecorder(ctx.repo, 'network-controller'), ctx.config.nodePortRange ? { nodePortRange: ctx.config.nodePortRange } : {}));
   out.push(new InstanceEvents(ctx.repo, new EventRecorder(ctx.repo, 'agent')));
   out.push(new ServiceController(ctx.repo, new EventRecorder(ctx.repo, 'service-controller'), ctx.admission));
   out.push(new StackController(ctx.repo, new EventRecorder(ctx.repo, 'stack-controller')));
   out.push(new ProjectUsageController(ctx.repo));
-  out.push(new StackStatusController(ctx.repo));
-  out.push(new ProjectDeleteController(ctx.repo, { audit: ctx.audit, secrets: ctx.secrets, admission: ctx.admission }));
+  out.push(new StackStatusController(ctx.repo, { informers }));
   out.push(eventSweeper(ctx.repo, options.eventTtlMs ?? 3_600_000));
   return out;
 }
