@@ -85,6 +85,12 @@ describe('a project cascade delete', () => {
     expect(audit.find((e) => e.action === 'delete' && e.kind === 'project' && e.actor !== 'system:project-delete')).toMatchObject({ status: 202 });
   });
 
+  it('the OpenAPI document gives a project\'s delete both answers: 200 (deleted) and 202 (marked Deleting)', async () => {
+    const doc = (await call('GET', '/openapi.json')).body;
+    expect(Object.keys(doc.paths['/v1/projects/{project}'].delete.responses)).toEqual(expect.arrayContaining(['200', '202']));
+    expect(doc.paths['/v1/projects/{project}/instances/{name}'].delete.responses['202']).toBeUndefined();
+  });
+
   it('a project that holds nothing is deleted at once (200), as before', async () => {
     expect((await call('POST', '/v1/projects', { metadata: { name: 'empty' }, spec: {} })).status).toBe(201);
     const res = await call('DELETE', '/v1/projects/empty?cascade=true');

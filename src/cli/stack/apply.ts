@@ -81,6 +81,7 @@ export async function applyFiles(cli: Cli, o: FileOpts, opts: ApplyOptions): Pro
   const desired = new Map<string, StoredObject>();
   const reported = new Set<string>();
   const touched: Followed[] = [];
+  const settled = new Set<string>();
   const end = Date.now() + opts.timeoutMs;
   for (;;) {
     const res = await fileErrors(applyStack(cli.client, cli.project, stack, request));
@@ -97,10 +98,10 @@ export async function applyFiles(cli: Cli, o: FileOpts, opts: ApplyOptions): Pro
     if (!res.waiting) {
       for (const p of res.pruned) progress.line(`${p.kind}/${p.name}`, 'deleted (pruned)');
       // Rollouts are followed to the end; other objects only when something depends on them.
-      if (opts.wait) await waitHealthy(cli, touched.filter((i) => i.kind.kind === 'service'), progress, opts.timeoutMs);
+      if (opts.wait) await waitHealthy(cli, touched.filter((i) => i.kind.kind === 'service'), progress, opts.timeoutMs, settled);
       return { ...(res.stack ? { stack: res.stack } : {}), changed: true };
     }
-    await waitHealthy(cli, res.waiting.for.map((w) => followed(w, cli, desired)), progress, opts.timeoutMs);
+    await waitHealthy(cli, res.waiting.for.map((w) => followed(w, cli, desired)), progress, opts.timeoutMs, settled);
     if (progressed) continue;
     // Healthy as read here, not yet as the server read it: ask again shortly, within the timeout.
     if (Date.now() > end) throw new CliError(`timed out after ${Math.round(opts.timeoutMs / 1000)} s: the server still waits for ${res.waiting.for.map((w) => `${w.kind}/${w.name} (${w.health})`).join(', ')}`);

@@ -18,13 +18,14 @@ export interface Followed {
   desired?: StoredObject;
 }
 
-/** Objects already seen healthy in this apply (a gate), not waited for again. */
-const settled = new Set<string>();
-
 const keyOf = (f: Pick<Followed, 'name' | 'project'> & { kind: { kind: string } }) => `${f.kind.kind}/${f.project}/${f.name}`;
 
-/** Polls until every item is healthy; throws on a failure (a rolled-back rollout, a failed instance) or the timeout. */
-export async function waitHealthy(cli: Cli, items: Followed[], progress: Progress, timeoutMs: number): Promise<void> {
+/**
+ * Polls until every item is healthy; throws on a failure (a rolled-back rollout, a failed instance)
+ * or the timeout. `settled`: what one apply already saw healthy (a gate), not waited for again; the
+ * items seen healthy now are added to it.
+ */
+export async function waitHealthy(cli: Cli, items: Followed[], progress: Progress, timeoutMs: number, settled = new Set<string>()): Promise<void> {
   const end = Date.now() + timeoutMs;
   const pending = new Map(items.filter((i) => !settled.has(keyOf(i))).map((i) => [keyOf(i), i]));
   while (pending.size > 0) {

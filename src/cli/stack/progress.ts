@@ -1,5 +1,4 @@
-/** A live display of what apply follows: one line per object. */
-/** Prints one line per object: redrawn in place on a terminal, one line per change otherwise. */
+/** A live display of what apply follows: one line per object, redrawn in place on a terminal, one line per change otherwise. */
 export class Progress {
   private readonly lines = new Map<string, string>();
   private drawn = 0;
