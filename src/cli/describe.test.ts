@@ -72,6 +72,18 @@ describe('describe instance: health', () => {
   });
 });
 
+describe('describe instance: host networking', () => {
+  it('shows the host port of each declared port', () => {
+    const inst: Instance = {
+      kind: 'instance',
+      metadata: { ...metadata, project: 'p' },
+      spec: { driver: 'process', command: ['web'], resources: { cpu: 250, memory: 64, disk: 0 }, priority: 0, restartPolicy: 'always', gracePeriod: 10, ports: [{ port: 8080 }] },
+      status: { phase: 'Running', node: 'n1', ip: '192.0.2.2', hostNetwork: { ports: [{ port: 8080, protocol: 'tcp', hostPort: 20000 }] } },
+    };
+    expect(describeObject(instanceKind, inst, [])).toContain('IP:           192.0.2.2\nHost ports:   8080→20000/tcp (host networking)\n');
+  });
+});
+
 describe('describe project: quota usage', () => {
   it('shows each quota as used / limit, quantities as people write them', () => {
     const project: Project = {

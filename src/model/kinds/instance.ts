@@ -330,6 +330,8 @@ function describeInstance(i: Instance): DescribeLine[] {
   field('GPUs', Boolean(s.allocation?.gpus?.length) && s.allocation!.gpus!.map((g) => `#${g.index}${g.milli < 1000 ? ` (${g.milli / 10}%)` : ''}`).join(', '));
   field('PID', s.pid !== undefined && String(s.pid));
   field('IP', s.ip);
+  // host networking: where each declared port listens on the node (PORT_<port> in the workload)
+  field('Host ports', s.hostNetwork && `${s.hostNetwork.ports.map((p) => `${p.port}→${p.hostPort}/${p.protocol}`).join(', ') || 'none'} (host networking)`);
   field('Started', s.startedAt);
   field('Exit code', s.exitCode !== undefined && `${s.exitCode}${s.signal ? ` (${s.signal})` : ''}`);
   out.push({ field: 'Restarts', value: String(s.restarts ?? 0) });
