@@ -34,8 +34,8 @@ export function isPending(i: Instance): boolean {
  */
 export function release(i: Instance, reason: string, message: string, final: Phase, now: string): InstanceStatus {
   const prev = i.status ?? { phase: 'Pending' as const };
-  // The address belongs to the instance for its whole life, wherever it runs.
-  const keep = { restarts: prev.restarts, observedGeneration: prev.observedGeneration, ip: prev.ip };
+  // The address belongs to the instance for its whole life, wherever it runs; not its node's (host networking).
+  const keep = { restarts: prev.restarts, observedGeneration: prev.observedGeneration, ip: prev.hostNetwork ? undefined : prev.ip };
   if (i.spec.restartPolicy === 'always') {
     return { ...clean(keep), phase: 'Pending', reason, message };
   }

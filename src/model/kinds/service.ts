@@ -169,6 +169,7 @@ export const serviceKind = defineKind({
     { header: 'STATUS', get: (o) => (o as Service).status?.phase ?? '' },
     { header: 'ADDRESS', get: (o) => (o as Service).status?.address ?? '' },
     { header: 'AGE', get: (o) => age(o.metadata.createdAt) },
+    { header: 'HOST-PORTS', get: (o) => ((o as Service).status?.hostPorts ?? []).map((h) => `${h.port}:${h.hostPort}/${h.protocol}`).join(','), wide: true },
     { header: 'MESSAGE', get: (o) => (o as Service).status?.message ?? '', wide: true },
   ],
 });
