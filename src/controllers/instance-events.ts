@@ -2,10 +2,11 @@
  * Turns what agents report (instance status) into events people read in `describe`:
  * Started, BackOff, OOMKilled, Failed, Completed, Unhealthy (what a failing health check found).
  * Agents only write status; this controller compares each write with the one before it (the
- * watch carries both).
+ * shared instance informer's update carries both).
  */
-import type { Repository, ObjectEvent } from '../store/repository.js';
-import type { Watcher } from '../store/backend.js';
+import type { Repository } from '../store/repository.js';
+import { Informers } from '../runtime/informers.js';
+import type { Subscription } from '../runtime/informer.js';
 import { instanceKind } from '../model/kinds/index.js';
 import type { Instance, InstanceStatus } from '../model/kinds/instance.js';
 import type { Component } from '../runtime/component.js';
@@ -39,25 +40,28 @@ export function eventsFor(prev: InstanceStatus | undefined, next: InstanceStatus
 
 export class InstanceEvents implements Component {
   readonly name = 'instance-events';
-  private watcher?: Watcher;
+  private sub?: Subscription;
+  private readonly informers: Informers;
 
-  constructor(private readonly repo: Repository, private readonly events: EventRecorder) {}
+  /** `informers`: the server's shared informers (default: this controller's own). */
+  constructor(repo: Repository, private readonly events: EventRecorder, informers?: Informers) {
+    this.informers = informers ?? new Informers(repo);
+  }
 
+  /** Changes from now on (what the informer held before is not replayed). */
   async start(): Promise<void> {
-    this.watcher = this.repo.watch<Instance>(instanceKind, undefined, await this.repo.revision(), (e) => this.onEvent(e));
+    this.sub = await this.informers.of<Instance>(instanceKind).use({
+      add: (i) => this.changed(undefined, i),
+      update: (old, i) => this.changed(old, i),
+    }, { replay: false });
   }
 
   async stop(): Promise<void> {
-    this.watcher?.close();
+    this.sub?.close();
   }
 
-  private onEvent(e: ObjectEvent<Instance>): void {
-    if (e.type !== 'put') {
-      if (e.type === 'resync') void this.stop().then(() => this.start());
-      return;
-    }
-    const i = e.object;
-    for (const ev of eventsFor(e.prev?.status, i.status)) {
+  private changed(prev: Instance | undefined, i: Instance): void {
+    for (const ev of eventsFor(prev?.status, i.status)) {
       void this.events.record({ kind: 'instance', name: i.metadata.name, project: i.metadata.project }, ev.type, ev.reason, ev.message);
     }
   }

@@ -4,7 +4,8 @@
  * carrying the label of a stack that no longer exists).
  */
 import type { Repository } from '../store/repository.js';
-import type { Watcher } from '../store/backend.js';
+import { Informers } from '../runtime/informers.js';
+import type { Subscription } from '../runtime/informer.js';
 import { ALL_KINDS, stackKind } from '../model/kinds/index.js';
 import { STACK_LABEL, type Stack } from '../model/kinds/stack.js';
 import { StratusError } from '../model/errors.js';
@@ -14,21 +15,26 @@ import { plural } from '../model/format.js';
 
 export class StackController implements Component {
   readonly name = 'stack-controller';
-  private watcher: Watcher | undefined;
+  private sub: Subscription | undefined;
   private loop: { stop(): void } | undefined;
   private lastError = '';
+  private readonly informers: Informers;
 
-  constructor(private readonly repo: Repository, private readonly events: EventRecorder, private readonly sweepMs = 60_000) {}
+  /** `informers`: the server's shared informers (default: this controller's own). */
+  constructor(private readonly repo: Repository, private readonly events: EventRecorder, private readonly sweepMs = 60_000, informers?: Informers) {
+    this.informers = informers ?? new Informers(repo);
+  }
 
+  /** Stacks deleted from now on remove what they own; the sweep catches those deleted before. */
   async start(): Promise<void> {
-    this.watcher = this.repo.watch<Stack>(stackKind, undefined, await this.repo.revision(), (e) => {
-      if (e.type === 'delete') void this.removeOwned(e.object.metadata.project!, e.object.metadata.name).catch((err: Error) => (this.lastError = err.message));
-    });
+    this.sub = await this.informers.of<Stack>(stackKind).use({
+      delete: (s) => void this.removeOwned(s.metadata.project!, s.metadata.name).catch((err: Error) => (this.lastError = err.message)),
+    }, { replay: false });
     this.loop = every(this.sweepMs, () => this.sweep(), (e) => (this.lastError = (e as Error).message));
   }
 
   async stop(): Promise<void> {
-    this.watcher?.close();
+    this.sub?.close();
     this.loop?.stop();
   }
 
