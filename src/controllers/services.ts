@@ -4,11 +4,12 @@
  * an instance carrying the service label queues that service; a timer re-checks services whose
  * rollout is under way (deadlines, minReadySeconds).
  *
- * Replicas are indexed by service from the instance watch (which the store delivers in the same
- * tick as each commit), so a pass costs O(replicas), not a scan of the project.
+ * Services, their replicas (the instance informer's index by service label) and secrets come from
+ * the shared informers, which the store updates in the tick of each commit, so a pass costs
+ * O(replicas), not a scan of the project. Queued services go through a work queue
+ * (runtime/workqueue.ts): one pass per service at a time, failures retried with backoff.
  */
-import type { Repository, ObjectEvent } from '../store/repository.js';
-import type { Watcher } from '../store/backend.js';
+import type { Repository } from '../store/repository.js';
 import { instanceKind, secretKind, serviceKind } from '../model/kinds/index.js';
 import { plural } from '../model/format.js';
 import type { Instance, InstanceSpec } from '../model/kinds/instance.js';
@@ -18,6 +19,9 @@ import { every, type Component } from '../runtime/component.js';
 import type { Admission } from '../policy/admission.js';
 import type { Principal } from '../policy/auth.js';
 import type { EventRecorder } from '../runtime/events.js';
+import type { Subscription } from '../runtime/informer.js';
+import { byLabel, byProject, Informers } from '../runtime/informers.js';
+import { runWorkers, WorkQueue } from '../runtime/workqueue.js';
 import { drainMs, planRollout, type RolloutPlan } from './rollout.js';
 import { secretChanged, secretStamp } from './secret-stamp.js';
 import type { Secret } from '../model/kinds/secret.js';
@@ -30,135 +34,110 @@ const WORKERS = 8;
 
 const CONTROLLER: Principal = { id: 'system:service-controller', token: '', clusterAdmin: true, roles: new Map() };
 
+/** Replicas by "<project>/<service>". */
+const byService = byLabel(SERVICE_LABEL);
+
+export interface ServiceControllerOptions {
+  /** How often services still rolling out are looked at again (deadlines, minReadySeconds). */
+  resyncMs?: number;
+  /** The server's shared informers (default: this controller's own). */
+  informers?: Informers;
+}
+
 export class ServiceController implements Component {
   readonly name = 'service-controller';
-  private readonly queue = new Set<string>();
-  /** Services being reconciled now: one pass per service at a time. */
-  private readonly busy = new Set<string>();
-  /** project/service → uid → replica, kept from the instance watch. */
-  private readonly replicas = new Map<string, Map<string, Instance>>();
-  private watchers: Watcher[] = [];
-  private running = false;
-  private worker: Promise<void> | undefined;
-  private waiters: (() => void)[] = [];
+  private queue = new WorkQueue<string>();
+  private subs: Subscription[] = [];
+  private workers: Promise<void> | undefined;
   private loop: { stop(): void } | undefined;
   private lastError = '';
+  private readonly informers: Informers;
 
-  constructor(private readonly repo: Repository, private readonly events: EventRecorder, private readonly admission: Admission, private readonly resyncMs = 2000) {}
+  constructor(private readonly repo: Repository, private readonly events: EventRecorder, private readonly admission: Admission, private readonly opts: ServiceControllerOptions = {}) {
+    this.informers = opts.informers ?? new Informers(repo);
+  }
 
+  private get services() {
+    return this.informers.of<Service>(serviceKind);
+  }
+
+  private get instances() {
+    return this.informers.of<Instance>(instanceKind);
+  }
+
+  /** Every service is queued at start (the informers replay what they hold), then as it, its replicas or its secrets change. */
   async start(): Promise<void> {
-    this.running = true;
-    const revision = await this.repo.revision();
-    this.replicas.clear();
-    const { items } = await this.repo.list<Instance>(instanceKind, { selector: [{ key: SERVICE_LABEL, op: 'exists', values: [] }] });
-    for (const i of items) this.index(i, true);
-    this.watchers = [
-      this.repo.watch<Service>(serviceKind, undefined, revision, (e) => this.onService(e)),
-      this.repo.watch<Instance>(instanceKind, undefined, revision, (e) => this.onInstance(e)),
-      this.repo.watch<Secret>(secretKind, undefined, revision, (e) => this.onSecret(e)),
+    // a failure other than a conflict waits 100 ms, then longer, up to the resync period
+    this.queue = new WorkQueue<string>({ baseMs: 100, maxMs: this.opts.resyncMs ?? 2000 });
+    this.instances.addIndex(byService);
+    this.services.addIndex(byProject);
+    const queueService = (s: Service) => this.enqueue(s.metadata.project!, s.metadata.name);
+    const queueOwner = (i: Instance) => {
+      const svc = i.metadata.labels?.[SERVICE_LABEL];
+      if (svc) this.enqueue(i.metadata.project!, svc);
+    };
+    this.subs = [
+      await this.services.use({ add: queueService, update: (_old, s) => queueService(s), delete: queueService }),
+      await this.instances.use({ add: queueOwner, update: (old, i) => (queueOwner(old), queueOwner(i)), delete: queueOwner }, { replay: false }),
+      await this.informers.of<Secret>(secretKind).use({
+        add: (s) => this.onSecret(s),
+        update: (old, s) => secretChanged(old, s) && this.onSecret(s),
+        delete: (s) => this.onSecret(s),
+      }, { replay: false }),
     ];
-    await this.enqueueAll();
-    this.loop = every(this.resyncMs, () => this.enqueueAll(true), (e) => (this.lastError = (e as Error).message));
-    this.worker = Promise.all(Array.from({ length: WORKERS }, () => this.work())).then(() => undefined);
+    this.loop = every(this.opts.resyncMs ?? 2000, async () => this.enqueueAll(true), (e) => (this.lastError = (e as Error).message));
+    this.workers = runWorkers(this.queue, (key) => this.pass(key), {
+      workers: WORKERS,
+      maxRetries: Number.MAX_SAFE_INTEGER, // retried until it works; the resync looks again anyway
+      onError: (key, e) => (this.lastError = `${key}: ${(e as Error).message}`),
+    });
   }
 
   async stop(): Promise<void> {
-    this.running = false;
     this.loop?.stop();
-    for (const w of this.watchers) w.close();
-    this.wakeAll();
-    await this.worker;
+    for (const s of this.subs) s.close();
+    this.subs = [];
+    this.queue.shutDown();
+    await this.workers;
   }
 
   health(): string {
     return this.lastError;
   }
 
-  private onService(e: ObjectEvent<Service>): void {
-    if (e.type === 'resync') return void this.enqueueAll();
-    this.enqueue(e.object.metadata.project!, e.object.metadata.name);
-  }
-
-  private onInstance(e: ObjectEvent<Instance>): void {
-    if (e.type === 'resync') {
-      void this.stop().then(() => this.start()).catch((err: Error) => (this.lastError = err.message));
-      return;
-    }
-    if (e.type === 'put' && e.prev) this.index(e.prev, false);
-    this.index(e.object, e.type === 'put');
-    const svc = e.object.metadata.labels?.[SERVICE_LABEL] ?? (e.type === 'put' ? e.prev?.metadata.labels?.[SERVICE_LABEL] : undefined);
-    if (svc) this.enqueue(e.object.metadata.project!, svc);
-  }
-
   /** New values of a secret: the services whose templates use it roll out (secret-stamp.ts). */
-  private onSecret(e: ObjectEvent<Secret>): void {
-    if (e.type === 'resync') return void this.enqueueAll();
-    if (e.type === 'put' && !secretChanged(e.prev, e.object)) return;
-    const { project, name } = e.object.metadata;
-    void this.repo.list<Service>(serviceKind, { project, filter: (s) => secretNamesOf((s as Service).spec.template.spec).includes(name) })
-      .then(({ items }) => items.forEach((s) => this.enqueue(project!, s.metadata.name)))
-      .catch((err: Error) => (this.lastError = err.message));
-  }
-
-  private index(i: Instance, present: boolean): void {
-    const svc = i.metadata.labels?.[SERVICE_LABEL];
-    if (!svc) return;
-    const key = `${i.metadata.project}/${svc}`;
-    let set = this.replicas.get(key);
-    if (present) {
-      if (!set) this.replicas.set(key, (set = new Map()));
-      set.set(i.metadata.uid, i);
-    } else {
-      set?.delete(i.metadata.uid);
-      if (set?.size === 0) this.replicas.delete(key);
+  private onSecret(secret: Secret): void {
+    const { project, name } = secret.metadata;
+    for (const s of this.services.byIndex(byProject, project!)) {
+      if (secretNamesOf((s as Service).spec.template.spec).includes(name)) this.enqueue(project!, s.metadata.name);
     }
   }
 
   private enqueue(project: string, name: string): void {
     this.queue.add(`${project}/${name}`);
-    this.wakeAll();
   }
 
   /** All services (or only those still rolling out). */
-  private async enqueueAll(unsettledOnly = false): Promise<void> {
-    const { items } = await this.repo.list<Service>(serviceKind);
-    for (const s of items) if (!unsettledOnly || s.status?.phase !== 'Available') this.enqueue(s.metadata.project!, s.metadata.name);
+  private enqueueAll(unsettledOnly = false): void {
+    for (const s of this.services.items.values()) if (!unsettledOnly || s.status?.phase !== 'Available') this.enqueue(s.metadata.project!, s.metadata.name);
   }
 
-  /** One of WORKERS loops: takes a queued service no other loop is working on. */
-  private async work(): Promise<void> {
-    while (this.running) {
-      const key = [...this.queue].find((k) => !this.busy.has(k));
-      if (key === undefined) {
-        await new Promise<void>((r) => this.waiters.push(r));
-        continue;
-      }
-      this.queue.delete(key);
-      this.busy.add(key);
-      const [project, name] = key.split('/') as [string, string];
-      try {
-        await this.reconcile(project, name);
-        this.lastError = '';
-      } catch (e) {
-        this.lastError = `${key}: ${(e as Error).message}`;
-        if (!(e instanceof StratusError && e.code === 'STRATUS_ERR_CONFLICT')) await new Promise((r) => setTimeout(r, 100));
-        this.queue.add(key);
-      } finally {
-        this.busy.delete(key);
-        this.wakeAll();
-      }
+  /** One pass; a conflict (someone wrote meanwhile) is passed again at once, other failures after backoff. */
+  private async pass(key: string): Promise<void> {
+    const [project, name] = key.split('/') as [string, string];
+    try {
+      await this.reconcile(project, name);
+      this.lastError = '';
+    } catch (e) {
+      if (!(e instanceof StratusError && e.code === 'STRATUS_ERR_CONFLICT')) throw e;
+      this.lastError = `${key}: ${e.message}`;
+      this.queue.add(key);
     }
-  }
-
-  private wakeAll(): void {
-    const ws = this.waiters;
-    this.waiters = [];
-    for (const w of ws) w();
   }
 
   /** One pass over one service. Exposed for tests. */
   async reconcile(project: string, name: string): Promise<void> {
-    const replicas = [...(this.replicas.get(`${project}/${name}`)?.values() ?? [])];
+    const replicas = this.instances.byIndex(byService, `${project}/${name}`);
     const svc = await this.repo.find<Service>(serviceKind, name, project);
     if (!svc) {
       for (const i of replicas) await this.remove(i);
@@ -174,7 +153,7 @@ export class ServiceController implements Component {
       await this.drain(r.instance, r.why);
       void this.events.record(target(svc), 'Normal', 'ReplicaDraining', `${r.why}; draining it first`);
     }
-    if (plan.drain.length > 0) setTimeout(() => this.enqueue(project, name), drainMs(svc) + 50).unref();
+    if (plan.drain.length > 0) this.queue.addAfter(`${project}/${name}`, drainMs(svc) + 50);
     const created = await this.createReplicas(svc, plan);
     if (plan.rollback) await this.rollback(svc, plan);
     await this.publish(svc, plan, created);
