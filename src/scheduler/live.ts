@@ -1,17 +1,20 @@
 /**
- * The live scheduler: keeps a ClusterSnapshot current from store watches (never rebuilt, only
- * on a resync) and feeds pending instances to the engine in batches.
+ * The live scheduler: keeps a ClusterSnapshot current from the shared informers (built once from
+ * their caches at start, then changed by their add/update/delete, also after they list again) and
+ * feeds pending instances to the engine in batches.
  *
- *   watch nodes ─────┐
- *   watch instances ─┼─▶ snapshot + pending queue ─▶ engine.schedule ─▶ applier (CAS) ─▶ store
- *   watch ledger ────┘                                    │
- *                                                         └─▶ explanations, events
+ *   nodes informer ─────┐
+ *   instances informer ─┼─▶ snapshot + pending queue ─▶ engine.schedule ─▶ applier (CAS) ─▶ store
+ *   ledger informer ────┘                                    │
+ *                                                            └─▶ explanations, events
  *
  * New pending instances are scheduled at once. Instances that fit nowhere are retried when
  * capacity changes (a node joins or changes, an instance frees its node) or every `retryMs`.
  */
-import type { Repository, ObjectEvent } from '../store/repository.js';
-import type { Watcher } from '../store/backend.js';
+import type { Repository } from '../store/repository.js';
+import type { KeyValue } from '../store/backend.js';
+import type { Subscription } from '../runtime/informer.js';
+import { Informers } from '../runtime/informers.js';
 import { instanceKind, nodeKind } from '../model/kinds/index.js';
 import type { Instance } from '../model/kinds/instance.js';
 import type { Node } from '../model/kinds/node.js';
@@ -31,6 +34,8 @@ export interface SchedulerOptions {
   policy?: PolicyChoice;
   batchSize?: number;
   retryMs?: number;
+  /** The server's shared informers (default: the scheduler's own). */
+  informers?: Informers;
 }
 
 export interface SchedulerStats {
@@ -48,7 +53,8 @@ export class Scheduler implements Component {
   private readonly pending = new Map<string, Instance>();
   /** Keys that fit nowhere at the last try; retried when capacity changes. */
   private readonly waiting = new Set<string>();
-  private watchers: Watcher[] = [];
+  private subs: Subscription[] = [];
+  private readonly informers: Informers;
   private running = false;
   private capacityChanged = true;
   private lastRetry = 0;
@@ -59,6 +65,7 @@ export class Scheduler implements Component {
   constructor(private readonly repo: Repository, private readonly events: EventRecorder, private readonly opts: SchedulerOptions = {}) {
     this.engine = new Engine({ policy: opts.policy ?? 'auto' });
     this.applier = new PlanApplier(repo, opts.name ?? 'scheduler');
+    this.informers = opts.informers ?? new Informers(repo);
   }
 
   async start(): Promise<void> {
@@ -69,8 +76,8 @@ export class Scheduler implements Component {
 
   async stop(): Promise<void> {
     this.running = false;
-    for (const w of this.watchers) w.close();
-    this.watchers = [];
+    for (const s of this.subs) s.close();
+    this.subs = [];
     this.wake();
     await this.loopDone;
   }
@@ -79,57 +86,50 @@ export class Scheduler implements Component {
     return this.lastError;
   }
 
-  /** Lists everything and watches from the list's revision; also the way back from a resync. */
+  /**
+   * Subscribes to nodes, instances and the ledger, then builds the snapshot from the informers'
+   * caches in one synchronous step: every change after it reaches the handlers, none before it
+   * is missed. (After a resync the informers hand over the differences as changes.)
+   */
   private async load(): Promise<void> {
-    for (const w of this.watchers) w.close();
-    const revision = await this.repo.revision();
-    const [nodes, instances, ledger] = await Promise.all([
-      this.repo.list<Node>(nodeKind),
-      this.repo.list<Instance>(instanceKind),
-      this.repo.records.range(ledgerKeys.prefix),
-    ]);
-    this.snap = ClusterSnapshot.from(nodes.items, instances.items);
+    const nodes = this.informers.of<Node>(nodeKind);
+    const instances = this.informers.of<Instance>(instanceKind);
+    const ledger = this.informers.records(ledgerKeys.prefix);
+    this.subs = [
+      await nodes.use({ add: (n) => this.onNode(n, false), update: (_o, n) => this.onNode(n, false), delete: (n) => this.onNode(n, true) }, { replay: false }),
+      await instances.use({ add: (i) => this.onInstance(i, false), update: (_o, i) => this.onInstance(i, false), delete: (i) => this.onInstance(i, true) }, { replay: false }),
+      await ledger.use({ add: (kv) => this.onLedger(kv, false), update: (_o, kv) => this.onLedger(kv, false), delete: (kv) => this.onLedger(kv, true) }, { replay: false }),
+    ];
+    const all = [...instances.items.values()];
+    this.snap = ClusterSnapshot.from([...nodes.items.values()], all);
     this.pending.clear();
     this.waiting.clear();
-    for (const i of instances.items) if (isPending(i)) this.pending.set(instanceKey(i), i);
+    for (const i of all) if (isPending(i)) this.pending.set(instanceKey(i), i);
     this.applier.ledger.clear();
-    for (const kv of ledger.items) this.applier.ledger.set(ledgerKeys.nodeOf(kv.key), kv.modRevision);
-    const from = Math.min(revision, nodes.revision, instances.revision);
-    this.watchers = [
-      this.repo.watch<Node>(nodeKind, undefined, from, (e) => this.onNode(e)),
-      this.repo.watch<Instance>(instanceKind, undefined, from, (e) => this.onInstance(e)),
-      this.repo.records.watch(ledgerKeys.prefix, from, (e) => {
-        if (e.type === 'resync') return this.resync();
-        this.applier.ledger.set(ledgerKeys.nodeOf(e.kv.key), e.type === 'delete' ? 0 : e.kv.modRevision);
-      }),
-    ];
+    for (const kv of ledger.items.values()) this.onLedger(kv, false);
     this.capacityChanged = true;
     this.wake();
   }
 
-  private resync(): void {
-    if (!this.running) return;
-    void this.load().catch((e: Error) => (this.lastError = `resync failed: ${e.message}`));
+  private onLedger(kv: KeyValue, deleted: boolean): void {
+    this.applier.ledger.set(ledgerKeys.nodeOf(kv.key), deleted ? 0 : kv.modRevision);
   }
 
-  private onNode(e: ObjectEvent<Node>): void {
-    if (e.type === 'resync') return this.resync();
-    if (e.type === 'delete') this.snap.removeNode(e.object.metadata.name);
-    else this.snap.upsertNode(e.object);
+  private onNode(node: Node, deleted: boolean): void {
+    if (deleted) this.snap.removeNode(node.metadata.name);
+    else this.snap.upsertNode(node);
     this.capacityChanged = true;
     this.wake();
   }
 
-  private onInstance(e: ObjectEvent<Instance>): void {
-    if (e.type === 'resync') return this.resync();
-    const inst = e.object;
+  private onInstance(inst: Instance, deleted: boolean): void {
     const key = instanceKey(inst);
-    if (e.type === 'delete' || !occupiesNode(inst)) {
+    if (deleted || !occupiesNode(inst)) {
       if (this.snap.release(key)) this.capacityChanged = true;
     } else {
       this.snap.bind(inst);
     }
-    if (e.type === 'put' && isPending(inst)) {
+    if (!deleted && isPending(inst)) {
       if (!this.pending.has(key)) this.waiting.delete(key);
       this.pending.set(key, inst);
     } else {

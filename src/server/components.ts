@@ -48,7 +48,7 @@ export function serverComponents(options: ComponentOptions): (ctx: ServerContext
 function leaderComponents(ctx: ServerContext, options: ComponentOptions, informers: Informers): Component[] {
   const out: Component[] = [];
   if (options.scheduler) {
-    out.push(new Scheduler(ctx.repo, new EventRecorder(ctx.repo, 'scheduler'), { policy: options.policy as PolicyChoice }));
+    out.push(new Scheduler(ctx.repo, new EventRecorder(ctx.repo, 'scheduler'), { policy: options.policy as PolicyChoice, informers }));
   }
   out.push(new NodeController(ctx.repo, new EventRecorder(ctx.repo, 'node-controller'), { heartbeatTimeoutMs: options.nodeTimeoutMs ?? 10_000, informers }));
   // services' host ports (nodes with host networking) come from the range published ports come from
