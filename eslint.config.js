@@ -45,6 +45,18 @@ const KEY_LITERALS = {
   message: 'store keys are built in src/model/keyspace.ts only',
 };
 
+/** What only src/client/ does (and src/api/, which defines the routes): spell an API path. */
+const API_PATHS = {
+  selector: 'Literal[value=/^\\/v1\\//], TemplateElement[value.raw=/^\\/v1\\//]',
+  message: 'API paths are built in src/client/ only (paths.ts): call the typed client (client.resources(kind, project), client/routes.ts)',
+};
+
+/** The layers that spell API paths: the client builds them, the API defines its routes. */
+const SPELL_API_PATHS = ['client', 'api'];
+
+/** Test support beside the code (fakes of the API, as tests are): exempt from the API path rule only. */
+const TEST_SUPPORT = ['**/testing.ts', '**/*-testing.ts', '**/testing-*.ts'];
+
 /**
  * One block per (layer, depth): a file `depth` folders below src/ reaches another top folder of
  * src/ with exactly `depth` "../", so the pattern names the folder exactly (no false match on a
@@ -62,13 +74,15 @@ function layerRules() {
       const regex = `^${'\\.\\./'.repeat(depth)}(${forbidden.join('|')})(/|$)`;
       const files = [`src/${layer}/${'*/'.repeat(depth - 1)}*.ts`];
       const imports = forbidden.length === 0 ? [] : [{ selector: `ImportExpression[source.value=/${regex.replaceAll('/', '\\/')}/]`, message }];
-      const rules = {
+      const rules = (apiPaths) => ({
         'no-restricted-imports': ['error', { patterns: [CHILD_PROCESS, ...(forbidden.length === 0 ? [] : [{ regex, message }])] }],
-        'no-restricted-syntax': ['error', ...imports, ...(layer === 'store' ? [] : [BACKEND_CALLS, KEY_LITERALS])],
-      };
-      blocks.push({ files, ignores: ['**/*.test.ts'], rules });
+        'no-restricted-syntax': ['error', ...imports, ...(layer === 'store' ? [] : [BACKEND_CALLS, KEY_LITERALS]), ...apiPaths],
+      });
+      const apiPaths = SPELL_API_PATHS.includes(layer) ? [] : [API_PATHS];
+      blocks.push({ files, ignores: ['**/*.test.ts', ...TEST_SUPPORT], rules: rules(apiPaths) });
+      blocks.push({ files: TEST_SUPPORT.map((t) => `src/${layer}/${'*/'.repeat(depth - 1)}${t.slice(3)}`), ignores: ['**/*.test.ts'], rules: rules([]) });
       // The keyspace is where keys are spelled.
-      if (layer === 'model' && depth === 1) blocks.push({ files: ['src/model/keyspace.ts'], rules: { 'no-restricted-syntax': ['error', ...imports, BACKEND_CALLS] } });
+      if (layer === 'model' && depth === 1) blocks.push({ files: ['src/model/keyspace.ts'], rules: { 'no-restricted-syntax': ['error', ...imports, BACKEND_CALLS, API_PATHS] } });
     }
   }
   return blocks;

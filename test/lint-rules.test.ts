@@ -1,8 +1,8 @@
 /**
  * The import rules of src/ (src/README.md) hold because lint refuses what breaks them: this runs
  * the project's own ESLint configuration on code that imports upward, across peers, from the
- * node side into the control plane, calls the store backend directly or spells a store key,
- * and on code that does it right.
+ * node side into the control plane, calls the store backend directly, spells a store key or
+ * an API path outside the client, and on code that does it right.
  */
 import { describe, it, expect } from 'vitest';
 import { join, resolve } from 'node:path';
@@ -76,6 +76,26 @@ describe('the import rules', () => {
     const key = "export const k = (name: string) => `/internal/things/${name}`;\n";
     expect(await problems('src/controllers/x.ts', key)).toEqual(['store keys are built in src/model/keyspace.ts only']);
     expect(await problems('src/model/keyspace.ts', key)).toEqual([]);
+  });
+
+  it('keep API paths in src/client/: a hand-built /v1/ path elsewhere fails lint', async () => {
+    const literal = "declare const api: { get(path: string): Promise<unknown> };\nexport const me = api.get('/v1/whoami');\n";
+    const template = "declare const api: { get(path: string): Promise<unknown> };\nexport const one = (p: string, n: string) => api.get(`/v1/projects/${p}/volumes/${n}`);\n";
+    const message = expect.stringContaining('API paths are built in src/client/ only');
+    expect(await problems('src/cli/commands/x.ts', literal)).toEqual([message]);
+    expect(await problems('src/node/agent/x.ts', template)).toEqual([message]);
+    expect(await problems('src/controllers/x.ts', template)).toEqual([message]);
+    expect(await problems('src/model/keyspace.ts', literal)).toEqual([message]);
+    // The client builds them, the API defines them; tests and test fakes beside the code may spell them.
+    expect(await problems('src/client/x.ts', template)).toEqual([]);
+    expect(await problems('src/api/routes/x.ts', template)).toEqual([]);
+    expect(await problems('src/node/agent/x.test.ts', template)).toEqual([]);
+    expect(await problems('src/node/agent/fake-testing.ts', template)).toEqual([]);
+    // A fake beside the code still keeps the import rules.
+    expect(await problems('src/node/agent/fake-testing.ts', "export { Repository } from '../../store/repository.js';\n"))
+      .toEqual([expect.stringContaining('src/node may import only src/model, src/client')]);
+    // Through the client, nothing to say.
+    expect(await problems('src/cli/commands/x.ts', "import { paths } from '../../client/paths.js';\nexport const me = paths.whoami();\n")).toEqual([]);
   });
 
   it('leave tests free to assemble whole servers', async () => {

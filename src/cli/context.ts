@@ -1,6 +1,7 @@
 /** What every command action gets: its resolved target, an API client, and output helpers. */
 import type { Command } from 'commander';
 import { ApiClient, type Resources } from '../client/index.js';
+import { collectionPath, itemPath } from '../client/paths.js';
 import { resolveTarget, type Context } from './config.js';
 import type { Kind, KindOf, StoredObject } from '../model/kind.js';
 import { findKind, kindNames } from '../model/kinds/index.js';
@@ -51,12 +52,12 @@ export class Cli {
 
   /** Collection path of a kind: /v1/projects/P/instances, /v1/nodes, or /v1/instances with -A. */
   collection(kind: Kind, allProjects = false): string {
-    if (kind.scope === 'cluster') return `/v1/${kind.plural}`;
-    return allProjects ? `/v1/${kind.plural}` : `/v1/projects/${encodeURIComponent(this.project)}/${kind.plural}`;
+    return collectionPath(kind, kind.scope === 'cluster' || allProjects ? undefined : this.project);
   }
 
+  /** Path of one object of `kind` in the current project (its name checked first). */
   item(kind: Kind, name: string): string {
-    return `${this.collection(kind)}/${encodeURIComponent(checkName(kind.kind, name))}`;
+    return itemPath(kind, checkName(kind.kind, name), kind.scope === 'cluster' ? undefined : this.project);
   }
 }
 

@@ -3,18 +3,18 @@ import type { Command } from 'commander';
 import { Cli } from '../context.js';
 import { CliError } from '../errors.js';
 import { printLine, table } from '../output.js';
-import { tokenKind, userKind } from '../../model/kinds/index.js';
+import { projectKind, tokenKind, userKind } from '../../model/kinds/index.js';
 import { formatObjects, checkFormat } from '../output.js';
-import type { StoredObject } from '../../model/kind.js';
 import type { Token } from '../../model/kinds/token.js';
+import { createToken, listAudit, listMembers, removeMember, revokeToken, setMember, type RoleName } from '../../client/routes.js';
 import { QUOTAS, QuotasSchema } from '../../model/kinds/project.js';
 import { deleteProjectCascade } from '../project-delete.js';
 
-const ROLES = ['admin', 'member', 'viewer'];
+const ROLES: readonly string[] = ['admin', 'member', 'viewer'] satisfies RoleName[];
 
-function role(r: string): string {
+function role(r: string): RoleName {
   if (!ROLES.includes(r)) throw new CliError(`--role ${r}: use one of ${ROLES.join(', ')}`, 2);
-  return r;
+  return r as RoleName;
 }
 
 const QUOTA_NAMES: readonly string[] = QUOTAS.map((q) => q.name);
@@ -45,7 +45,7 @@ export function registerAdmin(program: Command): void {
       const cli = Cli.of(cmd);
       const q = quotas(opts.quota);
       const spec = { ...(opts.displayName ? { displayName: opts.displayName } : {}), ...(q ? { quotas: q } : {}) };
-      await cli.client.request('POST', '/v1/projects', { body: { kind: 'project', metadata: { name }, spec } });
+      await cli.client.resources(projectKind).create({ metadata: { name }, spec });
       printLine(`project/${name} created`);
     });
   project.command('delete <name>')
@@ -54,21 +54,21 @@ export function registerAdmin(program: Command): void {
     .action(async (name: string, opts: { cascade?: boolean }, cmd: Command) => {
       // --cascade: the server deletes in the background (a controller); this waits until it is gone.
       if (opts.cascade) await deleteProjectCascade(Cli.of(cmd), name);
-      else await Cli.of(cmd).client.request('DELETE', `/v1/projects/${encodeURIComponent(name)}`);
+      else await Cli.of(cmd).client.resources(projectKind).delete(name);
       printLine(`project/${name} deleted`);
     });
   project.command('members <name>').description('List the members of a project.').action(async (name: string, _o: unknown, cmd: Command) => {
-    const res = await Cli.of(cmd).client.get<{ items: { user: string; role: string }[] }>(`/v1/projects/${encodeURIComponent(name)}/members`);
-    printLine(res.items.length ? table(['USER', 'ROLE'], res.items.map((m) => [m.user, m.role])) : `project "${name}" has no members (cluster admins can always act in it)`);
+    const members = await listMembers(Cli.of(cmd).client, name);
+    printLine(members.length ? table(['USER', 'ROLE'], members.map((m) => [m.user, m.role])) : `project "${name}" has no members (cluster admins can always act in it)`);
   });
   project.command('add-member <project> <user>').description('Give a user a role in a project (project admins).')
     .requiredOption('--role <role>', 'admin, member or viewer')
     .action(async (p: string, user: string, opts: { role: string }, cmd: Command) => {
-      await Cli.of(cmd).client.request('PUT', `/v1/projects/${encodeURIComponent(p)}/members/${encodeURIComponent(user)}`, { body: { role: role(opts.role) } });
+      await setMember(Cli.of(cmd).client, p, user, role(opts.role));
       printLine(`${user} is now ${opts.role} in project ${p}`);
     });
   project.command('remove-member <project> <user>').description('Remove a user from a project.').action(async (p: string, user: string, _o: unknown, cmd: Command) => {
-    await Cli.of(cmd).client.request('DELETE', `/v1/projects/${encodeURIComponent(p)}/members/${encodeURIComponent(user)}`);
+    await removeMember(Cli.of(cmd).client, p, user);
     printLine(`${user} removed from project ${p}`);
   });
 
@@ -85,7 +85,7 @@ export function registerAdmin(program: Command): void {
         return { project: p, role: role(rr) };
       });
       const spec = { ...(opts.displayName ? { displayName: opts.displayName } : {}), ...(opts.email ? { email: opts.email } : {}), ...(opts.clusterAdmin ? { clusterAdmin: true } : {}), ...(roles.length ? { roles } : {}) };
-      await Cli.of(cmd).client.request('POST', `/v1/${userKind.plural}`, { body: { kind: 'user', metadata: { name }, spec } });
+      await Cli.of(cmd).client.resources(userKind).create({ metadata: { name }, spec });
       printLine(`user/${name} created`);
     });
 
@@ -106,12 +106,12 @@ export function registerAdmin(program: Command): void {
       const body = {
         ...(opts.name ? { name: opts.name } : {}),
         ...(opts.user ? { user: opts.user } : {}),
-        ...(opts.role ? { roles: [{ project: explicitProject, role: role(opts.role) }] } : {}),
+        ...(opts.role && explicitProject ? { roles: [{ project: explicitProject, role: role(opts.role) }] } : {}),
         ...(opts.clusterAdmin ? { clusterAdmin: true } : {}),
         ...(opts.expiresIn ? { expiresIn: opts.expiresIn } : {}),
         ...(opts.description ? { description: opts.description } : {}),
       };
-      const res = await cli.client.request<{ token: StoredObject; secret: string }>('POST', '/v1/tokens', { body });
+      const res = await createToken(cli.client, body);
       if (opts.output === 'json') return printLine(JSON.stringify(res, null, 2));
       process.stderr.write(`token/${res.token.metadata.name} created; its secret is shown only now:\n`);
       printLine(res.secret);
@@ -119,7 +119,7 @@ export function registerAdmin(program: Command): void {
   token.command('ls').description('Tokens you can see; with -p, those with a role in that project.').option('-o, --output <format>', 'table, json or yaml', 'table').action(async (opts: { output: string }, cmd: Command) => {
     const cli = Cli.of(cmd);
     const project = cli.flags.project;
-    const { items } = await cli.client.listAll<Token>(`/v1/${tokenKind.plural}`);
+    const { items } = await cli.client.resources<Token>(tokenKind).list();
     const shown = project ? items.filter((t) => t.spec.roles?.some((r) => r.project === project)) : items;
     if (shown.length === 0 && opts.output === 'table') return void process.stderr.write(`No tokens${project ? ` with a role in project "${project}"` : ''}.\n`);
     printLine(formatObjects(tokenKind, shown, checkFormat(opts.output)));
@@ -127,7 +127,7 @@ export function registerAdmin(program: Command): void {
   token.command('revoke <names...>').description('Revoke tokens; their secrets stop working at once.').action(async (names: string[], _o: unknown, cmd: Command) => {
     const cli = Cli.of(cmd);
     for (const n of names) {
-      await cli.client.request('DELETE', `/v1/tokens/${encodeURIComponent(n)}`);
+      await revokeToken(cli.client, n);
       printLine(`token/${n} revoked`);
     }
   });
@@ -144,7 +144,7 @@ export function registerAdmin(program: Command): void {
       const cli = Cli.of(cmd);
       const limit = Number(opts.limit);
       if (!Number.isInteger(limit) || limit < 1) throw new CliError(`--limit ${opts.limit}: not a positive integer`, 2);
-      const res = await cli.client.get<{ items: Record<string, string | number>[] }>('/v1/audit', {
+      const res = await listAudit(cli.client, {
         limit, actor: opts.actor, token: opts.tokenName, kind: opts.kind, failed: opts.failed, project: cli.flags.project,
       });
       if (opts.output === 'json') return printLine(JSON.stringify(res.items, null, 2));

@@ -1,12 +1,11 @@
 /** login, logout, whoami, context: where the CLI talks to and as whom. */
 import type { Command } from 'commander';
 import { ApiClient } from '../../client/index.js';
+import { whoami, type Whoami } from '../../client/routes.js';
 import { configPath, loadConfig, saveConfig, serverUrl } from '../config.js';
 import { Cli } from '../context.js';
 import { CliError } from '../errors.js';
 import { printLine, table } from '../output.js';
-
-interface Whoami { id: string; user?: string; token: string; clusterAdmin: boolean; roles: { project: string; role: string }[] }
 
 export function registerAuth(program: Command): void {
   program
@@ -20,7 +19,7 @@ export function registerAuth(program: Command): void {
       if (!rawServer || !token) throw new CliError('login needs --server URL and --token TOKEN (or STRATUS_SERVER and STRATUS_TOKEN)', 2);
       const server = serverUrl(rawServer, flags.server ? '--server' : 'STRATUS_SERVER');
       const parsed = new URL(server);
-      const me = await new ApiClient(server, token).get<Whoami>('/v1/whoami');
+      const me = await whoami(new ApiClient(server, token));
       const name = opts.name ?? flags.context ?? `${parsed.hostname}-${parsed.port || (parsed.protocol === 'https:' ? 443 : 80)}`;
       // A token that may act in one project only works there: select it, as `openstack` scopes a token.
       const only = onlyProject(me);
@@ -51,7 +50,7 @@ export function registerAuth(program: Command): void {
     .option('-o, --output <format>', 'table or json', 'table')
     .action(async (opts: { output: string }, cmd: Command) => {
       const cli = Cli.of(cmd);
-      const me = await cli.client.get<Whoami>('/v1/whoami');
+      const me = await whoami(cli.client);
       if (opts.output === 'json') return printLine(JSON.stringify({ server: cli.ctx.server, project: cli.project, ...me }, null, 2));
       const roles = me.clusterAdmin ? 'cluster admin' : me.roles.map((r) => `${r.project}:${r.role}`).join(', ') || 'none';
       printLine([`${me.id} (token ${me.token})`, `server:  ${cli.ctx.server}`, `project: ${cli.project}`, `roles:   ${roles}`].join('\n'));

@@ -8,6 +8,7 @@ import type { Readable, Writable } from 'node:stream';
 import { Cli } from '../context.js';
 import { CliError } from '../errors.js';
 import type { ExecStatus } from '../../client/streams.js';
+import { openExec } from '../../client/routes.js';
 
 export interface RemoteIo {
   /** Sent to the command's stdin, then its end; without it the command reads /dev/null. */
@@ -22,7 +23,7 @@ export interface RemoteIo {
 export async function runRemote(cli: Cli, instance: string, argv: string[], io: RemoteIo): Promise<ExecStatus> {
   const streams = await import('../../client/streams.js');
   const { Channel, frame, onMessage, sendPaced, unframe, writeFrom } = streams;
-  const ws = await cli.client.socket(`/v1/projects/${encodeURIComponent(cli.project)}/instances/${encodeURIComponent(instance)}/exec`, {
+  const ws = await openExec(cli.client, cli.project, instance, {
     command: argv, stdin: io.stdin !== undefined, tty: io.tty !== undefined,
     ...(io.tty ? { cols: io.tty.cols, rows: io.tty.rows, term: io.tty.term } : {}),
   });

@@ -4,8 +4,9 @@ import { Cli } from '../context.js';
 import { CliError } from '../errors.js';
 import { printLine } from '../output.js';
 import { parseDuration } from '../../model/format.js';
-import { DRAINED_ANNOTATION, type Node } from '../../model/kinds/node.js';
-import type { Instance } from '../../model/kinds/instance.js';
+import { DRAINED_ANNOTATION } from '../../model/kinds/node.js';
+import { instanceKind, nodeKind } from '../../model/kinds/index.js';
+import { createJoinToken } from '../../client/routes.js';
 import { FINISHED } from '../../model/lifecycle.js';
 
 export function registerNodes(program: Command): void {
@@ -16,14 +17,12 @@ export function registerNodes(program: Command): void {
     .option('--expires-in <duration>', 'lifetime', '24h')
     .option('--description <text>')
     .action(async (opts: { expiresIn: string; description?: string }, cmd: Command) => {
-      const res = await Cli.of(cmd).client.request<{ token: { metadata: { name: string } }; secret: string }>('POST', '/v1/join-tokens', {
-        body: { expiresIn: opts.expiresIn, ...(opts.description ? { description: opts.description } : {}) },
-      });
+      const res = await createJoinToken(Cli.of(cmd).client, { expiresIn: opts.expiresIn, ...(opts.description ? { description: opts.description } : {}) });
       process.stderr.write(`join token ${res.token.metadata.name} created (expires in ${opts.expiresIn}); shown only now:\n`);
       printLine(res.secret);
     });
   const patch = (name: string, cmd: Command, body: Record<string, unknown>, said: string) =>
-    Cli.of(cmd).client.request('PATCH', `/v1/nodes/${encodeURIComponent(name)}`, { body, contentType: 'application/merge-patch+json' }).then(() => printLine(`node/${name} ${said}`));
+    Cli.of(cmd).resources(nodeKind).patch(name, body).then(() => printLine(`node/${name} ${said}`));
   node.command('cordon <name>').description('Place no new instances on the node.').action((name: string, _o: unknown, cmd: Command) => patch(name, cmd, { spec: { unschedulable: true } }, 'cordoned'));
   node.command('uncordon <name>').description('Allow new instances on the node again (and end a drain).')
     .action((name: string, _o: unknown, cmd: Command) => patch(name, cmd, { metadata: { annotations: { [DRAINED_ANNOTATION]: null } }, spec: { unschedulable: null, draining: null, drainDeadline: null } }, 'uncordoned'));
@@ -37,7 +36,7 @@ export function registerNodes(program: Command): void {
     .description('Delete a node. One that still has instances needs a drain first, or --force. A live agent registers its node again; revoke its credential (stratus token revoke node-NAME) to keep it out.')
     .option('--force', 'delete although instances run on it: they are released at once (restart-always ones are placed again, the others are Lost)')
     .action(async (name: string, opts: { force?: boolean }, cmd: Command) => {
-      await Cli.of(cmd).client.request('DELETE', `/v1/nodes/${encodeURIComponent(name)}`, { query: { force: opts.force === true ? true : undefined } });
+      await Cli.of(cmd).resources(nodeKind).delete(name, { force: opts.force === true });
       printLine(`node/${name} deleted${opts.force ? ' (its instances, if any, are released)' : ''}`);
     });
 }
@@ -46,17 +45,14 @@ export function registerNodes(program: Command): void {
 async function drain(cli: Cli, name: string, o: { timeout: string; force?: boolean; wait: boolean }): Promise<void> {
   const timeoutMs = parseDuration(o.timeout);
   if (timeoutMs === undefined) throw new CliError(`--timeout ${o.timeout}: not a duration (e.g. 90s, 5m)`, 2);
-  const path = `/v1/nodes/${encodeURIComponent(name)}`;
-  await cli.client.request('PATCH', path, {
-    body: { metadata: { annotations: { [DRAINED_ANNOTATION]: null } }, spec: { unschedulable: true, draining: true, drainDeadline: o.force ? new Date().toISOString() : null } },
-    contentType: 'application/merge-patch+json',
-  });
+  const nodes = cli.resources(nodeKind);
+  await nodes.patch(name, { metadata: { annotations: { [DRAINED_ANNOTATION]: null } }, spec: { unschedulable: true, draining: true, drainDeadline: o.force ? new Date().toISOString() : null } });
   printLine(`node/${name} cordoned; draining${o.force ? ' (forced: everything stops now)' : ''}`);
   if (!o.wait) return;
   const end = Date.now() + timeoutMs;
   let said = '';
   for (;;) {
-    const node = await cli.client.get<Node>(path);
+    const node = await nodes.get(name);
     if (!node.spec.draining) return printLine(`node/${name} drained`);
     const left = await instancesOn(cli, name);
     const line = `${left.length} instance${left.length === 1 ? '' : 's'} left: ${left.slice(0, 5).join(', ')}${left.length > 5 ? ', ...' : ''}`;
@@ -69,6 +65,6 @@ async function drain(cli: Cli, name: string, o: { timeout: string; force?: boole
 
 /** project/name of the instances bound to `node` that have not finished. */
 async function instancesOn(cli: Cli, node: string): Promise<string[]> {
-  const { items } = await cli.client.listAll<Instance>('/v1/instances');
+  const { items } = await cli.resources(instanceKind, true).list();
   return items.filter((i) => i.status?.node === node && !FINISHED.has(i.status.phase)).map((i) => `${i.metadata.project}/${i.metadata.name}`);
 }

@@ -9,8 +9,9 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { Cli } from '../context.js';
 import { ApiError, CliError } from '../errors.js';
 import { printLine } from '../output.js';
-import type { Instance } from '../../model/kinds/instance.js';
 import { SERVICE_LABEL } from '../../model/kinds/service.js';
+import { instanceKind, serviceKind } from '../../model/kinds/index.js';
+import { openPortForward } from '../../client/routes.js';
 
 export interface PortPair {
   local: number;
@@ -47,14 +48,14 @@ export function registerPortForward(program: Command): void {
 async function resolveTarget(cli: Cli, target: string): Promise<string> {
   const m = /^(service|services|svc|instance|instances|inst)\/(.+)$/.exec(target);
   const [kind, name] = m ? [m[1]!.startsWith('s') ? 'service' : 'instance', m[2]!] : ['instance', target];
-  const base = `/v1/projects/${encodeURIComponent(cli.project)}`;
+  const instances = cli.resources(instanceKind);
   if (kind === 'instance') {
-    const inst = await cli.client.get<Instance>(`${base}/instances/${encodeURIComponent(name)}`);
+    const inst = await instances.get(name);
     if (inst.status?.phase !== 'Running') throw new CliError(`instance "${name}" is ${inst.status?.phase ?? 'Pending'}, not Running: nothing to forward to`);
     return name;
   }
-  await cli.client.get(`${base}/services/${encodeURIComponent(name)}`);
-  const { items } = await cli.client.listAll<Instance>(`${base}/instances`, { selector: `${SERVICE_LABEL}=${name}` });
+  await cli.resources(serviceKind).get(name);
+  const { items } = await instances.list({ selector: `${SERVICE_LABEL}=${name}` });
   const running = items.filter((i) => i.status?.phase === 'Running');
   const ready = running.find((i) => i.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
   if (!ready) throw new CliError(`service "${name}" has no ready replica (${running.length} of ${items.length} running)`);
@@ -78,7 +79,7 @@ async function forward(cli: Cli, instance: string, port: number, conn: Socket): 
   conn.on('error', () => conn.destroy());
   const { bridge } = await import('../../client/streams.js');
   try {
-    const ws = await cli.client.socket(`/v1/projects/${encodeURIComponent(cli.project)}/instances/${encodeURIComponent(instance)}/portforward`, { port });
+    const ws = await openPortForward(cli.client, cli.project, instance, port);
     ws.on('error', () => undefined);
     ws.once('close', (code: number, reason: Buffer) => {
       if (code >= 4000) process.stderr.write(`error: forwarding to ${instance}:${port}: ${reason.toString('utf8')}\n`);

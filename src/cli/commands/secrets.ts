@@ -18,6 +18,7 @@ import { secretKind } from '../../model/kinds/index.js';
 import { plural } from '../../model/format.js';
 import { secretKeyProblem } from '../../model/secret-refs.js';
 import type { StoredObject } from '../../model/kind.js';
+import { rotateSecretKeys } from '../../client/routes.js';
 
 type Values = { data: Record<string, string>; binaryData: Record<string, string> };
 
@@ -79,7 +80,7 @@ export function registerSecrets(program: Command): void {
   admin.command('rotate-secret-key')
     .description('Rotate the key that encrypts secrets (cluster admins): a new key seals every value again, then the old key is dropped.')
     .action(async (_o: unknown, cmd: Command) => {
-      const res = await Cli.of(cmd).client.request<{ active: string; resealed: number; retired: string[]; kept: string[] }>('POST', '/v1/secret-keys/rotate');
+      const res = await rotateSecretKeys(Cli.of(cmd).client);
       printLine(`secret key rotated: ${res.active} is active; ${res.resealed} secrets sealed again; retired: ${res.retired.join(', ') || 'none'}`);
       if (res.kept.length) printLine(`still in use (run again to retire): ${res.kept.join(', ')}`);
     });

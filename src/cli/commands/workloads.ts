@@ -5,7 +5,8 @@ import { closeSync, createReadStream, openSync, readdirSync, readSync, statSync,
 import { archiveProblem, ARCHIVE_HEAD_BYTES } from '../../model/image-archive.js';
 import type { Readable } from 'node:stream';
 import { Cli, checkName } from '../context.js';
-import { instanceKind } from '../../model/kinds/index.js';
+import { imageKind, instanceKind } from '../../model/kinds/index.js';
+import { uploadImage } from '../../client/routes.js';
 import { ApiError, CliError } from '../errors.js';
 import { printLine } from '../output.js';
 
@@ -36,18 +37,18 @@ export function registerWorkloads(program: Command): void {
       const cli = Cli.of(cmd);
       checkName('image', name);
       const st = rootFilesystem(path);
-      const base = `/v1/projects/${encodeURIComponent(cli.project)}/images`;
+      const images = cli.resources(imageKind);
       const spec = { ...(o.entrypoint ? { entrypoint: o.entrypoint } : {}), ...(o.description ? { description: o.description } : {}) };
       try {
-        await cli.client.get(`${base}/${encodeURIComponent(name)}`);
-        if (Object.keys(spec).length) await cli.client.request('PATCH', `${base}/${encodeURIComponent(name)}`, { body: { spec }, contentType: 'application/merge-patch+json' });
+        await images.get(name);
+        if (Object.keys(spec).length) await images.patch(name, { spec });
       } catch (e) {
         if (!(e instanceof ApiError && e.status === 404)) throw e;
-        await cli.client.request('POST', base, { body: { kind: 'image', metadata: { name }, spec } });
+        await images.create({ metadata: { name }, spec });
       }
       const body: Readable = st.isDirectory() ? tarOf(path) : createReadStream(path);
-      const res = await cli.client.upload<{ status: { digest: string; size: number } }>(`${base}/${encodeURIComponent(name)}/content`, body);
-      printLine(`image/${name} imported (${Math.ceil(res.status.size / 1024)} KiB, ${res.status.digest.slice(0, 19)})`);
+      const { status } = await uploadImage(cli.client, cli.project, name, body);
+      printLine(`image/${name} imported (${Math.ceil((status?.size ?? 0) / 1024)} KiB, ${(status?.digest ?? '').slice(0, 19)})`);
     });
 }
 

@@ -10,7 +10,9 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { ApiClient, ApiError, ResyncError, type WatchMessage } from '../../client/index.js';
+import { ApiClient, ApiError, ResyncError, type ObjectWatchMessage, type Resources } from '../../client/index.js';
+import { joinNode } from '../../client/routes.js';
+import { instanceKind, nodeKind } from '../../model/kinds/index.js';
 import { createDrivers, ImageStore, type Driver, type DriverSet, type TaskHandle } from '../drivers/index.js';
 import type { Instance, InstanceStatus } from '../../model/kinds/instance.js';
 import type { NodeStatus } from '../../model/kinds/node.js';
@@ -227,7 +229,7 @@ export class Agent {
   private async follow(): Promise<void> {
     while (!this.abort.signal.aborted) {
       try {
-        const { items, revision } = await this.api.listAll<Instance>('/v1/instances');
+        const { items, revision } = await this.instances().list();
         const seen = new Set(items.map((i) => i.metadata.uid));
         for (const i of items) this.onInstance('put', i);
         this.dropUnclaimed();
@@ -236,7 +238,7 @@ export class Agent {
           await this.network?.synced(items.filter((i) => i.status?.node === this.node));
         }
         for (const [uid, r] of this.runners) if (!seen.has(uid)) void this.drop(uid, r);
-        await this.api.watch('/v1/instances', revision, {}, (m) => this.onMessage(m), this.abort.signal);
+        await this.instances().watch(revision, (m) => this.onMessage(m), this.abort.signal);
       } catch (e) {
         if (this.abort.signal.aborted) return;
         if (!(e instanceof ResyncError)) this.lastError = (e as Error).message;
@@ -245,8 +247,13 @@ export class Agent {
     }
   }
 
-  private onMessage(m: WatchMessage): void {
-    if ((m.type === 'put' || m.type === 'delete') && m.object) this.onInstance(m.type, m.object as unknown as Instance);
+  private onMessage(m: ObjectWatchMessage<Instance>): void {
+    if ((m.type === 'put' || m.type === 'delete') && m.object) this.onInstance(m.type, m.object);
+  }
+
+  /** The instances of `project`, or (no project) those of every project this node may read: the ones bound to it. */
+  private instances(project?: string): Resources<Instance> {
+    return this.api.resources(instanceKind, project);
   }
 
   private onInstance(type: 'put' | 'delete', inst: Instance): void {
@@ -274,18 +281,18 @@ export class Agent {
 
   /** PUT the status with the revision it was read at; on a conflict, read again and retry. */
   private async writeStatus(inst: Instance, change: (s: InstanceStatus, latest: Instance) => InstanceStatus | undefined): Promise<Instance | undefined> {
-    const path = `/v1/projects/${encodeURIComponent(inst.metadata.project!)}/instances/${encodeURIComponent(inst.metadata.name)}`;
+    const instances = this.instances(inst.metadata.project!);
     let current = inst;
     for (let attempt = 0; attempt < 6; attempt++) {
       const next = change(current.status ?? { phase: 'Pending' }, current);
       if (!next) return undefined;
       try {
-        return await this.api.request<Instance>('PUT', `${path}/status`, { body: next, query: { revision: current.metadata.revision } });
+        return await instances.writeStatus(inst.metadata.name, next, { revision: current.metadata.revision });
       } catch (e) {
         if (!(e instanceof ApiError)) throw e;
         if (e.status === 404 || e.status === 403) return undefined;
         if (e.status !== 409) throw e;
-        current = await this.api.get<Instance>(path);
+        current = await instances.get(inst.metadata.name);
         if (current.metadata.uid !== inst.metadata.uid) return undefined;
       }
     }
@@ -318,11 +325,11 @@ export class Agent {
       limitsEnforced,
       info: machineInfo(),
     };
-    const path = `/v1/nodes/${encodeURIComponent(this.node)}/status`;
-    await this.api.request('PUT', path, { body: status }).catch(async (e: unknown) => {
+    const nodes = this.api.resources(nodeKind);
+    await nodes.writeStatus(this.node, status).catch(async (e: unknown) => {
       if (!(e instanceof ApiError && e.status === 404)) throw e;
       await this.registerAgain();
-      await this.api.request('PUT', path, { body: status });
+      await nodes.writeStatus(this.node, status);
     });
     this.lastError = '';
   }
@@ -330,7 +337,7 @@ export class Agent {
   /** Our node object was deleted (`stratus node delete --force`): create it again; the credential stays valid. */
   private async registerAgain(): Promise<void> {
     const { zone, pool, labels } = this.opts;
-    await this.api.request('POST', '/v1/nodes/join', { body: { name: this.node, ...(zone ? { zone } : {}), ...(pool ? { pool } : {}), ...(labels ? { labels } : {}) } });
+    await joinNode(this.api, { name: this.node, ...(zone ? { zone } : {}), ...(pool ? { pool } : {}), ...(labels ? { labels } : {}) });
     this.log(`node ${this.node} was deleted; registered it again`);
   }
 

@@ -5,6 +5,7 @@
 import { chmodSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join as joinPath } from 'node:path';
 import { ApiClient } from '../../client/index.js';
+import { joinNode, type JoinRequest } from '../../client/routes.js';
 
 export interface Credential {
   server: string;
@@ -33,15 +34,9 @@ export function saveCredential(dataDir: string, c: Credential): void {
   renameSync(tmp, path);
 }
 
-export interface JoinRequest {
-  name: string;
-  zone?: string;
-  pool?: string;
-  labels?: Record<string, string>;
-}
-
 /** Trades a join token for a node credential (POST /v1/nodes/join). */
 export async function join(server: string, joinToken: string, req: JoinRequest): Promise<Credential> {
-  const res = await new ApiClient(server, joinToken).request<{ secret: string }>('POST', '/v1/nodes/join', { body: req });
+  const res = await joinNode(new ApiClient(server, joinToken), req);
+  if (!res.secret) throw new Error(`joining as node ${req.name}: the server answered without a credential`);
   return { server, node: req.name, token: res.secret };
 }

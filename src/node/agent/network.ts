@@ -30,6 +30,8 @@ import { FINISHED } from '../../model/lifecycle.js';
 import type { SecurityGroup } from '../../model/kinds/security-group.js';
 import type { Service } from '../../model/kinds/service.js';
 import { ApiError } from '../../client/index.js';
+import { collectionPath, itemPath } from '../../client/paths.js';
+import { instanceKind, networkKind, securityGroupKind, serviceKind } from '../../model/kinds/index.js';
 import { NodeNetworking, type NodeNetworkingOptions } from '../network/node.js';
 import { probeNetworking, type NetworkCapabilities } from '../network/capabilities.js';
 import { hostRunner, type Runner } from '../network/exec.js';
@@ -114,16 +116,16 @@ export class NetworkSync implements InstanceNetworking {
       await this.applyRules();
     }).catch((e: Error) => ctx.log(`network: removing network ${vni}: ${e.message}`)));
     const changed = () => this.schedule();
-    this.instances = new Informer<Instance>(ctx.api, '/v1/instances', () => {
+    this.instances = new Informer<Instance>(ctx.api, collectionPath(instanceKind), () => {
       changed();
       this.wakeAddressed();
     }, ctx.log);
-    this.networks = new Informer<Network>(ctx.api, '/v1/networks', () => {
+    this.networks = new Informer<Network>(ctx.api, collectionPath(networkKind), () => {
       changed();
       ctx.wake?.();
     }, ctx.log);
-    this.groups = new Informer<SecurityGroup>(ctx.api, '/v1/security-groups', changed, ctx.log);
-    this.services = new Informer<Service>(ctx.api, '/v1/services', changed, ctx.log);
+    this.groups = new Informer<SecurityGroup>(ctx.api, collectionPath(securityGroupKind), changed, ctx.log);
+    this.services = new Informer<Service>(ctx.api, collectionPath(serviceKind), changed, ctx.log);
   }
 
   async start(): Promise<void> {
@@ -246,7 +248,7 @@ export class NetworkSync implements InstanceNetworking {
     });
     if (done) return;
     this.retry = setTimeout(() => {
-      void this.ctx.api.listAll<Instance>('/v1/instances')
+      void this.ctx.api.listAll<Instance>(collectionPath(instanceKind))
         .then(({ items }) => this.synced(items.filter((i) => i.status?.node === this.ctx.node)), () => this.synced(instances));
     }, 2000);
     this.retry.unref();
@@ -324,7 +326,7 @@ export class NetworkSync implements InstanceNetworking {
     const cached = this.networks.items.get(`${project}/${name}`);
     if (!fresh && cached && !notReady(cached, project, name, this.ctx.node)) return cached;
     try {
-      return await this.ctx.api.get<Network>(`/v1/projects/${encodeURIComponent(project)}/networks/${encodeURIComponent(name)}`);
+      return await this.ctx.api.get<Network>(itemPath(networkKind, name, project));
     } catch (e) {
       if (e instanceof ApiError && e.status === 404) return undefined;
       throw e;

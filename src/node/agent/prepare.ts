@@ -8,6 +8,8 @@ import type { ApiClient } from '../../client/index.js';
 import type { ImageStore } from '../drivers/index.js';
 import type { Instance } from '../../model/kinds/instance.js';
 import type { Image } from '../../model/kinds/image.js';
+import { imageKind } from '../../model/kinds/index.js';
+import { downloadImage } from '../../client/routes.js';
 import type { PreparedRun } from './runner.js';
 import { resolveSecrets } from './secrets.js';
 import type { GpuShares } from './gpu.js';
@@ -65,24 +67,23 @@ export function imageRef(inst: Instance): { project: string; name: string } {
 
 async function localImage(inst: Instance, ctx: PrepareContext): Promise<string> {
   const ref = imageRef(inst);
-  const path = `/v1/projects/${encodeURIComponent(ref.project)}/images/${encodeURIComponent(ref.name)}`;
-  const image = await ctx.api.get<Image>(path);
+  const image = await ctx.api.resources<Image>(imageKind, ref.project).get(ref.name);
   const digest = image.status?.digest;
   if (!digest) throw new Error(`image "${ref.project}/${ref.name}" has no content yet (stratus image import ${ref.name} PATH)`);
   const local = `${ref.project}/${ref.name}:${digest.slice(7, 19)}`;
   if (await ctx.images.resolve(local)) return local;
   let pending = downloads.get(local);
   if (!pending) {
-    pending = download(ctx, path, local, image).finally(() => downloads.delete(local));
+    pending = download(ctx, ref, local, image).finally(() => downloads.delete(local));
     downloads.set(local, pending);
   }
   return pending;
 }
 
-async function download(ctx: PrepareContext, path: string, local: string, image: Image): Promise<string> {
+async function download(ctx: PrepareContext, ref: { project: string; name: string }, local: string, image: Image): Promise<string> {
   const file = join(ctx.dataDir, `download-${process.pid}-${Date.now()}.tar`);
   try {
-    await ctx.api.download(`${path}/content`, file);
+    await downloadImage(ctx.api, ref.project, ref.name, file);
     await ctx.images.importImage(local, file, {
       ...(image.spec.entrypoint ? { entrypoint: image.spec.entrypoint } : {}),
       ...(image.spec.cmd ? { cmd: image.spec.cmd } : {}),

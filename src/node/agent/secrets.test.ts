@@ -1,7 +1,8 @@
 import { describe, it, expect } from 'vitest';
 import type { InstanceSpec } from '../../model/kinds/instance.js';
-import { materialize, resolveSecrets, type InstanceSecrets } from './secrets.js';
+import { materialize, resolveSecrets } from './secrets.js';
 import type { ApiClient } from '../../client/index.js';
+import type { InstanceSecrets } from '../../client/routes.js';
 
 const b64 = (s: string | Buffer) => Buffer.from(s).toString('base64');
 const spec = (extra: Partial<InstanceSpec>): InstanceSpec => ({ driver: 'process', command: ['app'], resources: { cpu: 100, memory: 64, disk: 0 }, priority: 0, restartPolicy: 'always', gracePeriod: 10, ...extra });
@@ -33,12 +34,12 @@ describe('materialize', () => {
 
   it('asks the control plane only when the spec references secrets', async () => {
     const asked: string[] = [];
-    const api = { get: async (path: string) => (asked.push(path), got) } as unknown as ApiClient;
+    const api = { request: async (method: string, path: string) => (asked.push(`${method} ${path}`), got) } as unknown as ApiClient;
     const inst = (s: InstanceSpec) => ({ kind: 'instance', metadata: { name: 'web', project: 'p', uid: 'u', revision: 1, generation: 1, createdAt: '' }, spec: s });
     await resolveSecrets(inst(spec({ env: { A: 'b' } })), api);
     expect(asked).toEqual([]);
     const out = await resolveSecrets(inst(spec({ env: { P: { valueFrom: { secret: 'db', key: 'user' } } } })), api);
-    expect(asked).toEqual(['/v1/projects/p/instances/web/secrets']);
+    expect(asked).toEqual(['GET /v1/projects/p/instances/web/secrets']);
     expect(out.spec.env).toEqual({ P: 'app' });
   });
 });

@@ -7,23 +7,15 @@
  */
 import { posix } from 'node:path';
 import type { ApiClient } from '../../client/index.js';
+import { instanceSecrets, type InstanceSecrets } from '../../client/routes.js';
 import type { TaskFile } from '../drivers/index.js';
 import type { Instance, InstanceSpec, RunSpec } from '../../model/kinds/instance.js';
 import { isEnvFromSecret, mountPathOf, mountPathProblem, secretRefsOf, MAX_ENV_VALUE } from '../../model/secret-refs.js';
 
-/** The answer of GET /v1/projects/P/instances/I/secrets: values in base64, by secret and key. */
-export interface InstanceSecrets {
-  items: { name: string; data: Record<string, string> }[];
-}
-
-export function instanceSecretsPath(project: string, name: string): string {
-  return `/v1/projects/${encodeURIComponent(project)}/instances/${encodeURIComponent(name)}/secrets`;
-}
-
 /** The spec with env references replaced by values, and the files of the mounted secrets. */
 export async function resolveSecrets(inst: Instance, api: ApiClient): Promise<{ spec: RunSpec; files: TaskFile[] }> {
   if (secretRefsOf(inst.spec).length === 0) return { spec: inst.spec as RunSpec, files: [] };
-  const got = await api.get<InstanceSecrets>(instanceSecretsPath(inst.metadata.project!, inst.metadata.name));
+  const got = await instanceSecrets(api, inst.metadata.project!, inst.metadata.name);
   return materialize(inst.spec, got);
 }
 
