@@ -95,6 +95,16 @@ describe.each(backends)('leader election on the %s store', (_name, open) => {
     return r;
   }
 
+  /** Runtimes a (which leads, uncontested) and b (which follows), started in that order. */
+  const startTwo = async (aRepo = reach(backend).repo) => {
+    const a = runtime('a', aRepo);
+    const b = runtime('b', reach(backend).repo);
+    await a.start();
+    expect(a.isLeader).toBe(true);
+    await b.start();
+    return [a, b] as const;
+  };
+
   const elapse = async (ms: number) => {
     for (let t = 0; t < ms; t += 50) {
       await vi.advanceTimersByTimeAsync(50);
@@ -116,11 +126,7 @@ describe.each(backends)('leader election on the %s store', (_name, open) => {
   };
 
   it('leads uncontested at start; the other follows while the leader keeps its lease alive', async () => {
-    const a = runtime('a', reach(backend).repo);
-    const b = runtime('b', reach(backend).repo);
-    await a.start();
-    expect(a.isLeader).toBe(true);
-    await b.start();
+    const [a, b] = await startTwo();
     await elapse(4 * TTL * 1000);
     expect([a.isLeader, b.isLeader]).toEqual([true, false]);
     expect(await a.holder()).toBe('a');
@@ -129,10 +135,7 @@ describe.each(backends)('leader election on the %s store', (_name, open) => {
 
   it('a leader that loses the store steps down before its lease expires; the other leads within the TTL, and the first follows when back', async () => {
     const ra = reach(backend);
-    const a = runtime('a', ra.repo);
-    const b = runtime('b', reach(backend).repo);
-    await a.start();
-    await b.start();
+    const [a, b] = await startTwo(ra.repo);
     await elapse(2000);
     ra.cut.on = true;
     const took = await untilLeads(b, 3 * TTL * 1000);
@@ -148,10 +151,7 @@ describe.each(backends)('leader election on the %s store', (_name, open) => {
   });
 
   it('a leader whose lease is revoked by someone else stops at once, and the other leads', async () => {
-    const a = runtime('a', reach(backend).repo);
-    const b = runtime('b', reach(backend).repo);
-    await a.start();
-    await b.start();
+    const [a, b] = await startTwo();
     const repo = new Repository(backend);
     await repo.leases.revoke(a.leaseId!);
     expect(a.isLeader).toBe(false);
@@ -161,10 +161,7 @@ describe.each(backends)('leader election on the %s store', (_name, open) => {
   });
 
   it('a leader that stops hands over without waiting for its lease to run out', async () => {
-    const a = runtime('a', reach(backend).repo);
-    const b = runtime('b', reach(backend).repo);
-    await a.start();
-    await b.start();
+    const [a, b] = await startTwo();
     await a.stop();
     const took = await untilLeads(b, 3 * TTL * 1000);
     expect(b.isLeader).toBe(true);
