@@ -1,6 +1,11 @@
 import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { MemoryBackend } from '../store/memory.js';
+import { SqliteBackend } from '../store/sqlite.js';
+import { openBackend, type Backend } from '../store/index.js';
 import { Repository } from '../store/repository.js';
 import { instanceKind, projectKind } from '../model/kinds/index.js';
 import type { Instance } from '../model/kinds/instance.js';
@@ -92,10 +97,17 @@ async function storeView(repo: Repository): Promise<Map<string, string>> {
 
 const view = (m: ReadonlyMap<string, Instance>) => new Map([...m].map(([k, i]) => [k, `${i.metadata.revision} ${JSON.stringify(i.metadata.labels)}`]));
 
+/** The stores the property runs on, with how many runs each gets (a sqlite store is a file). */
+const stores: [string, () => Promise<Backend>, number][] = [
+  ['memory', async () => new MemoryBackend(), 200],
+  ['sqlite', async () => openBackend(`sqlite://${join(mkdtempSync(join(tmpdir(), 'stratus-informer-')), 'db.sqlite')}?sync=normal`), 25],
+];
+
 describe('Informer', () => {
-  it('keeps its cache equal to the store, and tells handlers each change once, through compaction, cut watches and lists that are not snapshots', async () => {
+  it.each(stores)('keeps its cache equal to the %s store, and tells handlers each change once, through compaction, cut watches and lists that are not snapshots', async (_name, open, numRuns) => {
     await fc.assert(fc.asyncProperty(fc.array(opArb, { minLength: 1, maxLength: 80, size: 'max' }), async (ops) => {
-      const repo = new Repository(new MemoryBackend(), undefined, sequentialIds());
+      const backend = await open();
+      const repo = new Repository(backend, undefined, sequentialIds());
       await repo.create(instanceKind, { metadata: { name: 'pre', project: 'p0' }, spec: SPEC });
       const source = new FlakySource(repo);
       const informer = new Informer<Instance>('instances', source, { keyOf: objectKey, revisionOf: (i) => i.metadata.revision, retryMs: 1 });
@@ -155,7 +167,9 @@ describe('Informer', () => {
         for (const v of informer.indexValues(app)) expect(informer.byIndex(app, v).every((i) => `${i.metadata.project}/${i.metadata.labels?.app}` === v)).toBe(true);
       }
       sub.close();
-    }), { numRuns: 200, seed: 11 });
+      await backend.close();
+      if (backend instanceof SqliteBackend) rmSync(dirname(backend.path), { recursive: true, force: true });
+    }), { numRuns, seed: 11 });
   });
 
   it('replays what it holds to a late subscriber, stops with its last one and lists afresh when used again', async () => {
