@@ -11,6 +11,8 @@ export interface Component {
   stop(): Promise<void>;
   /** '' when healthy, otherwise why not. */
   health?(): string;
+  /** The checks of the components this one runs (name → 'ok' or the problem), shown beside its own. */
+  checks?(): Record<string, string>;
 }
 
 export class Runner {
@@ -46,6 +48,7 @@ export class Runner {
       const problem = c.health?.() ?? '';
       checks[c.name] = problem || 'ok';
       if (problem) ready = false;
+      Object.assign(checks, c.checks?.());
     }
     if (this.stopping) checks.server = 'stopping';
     return { ready, checks };

@@ -31,7 +31,9 @@ describe('WhileLeading', () => {
     await b.start();
     expect(log).toEqual(['a1 start scheduler', 'a1 start controller']);
     expect(a.health()).toBe('controller: behind');
+    expect(a.checks()).toEqual({ scheduler: 'ok', controller: 'behind' });
     expect(b.health()).toBe('');
+    expect(b.checks()).toEqual({});
     await a.stop();
     while (!b.election.isLeader) await new Promise((r) => setImmediate(r));
     await b.stop();

@@ -58,6 +58,11 @@ export class WhileLeading implements Component {
     return '';
   }
 
+  /** The components running now (none while following), as the Runner shows its own. */
+  checks(): Record<string, string> {
+    return Object.fromEntries(this.components.map((c) => [c.name, c.health?.() || 'ok']));
+  }
+
   private async startComponents(): Promise<void> {
     this.runner = new Runner();
     this.components = this.build();
