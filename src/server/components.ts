@@ -15,6 +15,7 @@ import { StackController } from '../controllers/stacks.js';
 import { NetworkController } from '../controllers/network/networks.js';
 import { ProjectUsageController } from '../controllers/project-usage.js';
 import { StackStatusController } from '../controllers/stack-status.js';
+import { ProjectDeleteController } from '../controllers/project-delete.js';
 import type { PolicyChoice } from '../scheduler/engine/types.js';
 import { embeddedAgent, type EmbeddedAgentOptions } from './embedded-agent.js';
 
@@ -58,6 +59,7 @@ function leaderComponents(ctx: ServerContext, options: ComponentOptions, informe
   out.push(new StackController(ctx.repo, new EventRecorder(ctx.repo, 'stack-controller'), undefined, informers));
   out.push(new ProjectUsageController(ctx.repo));
   out.push(new StackStatusController(ctx.repo, { informers }));
+  out.push(new ProjectDeleteController(ctx.repo, { audit: ctx.audit, secrets: ctx.secrets, admission: ctx.admission }));
   out.push(eventSweeper(ctx.repo, options.eventTtlMs ?? 3_600_000));
   return out;
 }
