@@ -11,6 +11,7 @@ import type { Image } from '../model/kinds/image.js';
 import type { Token, TokenSpec } from '../model/kinds/token.js';
 import type { StackApplyResult, StackPlanJson, StackRequest } from '../model/stack/plan.js';
 import type { ApiClient } from './index.js';
+import type { AuditEntry } from '../model/audit.js';
 import { secretKind } from '../model/kinds/index.js';
 import { itemPath, paths } from './paths.js';
 
@@ -152,24 +153,7 @@ export interface AuditQuery {
   failed?: boolean;
 }
 
-export interface AuditEntry {
-  id: string;
-  time: string;
-  actor: string;
-  token?: string;
-  tokenUid?: string;
-  method: string;
-  path: string;
-  action: string;
-  kind?: string;
-  project?: string;
-  name?: string;
-  status: number;
-  code?: string;
-  message?: string;
-  sourceIp?: string;
-  requestId?: string;
-}
+export type { AuditEntry };
 
 /** One page of the audit log, newest first; `before` asks for the next. */
 export function listAudit(api: ApiClient, query: AuditQuery): Promise<{ items: AuditEntry[]; before?: string }> {

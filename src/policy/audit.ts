@@ -10,27 +10,9 @@ import type { Backend, TxnOp } from '../store/backend.js';
 import { Records } from '../store/records.js';
 import type { Clock, Ids } from '../model/runtime.js';
 import { auditKeys } from '../model/keyspace.js';
+import type { AuditEntry } from '../model/audit.js';
 
-export interface AuditEntry {
-  id: string;
-  time: string;
-  actor: string;
-  /** The token that acted (its name and uid): which of an actor's credentials it was. */
-  token?: string;
-  tokenUid?: string;
-  method: string;
-  path: string;
-  action: string;
-  kind?: string;
-  project?: string;
-  name?: string;
-  status: number;
-  code?: string;
-  message?: string;
-  revision?: number;
-  sourceIp?: string;
-  requestId?: string;
-}
+export type { AuditEntry };
 
 export type AuditInput = Omit<AuditEntry, 'id' | 'time'>;
 

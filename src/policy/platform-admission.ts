@@ -27,13 +27,10 @@ interface Workload {
   ports?: { publish?: number }[];
 }
 
-/** The instance specs a request writes, with the path of each: an instance's, a service's template. */
+/** The instance specs a request writes, with the path of each, as its kind's `workloads` says: an instance's, a service's template. */
 function workloadsOf(req: AdmissionRequest): { at: string; spec: Workload }[] {
   if (req.op === 'delete' || !req.object) return [];
-  const spec = req.object.spec as { template?: { spec: Workload } } & Workload;
-  if (req.kind.kind === 'instance') return [{ at: 'spec', spec }];
-  if (req.kind.kind === 'service') return [{ at: 'spec.template.spec', spec: spec.template!.spec }];
-  return [];
+  return (req.kind.workloads?.(req.object.spec) ?? []).map((w) => ({ at: w.at, spec: w.spec as Workload }));
 }
 
 export const reservedEnv: AdmissionPlugin = async (req) => {

@@ -9,6 +9,7 @@
  */
 import type { AdmissionPlugin } from './admission.js';
 import type { Repository } from '../store/repository.js';
+import type { Kind } from '../model/kind.js';
 import { StratusError, formatProblem, type FieldProblem } from '../model/errors.js';
 import { instanceKind, secretKind, serviceKind } from '../model/kinds/index.js';
 import type { Instance, InstanceSpec } from '../model/kinds/instance.js';
@@ -20,20 +21,16 @@ import { FINISHED } from '../model/lifecycle.js';
 /** How many users of a secret the refusal names before "and N more". */
 const NAMED = 5;
 
-/** The spec that may reference secrets in an object of `kind`, and its path. */
-function usingSpec(kind: string, spec: unknown): { spec: InstanceSpec; at: string } | undefined {
-  if (kind === 'instance') return { spec: spec as InstanceSpec, at: 'spec' };
-  if (kind === 'service') return { spec: (spec as Service['spec']).template.spec, at: 'spec.template.spec' };
-  return undefined;
+/** The secrets the workloads of an object of `kind` reference (its kind's `workloads`: an instance's spec, a service's template), with their fields. */
+function secretRefsIn(kind: Kind, spec: unknown): SecretRef[] {
+  return (kind.workloads?.(spec) ?? []).flatMap((w) => secretRefsOf(w.spec as InstanceSpec, w.at));
 }
 
 export const secretRefsExist: AdmissionPlugin = async (req, repo) => {
   if (req.op === 'delete' || req.dryRun || !req.project || !req.object) return;
   // An instance's spec is fixed once it exists: only its creation is checked.
   if (req.kind === instanceKind && req.op !== 'create') return;
-  const using = usingSpec(req.kind.kind, req.object.spec);
-  if (!using) return;
-  const problems = await missingRefs(repo, req.project, secretRefsOf(using.spec, using.at));
+  const problems = await missingRefs(repo, req.project, secretRefsIn(req.kind, req.object.spec));
   if (problems.length === 0) return;
   const more = problems.length > 1 ? ` (and ${problems.length - 1} more)` : '';
   throw new StratusError('STRATUS_ERR_DEPENDENCY', formatProblem(problems[0]!) + more, { problems });
