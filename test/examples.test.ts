@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startTestServer, client, ROOT, type TestServer } from './helpers/server.js';
+import { startTestServer, client, overlayNetworking, ROOT, type TestServer } from './helpers/server.js';
 import { cliRunner, type CliResult } from './helpers/cli.js';
 
 const root = process.getuid?.() === 0;
@@ -37,7 +37,8 @@ beforeAll(async () => {
   api = client(server.url, server.token);
   run = cliRunner(join(dir, 'cli.json'), { STRATUS_SERVER: server.url, STRATUS_TOKEN: server.token });
   await until(() => api('GET', '/v1/nodes').then((r) => r.body.items), (ns: { status?: { phase: string } }[]) => ns.some((n) => n.status?.phase === 'Ready'));
-}, 60_000);
+  await overlayNetworking(api, `ex-${process.pid}`); // services answer at their overlay address
+}, 420_000);
 
 afterAll(async () => {
   if (!root) return;

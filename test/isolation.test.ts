@@ -10,7 +10,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { client, startTestServer, type TestServer } from './helpers/server.js';
+import { client, overlayNetworking, startTestServer, type TestServer } from './helpers/server.js';
 import { cliRunner, type CliResult } from './helpers/cli.js';
 import { hasCommand, teardownTenants } from './helpers/tenants.js';
 import { buildBusyboxRootfs } from '../src/node/drivers/images.js';
@@ -78,6 +78,7 @@ beforeAll(async () => {
   alice = client(server.url, tok.body.secret);
   asAlice = cliRunner(join(dir, 'alice.json'), { STRATUS_SERVER: server.url, STRATUS_TOKEN: tok.body.secret, STRATUS_PROJECT: 'team-a' });
   await until('the node', () => admin('GET', `/v1/nodes/${node}`).then((r) => r.body), (n) => n?.status?.phase === 'Ready');
+  await overlayNetworking(admin, node); // the escapes below try the victims' network namespaces
   const rootfs = join(dir, 'busybox');
   await buildBusyboxRootfs(rootfs);
   for (const p of ['team-a', 'team-b']) {
@@ -86,7 +87,7 @@ beforeAll(async () => {
   }
   expect((await admin('POST', '/v1/projects/team-b/instances', inst('db', { driver: 'process', command: ['sleep', '3600'], env: { DB_PASSWORD: SECRET } }))).status).toBe(201);
   expect((await admin('POST', '/v1/projects/team-b/instances', inst('cdb', { driver: 'container', image: 'busybox', command: ['sleep', '3600'], env: { DB_PASSWORD: SECRET } }))).status).toBe(201);
-}, 120_000);
+}, 420_000);
 
 afterAll(async () => {
   // Workloads outlive their agent by design: the agent destroys them before the server stops.

@@ -104,3 +104,22 @@ export function client(url: string, token?: string) {
 export function instance(name: string, extra: Record<string, unknown> = {}, labels: Record<string, string> = {}) {
   return { kind: 'instance', metadata: { name, labels }, spec: { driver: 'process', command: ['sleep', '3600'], resources: { cpu: '100m', memory: '64Mi' }, ...extra } };
 }
+
+/**
+ * Waits until `node`'s agent runs overlay networking. Agents of test servers share this machine's
+ * network namespace, and only one may manage it: the others fall back to host networking and
+ * probe again every 30 s (src/node/agent/network.ts), so a test that needs per-instance network
+ * namespaces waits here for another test file's agent to let go. Throws with the node's last
+ * Networking condition when it does not come.
+ */
+export async function overlayNetworking(api: ReturnType<typeof client>, node: string, ms = 300_000): Promise<void> {
+  const end = Date.now() + ms;
+  let last: unknown;
+  for (;;) {
+    const res = await api('GET', `/v1/nodes/${node}`).catch(() => undefined);
+    last = (res?.body as { status?: { conditions?: { type: string; reason?: string }[] } } | undefined)?.status?.conditions?.find((c) => c.type === 'Networking');
+    if ((last as { reason?: string } | undefined)?.reason === 'overlay') return;
+    if (Date.now() > end) throw new Error(`node ${node} never ran overlay networking: ${JSON.stringify(last)}`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
