@@ -68,3 +68,18 @@ export function taskDevices(task: Task): OciDevice[] {
     return { path, type: st.isCharacterDevice() ? 'c' : 'b', major, minor, fileMode: st.mode & 0o777, uid: st.uid, gid: st.gid };
   });
 }
+
+/** Attachments a driver may not know how to use; each driver names those it takes. */
+const OPTIONAL = ['tap', 'disks'] as const;
+
+/**
+ * Refuses a task that carries an attachment `driver` cannot use (INVALID_TASK naming it), so a
+ * task meant for another driver never starts without what it was given.
+ */
+export function refuseUnsupported(task: Task, driver: string, supported: readonly (typeof OPTIONAL)[number][] = []): void {
+  for (const a of OPTIONAL) {
+    const v = task[a];
+    if (v === undefined || (Array.isArray(v) && v.length === 0) || supported.includes(a)) continue;
+    throw new DriverError('INVALID_TASK', `the ${driver} driver cannot use a ${a === 'tap' ? 'tap device' : 'disk'} attachment (task ${task.id}); ${a === 'tap' ? 'tap devices' : 'disks'} are for the vm driver`);
+  }
+}

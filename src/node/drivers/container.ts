@@ -23,7 +23,7 @@ import { namespaceSysctls, type OciMount } from './oci.js';
 import { Runc } from './runc.js';
 import { IdRanges, type IdRange } from './identity.js';
 import { shiftedImage, userNamespacesUsable } from './idshift.js';
-import { fileMounts, hostMounts, taskDevices } from './attachments.js';
+import { fileMounts, hostMounts, refuseUnsupported, taskDevices } from './attachments.js';
 import { checkOciState, clearStaleRun, nofileLimit, ociExec, ociExecCommand, ociKill, ociTerminate, runBundle, runcOf, writeBundleConfig, type OciState } from './oci-task.js';
 import { SupervisedDriver, makeHandle, supervisedState, type SupervisedOptions, type TaskRecord } from './supervised.js';
 
@@ -131,6 +131,7 @@ export class ContainerDriver extends SupervisedDriver implements ExecCapable, St
   async start(task: Task): Promise<TaskHandle> {
     checkTaskId(task.id);
     if (!isAbsolute(task.dir)) throw new DriverError('INVALID_TASK', `task dir "${task.dir}" must be an absolute path`);
+    refuseUnsupported(task, 'container');
     const runc = await this.runc();
     const range = (await this.usernsProblem()) ? undefined : this.ids.forProject(task.instance.project);
     const nsDir = range ? join(this.usernsRoot, String(range.start), task.id) : undefined;

@@ -33,13 +33,13 @@ export interface InstanceRef {
  *   files     `files`    secrets, written into the task's directory and mounted read-only
  *   mounts    `mounts`   host paths granted by the agent (MPS pipes; a filesystem volume)
  *   devices   `devices`  host device nodes (GPUs; a block-device volume for a container)
+ *   tap       `tap`      a tap device in `netns` (a VM's NIC: its name and MAC)
+ *   disks     `disks`    block devices or image files handed over whole (a VM's root disk, a volume)
  *
- * Where VMs and volumes plug in: a VM's NIC is a tap device the dataplane makes in the same
- * namespace (a `tap` beside `netns`: its name and MAC), and a volume a VM boots or mounts is a
- * block device or image file handed over as a disk (a `disks` list: path, read-only); the
- * process and container drivers keep taking volumes as `mounts` (a mounted filesystem) or
- * `devices` (a raw block device). Each is one optional field that the drivers which cannot use
- * it refuse (DriverError INVALID_TASK), so adding one reshapes nothing else.
+ * The process and container drivers take volumes as `mounts` (a mounted filesystem) or `devices`
+ * (a raw block device) and refuse `tap` and `disks` (attachments.ts refuseUnsupported:
+ * INVALID_TASK naming the attachment), which are the vm driver's; adding an attachment is one
+ * optional field here that the drivers which cannot use it refuse, and reshapes nothing else.
  */
 export interface Task {
   /**
@@ -62,6 +62,23 @@ export interface Task {
   mounts?: TaskMount[];
   /** Host device nodes the task may use (e.g. /dev/nvidia0, /dev/nvidiactl); none by default. */
   devices?: string[];
+  /** A tap device the dataplane made for the task (a VM's NIC), inside `netns` when set. */
+  tap?: TaskTap;
+  /** Disks handed over whole (a VM's root disk, block-device volumes): the drivers that boot or attach disks use them. */
+  disks?: TaskDisk[];
+}
+
+/** A tap device: its interface name and the MAC address the guest's NIC gets. */
+export interface TaskTap {
+  name: string;
+  mac: string;
+}
+
+/** A disk: a block device or an image file on the node. */
+export interface TaskDisk {
+  path: string;
+  format: 'raw' | 'qcow2';
+  readOnly: boolean;
 }
 
 /**

@@ -22,6 +22,7 @@ import { checkOciState, clearStaleRun, nofileLimit, ociExec, ociExecCommand, oci
 import { afterExitRaw, execRaw, killRaw, rawExecCommand, startRaw, terminateRaw } from './raw-process.js';
 import { SH } from './supervisor.js';
 import { SupervisedDriver, makeHandle, supervisedState, type SupervisedOptions, type TaskRecord } from './supervised.js';
+import { refuseUnsupported } from './attachments.js';
 
 export interface ProcessDriverOptions extends SupervisedOptions {
   /** Parent of every task cgroup, relative to each hierarchy's root. Default "stratus". */
@@ -117,6 +118,7 @@ export class ProcessDriver extends SupervisedDriver implements ExecCapable, Stre
   async start(task: Task): Promise<TaskHandle> {
     checkTaskId(task.id);
     if (!isAbsolute(task.dir)) throw new DriverError('INVALID_TASK', `task dir "${task.dir}" must be an absolute path`);
+    refuseUnsupported(task, 'process');
     if (task.spec.isolation === 'none') return this.startUnisolated(task);
     const problem = await this.sandboxProblem();
     if (problem) throw new DriverError('NOT_AVAILABLE', problem);
