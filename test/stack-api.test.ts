@@ -123,6 +123,21 @@ instances:
     expect(res.body.applied.map((a: { name: string }) => a.name)).toEqual(['low', 'job', 'high']);
   });
 
+  it('reads a volumes: section (the volume kind\'s stack descriptor) and writes volumes in the first wave, before the instances that name them', async () => {
+    const text = 'name: storage\ninstances:\n  pg: {driver: process, command: [sleep, "60"], volumes: [{volume: pgdata, path: /var/lib/pg}]}\nvolumes:\n  pgdata: {size: 1Gi}\n';
+    const plan = await call('POST', '/v1/projects/team-a/plan', files(text, 'storage.yaml'));
+    expect(plan.status, plan.text).toBe(200);
+    expect(plan.body.items.map((i: { kind: string; name: string; action: string; wave: number }) => `${i.action} ${i.kind}/${i.name} wave ${i.wave}`)).toEqual(['create instance/pg wave 1', 'create volume/pgdata wave 0']);
+    expect((await call('GET', '/v1/projects/team-a/volumes/pgdata')).status).toBe(404);
+    const applied = await call('POST', '/v1/projects/team-a/apply', files(text, 'storage.yaml'));
+    expect(applied.status, applied.text).toBe(200);
+    expect(applied.body.applied.map((a: { kind: string; name: string; action: string }) => `${a.kind}/${a.name} ${a.action}`)).toEqual(['volume/pgdata created', 'instance/pg created']);
+    expect(applied.body.complete).toBe(true);
+    expect((await call('GET', '/v1/projects/team-a/volumes/pgdata')).body.spec).toEqual({ size: 1024, type: 'filesystem' });
+    expect((await call('GET', '/v1/projects/team-a/instances/pg')).body.spec.volumes).toEqual([expect.objectContaining({ volume: 'pgdata', path: '/var/lib/pg' })]);
+    expect((await call('GET', '/v1/projects/team-a/stacks/storage')).body.spec.objects).toEqual(expect.arrayContaining([{ kind: 'volume', name: 'pgdata' }, { kind: 'instance', name: 'pg' }]));
+  });
+
   it('prunes what left the stack\'s files, and only with prune', async () => {
     const two = 'name: trim\ninstances:\n  keep: {driver: process, command: ["true"]}\n  drop: {driver: process, command: ["true"]}\n';
     const one = 'name: trim\ninstances:\n  keep: {driver: process, command: ["true"]}\n';

@@ -9,7 +9,7 @@
  *   lifecycle   the cascade order of a project's delete, what keeps a project from being deleted
  *   admission   policy/admission-checks.ts binds each name to its implementation
  *   describe    cli/describe.ts
- *   stack       model/stack/ (the compact sections of stack files, the first wave)
+ *   stack       model/stack/sections.ts (the compact sections of stack files), file.ts (the first wave)
  *   quota       policy/quota.ts, describe project
  *
  * Everything here is data or pure functions: the model imports no other layer.

@@ -9,6 +9,8 @@
  *     batch: {driver: process, command: [...], restartPolicy: never}
  *   secrets:                        # stored encrypted; plan and apply show key names and versions only
  *     db: {data: {password: ${db_password}}}
+ *   volumes:                        # any kind's section (its `stack` descriptor: sections.ts)
+ *     data: {size: 10Gi}
  *   ---
  *   kind: service                   # full objects, one per document (dependsOn: beside kind)
  *   metadata: {name: api}
@@ -24,10 +26,10 @@
 import { createRequire } from 'node:module';
 import type { Document } from 'yaml';
 import type YAMLModule from 'yaml';
-import { findKind } from '../kinds/index.js';
 import type { Kind } from '../kind.js';
 import { StratusError } from '../errors.js';
 import { dnsLabelProblem } from '../labels.js';
+import { registeredStackKinds, type StackKinds } from './sections.js';
 
 /**
  * A stack file that cannot be read: its message names the file, the line and the field
@@ -65,9 +67,12 @@ export interface StackFile {
   declared: string[];
 }
 
-const COMPACT: Record<string, string> = { services: 'service', instances: 'instance', networks: 'network', 'security-groups': 'security-group', images: 'image', secrets: 'secret' };
-
-export function parseStackFile(text: string, file: string, set: Record<string, string>): StackFile {
+/**
+ * Reads one stack file, `${name}`s replaced by `set` or the file's defaults. `kinds`: the kinds
+ * it may hold and their compact sections (default: every registered kind's). Compact sections
+ * are read in file order. Throws StackFileError naming the file, the line and the field.
+ */
+export function parseStackFile(text: string, file: string, set: Record<string, string>, kinds: StackKinds = registeredStackKinds()): StackFile {
   const masked = maskParameters(text);
   const docs = yaml().parseAllDocuments(masked.text, { prettyErrors: true });
   const out: StackFile = { parameters: {}, objects: [], declared: [] };
@@ -92,9 +97,9 @@ export function parseStackFile(text: string, file: string, set: Record<string, s
     const where = `${file}:${line}`;
     if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new StackFileError(`${where}: expected an object (a stack, or kind/metadata/spec)`);
     const v = substitute(value, out.parameters, '', masked, (p) => `${locate(segments(p))}: ${p}`) as Record<string, unknown>;
-    if (typeof v.name === 'string' || Object.keys(COMPACT).some((k) => k in v)) readCompact(v, out, where, locate);
-    else if (Array.isArray(v.resources) && v.kind === undefined) v.resources.forEach((r, i) => out.objects.push(fullObject(r, `${where} resources[${i}]`, (segs) => locate(['resources', i, ...segs]))));
-    else out.objects.push(fullObject(v, where, locate));
+    if (typeof v.name === 'string' || Object.keys(v).some((k) => kinds.sections.has(k))) readCompact(v, out, where, locate, kinds);
+    else if (Array.isArray(v.resources) && v.kind === undefined) v.resources.forEach((r, i) => out.objects.push(fullObject(r, `${where} resources[${i}]`, (segs) => locate(['resources', i, ...segs]), kinds)));
+    else out.objects.push(fullObject(v, where, locate, kinds));
   }
   checkDependencies(out.objects);
   return out;
@@ -117,34 +122,33 @@ function lineAt(doc: Document, segs: (string | number)[], text: string): number 
   return undefined;
 }
 
-function readCompact(v: Record<string, unknown>, out: StackFile, where: string, locate: Locate): void {
-  const allowed = new Set(['name', 'description', 'parameters', ...Object.keys(COMPACT)]);
+function readCompact(v: Record<string, unknown>, out: StackFile, where: string, locate: Locate, kinds: StackKinds): void {
+  const allowed = new Set(['name', 'description', 'parameters', ...kinds.sections.keys()]);
   for (const key of Object.keys(v)) if (!allowed.has(key)) throw new StackFileError(`${where}: unknown top-level field "${key}" (allowed: ${[...allowed].join(', ')})`);
   if (v.name !== undefined) {
     if (typeof v.name !== 'string' || !/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(v.name)) throw new StackFileError(`${where}: name ${JSON.stringify(v.name)} is not a DNS label`);
     if (out.name && out.name !== v.name) throw new StackFileError(`${where}: two stack names (${out.name}, ${v.name}) in one file`);
     out.name = v.name;
   }
-  for (const [section, kindName] of Object.entries(COMPACT)) {
-    const entries = v[section];
-    if (entries === undefined) continue;
+  for (const [section, entries] of Object.entries(v)) {
+    const kind = kinds.sections.get(section);
+    if (!kind || entries === undefined) continue;
     if (typeof entries !== 'object' || entries === null || Array.isArray(entries)) throw new StackFileError(`${where}: ${section} must map names to definitions`);
-    for (const [name, def] of Object.entries(entries as Record<string, unknown>)) out.objects.push(compactObject(kindName, section, name, def, locate));
+    for (const [name, def] of Object.entries(entries as Record<string, unknown>)) out.objects.push(compactObject(kind, section, name, def, locate));
   }
 }
 
-function compactObject(kindName: string, section: string, name: string, def: unknown, locate: Locate): StackObject {
+function compactObject(kind: Kind, section: string, name: string, def: unknown, locate: Locate): StackObject {
   const at = `${section}.${name}`;
   const here = `${locate([section, name])}: ${at}`;
   if (typeof def !== 'object' || def === null || Array.isArray(def)) throw new StackFileError(`${here}: expected a definition (a map of fields)`);
   const bad = dnsLabelProblem(name);
   if (bad) throw new StackFileError(`${here}: the name ${bad}`);
   const { dependsOn, labels, annotations, ...rest } = def as Record<string, unknown>;
-  const kind = findKind(kindName)!;
   const metadata = { name, ...(labels ? { labels: labels as Record<string, string> } : {}), ...(annotations ? { annotations: annotations as Record<string, string> } : {}) };
   let spec: unknown = rest;
   let inFile = (p: string) => p.replace(/^spec\b/, at).replace(/^metadata\.name\b/, at).replace(/^metadata\./, `${at}.`);
-  if (kindName === 'service') {
+  if (kind.stack?.template) {
     const { template, ...svc } = rest as { template?: unknown };
     spec = { ...svc, template: { ...(labels ? { metadata: { labels } } : {}), spec: template } };
     inFile = (p) => p.replace(/^spec\.template\.spec\b/, `${at}.template`).replace(/^spec\.template\.metadata\.labels\b/, `${at}.labels`).replace(/^spec\b/, at).replace(/^metadata\./, `${at}.`);
@@ -153,11 +157,11 @@ function compactObject(kindName: string, section: string, name: string, def: unk
   return { kind, name, body: { kind: kind.kind, metadata, spec }, dependsOn: deps(dependsOn, at), where: here, path };
 }
 
-function fullObject(value: unknown, where: string, locate: Locate): StackObject {
+function fullObject(value: unknown, where: string, locate: Locate, kinds: StackKinds): StackObject {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new StackFileError(`${where}: expected an object with kind, metadata and spec`);
   const { dependsOn, ...body } = value as Record<string, unknown>;
   if (typeof body.kind !== 'string') throw new StackFileError(`${where}: kind is required (e.g. kind: service)`);
-  const kind = findKind(body.kind);
+  const kind = kinds.find(body.kind);
   if (!kind) throw new StackFileError(`${where}: unknown kind ${JSON.stringify(body.kind)}`);
   const meta = body.metadata as { name?: unknown } | undefined;
   if (!meta || typeof meta.name !== 'string') throw new StackFileError(`${where}: metadata.name is required`);
@@ -199,14 +203,15 @@ function checkDependencies(objects: StackObject[]): void {
 }
 
 /**
- * Objects in waves: each wave depends only on earlier waves. Secrets that depend on nothing come
- * first, in a wave of their own: instances and services are admitted only once theirs exist.
+ * Objects in waves: each wave depends only on earlier waves. Objects of kinds whose `stack` says
+ * `first` (secrets, volumes) that depend on nothing come first, in a wave of their own: instances
+ * and services are admitted only once what they name exists.
  */
 export function waves(objects: StackObject[]): StackObject[][] {
-  const secrets = objects.filter((o) => o.kind.kind === 'secret' && o.dependsOn.length === 0);
-  const done = new Set(secrets.map((o) => o.name));
-  const out: StackObject[][] = secrets.length > 0 ? [secrets] : [];
-  let left = objects.filter((o) => !secrets.includes(o));
+  const first = objects.filter((o) => o.kind.stack?.first && o.dependsOn.length === 0);
+  const done = new Set(first.map((o) => o.name));
+  const out: StackObject[][] = first.length > 0 ? [first] : [];
+  let left = objects.filter((o) => !first.includes(o));
   while (left.length > 0) {
     const wave = left.filter((o) => o.dependsOn.every((d) => done.has(d)));
     out.push(wave);
