@@ -53,7 +53,7 @@ function leaderComponents(ctx: ServerContext, options: ComponentOptions, informe
   }
   out.push(new NodeController(ctx.repo, new EventRecorder(ctx.repo, 'node-controller'), { heartbeatTimeoutMs: options.nodeTimeoutMs ?? 10_000, informers }));
   // services' host ports (nodes with host networking) come from the range published ports come from
-  out.push(new NetworkController(ctx.repo, new EventRecorder(ctx.repo, 'network-controller'), ctx.config.nodePortRange ? { nodePortRange: ctx.config.nodePortRange } : {}));
+  out.push(new NetworkController(ctx.repo, new EventRecorder(ctx.repo, 'network-controller'), { informers, ...(ctx.config.nodePortRange ? { nodePortRange: ctx.config.nodePortRange } : {}) }));
   out.push(new InstanceEvents(ctx.repo, new EventRecorder(ctx.repo, 'agent'), informers));
   out.push(new ServiceController(ctx.repo, new EventRecorder(ctx.repo, 'service-controller'), ctx.admission, { informers }));
   out.push(new StackController(ctx.repo, new EventRecorder(ctx.repo, 'stack-controller'), undefined, informers));

@@ -18,12 +18,12 @@
  *   every `orphanScanMs`        → leases whose owner is gone, allocations without a network, networks
  *                                 without a project, and Failed networks are looked at again
  *
- * Objects are kept in memory from watches (delivered in commit order); every change schedules one
- * pass over them, which writes only what differs. Status writes go through `repo.update` (latest
+ * Objects are read from the shared informers (runtime/informers.ts: projects, networks, instances,
+ * nodes, services; changes delivered in commit order); every change schedules one pass over them,
+ * which writes only what differs. Status writes go through `repo.update` (latest
  * object, retried on conflict) and touch only the fields this controller owns.
  */
 import type { Repository } from '../../store/repository.js';
-import type { Watcher } from '../../store/backend.js';
 import type { StoredObject, Kind } from '../../model/kind.js';
 import { instanceKind, networkKind, nodeKind, projectKind, serviceKind } from '../../model/kinds/index.js';
 import type { Instance } from '../../model/kinds/instance.js';
@@ -36,6 +36,8 @@ import { FINISHED } from '../../model/lifecycle.js';
 import { StratusError, ValidationError } from '../../model/errors.js';
 import { AddressSpaceExhausted, Ipam, type Owner } from './ipam.js';
 import { every, type Component } from '../../runtime/component.js';
+import type { Subscription } from '../../runtime/informer.js';
+import { Informers, objectKey as keyOf } from '../../runtime/informers.js';
 import type { EventRecorder } from '../../runtime/events.js';
 import { ServiceAddresses } from './service-addresses.js';
 import { ServiceHostPorts, type PortRange } from './service-host-ports.js';
@@ -57,22 +59,18 @@ export interface NetworkControllerOptions {
   ipam?: Ipam;
   /** Where services' host ports come from (nodes with host networking). Default 30000-32767. */
   nodePortRange?: PortRange;
+  /** The server's shared informers (default: this controller's own). */
+  informers?: Informers;
 }
 
 const ACTOR = 'system:network-controller';
-
-/** Map key of an object: "<project>/<name>" for project kinds, the name for cluster kinds. */
-const keyOf = (o: { metadata: { name: string; project?: string } }) => (o.metadata.project === undefined ? o.metadata.name : `${o.metadata.project}/${o.metadata.name}`);
 
 export class NetworkController implements Component {
   readonly name = 'network-controller';
   readonly ipam: Ipam;
   private readonly vips: ServiceAddresses;
   private readonly hostPorts: ServiceHostPorts;
-  private readonly projects = new Map<string, StoredObject>();
-  private readonly networks = new Map<string, Network>();
-  private readonly instances = new Map<string, Instance>();
-  private readonly nodes = new Map<string, Node>();
+  private readonly informers: Informers;
   private readonly deletedInstances: Instance[] = [];
   private readonly deletedNetworks: Network[] = [];
   /** Projects seen for the first time: their default network is made at once. */
@@ -95,7 +93,7 @@ export class NetworkController implements Component {
   private readonly hostNetworked: Instance[] = [];
   /** `<network key>` → node → how many of the network's instances are bound there. */
   private readonly placements = new Map<string, Map<string, number>>();
-  private watchers: Watcher[] = [];
+  private subs: Subscription[] = [];
   private loop?: { stop(): void };
   private scheduled: NodeJS.Immediate | undefined;
   private pass: Promise<void> | undefined;
@@ -106,12 +104,30 @@ export class NetworkController implements Component {
 
   constructor(private readonly repo: Repository, private readonly events?: EventRecorder, private readonly opts: NetworkControllerOptions = {}) {
     this.ipam = opts.ipam ?? new Ipam(repo.backend, opts.pool ? { pool: opts.pool } : {});
-    this.vips = new ServiceAddresses(repo, this.ipam, events);
+    this.informers = opts.informers ?? new Informers(repo);
+    this.vips = new ServiceAddresses(repo, this.ipam, this.informers.of<Service>(serviceKind).items, events);
     this.hostPorts = new ServiceHostPorts(repo, events, opts.nodePortRange);
   }
 
+  /** Projects by name, networks, instances and services by "<project>/<name>", nodes by name (the informers' caches; read only). */
+  private get projects(): ReadonlyMap<string, StoredObject> {
+    return this.informers.of<StoredObject>(projectKind).items;
+  }
+
+  private get networks(): ReadonlyMap<string, Network> {
+    return this.informers.of<Network>(networkKind).items;
+  }
+
+  private get instances(): ReadonlyMap<string, Instance> {
+    return this.informers.of<Instance>(instanceKind).items;
+  }
+
+  private get nodes(): ReadonlyMap<string, Node> {
+    return this.informers.of<Node>(nodeKind).items;
+  }
+
   async start(): Promise<void> {
-    await this.load();
+    await this.subscribe();
     this.lastOrphanScan = this.repo.clock.now();
     this.loop = every(this.opts.intervalMs ?? 1000, async () => this.kick(), () => undefined);
     this.kick();
@@ -120,7 +136,8 @@ export class NetworkController implements Component {
   async stop(): Promise<void> {
     this.stopped = true;
     this.loop?.stop();
-    for (const w of this.watchers) w.close();
+    for (const s of this.subs) s.close();
+    this.subs = [];
     if (this.scheduled) clearImmediate(this.scheduled);
     await this.pass;
   }
@@ -161,46 +178,43 @@ export class NetworkController implements Component {
     }
   }
 
-  /** Lists the five kinds and follows them; starts over on a resync. */
-  private async load(): Promise<void> {
-    for (const w of this.watchers) w.close();
-    this.watchers = [];
-    const follow = async <T extends StoredObject>(kind: Kind, into: Map<string, T>, onDelete?: (o: T) => void, onCreate?: (o: T) => void, onChange?: (before: T | undefined, after: T | undefined) => void) => {
-      const { items, revision } = await this.repo.list<T>(kind);
-      into.clear();
-      for (const o of items) into.set(keyOf(o), o);
-      for (const o of items) onCreate?.(o);
-      for (const o of items) onChange?.(undefined, o);
-      this.watchers.push(this.repo.watch<T>(kind, undefined, revision, (e) => {
-        if (e.type === 'resync') {
-          void this.load().then(() => this.kick(), (err: Error) => (this.lastError = err.message));
-          return;
-        }
-        const before = into.get(keyOf(e.object));
-        if (e.type === 'delete') {
-          into.delete(keyOf(e.object));
-          onDelete?.(e.object);
-          onChange?.(before, undefined);
-        } else {
-          into.set(keyOf(e.object), e.object);
-          if (e.created) onCreate?.(e.object);
-          onChange?.(before, e.object);
-        }
-        this.kick();
+  /**
+   * Subscribes to the five informers (each replays what it holds as adds); every change schedules a
+   * pass. After a resync (the informer listed again) every unaddressed instance is tried again.
+   */
+  private async subscribe(): Promise<void> {
+    const follow = async <T extends StoredObject>(kind: Kind, on: { add?(o: T): void; delete?(o: T): void; change?(before: T | undefined, after: T | undefined): void }) => {
+      this.subs.push(await this.informers.of<T>(kind).use({
+        add: (o) => {
+          on.add?.(o);
+          on.change?.(undefined, o);
+          this.kick();
+        },
+        update: (old, o) => {
+          on.change?.(old, o);
+          this.kick();
+        },
+        delete: (o) => {
+          on.delete?.(o);
+          on.change?.(o, undefined);
+          this.kick();
+        },
+        resync: () => {
+          this.retryAll = true;
+          this.kick();
+        },
       }));
     };
-    await follow<StoredObject>(projectKind, this.projects, undefined, (p) => this.freshProjects.add(p.metadata.name));
-    await follow<Network>(networkKind, this.networks, (n) => this.deletedNetworks.push(n), undefined, () => (this.retryAll = true));
-    this.unaddressed.clear();
-    this.waitingForDefault.clear();
-    this.placements.clear();
-    this.retryAll = true;
-    await follow<Instance>(instanceKind, this.instances, (i) => this.deletedInstances.push(i), undefined, (before, after) => this.track(before, after));
+    await follow<StoredObject>(projectKind, { add: (p) => this.freshProjects.add(p.metadata.name) });
+    await follow<Network>(networkKind, { delete: (n) => this.deletedNetworks.push(n), change: () => (this.retryAll = true) });
+    await follow<Instance>(instanceKind, { delete: (i) => this.deletedInstances.push(i), change: (before, after) => this.track(before, after) });
     // a node that changes networking mode: instances bound there wait for (or no longer need) an address
-    await follow<Node>(nodeKind, this.nodes, undefined, undefined, (before, after) => {
-      if (nodeNetworking(before) !== nodeNetworking(after)) this.retryAll = true;
+    await follow<Node>(nodeKind, {
+      change: (before, after) => {
+        if (nodeNetworking(before) !== nodeNetworking(after)) this.retryAll = true;
+      },
     });
-    await follow<Service>(serviceKind, this.vips.services, (s) => this.vips.onDelete(s));
+    await follow<Service>(serviceKind, { delete: (s) => this.vips.onDelete(s) });
   }
 
   private track(before: Instance | undefined, after: Instance | undefined): void {

@@ -26,16 +26,15 @@ export const serviceNetwork = (s: Service): string => instanceNetwork(s.spec.tem
 const ownerOf = (s: Service): Owner => ({ kind: 'service', name: s.metadata.name, uid: s.metadata.uid });
 
 export class ServiceAddresses {
-  /** Services by "<project>/<name>", kept current by the network controller's watch. */
-  readonly services = new Map<string, Service>();
   private readonly deleted: Service[] = [];
   /** "<service uid>|<network uid>|<address>" already checked against IPAM: skipped until one of them changes. */
   private readonly confirmed = new Set<string>();
   private readonly warned = new Set<string>();
 
-  constructor(private readonly repo: Repository, private readonly ipam: Ipam, private readonly events?: EventRecorder) {}
+  /** `services`: by "<project>/<name>", kept current by the network controller (the shared service informer's cache). */
+  constructor(private readonly repo: Repository, private readonly ipam: Ipam, readonly services: ReadonlyMap<string, Service>, private readonly events?: EventRecorder) {}
 
-  /** Called by the watch when a service is deleted; its address is released on the next pass. */
+  /** Called by the network controller when a service is deleted; its address is released on the next pass. */
   onDelete(s: Service): void {
     this.deleted.push(s);
   }
