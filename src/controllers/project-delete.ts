@@ -4,7 +4,7 @@
  *
  *   DELETE /v1/projects/P?cascade=true ─▶ status.phase Deleting, status.deletion {startedAt, waitingFor}
  *
- *   projects watch ─▶ work queue (runtime/workqueue.ts) ─▶ pass: delete what P holds, owners first (model/cascade.ts: stacks,
+ *   project informer ─▶ work queue (runtime/workqueue.ts) ─▶ pass: delete what P holds, owners first (model/cascade.ts: stacks,
  *                              services, then the rest), each with its audit record; a secret's
  *                              sealed values in the same transaction (policy/secret-data.ts)
  *                          ─▶ something left: status.deletion.waitingFor says what; again after the queue's backoff
@@ -15,8 +15,7 @@
  * the phase yet) is repeated. Level triggered: a restarted server finds its Deleting projects and
  * finishes them.
  */
-import type { Repository, ObjectEvent } from '../store/repository.js';
-import type { Watcher } from '../store/backend.js';
+import type { Repository } from '../store/repository.js';
 import { deletionOf, type Kind, type StoredObject } from '../model/kind.js';
 import { ALL_KINDS, projectKind, secretKind } from '../model/kinds/index.js';
 import type { Project } from '../model/kinds/project.js';
@@ -24,6 +23,8 @@ import { cascadeOrder, isDeleting } from '../model/cascade.js';
 import { StratusError } from '../model/errors.js';
 import { every, type Component } from '../runtime/component.js';
 import { runWorkers, WorkQueue } from '../runtime/workqueue.js';
+import type { Subscription } from '../runtime/informer.js';
+import { Informers } from '../runtime/informers.js';
 import type { Admission } from '../policy/admission.js';
 import type { AuditLog } from '../policy/audit.js';
 import type { Principal } from '../policy/auth.js';
@@ -38,6 +39,8 @@ export interface ProjectDeleteOptions {
   maxRetryMs?: number;
   /** Every so often, every Deleting project is looked at again (a missed event, a failed pass). */
   resyncMs?: number;
+  /** The server's shared informers (default: this controller's own). */
+  informers?: Informers;
 }
 
 export interface ProjectDeleteDeps {
@@ -51,13 +54,16 @@ class StillHolding extends Error {}
 
 export class ProjectDeleteController implements Component {
   readonly name = 'project-delete';
-  private watcher: Watcher | undefined;
+  private sub: Subscription | undefined;
+  private readonly informers: Informers;
   private loop: { stop(): void } | undefined;
   private queue = new WorkQueue<string>();
   private workers: Promise<void> | undefined;
   private lastError = '';
 
-  constructor(private readonly repo: Repository, private readonly deps: ProjectDeleteDeps, private readonly opts: ProjectDeleteOptions = {}) {}
+  constructor(private readonly repo: Repository, private readonly deps: ProjectDeleteDeps, private readonly opts: ProjectDeleteOptions = {}) {
+    this.informers = opts.informers ?? new Informers(repo);
+  }
 
   async start(): Promise<void> {
     this.queue = new WorkQueue<string>({ baseMs: this.opts.retryMs ?? 100, maxMs: this.opts.maxRetryMs ?? 5000 });
@@ -69,12 +75,13 @@ export class ProjectDeleteController implements Component {
         if (!(e instanceof StillHolding)) this.lastError = `project ${name}: ${(e as Error).message}`;
       },
     });
-    await this.watch();
-    this.loop = every(this.opts.resyncMs ?? 30_000, () => this.enqueueDeleting(), (e) => (this.lastError = (e as Error).message));
+    await this.subscribe();
+    this.loop = every(this.opts.resyncMs ?? 30_000, async () => this.enqueueDeleting(), (e) => (this.lastError = (e as Error).message));
   }
 
   async stop(): Promise<void> {
-    this.watcher?.close();
+    this.sub?.close();
+    this.sub = undefined;
     this.loop?.stop();
     this.queue.shutDown();
     await this.workers;
@@ -84,18 +91,20 @@ export class ProjectDeleteController implements Component {
     return this.lastError;
   }
 
-  /** Watches projects from now, after queueing those already Deleting. */
-  private async watch(): Promise<void> {
-    const revision = await this.repo.revision();
-    await this.enqueueDeleting();
-    this.watcher = this.repo.watch<Project>(projectKind, undefined, revision, (e: ObjectEvent<Project>) => {
-      if (e.type === 'resync') return void this.watch().catch((err: Error) => (this.lastError = err.message));
-      if (e.type === 'put' && isDeleting(e.object)) this.queue.add(e.object.metadata.name);
-    });
+  /**
+   * Subscribes to the project informer: a project added or written while Deleting is queued (the
+   * informer replays those it holds, so those already Deleting are queued at start).
+   */
+  private async subscribe(): Promise<void> {
+    const seen = (p: Project) => {
+      if (isDeleting(p)) this.queue.add(p.metadata.name);
+    };
+    this.sub = await this.informers.of<Project>(projectKind).use({ add: seen, update: (_old, p) => seen(p) });
   }
 
-  private async enqueueDeleting(): Promise<void> {
-    for (const p of (await this.repo.list<Project>(projectKind, { filter: isDeleting })).items) this.queue.add(p.metadata.name);
+  /** Queues every Deleting project the informer holds. */
+  private enqueueDeleting(): void {
+    for (const p of this.informers.of<Project>(projectKind).list(isDeleting)) this.queue.add(p.metadata.name);
   }
 
   /**

@@ -3,7 +3,7 @@
  * finished: CPU, memory, disk, GPUs, instances; volumes: count and storage), counted as the quota check counts it (policy/quota.ts), so
  * `describe project` can show `used / limit` as `openstack quota show --usage` does.
  *
- *   instances watch ─▶ QuotaTracker (per-project sums) ─▶ dirty projects ─▶ every flushMs: write
+ *   instance informer ─▶ QuotaTracker (per-project sums) ─▶ dirty projects ─▶ every flushMs: write
  *                                                                          status.usage if changed
  *
  * Writes are batched (a rollout of 100 replicas is a few writes, not 200) and skipped when the
@@ -14,6 +14,7 @@ import type { Component } from '../runtime/component.js';
 import { projectKind } from '../model/kinds/index.js';
 import { QUOTAS, type Project } from '../model/kinds/project.js';
 import { QuotaTracker, type Usage } from '../policy/quota.js';
+import type { Informers } from '../runtime/informers.js';
 
 export class ProjectUsageController implements Component {
   readonly name = 'project-usage';
@@ -23,8 +24,9 @@ export class ProjectUsageController implements Component {
   private flushing: Promise<void> | undefined;
   private started = false;
 
-  constructor(private readonly repo: Repository, private readonly opts: { flushMs?: number } = {}) {
-    this.tracker = new QuotaTracker(repo, (project) => this.touch(project));
+  /** `informers`: the server's shared informers (default: the tracker's own). */
+  constructor(private readonly repo: Repository, private readonly opts: { flushMs?: number; informers?: Informers } = {}) {
+    this.tracker = new QuotaTracker(repo, (project) => this.touch(project), opts.informers);
   }
 
   async start(): Promise<void> {

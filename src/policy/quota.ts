@@ -2,21 +2,22 @@
  * Project quotas, checked when an object of a kind that takes from them is created (the kind's
  * `quota` in its description: an instance its resources, a volume its size).
  *
- * Usage per project is kept from a watch on each such kind (objects that are no longer active,
- * such as finished instances, count for nothing), so the check is O(1). A create that passes
- * reserves its share until the watch sees the object (the same tick as the commit) or
+ * Usage per project is kept from the shared informer of each such kind (runtime/informers.ts;
+ * objects that are no longer active, such as finished instances, count for nothing), so the check
+ * is O(1). A create that passes reserves its share until the informer sees the object (the same tick as the commit) or
  * `RESERVATION_MS` passes (the create failed), so concurrent creates cannot all squeeze under the
  * limit. With several API servers (etcd) each one counts its own reservations: the limit then
  * holds up to the creates in flight at the same moment.
  */
-import type { Repository, ObjectEvent } from '../store/repository.js';
-import type { Watcher } from '../store/backend.js';
+import type { Repository } from '../store/repository.js';
 import type { Kind, QuotaName, StoredObject } from '../model/kind.js';
 import { ALL_KINDS, projectKind } from '../model/kinds/index.js';
 import { QUOTAS, type Project, type Quotas } from '../model/kinds/project.js';
 import { StratusError } from '../model/errors.js';
 import type { AdmissionPlugin } from './admission.js';
 import type { Component } from '../runtime/component.js';
+import type { Subscription } from '../runtime/informer.js';
+import { Informers } from '../runtime/informers.js';
 
 export const RESERVATION_MS = 5000;
 
@@ -55,22 +56,28 @@ export class QuotaTracker implements Component {
   private readonly byObject = new Map<string, { project: string; usage: Usage }>();
   private readonly byProject = new Map<string, Usage>();
   private readonly reservations = new Map<string, { project: string; usage: Usage; until: number }>();
-  private watchers: Watcher[] = [];
+  private subs: Subscription[] = [];
 
-  /** `onChange`: told the project whose counted usage (`counted`) changed, once per change. */
-  constructor(private readonly repo: Repository, private readonly onChange?: (project: string) => void) {}
+  /**
+   * `onChange`: told the project whose counted usage (`counted`) changed, once per change.
+   * `informers`: the process's shared informers (default: this tracker's own).
+   */
+  constructor(private readonly repo: Repository, private readonly onChange?: (project: string) => void, private readonly informers: Informers = new Informers(repo)) {}
 
+  /** Subscribes to each quota kind's informer (what it holds is counted at once; after a resync, the differences). */
   async start(): Promise<void> {
     for (const kind of QUOTA_KINDS) {
-      const { items, revision } = await this.repo.list(kind);
-      for (const o of items) this.set(kind, o);
-      this.watchers.push(this.repo.watch(kind, undefined, revision, (e) => this.onEvent(kind, e)));
+      this.subs.push(await this.informers.of(kind).use({
+        add: (o) => this.set(kind, o),
+        update: (_old, o) => this.set(kind, o),
+        delete: (o) => this.unset(kind, o),
+      }));
     }
   }
 
   async stop(): Promise<void> {
-    for (const w of this.watchers) w.close();
-    this.watchers = [];
+    for (const s of this.subs) s.close();
+    this.subs = [];
   }
 
   /** What the project's active objects take (instances not finished, volumes...; no reservations of creates in flight). */
@@ -105,22 +112,6 @@ export class QuotaTracker implements Component {
     if (req.dryRun) return;
     this.reservations.set(keyOf(req.kind, req.project, req.name), { project: req.project, usage: asked, until: this.repo.clock.now() + RESERVATION_MS });
   };
-
-  private onEvent(kind: Kind, e: ObjectEvent<StoredObject>): void {
-    if (e.type === 'resync') {
-      void this.restart();
-      return;
-    }
-    if (e.type === 'delete') this.unset(kind, e.object);
-    else this.set(kind, e.object);
-  }
-
-  private async restart(): Promise<void> {
-    await this.stop();
-    this.byObject.clear();
-    this.byProject.clear();
-    await this.start();
-  }
 
   private set(kind: Kind, o: StoredObject): void {
     this.unset(kind, o);

@@ -57,9 +57,9 @@ function leaderComponents(ctx: ServerContext, options: ComponentOptions, informe
   out.push(new InstanceEvents(ctx.repo, new EventRecorder(ctx.repo, 'agent'), informers));
   out.push(new ServiceController(ctx.repo, new EventRecorder(ctx.repo, 'service-controller'), ctx.admission, { informers }));
   out.push(new StackController(ctx.repo, new EventRecorder(ctx.repo, 'stack-controller'), undefined, informers));
-  out.push(new ProjectUsageController(ctx.repo));
+  out.push(new ProjectUsageController(ctx.repo, { informers }));
   out.push(new StackStatusController(ctx.repo, { informers }));
-  out.push(new ProjectDeleteController(ctx.repo, { audit: ctx.audit, secrets: ctx.secrets, admission: ctx.admission }));
+  out.push(new ProjectDeleteController(ctx.repo, { audit: ctx.audit, secrets: ctx.secrets, admission: ctx.admission }, { informers }));
   out.push(eventSweeper(ctx.repo, options.eventTtlMs ?? 3_600_000));
   return out;
 }
