@@ -3,12 +3,11 @@
  *
  * A token string is looked up by its SHA-256 (model/keyspace.ts `tokenKeys.byHash`), which names the
  * token object; the token's user (if any) supplies roles, narrowed by the token's own roles.
- * Principals are cached and the cache is dropped on any change to users, tokens or hashes,
- * which the store's watch reports within the same process tick.
+ * Principals are cached and the cache is dropped on any change to users, tokens or hashes, which
+ * the shared informers (runtime/informers.ts) report within the same process tick as the commit.
  */
 import { createHash } from 'node:crypto';
 import type { Repository } from '../store/repository.js';
-import type { Watcher } from '../store/backend.js';
 import type { Kind, StoredObject, Visibility } from '../model/kind.js';
 import { StratusError } from '../model/errors.js';
 import { tokenKind, userKind } from '../model/kinds/index.js';
@@ -17,6 +16,8 @@ import type { User } from '../model/kinds/user.js';
 import type { Clock } from '../model/runtime.js';
 import { tokenKeys } from '../model/keyspace.js';
 import { nodeDenyReason, nodeView } from './node-authorizer.js';
+import type { Subscription } from '../runtime/informer.js';
+import { Informers } from '../runtime/informers.js';
 import type { NodeScope } from './node-scope.js';
 
 export type Role = 'viewer' | 'member' | 'admin';
@@ -128,22 +129,22 @@ export function tokenManagedBy(principal: Principal, spec: Token['spec']): boole
 
 export class Authenticator {
   private readonly cache = new Map<string, { principal: Principal; expiresAt?: number }>();
-  private watchers: Watcher[] = [];
+  private subs: Subscription[] = [];
 
-  constructor(private readonly repo: Repository, private readonly clock: Clock) {}
+  /** `informers`: the server's shared informers (default: this authenticator's own). */
+  constructor(private readonly repo: Repository, private readonly clock: Clock, private readonly informers: Informers = new Informers(repo)) {}
 
-  /** Starts cache invalidation. Call once; `stop` ends it. */
+  /** Starts cache invalidation (subscribes to the token-hash, token and user informers). Call once; `stop` ends it. */
   async start(): Promise<void> {
-    const rev = await this.repo.revision();
     const drop = () => this.cache.clear();
-    for (const prefix of [tokenKeys.hashes, this.repo.prefix(tokenKind), this.repo.prefix(userKind)]) {
-      this.watchers.push(this.repo.records.watch(prefix, rev, drop));
-    }
+    const handler = { add: drop, update: drop, delete: drop, resync: drop };
+    this.subs.push(await this.informers.records(tokenKeys.hashes).use(handler, { replay: false }));
+    for (const kind of [tokenKind, userKind]) this.subs.push(await this.informers.of(kind).use(handler, { replay: false }));
   }
 
   stop(): void {
-    for (const w of this.watchers) w.close();
-    this.watchers = [];
+    for (const s of this.subs) s.close();
+    this.subs = [];
   }
 
   /** Resolves a bearer secret to a principal; throws 401 errors (the HTTP header is read by api/bearer.ts). */

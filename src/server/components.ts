@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import type { Component } from '../runtime/component.js';
 import { WhileLeading } from '../runtime/leading.js';
-import { Informers } from '../runtime/informers.js';
+import type { Informers } from '../runtime/informers.js';
 import type { ServerContext } from './main.js';
 import { Scheduler } from '../scheduler/live.js';
 import { NodeController } from '../controllers/nodes.js';
@@ -37,9 +37,8 @@ export interface ComponentOptions {
 export function serverComponents(options: ComponentOptions): (ctx: ServerContext) => Component[] {
   return (ctx) => {
     const identity = `${hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`;
-    // one informer per kind, shared by the components (each starts with its first user, stops with its last)
-    const informers = new Informers(ctx.repo);
-    const out: Component[] = [new WhileLeading(ctx.repo, { election: 'controllers', identity }, () => leaderComponents(ctx, options, informers))];
+    // the server's shared informers (ServerContext.informers), which the API side's auth cache and quota use too
+    const out: Component[] = [new WhileLeading(ctx.repo, { election: 'controllers', identity }, () => leaderComponents(ctx, options, ctx.informers))];
     if (options.agent) out.push(embeddedAgent(ctx, options.agent));
     return out;
   };

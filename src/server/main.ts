@@ -26,6 +26,7 @@ import { bootstrap, finishBootstrap, type BootstrapResult } from './bootstrap.js
 import { DEFAULT_HTTP_LIMITS, httpLimits, type HttpLimits } from './http-limits.js';
 import { privateDir } from '../store/private.js';
 import { Runner, every, type Component } from '../runtime/component.js';
+import { Informers } from '../runtime/informers.js';
 
 export interface ServerConfig {
   dataDir: string;
@@ -66,6 +67,8 @@ export interface ServerContext {
   admission: Admission;
   /** Secret values, sealed at rest: what deletes a secret deletes them in the same transaction. */
   secrets: SecretData;
+  /** The server's shared informers (runtime/informers.ts): the auth cache and quota use them on every server, the leader's components too. */
+  informers: Informers;
   url: string;
 }
 
@@ -93,10 +96,12 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   try {
     const repo = new Repository(backend, clock, ids);
     const boot = await bootstrap(repo, config.bootstrapToken);
-    const auth = new Authenticator(repo, clock);
+    // one informer per kind, shared by everything this server runs (each starts with its first user, stops with its last)
+    const informers = new Informers(repo);
+    const auth = new Authenticator(repo, clock, informers);
     await auth.start();
     const audit = new AuditLog(backend, clock, ids);
-    const quota = new QuotaTracker(repo);
+    const quota = new QuotaTracker(repo, undefined, informers);
     // Each kind names its checks (model/kinds/*.ts `admission`); admissionChecks binds them.
     const admission = new Admission(repo, config.admissionPlugins ?? [], admissionChecks({ quota: quota.admission, nodePortRange: config.nodePortRange }));
     const blobs = new BlobStore(join(resolve(config.dataDir), 'blobs'));
@@ -115,7 +120,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     limits.attach(app);
     const https = config.tlsCert && config.tlsKey;
     const scheme = https ? 'https' : 'http';
-    const ctx: ServerContext = { config, backend, repo, audit, admission, secrets, url: '' };
+    const ctx: ServerContext = { config, backend, repo, audit, admission, secrets, informers, url: '' };
     const apiComponent: Component = {
       name: 'api',
       start: async () => {
