@@ -30,7 +30,6 @@ export function itemPath(kind: Kind, name: string, project?: string): string {
 /** The routes that are not a kind's generic ones. */
 export const paths = {
   whoami: () => `${API_PREFIX}/whoami`,
-  version: () => `${API_PREFIX}/version`,
   tokens: () => `${API_PREFIX}/tokens`,
   token: (name: string) => `${API_PREFIX}/tokens/${seg(name)}`,
   joinTokens: () => `${API_PREFIX}/join-tokens`,

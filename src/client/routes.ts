@@ -32,10 +32,6 @@ export function whoami(api: ApiClient): Promise<Whoami> {
   return api.request<Whoami>('GET', paths.whoami());
 }
 
-export function serverVersion(api: ApiClient): Promise<{ version: string; store: string; revision: number }> {
-  return api.request('GET', paths.version());
-}
-
 /** A token just made: its object and its secret, shown this once. */
 export interface IssuedToken {
   token: Token;

@@ -11,14 +11,14 @@ import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { yaml } from '../yaml.js';
-import { Cli } from '../context.js';
+import { Cli, checkName } from '../context.js';
 import { CliError } from '../errors.js';
 import { printLine } from '../output.js';
 import { secretKind } from '../../model/kinds/index.js';
 import { plural } from '../../model/format.js';
 import { secretKeyProblem } from '../../model/secret-refs.js';
 import type { StoredObject } from '../../model/kind.js';
-import { rotateSecretKeys } from '../../client/routes.js';
+import { revealSecret, rotateSecretKeys } from '../../client/routes.js';
 
 type Values = { data: Record<string, string>; binaryData: Record<string, string> };
 
@@ -62,7 +62,7 @@ export function registerSecrets(program: Command): void {
       const cli = Cli.of(cmd);
       if (!o.reveal) throw new CliError(`values are shown only with --reveal (the read is audited); \`stratus describe secret ${name}\` shows its keys`, 2);
       if (o.output !== 'yaml' && o.output !== 'json') throw new CliError(`-o ${o.output}: use yaml or json`, 2);
-      const obj = await cli.client.get<StoredObject<Partial<Values>>>(cli.item(secretKind, name), { reveal: true });
+      const obj = await revealSecret<Partial<Values>>(cli.client, cli.project, checkName('secret', name));
       if (o.key !== undefined) return void process.stdout.write(valueOf(obj, o.key, name));
       const out = { kind: 'secret', metadata: { name: obj.metadata.name, ...(obj.metadata.labels ? { labels: obj.metadata.labels } : {}) }, spec: { ...(obj.spec.data ? { data: obj.spec.data } : {}), ...(obj.spec.binaryData ? { binaryData: obj.spec.binaryData } : {}) } };
       printLine(o.output === 'json' ? JSON.stringify(out, null, 2) : yaml().stringify(out).trimEnd());

@@ -5,8 +5,8 @@ import { closeSync, createReadStream, openSync, readdirSync, readSync, statSync,
 import { archiveProblem, ARCHIVE_HEAD_BYTES } from '../../model/image-archive.js';
 import type { Readable } from 'node:stream';
 import { Cli, checkName } from '../context.js';
-import { imageKind, instanceKind } from '../../model/kinds/index.js';
-import { uploadImage } from '../../client/routes.js';
+import { imageKind } from '../../model/kinds/index.js';
+import { streamLogs, uploadImage } from '../../client/routes.js';
 import { ApiError, CliError } from '../errors.js';
 import { printLine } from '../output.js';
 
@@ -23,9 +23,8 @@ export function registerWorkloads(program: Command): void {
       if (o.stream && o.stream !== 'stdout' && o.stream !== 'stderr') throw new CliError(`--stream ${o.stream}: use stdout or stderr`, 2);
       const controller = new AbortController();
       process.once('SIGINT', () => controller.abort());
-      await cli.client.stream(`${cli.item(instanceKind, name)}/logs`, {
-        follow: o.follow, tail: o.tail, stream: o.stream,
-      }, (chunk) => process.stdout.write(chunk), controller.signal);
+      const opts = { follow: o.follow, tail: o.tail === undefined ? undefined : Number(o.tail), stream: o.stream as 'stdout' | 'stderr' | undefined };
+      await streamLogs(cli.client, cli.project, checkName('instance', name), opts, (chunk) => process.stdout.write(chunk), controller.signal);
     });
 
   const image = program.command('image').description('Images for container instances.');
