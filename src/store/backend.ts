@@ -77,6 +77,25 @@ export class LeaseNotFound extends Error {
   }
 }
 
+/**
+ * The store cannot answer now (etcd without quorum, unreachable, or a request past its deadline).
+ * A write that fails with it may or may not have been applied. The API answers 503.
+ */
+export class StoreUnavailable extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'StoreUnavailable';
+  }
+}
+
+/** A value larger than the store accepts (etcd's request size limit): refused, never truncated. The API answers 413. */
+export class ValueTooLarge extends Error {
+  constructor(readonly key: string, readonly size: number, readonly limit: number) {
+    super(`${key} is ${size} bytes, more than the store's limit of ${limit} bytes`);
+    this.name = 'ValueTooLarge';
+  }
+}
+
 export class RevisionCompacted extends Error {
   constructor(readonly requested: number, readonly compacted: number) {
     super(`revision ${requested} was compacted (oldest available: ${compacted}); list again and watch from the list's revision`);
@@ -107,6 +126,27 @@ export type WatchEvent =
   /** The watcher fell behind compaction or its consumer: re-list and watch again. Final. */
   | { type: 'resync'; revision: number; reason: string };
 
+/** A key as a backup holds it: `lease` is set when the key is bound to one (such keys are not restored). */
+export interface ExportedKeyValue extends KeyValue {
+  lease?: LeaseId;
+}
+
+/** A key to load; single-process stores keep its revisions when given (each at most the load's revision). */
+export interface LoadItem {
+  key: string;
+  value: string;
+  createRevision?: number;
+  modRevision?: number;
+  version?: number;
+}
+
+/** What `status()` reports: the store's own members and their health (etcd); single-process stores have one. */
+export interface StoreStatus {
+  backend: string;
+  revision: number;
+  members: Array<{ name: string; id?: string; endpoint: string; healthy: boolean; leader?: boolean; version?: string; dbSizeBytes?: number; error?: string }>;
+}
+
 export interface Watcher {
   /** Stops delivery. Idempotent. */
   close(): void;
@@ -135,6 +175,20 @@ export interface Backend {
   leaseKeepAlive(id: LeaseId): Promise<Lease>;
   /** Ends the lease and deletes its keys in one revision (etcd: LeaseRevoke); LeaseNotFound when there is none. */
   leaseRevoke(id: LeaseId): Promise<void>;
+  /**
+   * Every key, read at one revision (consistent while writes go on), in key order. `items` may be
+   * iterated once; the store stays usable meanwhile.
+   */
+  snapshot(): Promise<{ revision: number; items: AsyncIterable<ExportedKeyValue> }>;
+  /**
+   * Writes `items` into this store, which must hold no key (else TxnConflict 'exists' on the first
+   * key found). Keys are written bound to no lease. Afterwards `revision()` is at least
+   * `revision` where the backend can set its counter (memory, sqlite), else whatever the store
+   * reached (etcd). Returns the store's revision after the load.
+   */
+  load(items: AsyncIterable<LoadItem>, revision: number): Promise<number>;
+  /** The store's members and their health. */
+  status(): Promise<StoreStatus>;
   close(): Promise<void>;
 }
 

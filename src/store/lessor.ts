@@ -79,6 +79,11 @@ export class Lessor {
     return out;
   }
 
+  /** The lease `key` is bound to, if any. */
+  leaseOf(key: string): LeaseId | undefined {
+    return this.keyLease.get(key);
+  }
+
   /** Ends the lease; returns the keys bound to it, which the caller deletes. LeaseNotFound when there is none. */
   take(id: LeaseId): string[] {
     const held = this.leases.get(id);

@@ -25,16 +25,18 @@
 import Database from 'better-sqlite3';
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, statSync } from 'node:fs';
 import { privateFile } from './private.js';
 import { dirname } from 'node:path';
 import {
-  checkOptions, prefixEnd, registerBackend,
-  type Backend, type KeyValue, type Lease, type LeaseId, type RangeOptions, type RangeResult, type TxnOp, type TxnResult, type WatchEvent, type Watcher,
+  checkOptions, prefixEnd, registerBackend, TxnConflict,
+  type Backend, type ExportedKeyValue, type LoadItem, type StoreStatus, type KeyValue, type Lease, type LeaseId, type RangeOptions, type RangeResult, type TxnOp, type TxnResult, type WatchEvent, type Watcher,
 } from './backend.js';
 import { planTxn } from './txn.js';
 import { WatchHub, type Change } from './watch-hub.js';
 import { Lessor } from './lessor.js';
+import { collectLoad } from './dump.js';
+import { snapshotReader, writeLoad } from './sqlite-dump.js';
 import type { Clock } from '../model/runtime.js';
 
 interface Pending {
@@ -288,6 +290,32 @@ export class SqliteBackend implements Backend {
 
   private assertOpen(): void {
     if (this.closed) throw new Error('the store is closed');
+  }
+
+  async snapshot(): Promise<{ revision: number; items: AsyncIterable<ExportedKeyValue> }> {
+    this.assertOpen();
+    const revision = this.rev;
+    return { revision, items: snapshotReader(this.path, this.db) };
+  }
+
+  async load(items: AsyncIterable<LoadItem>, revision: number): Promise<number> {
+    this.assertOpen();
+    const first = () => this.stmt.rangeFrom.get('', prefixEnd(''), 1);
+    const existing = first();
+    if (existing) throw new TxnConflict('exists', existing.key);
+    const loaded = await collectLoad(items, revision);
+    const now = first();
+    if (now) throw new TxnConflict('exists', now.key);
+    const rev = Math.max(this.rev, loaded.revision);
+    writeLoad(this.db, loaded.kvs, rev);
+    this.rev = rev;
+    this.compacted = rev;
+    return rev;
+  }
+
+  async status(): Promise<StoreStatus> {
+    const size = this.path === ':memory:' ? undefined : statSync(this.path).size;
+    return { backend: this.name, revision: this.rev, members: [{ name: 'sqlite', endpoint: `sqlite://${this.path}`, healthy: !this.closed, leader: true, ...(size === undefined ? {} : { dbSizeBytes: size }) }] };
   }
 
   async close(): Promise<void> {
