@@ -4,7 +4,7 @@
  * catalog too, so a client only ever sees STRATUS_ERR_* codes, and never a 5xx for bad input.
  */
 import { ErrorCatalog, StratusError, ValidationError, type ErrorCode } from '../model/errors.js';
-import { TxnConflict, RevisionCompacted } from '../store/backend.js';
+import { TxnConflict, RevisionCompacted, StoreUnavailable, ValueTooLarge } from '../store/backend.js';
 
 export interface ErrorBody {
   error: { code: ErrorCode; status: number; message: string; details?: Record<string, unknown> };
@@ -40,6 +40,8 @@ export function toErrorResponse(err: unknown): { status: number; body: ErrorBody
   if (err instanceof StratusError) return respond(err.code, err.message, err.details);
   if (err instanceof RevisionCompacted) return respond('STRATUS_ERR_REVISION_COMPACTED', err.message, { compacted: err.compacted });
   if (err instanceof TxnConflict) return respond('STRATUS_ERR_CONFLICT', err.message);
+  if (err instanceof StoreUnavailable) return respond('STRATUS_ERR_STORE_UNAVAILABLE', `the store cannot answer now; try again (a write may or may not have been applied: read it back): ${err.message}`);
+  if (err instanceof ValueTooLarge) return respond('STRATUS_ERR_PAYLOAD_TOO_LARGE', `the object is too large to store: ${err.size} bytes stored, the limit is ${err.limit}`, { size: err.size, limit: err.limit });
   const e = err as FastifyishError;
   if (e instanceof SyntaxError || e?.name === 'SyntaxError') return respond('STRATUS_ERR_INVALID_JSON', `the body is not valid JSON: ${e.message}`);
   const mapped = e?.code ? FASTIFY_CODES[e.code] : undefined;

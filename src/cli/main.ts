@@ -9,6 +9,7 @@ import { registerServer } from './commands/server.js';
 import { registerAuth } from './commands/auth.js';
 import { registerResources } from './commands/resources.js';
 import { registerAdmin } from './commands/admin.js';
+import { registerCluster } from './commands/cluster.js';
 import { registerNodes } from './commands/nodes.js';
 import { registerAgent } from './commands/agent.js';
 import { registerWorkloads } from './commands/workloads.js';
@@ -24,7 +25,7 @@ export function buildProgram(): Command {
   const program = new Command('stratus')
     .description('Stratus: a private cloud on your own machines.')
     .version(VERSION, '-v, --version')
-    .option('--server <url>', 'API server URL (env STRATUS_SERVER)')
+    .option('--server <url,...>', 'API server URL, or several servers\' URLs separated by commas: calls fail over between them (env STRATUS_SERVER)')
     .option('--token <token>', 'bearer token (env STRATUS_TOKEN)')
     .option('--context <name>', 'saved context to use (env STRATUS_CONTEXT)')
     .option('-p, --project <name>', 'project (env STRATUS_PROJECT; default: the context\'s, else "default")')
@@ -35,6 +36,7 @@ export function buildProgram(): Command {
   registerAuth(program);
   registerResources(program);
   registerAdmin(program);
+  registerCluster(program);
   registerNodes(program);
   registerAgent(program);
   registerWorkloads(program);

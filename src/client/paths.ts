@@ -37,6 +37,8 @@ export const paths = {
   members: (project: string) => `${API_PREFIX}/projects/${seg(project)}/members`,
   member: (project: string, user: string) => `${API_PREFIX}/projects/${seg(project)}/members/${seg(user)}`,
   audit: () => `${API_PREFIX}/audit`,
+  servers: () => `${API_PREFIX}/servers`,
+  clusterStatus: () => `${API_PREFIX}/cluster/status`,
   secretKeysRotate: () => `${API_PREFIX}/secret-keys/rotate`,
   /** A sub-resource of an instance: logs, secrets (node agents), exec, portforward (WebSockets). */
   instance: (project: string, name: string, sub: 'logs' | 'secrets' | 'exec' | 'portforward') =>

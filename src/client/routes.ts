@@ -12,6 +12,7 @@ import type { Token, TokenSpec } from '../model/kinds/token.js';
 import type { StackApplyResult, StackPlanJson, StackRequest } from '../model/stack/plan.js';
 import type { ApiClient } from './index.js';
 import type { AuditEntry } from '../model/audit.js';
+import type { ServerView, StoreStatus } from '../model/cluster.js';
 import { secretKind } from '../model/kinds/index.js';
 import { itemPath, paths } from './paths.js';
 
@@ -164,4 +165,16 @@ export function planStack(api: ApiClient, project: string, stack: string | undef
 /** POST .../apply: writes the files' objects in dependsOn waves (and prunes); returns once written, or stopped at `waiting`. */
 export function applyStack(api: ApiClient, project: string, stack: string | undefined, body: StackRequest, opts: { dryRun?: boolean } = {}): Promise<StackApplyResult> {
   return api.request<StackApplyResult>('POST', paths.stack(project, stack, 'apply'), { body, query: opts.dryRun ? { dryRun: true } : undefined });
+}
+
+export type { ServerView, StoreStatus };
+
+/** GET /v1/servers: every server sharing the store, and which one leads. */
+export function listServers(api: ApiClient): Promise<{ items: ServerView[] }> {
+  return api.request('GET', paths.servers());
+}
+
+/** GET /v1/cluster/status: the servers and the store's members and health (cluster admins). */
+export function clusterStatus(api: ApiClient): Promise<{ servers: ServerView[]; store: StoreStatus }> {
+  return api.request('GET', paths.clusterStatus());
 }

@@ -28,6 +28,7 @@ export const ErrorCatalog = {
   STRATUS_ERR_DEPENDENCY: { status: 422, title: 'a referenced object is missing or in use' },
   STRATUS_ERR_RATE_LIMITED: { status: 429, title: 'too many requests' },
   STRATUS_ERR_UNAVAILABLE: { status: 503, title: 'the server is not ready' },
+  STRATUS_ERR_STORE_UNAVAILABLE: { status: 503, title: 'the store cannot answer now (no quorum, unreachable or too slow); nothing was changed unless the message says it may have been' },
   STRATUS_ERR_INTERNAL: { status: 500, title: 'internal error' },
 } as const;
 

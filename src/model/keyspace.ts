@@ -6,9 +6,11 @@
  *   /internal/token-hashes/<sha256 hex>                     → {token}: a bearer secret's lookup (policy/auth.ts)
  *   /internal/token-names/<token>                           → {hash}: revocation, node signing keys (policy/tokens.ts)
  *   /internal/secret-data/<project>/<name>                  a secret's sealed values (policy/secret-data.ts)
+ *   /internal/secret-keys                                   → the key ids and fingerprints servers seal with (policy/secret-keys-shared.ts)
  *   /internal/guards/cluster-admins                         where writes that change who is a cluster admin meet
  *   /internal/bootstrapped                                  the cluster's first start happened (server/bootstrap.ts)
  *   /internal/leader/<name>                                 → {holder}: who leads, bound to its lease (runtime/leader.ts)
+ *   /internal/servers/<name>                                → a running server (URL, version), bound to its lease (server/registry.ts)
  *   /internal/ipam/networks/<project>/<network>             a network's allocation (controllers/network/ipam.ts)
  *   /internal/ipam/blocks/<a.b.c.0>                         a claimed block of address space
  *   /internal/ipam/vnis/<vni>                               a claimed VXLAN id
@@ -76,6 +78,9 @@ export const guardKeys = {
   clusterAdmins: key('/internal/guards/cluster-admins'),
 };
 
+/** Which secret keys the servers sharing the store seal with: ids and fingerprints, never the keys (policy/secret-keys-shared.ts). */
+export const secretKeysKey = key('/internal/secret-keys');
+
 /** Written once, by the first start of a cluster's first server. */
 export const bootstrapKey = key('/internal/bootstrapped');
 
@@ -85,6 +90,14 @@ const LEADER = prefix('/internal/leader/');
 export const leaderKeys = {
   prefix: LEADER,
   key: (name: string) => key(LEADER + name),
+};
+
+const SERVERS = prefix('/internal/servers/');
+
+/** The servers sharing the store, each key bound to its server's lease (server/registry.ts). */
+export const serverKeys = {
+  prefix: SERVERS,
+  key: (name: string) => key(SERVERS + name),
 };
 
 const IPAM_NETWORKS = prefix('/internal/ipam/networks/');

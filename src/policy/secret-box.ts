@@ -13,7 +13,7 @@
  *
  * Nothing here logs or puts a value, sealed or not, into an error message.
  */
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
 import { chmod, open, readFile, rename, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
@@ -90,6 +90,11 @@ export class SecretBox {
 
   keyIds(): string[] {
     return [...this.keys.keys()];
+  }
+
+  /** Each key's fingerprint (an HMAC of a fixed text under the key): equal fingerprints, same key; reveals nothing of it. */
+  fingerprints(): Record<string, string> {
+    return Object.fromEntries([...this.keys].map(([id, k]) => [id, createHmac('sha256', k).update('stratus secret key fingerprint').digest('hex').slice(0, 32)]));
   }
 
   /** Seals `plain` with the active key, bound to `context`. */

@@ -1,6 +1,4 @@
 /** The control-plane components `stratus server` runs besides the API. */
-import { hostname } from 'node:os';
-import { randomUUID } from 'node:crypto';
 import type { Component } from '../runtime/component.js';
 import { WhileLeading } from '../runtime/leading.js';
 import type { Informers } from '../runtime/informers.js';
@@ -18,6 +16,7 @@ import { StackStatusController } from '../controllers/stack-status.js';
 import { ProjectDeleteController } from '../controllers/project-delete.js';
 import type { PolicyChoice } from '../scheduler/engine/types.js';
 import { embeddedAgent, type EmbeddedAgentOptions } from './embedded-agent.js';
+import { CONTROLLERS_ELECTION } from '../model/cluster.js';
 
 export interface ComponentOptions {
   scheduler: boolean;
@@ -26,6 +25,8 @@ export interface ComponentOptions {
   nodeTimeoutMs?: number;
   /** Events older than this are deleted. */
   eventTtlMs?: number;
+  /** The leader's lease TTL in seconds: a dead leader is replaced within about this long (default: 3 on etcd, 10 on a single-process store). */
+  leaderTtlSeconds?: number;
   /** Run an agent for this machine inside the server. */
   agent?: EmbeddedAgentOptions;
 }
@@ -36,9 +37,9 @@ export interface ComponentOptions {
  */
 export function serverComponents(options: ComponentOptions): (ctx: ServerContext) => Component[] {
   return (ctx) => {
-    const identity = `${hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`;
+    const ttlSeconds = options.leaderTtlSeconds ?? (ctx.backend.name === 'etcd' ? 3 : 10);
     // the server's shared informers (ServerContext.informers), which the API side's auth cache and quota use too
-    const out: Component[] = [new WhileLeading(ctx.repo, { election: 'controllers', identity }, () => leaderComponents(ctx, options, ctx.informers))];
+    const out: Component[] = [new WhileLeading(ctx.repo, { election: CONTROLLERS_ELECTION, identity: ctx.identity, ttlSeconds }, () => leaderComponents(ctx, options, ctx.informers))];
     if (options.agent) out.push(embeddedAgent(ctx, options.agent));
     return out;
   };

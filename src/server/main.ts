@@ -7,6 +7,8 @@
  * startServer() is also what integration tests call to get a real server on a random port.
  */
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { randomUUID } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { compactKeeping, openBackend, type Backend } from '../store/index.js';
@@ -18,6 +20,7 @@ import { Admission, type AdmissionPlugin } from '../policy/admission.js';
 import { admissionChecks } from '../policy/admission-checks.js';
 import { SecretBox, SECRET_KEY_FILE } from '../policy/secret-box.js';
 import { SecretData, secretJanitor } from '../policy/secret-data.js';
+import { checkSharedSecretKeys } from '../policy/secret-keys-shared.js';
 import { QuotaTracker } from '../policy/quota.js';
 import { BlobStore } from '../store/blobs.js';
 import { systemClock, randomIds, type Clock, type Ids } from '../model/runtime.js';
@@ -27,13 +30,20 @@ import { DEFAULT_HTTP_LIMITS, httpLimits, type HttpLimits } from './http-limits.
 import { privateDir } from '../store/private.js';
 import { Runner, every, type Component } from '../runtime/component.js';
 import { Informers } from '../runtime/informers.js';
+import { ServerRegistry } from '../runtime/servers.js';
 
 export interface ServerConfig {
   dataDir: string;
   port: number;
   listen: string;
-  /** Store URL; default sqlite://<dataDir>/stratus.db */
+  /** Store URL; default sqlite://<dataDir>/stratus.db; etcd://h1:2379,h2:2379,h3:2379 for several servers. */
   store?: string;
+  /** TLS to etcd: the CA that signed its certificates, and this server's client certificate and key. */
+  etcd?: { cacert?: string; cert?: string; key?: string };
+  /** This server's name among the servers sharing the store (default: host name and port). */
+  name?: string;
+  /** The URL clients and agents reach this server at, as `stratus get servers` shows it (default: the listening address). */
+  advertiseUrl?: string;
   storeSync?: 'full' | 'normal';
   bootstrapToken?: string;
   logLevel?: string;
@@ -70,6 +80,8 @@ export interface ServerContext {
   /** The server's shared informers (runtime/informers.ts): the auth cache and quota use them on every server, the leader's components too. */
   informers: Informers;
   url: string;
+  /** Who this server is in leader elections (host/pid/random), unique per process. */
+  identity: string;
 }
 
 export interface RunningServer extends ServerContext {
@@ -91,7 +103,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   // The data dir holds the store, blobs and the embedded agent's credential: its owner's only.
   privateDir(resolve(config.dataDir));
   const storeUrl = storeUrlOf(config);
-  const backend = await openBackend(storeUrl, storeUrl.startsWith('sqlite:') && config.storeSync ? { sync: config.storeSync } : {});
+  const backend = await openBackend(storeUrl, storeOptions(storeUrl, config));
   const runner = new Runner();
   try {
     const repo = new Repository(backend, clock, ids);
@@ -107,7 +119,10 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     const blobs = new BlobStore(join(resolve(config.dataDir), 'blobs'));
     blobs.secure();
     // Secret values are sealed with the keys of this file (created on first start, mode 0600).
-    const secrets = new SecretData(repo, await SecretBox.open(join(resolve(config.dataDir), SECRET_KEY_FILE), (m) => console.error(`warning: ${m}`)));
+    const box = await SecretBox.open(join(resolve(config.dataDir), SECRET_KEY_FILE), (m) => console.error(`warning: ${m}`));
+    // servers sharing a store must share the key file too: refuse to start with another one
+    await checkSharedSecretKeys(repo, box);
+    const secrets = new SecretData(repo, box);
     const limits = httpLimits({ ...DEFAULT_HTTP_LIMITS, ...config.http }, Boolean(config.tlsCert && config.tlsKey));
     const app = await buildApi({
       repo, auth, audit, clock, ids, admission, blobs, secrets, version: VERSION,
@@ -120,7 +135,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     limits.attach(app);
     const https = config.tlsCert && config.tlsKey;
     const scheme = https ? 'https' : 'http';
-    const ctx: ServerContext = { config, backend, repo, audit, admission, secrets, informers, url: '' };
+    const identity = `${hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`;
+    const ctx: ServerContext = { config, backend, repo, audit, admission, secrets, informers, url: '', identity };
     const apiComponent: Component = {
       name: 'api',
       start: async () => {
@@ -138,7 +154,14 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
         await app.close().finally(() => clearTimeout(cut));
       },
     };
-    await runner.start([maintenance(backend, audit, config), quota, secretJanitor(secrets), apiComponent]);
+    const registry = new ServerRegistry(repo, () => ({
+      name: config.name ?? `${hostname()}-${new URL(ctx.url).port}`,
+      url: config.advertiseUrl ?? ctx.url,
+      version: VERSION,
+      identity,
+      startedAt: new Date(clock.now()).toISOString(),
+    }));
+    await runner.start([maintenance(backend, audit, config), quota, secretJanitor(secrets), apiComponent, registry]);
     await runner.start(config.components?.(ctx) ?? []);
     // Only now is the cluster created for good: a first start that failed before this point did
     // not show its admin token, and the next one shows a new one.
@@ -158,6 +181,13 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     await backend.close();
     throw e;
   }
+}
+
+/** The backend's options from the server's config: sqlite's sync mode, etcd's TLS files. */
+function storeOptions(storeUrl: string, config: ServerConfig): Record<string, unknown> {
+  if (storeUrl.startsWith('sqlite:')) return config.storeSync ? { sync: config.storeSync } : {};
+  if (/^etcds?:/.test(storeUrl)) return Object.fromEntries(Object.entries(config.etcd ?? {}).filter(([, v]) => v !== undefined));
+  return {};
 }
 
 /** Compacts watch history and applies the audit retention (at start, then every minute). */

@@ -20,6 +20,8 @@
  * - The store knows nothing about kinds: keys are strings, values are strings (JSON by convention).
  */
 
+import type { StoreStatus } from '../model/cluster.js';
+
 export interface KeyValue {
   key: string;
   value: string;
@@ -140,12 +142,8 @@ export interface LoadItem {
   version?: number;
 }
 
-/** What `status()` reports: the store's own members and their health (etcd); single-process stores have one. */
-export interface StoreStatus {
-  backend: string;
-  revision: number;
-  members: Array<{ name: string; id?: string; endpoint: string; healthy: boolean; leader?: boolean; version?: string; dbSizeBytes?: number; error?: string }>;
-}
+/** What `status()` reports (its type lives in the model, which the API and the client share). */
+export type { StoreStatus };
 
 export interface Watcher {
   /** Stops delivery. Idempotent. */

@@ -28,6 +28,8 @@ import { hasRole, viewOf } from '../../policy/auth.js';
 import { requestAudit } from '../request-audit.js';
 import { mergePatch } from '../patch.js';
 import { parseFor, pickMeta } from './resources.js';
+import { listServers } from '../../runtime/servers.js';
+import { recordSharedSecretKeys } from '../../policy/secret-keys-shared.js';
 
 interface Params { project: string; name: string }
 
@@ -233,7 +235,13 @@ let rotation: Promise<unknown> = Promise.resolve();
 function rotate(deps: ApiDeps): Promise<{ active: string; resealed: number; retired: string[]; kept: string[] }> {
   const run = rotation.then(async () => {
     const box = deps.secrets.box;
+    // each server reads its own copy of the key file: a rotation on one would seal values the others cannot open
+    const servers = await listServers(deps.repo);
+    if (servers.length > 1) {
+      throw new StratusError('STRATUS_ERR_CONFLICT', `${servers.length} servers share the store (${servers.map((s) => s.name).join(', ')}); rotate the secret key with one server running, then copy its key file to the others (docs/ha.md)`);
+    }
     const active = await box.rotate();
+    await recordSharedSecretKeys(deps.repo, box);
     const resealed = await deps.secrets.reseal();
     // A key still in use (a record that kept changing) is kept; running the rotation again retires it.
     const kept = [...(await deps.secrets.keyUsage()).keys()].filter((k) => k !== active);

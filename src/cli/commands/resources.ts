@@ -14,19 +14,21 @@ import { objectForPeople } from '../../model/quantity-fields.js';
 import { plural } from '../../model/format.js';
 import { parseSelector, SelectorError } from '../../model/labels.js';
 import { deleteProjectCascade } from '../project-delete.js';
+import { getServers, SERVER_NAMES } from './cluster.js';
 
 interface GetOpts { output: string; selector?: string; watch?: boolean; allProjects?: boolean }
 
 export function registerResources(program: Command): void {
   program
     .command('get <kind> [names...]')
-    .description(`List objects of a kind, or show some by name (events: oldest first). Kinds: ${kindNames().join(', ')}.`)
+    .description(`List objects of a kind, or show some by name (events: oldest first). Kinds: ${kindNames().join(', ')}; and servers (the control plane's).`)
     .option('-o, --output <format>', 'table, wide, json, yaml or name', 'table')
     .option('-l, --selector <selector>', 'label selector, e.g. app=web,tier!=db')
     .option('-w, --watch', 'after listing, print changes as they happen')
     .option('-A, --all-projects', 'list across every project you can read')
     .action(async (kindName: string, names: string[], opts: GetOpts, cmd: Command) => {
       const cli = Cli.of(cmd);
+      if (SERVER_NAMES.includes(kindName)) return getServers(cli, names, opts.output);
       const kind = kindArg(kindName);
       const format = checkFormat(opts.output);
       const all = Boolean(opts.allProjects) && kind.scope === 'project';

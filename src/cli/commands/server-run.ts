@@ -15,13 +15,19 @@ import { INSTALL_DEPS, missingHostPackages } from '../host-check.js';
 
 export async function runServer(opts: Record<string, unknown>): Promise<void> {
   if (Boolean(opts.tlsCert) !== Boolean(opts.tlsKey)) throw new CliError('--tls-cert and --tls-key go together', 2);
+  if (Boolean(opts.etcdCert) !== Boolean(opts.etcdKey)) throw new CliError('--etcd-cert and --etcd-key go together', 2);
+  const store = opts.store as string | undefined;
+  if ((opts.etcdCacert || opts.etcdCert) && !/^etcds?:/.test(store ?? '')) throw new CliError('--etcd-cacert/--etcd-cert/--etcd-key need --store etcd://...', 2);
   if (opts.resetAdminToken) return resetAdmin(opts.dataDir as string, opts.store as string | undefined);
   const agent = opts.agent !== false ? agentOptionsFrom(opts) : undefined;
   const config: ServerConfig = {
     dataDir: opts.dataDir as string,
     port: opts.port as number,
     listen: opts.listen as string,
-    store: opts.store as string | undefined,
+    store,
+    etcd: { cacert: opts.etcdCacert as string | undefined, cert: opts.etcdCert as string | undefined, key: opts.etcdKey as string | undefined },
+    name: opts.name as string | undefined,
+    advertiseUrl: opts.advertiseUrl as string | undefined,
     storeSync: opts.storeSync as 'full' | 'normal',
     bootstrapToken: opts.bootstrapToken as string | undefined,
     logLevel: opts.logLevel as string,
@@ -36,6 +42,7 @@ export async function runServer(opts: Record<string, unknown>): Promise<void> {
       policy: opts.schedulerPolicy as string,
       nodeTimeoutMs: opts.nodeTimeout as number,
       eventTtlMs: opts.eventTtl as number,
+      ...(opts.leaderTtl ? { leaderTtlSeconds: opts.leaderTtl as number } : {}),
       ...(agent ? { agent } : {}),
     }),
   };

@@ -13,7 +13,13 @@ export function registerServer(program: Command): void {
     .addOption(new Option('--data-dir <dir>', 'where the store and state live').env('STRATUS_DATA_DIR').default(defaultDataDir()))
     .addOption(new Option('--port <n>', 'TCP port of the API').env('STRATUS_PORT').default(7070).argParser(port))
     .addOption(new Option('--listen <addr>', 'address to listen on (0.0.0.0 for every interface)').env('STRATUS_LISTEN').default('127.0.0.1'))
-    .addOption(new Option('--store <url>', 'store URL: sqlite:///path/stratus.db (default: in the data dir), memory:').env('STRATUS_STORE'))
+    .addOption(new Option('--store <url>', 'store URL: sqlite:///path/stratus.db (default: in the data dir), memory:, or etcd://h1:2379,h2:2379,h3:2379 for several servers (docs/ha.md)').env('STRATUS_STORE'))
+    .addOption(new Option('--etcd-cacert <file>', 'etcd: the CA certificate its servers present (TLS)').env('STRATUS_ETCD_CACERT'))
+    .addOption(new Option('--etcd-cert <file>', 'etcd: this server\'s client certificate (with --etcd-key)').env('STRATUS_ETCD_CERT'))
+    .addOption(new Option('--etcd-key <file>', 'etcd: the private key of --etcd-cert').env('STRATUS_ETCD_KEY'))
+    .addOption(new Option('--name <name>', 'this server\'s name among the servers sharing the store (default: host name and port)').env('STRATUS_SERVER_NAME'))
+    .addOption(new Option('--advertise-url <url>', 'the URL clients and agents reach this server at (default: the listening address)').env('STRATUS_ADVERTISE_URL').argParser(httpUrl))
+    .addOption(new Option('--leader-ttl <seconds>', 'the leader\'s lease: a dead leader is replaced within about this long (default: 3 on etcd, 10 otherwise)').argParser(positiveInt))
     .addOption(new Option('--store-sync <mode>', 'sqlite durability: full (fsync every commit) or normal (survives process crashes, not power loss)').choices(['full', 'normal']).default('full'))
     .addOption(new Option('--bootstrap-token <token>', 'first admin token, instead of a random one (first start only; at least 16 characters)').env('STRATUS_BOOTSTRAP_TOKEN'))
     .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('warn'))
@@ -50,6 +56,17 @@ function portRange(v: string): [number, number] {
   const ranges = parsePortRanges(v);
   if (ranges?.length !== 1) throw new InvalidArgumentError(`"${v}" is not a port range (use LOW-HIGH, e.g. 30000-32767)`);
   return ranges[0]!;
+}
+
+function httpUrl(v: string): string {
+  let url: URL | undefined;
+  try {
+    url = new URL(v);
+  } catch {
+    url = undefined;
+  }
+  if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) throw new InvalidArgumentError(`"${v}" is not an http(s) URL`);
+  return v.replace(/\/+$/, '');
 }
 
 function positiveInt(v: string): number {
