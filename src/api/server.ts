@@ -31,6 +31,7 @@ import { endWatchStreams } from './routes/watch.js';
 import { systemRoutes } from './routes/system.js';
 import { tokenRoutes } from './routes/tokens.js';
 import { auditRoutes } from './routes/audit.js';
+import { clusterRoutes } from './routes/cluster.js';
 import { memberRoutes } from './routes/members.js';
 import { nodeRoutes } from './routes/nodes.js';
 import { logRoutes } from './routes/logs.js';
@@ -119,6 +120,7 @@ export async function buildApi(input: ApiDeps): Promise<FastifyInstance> {
   installAuth(app, deps);
   await registerOpenApi(app, deps);
   await app.register(systemRoutes, { deps });
+  await app.register(clusterRoutes, { deps });
   for (const kind of ALL_KINDS) await app.register(resourceRoutes, { deps, kind });
   await app.register(tokenRoutes, { deps });
   await app.register(memberRoutes, { deps });
