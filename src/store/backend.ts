@@ -7,8 +7,9 @@
  * - `txn` applies all its operations or none. Each operation may name the revision it expects;
  *   a mismatch refuses the whole transaction with TxnConflict (the API maps it to HTTP 409).
  * - `watch(prefix, fromRevision)` delivers every change with revision > fromRevision, in order,
- *   none skipped; if fromRevision is below the compacted revision the watcher receives one
- *   `resync` event instead and is closed.
+ *   none skipped; if fromRevision is below the compacted revision, or above the store's current
+ *   revision (the store is behind what the watcher saw, e.g. after a restore), the watcher
+ *   receives one `resync` event instead and is closed.
  * - Leases (etcd's): `leaseGrant(ttl)` makes a lease of `ttl` seconds, `leaseKeepAlive` starts its
  *   TTL again, `leaseRevoke` ends it. A key written with a lease (`create`/`put` with `lease`) is
  *   bound to it (a later write without one unbinds it); when the lease is revoked, or expires
@@ -204,11 +205,16 @@ export function registerBackend(scheme: string, factory: BackendFactory): void {
   factories.set(scheme, factory);
 }
 
-/** Opens a store from a URL such as `sqlite:///var/lib/stratus/stratus.db` or `memory:`. */
+/**
+ * Opens a store from a URL such as `sqlite:///var/lib/stratus/stratus.db`, `memory:` or
+ * `etcd://h1:2379,h2:2379,h3:2379/prefix`. A list of hosts, which URL cannot parse, reaches the
+ * factory percent-encoded as one host (`url.host`; decodeURIComponent gives the list back).
+ */
 export async function openBackend(spec: string, options: BackendOptions = {}): Promise<Backend> {
   let url: URL;
   try {
-    url = new URL(spec);
+    const hosts = /^([a-z][a-z0-9+.-]*:\/\/)([^/?#]*,[^/?#]*)(.*)$/is.exec(spec);
+    url = new URL(hosts ? hosts[1]! + encodeURIComponent(hosts[2]!) + hosts[3]! : spec);
   } catch {
     throw new Error(`store ${JSON.stringify(spec)} is not a URL (use e.g. sqlite:///path/to/stratus.db, memory:, etcd://host:2379)`);
   }

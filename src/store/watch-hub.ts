@@ -2,7 +2,8 @@
  * Fan-out of committed changes to watchers, shared by the single-process backends.
  *
  * A watcher first replays history (read synchronously from the backend's log, so no commit can
- * slip in between) and then receives live events. Delivery is synchronous, in commit order.
+ * slip in between) and then receives live events. Delivery is synchronous, in commit order. A
+ * watch from below the compacted revision, or from above the current one, gets one `resync`.
  */
 import type { KeyValue, LeaseId, WatchEvent, Watcher } from './backend.js';
 
@@ -44,6 +45,10 @@ export class WatchHub {
     };
     if (fromRevision < compactedRevision) {
       onEvent({ type: 'resync', revision: currentRevision, reason: `revision ${fromRevision} was compacted (oldest available: ${compactedRevision})` });
+      return { close: () => undefined };
+    }
+    if (fromRevision > currentRevision) {
+      onEvent({ type: 'resync', revision: currentRevision, reason: `the store's revision ${currentRevision} is lower than the watch's ${fromRevision} (was it restored from a backup?)` });
       return { close: () => undefined };
     }
     if (fromRevision < currentRevision) {

@@ -1,0 +1,76 @@
+/**
+ * Every etcd request of the store goes through `EtcdCalls.run`: one deadline (requestTimeoutMs)
+ * for the request and its retries, so nothing hangs; retries, on whichever member the client
+ * picks next, while the deadline has not passed; and etcd's "cannot answer now" errors turned into
+ * one readable StoreUnavailable that names the endpoints.
+ *
+ * Reads, lease keep-alives and other idempotent requests are retried on any transient error. A
+ * write is retried only when it cannot have been applied (the member could not be reached, had no
+ * leader, or refused it before proposing it): retrying one that may have been applied could make
+ * a create that succeeded report `exists`.
+ */
+import { isRecoverableError } from 'etcd3';
+import { isBrokenCircuitError } from 'cockatiel';
+import { StoreUnavailable } from './backend.js';
+
+/** Whether a request may be sent again after a transient error: `read` always, `write` only when it was not applied. */
+export type Retry = 'read' | 'write';
+
+/** The per-request options the etcd3 clients take. */
+export interface CallOptions {
+  deadline: number;
+}
+
+/** Errors after which a write was certainly not applied. */
+const NOT_SENT = /No connection established|ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|etcdserver: no leader|etcdserver: too many requests|etcdserver: not capable|etcdserver: server stopped/i;
+
+export class EtcdCalls {
+  private closed = false;
+
+  constructor(private readonly hosts: readonly string[], readonly timeoutMs: number) {}
+
+  /** Runs `fn` until it succeeds, fails for good, or the deadline passes (then StoreUnavailable). `what` completes "could not ...". */
+  async run<T>(what: string, retry: Retry, fn: (options: CallOptions) => Promise<T>): Promise<T> {
+    this.assertOpen();
+    const deadline = Date.now() + this.timeoutMs;
+    for (let delay = 20; ; delay = Math.min(delay * 2, 250)) {
+      try {
+        return await fn({ deadline });
+      } catch (e) {
+        this.assertOpen();
+        const err = e as Error;
+        if (!transient(err)) throw err;
+        if (retry === 'write' && !NOT_SENT.test(err.message) && !isBrokenCircuitError(err)) {
+          throw new StoreUnavailable(`etcd at ${this.hosts.join(', ')} failed to ${what} (${reason(err)}); the write may or may not have been applied`);
+        }
+        if (Date.now() + delay >= deadline) throw this.unavailable(what, err);
+        await sleep(delay);
+      }
+    }
+  }
+
+  /** The error of a request that found no member able to answer within the deadline. */
+  unavailable(what: string, err: Error): StoreUnavailable {
+    return new StoreUnavailable(`etcd at ${this.hosts.join(', ')} could not ${what} within ${this.timeoutMs} ms (${reason(err)}): is a majority of its members up and reachable?`);
+  }
+
+  close(): void {
+    this.closed = true;
+  }
+
+  assertOpen(): void {
+    if (this.closed) throw new Error('the store is closed');
+  }
+}
+
+/** etcd or the connection could not answer now; another try (maybe on another member) may. */
+export function transient(err: Error): boolean {
+  return isRecoverableError(err) || isBrokenCircuitError(err);
+}
+
+/** The error's own words, without the client's class and gRPC code prefixes. */
+export function reason(err: Error): string {
+  return err.message.replace(/^[A-Za-z]+Error: /, '').replace(/^\d+ [A-Z_]+: /, '').trim() || err.name;
+}
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
