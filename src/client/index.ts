@@ -5,7 +5,9 @@ import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import type WebSocket from 'ws';
 import type { KindOf, StoredObject } from '../model/kind.js';
 import { Resources, type ResourcesOptions } from './resources.js';
+import { ANSWER_TIMEOUT, mayRetry, networkFailure, STORE_UNAVAILABLE, unreachedMessage, type Failure } from './failover.js';
 
+export { parseServers, STORE_UNAVAILABLE, type Failure } from './failover.js';
 export { Resources, type ObjectBody, type ObjectWatchMessage, type DeleteOptions, type ListOptions, type WriteOptions, type ResourcesOptions } from './resources.js';
 
 /**
@@ -25,9 +27,9 @@ export class ApiError extends Error {
   }
 }
 
-/** The server could not be reached, or a watch had to stop. */
+/** No server could be reached (`tried`: each with why), or a watch had to stop. */
 export class ConnectionError extends Error {
-  constructor(message: string) {
+  constructor(message: string, readonly tried: readonly Failure[] = []) {
     super(message);
     this.name = 'ConnectionError';
   }
@@ -55,19 +57,55 @@ export class ResyncError extends Error {
   }
 }
 
+export interface ClientOptions {
+  /** How long a GET or HEAD (and a watch's connection) waits for an answer before the next server is tried (default 30 s). */
+  answerTimeoutMs?: number;
+  /** A watch that received nothing for this long is resumed on the next server (the API sends a bookmark every 15 s; default 60 s). */
+  watchIdleMs?: number;
+  /** Told when a call went to another server than the one that worked before, and why. */
+  onFailover?: (from: string, to: string, why: string) => void;
+}
+
+/** A network failure inside one call, before it becomes a ConnectionError (see failover.ts). */
+class Unreached extends Error {
+  constructor(readonly code: string, readonly why: string) {
+    super(why);
+  }
+}
+
 export class ApiClient {
-  constructor(readonly server: string, private readonly token: string) {}
+  /** The servers, in the order given; all share one store (failover.ts). */
+  readonly servers: readonly string[];
+  /** Where the next call starts. */
+  private current = 0;
+  /** The server that answered last, and why the client left it when it did on its own (a watch). */
+  private answered = 0;
+  private leftBecause = '';
+
+  /** `servers`: one URL, or several servers' URLs (checked by the caller: failover.ts parseServers). */
+  constructor(servers: string | readonly string[], private readonly token: string, private readonly options: ClientOptions = {}) {
+    this.servers = typeof servers === 'string' ? [servers] : [...servers];
+    if (this.servers.length === 0) throw new Error('ApiClient: no server URL');
+  }
+
+  /** The server the next call goes to first: the one that last answered. */
+  get server(): string {
+    return this.servers[this.current]!;
+  }
 
   /** The generic routes of `kind`, in `project` (project kinds; none: every project, list and watch only). */
   resources<T extends StoredObject>(kind: KindOf<T>, project?: string, opts?: ResourcesOptions): Resources<T> {
     return new Resources<T>(this, kind, project, opts);
   }
 
-  async request<T>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
-    const res = await this.send(method, path, opts);
-    const text = await res.text();
-    if (!res.ok) throw toApiError(res.status, text);
-    return (text ? JSON.parse(text) : undefined) as T;
+  /** A JSON request; reads (GET, HEAD) go to the next server on any failure, writes only when nothing was sent. */
+  request<T>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
+    return this.failover(method, async (base) => {
+      const res = await this.fetchAt(base, method, path, opts);
+      const text = await bodyText(res);
+      if (!res.ok) throw toApiError(res.status, text);
+      return (text ? JSON.parse(text) : undefined) as T;
+    });
   }
 
   get<T>(path: string, query?: RequestOptions['query']): Promise<T> {
@@ -90,21 +128,26 @@ export class ApiClient {
 
   /**
    * Follows a watch stream, reconnecting from the last revision seen; calls `onMessage` for
-   * each event. Resolves when `signal` aborts; rejects on a resync the caller must handle.
+   * each event. A stream that breaks, ends or stays silent longer than watchIdleMs resumes on
+   * the next server (revisions are the store's, the same on every server). Resolves when
+   * `signal` aborts; rejects on a resync the caller must handle, or when no server answers.
    */
   async watch(path: string, fromRevision: number, query: RequestOptions['query'], onMessage: (m: WatchMessage) => void, signal: AbortSignal): Promise<void> {
     let revision = fromRevision;
     while (!signal.aborted) {
+      const silent = new AbortController();
       let res: Response;
       try {
-        res = await this.send('GET', path, { query: { ...query, watch: true, revision }, signal });
+        res = await this.open('GET', path, { query: { ...query, watch: true, revision }, signal: AbortSignal.any([signal, silent.signal]) });
       } catch (e) {
         if (signal.aborted) return;
         throw e;
       }
-      if (!res.ok) throw toApiError(res.status, await res.text());
+      const served = this.current;
+      const idle = new Idle(this.options.watchIdleMs ?? 60_000, () => silent.abort());
       try {
         for await (const msg of readEvents(res.body!)) {
+          idle.reset();
           if (msg.revision !== undefined) revision = msg.revision;
           if (msg.type === 'resync') throw new ResyncError(msg.reason ?? 'resync', msg.revision ?? revision);
           onMessage(msg);
@@ -112,8 +155,15 @@ export class ApiClient {
       } catch (e) {
         if (signal.aborted) return;
         if (e instanceof ResyncError) throw e;
+      } finally {
+        idle.stop();
       }
-      if (!signal.aborted) await new Promise((r) => setTimeout(r, 500));
+      if (signal.aborted) return;
+      if (this.current === served) {
+        this.current = (served + 1) % this.servers.length;
+        this.leftBecause = `${this.servers[served]}: the watch stream ended`;
+      }
+      await new Promise((r) => setTimeout(r, 500));
     }
   }
 
@@ -121,12 +171,11 @@ export class ApiClient {
   async stream(path: string, query: RequestOptions['query'], onChunk: (text: string) => void, signal: AbortSignal): Promise<void> {
     let res: Response;
     try {
-      res = await this.send('GET', path, { query, signal });
+      res = await this.open('GET', path, { query, signal });
     } catch (e) {
       if (signal.aborted) return;
       throw e;
     }
-    if (!res.ok) throw toApiError(res.status, await res.text());
     const decoder = new TextDecoder();
     try {
       for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) onChunk(decoder.decode(chunk, { stream: true }));
@@ -137,41 +186,99 @@ export class ApiClient {
 
   /** Streams a response body (an image archive) into `file`. */
   async download(path: string, file: string): Promise<void> {
-    const res = await this.send('GET', path, {});
-    if (!res.ok) throw toApiError(res.status, await res.text());
+    const res = await this.open('GET', path, {});
     await pipeline(Readable.fromWeb(res.body as WebReadableStream<Uint8Array>), createWriteStream(file));
   }
 
-  /** Uploads a stream (an image archive) with PUT. */
-  async upload<T>(path: string, body: Readable, contentType = 'application/x-tar'): Promise<T> {
-    const res = await this.send('PUT', path, { body: body as unknown as string, contentType, raw: true });
-    const text = await res.text();
-    if (!res.ok) throw toApiError(res.status, text);
-    return JSON.parse(text) as T;
+  /** Uploads a stream (an image archive) with PUT; on to the next server only if nothing of it was read yet. */
+  upload<T>(path: string, body: Readable, contentType = 'application/x-tar'): Promise<T> {
+    const opts = { body: body as unknown as string, contentType, raw: true };
+    return this.failover('PUT', async (base) => {
+      const res = await this.fetchAt(base, 'PUT', path, opts);
+      const text = await bodyText(res);
+      if (!res.ok) throw toApiError(res.status, text);
+      return JSON.parse(text) as T;
+    }, () => !body.readableDidRead);
   }
 
   /**
    * Opens a WebSocket to `path` (exec, port-forward; protocol in streams.ts), array values as
    * repeated parameters. Loads `ws` only when called. A refusal is an ApiError, an unreachable
-   * server a ConnectionError.
+   * server a ConnectionError. Like a write, it goes to the next server only when nothing was
+   * sent (or the server answered STORE_UNAVAILABLE): what it opens may already have started.
    */
   async socket(path: string, query: Record<string, string | number | boolean | string[] | undefined>, signal?: AbortSignal): Promise<WebSocket> {
     const { openSocket } = await import('./streams.js');
-    const url = new URL(this.server + path);
-    for (const [k, v] of Object.entries(query)) {
-      for (const x of v === undefined ? [] : Array.isArray(v) ? v : [v]) url.searchParams.append(k, String(x));
-    }
-    try {
-      return await openSocket(url.toString(), { authorization: `Bearer ${this.token}` }, signal);
-    } catch (e) {
-      const err = e as { status?: number; body?: string; message: string };
-      if (err.status !== undefined) throw toApiError(err.status, err.body ?? '');
-      throw new ConnectionError(`cannot reach the server at ${this.server}: ${err.message}`);
-    }
+    return this.failover('UPGRADE', async (base) => {
+      const url = new URL(base + path);
+      for (const [k, v] of Object.entries(query)) {
+        for (const x of v === undefined ? [] : Array.isArray(v) ? v : [v]) url.searchParams.append(k, String(x));
+      }
+      try {
+        return await openSocket(url.toString(), { authorization: `Bearer ${this.token}` }, signal);
+      } catch (e) {
+        const err = e as { status?: number; body?: string; code?: string; message: string };
+        if (err.status !== undefined) throw toApiError(err.status, err.body ?? '');
+        throw new Unreached(err.code ?? 'UNKNOWN', err.message);
+      }
+    }, undefined, (code) => code === STORE_UNAVAILABLE || mayRetry('POST', code));
   }
 
-  private async send(method: string, path: string, opts: RequestOptions & { raw?: boolean }): Promise<Response> {
-    const url = new URL(this.server + path);
+  /** `request`'s fetch, with non-2xx answers as ApiError: for streamed responses. */
+  private open(method: string, path: string, opts: RequestOptions): Promise<Response> {
+    return this.failover(method, async (base) => {
+      const res = await this.fetchAt(base, method, path, opts);
+      if (!res.ok) throw toApiError(res.status, await bodyText(res));
+      return res;
+    });
+  }
+
+  /**
+   * Runs `call` against the servers, starting with the one that last worked, each at most once:
+   * a network failure (Unreached) or a 503 STORE_UNAVAILABLE moves on when `retry(code)` allows
+   * it and the body can be sent again (`resendable`). Rethrows the caller's abort and other
+   * errors as they are; the last STORE_UNAVAILABLE as its ApiError; else a ConnectionError
+   * naming every server tried.
+   */
+  private async failover<T>(method: string, call: (base: string) => Promise<T>, resendable: () => boolean = () => true, retry = (code: string) => mayRetry(method, code)): Promise<T> {
+    const tried: Failure[] = [];
+    const start = this.current;
+    for (let i = 0; i < this.servers.length; i++) {
+      const at = (start + i) % this.servers.length;
+      const server = this.servers[at]!;
+      try {
+        const result = await call(server);
+        this.served(at, tried);
+        return result;
+      } catch (e) {
+        const stored = e instanceof ApiError && e.status === 503 && e.code === STORE_UNAVAILABLE;
+        if (e instanceof ApiError && !stored) this.served(at, tried);
+        if (!(e instanceof Unreached) && !stored) throw e;
+        tried.push({ server, code: stored ? STORE_UNAVAILABLE : e.code, why: e instanceof Unreached ? e.why : e.message });
+        const last = i === this.servers.length - 1;
+        if (!last && retry(tried.at(-1)!.code) && resendable()) continue;
+        if (stored) throw e;
+        throw new ConnectionError(unreachedMessage(tried, !last), tried);
+      }
+    }
+    throw new Error('unreachable: the loop returns or throws');
+  }
+
+  /** Server `at` answered: the next call starts there; onFailover is told when it is not the one that answered before. */
+  private served(at: number, tried: readonly Failure[]): void {
+    if (at !== this.answered) {
+      const why = tried.length ? tried.map((f) => `${f.server}: ${f.why}`).join('; ') : this.leftBecause;
+      this.options.onFailover?.(this.servers[this.answered]!, this.servers[at]!, why);
+    }
+    this.current = this.answered = at;
+  }
+
+  /**
+   * One fetch to `base`. Network failures become Unreached; GETs and HEADs that have no answer
+   * within answerTimeoutMs too. The caller's abort passes as it is.
+   */
+  private async fetchAt(base: string, method: string, path: string, opts: RequestOptions & { raw?: boolean }): Promise<Response> {
+    const url = new URL(base + path);
     for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
     const headers: Record<string, string> = { authorization: `Bearer ${this.token}`, accept: 'application/json' };
     let body: string | undefined;
@@ -179,14 +286,48 @@ export class ApiClient {
       headers['content-type'] = opts.contentType ?? 'application/json';
       body = opts.raw || typeof opts.body === 'string' ? (opts.body as string) : JSON.stringify(opts.body);
     }
+    const waitMs = method === 'GET' || method === 'HEAD' ? (this.options.answerTimeoutMs ?? 30_000) : undefined;
+    const late = new AbortController();
+    const timer = waitMs === undefined ? undefined : setTimeout(() => late.abort(), waitMs);
+    const signal = opts.signal ? AbortSignal.any([opts.signal, late.signal]) : late.signal;
     try {
-      return await fetch(url, { method, headers, body, signal: opts.signal, ...(opts.raw ? { duplex: 'half' } : {}) } as RequestInit);
+      return await fetch(url, { method, headers, body, signal, ...(opts.raw ? { duplex: 'half' } : {}) } as RequestInit);
     } catch (e) {
+      if (late.signal.aborted && !opts.signal?.aborted) throw new Unreached(ANSWER_TIMEOUT, `no answer within ${waitMs! / 1000} s`);
       if ((e as Error).name === 'AbortError') throw e;
-      const cause = (e as { cause?: { code?: string; message?: string } }).cause;
-      const why = cause?.code === 'ECONNREFUSED' ? 'connection refused (is `stratus server` running?)' : cause?.message ?? (e as Error).message;
-      throw new ConnectionError(`cannot reach the server at ${this.server}: ${why}`);
+      const failure = networkFailure(e) ?? { code: 'UNKNOWN', why: (e as Error).message };
+      throw new Unreached(failure.code, failure.why);
+    } finally {
+      clearTimeout(timer);
     }
+  }
+}
+
+/** A response's text; a connection that breaks while it is read is Unreached (the caller's abort passes). */
+async function bodyText(res: Response): Promise<string> {
+  try {
+    return await res.text();
+  } catch (e) {
+    const failure = (e as Error).name === 'AbortError' ? undefined : networkFailure(e);
+    if (!failure) throw e;
+    throw new Unreached(failure.code, failure.why);
+  }
+}
+
+/** Calls `fire` once `ms` pass without a reset (its timer holds no process open). */
+class Idle {
+  private timer: NodeJS.Timeout;
+  constructor(private readonly ms: number, private readonly fire: () => void) {
+    this.timer = setTimeout(fire, ms).unref();
+  }
+
+  reset(): void {
+    clearTimeout(this.timer);
+    this.timer = setTimeout(this.fire, this.ms).unref();
+  }
+
+  stop(): void {
+    clearTimeout(this.timer);
   }
 }
 

@@ -128,9 +128,9 @@ export function toBuffer(data: WebSocket.RawData): Buffer {
   return Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
 }
 
-/** Why a socket could not be opened: the HTTP answer instead of the upgrade, or a network failure. */
+/** Why a socket could not be opened: the HTTP answer instead of the upgrade, or a network failure (with its code). */
 export class SocketOpenError extends Error {
-  constructor(message: string, readonly status?: number, readonly body?: string) {
+  constructor(message: string, readonly status?: number, readonly body?: string, readonly code?: string) {
     super(message);
     this.name = 'SocketOpenError';
   }
@@ -154,7 +154,7 @@ export function openSocket(url: string, headers: Record<string, string>, signal?
       res.on('end', () => reject(new SocketOpenError(`HTTP ${res.statusCode}`, res.statusCode, body)));
       res.on('error', () => reject(new SocketOpenError(`HTTP ${res.statusCode}`, res.statusCode, body)));
     });
-    ws.once('error', (e: NodeJS.ErrnoException) => reject(new SocketOpenError(e.code === 'ECONNREFUSED' ? 'connection refused' : e.message)));
+    ws.once('error', (e: NodeJS.ErrnoException) => reject(new SocketOpenError(e.code === 'ECONNREFUSED' ? 'connection refused' : e.message, undefined, undefined, e.code)));
     ws.once('open', () => {
       signal?.removeEventListener('abort', onAbort);
       const held: [WebSocket.RawData, boolean][] = [];
