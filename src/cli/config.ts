@@ -1,5 +1,5 @@
 /**
- * CLI contexts: which server, which token, which default project. Saved by `stratus login`
+ * CLI contexts: which servers (one, or several sharing one store), which token, which default project. Saved by `stratus login`
  * in $STRATUS_CONFIG or ${XDG_CONFIG_HOME:-~/.config}/stratus/config.json (mode 0600).
  * Flags beat environment (STRATUS_SERVER, STRATUS_TOKEN, STRATUS_PROJECT) beat the context.
  */
@@ -7,11 +7,24 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSy
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { CliError } from './errors.js';
+import { parseServers } from '../client/failover.js';
 
 export interface Context {
-  server: string;
+  /**
+   * The API server's URL, or several servers' (sharing one store: the client fails over between
+   * them). One is saved as a string, as earlier versions wrote and read it.
+   */
+  server: string | string[];
   token: string;
   project?: string;
+}
+
+/** Where a command talks to, and as whom: the servers (at least one), the token, the project. */
+export interface Target {
+  servers: string[];
+  token: string;
+  project: string;
+  contextName?: string;
 }
 
 export interface CliConfig {
@@ -51,7 +64,7 @@ export interface TargetFlags {
 }
 
 /** Where commands talk to, and as whom. Throws a CliError saying how to log in when unknown. */
-export function resolveTarget(flags: TargetFlags): Context & { contextName?: string } {
+export function resolveTarget(flags: TargetFlags): Target {
   const config = loadConfig();
   const env = (k: string) => process.env[k] || undefined;
   const name = flags.context ?? env('STRATUS_CONTEXT') ?? config.current;
@@ -64,19 +77,17 @@ export function resolveTarget(flags: TargetFlags): Context & { contextName?: str
   }
   const project = flags.project ?? env('STRATUS_PROJECT') ?? ctx?.project ?? 'default';
   const from = flags.server ? '--server' : env('STRATUS_SERVER') ? 'STRATUS_SERVER' : `context "${name}"`;
-  return { server: serverUrl(server, from), token, project, contextName: name };
+  return { servers: serverList(server, from), token, project, contextName: name };
 }
 
-/** A server URL without trailing slashes; a CliError (usage, exit 2) naming where it came from when it is not one. */
-export function serverUrl(text: string, from = '--server'): string {
-  let url: URL | undefined;
+/**
+ * A server list ("URL" or "URL1,URL2,..." from --server or STRATUS_SERVER, or a context's) as URLs
+ * without trailing slashes; a CliError (usage, exit 2) naming the first bad one and where it came from.
+ */
+export function serverList(value: string | readonly string[], from = '--server'): string[] {
   try {
-    url = new URL(text);
-  } catch {
-    url = undefined;
+    return parseServers(value);
+  } catch (e) {
+    throw new CliError(`${from}: ${(e as Error).message}`, 2);
   }
-  if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
-    throw new CliError(`${from}: ${JSON.stringify(text)} is not a server URL (use e.g. http://127.0.0.1:7070)`, 2);
-  }
-  return text.replace(/\/+$/, '');
 }

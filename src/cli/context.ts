@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { ApiClient, type Resources } from '../client/index.js';
 import { collectionPath, itemPath } from '../client/paths.js';
-import { resolveTarget, type Context } from './config.js';
+import { resolveTarget, type Target } from './config.js';
 import type { Kind, KindOf, StoredObject } from '../model/kind.js';
 import { findKind, kindNames } from '../model/kinds/index.js';
 import { CliError } from './errors.js';
@@ -17,7 +17,7 @@ export interface GlobalFlags {
 }
 
 export class Cli {
-  private target?: Context;
+  private target?: Target;
   private api?: ApiClient;
 
   constructor(readonly flags: GlobalFlags) {}
@@ -26,18 +26,18 @@ export class Cli {
     return new Cli(cmd.optsWithGlobals() as GlobalFlags);
   }
 
-  get ctx(): Context {
+  get ctx(): Target {
     this.target ??= resolveTarget(this.flags);
     return this.target;
   }
 
   get client(): ApiClient {
-    this.api ??= new ApiClient(this.ctx.server, this.ctx.token);
+    this.api ??= new ApiClient(this.ctx.servers, this.ctx.token);
     return this.api;
   }
 
   get project(): string {
-    return checkName('project', this.ctx.project ?? 'default');
+    return checkName('project', this.ctx.project);
   }
 
   /**

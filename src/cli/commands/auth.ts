@@ -2,7 +2,8 @@
 import type { Command } from 'commander';
 import { ApiClient } from '../../client/index.js';
 import { whoami, type Whoami } from '../../client/routes.js';
-import { configPath, loadConfig, saveConfig, serverUrl } from '../config.js';
+import { savedServers } from '../../client/failover.js';
+import { configPath, loadConfig, saveConfig, serverList } from '../config.js';
 import { Cli } from '../context.js';
 import { CliError } from '../errors.js';
 import { printLine, table } from '../output.js';
@@ -10,25 +11,27 @@ import { printLine, table } from '../output.js';
 export function registerAuth(program: Command): void {
   program
     .command('login')
-    .description('Check a server URL and token, and save them as a context.')
-    .option('--name <context>', 'context name (default: derived from the server)')
+    .description('Check a server URL (or several servers\' URLs, comma-separated: the CLI fails over between them) and a token, and save them as a context.')
+    .option('--name <context>', 'context name (default: derived from the first server)')
     .action(async (opts: { name?: string }, cmd: Command) => {
       const flags = Cli.of(cmd).flags;
       const rawServer = flags.server ?? (process.env.STRATUS_SERVER || undefined);
       const token = flags.token ?? (process.env.STRATUS_TOKEN || undefined);
-      if (!rawServer || !token) throw new CliError('login needs --server URL and --token TOKEN (or STRATUS_SERVER and STRATUS_TOKEN)', 2);
-      const server = serverUrl(rawServer, flags.server ? '--server' : 'STRATUS_SERVER');
-      const parsed = new URL(server);
-      const me = await whoami(new ApiClient(server, token));
+      if (!rawServer || !token) throw new CliError('login needs --server URL[,URL...] and --token TOKEN (or STRATUS_SERVER and STRATUS_TOKEN)', 2);
+      const servers = serverList(rawServer, flags.server ? '--server' : 'STRATUS_SERVER');
+      const parsed = new URL(servers[0]!);
+      const api = new ApiClient(servers, token);
+      const me = await whoami(api);
       const name = opts.name ?? flags.context ?? `${parsed.hostname}-${parsed.port || (parsed.protocol === 'https:' ? 443 : 80)}`;
       // A token that may act in one project only works there: select it, as `openstack` scopes a token.
       const only = onlyProject(me);
       const project = flags.project ?? only;
       const config = loadConfig();
-      config.contexts[name] = { server, token, ...(project ? { project } : {}) };
+      config.contexts[name] = { server: savedServers(servers), token, ...(project ? { project } : {}) };
       config.current = name;
       saveConfig(config);
-      printLine(`logged in to ${server} as ${me.id}${!flags.project && only ? ` in project "${only}" (the only one it may use)` : ''}; saved as context "${name}" in ${configPath()}`);
+      const others = servers.length > 1 ? ` (of ${servers.join(', ')})` : '';
+      printLine(`logged in to ${api.server}${others} as ${me.id}${!flags.project && only ? ` in project "${only}" (the only one it may use)` : ''}; saved as context "${name}" in ${configPath()}`);
     });
 
   program
@@ -51,15 +54,18 @@ export function registerAuth(program: Command): void {
     .action(async (opts: { output: string }, cmd: Command) => {
       const cli = Cli.of(cmd);
       const me = await whoami(cli.client);
-      if (opts.output === 'json') return printLine(JSON.stringify({ server: cli.ctx.server, project: cli.project, ...me }, null, 2));
+      // `server`: the one that answered; `servers`: the context's list, when it has several.
+      const servers = cli.ctx.servers;
+      if (opts.output === 'json') return printLine(JSON.stringify({ server: cli.client.server, ...(servers.length > 1 ? { servers } : {}), project: cli.project, ...me }, null, 2));
       const roles = me.clusterAdmin ? 'cluster admin' : me.roles.map((r) => `${r.project}:${r.role}`).join(', ') || 'none';
-      printLine([`${me.id} (token ${me.token})`, `server:  ${cli.ctx.server}`, `project: ${cli.project}`, `roles:   ${roles}`].join('\n'));
+      const others = servers.length > 1 ? ` (of ${servers.join(', ')})` : '';
+      printLine([`${me.id} (token ${me.token})`, `server:  ${cli.client.server}${others}`, `project: ${cli.project}`, `roles:   ${roles}`].join('\n'));
     });
 
   const context = program.command('context').description('Saved contexts.');
   context.command('ls').description('List saved contexts.').action(() => {
     const config = loadConfig();
-    const rows = Object.entries(config.contexts).map(([n, c]) => [n === config.current ? '*' : '', n, c.server, c.project ?? 'default']);
+    const rows = Object.entries(config.contexts).map(([n, c]) => [n === config.current ? '*' : '', n, [c.server].flat().join(','), c.project ?? 'default']);
     printLine(table(['', 'NAME', 'SERVER', 'PROJECT'], rows));
   });
   context.command('use <name>').description('Switch to a saved context.').action((name: string) => {

@@ -17,7 +17,7 @@ import { createDrivers, ImageStore, type Driver, type DriverSet, type TaskHandle
 import type { Instance, InstanceStatus } from '../../model/kinds/instance.js';
 import type { NodeStatus } from '../../model/kinds/node.js';
 import { isoNow, systemClock, type Clock } from '../../model/runtime.js';
-import { join as joinCluster, loadCredential, saveCredential, type Credential } from './credential.js';
+import { credentialServers, join as joinCluster, loadCredential, saveCredential, type Credential } from './credential.js';
 import { machineInfo, machineResources, type Gpu } from './fingerprint.js';
 import { RecordStore, type LocalRecord } from './records.js';
 import { DEFAULT_BACKOFF, InstanceRunner, type Backoff, type PreparedRun } from './runner.js';
@@ -58,7 +58,8 @@ export interface InstanceNetworkingContext {
 }
 
 export interface AgentOptions {
-  server: string;
+  /** The API server's URL, or several servers' (sharing one store): every call fails over between them. */
+  server: string | readonly string[];
   dataDir: string;
   name: string;
   joinToken?: string;
@@ -124,7 +125,9 @@ export class Agent {
     mkdirSync(this.opts.dataDir, { recursive: true, mode: 0o700 });
     this.unlock = lockDataDir(this.opts.dataDir);
     this.credential = this.opts.credential ?? loadCredential(this.opts.dataDir) ?? (await this.join());
-    this.api = new ApiClient(this.credential.server, this.credential.token);
+    this.api = new ApiClient(credentialServers(this.credential), this.credential.token, {
+      onFailover: (_from, to, why) => this.log(`control plane: ${why}; now talking to ${to}`),
+    });
     this.records = new RecordStore(this.opts.dataDir);
     this.images = new ImageStore(join(this.opts.dataDir, 'images'));
     this.drivers = await createDrivers({
