@@ -45,7 +45,8 @@ describe('server lifecycle', () => {
     expect(await exitOf(server.proc, 20_000)).toEqual({ code: 0, signal: null });
     await Promise.all(watches.map((w) => w.done));
     const last = watches[0]!.messages.at(-1)!;
-    expect(last).toMatchObject({ type: 'resync', reason: 'the server is shutting down' });
+    // a bookmark, not a resync: the client resumes from there (here, or on another server of the store)
+    expect(last).toMatchObject({ type: 'bookmark', reason: 'the server is shutting down' });
     expect(last.revision).toBeGreaterThan(0);
     stalled.destroy();
 

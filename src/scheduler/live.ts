@@ -61,6 +61,7 @@ export class Scheduler implements Component {
   private wakeUp: (() => void) | undefined;
   private loopDone: Promise<void> | undefined;
   private lastError = '';
+  private readonly noteError = (e: Error) => void (this.lastError = e.message);
 
   constructor(private readonly repo: Repository, private readonly events: EventRecorder, private readonly opts: SchedulerOptions = {}) {
     this.engine = new Engine({ policy: opts.policy ?? 'auto' });
@@ -199,7 +200,8 @@ export class Scheduler implements Component {
     for (const u of plan.unplaced) {
       this.waiting.add(u.key);
       const reason = u.explanation.nodes === 0 ? 'NoNodes' : 'Unschedulable';
-      void this.applier.explainPending(u.instance, reason, u.message, u.explanation.nodes, u.explanation.reasons);
+      // best effort (the next pass writes it again): a store failure must not end the server
+      void this.applier.explainPending(u.instance, reason, u.message, u.explanation.nodes, u.explanation.reasons).catch(this.noteError);
       void this.events.record(target(u.instance), 'Warning', 'FailedScheduling', u.message);
     }
   }
@@ -274,7 +276,7 @@ export class Scheduler implements Component {
       this.forget(p.key);
       this.waiting.add(p.key);
       const message = `waiting for ${p.preempts.length} lower-priority instance(s) preempted on node ${p.node} to stop (score ${Math.round(p.score)})`;
-      void this.applier.explainPending(inst, 'Preempting', message, this.snap.nodeCount, []);
+      void this.applier.explainPending(inst, 'Preempting', message, this.snap.nodeCount, []).catch(this.noteError);
       void this.events.record(target(inst), 'Normal', 'Preempting', message);
     }
   }

@@ -125,8 +125,10 @@ export async function streamWatch(req: FastifyRequest, reply: FastifyReply, deps
       finish();
     },
   });
+  // The stream ends with a bookmark, not a resync: the client resumes from that revision on this
+  // server once it is back, or on another server of the store, without listing everything again.
   const shutdown = () => {
-    send('resync', lastRevision, { type: 'resync', revision: lastRevision, reason: 'the server is shutting down' });
+    send('bookmark', lastRevision, { type: 'bookmark', revision: lastRevision, reason: 'the server is shutting down' });
     finish();
   };
   watcher = deps.repo.watch(kind, opts.project, from, (e: ObjectEvent<StoredObject>) => {

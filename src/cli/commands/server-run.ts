@@ -46,6 +46,9 @@ export async function runServer(opts: Record<string, unknown>): Promise<void> {
       ...(agent ? { agent } : {}),
     }),
   };
+  // A promise nobody awaited failed (a bug, e.g. a store error on a best-effort path): said
+  // loudly, but the control plane keeps serving rather than dying on a store that blinked.
+  process.on('unhandledRejection', (e) => console.error(`stratus server: internal error (a bug, please report it): ${(e as Error)?.stack ?? String(e)}`));
   const server = await startServer(config).catch((e: Error) => {
     throw new CliError(`the server did not start: ${e.message}`);
   });

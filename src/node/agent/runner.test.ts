@@ -68,6 +68,23 @@ beforeEach(() => {
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('InstanceRunner', () => {
+  it('a status write the control plane refuses after the start is tried again; the run is not counted as failed', async () => {
+    const d = deps();
+    let refusals = 2;
+    const write = d.writeStatus;
+    d.writeStatus = async (i, change) => {
+      if (refusals-- > 0) throw new Error('cannot reach the servers at http://127.0.0.1:1 (connection refused)');
+      return write(i, change);
+    };
+    stored = instance();
+    const rec: LocalRecord = { uid: 'u1', project: 'p', name: 'web', driver: 'mock', attempt: 0, restarts: 0, previous: [] };
+    records.save(rec);
+    new InstanceRunner(stored, rec, d).update(stored);
+    await until(() => stored.status?.phase === 'Running', 10_000);
+    expect(writes.map((w) => [w.phase, w.restarts])).toEqual([['Running', 0]]);
+    expect(records.all().find((r) => r.uid === 'u1')?.attempt).toBe(1);
+  });
+
   it('starts the instance and reports Running with its pid', async () => {
     runnerFor(instance());
     await until(() => stored.status?.phase === 'Running');

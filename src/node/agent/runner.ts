@@ -185,9 +185,10 @@ export class InstanceRunner {
     this.waiting = undefined;
     this.record.attempt++;
     this.deps.records.save(this.record);
+    let handle: TaskHandle;
     try {
       const ref = { project: this.record.project, name: this.record.name, uid: this.record.uid };
-      const handle = await driver.start({
+      handle = await driver.start({
         id: taskId(ref, this.record.attempt, this.deps.node),
         instance: ref,
         spec: prepared.spec,
@@ -203,17 +204,33 @@ export class InstanceRunner {
       this.record.handle = handle;
       this.deps.records.save(this.record);
       this.watchExit(handle);
-      const health = this.inst.spec.health;
-      const ready = health
-        ? { type: 'Ready', status: 'False' as const, reason: 'HealthCheckPending', message: 'waiting for the first passing health check' }
-        : { type: 'Ready', status: 'True' as const, reason: 'Running', message: 'running (no health check)' };
-      await this.write((s) => ({
-        ...s, ...prepared.status, phase: 'Running', reason: 'Started', message: `running as pid ${handle.pid}`, pid: handle.pid, startedAt: handle.startedAt, restarts: this.record.restarts,
-        conditions: setCondition(s.conditions, ready, isoNow(this.deps.clock)),
-      }));
-      if (health) this.startProbes(handle, resolveHealth(health));
     } catch (e) {
-      await this.startFailed(e);
+      return this.startFailed(e);
+    }
+    const health = this.inst.spec.health;
+    const ready = health
+      ? { type: 'Ready', status: 'False' as const, reason: 'HealthCheckPending', message: 'waiting for the first passing health check' }
+      : { type: 'Ready', status: 'True' as const, reason: 'Running', message: 'running (no health check)' };
+    // The workload runs: a status write the control plane does not take now (a server failing
+    // over, the store without quorum) is tried again, never counted as a failed start.
+    await this.writeRetrying(handle, (s) => ({
+      ...s, ...prepared.status, phase: 'Running', reason: 'Started', message: `running as pid ${handle.pid}`, pid: handle.pid, startedAt: handle.startedAt, restarts: this.record.restarts,
+      conditions: setCondition(s.conditions, ready, isoNow(this.deps.clock)),
+    }));
+    if (health && this.handle === handle) this.startProbes(handle, resolveHealth(health));
+  }
+
+  /** `write`, again after 0.5, 1, 2, 4, 5, 5... s while it fails, as long as `handle` is this instance's run. */
+  private async writeRetrying(handle: TaskHandle, change: (s: InstanceStatus) => InstanceStatus): Promise<void> {
+    for (let delay = 500; ; delay = Math.min(delay * 2, 5_000)) {
+      try {
+        return await this.write(change);
+      } catch (e) {
+        if (this.handle !== handle || this.removed) return;
+        this.deps.log(`instance ${this.inst.metadata.project}/${this.inst.metadata.name}: its status write failed (${(e as Error).message}); trying again in ${delay} ms`);
+        await new Promise((r) => setTimeout(r, delay));
+        if (this.handle !== handle || this.removed) return;
+      }
     }
   }
 
@@ -237,7 +254,8 @@ export class InstanceRunner {
       if (handle !== this.handle) return;
       // The last result, passing or not, is the Ready condition's message: describe and rollouts show it.
       const ready = { type: 'Ready', status: ok ? 'True' as const : 'False' as const, reason: ok ? 'HealthCheckPassed' : 'HealthCheckFailed', message: `health check ${ok ? 'passed' : 'failed'}: ${message}` };
-      void this.write((s) => ({ ...s, conditions: setCondition(s.conditions, ready, isoNow(this.deps.clock)) }));
+      // best effort: the next probe result writes again
+      void this.write((s) => ({ ...s, conditions: setCondition(s.conditions, ready, isoNow(this.deps.clock)) })).catch((e: Error) => this.deps.log(`instance ${this.inst.metadata.project}/${this.inst.metadata.name}: health status not written: ${e.message}`));
     });
     this.prober.start();
   }
