@@ -16,6 +16,7 @@ import { registerWorkloads } from './commands/workloads.js';
 import { registerStacks } from './commands/stacks.js';
 import { registerSim } from './commands/sim.js';
 import { registerSecrets } from './commands/secrets.js';
+import { registerBackup } from './commands/backup.js';
 import { registerExec } from './commands/exec.js';
 import { registerCp } from './commands/cp.js';
 import { registerPortForward } from './commands/port-forward.js';
@@ -43,6 +44,7 @@ export function buildProgram(): Command {
   registerStacks(program);
   registerSim(program);
   registerSecrets(program);
+  registerBackup(program);
   registerExec(program);
   registerCp(program);
   registerPortForward(program);

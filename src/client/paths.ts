@@ -37,6 +37,8 @@ export const paths = {
   members: (project: string) => `${API_PREFIX}/projects/${seg(project)}/members`,
   member: (project: string, user: string) => `${API_PREFIX}/projects/${seg(project)}/members/${seg(user)}`,
   audit: () => `${API_PREFIX}/audit`,
+  /** The whole store at one revision (store/backup.ts's format), cluster admins. */
+  backup: () => `${API_PREFIX}/backup`,
   servers: () => `${API_PREFIX}/servers`,
   clusterStatus: () => `${API_PREFIX}/cluster/status`,
   secretKeysRotate: () => `${API_PREFIX}/secret-keys/rotate`,

@@ -157,6 +157,14 @@ export function listAudit(api: ApiClient, query: AuditQuery): Promise<{ items: A
   return api.request('GET', paths.audit(), { query: { ...query } });
 }
 
+/**
+ * Downloads a backup of the whole store (cluster admins; audited) into `file`, as the server
+ * streams it; a download that breaks off leaves `file` without its end line (store/backup.ts).
+ */
+export function downloadBackup(api: ApiClient, file: string): Promise<void> {
+  return api.download(paths.backup(), file);
+}
+
 /** POST .../plan: what applying the files would change, object by object and field by field; writes nothing. */
 export function planStack(api: ApiClient, project: string, stack: string | undefined, body: StackRequest): Promise<StackPlanJson> {
   return api.request<StackPlanJson>('POST', paths.stack(project, stack, 'plan'), { body });

@@ -184,7 +184,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
 }
 
 /** The backend's options from the server's config: sqlite's sync mode, etcd's TLS files. */
-function storeOptions(storeUrl: string, config: ServerConfig): Record<string, unknown> {
+export function storeOptions(storeUrl: string, config: Pick<ServerConfig, 'storeSync' | 'etcd'>): Record<string, unknown> {
   if (storeUrl.startsWith('sqlite:')) return config.storeSync ? { sync: config.storeSync } : {};
   if (/^etcds?:/.test(storeUrl)) return Object.fromEntries(Object.entries(config.etcd ?? {}).filter(([, v]) => v !== undefined));
   return {};
