@@ -1,10 +1,10 @@
 /**
  * Polling, free ports, exits and `stratus agent` processes for tests that stop, restart and
- * signal real processes.
+ * signal real processes, and the death of an agent's machine (killWorkloads).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BIN } from './server.js';
 
@@ -56,6 +56,8 @@ export interface AgentProcess {
   out: () => string;
   /** SIGTERM (workloads keep running) and wait for the exit. */
   stop(): Promise<void>;
+  /** SIGKILL (workloads keep running; nothing is cleaned up) and wait for the exit. */
+  kill(): Promise<void>;
 }
 
 /** `stratus agent` joined to `server` as `node`, host networking, process driver only. */
@@ -75,5 +77,43 @@ export async function startAgentProcess(server: string, joinToken: string, dataD
       if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
       await exitOf(proc, 30_000);
     },
+    kill: async () => {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+      await exitOf(proc, 30_000);
+    },
   };
+}
+
+/** Whether `pid` runs (a zombie does not). */
+export function alive(pid: number): boolean {
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * What the death of an agent's machine does to its workloads: SIGKILLs every run recorded in
+ * the agent's data dir, its supervisor's process group (the supervisor, runc) first so that no
+ * exit is recorded, then the workload; returns once none of them runs. Kill the agent first. The
+ * runs' leftovers (runc state, cgroups) are destroyed when the agent starts again on that dir.
+ */
+export async function killWorkloads(agentDataDir: string): Promise<number[]> {
+  const dir = join(agentDataDir, 'instances');
+  const runs = (existsSync(dir) ? readdirSync(dir) : []).filter((f) => f.endsWith('.json'))
+    .map((f) => (JSON.parse(readFileSync(join(dir, f), 'utf8')) as { handle?: { pid: number; state: { supervisorPid?: number } } }).handle)
+    .filter((h) => h !== undefined);
+  const signal = (pid: number) => {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  };
+  for (const h of runs) if (h.state.supervisorPid) signal(-h.state.supervisorPid);
+  for (const h of runs) signal(h.pid);
+  const pids = runs.map((h) => h.pid);
+  await until('the killed workloads exit', async () => pids.filter(alive), (left) => left.length === 0, 10_000);
+  return pids;
 }
