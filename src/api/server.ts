@@ -33,6 +33,7 @@ import { tokenRoutes } from './routes/tokens.js';
 import { auditRoutes } from './routes/audit.js';
 import { backupRoutes } from './routes/backup.js';
 import { clusterRoutes } from './routes/cluster.js';
+import { peerBlobRoutes } from './routes/peer-blobs.js';
 import { memberRoutes } from './routes/members.js';
 import { nodeRoutes } from './routes/nodes.js';
 import { logRoutes } from './routes/logs.js';
@@ -122,6 +123,7 @@ export async function buildApi(input: ApiDeps): Promise<FastifyInstance> {
   await registerOpenApi(app, deps);
   await app.register(systemRoutes, { deps });
   await app.register(clusterRoutes, { deps });
+  await app.register(peerBlobRoutes, { deps });
   for (const kind of ALL_KINDS) await app.register(resourceRoutes, { deps, kind });
   await app.register(tokenRoutes, { deps });
   await app.register(memberRoutes, { deps });

@@ -92,6 +92,14 @@ export class SecretBox {
     return [...this.keys.keys()];
   }
 
+  /**
+   * A MAC of `text` under the active key: servers sharing a store share the key file (checked at
+   * start), so it proves a request comes from a server of this cloud (peer blob fetches).
+   */
+  mac(text: string): string {
+    return createHmac('sha256', this.keys.get(this.activeId)!).update(`stratus peer\0${text}`).digest('hex');
+  }
+
   /** Each key's fingerprint (an HMAC of a fixed text under the key): equal fingerprints, same key; reveals nothing of it. */
   fingerprints(): Record<string, string> {
     return Object.fromEntries([...this.keys].map(([id, k]) => [id, createHmac('sha256', k).update('stratus secret key fingerprint').digest('hex').slice(0, 32)]));

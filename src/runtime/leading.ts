@@ -14,6 +14,7 @@
 import { Runner, type Component } from './component.js';
 import { LeaderElection, type LeaderOptions } from './leader.js';
 import type { Repository } from '../store/repository.js';
+import { StoreUnavailable } from '../store/backend.js';
 
 export type LeadingOptions = Omit<LeaderOptions, 'onStartedLeading' | 'onStoppedLeading'>;
 
@@ -69,7 +70,9 @@ export class WhileLeading implements Component {
     try {
       await this.runner.start(this.components);
     } catch (e) {
-      if (this.starting) this.failure = e as Error;
+      // A store that does not answer now is no reason to fail the server: it steps down and
+      // campaigns again (runtime/leader.ts); anything else fails a first start as it would alone.
+      if (this.starting && !(e instanceof StoreUnavailable)) this.failure = e as Error;
       throw e;
     }
   }

@@ -16,6 +16,7 @@ import { BlobTooLarge } from '../../store/blobs.js';
 import { viewOf } from '../../policy/auth.js';
 import { pipeline, Transform } from 'node:stream';
 import { archiveProblem, ARCHIVE_HEAD_BYTES } from '../../model/image-archive.js';
+import { ensureBlob } from './peer-blobs.js';
 
 export const MAX_IMAGE_BYTES = 8 * 1024 * 1024 * 1024;
 const ARCHIVE_TYPES = ['application/x-tar', 'application/gzip', 'application/x-gzip', 'application/octet-stream'];
@@ -63,7 +64,8 @@ export async function imageRoutes(app: FastifyInstance, { deps }: { deps: ApiDep
       throw new StratusError('STRATUS_ERR_FORBIDDEN', `${req.principal!.id} may not read image "${name}" of project "${project}"`);
     }
     const digest = image.status?.digest;
-    if (!digest || !(await deps.blobs.exists(digest))) {
+    // uploaded through another server of the store: fetched from it (peer-blobs.ts)
+    if (!digest || !(await ensureBlob(deps, digest, MAX_IMAGE_BYTES))) {
       throw new StratusError('STRATUS_ERR_NOT_FOUND', `image "${name}" in project "${project}" has no content yet; upload it with \`stratus image import ${name} PATH\``);
     }
     return reply.header('content-type', 'application/x-tar').header('x-stratus-digest', digest).send(deps.blobs.open(digest));

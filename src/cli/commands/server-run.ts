@@ -6,6 +6,7 @@
 import { startServer, type RunningServer, type ServerConfig } from '../../server/main.js';
 import { serverComponents } from '../../server/components.js';
 import { CliError } from '../errors.js';
+import { StoreUnavailable } from '../../store/backend.js';
 import { agentOptionsFrom } from '../agent-config.js';
 import { httpLimitsFrom, runUntilSignal } from './server-lifecycle.js';
 import { resetAdminToken } from '../../server/reset-admin.js';
@@ -49,13 +50,27 @@ export async function runServer(opts: Record<string, unknown>): Promise<void> {
   // A promise nobody awaited failed (a bug, e.g. a store error on a best-effort path): said
   // loudly, but the control plane keeps serving rather than dying on a store that blinked.
   process.on('unhandledRejection', (e) => console.error(`stratus server: internal error (a bug, please report it): ${(e as Error)?.stack ?? String(e)}`));
-  const server = await startServer(config).catch((e: Error) => {
-    throw new CliError(`the server did not start: ${e.message}`);
-  });
+  const server = await startWaitingForStore(config);
   // Listen for signals before saying "ready": a SIGTERM right after would otherwise kill it outright.
   const stopped = runUntilSignal(server);
   printBanner(server.url, config, server.bootstrap.adminToken, agent ? await missingHere(server, agent.name) : []);
   await stopped;
+}
+
+/**
+ * Starts the server; a store that does not answer yet (etcd starting, or without quorum) is waited
+ * for, up to about a minute, saying so, as servers and etcd members often start together.
+ */
+async function startWaitingForStore(config: ServerConfig): Promise<RunningServer> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startServer(config);
+    } catch (e) {
+      if (!(e instanceof StoreUnavailable) || attempt >= 12) throw new CliError(`the server did not start: ${(e as Error).message}`);
+      console.error(`stratus server: the store does not answer yet (${e.message}); trying again in 5 s`);
+      await new Promise((r) => setTimeout(r, 5_000));
+    }
+  }
 }
 
 /** What the server's own agent found missing on this machine (its node's drivers and networking). */
