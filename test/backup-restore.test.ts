@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startTestServer, client, instance, BIN, type TestServer } from './helpers/server.js';
 import { cliRunner, type CliResult } from './helpers/cli.js';
-import { agentForgotAll, exitOf, freePort, startAgentProcess, until } from './helpers/processes.js';
+import { agentForgotAll, alive, exitOf, freePort, startAgentProcess, until } from './helpers/processes.js';
 import { etcdMissing, startEtcd } from './helpers/etcd.js';
 
 const root = process.getuid?.() === 0;
@@ -296,12 +296,3 @@ describe.skipIf(!root)('an agent after a restore', () => {
     }
   });
 });
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
