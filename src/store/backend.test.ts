@@ -1,16 +1,49 @@
-import { describe, it, expect, beforeEach, afterEach } from 'vitest';
+import { describe, it, expect, beforeAll, afterAll, beforeEach, afterEach } from 'vitest';
 import fc from 'fast-check';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openBackend, TxnConflict, type Backend, type WatchEvent } from './index.js';
+import { etcdMissing, startEtcd, type EtcdCluster } from '../../test/helpers/etcd.js';
 
+// etcd: one member for the file, a fresh key prefix per store (so every store starts empty)
+const noEtcd = etcdMissing();
+let etcd: EtcdCluster | undefined;
+beforeAll(async () => {
+  if (!noEtcd) etcd = await startEtcd({ members: 1 });
+});
+afterAll(async () => {
+  await etcd?.stop();
+});
+
+let stores = 0;
+/** Each call opens a new, empty store. */
 const backends: [string, (dir: string) => Promise<Backend>][] = [
   ['memory', () => openBackend('memory:')],
-  ['sqlite', (dir) => openBackend(`sqlite://${join(dir, 'db.sqlite')}?sync=normal`)],
+  ['sqlite', (dir) => openBackend(`sqlite://${join(dir, `db${stores++}.sqlite`)}?sync=normal`)],
+  ...(noEtcd ? [] : [['etcd', () => openBackend(`${etcd!.endpoints}/test-backend-${stores++}`)] as [string, (dir: string) => Promise<Backend>]]),
 ];
 
-describe.each(backends)('%s backend', (_name, open) => {
+/**
+ * The events a watcher receives; `received(n)` waits until it has n (etcd delivers them from its
+ * own stream, after the call that made them returns; memory and sqlite before).
+ */
+function collect(store: Backend, prefix: string, from: number) {
+  const events: WatchEvent[] = [];
+  const watcher = store.watch(prefix, from, (e) => events.push(e));
+  const received = async (n: number) => {
+    for (let i = 0; events.length < n; i++) {
+      if (i > 1000) throw new Error(`${events.length} events, not ${n}: ${JSON.stringify(events)}`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    return events;
+  };
+  return { events, watcher, received };
+}
+
+const revs = (events: WatchEvent[]) => events.map((e) => (e.type === 'resync' ? -1 : e.kv.modRevision));
+
+describe.each(backends)('%s backend', (name, open) => {
   let dir: string;
   let store: Backend;
   beforeEach(async () => {
@@ -22,15 +55,27 @@ describe.each(backends)('%s backend', (_name, open) => {
     rmSync(dir, { recursive: true, force: true });
   });
 
+  // etcd's revisions are its own (it starts at 1, other prefixes write too): every revision is
+  // counted from the store's when the test starts
   it('creates, reads and counts by prefix', async () => {
+    const base = await store.revision();
     const r1 = await store.txn([{ op: 'create', key: '/a/1', value: 'one' }]);
     const r2 = await store.txn([{ op: 'create', key: '/a/2', value: 'two' }, { op: 'create', key: '/b/1', value: 'x' }]);
-    expect(r1.revision).toBe(1);
-    expect(r2.revision).toBe(2);
-    expect(await store.get('/a/1')).toEqual({ key: '/a/1', value: 'one', createRevision: 1, modRevision: 1, version: 1 });
+    expect(r1.revision).toBe(base + 1);
+    expect(r2.revision).toBe(base + 2);
+    expect(r2.results).toEqual([
+      { key: '/a/2', value: 'two', createRevision: base + 2, modRevision: base + 2, version: 1 },
+      { key: '/b/1', value: 'x', createRevision: base + 2, modRevision: base + 2, version: 1 },
+    ]);
+    expect(await store.get('/a/1')).toEqual({ key: '/a/1', value: 'one', createRevision: base + 1, modRevision: base + 1, version: 1 });
     expect(await store.count('/a/')).toBe(2);
     expect((await store.range('/a/')).items.map((kv) => kv.key)).toEqual(['/a/1', '/a/2']);
-    expect(await store.revision()).toBe(2);
+    expect(await store.revision()).toBe(base + 2);
+    const r3 = await store.txn([{ op: 'put', key: '/a/1', value: 'uno' }, { op: 'delete', key: '/b/1' }]);
+    expect(r3.results).toEqual([
+      { key: '/a/1', value: 'uno', createRevision: base + 1, modRevision: base + 3, version: 2 },
+      { key: '/b/1', value: 'x', createRevision: base + 2, modRevision: base + 3, version: 1 },
+    ]);
   });
 
   it('paginates ranges with startAfter and limit', async () => {
@@ -56,6 +101,7 @@ describe.each(backends)('%s backend', (_name, open) => {
   });
 
   it('refuses a stale revision and applies nothing of a failed transaction', async () => {
+    const base = await store.revision();
     const { revision } = await store.txn([{ op: 'create', key: '/k', value: 'v1' }]);
     await store.txn([{ op: 'put', key: '/k', value: 'v2', expectRevision: revision }]);
     await expect(store.txn([{ op: 'put', key: '/k', value: 'v3', expectRevision: revision }])).rejects.toBeInstanceOf(TxnConflict);
@@ -64,48 +110,89 @@ describe.each(backends)('%s backend', (_name, open) => {
     expect((await store.get('/k'))!.value).toBe('v2');
     expect((await store.get('/k'))!.version).toBe(2);
     await expect(store.txn([{ op: 'delete', key: '/missing' }])).rejects.toMatchObject({ failure: 'missing' });
-    expect(await store.revision()).toBe(2);
+    expect(await store.revision()).toBe(base + 2);
+  });
+
+  it('names the first refused operation, with the revisions expected and found', async () => {
+    const { revision } = await store.txn([{ op: 'create', key: '/n/a', value: '1' }, { op: 'create', key: '/n/b', value: '1' }]);
+    const refused = (ops: Parameters<Backend['txn']>[0]) => store.txn(ops).then(() => 'applied', (e: TxnConflict) => [e.failure, e.key, e.expected, e.actual]);
+    expect(await refused([{ op: 'put', key: '/n/c', value: 'x', expectRevision: 0 }, { op: 'put', key: '/n/a', value: 'x', expectRevision: revision + 5 }, { op: 'create', key: '/n/b', value: 'x' }]))
+      .toEqual(['conflict', '/n/a', revision + 5, revision]);
+    expect(await refused([{ op: 'delete', key: '/n/a', expectRevision: revision }, { op: 'delete', key: '/n/gone' }, { op: 'create', key: '/n/b', value: 'x' }]))
+      .toEqual(['missing', '/n/gone', undefined, undefined]);
+    expect(await refused([{ op: 'create', key: '/n/b', value: 'x' }, { op: 'delete', key: '/n/gone' }])).toEqual(['exists', '/n/b', 0, revision]);
+    expect(await refused([{ op: 'delete', key: '/n/a', expectRevision: revision - 1 }])).toEqual(['conflict', '/n/a', revision - 1, revision]);
+    expect(await refused([{ op: 'put', key: '/n/new', value: 'x', expectRevision: revision }])).toEqual(['conflict', '/n/new', revision, undefined]);
+    expect(await refused([{ op: 'put', key: '/n/a', value: 'x', expectRevision: 0 }])).toEqual(['conflict', '/n/a', 0, revision]);
+    expect(await store.revision()).toBe(revision);
   });
 
   it('watches from a revision: history first, then live, in order, filtered by prefix', async () => {
+    const base = await store.revision();
     await store.txn([{ op: 'create', key: '/w/a', value: '1' }]);
     const { revision } = await store.txn([{ op: 'create', key: '/x/a', value: 'other' }]);
     await store.txn([{ op: 'put', key: '/w/a', value: '2' }]);
-    const events: WatchEvent[] = [];
-    const watcher = store.watch('/w/', 0, (e) => events.push(e));
+    const all = collect(store, '/w/', base);
     await store.txn([{ op: 'delete', key: '/w/a' }]);
     await store.txn([{ op: 'create', key: '/x/b', value: 'ignored' }]);
-    watcher.close();
+    await all.received(3);
+    all.watcher.close();
     await store.txn([{ op: 'create', key: '/w/late', value: 'after close' }]);
-    expect(events.map((e) => [e.type, e.type === 'resync' ? 0 : e.kv.modRevision])).toEqual([['put', 1], ['put', 3], ['delete', 4]]);
-    const fromMiddle: WatchEvent[] = [];
-    store.watch('/w/', revision, (e) => fromMiddle.push(e)).close();
-    expect(fromMiddle.map((e) => (e.type === 'resync' ? 0 : e.kv.modRevision))).toEqual([3, 4, 6]);
+    const fromMiddle = collect(store, '/w/', revision);
+    await fromMiddle.received(3);
+    fromMiddle.watcher.close();
+    expect(fromMiddle.events.map((e) => [e.type, e.type === 'resync' ? 0 : e.kv.key, e.type === 'resync' ? 0 : e.kv.modRevision]))
+      .toEqual([['put', '/w/a', base + 3], ['delete', '/w/a', base + 4], ['put', '/w/late', base + 6]]);
+    // the closed watcher saw nothing of /w/late, which the later one had received
+    expect(all.events.map((e) => [e.type, e.type === 'resync' ? 0 : e.kv.modRevision])).toEqual([['put', base + 1], ['put', base + 3], ['delete', base + 4]]);
   });
 
   it('carries the previous value of a put, live and from history', async () => {
+    const base = await store.revision();
     await store.txn([{ op: 'create', key: '/v/a', value: 'old' }]);
-    const live: WatchEvent[] = [];
-    store.watch('/v/', await store.revision(), (e) => live.push(e));
+    const live = collect(store, '/v/', await store.revision());
     await store.txn([{ op: 'put', key: '/v/a', value: 'new' }]);
-    const history: WatchEvent[] = [];
-    store.watch('/v/', 0, (e) => history.push(e)).close();
-    for (const events of [live, history]) {
-      const put = events.find((e) => e.type === 'put' && e.kv.value === 'new');
-      expect(put).toMatchObject({ prevModRevision: 1, prevValue: 'old' });
+    await store.txn([{ op: 'delete', key: '/v/a' }]);
+    const history = collect(store, '/v/', base);
+    for (const { events, received, watcher } of [live, history]) {
+      await received(events === live.events ? 2 : 3);
+      watcher.close();
+      expect(events.find((e) => e.type === 'put' && e.kv.value === 'new')).toMatchObject({ prevModRevision: base + 1, prevValue: 'old' });
+      expect(events.find((e) => e.type === 'delete')).toEqual({ type: 'delete', kv: { key: '/v/a', value: 'new', createRevision: base + 1, modRevision: base + 3, version: 2 }, prevModRevision: base + 2 });
     }
+    expect(history.events[0]).toEqual({ type: 'put', kv: { key: '/v/a', value: 'old', createRevision: base + 1, modRevision: base + 1, version: 1 } });
   });
 
   it('sends resync to a watcher that starts below the compacted revision', async () => {
+    const base = await store.revision();
     for (let i = 0; i < 5; i++) await store.txn([{ op: 'put', key: '/c', value: String(i) }]);
-    expect(await store.compact(3)).toBe(3);
-    const events: WatchEvent[] = [];
-    store.watch('/c', 1, (e) => events.push(e));
-    expect(events).toHaveLength(1);
-    expect(events[0]!.type).toBe('resync');
-    const ok: WatchEvent[] = [];
-    store.watch('/c', 3, (e) => ok.push(e)).close();
-    expect(ok.map((e) => (e.type === 'resync' ? -1 : e.kv.value))).toEqual(['3', '4']);
+    expect(await store.compact(base + 3)).toBe(base + 3);
+    expect(await store.compactedRevision()).toBe(base + 3);
+    const below = collect(store, '/c', base + 1);
+    expect((await below.received(1))[0]!.type).toBe('resync');
+    const ok = collect(store, '/c', base + 3);
+    await ok.received(2);
+    ok.watcher.close();
+    expect(ok.events.map((e) => (e.type === 'resync' ? -1 : e.kv.value))).toEqual(['3', '4']);
+    // resync is final: a later write reaches the working watcher only
+    await store.txn([{ op: 'put', key: '/c', value: '5' }]);
+    const after = collect(store, '/c', base + 5);
+    await after.received(1);
+    after.watcher.close();
+    expect(below.events).toHaveLength(1);
+  });
+
+  it('sends resync to a watcher that starts above the store\'s revision (the store went back)', async () => {
+    const rev = await store.revision();
+    const above = collect(store, '/', rev + 10);
+    const [event] = await above.received(1);
+    expect(event).toMatchObject({ type: 'resync', reason: expect.stringMatching(/lower than the watch's/) });
+    // from the current revision itself: no resync, live events
+    const current = collect(store, '/', await store.revision());
+    await store.txn([{ op: 'put', key: '/now', value: 'x' }]);
+    expect(revs(await current.received(1))).toEqual([await store.revision()]);
+    current.watcher.close();
+    expect(above.events).toHaveLength(1);
   });
 
   it('matches a model of the store under random transactions', async () => {
@@ -114,10 +201,10 @@ describe.each(backends)('%s backend', (_name, open) => {
         fc.array(fc.record({ op: fc.constantFrom('create', 'put', 'delete'), key: fc.constantFrom('/m/a', '/m/b', '/m/c'), stale: fc.boolean() }), { maxLength: 30 }),
         async (ops) => {
           const model = new Map<string, { value: string; rev: number }>();
-          const fresh = await openBackend('memory:');
-          const events: WatchEvent[] = [];
-          fresh.watch('/m/', 0, (e) => events.push(e));
-          let rev = 0;
+          const fresh = await open(dir);
+          const base = await fresh.revision();
+          const watched = collect(fresh, '/m/', base);
+          let rev = base;
           for (const [i, o] of ops.entries()) {
             const cur = model.get(o.key);
             const expect = o.stale ? (cur?.rev ?? 0) + 1 : cur?.rev;
@@ -136,13 +223,15 @@ describe.each(backends)('%s backend', (_name, open) => {
             }
           }
           const items = (await fresh.range('/m/')).items;
-          const revs = events.map((e) => (e.type === 'resync' ? -1 : e.kv.modRevision));
+          const seen = revs(await watched.received(rev - base));
+          await fresh.close();
           return items.length === model.size
             && items.every((kv) => model.get(kv.key)?.value === kv.value && model.get(kv.key)?.rev === kv.modRevision)
-            && revs.every((r, i) => r === i + 1) && revs.length === rev;
+            && seen.every((r, i) => r === base + i + 1) && seen.length === rev - base;
         },
       ),
-      { numRuns: 200, seed: 42 },
+      // each run opens a store: sqlite's and etcd's cost more to open and to write than memory's
+      { numRuns: name === 'memory' ? 200 : name === 'sqlite' ? 20 : 40, seed: 42 },
     );
   });
 });

@@ -21,6 +21,9 @@ export interface CallOptions {
   deadline: number;
 }
 
+/** A TLS handshake that failed: retrying will not help. */
+const TLS = /certificate|SSL routines|self.signed|wrong version number|handshake/i;
+
 /** Errors after which a write was certainly not applied. */
 const NOT_SENT = /No connection established|ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|etcdserver: no leader|etcdserver: too many requests|etcdserver: not capable|etcdserver: server stopped/i;
 
@@ -33,6 +36,9 @@ export class EtcdCalls {
   async run<T>(what: string, retry: Retry, fn: (options: CallOptions) => Promise<T>): Promise<T> {
     this.assertOpen();
     const deadline = Date.now() + this.timeoutMs;
+    // what a member said last: a circuit breaker's refusal only repeats it, and a deadline cut
+    // short by the request's own says less than an earlier refusal
+    let last: Error | undefined;
     for (let delay = 20; ; delay = Math.min(delay * 2, 250)) {
       try {
         return await fn({ deadline });
@@ -40,10 +46,12 @@ export class EtcdCalls {
         this.assertOpen();
         const err = e as Error;
         if (!transient(err)) throw err;
+        if (!last || (!isBrokenCircuitError(err) && !/Deadline exceeded/i.test(err.message))) last = err;
+        if (TLS.test(err.message)) throw new StoreUnavailable(`etcd at ${this.where()} refused the TLS connection (${reason(err)}): check the cacert, cert and key options`);
         if (retry === 'write' && !NOT_SENT.test(err.message) && !isBrokenCircuitError(err)) {
-          throw new StoreUnavailable(`etcd at ${this.hosts.join(', ')} failed to ${what} (${reason(err)}); the write may or may not have been applied`);
+          throw new StoreUnavailable(`etcd at ${this.where()} failed to ${what} (${reason(last)}); the write may or may not have been applied`);
         }
-        if (Date.now() + delay >= deadline) throw this.unavailable(what, err);
+        if (Date.now() + delay >= deadline) throw this.unavailable(what, last);
         await sleep(delay);
       }
     }
@@ -51,7 +59,11 @@ export class EtcdCalls {
 
   /** The error of a request that found no member able to answer within the deadline. */
   unavailable(what: string, err: Error): StoreUnavailable {
-    return new StoreUnavailable(`etcd at ${this.hosts.join(', ')} could not ${what} within ${this.timeoutMs} ms (${reason(err)}): is a majority of its members up and reachable?`);
+    return new StoreUnavailable(`etcd at ${this.where()} could not ${what} within ${this.timeoutMs} ms (${reason(err)}): is a majority of its members up and reachable?`);
+  }
+
+  private where(): string {
+    return this.hosts.join(', ');
   }
 
   close(): void {
@@ -68,9 +80,18 @@ export function transient(err: Error): boolean {
   return isRecoverableError(err) || isBrokenCircuitError(err);
 }
 
-/** The error's own words, without the client's class and gRPC code prefixes. */
+/** The error's own words, without the client's class, gRPC's code and its resolution notes. */
 export function reason(err: Error): string {
-  return err.message.replace(/^[A-Za-z]+Error: /, '').replace(/^\d+ [A-Z_]+: /, '').trim() || err.name;
+  if (isBrokenCircuitError(err)) return 'every member failed just before; each is tried again a second after';
+  const m = err.message;
+  const remote = /remote_addr=([^\s,)]+)/.exec(m)?.[1];
+  if (/Deadline exceeded/i.test(m)) return `no answer in time${remote ? ` from ${remote}` : ''}`;
+  const refused = /connect (ECONNREFUSED|EHOSTUNREACH|ENETUNREACH|ETIMEDOUT) (\S+?)\.?(\s|$)/.exec(m);
+  if (refused) return `${refused[1] === 'ECONNREFUSED' ? 'connection refused' : refused[1]} by ${refused[2]}`;
+  const tls = /SSL routines:[^:]*:([^:]+):/.exec(m);
+  if (tls) return tls[1]!;
+  return m.replace(/^[A-Za-z]+Error: /, '').replace(/^\d+ [A-Z_]+: /, '').replace(/^No connection established\. Last error: (Error: )?/, '')
+    .replace(/\s*\([0-9TZ:.-]+\)\. Resolution note:.*$/s, '').replace(/\. Resolution note:.*$/s, '').trim() || err.name;
 }
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));

@@ -2,6 +2,7 @@
  * The etcd store's settings, from its URL and options, and the etcd3 client they make.
  *
  *   etcd://h1:2379,h2:2379,h3:2379[/key-prefix][?option=value...]      etcds://... : TLS
+ *   (a host without a port is on 2379)
  *
  * Options (in the query or BackendOptions, not both): `cacert`, `cert`, `key` (PEM files: TLS to
  * etcd, mutual when cert and key are given; any of them means TLS), `prefix` (default /stratus,
@@ -36,10 +37,7 @@ export function etcdConfig(url: URL, options: BackendOptions): EtcdConfig {
   for (const k of Object.keys(query)) if (k in options) throw new Error(`etcd option "${k}" is given both in the store URL and as an option: give it once`);
   const o: Record<string, unknown> = { ...query, ...options };
   if (url.username || url.password) throw new Error('the etcd store takes no credentials in its URL (use cert and key for TLS client authentication)');
-  const hosts = decodeURIComponent(url.host).split(',').map((h) => h.trim());
-  for (const h of hosts) {
-    if (!/^(\[[0-9a-f:.]+\]|[a-z0-9.-]+):\d{1,5}$/i.test(h)) throw new Error(`etcd endpoint ${JSON.stringify(h)} is not host:port (e.g. etcd://10.0.0.1:2379,10.0.0.2:2379)`);
-  }
+  const hosts = decodeURIComponent(url.host).split(',').map((h) => endpoint(h.trim()));
   const path = decodeURIComponent(url.pathname).replace(/\/+$/, '');
   if (path && o.prefix !== undefined) throw new Error('the etcd key prefix is given both as the URL\'s path and as the prefix option: give it once');
   const prefix = String(o.prefix ?? (path || '/stratus')).replace(/\/+$/, '');
@@ -54,6 +52,14 @@ export function etcdConfig(url: URL, options: BackendOptions): EtcdConfig {
     requestTimeoutMs: positive(o.requestTimeoutMs, 'requestTimeoutMs', 5000),
     maxValueBytes: positive(o.maxValueBytes, 'maxValueBytes', 1_400_000),
   };
+}
+
+/** `host:port` (port 2379 when none is given); throws on anything else. */
+function endpoint(h: string): string {
+  const m = /^(\[[0-9a-f:.]+\]|[a-z0-9.-]+)(?::(\d{1,5}))?$/i.exec(h);
+  const port = Number(m?.[2] ?? 2379);
+  if (!m || port < 1 || port > 65535) throw new Error(`etcd endpoint ${JSON.stringify(h)} is not host:port (e.g. etcd://10.0.0.1:2379,10.0.0.2:2379)`);
+  return `${m[1]}:${port}`;
 }
 
 function file(v: unknown, name: string): string | undefined {

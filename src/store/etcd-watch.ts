@@ -4,7 +4,7 @@
  * events come in revision order, none skipped and none twice.
  *
  *   create(start = fromRevision + 1, prev_kv, fragment, progress_notify)
- *     created  ─▶ etcd's revision below fromRevision? ─▶ resync (the store went back: a restore)
+ *     created  ─▶ the member's revision below fromRevision, and the quorum's too? ─▶ resync (a restore)
  *     events   ─▶ fragments joined; revisions already delivered dropped; delivered; next = last + 1
  *     progress ─▶ next = header revision + 1 (nothing missed up to it: fewer replays, no needless resync)
  *     canceled ─▶ compact_revision? ─▶ resync (compacted); else resync (etcd's reason)
@@ -30,6 +30,8 @@ export interface EtcdWatchTarget {
   key: Buffer;
   rangeEnd: Buffer;
   rootBytes: number;
+  /** The store's revision, read through a quorum. */
+  revisionNow(): Promise<number>;
   /** Told the compacted revision etcd reports. */
   onCompacted(revision: number): void;
   /** Told once the watcher is closed (by its user, a resync or the store). */
@@ -93,7 +95,7 @@ export class EtcdWatch implements Watcher {
     const revision = Number(res.header.revision);
     if (res.created) {
       if (res.canceled) return this.resync(revision, `etcd refused the watch: ${res.cancel_reason || 'no reason given'}`);
-      if (revision < this.next - 1) return this.resync(revision, `the store's revision ${revision} is lower than the watch's ${this.next - 1} (was it restored from a backup?)`);
+      if (revision < this.next - 1) this.checkBehind();
       this.backoffMs = 100;
       return;
     }
@@ -122,6 +124,17 @@ export class EtcdWatch implements Watcher {
       this.onEvent(this.toEvent(ev));
       this.next = Math.max(this.next, rev + 1);
     }
+  }
+
+  /**
+   * The member watched is behind the revision asked: a member still catching up (its events will
+   * come), or the whole store went back (a restore: resync). A quorum read tells which.
+   */
+  private checkBehind(): void {
+    const asked = this.next - 1;
+    this.target.revisionNow().then((now) => {
+      if (now < asked) this.resync(now, `the store's revision ${now} is lower than the watch's ${asked} (was it restored from a backup?)`);
+    }, () => undefined);
   }
 
   private toEvent(ev: IEvent): WatchEvent {

@@ -180,7 +180,7 @@ export class EtcdBackend implements Backend {
     this.calls.assertOpen();
     const { key, range_end } = this.prefixRange(prefix);
     const watcher = new EtcdWatch({
-      client: this.client.watchClient, key, rangeEnd: range_end, rootBytes: this.rootBytes,
+      client: this.client.watchClient, key, rangeEnd: range_end, rootBytes: this.rootBytes, revisionNow: () => this.revision(),
       onCompacted: (rev) => (this.compacted = Math.max(this.compacted, rev)),
       onClosed: (w) => this.watchers.delete(w),
     }, fromRevision, onEvent);
