@@ -9,6 +9,8 @@
 #   nftables        `nft`: project isolation, security groups, published ports, the service load balancer
 #   conntrack       `conntrack`: counts a draining backend's open connections (optional; a timeout is used without it)
 #   ca-certificates so HTTPS works for later downloads
+#   etcd-server     `etcd`: the store of several servers (--store etcd://...); tests start their own members
+#   etcd-client     `etcdctl`: inspect, back up and repair an etcd cluster by hand
 #
 # With --bench, also what the benchmarks compare against (not needed to run Stratus):
 #   haproxy         the peer of the load-balancer benchmark (bench/network-lb.ts)
@@ -23,7 +25,7 @@
 #   package ...   install these instead of the default list
 set -u
 
-DEFAULT_PACKAGES="runc tini busybox-static iproute2 procps nftables conntrack ca-certificates"
+DEFAULT_PACKAGES="runc tini busybox-static iproute2 procps nftables conntrack ca-certificates etcd-server etcd-client"
 BENCH_PACKAGES="haproxy wrk"
 UPDATE=1
 PACKAGES=""
