@@ -74,7 +74,7 @@ describe.skipIf(Boolean(skip))('several servers on one etcd', () => {
     expect(`sha256:${createHash('sha256').update(bytes).digest('hex')}`).toBe(digest);
     expect(execFileSync('tar', ['-tf', '-'], { input: bytes }).toString()).toContain('bin/hello');
     // the route between servers: no MAC, a user's token, or a wrong MAC → 403
-    for (const headers of [{}, { authorization: `Bearer ${ADMIN_TOKEN}` }, { 'x-stratus-peer': '0'.repeat(64) }]) {
+    for (const headers of [{}, { authorization: `Bearer ${ADMIN_TOKEN}` }, { 'x-stratus-peer': '0'.repeat(64) }] as Record<string, string>[]) {
       expect((await fetch(`${ha.servers[0]!.url}/peer/blobs/${digest}`, { headers })).status).toBe(403);
     }
   });

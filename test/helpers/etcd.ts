@@ -44,6 +44,8 @@ export interface EtcdMember {
 export interface EtcdCluster {
   /** The store spec for every member: `etcd://127.0.0.1:p1,127.0.0.1:p2,...` (`etcds://` with TLS). */
   readonly endpoints: string;
+  /** The same members through the `alias` address, when started with one. */
+  readonly aliasEndpoints: string | undefined;
   readonly members: EtcdMember[];
   /** The member that leads now, asked of the running members; undefined without a leader. */
   leader(): Promise<EtcdMember | undefined>;
@@ -80,7 +82,7 @@ export function etcdMissing(): string | undefined {
 }
 
 /** Starts `members` etcd members on loopback and waits until they have a leader. */
-export async function startEtcd(opts: { members: 1 | 3; tls?: EtcdTls }): Promise<EtcdCluster> {
+export async function startEtcd(opts: { members: 1 | 3; tls?: EtcdTls; alias?: string }): Promise<EtcdCluster> {
   const bin = etcdBinary();
   if (!bin) throw new Error('etcd is not installed (scripts/install-deps.sh installs etcd-server)');
   const root = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'stratus-etcd-'));
@@ -91,7 +93,8 @@ export async function startEtcd(opts: { members: 1 | 3; tls?: EtcdTls }): Promis
   const token = `stratus-test-${process.pid}-${Date.now()}`;
   const members = specs.map((s) => new Member(bin, root, s.name, `${scheme}://127.0.0.1:${s.client}`, [
     '--name', s.name, '--data-dir', join(root, s.name),
-    '--listen-client-urls', `${scheme}://127.0.0.1:${s.client}`, '--advertise-client-urls', `${scheme}://127.0.0.1:${s.client}`,
+    // `alias`: the members listen on a second loopback address too (a chaos test cuts one server off there)
+    '--listen-client-urls', [`${scheme}://127.0.0.1:${s.client}`, ...(opts.alias ? [`${scheme}://${opts.alias}:${s.client}`] : [])].join(','), '--advertise-client-urls', `${scheme}://127.0.0.1:${s.client}`,
     '--listen-peer-urls', `http://127.0.0.1:${s.peer}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${s.peer}`,
     '--initial-cluster', initialCluster, '--initial-cluster-state', 'new', '--initial-cluster-token', token,
     '--heartbeat-interval', '50', '--election-timeout', '500', '--logger', 'zap', '--log-level', 'warn',
@@ -100,6 +103,7 @@ export async function startEtcd(opts: { members: 1 | 3; tls?: EtcdTls }): Promis
   let stopped = false;
   const cluster: EtcdCluster = {
     endpoints: `${opts.tls ? 'etcds' : 'etcd'}://${members.map((m) => m.endpoint).join(',')}`,
+    aliasEndpoints: opts.alias ? `${opts.tls ? 'etcds' : 'etcd'}://${members.map((m) => m.endpoint.replace('127.0.0.1', opts.alias!)).join(',')}` : undefined,
     members,
     leader: async () => {
       for (const m of members) {
