@@ -36,8 +36,7 @@ export class EtcdCalls {
   async run<T>(what: string, retry: Retry, fn: (options: CallOptions) => Promise<T>): Promise<T> {
     this.assertOpen();
     const deadline = Date.now() + this.timeoutMs;
-    // what a member said last: a circuit breaker's refusal only repeats it, and a deadline cut
-    // short by the request's own says less than an earlier refusal
+    // the most telling error seen (rank), the latest of equals
     let last: Error | undefined;
     for (let delay = 20; ; delay = Math.min(delay * 2, 250)) {
       try {
@@ -46,7 +45,7 @@ export class EtcdCalls {
         this.assertOpen();
         const err = e as Error;
         if (!transient(err)) throw err;
-        if (!last || (!isBrokenCircuitError(err) && !/Deadline exceeded/i.test(err.message))) last = err;
+        if (!last || rank(err) >= rank(last)) last = err;
         if (TLS.test(err.message)) throw new StoreUnavailable(`etcd at ${this.where()} refused the TLS connection (${reason(err)}): check the cacert, cert and key options`);
         if (retry === 'write' && !NOT_SENT.test(err.message) && !isBrokenCircuitError(err)) {
           throw new StoreUnavailable(`etcd at ${this.where()} failed to ${what} (${reason(last)}); the write may or may not have been applied`);
@@ -78,6 +77,13 @@ export class EtcdCalls {
 /** etcd or the connection could not answer now; another try (maybe on another member) may. */
 export function transient(err: Error): boolean {
   return isRecoverableError(err) || isBrokenCircuitError(err);
+}
+
+/** How much an error tells: etcd's own words, then the connection's, then a deadline, then a circuit breaker (which only repeats). */
+function rank(err: Error): number {
+  if (isBrokenCircuitError(err)) return 0;
+  if (/Deadline exceeded/i.test(err.message)) return 1;
+  return /etcdserver:/.test(err.message) ? 3 : 2;
 }
 
 /** The error's own words, without the client's class, gRPC's code and its resolution notes. */

@@ -11,6 +11,7 @@
  * 1.5 MiB with room for the request's framing).
  */
 import { readFileSync } from 'node:fs';
+import { InterceptingCall, type Interceptor } from '@grpc/grpc-js';
 import { Etcd3, isRecoverableError, type IOptions } from 'etcd3';
 import { circuitBreaker, ConsecutiveBreaker, handleWhen, noop } from 'cockatiel';
 import { checkOptions, type BackendOptions } from './backend.js';
@@ -75,6 +76,14 @@ function positive(v: unknown, name: string, fallback: number): number {
   return n;
 }
 
+/** etcd's require-leader metadata (what its Go client's WithRequireLeader sends). */
+const requireLeader: Interceptor = (options, next) => new InterceptingCall(next(options), {
+  start: (metadata, listener, start) => {
+    metadata.set('hasleader', 'true');
+    start(metadata, listener);
+  },
+});
+
 /**
  * An etcd3 client for `hosts`. Retries are ours (etcd-calls.ts: bounded by each request's
  * deadline, writes only when they cannot have been applied), so etcd3's global retry is off; a
@@ -98,6 +107,9 @@ export function etcdClient(config: EtcdConfig, hosts: string[] = config.hosts): 
       'grpc.keepalive_time_ms': 10_000,
       'grpc.keepalive_timeout_ms': 5_000,
     },
+    // every call and stream asks for a member with a leader: one cut off from the others answers
+    // "no leader" at once (and its watch streams end) instead of waiting, so another is tried
+    defaultCallOptions: { interceptors: [requireLeader] },
     faultHandling: {
       global: noop,
       host: () => circuitBreaker(handleWhen(isRecoverableError), { halfOpenAfter: 1000, breaker: new ConsecutiveBreaker(2) }),

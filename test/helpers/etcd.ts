@@ -39,6 +39,8 @@ export interface EtcdMember {
   restart(): Promise<void>;
   /** Its log (stderr), for failure messages. */
   log(): string;
+  /** Its member id and the leader it knows of (undefined: none), or undefined when it does not answer. */
+  status(): Promise<{ id: string; leader: string | undefined } | undefined>;
 }
 
 export interface EtcdCluster {
@@ -47,9 +49,9 @@ export interface EtcdCluster {
   /** The same members through the `alias` address, when started with one. */
   readonly aliasEndpoints: string | undefined;
   readonly members: EtcdMember[];
-  /** The member that leads now, asked of the running members; undefined without a leader. */
+  /** The running member that says it leads; undefined when none does. */
   leader(): Promise<EtcdMember | undefined>;
-  /** Waits until every running member reports a leader. */
+  /** Waits until every running member names the same leader, a running member that says it leads. */
   healthy(ms?: number): Promise<void>;
   /** Kills every member and removes their data. Idempotent. */
   stop(): Promise<void>;
@@ -106,18 +108,18 @@ export async function startEtcd(opts: { members: 1 | 3; tls?: EtcdTls; alias?: s
     aliasEndpoints: opts.alias ? `${opts.tls ? 'etcds' : 'etcd'}://${members.map((m) => m.endpoint.replace('127.0.0.1', opts.alias!)).join(',')}` : undefined,
     members,
     leader: async () => {
-      for (const m of members) {
-        const leaderId = m.pid === undefined ? undefined : (await m.status())?.leader;
-        if (leaderId) return (await Promise.all(members.map(async (x) => ((await x.status())?.id === leaderId ? x : undefined)))).find(Boolean);
-      }
-      return undefined;
+      // a member that says it leads (a dead leader is still named by its followers for a while)
+      const states = await Promise.all(members.map((m) => m.status()));
+      return members.find((m, i) => states[i] && states[i]!.leader === states[i]!.id);
     },
     healthy: async (ms = 20_000) => {
       const end = Date.now() + ms;
       for (;;) {
         const live = members.filter((m) => m.pid !== undefined);
         const states = await Promise.all(live.map((m) => m.status()));
-        if (states.every((s) => s?.leader)) return;
+        const leader = states[0]?.leader;
+        // every running member names the same leader, which is running and says so itself
+        if (leader && states.every((st) => st?.leader === leader) && states.some((st) => st!.id === leader)) return;
         if (Date.now() > end) throw new Error(`etcd has no leader after ${ms} ms:\n${members.map((m) => `${m.name}: ${m.log().slice(-1500)}`).join('\n')}`);
         await sleep(50);
       }
