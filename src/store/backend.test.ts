@@ -1,27 +1,20 @@
-import { describe, it, expect, beforeAll, afterAll, beforeEach, afterEach } from 'vitest';
+import { describe, it, expect, beforeEach, afterEach } from 'vitest';
 import fc from 'fast-check';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openBackend, TxnConflict, type Backend, type WatchEvent } from './index.js';
-import { etcdMissing, startEtcd, type EtcdCluster } from '../../test/helpers/etcd.js';
+import { etcdMissing, useEtcd } from '../../test/helpers/etcd.js';
 
 // etcd: one member for the file, a fresh key prefix per store (so every store starts empty)
-const noEtcd = etcdMissing();
-let etcd: EtcdCluster | undefined;
-beforeAll(async () => {
-  if (!noEtcd) etcd = await startEtcd({ members: 1 });
-});
-afterAll(async () => {
-  await etcd?.stop();
-});
+const etcd = etcdMissing() ? undefined : useEtcd('test-backend');
 
 let stores = 0;
 /** Each call opens a new, empty store. */
 const backends: [string, (dir: string) => Promise<Backend>][] = [
   ['memory', () => openBackend('memory:')],
   ['sqlite', (dir) => openBackend(`sqlite://${join(dir, `db${stores++}.sqlite`)}?sync=normal`)],
-  ...(noEtcd ? [] : [['etcd', () => openBackend(`${etcd!.endpoints}/test-backend-${stores++}`)] as [string, (dir: string) => Promise<Backend>]]),
+  ...(etcd ? [['etcd', () => openBackend(etcd.spec())] as [string, (dir: string) => Promise<Backend>]] : []),
 ];
 
 /**

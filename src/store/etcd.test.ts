@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openBackend, RevisionCompacted, StoreUnavailable, TxnConflict, ValueTooLarge, type Backend, type ExportedKeyValue, type WatchEvent } from './index.js';
 import type { EtcdBackend } from './etcd.js';
-import { etcdMissing, makeEtcdCerts, startEtcd, type EtcdCluster } from '../../test/helpers/etcd.js';
+import { etcdMissing, makeEtcdCerts, useEtcd } from '../../test/helpers/etcd.js';
 import { until } from '../../test/helpers/processes.js';
 
 const noEtcd = etcdMissing();
@@ -48,19 +48,12 @@ describe('etcd store URLs and options', () => {
 });
 
 describe.skipIf(noEtcd)('etcd store on one member', () => {
-  let etcd: EtcdCluster;
-  let n = 0;
-  const open = (options: Record<string, unknown> = {}) => openBackend(`${etcd.endpoints}/one-${n++}`, options);
-  beforeAll(async () => {
-    etcd = await startEtcd({ members: 1 });
-  });
-  afterAll(async () => {
-    await etcd?.stop();
-  });
+  const etcd = useEtcd('one');
+  const open = (options: Record<string, unknown> = {}) => openBackend(etcd.spec(), options);
 
   it('keeps each store under its prefix, and strips it from what it returns', async () => {
     const a = await open({ });
-    const b = await openBackend(etcd.endpoints, { prefix: '/other/cloud' });
+    const b = await openBackend(etcd.cluster.endpoints, { prefix: '/other/cloud' });
     try {
       const from = await b.revision();
       const events: WatchEvent[] = [];
@@ -170,19 +163,12 @@ describe.skipIf(noEtcd)('etcd store on one member', () => {
 });
 
 describe.skipIf(noEtcd)('etcd store on three members', () => {
-  let etcd: EtcdCluster;
-  let n = 0;
-  const open = (options: Record<string, unknown> = {}) => openBackend(`${etcd.endpoints}/three-${n++}`, options);
-  beforeAll(async () => {
-    etcd = await startEtcd({ members: 3 });
-  });
-  afterAll(async () => {
-    await etcd?.stop();
-  });
+  const etcd = useEtcd('three', { members: 3 });
+  const open = (options: Record<string, unknown> = {}) => openBackend(etcd.spec(), options);
   /** Starts the members that are down and waits for a leader. */
   const heal = async () => {
-    for (const m of etcd.members) if (m.pid === undefined) await m.restart();
-    await etcd.healthy();
+    for (const m of etcd.cluster.members) if (m.pid === undefined) await m.restart();
+    await etcd.cluster.healthy();
   };
 
   it('reports every member and its health', async () => {
@@ -190,8 +176,8 @@ describe.skipIf(noEtcd)('etcd store on three members', () => {
     try {
       const status = await store.status();
       expect(status.backend).toBe('etcd');
-      expect(status.members.map((m) => [m.name, m.endpoint, m.healthy, m.version]).sort()).toEqual(etcd.members.map((m) => [m.name, m.endpoint, true, '3.4.23']).sort());
-      expect(status.members.filter((m) => m.leader).map((m) => m.name)).toEqual([(await etcd.leader())!.name]);
+      expect(status.members.map((m) => [m.name, m.endpoint, m.healthy, m.version]).sort()).toEqual(etcd.cluster.members.map((m) => [m.name, m.endpoint, true, '3.4.23']).sort());
+      expect(status.members.filter((m) => m.leader).map((m) => m.name)).toEqual([(await etcd.cluster.leader())!.name]);
     } finally {
       await store.close();
     }
@@ -199,7 +185,7 @@ describe.skipIf(noEtcd)('etcd store on three members', () => {
 
   it('keeps working with one member down', async () => {
     const store = await open();
-    const follower = (await Promise.all(etcd.members.map(async (m) => ((await etcd.leader()) === m ? undefined : m)))).find(Boolean)!;
+    const follower = (await Promise.all(etcd.cluster.members.map(async (m) => ((await etcd.cluster.leader()) === m ? undefined : m)))).find(Boolean)!;
     try {
       await follower.kill();
       for (let i = 0; i < 20; i++) {
@@ -218,9 +204,9 @@ describe.skipIf(noEtcd)('etcd store on three members', () => {
     const store = await open({ requestTimeoutMs: 1500 });
     try {
       await store.txn([{ op: 'put', key: '/q', value: 'before' }]);
-      await etcd.members[0]!.kill();
-      await etcd.members[1]!.kill();
-      await until('the last member knows it has no leader', () => etcd.members[2]!.status(), (st) => st !== undefined && st.leader === undefined, 10_000);
+      await etcd.cluster.members[0]!.kill();
+      await etcd.cluster.members[1]!.kill();
+      await until('the last member knows it has no leader', () => etcd.cluster.members[2]!.status(), (st) => st !== undefined && st.leader === undefined, 10_000);
       // it says so at once (the store asks for a member with a leader) rather than wait for one
       expect(await unavailable(store.get('/q'))).toMatch(/could not read \/q within 1500 ms \(etcdserver: no leader\): is a majority of its members up and reachable\?/);
       expect(await unavailable(store.txn([{ op: 'put', key: '/q', value: 'lost?' }]))).toMatch(/^etcd at .* (could not|failed to) write \/q/);
@@ -252,11 +238,11 @@ describe.skipIf(noEtcd)('etcd store on three members', () => {
       })();
       // events before every kill: whichever member the watch stream is on, it is cut with events behind it
       await until('writes', async () => acked.length, (l) => l >= 10, 20_000);
-      for (const member of etcd.members) {
+      for (const member of etcd.cluster.members) {
         const before = acked.length;
         await member.kill();
         await member.restart();
-        await etcd.healthy();
+        await etcd.cluster.healthy();
         await until('writes after the restart', async () => acked.length, (l) => l >= before + 10, 20_000);
       }
       stop = true;
@@ -276,12 +262,12 @@ describe.skipIf(noEtcd)('etcd store on three members', () => {
   it('answers StoreUnavailable within its deadline when every member is down', async () => {
     const store = await open({ requestTimeoutMs: 1000 });
     try {
-      for (const m of etcd.members) await m.kill();
+      for (const m of etcd.cluster.members) await m.kill();
       // one after the other: the read first finds the connections dropped (a write that meets a
       // dropped connection may have been applied, and says so instead)
-      for (const call of [() => store.get('/k'), () => store.txn([{ op: 'create', key: '/k', value: 'x' }]), () => store.leaseGrant(5), () => openBackend(etcd.endpoints, { requestTimeoutMs: 1000 })]) {
+      for (const call of [() => store.get('/k'), () => store.txn([{ op: 'create', key: '/k', value: 'x' }]), () => store.leaseGrant(5), () => openBackend(etcd.cluster.endpoints, { requestTimeoutMs: 1000 })]) {
         const message = await unavailable(call());
-        for (const m of etcd.members) expect(message).toContain(m.endpoint);
+        for (const m of etcd.cluster.members) expect(message).toContain(m.endpoint);
         expect(message).toMatch(/could not .* within 1000 ms \(connection refused by /);
       }
       const status = await store.status();
@@ -294,22 +280,18 @@ describe.skipIf(noEtcd)('etcd store on three members', () => {
 });
 
 describe.skipIf(noEtcd)('etcd store over TLS', () => {
-  let etcd: EtcdCluster;
   let dir: string;
   let certs: ReturnType<typeof makeEtcdCerts>;
-  beforeAll(async () => {
+  beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), 'stratus-etcd-tls-'));
     certs = makeEtcdCerts(dir);
-    etcd = await startEtcd({ members: 1, tls: { caFile: certs.ca, certFile: certs.serverCert, keyFile: certs.serverKey } });
   });
-  afterAll(async () => {
-    await etcd?.stop();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const tls = useEtcd('tls', { members: 1, tls: () => ({ caFile: certs.ca, certFile: certs.serverCert, keyFile: certs.serverKey }) });
 
   it('connects with the CA and a client certificate, and refuses clearly without them', async () => {
-    expect(etcd.endpoints).toMatch(/^etcds:\/\//);
-    const store: Backend = await openBackend(etcd.endpoints, { cacert: certs.ca, cert: certs.clientCert, key: certs.clientKey });
+    expect(tls.cluster.endpoints).toMatch(/^etcds:\/\//);
+    const store: Backend = await openBackend(tls.cluster.endpoints, { cacert: certs.ca, cert: certs.clientCert, key: certs.clientKey });
     try {
       await store.txn([{ op: 'create', key: '/tls', value: 'yes' }]);
       expect((await store.get('/tls'))?.value).toBe('yes');
@@ -318,9 +300,9 @@ describe.skipIf(noEtcd)('etcd store over TLS', () => {
       await store.close();
     }
     // certificate options alone mean TLS, also with etcd://
-    const implied = await openBackend(etcd.endpoints.replace('etcds://', 'etcd://'), { cacert: certs.ca, cert: certs.clientCert, key: certs.clientKey });
+    const implied = await openBackend(tls.cluster.endpoints.replace('etcds://', 'etcd://'), { cacert: certs.ca, cert: certs.clientCert, key: certs.clientKey });
     await implied.close();
-    expect(await unavailable(openBackend(etcd.endpoints, { cert: certs.clientCert, key: certs.clientKey }))).toMatch(/refused the TLS connection \(unable to verify the first certificate\): check the cacert, cert and key options/);
-    expect(await unavailable(openBackend(etcd.endpoints, { cacert: certs.ca }))).toMatch(/refused the TLS connection \(.*certificate.*\): check the cacert, cert and key options/);
+    expect(await unavailable(openBackend(tls.cluster.endpoints, { cert: certs.clientCert, key: certs.clientKey }))).toMatch(/refused the TLS connection \(unable to verify the first certificate\): check the cacert, cert and key options/);
+    expect(await unavailable(openBackend(tls.cluster.endpoints, { cacert: certs.ca }))).toMatch(/refused the TLS connection \(.*certificate.*\): check the cacert, cert and key options/);
   });
 });

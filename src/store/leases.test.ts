@@ -1,25 +1,17 @@
-import { describe, it, expect, beforeAll, afterAll, beforeEach, afterEach, vi } from 'vitest';
+import { describe, it, expect, beforeEach, afterEach, vi } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LeaseNotFound, openBackend, type Backend, type WatchEvent } from './index.js';
-import { etcdMissing, startEtcd, type EtcdCluster } from '../../test/helpers/etcd.js';
+import { etcdMissing, useEtcd } from '../../test/helpers/etcd.js';
 
 // etcd: one member for the file, a fresh key prefix per test
-const noEtcd = etcdMissing();
-let etcd: EtcdCluster | undefined;
-beforeAll(async () => {
-  if (!noEtcd) etcd = await startEtcd({ members: 1 });
-});
-afterAll(async () => {
-  await etcd?.stop();
-});
+const etcd = etcdMissing() ? undefined : useEtcd('test-leases');
 
-let prefixes = 0;
 const backends: [string, (dir: string) => Promise<Backend>][] = [
   ['memory', () => openBackend('memory:')],
   ['sqlite', (dir) => openBackend(`sqlite://${join(dir, 'db.sqlite')}?sync=normal`)],
-  ...(noEtcd ? [] : [['etcd', () => openBackend(`${etcd!.endpoints}/test-leases-${prefixes++}`)] as [string, (dir: string) => Promise<Backend>]]),
+  ...(etcd ? [['etcd', () => openBackend(etcd.spec())] as [string, (dir: string) => Promise<Backend>]] : []),
 ];
 
 describe.each(backends)('%s backend leases', (name, open) => {
