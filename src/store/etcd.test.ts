@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openBackend, RevisionCompacted, StoreUnavailable, TxnConflict, ValueTooLarge, type Backend, type ExportedKeyValue, type WatchEvent } from './index.js';
 import type { EtcdBackend } from './etcd.js';
-import { etcdMissing, makeEtcdCerts, useEtcd } from '../../test/helpers/etcd.js';
+import { etcdMissing, makeEtcdCerts } from '../../test/helpers/etcd.js';
+import { useEtcd } from '../../test/helpers/etcd-suite.js';
 import { until } from '../../test/helpers/processes.js';
 
 const noEtcd = etcdMissing();

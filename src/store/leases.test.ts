@@ -3,7 +3,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LeaseNotFound, openBackend, type Backend, type WatchEvent } from './index.js';
-import { etcdMissing, useEtcd } from '../../test/helpers/etcd.js';
+import { etcdMissing } from '../../test/helpers/etcd.js';
+import { useEtcd } from '../../test/helpers/etcd-suite.js';
 
 // etcd: one member for the file, a fresh key prefix per test
 const etcd = etcdMissing() ? undefined : useEtcd('test-leases');

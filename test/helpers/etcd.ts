@@ -15,7 +15,6 @@ import { request } from 'node:https';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
-import { afterAll, beforeAll } from 'vitest';
 import { exitOf, freePort, sleep } from './processes.js';
 
 export interface EtcdTls {
@@ -82,32 +81,6 @@ export function etcdMissing(): string | undefined {
   if (process.env.CI) throw new Error(why.replace(': skipping the etcd tests', ', and CI must run the etcd tests'));
   console.warn(why);
   return why;
-}
-
-/**
- * etcd for the tests of the enclosing describe (or file): started in beforeAll, stopped in
- * afterAll. `spec()` is a store URL with a fresh key prefix (`<label>-<n>`), so each store opened
- * with it starts empty. `tls` is called in beforeAll (after hooks registered before this call).
- */
-export function useEtcd(label: string, opts: { members: 1 | 3; tls?: () => EtcdTls } = { members: 1 }): { readonly cluster: EtcdCluster; spec(): string } {
-  let cluster: EtcdCluster | undefined;
-  let n = 0;
-  beforeAll(async () => {
-    cluster = await startEtcd({ members: opts.members, tls: opts.tls?.() });
-  });
-  afterAll(async () => {
-    await cluster?.stop();
-  });
-  const started = () => {
-    if (!cluster) throw new Error('etcd is not started yet: use it inside tests and hooks');
-    return cluster;
-  };
-  return {
-    get cluster() {
-      return started();
-    },
-    spec: () => `${started().endpoints}/${label}-${n++}`,
-  };
 }
 
 /** Starts `members` etcd members on loopback and waits until they have a leader. */
