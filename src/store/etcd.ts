@@ -49,16 +49,18 @@ export class EtcdBackend implements Backend {
     this.metaCompacted = Buffer.from(`${config.prefix}/meta/compacted`);
   }
 
-  /** The etcd key of a store key, and the end of the range of store keys starting with `prefix`. */
+  /** The etcd key of a store key. */
   etcdKey(key: string): Buffer {
     return Buffer.from(this.root + key);
   }
 
+  /** etcd's range of the store keys that start with `prefix`. */
   prefixRange(prefix: string): { key: Buffer; range_end: Buffer } {
     const key = this.etcdKey(prefix);
     return { key, range_end: rangeEnd(key) };
   }
 
+  /** An etcd key-value as the store's (its key without the prefix). */
   kv(raw: Parameters<typeof toKeyValue>[0]): KeyValue {
     return toKeyValue(raw, this.rootBytes);
   }
@@ -255,7 +257,7 @@ export class EtcdBackend implements Backend {
   }
 
   async snapshot(): Promise<{ revision: number; items: AsyncIterable<ExportedKeyValue> }> {
-    return snapshotAt(this, (rev) => new RevisionCompacted(rev, Math.max(this.compacted, rev)));
+    return snapshotAt(this, (rev) => new RevisionCompacted(rev, Math.max(this.compacted, rev + 1)));
   }
 
   async load(items: AsyncIterable<LoadItem>): Promise<number> {
