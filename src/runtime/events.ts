@@ -10,6 +10,7 @@ import { eventKind } from '../model/kinds/index.js';
 import { OBJECT_KIND_LABEL, OBJECT_NAME_LABEL, SYSTEM_PROJECT, type EventSpec, type StratusEvent } from '../model/kinds/event.js';
 import { isoNow } from '../model/runtime.js';
 import { StratusError } from '../model/errors.js';
+import { BestEffort } from './best-effort.js';
 
 export interface EventTarget {
   kind: string;
@@ -17,11 +18,23 @@ export interface EventTarget {
   project?: string;
 }
 
-export class EventRecorder {
-  constructor(private readonly repo: Repository, private readonly source: string) {}
+/** The event writes of all recorders of one store: a few at a time (runtime/best-effort.ts). */
+const writers = new WeakMap<Repository, BestEffort>();
 
-  /** Records (or folds into) an event. Never throws: events are best effort. */
-  async record(target: EventTarget, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {
+export class EventRecorder {
+  private readonly writes: BestEffort;
+
+  constructor(private readonly repo: Repository, private readonly source: string) {
+    this.writes = writers.get(repo) ?? new BestEffort(8, 10_000);
+    writers.set(repo, this.writes);
+  }
+
+  /** Records (or folds into) an event, a few writes at a time, dropped when too many wait. Never throws: events are best effort. */
+  record(target: EventTarget, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {
+    return this.writes.offer(() => this.write(target, type, reason, message));
+  }
+
+  private async write(target: EventTarget, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {
     const project = target.project ?? SYSTEM_PROJECT;
     const name = eventName(target, reason, message);
     const now = isoNow(this.repo.clock);

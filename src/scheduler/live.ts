@@ -21,6 +21,7 @@ import type { Node } from '../model/kinds/node.js';
 import { isPending } from '../model/lifecycle.js';
 import type { Component } from '../runtime/component.js';
 import type { EventRecorder } from '../runtime/events.js';
+import { BestEffort } from '../runtime/best-effort.js';
 import { Engine } from './engine/engine.js';
 import { ClusterSnapshot, occupiesNode } from './engine/snapshot.js';
 import { instanceKey } from './engine/request.js';
@@ -62,6 +63,8 @@ export class Scheduler implements Component {
   private loopDone: Promise<void> | undefined;
   private lastError = '';
   private readonly noteError = (e: Error) => void (this.lastError = e.message);
+  /** Pending explanations: a few writes at a time (a new leader explains every pending instance at once). */
+  private readonly explaining = new BestEffort(8, 10_000);
 
   constructor(private readonly repo: Repository, private readonly events: EventRecorder, private readonly opts: SchedulerOptions = {}) {
     this.engine = new Engine({ policy: opts.policy ?? 'auto' });
@@ -201,7 +204,7 @@ export class Scheduler implements Component {
       this.waiting.add(u.key);
       const reason = u.explanation.nodes === 0 ? 'NoNodes' : 'Unschedulable';
       // best effort (the next pass writes it again): a store failure must not end the server
-      void this.applier.explainPending(u.instance, reason, u.message, u.explanation.nodes, u.explanation.reasons).catch(this.noteError);
+      void this.explaining.offer(() => this.applier.explainPending(u.instance, reason, u.message, u.explanation.nodes, u.explanation.reasons), this.noteError);
       void this.events.record(target(u.instance), 'Warning', 'FailedScheduling', u.message);
     }
   }
@@ -276,7 +279,7 @@ export class Scheduler implements Component {
       this.forget(p.key);
       this.waiting.add(p.key);
       const message = `waiting for ${p.preempts.length} lower-priority instance(s) preempted on node ${p.node} to stop (score ${Math.round(p.score)})`;
-      void this.applier.explainPending(inst, 'Preempting', message, this.snap.nodeCount, []).catch(this.noteError);
+      void this.explaining.offer(() => this.applier.explainPending(inst, 'Preempting', message, this.snap.nodeCount, []), this.noteError);
       void this.events.record(target(inst), 'Normal', 'Preempting', message);
     }
   }
