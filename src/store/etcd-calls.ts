@@ -29,6 +29,8 @@ const NOT_SENT = /No connection established|ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|
 
 export class EtcdCalls {
   private closed = false;
+  /** The last error a member gave, for a request that meets only open circuit breakers. */
+  private lastReal: Error | undefined;
 
   constructor(private readonly hosts: readonly string[], readonly timeoutMs: number) {}
 
@@ -45,10 +47,12 @@ export class EtcdCalls {
         this.assertOpen();
         const err = e as Error;
         if (!transient(err)) throw err;
+        if (rank(err) > 0) this.lastReal = err;
         if (!last || rank(err) >= rank(last)) last = err;
         if (TLS.test(err.message)) throw new StoreUnavailable(`etcd at ${this.where()} refused the TLS connection (${reason(err)}): check the cacert, cert and key options`);
         if (retry === 'write' && !NOT_SENT.test(err.message) && !isBrokenCircuitError(err)) {
-          throw new StoreUnavailable(`etcd at ${this.where()} failed to ${what} (${reason(last)}); the write may or may not have been applied`);
+          const hint = rank(err) === 1 ? ': is a majority of its members up and reachable?' : '';
+          throw new StoreUnavailable(`etcd at ${this.where()} failed to ${what} (${reason(err)}); the write may or may not have been applied${hint}`);
         }
         if (Date.now() + delay >= deadline) throw this.unavailable(what, last);
         await sleep(delay);
@@ -58,7 +62,8 @@ export class EtcdCalls {
 
   /** The error of a request that found no member able to answer within the deadline. */
   unavailable(what: string, err: Error): StoreUnavailable {
-    return new StoreUnavailable(`etcd at ${this.where()} could not ${what} within ${this.timeoutMs} ms (${reason(err)}): is a majority of its members up and reachable?`);
+    const why = isBrokenCircuitError(err) && this.lastReal ? `${reason(this.lastReal)}, just before` : reason(err);
+    return new StoreUnavailable(`etcd at ${this.where()} could not ${what} within ${this.timeoutMs} ms (${why}): is a majority of its members up and reachable?`);
   }
 
   private where(): string {
