@@ -45,15 +45,48 @@ export class EtcdWatch implements Watcher {
   private backoffMs = 100;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
+  /** Writers waiting until this watcher has delivered their revision (read-your-writes). */
+  private waiters: { revision: number; done: () => void }[] = [];
 
   constructor(private readonly target: EtcdWatchTarget, fromRevision: number, private readonly onEvent: (event: WatchEvent) => void) {
     this.next = fromRevision + 1;
     void this.connect();
   }
 
+  /** Whether `key` (an etcd key, prefix included) is in the range this watcher watches. */
+  covers(key: Buffer): boolean {
+    const end = this.target.rangeEnd;
+    return Buffer.compare(key, this.target.key) >= 0 && (end.length === 1 && end[0] === 0 ? true : Buffer.compare(key, end) < 0);
+  }
+
+  /**
+   * Resolves once this watcher has delivered every event up to `revision` (or is closed, or after
+   * `ms`): a write returns only when the store's watchers, and the informers fed by them, have it,
+   * as the single-process stores deliver within the commit (runtime/informer.ts relies on it).
+   */
+  waitFor(revision: number, ms: number): Promise<void> {
+    if (this.closed || this.next > revision) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(() => done(), ms);
+      const done = () => {
+        clearTimeout(timer);
+        this.waiters = this.waiters.filter((w) => w !== waiter);
+        resolve();
+      };
+      const waiter = { revision, done };
+      this.waiters.push(waiter);
+    });
+  }
+
+  private wake(): void {
+    if (this.waiters.length === 0) return;
+    for (const w of this.waiters.filter((x) => this.closed || this.next > x.revision)) w.done();
+  }
+
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.wake();
     clearTimeout(this.timer);
     this.drop();
     this.target.onClosed(this);
@@ -113,7 +146,7 @@ export class EtcdWatch implements Watcher {
     this.fragments = [];
     if (events.length === 0) {
       this.next = Math.max(this.next, revision + 1);
-      return;
+      return this.wake();
     }
     // a response holds whole revisions: drop those already delivered (a replay after a reconnect)
     const from = this.next;
@@ -124,6 +157,7 @@ export class EtcdWatch implements Watcher {
       this.onEvent(this.toEvent(ev));
       this.next = Math.max(this.next, rev + 1);
     }
+    this.wake();
   }
 
   /**

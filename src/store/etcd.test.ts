@@ -52,6 +52,25 @@ describe.skipIf(noEtcd)('etcd store on one member', () => {
   const etcd = useEtcd('one');
   const open = (options: Record<string, unknown> = {}) => openBackend(etcd.spec(), options);
 
+  it('returns from a write only once its watchers have delivered it (read-your-writes, as in one process)', async () => {
+    const store = await open();
+    try {
+      const seen: number[] = [];
+      const other: number[] = [];
+      const w = store.watch('/ryw/', await store.revision(), (e) => e.type === 'put' && seen.push(e.kv.modRevision));
+      const elsewhere = store.watch('/elsewhere/', await store.revision(), (e) => e.type === 'put' && other.push(e.kv.modRevision));
+      for (let i = 0; i < 20; i++) {
+        const { revision } = await store.txn([{ op: 'put', key: `/ryw/${i}`, value: String(i) }]);
+        expect(seen.at(-1)).toBe(revision);
+      }
+      expect(other).toEqual([]);
+      w.close();
+      elsewhere.close();
+    } finally {
+      await store.close();
+    }
+  });
+
   it('keeps each store under its prefix, and strips it from what it returns', async () => {
     const a = await open({ });
     const b = await openBackend(etcd.cluster.endpoints, { prefix: '/other/cloud' });
@@ -91,6 +110,27 @@ describe.skipIf(noEtcd)('etcd store on one member', () => {
       expect(await lax.get('/huge')).toBeUndefined();
     } finally {
       await Promise.all([small.close(), defaults.close(), lax.close()]);
+    }
+  });
+
+  it('delivers a revision that etcd sends in fragments whole, once', async () => {
+    const store = await open();
+    try {
+      const big = (c: string) => c.repeat(600_000);
+      await store.txn([{ op: 'create', key: '/f/a', value: big('a') }]);
+      await store.txn([{ op: 'create', key: '/f/b', value: big('b') }]);
+      const from = await store.revision();
+      const events: WatchEvent[] = [];
+      store.watch('/f/', from, (e) => events.push(e));
+      // with the previous values, the two events pass etcd's 1.5 MiB: it splits the response
+      const { revision } = await store.txn([{ op: 'put', key: '/f/a', value: big('A') }, { op: 'put', key: '/f/b', value: big('B') }]);
+      await store.txn([{ op: 'put', key: '/f/c', value: 'after' }]);
+      await until('the events', async () => events.length, (l) => l >= 3, 5000);
+      expect(events.map((e) => (e.type === 'put' ? [e.kv.key, e.kv.modRevision, e.kv.value.length, e.prevValue?.[0]] : e.type))).toEqual([
+        ['/f/a', revision, 600_000, 'a'], ['/f/b', revision, 600_000, 'b'], ['/f/c', revision + 1, 5, undefined],
+      ]);
+    } finally {
+      await store.close();
     }
   });
 

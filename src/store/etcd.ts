@@ -126,7 +126,19 @@ export class EtcdBackend implements Backend {
     });
     const revision = Number(res.header.revision);
     if (!res.succeeded) throw this.conflict(ops, res.responses, revision);
+    await this.delivered(ops.map((op) => this.etcdKey(op.key)), revision);
     return { revision, results: ops.map((op, i) => this.written(op, res.responses[i]!, revision)) };
+  }
+
+  /**
+   * Read-your-writes for this process: waits until every watcher of a key just written has
+   * delivered `revision` (bounded by the request deadline), as memory and sqlite deliver within the
+   * commit. A controller that writes and then reads its informer sees its own write; without this
+   * a service controller planned from a cache without the replicas it had just created.
+   */
+  private async delivered(keys: Buffer[], revision: number): Promise<void> {
+    const waiting = [...this.watchers].filter((w) => keys.some((k) => w.covers(k)));
+    if (waiting.length > 0) await Promise.all(waiting.map((w) => w.waitFor(revision, this.config.requestTimeoutMs)));
   }
 
   private compares(op: TxnOp): ICompare[] {
