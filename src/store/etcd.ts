@@ -132,13 +132,14 @@ export class EtcdBackend implements Backend {
 
   /**
    * Read-your-writes for this process: waits until every watcher of a key just written has
-   * delivered `revision` (bounded by the request deadline), as memory and sqlite deliver within the
+   * delivered `revision` (for at most 2 s), as memory and sqlite deliver within the
    * commit. A controller that writes and then reads its informer sees its own write; without this
    * a service controller planned from a cache without the replicas it had just created.
    */
   private async delivered(keys: Buffer[], revision: number): Promise<void> {
     const waiting = [...this.watchers].filter((w) => keys.some((k) => w.covers(k)));
-    if (waiting.length > 0) await Promise.all(waiting.map((w) => w.waitFor(revision, this.config.requestTimeoutMs)));
+    // bounded: a watcher reconnecting (a member restarted) costs a write at most this, not its deadline
+    if (waiting.length > 0) await Promise.all(waiting.map((w) => w.waitFor(revision, Math.min(2_000, this.config.requestTimeoutMs))));
   }
 
   private compares(op: TxnOp): ICompare[] {
