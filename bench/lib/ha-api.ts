@@ -76,13 +76,18 @@ export async function startApiTargets(etcd: string, dir: string): Promise<ApiTar
   const stop = async () => {
     await Promise.all(started.map((c) => c.stop()));
   };
+  /** Starts one child and keeps it for stop(), so that a failure of the next leaves none behind. */
+  const start = async (args: string[], e: Record<string, string> = {}) => {
+    const child = await startChild(args, e);
+    started.push(child);
+    return child;
+  };
   try {
     const children = {
-      etcd: await startChild([BIN, ...flags, '--data-dir', join(dir, 'etcd-server'), '--store', `${etcd}${PREFIX.stratus}`], env),
-      sqlite: await startChild([BIN, ...flags, '--data-dir', join(dir, 'sqlite-server')], env),
-      bare: await startChild(['--import', 'tsx', join(ROOT, 'bench/lib/ha-bare-etcd.ts'), etcd, PREFIX.bare]),
+      etcd: await start([BIN, ...flags, '--data-dir', join(dir, 'etcd-server'), '--store', `${etcd}${PREFIX.stratus}`], env),
+      sqlite: await start([BIN, ...flags, '--data-dir', join(dir, 'sqlite-server')], env),
+      bare: await start(['--import', 'tsx', join(ROOT, 'bench/lib/ha-bare-etcd.ts'), etcd, PREFIX.bare]),
     };
-    started.push(...Object.values(children));
     for (const t of ['etcd', 'sqlite'] as const) await adminJson(children[t].url, 'POST', '/v1/projects', { metadata: { name: 'bench' }, spec: {} });
     return { children, stop };
   } catch (e) {
