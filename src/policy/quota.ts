@@ -16,7 +16,7 @@ import { QUOTAS, type Project, type Quotas } from '../model/kinds/project.js';
 import { StratusError } from '../model/errors.js';
 import type { AdmissionPlugin } from './admission.js';
 import type { Component } from '../runtime/component.js';
-import type { Subscription } from '../runtime/informer.js';
+import type { Informer, Subscription } from '../runtime/informer.js';
 import { Informers } from '../runtime/informers.js';
 
 export const RESERVATION_MS = 5000;
@@ -57,6 +57,8 @@ export class QuotaTracker implements Component {
   private readonly byProject = new Map<string, Usage>();
   private readonly reservations = new Map<string, { project: string; usage: Usage; until: number }>();
   private subs: Subscription[] = [];
+  /** The projects' informer: their quotas, read without a store round trip on every create. */
+  private projects: Informer<Project> | undefined;
 
   /**
    * `onChange`: told the project whose counted usage (`counted`) changed, once per change.
@@ -66,6 +68,9 @@ export class QuotaTracker implements Component {
 
   /** Subscribes to each quota kind's informer (what it holds is counted at once; after a resync, the differences). */
   async start(): Promise<void> {
+    const projects = this.informers.of<Project>(projectKind);
+    this.subs.push(await projects.use());
+    this.projects = projects;
     for (const kind of QUOTA_KINDS) {
       this.subs.push(await this.informers.of(kind).use({
         add: (o) => this.set(kind, o),
@@ -98,7 +103,9 @@ export class QuotaTracker implements Component {
 
   readonly admission: AdmissionPlugin = async (req) => {
     if (!req.kind.quota || req.op !== 'create' || !req.project || !req.object) return;
-    const project = await this.repo.find<Project>(projectKind, req.project);
+    // the cached project (an informer is as fresh as the store's watch: a quota changed on another
+    // server applies within its delivery), else the store's
+    const project = this.projects?.get(req.project) ?? await this.repo.find<Project>(projectKind, req.project);
     const quotas = project?.spec.quotas;
     if (!quotas) return;
     const asked = usageOf(req.kind, req.object as StoredObject);
