@@ -34,21 +34,25 @@ export class EventRecorder {
     return this.writes.offer(() => this.write(target, type, reason, message));
   }
 
+  /** A new event is one create; a repeat (the create finds it) folds into it: count + 1. */
   private async write(target: EventTarget, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {
     const project = target.project ?? SYSTEM_PROJECT;
     const name = eventName(target, reason, message);
     const now = isoNow(this.repo.clock);
     try {
-      const updated = await this.repo.update<StratusEvent>(eventKind, name, project, (ev) => ({
-        ...ev,
-        spec: { ...ev.spec, count: (ev.spec.count ?? 1) + 1, lastTime: now },
-      }));
-      if (updated) return;
-      const spec: EventSpec = { type, reason, message: message.slice(0, 4096), object: { kind: target.kind, name: target.name }, source: this.source, count: 1, firstTime: now, lastTime: now };
-      await this.repo.create(eventKind, {
-        metadata: { name, project, labels: { [OBJECT_KIND_LABEL]: target.kind, [OBJECT_NAME_LABEL]: target.name, 'stratus.io/reason': reason } },
-        spec,
-      });
+      try {
+        const spec: EventSpec = { type, reason, message: message.slice(0, 4096), object: { kind: target.kind, name: target.name }, source: this.source, count: 1, firstTime: now, lastTime: now };
+        await this.repo.create(eventKind, {
+          metadata: { name, project, labels: { [OBJECT_KIND_LABEL]: target.kind, [OBJECT_NAME_LABEL]: target.name, 'stratus.io/reason': reason } },
+          spec,
+        });
+      } catch (e) {
+        if (!(e instanceof StratusError && e.code === 'STRATUS_ERR_ALREADY_EXISTS')) throw e;
+        await this.repo.update<StratusEvent>(eventKind, name, project, (ev) => ({
+          ...ev,
+          spec: { ...ev.spec, count: (ev.spec.count ?? 1) + 1, lastTime: now },
+        }));
+      }
     } catch (e) {
       if (e instanceof StratusError && (e.code === 'STRATUS_ERR_ALREADY_EXISTS' || e.code === 'STRATUS_ERR_NOT_FOUND' || e.code === 'STRATUS_ERR_CONFLICT')) return;
       // A store error while recording an event must not break the caller's work.
