@@ -54,6 +54,12 @@ export class Scheduler implements Component {
   private readonly pending = new Map<string, Instance>();
   /** Keys that fit nowhere at the last try; retried when capacity changes. */
   private readonly waiting = new Set<string>();
+  /**
+   * Pending and not waiting (new, or to try again): what a round takes when capacity did not
+   * change, without scanning every pending instance (thousands waiting for capacity made each new
+   * one cost a scan of them all).
+   */
+  private readonly fresh = new Set<string>();
   private subs: Subscription[] = [];
   private readonly informers: Informers;
   private running = false;
@@ -108,6 +114,7 @@ export class Scheduler implements Component {
     this.snap = ClusterSnapshot.from([...nodes.items.values()], all);
     this.pending.clear();
     this.waiting.clear();
+    this.fresh.clear();
     for (const i of all) if (isPending(i)) this.pending.set(instanceKey(i), i);
     this.applier.ledger.clear();
     for (const kv of ledger.items.values()) this.onLedger(kv, false);
@@ -134,11 +141,15 @@ export class Scheduler implements Component {
       this.snap.bind(inst);
     }
     if (!deleted && isPending(inst)) {
-      if (!this.pending.has(key)) this.waiting.delete(key);
+      if (!this.pending.has(key)) {
+        this.waiting.delete(key);
+        this.fresh.add(key);
+      }
       this.pending.set(key, inst);
     } else {
       this.pending.delete(key);
       this.waiting.delete(key);
+      this.fresh.delete(key);
     }
     this.wake();
   }
@@ -180,10 +191,22 @@ export class Scheduler implements Component {
       this.lastRetry = this.repo.clock.now();
     }
     const out: Instance[] = [];
-    for (const [key, inst] of this.pending) {
-      if (!retry && this.waiting.has(key)) continue;
+    const size = this.opts.batchSize ?? 2000;
+    if (retry) {
+      for (const inst of this.pending.values()) {
+        out.push(inst);
+        if (out.length >= size) break;
+      }
+      return out;
+    }
+    for (const key of this.fresh) {
+      const inst = this.pending.get(key);
+      if (!inst || this.waiting.has(key)) {
+        this.fresh.delete(key);
+        continue;
+      }
       out.push(inst);
-      if (out.length >= (this.opts.batchSize ?? 2000)) break;
+      if (out.length >= size) break;
     }
     return out;
   }
@@ -202,6 +225,7 @@ export class Scheduler implements Component {
     await Promise.all([...perNode.values()].map((ps) => this.bindNode(ps, byKey)));
     for (const u of plan.unplaced) {
       this.waiting.add(u.key);
+      this.fresh.delete(u.key);
       const reason = u.explanation.nodes === 0 ? 'NoNodes' : 'Unschedulable';
       // best effort (the next pass writes it again): a store failure must not end the server
       void this.explaining.offer(() => this.applier.explainPending(u.instance, reason, u.message, u.explanation.nodes, u.explanation.reasons), this.noteError);
@@ -246,13 +270,17 @@ export class Scheduler implements Component {
     this.stats.bound++;
     this.pending.delete(p.key);
     this.waiting.delete(p.key);
+    this.fresh.delete(p.key);
     this.snap.bind(instance);
     void this.events.record(target(planned), 'Normal', 'Scheduled', `assigned to node ${p.node} (score ${Math.round(p.score)})`);
   }
 
   private refused(key: string, outcome: 'conflict' | 'gone'): void {
     this.forget(key);
-    if (outcome === 'gone') this.pending.delete(key);
+    if (outcome === 'gone') {
+      this.pending.delete(key);
+      this.fresh.delete(key);
+    }
     else {
       this.stats.conflicts++;
       this.capacityChanged = true;
@@ -278,6 +306,7 @@ export class Scheduler implements Component {
       const inst = byKey.get(p.key)!;
       this.forget(p.key);
       this.waiting.add(p.key);
+      this.fresh.delete(p.key);
       const message = `waiting for ${p.preempts.length} lower-priority instance(s) preempted on node ${p.node} to stop (score ${Math.round(p.score)})`;
       void this.explaining.offer(() => this.applier.explainPending(inst, 'Preempting', message, this.snap.nodeCount, []), this.noteError);
       void this.events.record(target(inst), 'Normal', 'Preempting', message);
