@@ -40,7 +40,7 @@ export function toErrorResponse(err: unknown): { status: number; body: ErrorBody
   if (err instanceof StratusError) return respond(err.code, err.message, err.details);
   if (err instanceof RevisionCompacted) return respond('STRATUS_ERR_REVISION_COMPACTED', err.message, { compacted: err.compacted });
   if (err instanceof TxnConflict) return respond('STRATUS_ERR_CONFLICT', err.message);
-  if (err instanceof StoreUnavailable) return respond('STRATUS_ERR_STORE_UNAVAILABLE', `the store cannot answer now; try again (a write may or may not have been applied: read it back): ${err.message}`);
+  if (err instanceof StoreUnavailable) return respond('STRATUS_ERR_STORE_UNAVAILABLE', `the store cannot answer now; try again (a write that got this answer may or may not have been applied: read it back): ${err.message}`);
   if (err instanceof ValueTooLarge) return respond('STRATUS_ERR_PAYLOAD_TOO_LARGE', `the object is too large to store: ${err.size} bytes stored, the limit is ${err.limit}`, { size: err.size, limit: err.limit });
   const e = err as FastifyishError;
   if (e instanceof SyntaxError || e?.name === 'SyntaxError') return respond('STRATUS_ERR_INVALID_JSON', `the body is not valid JSON: ${e.message}`);

@@ -213,7 +213,8 @@ export function registerBackend(scheme: string, factory: BackendFactory): void {
 export async function openBackend(spec: string, options: BackendOptions = {}): Promise<Backend> {
   let url: URL;
   try {
-    const hosts = /^([a-z][a-z0-9+.-]*:\/\/)([^/?#]*,[^/?#]*)(.*)$/is.exec(spec);
+    // several hosts (etcd's): the authority is kept whole for the backend to parse (etcd's one host too, to name a bad port)
+    const hosts = /^(etcds?:\/\/)([^/?#]*)(.*)$/is.exec(spec) ?? /^([a-z][a-z0-9+.-]*:\/\/)([^/?#]*,[^/?#]*)(.*)$/is.exec(spec);
     url = new URL(hosts ? hosts[1]! + encodeURIComponent(hosts[2]!) + hosts[3]! : spec);
   } catch {
     throw new Error(`store ${JSON.stringify(spec)} is not a URL (use e.g. sqlite:///path/to/stratus.db, memory:, etcd://host:2379)`);
