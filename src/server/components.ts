@@ -37,9 +37,10 @@ export interface ComponentOptions {
  */
 export function serverComponents(options: ComponentOptions): (ctx: ServerContext) => Component[] {
   return (ctx) => {
-    const ttlSeconds = options.leaderTtlSeconds ?? (ctx.backend.name === 'etcd' ? 3 : 10);
+    const shared = ctx.backend.name === 'etcd'; // several servers may share it: who leads is worth a log line
+    const ttlSeconds = options.leaderTtlSeconds ?? (shared ? 3 : 10);
     // the server's shared informers (ServerContext.informers), which the API side's auth cache and quota use too
-    const out: Component[] = [new WhileLeading(ctx.repo, { election: CONTROLLERS_ELECTION, identity: ctx.identity, ttlSeconds, log: (m) => console.error(`stratus server: ${m}`) }, () => leaderComponents(ctx, options, ctx.informers))];
+    const out: Component[] = [new WhileLeading(ctx.repo, { election: CONTROLLERS_ELECTION, identity: ctx.identity, ttlSeconds, ...(shared ? { log: (m: string) => console.error(`stratus server: ${m}`) } : {}) }, () => leaderComponents(ctx, options, ctx.informers))];
     if (options.agent) out.push(embeddedAgent(ctx, options.agent));
     return out;
   };
