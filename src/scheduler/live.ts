@@ -147,9 +147,7 @@ export class Scheduler implements Component {
       }
       this.pending.set(key, inst);
     } else {
-      this.pending.delete(key);
-      this.waiting.delete(key);
-      this.fresh.delete(key);
+      this.drop(key);
     }
     this.wake();
   }
@@ -224,8 +222,7 @@ export class Scheduler implements Component {
     }
     await Promise.all([...perNode.values()].map((ps) => this.bindNode(ps, byKey)));
     for (const u of plan.unplaced) {
-      this.waiting.add(u.key);
-      this.fresh.delete(u.key);
+      this.markWaiting(u.key);
       const reason = u.explanation.nodes === 0 ? 'NoNodes' : 'Unschedulable';
       // best effort (the next pass writes it again): a store failure must not end the server
       void this.explaining.offer(() => this.applier.explainPending(u.instance, reason, u.message, u.explanation.nodes, u.explanation.reasons), this.noteError);
@@ -268,19 +265,14 @@ export class Scheduler implements Component {
 
   private bound(p: Placement, planned: Instance, instance: Instance): void {
     this.stats.bound++;
-    this.pending.delete(p.key);
-    this.waiting.delete(p.key);
-    this.fresh.delete(p.key);
+    this.drop(p.key);
     this.snap.bind(instance);
     void this.events.record(target(planned), 'Normal', 'Scheduled', `assigned to node ${p.node} (score ${Math.round(p.score)})`);
   }
 
   private refused(key: string, outcome: 'conflict' | 'gone'): void {
     this.forget(key);
-    if (outcome === 'gone') {
-      this.pending.delete(key);
-      this.fresh.delete(key);
-    }
+    if (outcome === 'gone') this.drop(key);
     else {
       this.stats.conflicts++;
       this.capacityChanged = true;
@@ -291,6 +283,19 @@ export class Scheduler implements Component {
    * Drops a placement this scheduler assumed but did not commit. A record the watch has since
    * replaced with a real binding (by another scheduler, say) is the truth and stays.
    */
+  /** No longer pending (bound, finished, gone): out of every set the rounds draw from. */
+  private drop(key: string): void {
+    this.pending.delete(key);
+    this.waiting.delete(key);
+    this.fresh.delete(key);
+  }
+
+  /** Pending, and tried again only when capacity changes. */
+  private markWaiting(key: string): void {
+    this.waiting.add(key);
+    this.fresh.delete(key);
+  }
+
   private forget(key: string): void {
     if (this.snap.instance(key)?.assumed) this.snap.release(key);
   }
@@ -305,8 +310,7 @@ export class Scheduler implements Component {
       if (p.preempts.length === 0) continue;
       const inst = byKey.get(p.key)!;
       this.forget(p.key);
-      this.waiting.add(p.key);
-      this.fresh.delete(p.key);
+      this.markWaiting(p.key);
       const message = `waiting for ${p.preempts.length} lower-priority instance(s) preempted on node ${p.node} to stop (score ${Math.round(p.score)})`;
       void this.explaining.offer(() => this.applier.explainPending(inst, 'Preempting', message, this.snap.nodeCount, []), this.noteError);
       void this.events.record(target(inst), 'Normal', 'Preempting', message);
