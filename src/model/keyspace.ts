@@ -11,6 +11,7 @@
  *   /internal/bootstrapped                                  the cluster's first start happened (server/bootstrap.ts)
  *   /internal/leader/<name>                                 → {holder}: who leads, bound to its lease (runtime/leader.ts)
  *   /internal/servers/<name>                                → a running server (URL, version), bound to its lease (server/registry.ts)
+ *   /internal/usage/nodes/<node>                            → a node's latest usage report, one write per report (api/routes/usage.ts)
  *   /internal/ipam/networks/<project>/<network>             a network's allocation (controllers/network/ipam.ts)
  *   /internal/ipam/blocks/<a.b.c.0>                         a claimed block of address space
  *   /internal/ipam/vnis/<vni>                               a claimed VXLAN id
@@ -98,6 +99,15 @@ const SERVERS = prefix('/internal/servers/');
 export const serverKeys = {
   prefix: SERVERS,
   key: (name: string) => key(SERVERS + name),
+};
+
+const USAGE_NODES = prefix('/internal/usage/nodes/');
+
+/** Each node's latest usage report (model/usage.ts), overwritten by each report; servers keep the history in memory (runtime/usage.ts). */
+export const usageKeys = {
+  prefix: USAGE_NODES,
+  key: (node: string) => key(USAGE_NODES + node),
+  nodeOf: (k: string) => k.slice(USAGE_NODES.length),
 };
 
 const IPAM_NETWORKS = prefix('/internal/ipam/networks/');
