@@ -25,6 +25,7 @@ import { LogsServer } from './logs-server.js';
 import { prepareInstance } from './prepare.js';
 import { lockDataDir } from './lock.js';
 import { GpuShares, hasGpuShare } from './gpu.js';
+import type { ServiceTraffic } from '../../model/usage.js';
 
 /**
  * Networking on a node, as the agent uses it. Without one, instances share the host's network.
@@ -45,6 +46,8 @@ export interface InstanceNetworking {
   /** After the first list of instances: everything this node should have is known (clean up the rest). */
   synced(instances: Instance[]): Promise<void>;
   stop(): Promise<void>;
+  /** Cumulative per-service counters of this node's load balancers, for the usage reports (node/agent/usage.ts); absent: none sent. */
+  serviceTraffic?(): Promise<ServiceTraffic[]>;
 }
 
 export interface InstanceNetworkingContext {
