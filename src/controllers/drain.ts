@@ -14,7 +14,7 @@
  * the budget no longer holds: everything left stops.
  */
 import type { Instance } from '../model/kinds/instance.js';
-import { amount, SERVICE_LABEL, type Service } from '../model/kinds/service.js';
+import { amount, replicasOf as wantedOf, SERVICE_LABEL, type Service } from '../model/kinds/service.js';
 import { isDraining, isReady } from './rollout.js';
 import { plural } from '../model/format.js';
 
@@ -41,7 +41,7 @@ export function planDrain(onNode: Instance[], replicasOf: (project: string, serv
       continue;
     }
     const key = `${i.metadata.project}/${name}`;
-    const R = svc.spec.replicas;
+    const R = wantedOf(svc);
     const budget = Math.max(1, amount(svc.spec.update?.maxUnavailable, R, 0, 'down'));
     if (!room.has(key)) {
       const available = replicasOf(i.metadata.project!, name!).filter((r) => isReady(r) && !isDraining(r)).length;

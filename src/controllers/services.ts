@@ -13,7 +13,7 @@ import type { Repository } from '../store/repository.js';
 import { instanceKind, secretKind, serviceKind } from '../model/kinds/index.js';
 import { plural } from '../model/format.js';
 import type { Instance, InstanceSpec } from '../model/kinds/instance.js';
-import { REVISION_LABEL, SERVICE_LABEL, type Service } from '../model/kinds/service.js';
+import { replicasOf, REVISION_LABEL, SERVICE_LABEL, type Service } from '../model/kinds/service.js';
 import { StratusError } from '../model/errors.js';
 import { every, type Component } from '../runtime/component.js';
 import type { Admission } from '../policy/admission.js';
@@ -22,6 +22,7 @@ import type { EventRecorder } from '../runtime/events.js';
 import type { Subscription } from '../runtime/informer.js';
 import { byLabel, byProject, Informers } from '../runtime/informers.js';
 import { runWorkers, WorkQueue } from '../runtime/workqueue.js';
+import type { QueueObserver } from '../runtime/observers.js';
 import { drainMs, planRollout, type RolloutPlan } from './rollout.js';
 import { secretChanged, secretStamp } from './secret-stamp.js';
 import type { Secret } from '../model/kinds/secret.js';
@@ -42,6 +43,8 @@ export interface ServiceControllerOptions {
   resyncMs?: number;
   /** The server's shared informers (default: this controller's own). */
   informers?: Informers;
+  /** Told the work queue's depth and each pass's latency (the server's /metrics). */
+  queueObserver?: QueueObserver;
 }
 
 export class ServiceController implements Component {
@@ -68,7 +71,7 @@ export class ServiceController implements Component {
   /** Every service is queued at start (the informers replay what they hold), then as it, its replicas or its secrets change. */
   async start(): Promise<void> {
     // a failure other than a conflict waits 100 ms, then longer, up to the resync period
-    this.queue = new WorkQueue<string>({ baseMs: 100, maxMs: this.opts.resyncMs ?? 2000 });
+    this.queue = new WorkQueue<string>({ baseMs: 100, maxMs: this.opts.resyncMs ?? 2000, name: this.name, ...(this.opts.queueObserver ? { observer: this.opts.queueObserver } : {}) });
     this.instances.addIndex(byService);
     this.services.addIndex(byProject);
     const queueService = (s: Service) => this.enqueue(s.metadata.project!, s.metadata.name);
@@ -138,11 +141,13 @@ export class ServiceController implements Component {
   /** One pass over one service. Exposed for tests. */
   async reconcile(project: string, name: string): Promise<void> {
     const replicas = this.instances.byIndex(byService, `${project}/${name}`);
-    const svc = await this.repo.find<Service>(serviceKind, name, project);
-    if (!svc) {
+    const stored = await this.repo.find<Service>(serviceKind, name, project);
+    if (!stored) {
       for (const i of replicas) await this.remove(i);
       return;
     }
+    // with spec.autoscale the count is the autoscaler's (status.autoscale), spec.replicas stays as written
+    const svc: Service = { ...stored, spec: { ...stored.spec, replicas: replicasOf(stored) } };
     const plan = planRollout(svc, replicas, this.repo.clock.now(), await secretStamp(this.repo, project, svc.spec.template.spec));
     if (plan.started) void this.events.record(target(svc), 'Normal', 'RolloutStarted', `rolling out revision ${plan.started} to ${plural(svc.spec.replicas, 'replica')}`);
     for (const r of plan.remove) {
@@ -156,7 +161,7 @@ export class ServiceController implements Component {
     if (plan.drain.length > 0) this.queue.addAfter(`${project}/${name}`, drainMs(svc) + 50);
     const created = await this.createReplicas(svc, plan);
     if (plan.rollback) await this.rollback(svc, plan);
-    await this.publish(svc, plan, created);
+    await this.publish(stored, plan, created);
   }
 
   private async createReplicas(svc: Service, plan: RolloutPlan): Promise<string | undefined> {

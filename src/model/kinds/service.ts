@@ -9,9 +9,11 @@ import { Conditions, DnsLabel, LabelMap, StringEnum, Strict, Timestamp } from '.
 import { HostPort, InstanceSpecSchema, instanceRefs, normalizeInstanceSpec, type InstanceSpec, type InstanceSpecInput } from './instance.js';
 import { redactService } from '../redact.js';
 import type { FieldProblem } from '../errors.js';
+import type { DescribeLine } from '../checklist.js';
 import { labelKeyProblem, labelValueProblem } from '../labels.js';
 import { age } from '../format.js';
 import { QUANTITY_SHAPE } from '../quantity-fields.js';
+import { AutoscaleSchema, AutoscaleStatusSchema, autoscaleProblems, describeAutoscale, replicasWanted } from './service-autoscale.js';
 
 /** An absolute count or a percentage of the replicas ("25%"). */
 const Amount = (description: string) =>
@@ -55,6 +57,7 @@ export const ServiceSpecSchema = Type.Object(
     ports: Type.Optional(Type.Array(ServicePort, { maxItems: 32, description: 'Ports of the service\'s stable address. Default: the template\'s ports, at the same numbers (an empty list: none).' })),
     loadBalancer: Type.Optional(Type.Object({ algorithm: Type.Optional(StringEnum(['round-robin', 'least-connections'])) }, Strict)),
     paused: Type.Optional(Type.Boolean({ description: 'Stop rolling out changes (replicas are still replaced).' })),
+    autoscale: Type.Optional(AutoscaleSchema),
   },
   Strict,
 );
@@ -86,6 +89,7 @@ export const ServiceStatusSchema = Type.Object(
     address: Type.Optional(Type.String({ description: 'The stable virtual address of the service.' })),
     hostPorts: Type.Optional(Type.Array(HostPort, { maxItems: 32, description: 'Host networking: each port of the service and the host port it answers on, on every node that balances it there (its publish port, else one the control plane chose from the node-port range). Set while the cluster has nodes with host networking.' })),
     observedGeneration: Type.Optional(Type.Integer({ minimum: 0 })),
+    autoscale: Type.Optional(AutoscaleStatusSchema),
   },
   Strict,
 );
@@ -103,6 +107,11 @@ export function servicePortsOf(spec: Pick<ServiceSpec, 'ports' | 'template'>): S
 export type ServiceStatus = Static<typeof ServiceStatusSchema>;
 export type Service = StoredObject<ServiceSpec, ServiceStatus>;
 export type HistoryItem = Static<typeof HistoryEntry>;
+
+/** The replicas the services controller keeps: spec.replicas, or the autoscaler's count (service-autoscale.ts). */
+export function replicasOf(svc: Pick<Service, 'spec' | 'status'>): number {
+  return replicasWanted(svc.spec, svc.status);
+}
 
 /** The label every replica of service S carries; the controller finds replicas by it. */
 export const SERVICE_LABEL = 'stratus.io/service';
@@ -134,6 +143,7 @@ function normalizeService(spec: Static<typeof ServiceSpecSchema>, problems: Fiel
   if (u && (u.strategy ?? 'rolling') === 'rolling' && amount(u.maxSurge, replicas, 1, 'up') === 0 && amount(u.maxUnavailable, replicas, 0, 'down') === 0) {
     problems.push({ path: 'spec.update', message: 'maxSurge and maxUnavailable cannot both be 0: a rolling update could never make progress' });
   }
+  autoscaleProblems(spec.autoscale, problems);
   const seen = new Set<string>();
   spec.ports?.forEach((p, i) => {
     const key = `${p.port}/${p.protocol ?? 'tcp'}`;
@@ -160,9 +170,10 @@ export const serviceKind = defineKind({
   lifecycle: { owns: ['instance'] },
   admission: ['reserved-env', 'published-ports', 'unisolated', 'secret-refs', 'refs-exist'],
   stack: { section: 'services', template: true },
+  describe: (o) => describeService(o as Service),
   columns: [
     { header: 'NAME', get: (o) => o.metadata.name },
-    { header: 'READY', get: (o) => `${(o as Service).status?.ready ?? 0}/${(o as Service).spec.replicas}` },
+    { header: 'READY', get: (o) => `${(o as Service).status?.ready ?? 0}/${replicasOf(o as Service)}` },
     { header: 'UP-TO-DATE', get: (o) => String((o as Service).status?.updated ?? 0) },
     { header: 'AVAILABLE', get: (o) => String((o as Service).status?.available ?? 0) },
     { header: 'REVISION', get: (o) => String((o as Service).status?.revision ?? '') },
@@ -173,3 +184,18 @@ export const serviceKind = defineKind({
     { header: 'MESSAGE', get: (o) => (o as Service).status?.message ?? '', wide: true },
   ],
 });
+
+/** Phase and why, replicas, address, revision, conditions, autoscaling and its last decisions. */
+function describeService(s: Service): DescribeLine[] {
+  const st = s.status;
+  const out: DescribeLine[] = [{ field: 'Status', value: st?.phase ?? 'Unknown' }];
+  if (st?.message) out.push({ field: 'Message', value: st.message });
+  out.push({ field: 'Replicas', value: `${replicasOf(s)} wanted, ${st?.replicas ?? 0} running, ${st?.ready ?? 0} ready, ${st?.available ?? 0} available, ${st?.updated ?? 0} updated` });
+  if (st?.revision !== undefined) out.push({ field: 'Revision', value: String(st.revision) });
+  if (st?.address) out.push({ field: 'Address', value: st.address });
+  if (st?.hostPorts?.length) out.push({ field: 'Host ports', value: st.hostPorts.map((h) => `${h.port}:${h.hostPort}/${h.protocol}`).join(', ') });
+  if (s.spec.autoscale) out.push(...describeAutoscale(s.spec.autoscale, st?.autoscale, replicasOf(s)));
+  for (const c of st?.conditions ?? []) out.push({ text: `  ${c.type}=${c.status}${c.reason ? ` ${c.reason}` : ''}${c.message ? `: ${c.message}` : ''}` });
+  if (st?.history?.length) out.push({ title: 'History', headers: ['REVISION', 'STATE', 'CREATED', 'REASON'], rows: st.history.map((h) => [String(h.revision), h.state, h.createdAt, h.reason ?? '']) });
+  return out;
+}

@@ -3,7 +3,7 @@
  * (the server's apply), and what `stratus apply` follows to the end (rollouts).
  */
 import type { StoredObject } from '../kind.js';
-import type { Service } from '../kinds/service.js';
+import { replicasOf, type Service } from '../kinds/service.js';
 import type { Instance } from '../kinds/instance.js';
 
 export interface Health {
@@ -25,7 +25,7 @@ export function health(kind: string, obj: StoredObject | undefined, applied?: St
 
 function serviceHealth(s: Service, applied: Service | undefined): Health {
   const st = s.status ?? {};
-  const R = s.spec.replicas;
+  const R = replicasOf(s);
   const fraction = R === 0 ? 1 : Math.min(1, (st.available ?? 0) / R);
   const failedRev = st.history?.filter((h) => h.state === 'failed').at(-1);
   if (applied && JSON.stringify(s.spec.template) !== JSON.stringify(applied.spec.template) && failedRev) {
