@@ -23,6 +23,7 @@ import { cascadeOrder, isDeleting } from '../model/cascade.js';
 import { StratusError } from '../model/errors.js';
 import { every, type Component } from '../runtime/component.js';
 import { runWorkers, WorkQueue } from '../runtime/workqueue.js';
+import type { QueueObserver } from '../runtime/observers.js';
 import type { Subscription } from '../runtime/informer.js';
 import { Informers } from '../runtime/informers.js';
 import type { Admission } from '../policy/admission.js';
@@ -41,6 +42,8 @@ export interface ProjectDeleteOptions {
   resyncMs?: number;
   /** The server's shared informers (default: this controller's own). */
   informers?: Informers;
+  /** Told the work queue's depth and each pass's latency (the server's /metrics). */
+  queueObserver?: QueueObserver;
 }
 
 export interface ProjectDeleteDeps {
@@ -66,7 +69,7 @@ export class ProjectDeleteController implements Component {
   }
 
   async start(): Promise<void> {
-    this.queue = new WorkQueue<string>({ baseMs: this.opts.retryMs ?? 100, maxMs: this.opts.maxRetryMs ?? 5000 });
+    this.queue = new WorkQueue<string>({ baseMs: this.opts.retryMs ?? 100, maxMs: this.opts.maxRetryMs ?? 5000, name: this.name, ...(this.opts.queueObserver ? { observer: this.opts.queueObserver } : {}) });
     this.workers = runWorkers(this.queue, async (name) => {
       if (!(await this.reconcile(name))) throw new StillHolding(name);
     }, {

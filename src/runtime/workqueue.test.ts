@@ -145,3 +145,32 @@ describe('WorkQueue', () => {
     expect(runs).toBeLessThan(20);
   });
 });
+
+describe('WorkQueue observer', () => {
+  it('reports the depth while registered, each reconcile with its outcome, and unregisters at shutDown', async () => {
+    const depths = new Map<string, () => number>();
+    const seen: { name: string; ok: boolean }[] = [];
+    const observer = {
+      queue: (name: string, depth: () => number) => {
+        depths.set(name, depth);
+        return () => void depths.delete(name);
+      },
+      reconciled: (name: string, seconds: number, ok: boolean) => {
+        expect(seconds).toBeGreaterThanOrEqual(0);
+        seen.push({ name, ok });
+      },
+    };
+    const q = new WorkQueue<string>({ observer, name: 'things', schedule: manualSchedule().schedule });
+    q.add('a');
+    q.add('b');
+    expect(depths.get('things')!()).toBe(2);
+    const done = runWorkers(q, async (key) => {
+      if (key === 'b') throw new Error('no');
+    }, { maxRetries: 0 });
+    await new Promise((r) => setTimeout(r, 10));
+    expect(seen).toEqual([{ name: 'things', ok: true }, { name: 'things', ok: false }]);
+    q.shutDown();
+    await done;
+    expect(depths.has('things')).toBe(false);
+  });
+});

@@ -14,6 +14,7 @@
  * - `addRateLimited` adds after the key's backoff, which doubles with each call until `forget`.
  * - `shutDown` wakes every waiting `get` with undefined; later adds are ignored.
  */
+import type { QueueObserver } from './observers.js';
 
 /** Runs `fn` after `ms`; returns a cancel function. Injectable for tests. */
 export type Schedule = (fn: () => void, ms: number) => () => void;
@@ -30,6 +31,10 @@ export interface WorkQueueOptions {
   /** Longest retry delay in ms (default 60 s). */
   maxMs?: number;
   schedule?: Schedule;
+  /** Reports the queue's depth and each reconcile's latency under `name` (the server's /metrics). */
+  observer?: QueueObserver;
+  /** The queue's name for the observer (default "queue"). */
+  name?: string;
 }
 
 export class WorkQueue<K = string> {
@@ -43,11 +48,15 @@ export class WorkQueue<K = string> {
   private readonly baseMs: number;
   private readonly maxMs: number;
   private readonly schedule: Schedule;
+  /** Told of each reconcile by runWorkers; unregistered at shutDown. */
+  readonly observed: { name: string; observer: QueueObserver; unregister: () => void } | undefined;
 
   constructor(options: WorkQueueOptions = {}) {
     this.baseMs = options.baseMs ?? 5;
     this.maxMs = options.maxMs ?? 60_000;
     this.schedule = options.schedule ?? timerSchedule;
+    const { observer, name = 'queue' } = options;
+    if (observer) this.observed = { name, observer, unregister: observer.queue(name, () => this.length) };
   }
 
   /** Queues `key` unless it waits already; one being processed is queued again at its `done`. */
@@ -117,6 +126,7 @@ export class WorkQueue<K = string> {
   }
 
   shutDown(): void {
+    if (!this.shuttingDown) this.observed?.unregister();
     this.shuttingDown = true;
     for (const cancel of this.waiting.values()) cancel();
     this.waiting.clear();
@@ -152,10 +162,14 @@ export async function runWorkers<K>(queue: WorkQueue<K>, reconcile: (key: K) => 
   const maxRetries = options.maxRetries ?? 15;
   const worker = async () => {
     for (let key = await queue.get(); key !== undefined; key = await queue.get()) {
+      const started = performance.now();
+      const observed = (ok: boolean) => queue.observed?.observer.reconciled(queue.observed.name, (performance.now() - started) / 1000, ok);
       try {
         await reconcile(key);
+        observed(true);
         queue.forget(key);
       } catch (e) {
+        observed(false);
         const retrying = queue.retries(key) < maxRetries;
         if (retrying) queue.addRateLimited(key);
         else queue.forget(key);

@@ -28,6 +28,7 @@ import { instanceKey } from './engine/request.js';
 import type { Placement, Plan, PolicyChoice } from './engine/types.js';
 import { PlanApplier } from './applier.js';
 import { ledgerKeys } from '../model/keyspace.js';
+import type { SchedulerObserver } from '../runtime/observers.js';
 
 export interface SchedulerOptions {
   /** Shown in ledger entries and events. */
@@ -37,6 +38,8 @@ export interface SchedulerOptions {
   retryMs?: number;
   /** The server's shared informers (default: the scheduler's own). */
   informers?: Informers;
+  /** Told of every round: attempts, outcomes, latency (the server's /metrics). */
+  observer?: SchedulerObserver;
 }
 
 export interface SchedulerStats {
@@ -171,10 +174,17 @@ export class Scheduler implements Component {
         });
         continue;
       }
+      const started = performance.now();
+      const before = { bound: this.stats.bound, conflicts: this.stats.conflicts };
+      const observe = (unschedulable: number, error?: boolean) => this.opts.observer?.round({
+        seconds: (performance.now() - started) / 1000, attempted: batch.length, unschedulable,
+        bound: this.stats.bound - before.bound, conflicts: this.stats.conflicts - before.conflicts, ...(error ? { error } : {}),
+      });
       try {
-        await this.round(batch);
+        observe(await this.round(batch));
         this.lastError = '';
       } catch (e) {
+        observe(0, true);
         this.lastError = (e as Error).message;
         await new Promise((r) => setTimeout(r, 200));
       }
@@ -209,8 +219,8 @@ export class Scheduler implements Component {
     return out;
   }
 
-  /** Plans a batch with placements assumed into the snapshot, then commits node by node. */
-  private async round(batch: Instance[]): Promise<void> {
+  /** Plans a batch with placements assumed into the snapshot, then commits node by node; returns how many fit nowhere. */
+  private async round(batch: Instance[]): Promise<number> {
     this.stats.rounds++;
     const plan = this.engine.schedule(this.snap, batch, { assume: true });
     const byKey = new Map(batch.map((i) => [instanceKey(i), i]));
@@ -228,6 +238,7 @@ export class Scheduler implements Component {
       void this.explaining.offer(() => this.applier.explainPending(u.instance, reason, u.message, u.explanation.nodes, u.explanation.reasons), this.noteError);
       void this.events.record(target(u.instance), 'Warning', 'FailedScheduling', u.message);
     }
+    return plan.unplaced.length;
   }
 
   /**
