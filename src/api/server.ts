@@ -41,6 +41,9 @@ import { execRoutes } from './routes/exec.js';
 import { imageRoutes } from './routes/images.js';
 import { secretRoutes } from './routes/secrets.js';
 import { stackRoutes } from './routes/stacks.js';
+import { usageRoutes } from './routes/usage.js';
+import type { Informers } from '../runtime/informers.js';
+import type { UsageHistory } from '../runtime/usage.js';
 import type { SecretData } from '../policy/secret-data.js';
 import type { BlobStore } from '../store/blobs.js';
 import { ALL_KINDS } from '../model/kinds/index.js';
@@ -90,6 +93,10 @@ export interface ApiDeps {
   nodeScope?: NodeScope;
   /** Called once a request's principal is known (connection limits count unauthenticated clients). */
   onAuthenticated?: (req: FastifyRequest) => void;
+  /** The server's shared informers; the usage routes make their own when absent. */
+  informers?: Informers;
+  /** The server's usage history (runtime/usage.ts); the usage routes keep their own when absent. */
+  usage?: UsageHistory;
   /** Extra plugins (metrics, agent routes, ...) registered after the core routes. */
   plugins?: ((app: FastifyInstance, deps: ApiDeps) => Promise<void> | void)[];
 }
@@ -133,6 +140,7 @@ export async function buildApi(input: ApiDeps): Promise<FastifyInstance> {
   await app.register(imageRoutes, { deps });
   await app.register(secretRoutes, { deps });
   await app.register(stackRoutes, { deps });
+  await app.register(usageRoutes, { deps });
   await app.register(auditRoutes, { deps });
   await app.register(backupRoutes, { deps });
   for (const plugin of deps.plugins ?? []) await plugin(app, deps);

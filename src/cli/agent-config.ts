@@ -68,6 +68,7 @@ export function agentOptionsFrom(o: Record<string, unknown>): EmbeddedAgentOptio
     ...(o.drivers ? { drivers: (o.drivers as string).split(',').map((d) => d.trim()).filter(Boolean) } : {}),
     listen: { host, port: Number(port), ...(o.advertiseAddress ? { advertise: o.advertiseAddress as string } : {}) },
     heartbeatMs: duration('--heartbeat', String(o.heartbeat)),
+    usageMs: /^0+(ms|s|m)?$/.test(String(o.usageInterval ?? '5s')) ? 0 : duration('--usage-interval', String(o.usageInterval ?? '5s')),
     backoff: { baseMs: duration('--restart-backoff', String(o.restartBackoff)), maxMs: 300_000, resetAfterMs: 600_000 },
     network: networkFrom(o),
     driverOptions: driverOptionsFrom(o),

@@ -21,6 +21,7 @@ import { registerExec } from './commands/exec.js';
 import { registerCp } from './commands/cp.js';
 import { registerPortForward } from './commands/port-forward.js';
 import { registerCompletion } from './commands/completion.js';
+import { registerTop } from './commands/top.js';
 
 export function buildProgram(): Command {
   const program = new Command('stratus')
@@ -48,6 +49,7 @@ export function buildProgram(): Command {
   registerExec(program);
   registerCp(program);
   registerPortForward(program);
+  registerTop(program);
   registerCompletion(program);
   return program;
 }

@@ -41,9 +41,13 @@ export const paths = {
   backup: () => `${API_PREFIX}/backup`,
   servers: () => `${API_PREFIX}/servers`,
   clusterStatus: () => `${API_PREFIX}/cluster/status`,
+  /** A node's usage reports (its agent), and usage read by people (api/routes/usage.ts). */
+  nodeUsage: (node: string) => `${API_PREFIX}/nodes/${seg(node)}/usage`,
+  usageInstances: () => `${API_PREFIX}/usage/instances`,
+  usageNodes: () => `${API_PREFIX}/usage/nodes`,
   secretKeysRotate: () => `${API_PREFIX}/secret-keys/rotate`,
-  /** A sub-resource of an instance: logs, secrets (node agents), exec, portforward (WebSockets). */
-  instance: (project: string, name: string, sub: 'logs' | 'secrets' | 'exec' | 'portforward') =>
+  /** A sub-resource of an instance: logs, secrets (node agents), exec, portforward (WebSockets), usage. */
+  instance: (project: string, name: string, sub: 'logs' | 'secrets' | 'exec' | 'portforward' | 'usage') =>
     `${API_PREFIX}/projects/${seg(project)}/instances/${seg(name)}/${sub}`,
   imageContent: (project: string, name: string) => `${API_PREFIX}/projects/${seg(project)}/images/${seg(name)}/content`,
   /** Plan or apply stack files: of stack `stack`, or (undefined) of the stack the files name, or of plain objects. */

@@ -130,6 +130,17 @@ export interface InstanceUsageView {
   history: InstanceUsagePoint[];
 }
 
+/** A row of GET /v1/usage/instances: a running instance, what it requested, and its latest usage when reported. */
+export interface InstanceUsageRow {
+  project: string;
+  name: string;
+  uid: string;
+  node: string;
+  phase: string;
+  requests: { cpu: number; memory: number };
+  usage?: InstanceUsagePoint;
+}
+
 /** A row of GET /v1/usage/nodes: a node's allocation against its capacity, and what its agent last reported. */
 export interface NodeUsageView {
   node: string;

@@ -141,7 +141,7 @@ describe('UsageHistory', () => {
     await repo.records.txn([{ op: 'delete', key: usageKeys.key('n2') }]);
     expect(h.latest('b')).toBeUndefined();
     await h.stop();
-    expect(h.health()).toBe('');
+    expect(h.lastProblem()).toBe('');
   });
 
   it('ignores a stored report older than forgetMs when it starts (a node gone long ago)', async () => {

@@ -90,7 +90,8 @@ export class UsageHistory implements Component {
     this.sub = undefined;
   }
 
-  health(): string {
+  /** The last problem (a record that could not be read, a listener that threw), or ''. Not a readiness check: usage is best effort. */
+  lastProblem(): string {
     return this.lastError;
   }
 

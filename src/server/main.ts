@@ -31,6 +31,7 @@ import { privateDir } from '../store/private.js';
 import { Runner, every, type Component } from '../runtime/component.js';
 import { Informers } from '../runtime/informers.js';
 import { ServerRegistry } from '../runtime/servers.js';
+import { UsageHistory } from '../runtime/usage.js';
 
 export interface ServerConfig {
   dataDir: string;
@@ -82,6 +83,8 @@ export interface ServerContext {
   url: string;
   /** Who this server is in leader elections (host/pid/random), unique per process. */
   identity: string;
+  /** The nodes' usage reports and their recent history (runtime/usage.ts): the usage routes, /metrics and the autoscaler read it. */
+  usage: UsageHistory;
 }
 
 export interface RunningServer extends ServerContext {
@@ -114,6 +117,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     await auth.start();
     const audit = new AuditLog(backend, clock, ids);
     const quota = new QuotaTracker(repo, undefined, informers);
+    const usage = new UsageHistory(informers, { clock });
     // Each kind names its checks (model/kinds/*.ts `admission`); admissionChecks binds them.
     const admission = new Admission(repo, config.admissionPlugins ?? [], admissionChecks({ quota: quota.admission, nodePortRange: config.nodePortRange }));
     const blobs = new BlobStore(join(resolve(config.dataDir), 'blobs'));
@@ -127,6 +131,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     const app = await buildApi({
       repo, auth, audit, clock, ids, admission, blobs, secrets, version: VERSION,
       ready: () => runner.readiness(),
+      informers, usage,
       logger: { level: config.logLevel ?? 'warn' },
       plugins: config.plugins,
       onAuthenticated: limits.onAuthenticated,
@@ -136,7 +141,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     const https = config.tlsCert && config.tlsKey;
     const scheme = https ? 'https' : 'http';
     const identity = `${hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`;
-    const ctx: ServerContext = { config, backend, repo, audit, admission, secrets, informers, url: '', identity };
+    const ctx: ServerContext = { config, backend, repo, audit, admission, secrets, informers, url: '', identity, usage };
     const apiComponent: Component = {
       name: 'api',
       start: async () => {
@@ -161,7 +166,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       identity,
       startedAt: new Date(clock.now()).toISOString(),
     }));
-    await runner.start([maintenance(backend, audit, config), quota, secretJanitor(secrets), apiComponent, registry]);
+    await runner.start([maintenance(backend, audit, config), quota, secretJanitor(secrets), usage, apiComponent, registry]);
     await runner.start(config.components?.(ctx) ?? []);
     // Only now is the cluster created for good: a first start that failed before this point did
     // not show its admin token, and the next one shows a new one.

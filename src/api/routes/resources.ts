@@ -296,7 +296,8 @@ function sendJson(reply: FastifyReply, json: string): FastifyReply {
   return reply.type('application/json; charset=utf-8').send(json);
 }
 
-function parseSelectorParam(text: string | undefined): Selector | undefined {
+/** A `selector` query parameter, parsed; a bad one is a 400 naming query.selector. */
+export function parseSelectorParam(text: string | undefined): Selector | undefined {
   if (text === undefined || text === '') return undefined;
   try {
     return parseSelector(text);

@@ -123,7 +123,8 @@ function byEventTime(a: StoredObject, b: StoredObject): number {
 }
 
 /** -l, checked here: the API would name it query.selector. */
-function selectorArg(text: string): void {
+/** Checks a -l selector before it goes to the API: a bad one is one line and exit code 2. */
+export function selectorArg(text: string): void {
   try {
     parseSelector(text);
   } catch (e) {

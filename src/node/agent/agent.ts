@@ -26,6 +26,8 @@ import { prepareInstance } from './prepare.js';
 import { lockDataDir } from './lock.js';
 import { GpuShares, hasGpuShare } from './gpu.js';
 import type { ServiceTraffic } from '../../model/usage.js';
+import { UsageReporter } from './usage.js';
+import { reportUsage } from '../../client/usage.js';
 
 /**
  * Networking on a node, as the agent uses it. Without one, instances share the host's network.
@@ -79,6 +81,8 @@ export interface AgentOptions {
   driverOptions?: Record<string, Record<string, unknown>>;
   heartbeatMs?: number;
   statsMs?: number;
+  /** How often the usage report is sent (node/agent/usage.ts; default 5000 ms, 0: never). */
+  usageMs?: number;
   listen?: { host: string; port: number; advertise?: string };
   backoff?: Backoff;
   clock?: Clock;
@@ -109,6 +113,7 @@ export class Agent {
   private informer: Promise<void> | undefined;
   private network: InstanceNetworking | undefined;
   private gpu: GpuShares | undefined;
+  private usage: UsageReporter | undefined;
   private synced = false;
   private lastError = '';
   private unlock: (() => void) | undefined;
@@ -153,6 +158,7 @@ export class Agent {
     this.timers.push(setInterval(() => void this.heartbeat().catch((e: Error) => (this.lastError = e.message)), this.opts.heartbeatMs ?? 2000));
     this.timers.push(setInterval(() => void this.reportStats().catch(() => undefined), this.opts.statsMs ?? 10_000));
     for (const t of this.timers) t.unref();
+    if (this.opts.usageMs !== 0) (this.usage = this.usageReporter()).start();
     this.informer = this.follow();
   }
 
@@ -160,6 +166,7 @@ export class Agent {
   async stop(): Promise<void> {
     this.abort.abort();
     for (const t of this.timers) clearInterval(t);
+    this.usage?.stop();
     await this.informer?.catch(() => undefined);
     await this.network?.stop();
     // GPU shares outlive the agent: their MPS daemon stays while one may run (a recovered run not yet claimed may be one).
@@ -345,6 +352,12 @@ export class Agent {
     const { zone, pool, labels } = this.opts;
     await joinNode(this.api, { name: this.node, ...(zone ? { zone } : {}), ...(pool ? { pool } : {}), ...(labels ? { labels } : {}) });
     this.log(`node ${this.node} was deleted; registered it again`);
+  }
+
+  private usageReporter(): UsageReporter {
+    const running = () => [...this.runners.values()].flatMap((r) => (r.running ? [{ instance: r.instance, handle: r.running, driver: this.driver(r.running.driver) }] : []));
+    const serviceTraffic = this.network?.serviceTraffic?.bind(this.network);
+    return new UsageReporter({ node: this.node, clock: this.clock, running, gpu: this.gpu, ...(serviceTraffic ? { serviceTraffic } : {}), send: (r) => reportUsage(this.api, r), log: this.log }, this.opts.usageMs);
   }
 
   /** Usage of each running instance, written when it moved by 10 % or a minute passed. */
