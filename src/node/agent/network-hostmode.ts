@@ -21,6 +21,7 @@ import { hostPortOf, instanceEndpoint, isHostNetworked } from '../../model/host-
 import { HostPorts } from '../network/capabilities.js';
 import { HostServices, type HostService } from '../network/host-services.js';
 import type { ProxyBackend } from '../network/balancer.js';
+import type { TrafficReading } from '../network/traffic.js';
 import { keyOf, servicePorts } from './network-view.js';
 import { SERVICE_LABEL } from '../../model/kinds/service.js';
 
@@ -67,6 +68,11 @@ export class HostNetworking {
       if (def) defs.push(def);
     }
     return this.balancers.set(defs);
+  }
+
+  /** Connections its balancers accepted, per host port (network/traffic.ts). */
+  traffic(): TrafficReading[] {
+    return this.balancers.traffic();
   }
 
   /** Host ports balanced here now. */

@@ -42,11 +42,13 @@ import { HostNetworking } from './network-hostmode.js';
 import { isHostNetworked } from '../../model/host-networking.js';
 import { recordStep, timed } from '../network/timing.js';
 import { IdleNetworks } from './network-idle.js';
+import { TrafficTotals } from '../network/traffic.js';
+import type { ServiceTraffic } from '../../model/usage.js';
 
 export { findUnderlay, lockNetworkNamespace } from './network-host.js';
 
 /** What NetworkSync needs of NodeNetworking (a fake in unit tests). */
-export type NodeNetworkingApi = Pick<NodeNetworking, 'ensureNetwork' | 'removeNetwork' | 'attachInstance' | 'detachInstance' | 'cleanupLeftovers' | 'setIngress' | 'setPublished' | 'setServices' | 'setRecords' | 'close'>;
+export type NodeNetworkingApi = Pick<NodeNetworking, 'ensureNetwork' | 'removeNetwork' | 'attachInstance' | 'detachInstance' | 'cleanupLeftovers' | 'setIngress' | 'setPublished' | 'setServices' | 'setRecords' | 'close'> & Partial<Pick<NodeNetworking, 'serviceTraffic'>>;
 
 export interface NetworkSyncOptions {
   /** auto (default): overlay where the host allows it, else host networking; host: always host networking. */
@@ -108,6 +110,7 @@ export class NetworkSync implements InstanceNetworking {
   private timer: NodeJS.Timeout | undefined;
   private retry: NodeJS.Timeout | undefined;
   private unlock: (() => void) | undefined;
+  private readonly traffic = new TrafficTotals();
 
   constructor(private readonly ctx: InstanceNetworkingContext, private readonly opts: NetworkSyncOptions = {}) {
     this.idle = new IdleNetworks(opts.networkGraceMs ?? DEFAULT_NETWORK_GRACE_MS, (vni, generation) => void this.serial(async () => {
@@ -191,6 +194,15 @@ export class NetworkSync implements InstanceNetworking {
   status(): { mode: string; message: string; addresses?: { type: string; address: string }[] } {
     const addresses = [...(this.underlay ? [{ type: 'underlay', address: this.underlay.ip }] : []), ...(this.mode === 'host' && this.hostIp ? [{ type: 'host', address: this.hostIp }] : [])];
     return { mode: this.mode, message: this.message, ...(addresses.length ? { addresses } : {}) };
+  }
+
+  /**
+   * Connections that reached each service's load balancer on this node, cumulative (never down):
+   * the overlay's kernel counters and proxies, and the host-networking balancers (network/traffic.ts).
+   */
+  async serviceTraffic(): Promise<ServiceTraffic[]> {
+    const readings = [...(this.host?.traffic() ?? []), ...((await this.net?.serviceTraffic?.()) ?? [])];
+    return this.traffic.observe(readings);
   }
 
   /** Overlay, unless the instance started with host networking before (it keeps it for its life here). */

@@ -18,7 +18,8 @@ import { IpTool, type AddrInfo } from './links.js';
 import { Naming, bridgeMac } from './names.js';
 import type { AttachedInstance, InstanceConfig, NetworkConfig, DataplaneOptions, Owned, ServiceConfig } from './types.js';
 import { parseCidrOrThrow } from '../../model/cidr.js';
-import { render, removalScript, type FirewallModel, type PublishedPort, type RenderedRules } from './firewall.js';
+import { render, removalScript, serviceCounter, type FirewallModel, type PublishedPort, type RenderedRules } from './firewall.js';
+import { readCounters, type TrafficReading } from './traffic.js';
 import { updateScript } from './firewall-update.js';
 import type { IngressPolicy } from './policy.js';
 import { DEFAULT_POOL } from '../../model/kinds/network.js';
@@ -148,6 +149,14 @@ export class Dataplane {
    */
   cleanupLeftovers(): Promise<Owned> {
     return this.serial(() => this.cleanup());
+  }
+
+  /** The connection counter of each kernel-balanced service port (traffic.ts); none for ports without backends. */
+  async serviceCounters(): Promise<TrafficReading[]> {
+    const names = new Map(this.services.filter((s) => s.algorithm !== 'least-connections').flatMap((s) => s.ports.map((p) => [serviceCounter(s.vip, p), s.key] as const)));
+    if (names.size === 0) return [];
+    const r = await this.runner.run(['nft', '-j', 'list', 'counters', 'table', 'ip', this.names.table], { allowFailure: true });
+    return r.code === 0 ? readCounters(r.stdout, names) : [];
   }
 
   /** Removes everything of ours on this node, tables included: for decommissioning a node and for tests. */

@@ -51,12 +51,15 @@ describe('updateScript', () => {
     const script = updateScript('stratus', render(steps[3]!), render(steps[4]!))!;
     expect(script).toContain('delete element ip stratus ingress { 10.240.10.11 }');
     expect(script.indexOf('delete element ip stratus services')).toBeLessThan(script.indexOf('delete chain ip stratus svc-10-240-10-100-tcp-80'));
-    expect(script.trim().split('\n').slice(-2).sort()).toEqual(['delete chain ip stratus in-10-240-10-11', 'delete chain ip stratus svc-10-240-10-100-tcp-80']);
+    // the service's connection counter goes last, after the chain that names it
+    const tail = script.trim().split('\n').slice(-3);
+    expect(tail.slice(0, 2).sort()).toEqual(['delete chain ip stratus in-10-240-10-11', 'delete chain ip stratus svc-10-240-10-100-tcp-80']);
+    expect(tail[2]).toBe('delete counter ip stratus conn-10-240-10-100-tcp-80');
   });
 
   it('changes backends by rewriting only their chain', () => {
     expect(updateScript('stratus', render(steps[2]!), render(model([a1, { ...a2, ingress: open(80) }], [web(['10.240.10.12'])])))).toBe(
-      'flush chain ip stratus svc-10-240-10-100-tcp-80\nadd rule ip stratus svc-10-240-10-100-tcp-80 meta l4proto tcp dnat to 10.240.10.12:8000\n',
+      'flush chain ip stratus svc-10-240-10-100-tcp-80\nadd rule ip stratus svc-10-240-10-100-tcp-80 meta l4proto tcp counter name "conn-10-240-10-100-tcp-80" dnat to 10.240.10.12:8000\n',
     );
   });
 

@@ -15,6 +15,9 @@ import type { RenderedRules } from './firewall.js';
 export function updateScript(table: string, before: RenderedRules, after: RenderedRules): string | undefined {
   if (before.skeleton !== after.skeleton || after.skeleton === '') return undefined;
   const lines: string[] = [];
+  const counters = new Set(before.counters);
+  // counters first (the new chains' rules name them), deleted last (after the chains naming them)
+  for (const name of after.counters) if (!counters.has(name)) lines.push(`add counter ip ${table} ${name}`);
   for (const [name, rules] of after.chains) {
     const old = before.chains.get(name);
     if (old && sameList(old, rules)) continue;
@@ -33,6 +36,8 @@ export function updateScript(table: string, before: RenderedRules, after: Render
   }
   lines.push(...adds);
   for (const name of before.chains.keys()) if (!after.chains.has(name)) lines.push(`delete chain ip ${table} ${name}`);
+  const kept = new Set(after.counters);
+  for (const name of before.counters) if (!kept.has(name)) lines.push(`delete counter ip ${table} ${name}`);
   return lines.length ? `${lines.join('\n')}\n` : '';
 }
 

@@ -50,8 +50,8 @@ describe('renderRuleset', () => {
     ['ip saddr @trusted accept'],
     // round-robin DNAT over three backends, one backend without numgen, published service and instance ports
     ['elements = { 10.240.10.100 . tcp . 80 : jump svc-10-240-10-100-tcp-80, 10.240.10.101 . udp . 53 : jump svc-10-240-10-101-udp-53 }'],
-    ['meta l4proto tcp dnat to numgen inc mod 3 map { 0 : 10.240.10.10 . 8000, 1 : 10.240.10.11 . 8000, 2 : 10.240.10.12 . 8000 }'],
-    ['meta l4proto udp dnat to 10.240.10.10:53'],
+    ['meta l4proto tcp counter name "conn-10-240-10-100-tcp-80" dnat to numgen inc mod 3 map { 0 : 10.240.10.10 . 8000, 1 : 10.240.10.11 . 8000, 2 : 10.240.10.12 . 8000 }'],
+    ['meta l4proto udp counter name "conn-10-240-10-101-udp-53" dnat to 10.240.10.10:53'],
     [`fib daddr type local ip daddr != @anycast tcp dport 8080 ct mark set ct mark | 0x0${PUBLISHED_MARK.toString(16)} dnat to 10.240.10.10:80`],
     [`fib daddr type local ip daddr != @anycast tcp dport 8081 ct mark set ct mark | 0x0${PUBLISHED_MARK.toString(16)} jump ${serviceChain('10.240.10.100', { protocol: 'tcp', port: 80 })}`],
     // NAT: hairpin, node → VIP, published to another node, egress

@@ -81,6 +81,15 @@ export function serviceChain(vip: string, p: { protocol: L4; port: number }): st
   return `svc-${dashed(vip)}-${p.protocol}-${p.port}`;
 }
 
+/**
+ * The named counter of a kernel-balanced service port: its rule (in the nat chain, which sees only
+ * the first packet of each connection) counts one packet per new connection. Chains are flushed
+ * when backends change; a named counter is not, so it counts across scaling (traffic.ts reads it).
+ */
+export function serviceCounter(vip: string, p: { protocol: L4; port: number }): string {
+  return `conn-${dashed(vip)}-${p.protocol}-${p.port}`;
+}
+
 export function ingressChain(ip: string): string {
   return `in-${dashed(ip)}`;
 }
@@ -104,13 +113,22 @@ export interface RenderedRules {
   sets: Map<string, string[]>;
   /** Rules of the dynamic chains (all in the ip table), by name. */
   chains: Map<string, string[]>;
+  /** Named counters of the ip table (one per kernel-balanced service port): dynamic too. */
+  counters: string[];
 }
 
 /** Collects the dynamic parts while rendering; writes them inline only when rendering the full text. */
 class Tables {
   readonly sets = new Map<string, string[]>();
   readonly chains = new Map<string, string[]>();
+  readonly counters: string[] = [];
   constructor(readonly inline: boolean) {}
+
+  /** A named counter of the ip table. */
+  counter(name: string): string[] {
+    this.counters.push(name);
+    return this.inline ? [`  counter ${name} {`, '  }'] : [];
+  }
 
   /** A named set or map: its elements are dynamic unless it holds intervals (those stay in the skeleton). */
   set(family: 'ip' | 'bridge', name: string, type: string, elements: readonly string[], interval = false): string[] {
@@ -134,10 +152,10 @@ export function renderRuleset(m: FirewallModel): string {
 export function render(m: FirewallModel): RenderedRules {
   const full = new Tables(true);
   const skeleton = new Tables(false);
-  if (m.networks.length === 0 && m.published.length === 0) return { full: removalScript(m.table), skeleton: '', sets: new Map(), chains: new Map() }; // nothing of ours left on this node
+  if (m.networks.length === 0 && m.published.length === 0) return { full: removalScript(m.table), skeleton: '', sets: new Map(), chains: new Map(), counters: [] }; // nothing of ours left on this node
   const text = (t: Tables) => `${renderIpTable(m, t)}${renderBridgeTable(m, t)}`;
   const fullText = `${removalScript(m.table)}${text(full)}`;
-  return { full: fullText, skeleton: text(skeleton), sets: full.sets, chains: full.chains };
+  return { full: fullText, skeleton: text(skeleton), sets: full.sets, chains: full.chains, counters: full.counters };
 }
 
 function renderIpTable(m: FirewallModel, t: Tables): string {
@@ -153,7 +171,7 @@ function renderIpTable(m: FirewallModel, t: Tables): string {
   lines.push(...t.set('ip', 'hairpin', 'ipv4_addr . ipv4_addr', m.instances.map((i) => `${i.ip} . ${i.ip}`)));
   const proxied = m.services.filter((s) => s.userspace).flatMap((s) => s.ports.map((p) => `${s.vip} . ${p.protocol} . ${p.port}`));
   lines.push(...t.set('ip', 'proxied', 'ipv4_addr . inet_proto . inet_service', proxied));
-  for (const s of kernel) for (const p of s.ports) lines.push(...t.chain(serviceChain(s.vip, p), [serviceRule(s, p)]));
+  for (const s of kernel) for (const p of s.ports) lines.push(...t.counter(serviceCounter(s.vip, p)), ...t.chain(serviceChain(s.vip, p), [serviceRule(s, p)]));
   const entries = kernel.flatMap((s) => s.ports.map((p) => `${s.vip} . ${p.protocol} . ${p.port} : jump ${serviceChain(s.vip, p)}`));
   lines.push(...t.set('ip', 'services', 'ipv4_addr . inet_proto . inet_service : verdict', entries));
   const governed = m.instances.filter((i): i is FwInstance & { ingress: IngressPolicy } => i.ingress !== undefined);
@@ -174,9 +192,10 @@ function anycastOf(m: FirewallModel): string[] {
 
 function serviceRule(s: FwService, p: FwServicePort): string {
   const targets = s.backends.map((b) => `${b} . ${p.targetPort}`);
+  const count = `counter name "${serviceCounter(s.vip, p)}"`;
   return s.backends.length === 1
-    ? `meta l4proto ${p.protocol} dnat to ${s.backends[0]}:${p.targetPort}`
-    : `meta l4proto ${p.protocol} dnat to numgen inc mod ${targets.length} map { ${targets.map((x, i) => `${i} : ${x}`).join(', ')} }`;
+    ? `meta l4proto ${p.protocol} ${count} dnat to ${s.backends[0]}:${p.targetPort}`
+    : `meta l4proto ${p.protocol} ${count} dnat to numgen inc mod ${targets.length} map { ${targets.map((x, i) => `${i} : ${x}`).join(', ')} }`;
 }
 
 /** DNAT: service addresses (a verdict map: one lookup whatever the number of services), then published host ports. */

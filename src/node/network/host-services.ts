@@ -5,6 +5,7 @@
  * overlay needs the rules and addresses this mode does not have.
  */
 import { TcpBalancer, type Algorithm, type ProxyBackend } from './balancer.js';
+import type { TrafficReading } from './traffic.js';
 
 export interface HostService {
   /** "<project>/<service>" */
@@ -61,6 +62,11 @@ export class HostServices {
       }
       l.balancer.setBackends(w.backends);
     }
+  }
+
+  /** Connections each listener accepted (traffic.ts). */
+  traffic(): TrafficReading[] {
+    return [...this.listeners].map(([port, l]) => ({ source: `host ${port}`, service: l.key, value: l.balancer.counters.accepted }));
   }
 
   /** Host ports listened on now (for tests and status). */

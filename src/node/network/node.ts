@@ -11,6 +11,7 @@ import { TcpBalancer } from './balancer.js';
 import type { FwServicePort, PublishedPort } from './firewall.js';
 import type { IngressPolicy } from './policy.js';
 import { hostRunner } from './exec.js';
+import type { TrafficReading } from './traffic.js';
 
 export interface ServiceBackend {
   ip: string;
@@ -140,6 +141,15 @@ export class NodeNetworking {
       if (Date.now() >= deadline) return false;
       await new Promise((r) => setTimeout(r, Math.min(200, Math.max(1, deadline - Date.now()))));
     }
+  }
+
+  /** Connections counted per service port here: kernel counters and the userspace balancers' accepts (traffic.ts). */
+  async serviceTraffic(): Promise<TrafficReading[]> {
+    const proxied = [...this.services.values()].filter((s) => s.algorithm === 'least-connections').flatMap((s) => s.ports.flatMap((p) => {
+      const proxy = this.proxies.get(`${s.vip}:${p.port}`);
+      return proxy ? [{ source: `proxy ${s.vip}:${p.port}`, service: s.key, value: proxy.counters.accepted }] : [];
+    }));
+    return [...(await this.dataplane.serviceCounters()), ...proxied];
   }
 
   /** Stops health checks, balancers and DNS. Leaves the dataplane as it is (instances keep running). */
