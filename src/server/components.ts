@@ -9,6 +9,7 @@ import { EventRecorder } from '../runtime/events.js';
 import { eventSweeper } from '../controllers/event-sweeper.js';
 import { InstanceEvents } from '../controllers/instance-events.js';
 import { ServiceController } from '../controllers/services.js';
+import { Autoscaler } from '../controllers/autoscaler.js';
 import { StackController } from '../controllers/stacks.js';
 import { NetworkController } from '../controllers/network/networks.js';
 import { ProjectUsageController } from '../controllers/project-usage.js';
@@ -63,4 +64,6 @@ function leaderComponents(ctx: ServerContext, options: ComponentOptions, informe
   out.push(new ProjectDeleteController(ctx.repo, { audit: ctx.audit, secrets: ctx.secrets, admission: ctx.admission }, { informers }));
   out.push(eventSweeper(ctx.repo, options.eventTtlMs ?? 3_600_000));
   return out;
+  // services with spec.autoscale: status.autoscale.desiredReplicas from the nodes' usage reports
+  out.push(new Autoscaler(ctx.repo, new EventRecorder(ctx.repo, 'autoscaler'), ctx.usage, { informers }));
 }
