@@ -1,5 +1,6 @@
 import { describe, it, expect, beforeEach, afterEach } from 'vitest';
-import { mkdtempSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, mkdirSync, rmdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cgroupPathsOf, memoryPeakBytes, netnsBytes, parseNetDev } from './usage-sample.js';
@@ -65,5 +66,31 @@ describe('network bytes', () => {
     symlinkSync('net:[4026531992]', join(dir, 'proc/43/ns/net'));
     expect(await netnsBytes(43, join(dir, 'proc'))).toBeUndefined();
     expect(await netnsBytes(44, join(dir, 'proc'))).toBeUndefined();
+  });
+});
+
+const V1_MEMORY = '/sys/fs/cgroup/memory';
+const V2_TREE = '/sys/fs/cgroup/unified';
+const onHost = process.getuid?.() === 0 && existsSync(V1_MEMORY);
+
+describe.skipIf(!onHost)('on this host\'s cgroups (v1 memory controller, v2 tree without controllers)', () => {
+  it('reads the peak of a real v1 cgroup a process allocated in, and none from a v2 tree without the memory controller', async () => {
+    const name = `stratus-usage-test-${process.pid}`;
+    const v1 = join(V1_MEMORY, name);
+    const v2 = join(V2_TREE, name);
+    mkdirSync(v1);
+    if (existsSync(V2_TREE)) mkdirSync(v2);
+    try {
+      // joins the cgroup, then holds 32 MiB (touched) until told to exit
+      const child = spawn(process.execPath, ['-e', `require('fs').writeFileSync(${JSON.stringify(join(v1, 'cgroup.procs'))}, String(process.pid)); globalThis.b = Buffer.alloc(32 * 1024 * 1024, 1); console.log('ok'); setTimeout(() => {}, 60000)`], { stdio: ['ignore', 'pipe', 'inherit'] });
+      await new Promise((r) => child.stdout!.once('data', r));
+      expect(await memoryPeakBytes({ memory: v1 })).toBeGreaterThan(32 * 1024 * 1024);
+      child.kill('SIGKILL');
+      await new Promise((r) => child.once('exit', r));
+      if (existsSync(v2)) expect(await memoryPeakBytes({ unified: v2 })).toBe(existsSync(join(v2, 'memory.peak')) ? 0 : undefined);
+    } finally {
+      rmdirSync(v1);
+      if (existsSync(v2)) rmdirSync(v2);
+    }
   });
 });
