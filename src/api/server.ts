@@ -8,7 +8,7 @@
  *   handler        domain logic; successful writes carry their audit record in the same txn
  *   onResponse     mutations that did not write their audit record (refused ones) record it
  */
-import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { Value } from '@sinclair/typebox/value';
 import type { TSchema } from '@sinclair/typebox';
 import YAML from 'yaml';
@@ -93,6 +93,8 @@ export interface ApiDeps {
   nodeScope?: NodeScope;
   /** Called once a request's principal is known (connection limits count unauthenticated clients). */
   onAuthenticated?: (req: FastifyRequest) => void;
+  /** Called when each request has been answered (the server's /metrics counts and times requests). */
+  onResponse?: (req: FastifyRequest, reply: FastifyReply) => Promise<void>;
   /** The server's shared informers; the usage routes make their own when absent. */
   informers?: Informers;
   /** The server's usage history (runtime/usage.ts); the usage routes keep their own when absent. */
@@ -205,6 +207,7 @@ function installErrors(app: FastifyInstance, deps: ApiDeps): void {
     const { status, body } = toErrorResponse(new StratusError('STRATUS_ERR_ROUTE_NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}; see /docs for the API`));
     void reply.code(status).send(body);
   });
+  if (deps.onResponse) app.addHook('onResponse', deps.onResponse);
   app.addHook('onResponse', async (req, reply) => {
     if (req.audited || !MUTATIONS.has(req.method)) return;
     req.audited = true;

@@ -12,6 +12,7 @@ import { NetworkSync } from '../node/agent/network.js';
 import { isIP } from 'node:net';
 import { normalize } from 'node:path';
 import { DEFAULT_HOST_VIEW } from '../node/drivers/sandbox.js';
+import { readMetricsToken } from '../node/agent/metrics-token.js';
 
 function pairs(flag: string, text: string | undefined): Record<string, string> {
   const out: Record<string, string> = {};
@@ -43,6 +44,14 @@ function resources(flag: string, text: string | undefined): { cpu?: number; memo
   return out;
 }
 
+function metricsToken(file: string): string {
+  try {
+    return readMetricsToken(file);
+  } catch (e) {
+    throw new CliError((e as Error).message, 2);
+  }
+}
+
 export function agentOptionsFrom(o: Record<string, unknown>): EmbeddedAgentOptions {
   const labels = pairs('--labels', o.labels as string | undefined);
   for (const [k, v] of Object.entries(labels)) {
@@ -69,6 +78,7 @@ export function agentOptionsFrom(o: Record<string, unknown>): EmbeddedAgentOptio
     listen: { host, port: Number(port), ...(o.advertiseAddress ? { advertise: o.advertiseAddress as string } : {}) },
     heartbeatMs: duration('--heartbeat', String(o.heartbeat)),
     usageMs: /^0+(ms|s|m)?$/.test(String(o.usageInterval ?? '5s')) ? 0 : duration('--usage-interval', String(o.usageInterval ?? '5s')),
+    ...(o.metricsTokenFile ? { metricsToken: metricsToken(o.metricsTokenFile as string) } : {}),
     backoff: { baseMs: duration('--restart-backoff', String(o.restartBackoff)), maxMs: 300_000, resetAfterMs: 600_000 },
     network: networkFrom(o),
     driverOptions: driverOptionsFrom(o),

@@ -23,6 +23,7 @@ export function addAgentOptions(cmd: Command): Command {
     .addOption(new Option('--advertise-address <addr>', 'address the API server uses to reach this agent (default: the --agent-listen host, or the source address of the route to the server when that is 0.0.0.0)'))
     .addOption(new Option('--heartbeat <duration>', 'how often the agent reports').default('2s'))
     .addOption(new Option('--usage-interval <duration>', 'how often the agent sends its instances\' usage (stratus top, autoscaling); 0 sends none').default('5s'))
+    .addOption(new Option('--metrics-token-file <file>', 'a file holding the bearer secret (16+ characters) Prometheus scrapes /metrics with: stratus agent serves /metrics on its --agent-listen address only with it; stratus server answers it (and cluster admins) on its /metrics, which includes its own agent\'s'))
     .addOption(new Option('--restart-backoff <duration>', 'first delay before restarting a failed instance (doubles each time, up to 5m)').default('1s'))
     .addOption(new Option('--network <mode>', 'instance networking: auto (a namespace per instance on per-project networks, where root and the kernel allow it; else host) or host').choices(['auto', 'host']).env('STRATUS_NETWORK').default('auto'))
     .addOption(new Option('--underlay-address <ip>', 'this machine\'s address for VXLAN between nodes (default: the source address of the route to the server)'))

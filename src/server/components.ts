@@ -51,17 +51,17 @@ export function serverComponents(options: ComponentOptions): (ctx: ServerContext
 function leaderComponents(ctx: ServerContext, options: ComponentOptions, informers: Informers): Component[] {
   const out: Component[] = [];
   if (options.scheduler) {
-    out.push(new Scheduler(ctx.repo, new EventRecorder(ctx.repo, 'scheduler'), { policy: options.policy as PolicyChoice, informers }));
+    out.push(new Scheduler(ctx.repo, new EventRecorder(ctx.repo, 'scheduler'), { policy: options.policy as PolicyChoice, informers, observer: ctx.metrics.scheduler }));
   }
   out.push(new NodeController(ctx.repo, new EventRecorder(ctx.repo, 'node-controller'), { heartbeatTimeoutMs: options.nodeTimeoutMs ?? 10_000, informers }));
   // services' host ports (nodes with host networking) come from the range published ports come from
   out.push(new NetworkController(ctx.repo, new EventRecorder(ctx.repo, 'network-controller'), { informers, ...(ctx.config.nodePortRange ? { nodePortRange: ctx.config.nodePortRange } : {}) }));
   out.push(new InstanceEvents(ctx.repo, new EventRecorder(ctx.repo, 'agent'), informers));
-  out.push(new ServiceController(ctx.repo, new EventRecorder(ctx.repo, 'service-controller'), ctx.admission, { informers }));
+  out.push(new ServiceController(ctx.repo, new EventRecorder(ctx.repo, 'service-controller'), ctx.admission, { informers, queueObserver: ctx.metrics.queueObserver }));
   out.push(new StackController(ctx.repo, new EventRecorder(ctx.repo, 'stack-controller'), undefined, informers));
   out.push(new ProjectUsageController(ctx.repo, { informers }));
   out.push(new StackStatusController(ctx.repo, { informers }));
-  out.push(new ProjectDeleteController(ctx.repo, { audit: ctx.audit, secrets: ctx.secrets, admission: ctx.admission }, { informers }));
+  out.push(new ProjectDeleteController(ctx.repo, { audit: ctx.audit, secrets: ctx.secrets, admission: ctx.admission }, { informers, queueObserver: ctx.metrics.queueObserver }));
   out.push(eventSweeper(ctx.repo, options.eventTtlMs ?? 3_600_000));
   return out;
   // services with spec.autoscale: status.autoscale.desiredReplicas from the nodes' usage reports

@@ -18,6 +18,7 @@ export type EmbeddedAgentOptions = Omit<AgentOptions, 'server' | 'dataDir' | 'cr
 
 export function embeddedAgent(ctx: ServerContext, opts: EmbeddedAgentOptions): Component {
   let agent: Agent | undefined;
+  let removeMetrics: (() => void) | undefined;
   return {
     name: 'agent',
     start: async () => {
@@ -29,10 +30,16 @@ export function embeddedAgent(ctx: ServerContext, opts: EmbeddedAgentOptions): C
         credential = { server: ctx.url, node: opts.name, token: secret };
         saveCredential(dataDir, credential);
       }
-      agent = new Agent({ ...opts, server: ctx.url, dataDir, credential: { ...credential, server: ctx.url } });
+      // its metrics are served inside the server's /metrics (one scrape), never on its own listener
+      const { metricsToken: _served, ...rest } = opts;
+      agent = new Agent({ ...rest, server: ctx.url, dataDir, credential: { ...credential, server: ctx.url } });
       await agent.start();
+      removeMetrics = ctx.metrics.include(agent.metrics);
     },
-    stop: async () => agent?.stop(),
+    stop: async () => {
+      removeMetrics?.();
+      await agent?.stop();
+    },
     health: () => agent?.health() ?? '',
   };
 }

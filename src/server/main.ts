@@ -32,6 +32,8 @@ import { Runner, every, type Component } from '../runtime/component.js';
 import { Informers } from '../runtime/informers.js';
 import { ServerRegistry } from '../runtime/servers.js';
 import { UsageHistory } from '../runtime/usage.js';
+import { ServerMetrics } from './metrics.js';
+import { metricsRoute, readMetricsToken } from './metrics-route.js';
 
 export interface ServerConfig {
   dataDir: string;
@@ -67,6 +69,8 @@ export interface ServerConfig {
   components?: (ctx: ServerContext) => Component[];
   admissionPlugins?: AdmissionPlugin[];
   plugins?: Parameters<typeof buildApi>[0]['plugins'];
+  /** A file holding a bearer secret that may read /metrics (and nothing else), for Prometheus. */
+  metricsTokenFile?: string;
 }
 
 export interface ServerContext {
@@ -85,6 +89,8 @@ export interface ServerContext {
   identity: string;
   /** The nodes' usage reports and their recent history (runtime/usage.ts): the usage routes, /metrics and the autoscaler read it. */
   usage: UsageHistory;
+  /** This server's Prometheus metrics (GET /metrics): components report to its observers. */
+  metrics: ServerMetrics;
 }
 
 export interface RunningServer extends ServerContext {
@@ -106,7 +112,9 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   // The data dir holds the store, blobs and the embedded agent's credential: its owner's only.
   privateDir(resolve(config.dataDir));
   const storeUrl = storeUrlOf(config);
-  const backend = await openBackend(storeUrl, storeOptions(storeUrl, config));
+  const metricsToken = config.metricsTokenFile ? readMetricsToken(config.metricsTokenFile) : undefined;
+  const metrics = new ServerMetrics();
+  const backend = metrics.timedBackend(await openBackend(storeUrl, storeOptions(storeUrl, config)));
   const runner = new Runner();
   try {
     const repo = new Repository(backend, clock, ids);
@@ -133,7 +141,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       ready: () => runner.readiness(),
       informers, usage,
       logger: { level: config.logLevel ?? 'warn' },
-      plugins: config.plugins,
+      plugins: [...(config.plugins ?? []), metricsRoute(metrics, metricsToken)],
+      onResponse: metrics.onResponse,
       onAuthenticated: limits.onAuthenticated,
       ...(config.tlsCert && config.tlsKey ? { https: readTls(config.tlsCert, config.tlsKey) } : {}),
     });
@@ -141,7 +150,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     const https = config.tlsCert && config.tlsKey;
     const scheme = https ? 'https' : 'http';
     const identity = `${hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`;
-    const ctx: ServerContext = { config, backend, repo, audit, admission, secrets, informers, url: '', identity, usage };
+    const ctx: ServerContext = { config, backend, repo, audit, admission, secrets, informers, url: '', identity, metrics, usage };
+    metrics.attach({ app, repo, informers, usage });
     const apiComponent: Component = {
       name: 'api',
       start: async () => {
@@ -166,7 +176,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       identity,
       startedAt: new Date(clock.now()).toISOString(),
     }));
-    await runner.start([maintenance(backend, audit, config), quota, secretJanitor(secrets), usage, apiComponent, registry]);
+    await runner.start([maintenance(backend, audit, config), quota, secretJanitor(secrets), usage, apiComponent, registry, metrics.component()]);
     await runner.start(config.components?.(ctx) ?? []);
     // Only now is the cluster created for good: a first start that failed before this point did
     // not show its admin token, and the next one shows a new one.

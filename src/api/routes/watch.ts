@@ -48,6 +48,11 @@ export function endWatchStreams(app: FastifyInstance): void {
   for (const end of [...(openStreams.get(app.server) ?? [])]) end();
 }
 
+/** Watch streams open on this app's HTTP server (the server's /metrics). */
+export function watchStreamCount(app: FastifyInstance): number {
+  return openStreams.get(app.server)?.size ?? 0;
+}
+
 /** The revision a reconnecting EventSource names in `Last-Event-ID`, if any. */
 export function lastEventId(req: FastifyRequest): number | undefined {
   const raw = req.headers['last-event-id'];

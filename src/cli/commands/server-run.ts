@@ -38,6 +38,7 @@ export async function runServer(opts: Record<string, unknown>): Promise<void> {
     auditMaxAgeMs: opts.auditRetention as number,
     auditMaxEntries: opts.auditMaxEntries as number,
     nodePortRange: opts.nodePortRange as [number, number],
+    ...(opts.metricsTokenFile ? { metricsTokenFile: opts.metricsTokenFile as string } : {}),
     components: serverComponents({
       scheduler: opts.scheduler !== false,
       policy: opts.schedulerPolicy as string,

@@ -25,6 +25,7 @@ import { LogsServer } from './logs-server.js';
 import { prepareInstance } from './prepare.js';
 import { lockDataDir } from './lock.js';
 import { GpuShares, hasGpuShare } from './gpu.js';
+import { AgentMetrics } from './metrics.js';
 import type { ServiceTraffic } from '../../model/usage.js';
 import { UsageReporter } from './usage.js';
 import { reportUsage } from '../../client/usage.js';
@@ -81,6 +82,8 @@ export interface AgentOptions {
   driverOptions?: Record<string, Record<string, unknown>>;
   heartbeatMs?: number;
   statsMs?: number;
+  /** The --metrics-token-file secret: GET /metrics on the agent's listener answers to it (404 without it). */
+  metricsToken?: string;
   /** How often the usage report is sent (node/agent/usage.ts; default 5000 ms, 0: never). */
   usageMs?: number;
   listen?: { host: string; port: number; advertise?: string };
@@ -119,8 +122,12 @@ export class Agent {
   private unlock: (() => void) | undefined;
   private readonly clock: Clock;
   private readonly log: (msg: string) => void;
+  /** Its Prometheus metrics (metrics.ts): served on its listener with metricsToken, or by the server that embeds it. */
+  readonly metrics: AgentMetrics;
+  private readonly timedDrivers = new Map<string, Driver>();
 
   constructor(private readonly opts: AgentOptions) {
+    this.metrics = new AgentMetrics(() => [...this.runners.values()].map((r) => ({ instance: r.instance, ...(r.running ? { handle: r.running, driver: this.driver(r.running.driver) } : {}) })), { defaults: opts.metricsToken !== undefined });
     this.clock = opts.clock ?? systemClock;
     this.log = opts.log ?? ((m) => process.stderr.write(`agent ${opts.name}: ${m}\n`));
   }
@@ -150,13 +157,20 @@ export class Agent {
     await this.network?.start();
     this.gpu = new GpuShares({ dataDir: this.opts.dataDir, log: this.log });
     await this.gpu.start();
-    this.logs = new LogsServer(this.credential.token, { find: (p, n, uid) => this.findRun(p, n, uid), running: (p, n, uid) => this.findRunning(p, n, uid) }, () => this.clock.now());
+    const metricsEndpoint = this.opts.metricsToken ? { token: this.opts.metricsToken, metrics: () => this.metrics.metrics(), contentType: this.metrics.contentType } : undefined;
+    this.logs = new LogsServer(this.credential.token, { find: (p, n, uid) => this.findRun(p, n, uid), running: (p, n, uid) => this.findRunning(p, n, uid) }, () => this.clock.now(), metricsEndpoint);
     const l = this.opts.listen ?? { host: '127.0.0.1', port: 0 };
     this.address = await this.logs.listen(l.host, l.port, l.advertise);
     await this.recover();
     await this.heartbeat();
-    this.timers.push(setInterval(() => void this.heartbeat().catch((e: Error) => (this.lastError = e.message)), this.opts.heartbeatMs ?? 2000));
-    this.timers.push(setInterval(() => void this.reportStats().catch(() => undefined), this.opts.statsMs ?? 10_000));
+    this.timers.push(setInterval(() => void this.heartbeat().then(() => this.metrics.heartbeat(true), (e: Error) => {
+      this.metrics.heartbeat(false);
+      this.lastError = e.message;
+    }), this.opts.heartbeatMs ?? 2000));
+    this.timers.push(setInterval(() => {
+      const t = performance.now();
+      void this.reportStats().catch(() => undefined).finally(() => this.metrics.statsRound((performance.now() - t) / 1000));
+    }, this.opts.statsMs ?? 10_000));
     for (const t of this.timers) t.unref();
     if (this.opts.usageMs !== 0) (this.usage = this.usageReporter()).start();
     this.informer = this.follow();
@@ -188,6 +202,15 @@ export class Agent {
 
   private driver(name: string): Driver | undefined {
     return this.drivers.available.get(name)?.driver;
+  }
+
+  /** The driver, with its start() latency told to the metrics (what runners use). */
+  private timedDriver(name: string): Driver | undefined {
+    const d = this.driver(name);
+    if (!d) return undefined;
+    let timed = this.timedDrivers.get(name);
+    if (!timed) this.timedDrivers.set(name, (timed = this.metrics.timed(d)));
+    return timed;
   }
 
   /**
@@ -223,7 +246,7 @@ export class Agent {
   private newRunner(rec: LocalRecord, inst: Instance): InstanceRunner {
     return new InstanceRunner(inst, rec, {
       node: this.node,
-      driver: (n) => this.driver(n),
+      driver: (n) => this.timedDriver(n),
       records: this.records,
       writeStatus: (i, change) => this.writeStatus(i, change),
       prepare: async (i) => {

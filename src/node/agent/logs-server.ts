@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { SIGNATURE_HEADER, verify } from '../../client/node-signing.js';
 import type { Driver, LogStream, TaskHandle } from '../drivers/index.js';
 import { StreamsServer, type RunningSource } from './streams-server.js';
+import { serveMetrics, type MetricsEndpoint } from './metrics-endpoint.js';
 
 export interface LogSource extends RunningSource {
   /** The run to read for this instance, if this node has one. */
@@ -21,7 +22,8 @@ export class LogsServer {
   private readonly key: string;
   private readonly streams: StreamsServer;
 
-  constructor(token: string, private readonly source: LogSource, private readonly now: () => number) {
+  /** `metrics`: serve GET /metrics to its bearer token (--metrics-token-file); without it /metrics is 404. */
+  constructor(token: string, private readonly source: LogSource, private readonly now: () => number, private readonly metrics?: MetricsEndpoint) {
     this.key = createHash('sha256').update(token, 'utf8').digest('hex');
     this.streams = new StreamsServer(this.key, source, now);
   }
@@ -49,6 +51,7 @@ export class LogsServer {
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://agent');
+    if (url.pathname === '/metrics' && this.metrics) return serveMetrics(req, res, this.metrics);
     const m = /^\/v1\/logs\/([^/]+)\/([^/]+)$/.exec(url.pathname);
     if (req.method !== 'GET' || !m) return fail(res, 404, 'no such route');
     const problem = verify(this.key, 'GET', req.url ?? '', req.headers[SIGNATURE_HEADER] as string | undefined, this.now());
