@@ -98,6 +98,8 @@ describe.skipIf(!root)('usage and stratus top', () => {
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toBe('error: project "no-such-project" not found (STRATUS_ERR_NOT_FOUND)\n');
     expect((await asAdmin(['top', 'nodes', '-o', 'wide'])).stderr).toMatch(/^error: -o wide: unknown output format/);
+    const doc = (await admin('GET', '/openapi.json')).body as { paths: Record<string, unknown> };
+    for (const path of ['/v1/nodes/{node}/usage', '/v1/projects/{project}/instances/{name}/usage', '/v1/usage/instances', '/v1/usage/nodes']) expect(doc.paths[path], path).toBeDefined();
     const none = await asAdmin(['top', 'instances', '-l', 'app=nothing']);
     expect([none.code, none.stdout, none.stderr]).toEqual([0, '', 'No running instances found in project "burn" matching app=nothing.\n']);
   });

@@ -43,7 +43,13 @@ const ListQuery = Type.Object(
   Strict,
 );
 
-const UsagePoint = Type.Object({ at: Type.String(), cpu: Type.Number(), memory: Type.Number() }, { additionalProperties: true });
+const UsagePoint = Type.Object({ at: Type.String(), cpu: Type.Number({ description: 'Millicores.' }), memory: Type.Number({ description: 'MiB, working set.' }) }, { additionalProperties: true, description: 'An InstanceUsage (model/usage.ts) at a time.' });
+const Amounts = Type.Object({ cpu: Type.Number(), memory: Type.Number(), gpus: Type.Number() });
+const InstanceRowSchema = Type.Object({ project: Type.String(), name: Type.String(), uid: Type.String(), node: Type.String(), phase: Type.String(), requests: Type.Object({ cpu: Type.Number(), memory: Type.Number() }), usage: Type.Optional(UsagePoint) });
+const NodeRowSchema = Type.Object({
+  node: Type.String(), ready: Type.Boolean(), capacity: Amounts, allocated: Amounts, instances: Type.Integer(),
+  used: Type.Optional(Type.Object({ at: Type.String(), cpu: Type.Number(), memory: Type.Number(), gpuMemory: Type.Optional(Type.Number()) })),
+});
 
 export async function usageRoutes(app: FastifyInstance, { deps }: { deps: ApiDeps }): Promise<void> {
   const tags = ['Usage'];
@@ -59,7 +65,7 @@ export async function usageRoutes(app: FastifyInstance, { deps }: { deps: ApiDep
   });
 
   app.put('/v1/nodes/:node/usage', {
-    schema: { tags, summary: 'A node agent reports its instances\' usage (its own credential only)', params: NodeParams, body: NodeUsageReportSchema },
+    schema: { tags, summary: 'A node agent reports its instances\' usage (its own credential only)', params: NodeParams, body: NodeUsageReportSchema, response: { 200: Type.Object({ accepted: Type.Integer(), dropped: Type.Array(Type.Object({ uid: Type.String(), reason: Type.String() })) }) } },
     config: { permission: 'authenticated' },
   }, async (req) => {
     const { node } = req.params as Static<typeof NodeParams>;
@@ -86,7 +92,7 @@ export async function usageRoutes(app: FastifyInstance, { deps }: { deps: ApiDep
   });
 
   app.get('/v1/usage/instances', {
-    schema: { tags, summary: 'The latest usage of the instances the caller may read (running ones)', querystring: ListQuery },
+    schema: { tags, summary: 'The latest usage of the instances the caller may read (running ones)', querystring: ListQuery, response: { 200: Type.Object({ items: Type.Array(InstanceRowSchema) }) } },
     config: { permission: 'authenticated' },
   }, async (req) => {
     const q = req.query as Static<typeof ListQuery>;
@@ -104,7 +110,7 @@ export async function usageRoutes(app: FastifyInstance, { deps }: { deps: ApiDep
   });
 
   app.get('/v1/usage/nodes', {
-    schema: { tags, summary: 'Nodes: what is allocated on them against their capacity, and what their agents last reported used' },
+    schema: { tags, summary: 'Nodes: what is allocated on them against their capacity, and what their agents last reported used', response: { 200: Type.Object({ items: Type.Array(NodeRowSchema) }) } },
     config: { permission: { kind: nodeKind, verb: 'list' } },
   }, async (req) => {
     const nodes = await deps.repo.list<Node>(nodeKind, { filter: (n) => canSee(req.principal!, nodeKind, n) });
