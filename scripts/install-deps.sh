@@ -16,25 +16,32 @@
 #   haproxy         the peer of the load-balancer benchmark (bench/network-lb.ts)
 #   wrk             the load generator of that benchmark
 #
+# With --test, also what only the test suite uses:
+#   prometheus      the scrape test (test/prometheus.test.ts starts its own on loopback; Debian's
+#                   package also enables a system service on :9090, which the test does not need)
+#
 # Idempotent: packages already installed are skipped; nothing is upgraded.
 # Prints what it could not install and why, and exits non-zero only if a package is still missing.
 #
-# Usage: scripts/install-deps.sh [--no-update] [--bench] [package ...]
+# Usage: scripts/install-deps.sh [--no-update] [--bench] [--test] [package ...]
 #   --no-update   do not run `apt-get update` first (faster when the package lists are fresh)
 #   --bench       also install the benchmarks' peers (haproxy, wrk)
+#   --test        also install what only the tests use (prometheus)
 #   package ...   install these instead of the default list
 set -u
 
 DEFAULT_PACKAGES="runc tini busybox-static iproute2 procps nftables conntrack ca-certificates etcd-server etcd-client"
 BENCH_PACKAGES="haproxy wrk"
+TEST_PACKAGES="prometheus"
 UPDATE=1
 PACKAGES=""
 for arg in "$@"; do
   case "$arg" in
     --no-update) UPDATE=0 ;;
     --bench) EXTRA="${EXTRA:-} $BENCH_PACKAGES" ;;
+    --test) EXTRA="${EXTRA:-} $TEST_PACKAGES" ;;
     -h|--help) sed -n '2,/^set/{ /^#/p; }' "$0"; exit 0 ;;
-    -*) echo "install-deps: unknown option '$arg' (known: --no-update, --bench, --help)" >&2; exit 2 ;;
+    -*) echo "install-deps: unknown option '$arg' (known: --no-update, --bench, --test, --help)" >&2; exit 2 ;;
     *) PACKAGES="$PACKAGES $arg" ;;
   esac
 done
