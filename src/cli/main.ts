@@ -11,6 +11,7 @@ import { registerResources } from './commands/resources.js';
 import { registerAdmin } from './commands/admin.js';
 import { registerCluster } from './commands/cluster.js';
 import { registerNodes } from './commands/nodes.js';
+import { registerNodePools } from './commands/node-pools.js';
 import { registerAgent } from './commands/agent.js';
 import { registerWorkloads } from './commands/workloads.js';
 import { registerStacks } from './commands/stacks.js';
@@ -40,6 +41,7 @@ export function buildProgram(): Command {
   registerAdmin(program);
   registerCluster(program);
   registerNodes(program);
+  registerNodePools(program);
   registerAgent(program);
   registerWorkloads(program);
   registerStacks(program);

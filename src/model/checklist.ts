@@ -23,8 +23,9 @@ import type { StoredObject } from './kind.js';
  *   self             the user the object is (users)
  *   token-holders    the token itself, and those who manage it (tokens)
  *   everyone         anyone authenticated (default of cluster kinds)
+ *   cluster-admins   nobody else (node pools: a provider's argv and env may hold credentials)
  */
-export type Visibility = 'project-members' | 'its-members' | 'self' | 'token-holders' | 'everyone';
+export type Visibility = 'project-members' | 'its-members' | 'self' | 'token-holders' | 'everyone' | 'cluster-admins';
 
 /**
  * What a node's credential may read of a kind, and whose status it may write (the node

@@ -105,6 +105,7 @@ const VISIBLE: Record<Visibility, (principal: Principal, obj: Visible) => boolea
   self: (p, obj) => obj.metadata.name === p.user,
   'token-holders': (p, obj) => obj.metadata.name === p.token || tokenManagedBy(p, obj.spec as Token['spec']),
   everyone: () => true,
+  'cluster-admins': () => false,
 };
 
 /** Whether a person or robot may read this object, as its kind's `access.visibleTo` says (nodes: `viewOf`, which needs the node scope). */

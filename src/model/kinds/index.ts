@@ -18,6 +18,7 @@ import { serviceKind as service, type Service } from './service.js';
 import { stackKind as stack, type Stack } from './stack.js';
 import { secretKind as secret, type Secret } from './secret.js';
 import { volumeKind as volume, type Volume } from './volume.js';
+import { nodePoolKind as nodePool, type NodePool } from './node-pool.js';
 
 const erase = <T extends StoredObject>(k: unknown) => k as KindOf<T>;
 
@@ -34,8 +35,9 @@ export const serviceKind = erase<Service>(service);
 export const stackKind = erase<Stack>(stack);
 export const secretKind = erase<Secret>(secret);
 export const volumeKind = erase<Volume>(volume);
+export const nodePoolKind = erase<NodePool>(nodePool);
 
-export const ALL_KINDS: readonly Kind[] = [projectKind, userKind, tokenKind, nodeKind, instanceKind, eventKind, imageKind, networkKind, securityGroupKind, serviceKind, stackKind, secretKind, volumeKind];
+export const ALL_KINDS: readonly Kind[] = [projectKind, userKind, tokenKind, nodeKind, instanceKind, eventKind, imageKind, networkKind, securityGroupKind, serviceKind, stackKind, secretKind, volumeKind, nodePoolKind];
 
 const byName = new Map<string, Kind>();
 for (const k of ALL_KINDS) {
