@@ -18,6 +18,8 @@ import { ProjectDeleteController } from '../controllers/project-delete.js';
 import type { PolicyChoice } from '../scheduler/engine/types.js';
 import { embeddedAgent, type EmbeddedAgentOptions } from './embedded-agent.js';
 import { CONTROLLERS_ELECTION } from '../model/cluster.js';
+import { ClusterAutoscaler } from '../scheduler/pools/autoscaler.js';
+import { join, resolve } from 'node:path';
 
 export interface ComponentOptions {
   scheduler: boolean;
@@ -52,6 +54,10 @@ function leaderComponents(ctx: ServerContext, options: ComponentOptions, informe
   const out: Component[] = [];
   if (options.scheduler) {
     out.push(new Scheduler(ctx.repo, new EventRecorder(ctx.repo, 'scheduler'), { policy: options.policy as PolicyChoice, informers, observer: ctx.metrics.scheduler }));
+    // node pools: asks the scheduler's engine which machines would let pending instances in
+    out.push(new ClusterAutoscaler(ctx.repo, new EventRecorder(ctx.repo, 'cluster-autoscaler'), {
+      informers, policy: options.policy as PolicyChoice, servers: () => [ctx.config.advertiseUrl ?? ctx.url], localDir: join(resolve(ctx.config.dataDir), 'pools'),
+    }));
   }
   out.push(new NodeController(ctx.repo, new EventRecorder(ctx.repo, 'node-controller'), { heartbeatTimeoutMs: options.nodeTimeoutMs ?? 10_000, informers }));
   // services' host ports (nodes with host networking) come from the range published ports come from
