@@ -7,8 +7,12 @@
  *                 cgroup v2  <unified>/memory.peak            (Linux 5.19+; absent before)
  *   network       /proc/<pid>/net/dev of the workload's main process, all interfaces but lo;
  *                 undefined when that process shares the agent's network namespace (host networking)
+ *
+ * Synchronous on purpose (as cgroups.ts creates cgroups): these files are in-kernel and read in
+ * microseconds, while each awaited read costs a thread-pool round trip (tens of µs of CPU) per
+ * instance per report.
  */
-import { readFile, readlink } from 'node:fs/promises';
+import { readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CgroupPaths } from '../drivers/cgroups.js';
 
@@ -49,18 +53,30 @@ export function parseNetDev(text: string): { rx: number; tx: number } {
  * The bytes in and out of the network namespace of process `pid`, or undefined when it is the
  * agent's own namespace (host networking: the host's traffic is not the instance's) or the process is gone.
  */
-export async function netnsBytes(pid: number, procRoot = '/proc'): Promise<{ rx: number; tx: number } | undefined> {
-  const [theirs, ours] = await Promise.all([
-    readlink(join(procRoot, String(pid), 'ns', 'net')).catch(() => undefined),
-    readlink(join(procRoot, 'self', 'ns', 'net')).catch(() => undefined),
-  ]);
+export async function netnsBytes(pid: number, procRoot = '/proc', ours?: string): Promise<{ rx: number; tx: number } | undefined> {
+  ours ??= await ownNetns(procRoot);
+  const theirs = attempt(() => readlinkSync(join(procRoot, String(pid), 'ns', 'net')));
   if (!theirs || theirs === ours) return undefined;
-  const text = await readFile(join(procRoot, String(pid), 'net', 'dev'), 'utf8').catch(() => undefined);
+  const text = attempt(() => readFileSync(join(procRoot, String(pid), 'net', 'dev'), 'utf8'));
   return text === undefined ? undefined : parseNetDev(text);
 }
 
+/** The agent's own network namespace ("net:[4026531992]"), to tell host networking apart; read once per round by the reporter. */
+export async function ownNetns(procRoot = '/proc'): Promise<string | undefined> {
+  return attempt(() => readlinkSync(join(procRoot, 'self', 'ns', 'net')));
+}
+
+/** `read()`, or undefined when it throws (a file that is not there, a process that is gone). */
+function attempt<T>(read: () => T): T | undefined {
+  try {
+    return read();
+  } catch {
+    return undefined;
+  }
+}
+
 async function readNumber(path: string): Promise<number | undefined> {
-  const text = await readFile(path, 'utf8').catch(() => undefined);
+  const text = attempt(() => readFileSync(path, 'utf8'));
   const n = text === undefined ? NaN : Number(text.trim());
   return Number.isFinite(n) ? n : undefined;
 }

@@ -22,7 +22,7 @@ import type { Clock } from '../../model/runtime.js';
 import { counterIncrease, DEFAULT_USAGE_MS, type InstanceUsage, type NodeUsageReport, type ServiceTraffic } from '../../model/usage.js';
 import type { Driver, TaskHandle } from '../drivers/index.js';
 import type { GpuSample, GpuUsage } from './gpu-usage.js';
-import { cgroupPathsOf, memoryPeakBytes, netnsBytes } from './usage-sample.js';
+import { cgroupPathsOf, memoryPeakBytes, netnsBytes, ownNetns } from './usage-sample.js';
 
 const MIB = 1024 * 1024;
 
@@ -93,7 +93,8 @@ export class UsageReporter {
     const now = this.deps.clock.now();
     const tasks = this.deps.running();
     const sample = this.deps.gpu ? await this.deps.gpu.sample(tasks.map((t) => t.instance)).catch(() => undefined) : undefined;
-    const measured = await Promise.all(tasks.map((t) => this.measure(t, now, sample)));
+    const netns = await ownNetns(this.deps.procRoot);
+    const measured = await Promise.all(tasks.map((t) => this.measure(t, now, sample, netns)));
     const instances = measured.filter((u): u is InstanceUsage => u !== undefined);
     const live = new Set(tasks.map((t) => t.handle.taskId));
     for (const id of this.prev.keys()) if (!live.has(id)) this.prev.delete(id);
@@ -108,7 +109,7 @@ export class UsageReporter {
     };
   }
 
-  private async measure(t: RunningTask, now: number, sample: GpuSample | undefined): Promise<InstanceUsage | undefined> {
+  private async measure(t: RunningTask, now: number, sample: GpuSample | undefined, ownNetns: string | undefined): Promise<InstanceUsage | undefined> {
     const stats = await t.driver?.stats(t.handle).catch(() => undefined);
     if (!stats) return undefined;
     const m = t.instance.metadata;
@@ -118,7 +119,7 @@ export class UsageReporter {
     const cpu = Math.round(counterIncrease(prev.ns, stats.cpuUsageNs) / 1e6 / elapsedMs * 1000);
     const [peak, net] = await Promise.all([
       memoryPeakBytes(cgroupPathsOf(t.handle.state)).catch(() => undefined),
-      netnsBytes(t.handle.pid, this.deps.procRoot).catch(() => undefined),
+      netnsBytes(t.handle.pid, this.deps.procRoot, ownNetns).catch(() => undefined),
     ]);
     const gpu = sample ? this.deps.gpu!.usage(sample, t.instance, t.handle) : undefined;
     const service = m.labels?.[SERVICE_LABEL];
