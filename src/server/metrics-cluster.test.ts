@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { nodeSeries, pendingByReason, usageSeries } from './metrics-cluster.js';
+import { nodeSeries, pendingByReason, usageSamples, USAGE_METRICS } from './metrics-cluster.js';
 import type { Instance } from '../model/kinds/instance.js';
 import type { Node } from '../model/kinds/node.js';
 
@@ -42,14 +42,17 @@ describe('pendingByReason', () => {
   });
 });
 
-describe('usageSeries', () => {
-  it('converts MiB to bytes and percent to a ratio, and gives no series for a field not reported', () => {
-    const s = [...usageSeries([{ project: 'p', name: 'a', node: 'n1', service: 'web', cpuSeconds: 3, memory: 2, gpuUtilization: 50 }])];
-    expect(s.map((x) => [x.metric, x.value])).toEqual([
-      ['stratus_instance_cpu_seconds_total', 3],
-      ['stratus_instance_memory_working_set_bytes', 2 * MIB],
-      ['stratus_instance_gpu_utilization_ratio', 0.5],
-    ]);
-    expect(s[0]!.labels).toEqual({ project: 'p', name: 'a', node: 'n1', service: 'web' });
+describe('usage families', () => {
+  it('convert MiB to bytes and percent to a ratio, and give no series for a field not reported', () => {
+    const rows = [{ project: 'p', name: 'a', node: 'n1', service: 'web', cpuSeconds: 3, memory: 2, gpuUtilization: 50 }];
+    const values = Object.fromEntries(USAGE_METRICS.map((m) => [m.name, usageSamples(rows, m.value).map((s) => s.value)]));
+    expect(values).toMatchObject({
+      stratus_instance_cpu_seconds_total: [3],
+      stratus_instance_memory_working_set_bytes: [2 * MIB],
+      stratus_instance_gpu_utilization_ratio: [0.5],
+      stratus_instance_memory_peak_bytes: [],
+      stratus_instance_pids: [],
+    });
+    expect(usageSamples(rows, (u) => u.cpuSeconds)[0]!.labels).toEqual({ project: 'p', name: 'a', node: 'n1', service: 'web' });
   });
 });

@@ -86,28 +86,26 @@ export function pendingByReason(instances: Iterable<Instance>): Map<string, numb
   return out;
 }
 
-export interface UsageSample {
-  metric: string;
-  labels: { project: string; name: string; node: string; service: string };
-  value: number;
-}
+/** The per-instance families of the usage reports: name, help, whether a counter, and the value of a row in base units (undefined: not reported, no series). */
+export const USAGE_METRICS: { name: string; help: string; counter?: boolean; value: (u: UsageRow) => number | undefined }[] = [
+  { name: 'stratus_instance_cpu_seconds_total', counter: true, help: 'CPU time of an instance\'s current run (its cgroup), seconds, as last reported by its node.', value: (u) => u.cpuSeconds },
+  { name: 'stratus_instance_cpu_throttled_periods_total', counter: true, help: 'CFS periods in which the instance was throttled.', value: (u) => u.throttledPeriods },
+  { name: 'stratus_instance_cpu_periods_total', counter: true, help: 'CFS periods in which the instance could run.', value: (u) => u.periods },
+  { name: 'stratus_instance_memory_working_set_bytes', help: 'Memory working set of the instance, bytes.', value: (u) => u.memory * MIB },
+  { name: 'stratus_instance_memory_peak_bytes', help: 'Peak memory of the instance\'s run, bytes (where the kernel keeps it).', value: (u) => (u.memoryPeak === undefined ? undefined : u.memoryPeak * MIB) },
+  { name: 'stratus_instance_pids', help: 'Processes (tasks) of the instance.', value: (u) => u.pids },
+  { name: 'stratus_instance_network_receive_bytes_total', counter: true, help: 'Bytes received in the instance\'s network namespace.', value: (u) => u.netRxBytes },
+  { name: 'stratus_instance_network_transmit_bytes_total', counter: true, help: 'Bytes sent from the instance\'s network namespace.', value: (u) => u.netTxBytes },
+  { name: 'stratus_instance_gpu_memory_bytes', help: 'GPU memory the instance\'s processes hold, bytes.', value: (u) => (u.gpuMemory === undefined ? undefined : u.gpuMemory * MIB) },
+  { name: 'stratus_instance_gpu_utilization_ratio', help: 'Utilisation of the instance\'s GPU while it runs, 0-1.', value: (u) => (u.gpuUtilization === undefined ? undefined : u.gpuUtilization / 100) },
+];
 
-/** The series of each instance's latest usage; a field the node did not report gives no series. */
-export function* usageSeries(rows: Iterable<UsageRow>): Generator<UsageSample> {
+/** One family's samples: each row's value (labelled project, name, node, service), rows without one left out. */
+export function usageSamples(rows: Iterable<UsageRow>, value: (u: UsageRow) => number | undefined): { labels: { project: string; name: string; node: string; service: string }; value: number }[] {
+  const out = [];
   for (const u of rows) {
-    const labels = { project: u.project, name: u.name, node: u.node, service: u.service ?? '' };
-    const fields: [string, number | undefined][] = [
-      ['stratus_instance_cpu_seconds_total', u.cpuSeconds],
-      ['stratus_instance_cpu_throttled_periods_total', u.throttledPeriods],
-      ['stratus_instance_cpu_periods_total', u.periods],
-      ['stratus_instance_memory_working_set_bytes', u.memory * MIB],
-      ['stratus_instance_memory_peak_bytes', u.memoryPeak === undefined ? undefined : u.memoryPeak * MIB],
-      ['stratus_instance_pids', u.pids],
-      ['stratus_instance_network_receive_bytes_total', u.netRxBytes],
-      ['stratus_instance_network_transmit_bytes_total', u.netTxBytes],
-      ['stratus_instance_gpu_memory_bytes', u.gpuMemory === undefined ? undefined : u.gpuMemory * MIB],
-      ['stratus_instance_gpu_utilization_ratio', u.gpuUtilization === undefined ? undefined : u.gpuUtilization / 100],
-    ];
-    for (const [metric, value] of fields) if (value !== undefined && Number.isFinite(value)) yield { metric, labels, value };
+    const v = value(u);
+    if (v !== undefined && Number.isFinite(v)) out.push({ labels: { project: u.project, name: u.name, node: u.node, service: u.service ?? '' }, value: v });
   }
+  return out;
 }

@@ -25,7 +25,8 @@ import { instanceKind, nodeKind } from '../model/kinds/index.js';
 import type { Instance } from '../model/kinds/instance.js';
 import type { Node } from '../model/kinds/node.js';
 import { watchStreamCount } from '../api/routes/watch.js';
-import { nodeSeries, pendingByReason, usageSeries, type UsageSource } from './metrics-cluster.js';
+import { nodeSeries, pendingByReason, usageSamples, USAGE_METRICS, type NodeSeries, type UsageSource } from './metrics-cluster.js';
+import { SnapshotFamily } from './metrics-family.js';
 
 /** Latency buckets (seconds) of API requests, store writes, reconciles and scheduling rounds. */
 const BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -156,49 +157,26 @@ export class ServerMetrics {
     return (informer?.items.values() ?? []) as Iterable<T>;
   }
 
+  /**
+   * Capacity, allocatable and allocated per node: computed once per scrape by the first family's
+   * get() (a scrape reads the families in registration order, each get() called in one pass) and
+   * read by the other two.
+   */
   private nodeGauges(): void {
-    const labelNames = ['node', 'resource'] as const;
-    // the first one registered collects for all three (a scrape reads metrics in registration order)
-    const gauges: Record<string, Gauge<'node' | 'resource'>> = {};
-    gauges.capacity = new Gauge({ name: 'stratus_node_capacity', help: 'A node\'s capacity: cpu in cores, memory and disk in bytes, gpus, instances.', labelNames, registers: [this.registry], collect: () => {
-      for (const g of Object.values(gauges)) g.reset();
-      for (const s of nodeSeries(this.items<Node>('node'), this.items<Instance>('instance'))) gauges[s.what]!.set({ node: s.node, resource: s.resource }, s.value);
-    } });
-    gauges.allocatable = new Gauge({ name: 'stratus_node_allocatable', help: 'What the scheduler may allocate on a node (capacity less reserved), same units.', labelNames, registers: [this.registry] });
-    gauges.allocated = new Gauge({ name: 'stratus_node_allocated', help: 'What the instances bound to a node request (scheduled to running), same units.', labelNames, registers: [this.registry] });
+    let latest: NodeSeries[] = [];
+    const of = (what: NodeSeries['what']) => latest.filter((s) => s.what === what).map((s) => ({ labels: { node: s.node, resource: s.resource }, value: s.value }));
+    new SnapshotFamily('stratus_node_capacity', 'A node\'s capacity: cpu in cores, memory and disk in bytes, gpus, instances.', 'gauge', () => {
+      latest = nodeSeries(this.items<Node>('node'), this.items<Instance>('instance'));
+      return of('capacity');
+    }).register(this.registry);
+    new SnapshotFamily('stratus_node_allocatable', 'What the scheduler may allocate on a node (capacity less reserved), same units.', 'gauge', () => of('allocatable')).register(this.registry);
+    new SnapshotFamily('stratus_node_allocated', 'What the instances bound to a node request (scheduled to running), same units.', 'gauge', () => of('allocated')).register(this.registry);
   }
 
+  /** The per-instance series of the usage reports, one family per field, each a pass over the latest rows. */
   private usageGauges(): void {
-    const labelNames = ['project', 'name', 'node', 'service'] as const;
-    const gauges = new Map<string, Gauge<(typeof labelNames)[number]> | Counter<(typeof labelNames)[number]>>();
-    for (const s of USAGE_METRICS) {
-      const opts = { name: s.name, help: s.help, labelNames, registers: [this.registry] };
-      gauges.set(s.name, s.counter ? new Counter(opts) : new Gauge(opts));
+    for (const m of USAGE_METRICS) {
+      new SnapshotFamily(m.name, m.help, m.counter ? 'counter' : 'gauge', () => (this.usage ? usageSamples(this.usage.instances(), m.value) : [])).register(this.registry);
     }
-    // the first one collects for all: one pass over the usage history per scrape
-    const first = gauges.get(USAGE_METRICS[0]!.name)!;
-    (first as unknown as { collect: () => void }).collect = () => {
-      for (const g of gauges.values()) g.reset();
-      if (!this.usage) return;
-      for (const s of usageSeries(this.usage.instances())) {
-        const g = gauges.get(s.metric)!;
-        if (g instanceof Counter) g.inc(s.labels, s.value);
-        else g.set(s.labels, s.value);
-      }
-    };
   }
 }
-
-/** The per-instance series from the usage history: name, whether a counter, help. */
-export const USAGE_METRICS: { name: string; counter?: boolean; help: string }[] = [
-  { name: 'stratus_instance_cpu_seconds_total', counter: true, help: 'CPU time of an instance\'s current run (its cgroup), seconds, as last reported by its node.' },
-  { name: 'stratus_instance_cpu_throttled_periods_total', counter: true, help: 'CFS periods in which the instance was throttled.' },
-  { name: 'stratus_instance_cpu_periods_total', counter: true, help: 'CFS periods in which the instance could run.' },
-  { name: 'stratus_instance_memory_working_set_bytes', help: 'Memory working set of the instance, bytes.' },
-  { name: 'stratus_instance_memory_peak_bytes', help: 'Peak memory of the instance\'s run, bytes (where the kernel keeps it).' },
-  { name: 'stratus_instance_pids', help: 'Processes (tasks) of the instance.' },
-  { name: 'stratus_instance_network_receive_bytes_total', counter: true, help: 'Bytes received in the instance\'s network namespace.' },
-  { name: 'stratus_instance_network_transmit_bytes_total', counter: true, help: 'Bytes sent from the instance\'s network namespace.' },
-  { name: 'stratus_instance_gpu_memory_bytes', help: 'GPU memory the instance\'s processes hold, bytes.' },
-  { name: 'stratus_instance_gpu_utilization_ratio', help: 'Utilisation of the instance\'s GPU while it runs, 0-1.' },
-];
