@@ -8,28 +8,12 @@ import type { Node, NodeResources } from '../model/kinds/node.js';
 import { isPending } from '../model/lifecycle.js';
 import { demandOf } from '../scheduler/engine/request.js';
 import { occupiesNode } from '../scheduler/engine/snapshot.js';
+import type { InstanceUsage } from '../model/usage.js';
 
 const MIB = 1024 * 1024;
 
-/** One instance's latest usage as the usage history keeps it (model/usage.ts InstanceUsage, with its node). */
-export interface UsageRow {
-  project: string;
-  name: string;
-  node: string;
-  service?: string;
-  cpuSeconds: number;
-  throttledPeriods?: number;
-  periods?: number;
-  /** MiB. */
-  memory: number;
-  memoryPeak?: number;
-  pids?: number;
-  netRxBytes?: number;
-  netTxBytes?: number;
-  /** MiB, and percent. */
-  gpuMemory?: number;
-  gpuUtilization?: number;
-}
+/** One instance's latest usage as the usage history keeps it (with the node that measured it). */
+export type UsageRow = Omit<InstanceUsage, 'uid' | 'cpu'> & { node: string };
 
 /** What the server's /metrics reads per-instance usage from (runtime/usage.ts's UsageHistory). */
 export interface UsageSource {
