@@ -5,14 +5,14 @@
  * The growth needs root and network namespaces (skipped with the reason otherwise).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { client, instance, startTestServer, type TestServer } from './helpers/server.js';
 import { cliRunner } from './helpers/cli.js';
 import { killWorkloads, until } from './helpers/processes.js';
 import { networkTestSkipReason } from '../src/node/network/testing.js';
+import { removeLocalMachines } from '../src/scheduler/pools/providers/local-testing.js';
 
 const SUBNET = 231; // the pool's bridge: stpl231, 198.18.231.0/24
 const skip = networkTestSkipReason();
@@ -31,33 +31,10 @@ afterAll(async () => {
   // workloads outlive agents: instances go while the agents run, then agents, workloads, namespaces
   for (let i = 0; i < 20; i++) await admin?.('DELETE', `/v1/projects/default/instances/w${i}`).catch(() => undefined);
   await server?.stop();
-  if (server) await removeLocalMachines(join(server.dataDir, 'pools'));
+  if (server) await removeLocalMachines(join(server.dataDir, 'pools'), SUBNET, killWorkloads);
   server?.cleanup();
   rmSync(dir, { recursive: true, force: true });
 }, 60_000);
-
-/** Kills what the local provider started under `poolsDir` (agents by their pid files, then their workloads) and removes its namespaces and bridge. */
-async function removeLocalMachines(poolsDir: string): Promise<void> {
-  const machines = existsSync(poolsDir) ? readdirSync(poolsDir).flatMap((p) => readdirSync(join(poolsDir, p)).map((m) => join(poolsDir, p, m))) : [];
-  for (const m of machines) {
-    const pidFile = join(m, 'agent.pid');
-    const pid = existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8')) : 0;
-    try {
-      if (pid > 0 && readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes(m)) process.kill(pid, 'SIGKILL');
-    } catch {
-      // gone already
-    }
-    await killWorkloads(m).catch(() => undefined);
-  }
-  if (skip) return;
-  const list = execFileSync('ip', ['netns', 'list']).toString();
-  for (const ns of list.split('\n').map((l) => l.split(' ')[0] ?? '').filter((n) => n.startsWith(`stpl${SUBNET}`))) execFileSync('ip', ['netns', 'del', ns]);
-  try {
-    execFileSync('ip', ['link', 'del', `stpl${SUBNET}`], { stdio: 'ignore' });
-  } catch {
-    // never made
-  }
-}
 
 const pool = (name: string, extra: Record<string, unknown> = {}) => ({
   kind: 'node-pool',
