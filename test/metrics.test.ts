@@ -90,6 +90,16 @@ describe('what /metrics says', () => {
     expect(value(text, 'process_resident_memory_bytes')).toBeGreaterThan(0);
   });
 
+  it('counts the watch streams open on this server', async () => {
+    const controller = new AbortController();
+    const res = await fetch(`${server.url}/v1/projects/m1/instances?watch=true`, { headers: { authorization: `Bearer ${TOKEN}` }, signal: controller.signal });
+    expect(res.status).toBe(200);
+    const open = value((await scrape(SCRAPE)).text, 'stratus_watch_clients');
+    controller.abort();
+    expect(open).toBe(1);
+    expect(await until('the stream is closed', async () => value((await scrape(SCRAPE)).text, 'stratus_watch_clients'), (v) => v === 0, 10_000)).toBe(0);
+  });
+
   it('says what the scheduler tried and why instances wait (no nodes yet), and the controllers\' queues', async () => {
     expect((await admin('POST', '/v1/projects/m1/instances', { kind: 'instance', metadata: { name: 'waits' }, spec: { driver: 'process', command: ['sleep', '1'], resources: { cpu: '250m', memory: '64Mi' } } })).status).toBe(201);
     const text = await until('the instance is tried', async () => (await scrape(SCRAPE)).text, (t) => (value(t, 'stratus_scheduler_pending_instances{reason="NoNodes"}') ?? 0) >= 1, 10_000);

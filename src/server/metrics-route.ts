@@ -15,11 +15,13 @@ import { sameSecret } from '../node/agent/metrics-token.js';
 export { readMetricsToken } from '../node/agent/metrics-token.js';
 
 /** Who may scrape: the scrape secret, or a cluster admin's token; throws 401/403 otherwise. */
-export async function authorizeScrape(req: FastifyRequest, deps: Pick<ApiDeps, 'auth'>, secret: string | undefined): Promise<void> {
+export async function authorizeScrape(req: FastifyRequest, deps: Pick<ApiDeps, 'auth' | 'onAuthenticated'>, secret: string | undefined): Promise<void> {
   const token = bearerToken(req.headers.authorization);
-  if (secret !== undefined && sameSecret(token, secret)) return;
-  const principal = await deps.auth.authenticate(token);
-  if (!principal.clusterAdmin) throw new StratusError('STRATUS_ERR_FORBIDDEN', `only cluster admins (or the --metrics-token-file secret) may read /metrics; ${principal.id} is not one`);
+  const scraper = secret !== undefined && sameSecret(token, secret);
+  const principal = scraper ? undefined : await deps.auth.authenticate(token);
+  // an authenticated connection (Prometheus keeps its one open) is not counted against the per-address limit
+  deps.onAuthenticated?.(req);
+  if (principal && !principal.clusterAdmin) throw new StratusError('STRATUS_ERR_FORBIDDEN', `only cluster admins (or the --metrics-token-file secret) may read /metrics; ${principal.id} is not one`);
 }
 
 /** The API plugin serving `metrics` at GET /metrics. */
