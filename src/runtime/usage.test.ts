@@ -116,6 +116,22 @@ describe('UsageHistory', () => {
     expect([...h.nodes()].map((n) => n.node)).toEqual(['n1']);
   });
 
+  it('lists as current only the instances of each node\'s latest report, of nodes still reporting; the last known stays readable', () => {
+    const clock = new FakeClock(T0);
+    const h = new UsageHistory(undefined, { clock });
+    h.apply(report(clock, 'n1', [{ uid: 'a' }, { uid: 'b', cpu: 7 }]));
+    h.apply(report(clock, 'n2', [{ uid: 'c' }]));
+    clock.advance(5000);
+    h.apply(report(clock, 'n1', [{ uid: 'a' }])); // b stopped
+    expect([...h.instances()].map((u) => u.uid).sort()).toEqual(['a', 'c']);
+    expect(h.latest('b')?.cpu).toBe(7);
+    clock.advance(26_000); // n2 silent for 31 s (3 intervals would be 15 s; at least 30 s)
+    h.apply(report(clock, 'n1', [{ uid: 'a' }]));
+    expect([...h.instances()].map((u) => u.uid)).toEqual(['a']);
+    expect([...h.nodes()].map((n) => n.node)).toEqual(['n1']);
+    expect(h.history('c')).toHaveLength(1);
+  });
+
   it('tells listeners after each report applied', () => {
     const clock = new FakeClock(T0);
     const h = new UsageHistory(undefined, { clock });

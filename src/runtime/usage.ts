@@ -15,8 +15,11 @@
  * - Windows (`sinceMs`, `windowMs`) are measured on the server's clock, at the time each report
  *   was applied; rates divide by the reporting agent's own clock (its `at`), so a slow watch
  *   delivery does not inflate a rate.
- * - An instance its node stops reporting (it stopped, moved, or the node is gone), and a node
- *   that stops reporting, are forgotten `forgetMs` (default 10 min) after their last point.
+ * - `instances()` and `nodes()` are what is current: the instances of each node's latest report,
+ *   of nodes that reported within 3 intervals (at least 30 s). `latest(uid)` and the histories
+ *   keep the last known until forgotten: an instance its node stops reporting (it stopped, moved,
+ *   or the node is gone), and a node that stops reporting, `forgetMs` (default 10 min) after
+ *   their last point.
  * - A report already applied (same node, same or older `at`) is ignored: a re-list applies nothing twice.
  */
 import type { KeyValue } from '../store/backend.js';
@@ -40,6 +43,8 @@ interface InstanceEntry {
   latest: Latest;
   /** Server time of the last point. */
   seen: number;
+  /** The `at` (ms) of the report it was last in: current while that is its node's latest. */
+  reportAt: number;
   ring: ColumnRing<typeof INSTANCE_COLUMNS>;
 }
 
@@ -47,6 +52,7 @@ interface NodeEntry {
   latest: { node: string; at: string; cpu: number; memory: number };
   atMs: number;
   seen: number;
+  intervalMs: number;
   ring: ColumnRing<typeof NODE_COLUMNS>;
   /** "<project>/<service>" → its counters as this node counted them. */
   services: Map<string, ColumnRing<typeof SERVICE_COLUMNS>>;
@@ -103,7 +109,7 @@ export class UsageHistory implements Component {
     if (Number.isNaN(atMs) || (prev && atMs <= prev.atMs)) return;
     if (!prev && now - atMs > this.forgetMs) return; // a record left by a node that stopped long ago
     const node = prev ?? this.newNode(report.node);
-    Object.assign(node, { latest: { node: report.node, at: report.at, cpu: report.cpu, memory: report.memory }, atMs, seen: now });
+    Object.assign(node, { latest: { node: report.node, at: report.at, cpu: report.cpu, memory: report.memory }, atMs, seen: now, intervalMs: report.intervalMs });
     node.ring.push({ t: now, at: atMs, cpu: report.cpu, memory: report.memory });
     for (const u of report.instances) this.applyInstance(report.node, report.at, atMs, now, u);
     for (const s of report.services) {
@@ -137,12 +143,21 @@ export class UsageHistory implements Component {
     }));
   }
 
+  /** Current only: in its node's latest report, from a node still reporting (see `current`). */
   instances(): Iterable<Latest> {
-    return [...this.byUid.values()].map((e) => e.latest);
+    const now = this.clock.now();
+    const out: Latest[] = [];
+    for (const e of this.byUid.values()) {
+      const n = this.byNode.get(e.latest.node);
+      if (n && current(n, now) && e.reportAt === n.atMs) out.push(e.latest);
+    }
+    return out;
   }
 
+  /** Nodes still reporting (see `current`). */
   nodes(): Iterable<{ node: string; at: string; cpu: number; memory: number }> {
-    return [...this.byNode.values()].map((n) => n.latest);
+    const now = this.clock.now();
+    return [...this.byNode.values()].filter((n) => current(n, now)).map((n) => n.latest);
   }
 
   nodeHistory(node: string, sinceMs?: number): { at: string; cpu: number; memory: number }[] {
@@ -197,14 +212,15 @@ export class UsageHistory implements Component {
 
   private applyInstance(node: string, at: string, atMs: number, now: number, u: InstanceUsage): void {
     let e = this.byUid.get(u.uid);
-    if (!e) this.byUid.set(u.uid, (e = { latest: { ...u, at, node }, seen: now, ring: new ColumnRing(this.points, INSTANCE_COLUMNS) }));
+    if (!e) this.byUid.set(u.uid, (e = { latest: { ...u, at, node }, seen: now, reportAt: atMs, ring: new ColumnRing(this.points, INSTANCE_COLUMNS) }));
     e.latest = { ...u, at, node };
     e.seen = now;
+    e.reportAt = atMs;
     e.ring.push({ t: now, at: atMs, cpu: u.cpu, cpuSeconds: u.cpuSeconds, memory: u.memory, netRxBytes: u.netRxBytes, netTxBytes: u.netTxBytes, gpuMemory: u.gpuMemory, gpuUtilization: u.gpuUtilization });
   }
 
   private newNode(node: string): NodeEntry {
-    const entry: NodeEntry = { latest: { node, at: '', cpu: 0, memory: 0 }, atMs: 0, seen: 0, ring: new ColumnRing(this.points, NODE_COLUMNS), services: new Map() };
+    const entry: NodeEntry = { latest: { node, at: '', cpu: 0, memory: 0 }, atMs: 0, seen: 0, intervalMs: DEFAULT_USAGE_MS, ring: new ColumnRing(this.points, NODE_COLUMNS), services: new Map() };
     this.byNode.set(node, entry);
     return entry;
   }
@@ -224,6 +240,11 @@ export class UsageHistory implements Component {
       else for (const [key, ring] of n.services) if (now - ring.at(ring.length - 1, 't') > this.forgetMs) n.services.delete(key);
     }
   }
+}
+
+/** A node still reporting: its last report came within 3 of its intervals (at least 30 s): a stopped agent's figures are not shown as today's. */
+function current(n: NodeEntry, now: number): boolean {
+  return now - n.seen <= Math.max(3 * n.intervalMs, 30_000);
 }
 
 /** One node's rate of `what` from the points of `ring` from index `from` on, or undefined (fewer than two). */

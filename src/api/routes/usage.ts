@@ -25,7 +25,7 @@ import { SERVICE_LABEL } from '../../model/kinds/service.js';
 import type { Instance } from '../../model/kinds/instance.js';
 import type { Node } from '../../model/kinds/node.js';
 import { holdsResources } from '../../model/lifecycle.js';
-import { NodeUsageReportSchema, type InstanceUsage, type InstanceUsageRow, type InstanceUsageView, type NodeUsageReport, type NodeUsageView } from '../../model/usage.js';
+import { NodeUsageReportSchema, type InstanceUsage, type InstanceUsageRow, type InstanceUsageView, type LatestInstanceUsage, type NodeUsageReport, type NodeUsageView } from '../../model/usage.js';
 import { canSee, roleIn, type Principal } from '../../policy/auth.js';
 import { byNode, Informers } from '../../runtime/informers.js';
 import type { Informer } from '../../runtime/informer.js';
@@ -100,10 +100,11 @@ export async function usageRoutes(app: FastifyInstance, { deps }: { deps: ApiDep
     const selector = parseSelectorParam(q.selector);
     if (q.project !== undefined) await projectVisible(deps, principal, q.project);
     const items: InstanceUsageRow[] = [];
+    const current = new Map([...history.instances()].map((u) => [u.uid, u]));
     for (const i of instances.items.values()) {
       if (!holdsResources(i) || (q.project !== undefined && i.metadata.project !== q.project)) continue;
       if (!readsInstances(principal, i.metadata.project!) || (selector && !matches(selector, i.metadata.labels))) continue;
-      items.push(instanceRow(i, history));
+      items.push(instanceRow(i, current.get(i.metadata.uid)));
     }
     items.sort((a, b) => a.project.localeCompare(b.project) || a.name.localeCompare(b.name));
     return { items };
@@ -140,8 +141,8 @@ function ownInstances(deps: ApiDeps, instances: Informer<Instance>, node: string
   return { kept, dropped };
 }
 
-function instanceRow(i: Instance, history: UsageHistory): InstanceUsageRow {
-  const latest = history.latest(i.metadata.uid);
+/** An instance's row, with its current usage (none when its node has not reported it lately). */
+function instanceRow(i: Instance, latest: LatestInstanceUsage | undefined): InstanceUsageRow {
   const { node: _node, ...usage } = latest ?? { node: '' };
   return {
     project: i.metadata.project!, name: i.metadata.name, uid: i.metadata.uid, node: i.status!.node!, phase: i.status!.phase,
