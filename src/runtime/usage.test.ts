@@ -171,3 +171,19 @@ describe('UsageHistory', () => {
     await h.stop();
   });
 });
+
+describe('UsageHistory memory', () => {
+  it('holds 56 bytes per point of an instance, fixed when the instance is first seen', () => {
+    const clock = new FakeClock(T0);
+    const h = new UsageHistory(undefined, { clock, points: 720 });
+    h.apply(report(clock, 'n1', [{ uid: 'a' }]));
+    const one = h.bytes;
+    for (let i = 0; i < 1000; i++) {
+      clock.advance(5000);
+      h.apply(report(clock, 'n1', [{ uid: 'a' }]));
+    }
+    expect(h.bytes).toBe(one);
+    const node = 720 * (8 + 8 + 4 + 4);
+    expect(one - node).toBe(720 * 56);
+  });
+});

@@ -11,7 +11,7 @@
  *
  * Contracts:
  * - Memory is bounded: each ring holds `points` points (default 720: 1 h at 5 s), in typed
- *   arrays (about 48 bytes a point for an instance, ~35 KB an instance at 720 points).
+ *   arrays (56 bytes a point for an instance: about 40 KB an instance at 720 points).
  * - Windows (`sinceMs`, `windowMs`) are measured on the server's clock, at the time each report
  *   was applied; rates divide by the reporting agent's own clock (its `at`), so a slow watch
  *   delivery does not inflate a rate.
