@@ -102,7 +102,10 @@ export function planScaleUp(engine: Engine, nodes: readonly Node[], instances: r
       result.verdicts.push({ pool: pool.name, fits: 0, count: 0, headroom, reason: `at its max (${pool.spec.max})` });
       continue;
     }
-    const letIn = (k: number) => placedOnNew(engine, base, instances, pool, k, rest);
+    // what k machines add: all pending placed with them, less those placed without (room already
+    // there, or on machines joining), wherever the engine puts each
+    const already = first.placements.length;
+    const letIn = (k: number) => placedWith(engine, base, instances, pool, k, pending) - already;
     const cap = Math.min(headroom, rest.length, MAX_STEP);
     const most = letIn(cap);
     if (most === 0) {
@@ -124,12 +127,10 @@ export function planScaleUp(engine: Engine, nodes: readonly Node[], instances: r
   return result;
 }
 
-/** How many of `pending` the engine places on `k` new machines of `pool` added to `base`. */
-function placedOnNew(engine: Engine, base: readonly Node[], instances: readonly Instance[], pool: PoolView, k: number, pending: readonly Instance[]): number {
+/** How many of `pending` the engine places with `k` new machines of `pool` added to `base` (wherever it puts them). */
+function placedWith(engine: Engine, base: readonly Node[], instances: readonly Instance[], pool: PoolView, k: number, pending: readonly Instance[]): number {
   const fresh = Array.from({ length: k }, (_, i) => virtualNode(pool, `${pool.name}-simulated-${i}`));
-  const names = new Set(fresh.map((n) => n.metadata.name));
-  const plan = engine.schedule(ClusterSnapshot.from([...base, ...fresh], instances), pending);
-  return plan.placements.filter((p) => names.has(p.node)).length;
+  return engine.schedule(ClusterSnapshot.from([...base, ...fresh], instances), pending).placements.length;
 }
 
 export type RemovalVerdict = { remove: true; reason: string } | { remove: false; reason: string };
