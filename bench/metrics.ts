@@ -25,7 +25,7 @@ import { AgentMetrics, type RunnerView } from '../src/node/agent/metrics.js';
 import { detectCgroups, TaskCgroup } from '../src/node/drivers/cgroups.js';
 import type { TaskHandle } from '../src/node/drivers/index.js';
 import type { Instance } from '../src/model/kinds/instance.js';
-import { fmt, median, percentile, BENCH_TOKEN } from './lib/util.js';
+import { fmt, median, percentile, onInterrupt, BENCH_TOKEN } from './lib/util.js';
 
 const { values } = parseArgs({ options: {
   nodes: { type: 'string', default: '1000' }, instances: { type: 'string', default: '10000' }, scrapes: { type: 'string', default: '20' }, 'agent-instances': { type: 'string', default: '100' },
@@ -87,6 +87,10 @@ async function serverBench(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'stratus-bench-metrics-'));
   // no components: nothing moves the objects while they are measured
   const server = await startServer({ dataDir: dir, port: 0, listen: '127.0.0.1', store: 'memory:', bootstrapToken: BENCH_TOKEN });
+  const stopWatching = onInterrupt(async () => {
+    await server.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
   try {
     const t0 = performance.now();
     const rows = await populate(server);
@@ -121,6 +125,7 @@ async function serverBench(): Promise<void> {
     console.log(`GET /v1/projects/default/instances  ${show(list)}  (the same ${INSTANCES} instances as JSON)`);
     console.log(`ratio /metrics ÷ prom-client alone: ${fmt(median(scrape) / median(promOnly), 2)}; ÷ list: ${fmt(median(scrape) / median(list), 2)}`);
   } finally {
+    stopWatching();
     await server.stop();
     rmSync(dir, { recursive: true, force: true });
   }
@@ -133,14 +138,29 @@ const instance = (k: number): Instance => ({
   status: { phase: 'Running', node: 'bench' },
 } as Instance);
 
+/** Removes the benchmark's cgroups and their parent directories. */
+async function removeCgroups(cgroups: TaskCgroup[]): Promise<void> {
+  for (const cg of cgroups) await cg.remove().catch(() => undefined);
+  for (const dir of new Set(cgroups.flatMap((cg) => cg.dirs().map((d) => join(d, '..'))))) {
+    try {
+      rmdirSync(dir);
+    } catch {
+      // already gone, or not ours to remove
+    }
+  }
+}
+
 async function agentBench(): Promise<void> {
+  if (AGENT_INSTANCES < 1) return;
   const host = await detectCgroups();
   const cgroups: TaskCgroup[] = [];
+  const stopWatching = onInterrupt(() => removeCgroups(cgroups));
   try {
     for (let k = 0; k < AGENT_INSTANCES; k++) cgroups.push((await TaskCgroup.create(host, `stratus-bench-metrics-${process.pid}/i${k}`, { cpu: 100, memory: 64, pids: 64 })).cgroup);
   } catch (e) {
     console.log(`\n## Agent: skipped (cannot create cgroups here: ${(e as Error).message})`);
-    for (const cg of cgroups) await cg.remove().catch(() => undefined);
+    await removeCgroups(cgroups);
+    stopWatching();
     return;
   }
   try {
@@ -161,14 +181,8 @@ async function agentBench(): Promise<void> {
     console.log(`with per-instance series     ${show(withUsage.wall)}, CPU ${fmt(withUsage.cpuMs, 2)} ms per scrape (${sample} samples read from the cgroups)`);
     console.log(`cost of per-instance collection: ${fmt(withUsage.cpuMs - without.cpuMs, 2)} ms CPU per scrape, ${fmt((withUsage.cpuMs - without.cpuMs) / AGENT_INSTANCES * 1000, 0)} µs per instance; at one scrape per 15 s: ${fmt(((withUsage.cpuMs - without.cpuMs) / 15_000) * 100, 3)} % of a core`);
   } finally {
-    for (const cg of cgroups) await cg.remove().catch(() => undefined);
-    for (const dir of new Set(cgroups.flatMap((cg) => cg.dirs().map((d) => join(d, '..'))))) {
-      try {
-        rmdirSync(dir);
-      } catch {
-        // already gone, or not ours to remove
-      }
-    }
+    await removeCgroups(cgroups);
+    stopWatching();
   }
 }
 
