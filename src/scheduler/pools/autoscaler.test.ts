@@ -80,6 +80,8 @@ describe('ClusterAutoscaler', () => {
     await scaler.pass();
     expect(created).toHaveLength(2);
     expect((await pool()).decisions![0]).toMatchObject({ action: 'waiting', count: 2 });
+    await scaler.pass(); // nothing changed: no new simulation, and the decision still holds
+    expect((await pool()).decisions![0]).toMatchObject({ action: 'waiting', count: 2 });
 
     // a machine joins: its join token goes
     await readyNode(created[0]!.node);

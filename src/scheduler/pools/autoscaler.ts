@@ -29,7 +29,7 @@ import { isoNow } from '../../model/runtime.js';
 import { plural } from '../../model/format.js';
 import { issueToken, revokeToken } from '../../policy/tokens.js';
 import { Engine } from '../engine/engine.js';
-import { ClusterSnapshot } from '../engine/snapshot.js';
+import { ClusterSnapshot, occupiesNode } from '../engine/snapshot.js';
 import type { PolicyChoice } from '../engine/types.js';
 import { checkRemoval, pendingForCapacity, planScaleUp, utilization, type PoolView } from './simulate.js';
 import { reconcileNodes, SCALE_DOWN_ANNOTATION, statusChanged, withDecision, withError, type PoolNode } from './pool-status.js';
@@ -83,6 +83,8 @@ export class ClusterAutoscaler implements Component {
   private readonly retryAt = new Map<string, number>();
   private lastError = '';
   private readonly factory: ProviderFactory;
+  /** What the last scale-up simulation that created nothing read (see `simulationKey`). */
+  private lastSimulation: string | undefined;
 
   constructor(private readonly repo: Repository, private readonly events: EventRecorder, private readonly opts: AutoscalerOptions) {
     this.engine = new Engine({ policy: opts.policy ?? 'auto', preemption: false });
@@ -171,7 +173,15 @@ export class ClusterAutoscaler implements Component {
   }
 
   private async scaleUp(passes: PoolPass[], nodes: readonly Node[], instances: readonly Instance[], pending: Instance[]): Promise<void> {
+    // The simulations cost a few schedules of copies of the cluster: not again while nothing they
+    // read changed (the same pending instances, nodes and pools); what they decided still stands.
+    const key = simulationKey(passes, nodes, instances, pending);
+    if (key === this.lastSimulation) {
+      for (const p of passes) p.decided = true;
+      return;
+    }
     const plan = planScaleUp(this.engine, nodes, instances, passes.map((p) => p.view), pending);
+    this.lastSimulation = plan.choice ? undefined : key;
     const at = isoNow(this.repo.clock);
     for (const v of plan.verdicts) {
       const p = passes.find((x) => x.pool.metadata.name === v.pool)!;
@@ -305,4 +315,12 @@ export class ClusterAutoscaler implements Component {
       this.lastError = `node pool ${p.pool.metadata.name}: ${e.message}`;
     });
   }
+}
+
+/** What a scale-up simulation depends on: pending instances, what each node offers, the pools and their machines. */
+function simulationKey(passes: readonly PoolPass[], nodes: readonly Node[], instances: readonly Instance[], pending: readonly Instance[]): string {
+  const bound = instances.filter(occupiesNode).map((i) => `${i.metadata.uid}@${i.status!.node}`);
+  const n = nodes.map((x) => `${x.metadata.name}:${x.metadata.generation}:${x.status?.phase}:${JSON.stringify(x.status?.allocatable ?? x.status?.capacity)}`);
+  const p = passes.map((x) => `${x.pool.metadata.name}:${x.pool.metadata.generation}:${x.view.size}:${x.view.upcoming.join(',')}`);
+  return JSON.stringify([pending.map((i) => `${i.metadata.project}/${i.metadata.name}:${i.metadata.generation}`).sort(), n.sort(), p, bound.sort()]);
 }
