@@ -127,6 +127,18 @@ describe('what /metrics says', () => {
     expect(value(text, 'stratus_scheduler_attempts_total{result="scheduled"}')).toBeGreaterThanOrEqual(1);
   });
 
+  it('drops a deleted node\'s series (node pools add and remove nodes)', async () => {
+    const jt = await admin('POST', '/v1/join-tokens', {});
+    const joined = await client(server.url, jt.body.secret)('POST', '/v1/nodes/join', { name: 'gone' });
+    const resources = { cpu: 1000, memory: 1024, disk: 1024, gpus: [] };
+    expect((await client(server.url, joined.body.secret as string)('PUT', '/v1/nodes/gone/status', { phase: 'Ready', capacity: resources, allocatable: resources })).status).toBe(200);
+    const before = await until('the node is seen', async () => (await scrape(SCRAPE)).text, (t) => value(t, 'stratus_node_capacity{node="gone",resource="cpu"}') === 1, 10_000);
+    expect(value(before, 'stratus_agent_heartbeats_received_total{node="gone"}')).toBe(1);
+    expect((await admin('DELETE', '/v1/nodes/gone?force=true')).status).toBeLessThan(300);
+    const after = await until('the node is forgotten', async () => (await scrape(SCRAPE)).text, (t) => !t.includes('node="gone"'), 10_000);
+    expect(after).not.toContain('node="gone"');
+  });
+
   it('serves each instance\'s latest usage report as stratus_instance_* series labelled project, name, node, service', async () => {
     const inst = (await admin('GET', '/v1/projects/m1/instances/waits')).body;
     server.metrics.attach({ usage: { instances: () => [{ project: 'm1', name: 'waits', node: 'n1', cpuSeconds: 12.5, memory: 100, memoryPeak: 120, pids: 3, netRxBytes: 10, netTxBytes: 20, throttledPeriods: 4, periods: 50, uid: inst.metadata.uid }] } });

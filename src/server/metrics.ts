@@ -49,7 +49,16 @@ export class ServerMetrics {
   private readonly requests = new Counter({ name: 'stratus_api_requests_total', help: 'API requests answered, by route pattern, method and status code.', labelNames: ['route', 'method', 'code'], registers: [this.registry] });
   private readonly requestSeconds = new Histogram({ name: 'stratus_api_request_duration_seconds', help: 'API request latency, by route pattern and method.', labelNames: ['route', 'method'], buckets: BUCKETS, registers: [this.registry] });
   private readonly txnSeconds = new Histogram({ name: 'stratus_store_txn_duration_seconds', help: 'Store write (txn) latency, by result (ok, conflict, error).', labelNames: ['result'], buckets: BUCKETS, registers: [this.registry] });
-  private readonly heartbeats = new Counter({ name: 'stratus_agent_heartbeats_received_total', help: 'Node status heartbeats accepted from agents, by node.', labelNames: ['node'], registers: [this.registry] });
+  /** Nodes with a heartbeat series: a deleted node's is dropped at the next scrape (node pools come and go). */
+  private readonly beating = new Set<string>();
+  private readonly heartbeats: Counter<'node'> = new Counter({ name: 'stratus_agent_heartbeats_received_total', help: 'Node status heartbeats accepted from agents, by node.', labelNames: ['node'], registers: [this.registry], collect: () => {
+    const nodes = this.informers?.of(nodeKind).items;
+    for (const node of this.beating) {
+      if (nodes?.has(node) !== false) continue;
+      this.heartbeats.remove({ node });
+      this.beating.delete(node);
+    }
+  } });
   private readonly attempts = new Counter({ name: 'stratus_scheduler_attempts_total', help: 'Instances the scheduler tried to place, by result (scheduled, unschedulable, conflict, error).', labelNames: ['result'], registers: [this.registry] });
   private readonly roundSeconds = new Histogram({ name: 'stratus_scheduler_round_duration_seconds', help: 'Latency of a scheduling round (plan and commits of one batch).', buckets: BUCKETS, registers: [this.registry] });
   private readonly reconcileSeconds = new Histogram({ name: 'stratus_controller_reconcile_duration_seconds', help: 'Latency of one reconcile of a work-queue key, by controller and result (ok, error).', labelNames: ['controller', 'result'], buckets: BUCKETS, registers: [this.registry] });
@@ -125,7 +134,10 @@ export class ServerMetrics {
     this.requestSeconds.observe({ route, method }, reply.elapsedTime / 1000);
     // a route pattern compared, not a path built
     // eslint-disable-next-line no-restricted-syntax
-    if (method === 'PUT' && route === '/v1/nodes/:name/status' && reply.statusCode < 300 && req.principal?.node) this.heartbeats.inc({ node: req.principal.node });
+    if (method === 'PUT' && route === '/v1/nodes/:name/status' && reply.statusCode < 300 && req.principal?.node) {
+      this.heartbeats.inc({ node: req.principal.node });
+      this.beating.add(req.principal.node);
+    }
   };
 
   readonly scheduler: SchedulerObserver = {
