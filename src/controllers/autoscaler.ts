@@ -39,8 +39,13 @@ export interface AutoscalerOptions {
   informers?: Informers;
   /** How often every autoscaled service is evaluated (besides after each usage report). Default 5 s. */
   intervalMs?: number;
-  /** The span a replica's usage (and a service's connection rate) is averaged over. Default 15 s. */
-  sampleMs?: number;
+  /**
+   * A replica's cpu or memory is the average of its last two reports (each an average over the
+   * agent's report interval) within this span; none within it: not measured. Default 30 s.
+   */
+  freshMs?: number;
+  /** The span a service's connection rate is measured over (two reports of each node at least). Default 10 s. */
+  rateMs?: number;
   /** Status is written when the count, the block or the decisions change, else at most this often. Default 15 s. */
   statusEveryMs?: number;
   /**
@@ -158,14 +163,13 @@ export class Autoscaler implements Component {
 
   /** Each live replica's metric in the target's unit (undefined: not measured in the sample span). */
   private samples(svc: Service, a: AutoscaleSpec, live: Instance[]): ReplicaSample[] {
-    const sampleMs = this.opts.sampleMs ?? 15_000;
     if (a.metric === 'connections-per-second') {
-      const rate = this.usage.serviceRate(svc.metadata.project!, svc.metadata.name, sampleMs, 'connections');
+      const rate = this.usage.serviceRate(svc.metadata.project!, svc.metadata.name, this.opts.rateMs ?? 10_000, 'connections');
       const ready = live.filter(isReady).length;
       return live.map((i) => ({ ready: isReady(i), ...(rate !== undefined && ready > 0 ? { value: rate / ready } : {}) }));
     }
     return live.map((i) => {
-      const points = this.usage.history(i.metadata.uid, sampleMs);
+      const points = this.usage.history(i.metadata.uid, this.opts.freshMs ?? 30_000).slice(-2);
       const requested = a.metric === 'cpu' ? i.spec.resources.cpu : i.spec.resources.memory;
       if (points.length === 0 || !requested) return { ready: isReady(i) };
       const avg = points.reduce((sum, p) => sum + (a.metric === 'cpu' ? p.cpu : p.memory), 0) / points.length;

@@ -151,7 +151,7 @@ export class Dataplane {
     return this.serial(() => this.cleanup());
   }
 
-  /** The connection counter of each kernel-balanced service port (traffic.ts); none for ports without backends. */
+  /** The connection counter of each kernel-balanced service port (traffic.ts). */
   async serviceCounters(): Promise<TrafficReading[]> {
     const names = new Map(this.services.filter((s) => s.algorithm !== 'least-connections').flatMap((s) => s.ports.map((p) => [serviceCounter(s.vip, p), s.key] as const)));
     if (names.size === 0) return [];

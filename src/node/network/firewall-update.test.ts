@@ -51,10 +51,14 @@ describe('updateScript', () => {
     const script = updateScript('stratus', render(steps[3]!), render(steps[4]!))!;
     expect(script).toContain('delete element ip stratus ingress { 10.240.10.11 }');
     expect(script.indexOf('delete element ip stratus services')).toBeLessThan(script.indexOf('delete chain ip stratus svc-10-240-10-100-tcp-80'));
-    // the service's connection counter goes last, after the chain that names it
-    const tail = script.trim().split('\n').slice(-3);
-    expect(tail.slice(0, 2).sort()).toEqual(['delete chain ip stratus in-10-240-10-11', 'delete chain ip stratus svc-10-240-10-100-tcp-80']);
-    expect(tail[2]).toBe('delete counter ip stratus conn-10-240-10-100-tcp-80');
+    expect(script.trim().split('\n').slice(-2).sort()).toEqual(['delete chain ip stratus in-10-240-10-11', 'delete chain ip stratus svc-10-240-10-100-tcp-80']);
+    // the service is still here (without backends): its connection counter stays
+    expect(script).not.toContain('counter');
+  });
+
+  it('removes a service\'s connection counter with the service, after the chain that names it', () => {
+    const script = updateScript('stratus', render(steps[3]!), render(model([a1], [])))!;
+    expect(script.trim().split('\n').at(-1)).toBe('delete counter ip stratus conn-10-240-10-100-tcp-80');
   });
 
   it('changes backends by rewriting only their chain', () => {

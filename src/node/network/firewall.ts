@@ -84,7 +84,8 @@ export function serviceChain(vip: string, p: { protocol: L4; port: number }): st
 /**
  * The named counter of a kernel-balanced service port: its rule (in the nat chain, which sees only
  * the first packet of each connection) counts one packet per new connection. Chains are flushed
- * when backends change; a named counter is not, so it counts across scaling (traffic.ts reads it).
+ * when backends change and go when none is left; a named counter stays while the service has an
+ * address here, so it counts across scaling and health changes (traffic.ts reads it).
  */
 export function serviceCounter(vip: string, p: { protocol: L4; port: number }): string {
   return `conn-${dashed(vip)}-${p.protocol}-${p.port}`;
@@ -171,7 +172,9 @@ function renderIpTable(m: FirewallModel, t: Tables): string {
   lines.push(...t.set('ip', 'hairpin', 'ipv4_addr . ipv4_addr', m.instances.map((i) => `${i.ip} . ${i.ip}`)));
   const proxied = m.services.filter((s) => s.userspace).flatMap((s) => s.ports.map((p) => `${s.vip} . ${p.protocol} . ${p.port}`));
   lines.push(...t.set('ip', 'proxied', 'ipv4_addr . inet_proto . inet_service', proxied));
-  for (const s of kernel) for (const p of s.ports) lines.push(...t.counter(serviceCounter(s.vip, p)), ...t.chain(serviceChain(s.vip, p), [serviceRule(s, p)]));
+  // a counter per kernel-balanced port, also while it has no backend: it lives as long as the service here
+  for (const s of m.services) if (!s.userspace) for (const p of s.ports) lines.push(...t.counter(serviceCounter(s.vip, p)));
+  for (const s of kernel) for (const p of s.ports) lines.push(...t.chain(serviceChain(s.vip, p), [serviceRule(s, p)]));
   const entries = kernel.flatMap((s) => s.ports.map((p) => `${s.vip} . ${p.protocol} . ${p.port} : jump ${serviceChain(s.vip, p)}`));
   lines.push(...t.set('ip', 'services', 'ipv4_addr . inet_proto . inet_service : verdict', entries));
   const governed = m.instances.filter((i): i is FwInstance & { ingress: IngressPolicy } => i.ingress !== undefined);
