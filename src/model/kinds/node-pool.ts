@@ -209,8 +209,8 @@ function describePool(p: NodePool): DescribeLine[] {
     { field: 'Provider', value: p.spec.provider.type === 'command' ? `command: ${p.spec.provider.create[0]} (create), ${p.spec.provider.delete[0]} (delete)` : `local (${p.spec.provider.network ?? 'namespace'} network)` },
     { field: 'Scale down', value: `after ${p.spec.scaleDownDelay ?? '10m'} below ${p.spec.scaleDownUtilization ?? 50} % when its instances fit elsewhere` },
   ];
-  if (s?.lastScaleUp) out.push({ field: 'Last scale up', value: `${s.lastScaleUp} (${age(s.lastScaleUp)} ago)` });
-  if (s?.lastScaleDown) out.push({ field: 'Last scale down', value: `${s.lastScaleDown} (${age(s.lastScaleDown)} ago)` });
+  if (s?.lastScaleUp) out.push({ field: 'Scaled up', value: `${s.lastScaleUp} (${age(s.lastScaleUp)} ago)` });
+  if (s?.lastScaleDown) out.push({ field: 'Scaled down', value: `${s.lastScaleDown} (${age(s.lastScaleDown)} ago)` });
   if (s?.nodes?.length) out.push({ title: 'Nodes', headers: ['NAME', 'PHASE', 'MACHINE', 'CREATED'], rows: s.nodes.map((n) => [n.name, n.phase, n.machine ?? '', n.createdAt ? `${age(n.createdAt)} ago` : '']) });
   if (s?.decisions?.length) out.push({ title: 'Decisions', headers: ['WHEN', 'ACTION', 'WHY'], rows: s.decisions.map((d) => [`${age(d.at)} ago`, `${d.action}${d.count ? ` ${d.count}` : ''}${d.node ? ` ${d.node}` : ''}`, d.reason]) });
   if (s?.errors?.length) out.push({ title: 'Errors', headers: ['WHEN', 'MESSAGE'], rows: s.errors.map((e) => [`${age(e.at)} ago`, e.message]) });

@@ -115,6 +115,8 @@ export class ClusterAutoscaler implements Component {
     const nodes = [...i.of<Node>(nodeKind).items.values()];
     const instances = [...i.of<Instance>(instanceKind).items.values()];
     const now = this.repo.clock.now();
+    const servers = this.opts.servers();
+    for (const p of pools) await this.provider(p).attach?.(servers).catch((e: Error) => void (this.lastError = `node pool ${p.metadata.name}: ${e.message}`));
     const passes = await Promise.all(pools.map((p) => this.reconcile(p, nodes, now)));
     await this.growToMin(passes);
     const pending = pendingForCapacity(instances);

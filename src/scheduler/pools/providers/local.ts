@@ -14,7 +14,7 @@
  * Processes are stopped by that pid (checked against /proc/<pid>/cmdline), never by name.
  */
 import { spawn } from 'node:child_process';
-import { createServer, connect, type Server } from 'node:net';
+import { createServer, connect, type Server, type Socket } from 'node:net';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -43,7 +43,7 @@ export class LocalProvider implements MachineProvider {
   readonly type = 'local';
   private readonly dir: string;
   private readonly subnet: number;
-  private relay: { server: Server; port: number; target: string } | undefined;
+  private relay: { server: Server; port: number; target: string; sockets: Set<Socket> } | undefined;
   /** Namespace setup, one machine at a time (host numbers are picked from what exists). */
   private setup: Promise<unknown> = Promise.resolve();
 
@@ -131,10 +131,20 @@ export class LocalProvider implements MachineProvider {
     rmSync(dir, { recursive: true, force: true });
   }
 
+  /** Namespaced machines left by an earlier server reach this one through a new relay (on the same port when it is free). */
+  async attach(servers: string[]): Promise<void> {
+    if (!this.namespaced || !servers[0] || this.relay) return;
+    const machines = existsSync(this.dir) ? readdirSync(this.dir).filter((m) => existsSync(join(this.dir, m, 'netns'))) : [];
+    if (machines.length > 0) await this.relayUrl(servers[0]);
+  }
+
   async close(): Promise<void> {
     const r = this.relay;
     this.relay = undefined;
-    if (r) await new Promise<void>((resolve) => r.server.close(() => resolve()));
+    if (!r) return;
+    const closed = new Promise<void>((resolve) => r.server.close(() => resolve()));
+    for (const sock of r.sockets) sock.destroy(); // agents' watches never end by themselves
+    await closed;
   }
 
   /** A namespace for machine `dir`: the lowest free host number on the pool's bridge (made once). */
@@ -170,17 +180,24 @@ export class LocalProvider implements MachineProvider {
     if (this.relay?.target !== url.host) {
       await this.close();
       const target = { host: url.hostname.replace(/^\[|\]$/g, ''), port: Number(url.port || (url.protocol === 'https:' ? 443 : 80)) };
+      const sockets = new Set<Socket>();
       const server = createServer((c) => {
         const up = connect(target);
+        for (const sock of [c, up]) {
+          sockets.add(sock);
+          sock.once('close', () => sockets.delete(sock));
+        }
         c.pipe(up).pipe(c);
         c.on('error', () => up.destroy());
         up.on('error', () => c.destroy());
       });
-      const port = await new Promise<number>((resolve, reject) => {
+      // the server's own port number, so that agents started by an earlier server find this one
+      const listen = (port: number) => new Promise<number>((resolve, reject) => {
         server.once('error', reject);
-        server.listen(0, gateway, () => resolve((server.address() as { port: number }).port));
+        server.listen(port, gateway, () => resolve((server.address() as { port: number }).port));
       });
-      this.relay = { server, port, target: url.host };
+      const port = await listen(target.port).catch(() => listen(0));
+      this.relay = { server, port, target: url.host, sockets };
     }
     return `${url.protocol}//${gateway}:${this.relay.port}`;
   }

@@ -36,6 +36,11 @@ export interface MachineProvider {
   create(req: CreateRequest): Promise<CreatedMachine>;
   /** Deletes one machine; idempotent (a machine already gone is not an error). */
   delete(req: DeleteRequest): Promise<void>;
+  /**
+   * Called on every pass with the control plane's URLs: brings back what the machines it made
+   * earlier (by an earlier server, say) need of it. Cheap when there is nothing to do.
+   */
+  attach?(servers: string[]): Promise<void>;
   /** Stops what the provider runs on its own behalf (not the machines). */
   close?(): Promise<void>;
 }
