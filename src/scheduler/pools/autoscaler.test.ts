@@ -133,8 +133,8 @@ describe('ClusterAutoscaler', () => {
     expect(a.spec.draining).toBeUndefined();
     const b = await repo.get<Node>(nodeKind, 'burst-b');
     expect(b.spec).toMatchObject({ draining: true, unschedulable: true });
-    expect(b.metadata.annotations?.[SCALE_DOWN_ANNOTATION]).toMatch(/0 % used \(below 50 %\) for 60 s; it runs no instances: draining$/);
-    expect((await pool()).decisions!.map((d) => `${d.action} ${d.node}: ${d.reason}`)).toContain('keep burst-a: 0 % used (below 50 %) for 60 s, but volume p/data lives on it');
+    expect(b.metadata.annotations?.[SCALE_DOWN_ANNOTATION]).toMatch(/0 % used \(below 50 %\) for 1m; it runs no instances: draining$/);
+    expect((await pool()).decisions!.map((d) => `${d.action} ${d.node}: ${d.reason}`)).toContain('keep burst-a: 0 % used (below 50 %) for 1m, but volume p/data lives on it');
 
     // the node controller finds it empty: Drained
     await repo.update<Node>(nodeKind, 'burst-b', undefined, (cur) => ({ ...cur, metadata: { ...cur.metadata, annotations: { ...cur.metadata.annotations, [DRAINED_ANNOTATION]: 'now' } }, spec: { pool: 'burst', unschedulable: true } }));
@@ -155,5 +155,23 @@ describe('ClusterAutoscaler', () => {
     await scaler.pass();
     expect((await repo.get<Node>(nodeKind, 'burst-a')).spec.draining).toBeUndefined();
     expect((await pool()).lastScaleDown).toBeDefined();
+  });
+
+  it('two nodes kept for their own reasons, pass after pass: nothing new written', async () => {
+    await repo.create(nodePoolKind, { metadata: { name: 'burst' }, spec: spec() });
+    for (const n of ['burst-a', 'burst-b']) {
+      await readyNode(n);
+      await repo.create(volumeKind, { metadata: { name: `data-${n}`, project: 'p' }, spec: { size: '1Gi', node: n } });
+    }
+    await scaler.pass();
+    clock.advance(60_000);
+    await scaler.pass();
+    const kept = await repo.get<NodePool>(nodePoolKind, 'burst');
+    expect(kept.status!.decisions!.map((d) => `${d.action} ${d.node}`).sort()).toEqual(['keep burst-a', 'keep burst-b']);
+    for (let i = 0; i < 3; i++) {
+      clock.advance(1_000);
+      await scaler.pass();
+    }
+    expect((await repo.get<NodePool>(nodePoolKind, 'burst')).metadata.revision).toBe(kept.metadata.revision);
   });
 });

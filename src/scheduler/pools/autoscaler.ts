@@ -32,7 +32,7 @@ import { Engine } from '../engine/engine.js';
 import { ClusterSnapshot, occupiesNode } from '../engine/snapshot.js';
 import type { PolicyChoice } from '../engine/types.js';
 import { checkRemoval, pendingForCapacity, planScaleUp, utilization, type PoolView } from './simulate.js';
-import { reconcileNodes, SCALE_DOWN_ANNOTATION, statusChanged, withDecision, withError, type PoolNode } from './pool-status.js';
+import { reconcileNodes, repeats, SCALE_DOWN_ANNOTATION, statusChanged, TRANSIENT, withDecision, withError, type PoolNode } from './pool-status.js';
 import type { MachineProvider, ProviderFactory } from './providers/provider.js';
 import { defaultProviders } from './providers/index.js';
 
@@ -57,12 +57,12 @@ interface PoolPass {
   decided: boolean;
 }
 
-/** Waiting, blocked or keeping: true only while a pass says it again. */
-const TRANSIENT = new Set(['waiting', 'blocked', 'keep']);
-
-function decide(p: PoolPass, d: NonNullable<NodePoolStatus['decisions']>[number]): void {
+/** Records a decision; whether it is new (not a repeat: see `repeats`). */
+function decide(p: PoolPass, d: NonNullable<NodePoolStatus['decisions']>[number]): boolean {
   p.decided = true;
+  const fresh = !repeats(p.status.decisions, d);
   p.status.decisions = withDecision(p.status.decisions, d);
+  return fresh;
 }
 
 /** A transient decision on top that this pass did not repeat no longer holds: it goes. */
@@ -291,10 +291,11 @@ export class ClusterAutoscaler implements Component {
     for (const node of due.sort((a, b) => utilization(snap, a.metadata.name) - utilization(snap, b.metadata.name))) {
       const name = node.metadata.name;
       const verdict = checkRemoval(this.engine, nodes, instances, volumes, name);
-      const used = `${utilization(snap, name)} % used (below ${threshold} %) for ${Math.round((now - this.underusedSince.get(name)!) / 1000)} s`;
+      // no seconds in it: a reason that holds pass after pass reads the same (nothing new to write)
+      const used = `${utilization(snap, name)} % used (below ${threshold} %) for ${p.pool.spec.scaleDownDelay ?? '10m'}`;
       if (!verdict.remove) {
-        decide(p, { at, action: 'keep', node: name, reason: `${used}, but ${verdict.reason}` });
-        void this.events.record({ kind: 'node', name }, 'Normal', 'ScaleDownBlocked', `node pool ${p.pool.metadata.name} keeps ${name}: ${verdict.reason}`);
+        const fresh = decide(p, { at, action: 'keep', node: name, reason: `${used}, but ${verdict.reason}` });
+        if (fresh) void this.events.record({ kind: 'node', name }, 'Normal', 'ScaleDownBlocked', `node pool ${p.pool.metadata.name} keeps ${name}: ${verdict.reason}`);
         continue;
       }
       const reason = `${used}; ${verdict.reason}: draining`;

@@ -53,11 +53,25 @@ function phaseOf(node: Node, before: PoolNode | undefined, now: number, joinTime
   return joining ? 'Joining' : 'NotReady';
 }
 
-/** `decisions` with `d` in front, unless the newest already says the same; at most 20. */
+/** Waiting, blocked or keeping: said again on every pass while it holds. */
+export const TRANSIENT: ReadonlySet<string> = new Set(['waiting', 'blocked', 'keep']);
+
+const same = (a: Decision, b: Decision) => a.action === b.action && a.reason === b.reason && a.node === b.node && a.count === b.count;
+
+/**
+ * Whether `d` only repeats what `decisions` say: an action (scale-up, scale-down) repeats the
+ * newest; a transient decision any of them (two nodes kept for their own reasons, pass after pass,
+ * write nothing new).
+ */
+export function repeats(decisions: readonly Decision[] | undefined, d: Decision): boolean {
+  const list = decisions ?? [];
+  return TRANSIENT.has(d.action) ? list.some((x) => same(x, d)) : list[0] !== undefined && same(list[0], d);
+}
+
+/** `decisions` with `d` in front unless it repeats them (see `repeats`); at most 20. */
 export function withDecision(decisions: readonly Decision[] | undefined, d: Decision): Decision[] {
   const list = decisions ?? [];
-  const top = list[0];
-  if (top && top.action === d.action && top.reason === d.reason && top.node === d.node && top.count === d.count) return [...list];
+  if (repeats(list, d)) return [...list];
   return [d, ...list].slice(0, 20);
 }
 
