@@ -31,7 +31,7 @@ import { issueToken, revokeToken } from '../../policy/tokens.js';
 import { Engine } from '../engine/engine.js';
 import { ClusterSnapshot, occupiesNode } from '../engine/snapshot.js';
 import type { PolicyChoice } from '../engine/types.js';
-import { checkRemoval, pendingForCapacity, planScaleUp, utilization, type PoolView } from './simulate.js';
+import { checkRemoval, pendingForCapacity, planScaleUp, utilization, type PoolView, type RemovalVerdict } from './simulate.js';
 import { reconcileNodes, repeats, SCALE_DOWN_ANNOTATION, statusChanged, TRANSIENT, withDecision, withError, type PoolNode } from './pool-status.js';
 import type { MachineProvider, ProviderFactory } from './providers/provider.js';
 import { defaultProviders } from './providers/index.js';
@@ -85,6 +85,8 @@ export class ClusterAutoscaler implements Component {
   private readonly factory: ProviderFactory;
   /** What the last scale-up simulation that created nothing read (see `simulationKey`). */
   private lastSimulation: string | undefined;
+  /** The last removal verdict per node, with what it read. */
+  private readonly removals = new Map<string, { key: string; verdict: RemovalVerdict }>();
 
   constructor(private readonly repo: Repository, private readonly events: EventRecorder, private readonly opts: AutoscalerOptions) {
     this.engine = new Engine({ policy: opts.policy ?? 'auto', preemption: false });
@@ -288,9 +290,10 @@ export class ClusterAutoscaler implements Component {
     if (entries.length <= p.pool.spec.min) return;
     const due = ready.filter((n) => now - (this.underusedSince.get(n.metadata.name) ?? now) >= scaleDownDelayMs);
     const at = isoNow(this.repo.clock);
+    let key: string | undefined;
     for (const node of due.sort((a, b) => utilization(snap, a.metadata.name) - utilization(snap, b.metadata.name))) {
       const name = node.metadata.name;
-      const verdict = checkRemoval(this.engine, nodes, instances, volumes, name);
+      const verdict = this.removal(nodes, instances, volumes, name, (key ??= removalKey(nodes, instances, volumes)));
       // no seconds in it: a reason that holds pass after pass reads the same (nothing new to write)
       const used = `${utilization(snap, name)} % used (below ${threshold} %) for ${p.pool.spec.scaleDownDelay ?? '10m'}`;
       if (!verdict.remove) {
@@ -312,6 +315,16 @@ export class ClusterAutoscaler implements Component {
     }
   }
 
+  /** checkRemoval, not asked again while nothing it reads changed (a node kept pass after pass). */
+  private removal(nodes: readonly Node[], instances: readonly Instance[], volumes: readonly Volume[], name: string, key: string): RemovalVerdict {
+    const known = this.removals.get(name);
+    if (known?.key === key) return known.verdict;
+    const verdict = checkRemoval(this.engine, nodes, instances, volumes, name);
+    this.removals.set(name, { key, verdict });
+    if (this.removals.size > 10_000) this.removals.delete(this.removals.keys().next().value!);
+    return verdict;
+  }
+
   private async writeStatus(p: PoolPass): Promise<void> {
     if (!statusChanged(p.pool.status, p.status)) return;
     await this.repo.update<NodePool>(nodePoolKind, p.pool.metadata.name, undefined, (cur) => ({ ...cur, status: p.status })).catch((e: Error) => {
@@ -320,10 +333,20 @@ export class ClusterAutoscaler implements Component {
   }
 }
 
-/** What a scale-up simulation depends on: pending instances, what each node offers, the pools and their machines. */
-function simulationKey(passes: readonly PoolPass[], nodes: readonly Node[], instances: readonly Instance[], pending: readonly Instance[]): string {
-  const bound = instances.filter(occupiesNode).map((i) => `${i.metadata.uid}@${i.status!.node}`);
+/** What nodes offer and which instances they hold: what every simulation reads of the cluster. */
+function clusterKey(nodes: readonly Node[], instances: readonly Instance[]): string[] {
+  const bound = instances.filter(occupiesNode).map((i) => `${i.metadata.uid}:${i.metadata.generation}@${i.status!.node}`);
   const n = nodes.map((x) => `${x.metadata.name}:${x.metadata.generation}:${x.status?.phase}:${JSON.stringify(x.status?.allocatable ?? x.status?.capacity)}`);
+  return [...n.sort(), ...bound.sort()];
+}
+
+/** What a scale-up simulation depends on: pending instances, the cluster, the pools and their machines. */
+function simulationKey(passes: readonly PoolPass[], nodes: readonly Node[], instances: readonly Instance[], pending: readonly Instance[]): string {
   const p = passes.map((x) => `${x.pool.metadata.name}:${x.pool.metadata.generation}:${x.view.size}:${x.view.upcoming.join(',')}`);
-  return JSON.stringify([pending.map((i) => `${i.metadata.project}/${i.metadata.name}:${i.metadata.generation}`).sort(), n.sort(), p, bound.sort()]);
+  return JSON.stringify([pending.map((i) => `${i.metadata.project}/${i.metadata.name}:${i.metadata.generation}`).sort(), clusterKey(nodes, instances), p]);
+}
+
+/** What a removal check depends on: the cluster and where volumes live. */
+function removalKey(nodes: readonly Node[], instances: readonly Instance[], volumes: readonly Volume[]): string {
+  return JSON.stringify([clusterKey(nodes, instances), volumes.map((v) => `${v.metadata.project}/${v.metadata.name}@${v.spec.node ?? v.status?.node ?? ''}`).sort()]);
 }
