@@ -10,7 +10,11 @@
  * decision (the pool's lastScaleUp), → the new node Ready, → the instance Running. Rounds keep
  * their instances (the pool's max grows with the rounds), so each round adds exactly one machine.
  *
- *   npx tsx bench/node-pools.ts [--rounds 5]      (root, `ip`, `nsenter`)
+ * Then what the autoscaler's questions cost at size (pure, no processes): planScaleUp for 200
+ * pending instances and 3 pools on 1,000 full nodes with 10,000 instances, and checkRemoval of one
+ * of those nodes, p50 of 7 runs after a warm-up.
+ *
+ *   npx tsx bench/node-pools.ts [--rounds 5]      (root, `ip`, `nsenter` for the first part)
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -19,6 +23,9 @@ import { parseArgs } from 'node:util';
 import { adminJson, BENCH_TOKEN, BIN, fmt, median, onInterrupt, startChild, type Child } from './lib/util.js';
 import { networkTestSkipReason } from '../src/node/network/testing.js';
 import { removeLocalMachines } from '../src/scheduler/pools/providers/local-testing.js';
+import { Engine } from '../src/scheduler/engine/engine.js';
+import { instance as fixtureInstance, node as fixtureNode } from '../src/scheduler/engine/fixtures.js';
+import { checkRemoval, planScaleUp, type PoolView } from '../src/scheduler/pools/simulate.js';
 
 const { values } = parseArgs({ options: { rounds: { type: 'string', default: '5' } } });
 const ROUNDS = Number(values.rounds);
@@ -72,10 +79,34 @@ async function round(url: string, i: number): Promise<Round> {
   return { pending: pending - t0, decided: decided - t0, ready: ready - t0, running: running - t0 };
 }
 
+/** The simulations' cost on a large cluster (see the file comment). */
+function simulationCost(): void {
+  const nodes = Array.from({ length: 1000 }, (_, i) => fixtureNode(`n${i}`, { cpu: 4000, memory: 16384, spec: { pool: 'base' } }));
+  const bound = nodes.flatMap((n, i) => Array.from({ length: 10 }, (_, j) => fixtureInstance(`i${i}-${j}`, { cpu: 400, memory: 512, node: n.metadata.name })));
+  const pending = Array.from({ length: 200 }, (_, i) => ({ ...fixtureInstance(`p${i}`, { cpu: 1000 }), status: { phase: 'Pending' as const, reason: 'Unschedulable' } }));
+  const pool = (name: string, cpu: number): PoolView => ({ name, spec: { min: 0, max: 100, shape: { cpu, memory: 16384, disk: 0, gpus: [], labels: {} } }, size: 0, upcoming: [] });
+  const engine = new Engine({ policy: 'binpack', preemption: false });
+  const all = [...bound, ...pending];
+  const up: number[] = [];
+  const down: number[] = [];
+  let choice = '';
+  for (let r = 0; r < 8; r++) {
+    let t = performance.now();
+    const plan = planScaleUp(engine, nodes, all, [pool('a', 4000), pool('b', 8000), pool('c', 16000)], pending);
+    if (r > 0) up.push(performance.now() - t);
+    choice = `${plan.choice?.count} machines of pool ${plan.choice?.pool}`;
+    t = performance.now();
+    checkRemoval(engine, nodes, all, [], 'n0');
+    if (r > 0) down.push(performance.now() - t);
+  }
+  console.log(`\nsimulation cost, 1,000 nodes, 10,000 instances (p50 of ${up.length}): planScaleUp, 200 pending, 3 pools: ${fmt(median(up), 0)} ms (${choice}); checkRemoval of one node: ${fmt(median(down), 0)} ms`);
+}
+
 async function main(): Promise<void> {
+  simulationCost();
   const skip = networkTestSkipReason();
   if (skip) {
-    console.log(`node-pools: skipped (${skip})`);
+    console.log(`node-pools: the local pool skipped (${skip})`);
     return;
   }
   onInterrupt(cleanup);

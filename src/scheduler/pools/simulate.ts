@@ -91,7 +91,9 @@ export const MAX_STEP = 64;
 export function planScaleUp(engine: Engine, nodes: readonly Node[], instances: readonly Instance[], pools: readonly PoolView[], pending: readonly Instance[]): ScaleUpPlan {
   const upcoming = pools.flatMap((p) => p.upcoming.map((n) => virtualNode(p, n)));
   const base = [...nodes.filter((n) => !upcoming.some((u) => u.metadata.name === n.metadata.name)), ...upcoming];
-  const first = engine.schedule(ClusterSnapshot.from(base, instances), pending);
+  // one copy of the cluster for the whole question: machines are added to it and taken out again
+  const snap = ClusterSnapshot.from(base, instances);
+  const first = engine.schedule(snap, pending);
   const rest = first.unplaced.map((u) => u.instance);
   const result: ScaleUpPlan = { verdicts: [], awaitingUpcoming: first.placements.filter((p) => upcoming.some((u) => u.metadata.name === p.node)).length, pending: pending.length };
   if (rest.length === 0) return result;
@@ -105,7 +107,7 @@ export function planScaleUp(engine: Engine, nodes: readonly Node[], instances: r
     // what k machines add: all pending placed with them, less those placed without (room already
     // there, or on machines joining), wherever the engine puts each
     const already = first.placements.length;
-    const letIn = (k: number) => placedWith(engine, base, instances, pool, k, pending) - already;
+    const letIn = (k: number) => placedWith(engine, snap, pool, k, pending) - already;
     const cap = Math.min(headroom, rest.length, MAX_STEP);
     const most = letIn(cap);
     if (most === 0) {
@@ -127,10 +129,19 @@ export function planScaleUp(engine: Engine, nodes: readonly Node[], instances: r
   return result;
 }
 
-/** How many of `pending` the engine places with `k` new machines of `pool` added to `base` (wherever it puts them). */
-function placedWith(engine: Engine, base: readonly Node[], instances: readonly Instance[], pool: PoolView, k: number, pending: readonly Instance[]): number {
+/**
+ * How many of `pending` the engine places with `k` new machines of `pool` added to `snap`
+ * (wherever it puts them). `snap` is as it was afterwards: the schedule assumes nothing, and the
+ * machines are removed again.
+ */
+function placedWith(engine: Engine, snap: ClusterSnapshot, pool: PoolView, k: number, pending: readonly Instance[]): number {
   const fresh = Array.from({ length: k }, (_, i) => virtualNode(pool, `${pool.name}-simulated-${i}`));
-  return engine.schedule(ClusterSnapshot.from([...base, ...fresh], instances), pending).placements.length;
+  for (const n of fresh) snap.upsertNode(n);
+  try {
+    return engine.schedule(snap, pending).placements.length;
+  } finally {
+    for (const n of fresh) snap.removeNode(n.metadata.name);
+  }
 }
 
 export type RemovalVerdict = { remove: true; reason: string } | { remove: false; reason: string };
