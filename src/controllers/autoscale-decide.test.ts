@@ -34,7 +34,7 @@ describe('decide', () => {
     { name: 'scale-up cooldown holds', in: { replicas: ready(120, 120), lastScaleUp: NOW - 5 * S }, desired: 2, action: 'hold', why: /scale-up cooldown: 10 s left/ },
     { name: 'scale-up cooldown over', in: { replicas: ready(120, 120), lastScaleUp: NOW - 15 * S }, desired: 4, action: 'up' },
     { name: 'scale-down cooldown after a scale-up holds', in: { replicas: ready(30, 30), lastScaleUp: NOW - 100 * S }, desired: 2, action: 'hold', why: /scale-down cooldown: 20 s left/ },
-    { name: 'scale-down cooldown after a scale-down holds', in: { replicas: ready(30, 30), lastScaleDown: NOW - 119 * S }, desired: 2, action: 'hold', why: /scale-down cooldown: 1 s left/ },
+    { name: 'a scale-down may follow a scale-down: the window paces them, not the cooldown', in: { replicas: ready(30, 30), lastScaleDown: NOW - 5 * S }, desired: 1, action: 'down' },
     // a recommendation of 2 made 30 s ago is in the window: no flapping down to 1
     { name: 'the window holds a scale-down', in: { replicas: ready(30, 30), window: [{ at: NOW - 30 * S, replicas: 2 }] }, desired: 2, action: 'hold', why: /window \(120 s\) recommended 2/ },
     { name: 'a recommendation older than the window no longer holds', in: { replicas: ready(30, 30), window: [{ at: NOW - 120 * S, replicas: 2 }] }, desired: 1, action: 'down' },

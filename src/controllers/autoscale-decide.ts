@@ -14,7 +14,8 @@
  *   recommended  = ceil(ratio × replicas counted), clamped to [min, max]
  *   up           when recommended > current and the scale-up cooldown (since the last scale-up) is over
  *   down         to the highest recommendation of the stabilisation window (none: no flapping),
- *                when the scale-down cooldown (since the last scaling either way) is over
+ *                once the scale-down cooldown since the last scale-up is over (scale-downs may
+ *                follow one another: the window alone paces them, as HPA's stabilisation does)
  *   no sample at all (no ready replica measured, no traffic figure) → keep: never down on no data
  *   a count outside [min, max] (the policy changed) goes inside at once, whatever the cooldowns
  */
@@ -45,6 +46,7 @@ export interface DecideInput {
   scaleDownCooldownMs: number;
   windowMs: number;
   lastScaleUp?: number;
+  /** Informational: scale-downs are paced by the window, not by each other. */
   lastScaleDown?: number;
   /** Earlier recommendations, oldest first (those older than the window are dropped). */
   window: readonly Recommendation[];
@@ -89,8 +91,7 @@ export function decide(input: DecideInput): Decision {
     const why = recommended < current ? `; the window (${Math.round(input.windowMs / 1000)} s) recommended ${stable}` : '';
     return { ...base, desired: current, action: recommended < current ? 'hold' : 'keep', reason: `${rec.reason}${why}` };
   }
-  const last = Math.max(input.lastScaleUp ?? -Infinity, input.lastScaleDown ?? -Infinity);
-  const wait = cooldownLeft(now, Number.isFinite(last) ? last : undefined, input.scaleDownCooldownMs);
+  const wait = cooldownLeft(now, input.lastScaleUp, input.scaleDownCooldownMs);
   if (wait > 0) return { ...base, desired: current, action: 'hold', reason: `${rec.reason}; scale-down cooldown: ${Math.ceil(wait / 1000)} s left` };
   return { ...base, desired: stable, action: 'down', reason: stable > recommended ? `${rec.reason}; the window's highest is ${stable}` : rec.reason };
 }

@@ -39,7 +39,7 @@ export const AutoscaleSchema = Type.Object(
     }),
     target: Type.Number({ exclusiveMinimum: 0, maximum: 1_000_000, description: 'The average per replica to keep: percent for cpu and memory, per second for connections-per-second.' }),
     scaleUpCooldown: Type.Optional(Duration('Time after a scale-up before the next one. Default 15s.')),
-    scaleDownCooldown: Type.Optional(Duration('Time after any scaling before a scale-down. Default 2m.')),
+    scaleDownCooldown: Type.Optional(Duration('Time after a scale-up before a scale-down. Default 2m.')),
     window: Type.Optional(Duration('Scale-down stabilisation window: a scale-down goes only to the highest count recommended within it. Default: the scaleDownCooldown.')),
     tolerance: Type.Optional(Type.Integer({ minimum: 0, maximum: 99, description: 'Percent the metric may differ from the target without scaling. Default 10.' })),
   },
