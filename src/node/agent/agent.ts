@@ -27,7 +27,7 @@ import { lockDataDir } from './lock.js';
 import { GpuShares, hasGpuShare } from './gpu.js';
 import { AgentMetrics } from './metrics.js';
 import type { ServiceTraffic } from '../../model/usage.js';
-import { UsageReporter } from './usage.js';
+import { statusUsageSource, UsageReporter } from './usage.js';
 import { reportUsage } from '../../client/usage.js';
 
 /**
@@ -385,18 +385,16 @@ export class Agent {
 
   /** Usage of each running instance, written when it moved by 10 % or a minute passed. */
   private async reportStats(): Promise<void> {
-    const gpuSample = await this.gpu?.sample([...this.runners.values()].filter((r) => r.running).map((r) => r.instance));
+    const measure = await statusUsageSource(this.usage, { driver: (n) => this.driver(n), gpu: this.gpu, running: [...this.runners.values()].filter((r) => r.running).map((r) => r.instance) });
     for (const runner of this.runners.values()) {
       const h = runner.running;
       if (!h) continue;
-      const stats = await this.driver(h.driver)?.stats(h).catch(() => undefined);
-      if (!stats) continue;
+      const usage = await measure(runner.instance, h);
+      if (!usage) continue;
       const prev = runner.instance.status?.usage;
       const moved = (a: number, b: number) => Math.abs(a - b) > Math.max(1, 0.1 * b);
       const stale = !prev || this.clock.now() - Date.parse(prev.at) > 60_000;
-      const gpu = gpuSample ? this.gpu!.usage(gpuSample, runner.instance, h) : undefined;
-      if (!stale && !moved(stats.cpu, prev.cpu) && !moved(stats.memory, prev.memory) && !(gpu && moved(gpu.gpuMemory, prev.gpuMemory ?? 0))) continue;
-      const usage = { cpu: stats.cpu, memory: stats.memory, at: stats.at, ...gpu };
+      if (!stale && !moved(usage.cpu, prev.cpu) && !moved(usage.memory, prev.memory) && !(usage.gpuMemory !== undefined && moved(usage.gpuMemory, prev.gpuMemory ?? 0))) continue;
       const stored = await this.writeStatus(runner.instance, (s) => (s.phase === 'Running' && s.node === this.node ? { ...s, usage } : undefined)).catch(() => undefined);
       if (stored) runner.update(stored);
     }

@@ -3,7 +3,7 @@ import { FakeClock } from '../../model/runtime.js';
 import type { Instance } from '../../model/kinds/instance.js';
 import type { TaskHandle, TaskStats } from '../drivers/index.js';
 import type { NodeUsageReport } from '../../model/usage.js';
-import { UsageReporter, type RunningTask, type UsageReporterDeps } from './usage.js';
+import { statusUsageSource, UsageReporter, type RunningTask, type UsageReporterDeps } from './usage.js';
 
 const T0 = Date.parse('2026-01-01T00:00:00Z');
 
@@ -96,5 +96,31 @@ describe('UsageReporter', () => {
     await r.round();
     expect(logs).toEqual(['could not send the usage report: 503 store unavailable', 'usage reports are accepted again']);
     expect(r.health()).toBe('');
+  });
+
+  it('gives the agent\'s status.usage writes its last round, so the drivers\' stats() have one reader', async () => {
+    const counter = { ns: 0 };
+    let calls = 0;
+    const d = { stats: async () => (calls++, driver(counter).stats()) };
+    const task = { instance: instance('web'), handle: handle('t1'), driver: d };
+    const { r, clock } = reporter([task]);
+    const source = await statusUsageSource(r, { driver: () => d, running: [task.instance] });
+    expect(await source(task.instance, task.handle)).toBeUndefined(); // no round yet
+    clock.advance(10_000);
+    counter.ns = 2e9;
+    await r.collect();
+    expect(await source(task.instance, task.handle)).toEqual({ cpu: 200, memory: 40, at: new Date(T0 + 10_000).toISOString() });
+    expect(calls).toBe(1);
+  });
+
+  it('without a reporter, status.usage is measured by stats() and one GPU sample', async () => {
+    const counter = { ns: 0 };
+    const task = { instance: instance('web'), handle: handle('t1'), driver: driver(counter) };
+    let samples = 0;
+    const gpu = { sample: async () => (samples++, { memory: new Map(), sm: new Map(), devices: [], cgroups: new Map() }), usage: () => ({ gpuMemory: 512 }) };
+    const source = await statusUsageSource(undefined, { driver: () => task.driver, gpu, running: [task.instance] });
+    expect(await source(task.instance, task.handle)).toEqual({ cpu: 12345, memory: 40, at: '', gpuMemory: 512 });
+    await source(task.instance, task.handle);
+    expect(samples).toBe(1);
   });
 });

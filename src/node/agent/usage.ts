@@ -49,9 +49,35 @@ export interface UsageReporterDeps {
   procRoot?: string;
 }
 
+/** What an instance's status.usage shows (model/kinds/instance.ts). */
+export interface StatusUsage { cpu: number; memory: number; at: string; gpuMemory?: number; gpuUtilization?: number }
+
+/**
+ * How the agent's status.usage writes measure each run: from the reporter's last round when it
+ * runs, since drivers' stats() average CPU since their previous call for the task, and a second
+ * reader would shorten the other's averages (a read a few ms after another can see a burst of a
+ * whole core under a 200m quota); without the reporter, from stats() and one GPU sample.
+ */
+export async function statusUsageSource(reporter: UsageReporter | undefined, deps: {
+  driver(name: string): Pick<Driver, 'stats'> | undefined;
+  gpu?: UsageReporterDeps['gpu'];
+  running: Instance[];
+}): Promise<(inst: Instance, handle: TaskHandle) => Promise<StatusUsage | undefined>> {
+  if (reporter) return async (_inst, handle) => reporter.measured(handle.taskId);
+  const sample = await deps.gpu?.sample(deps.running).catch(() => undefined);
+  return async (inst, handle) => {
+    const stats = await deps.driver(handle.driver)?.stats(handle).catch(() => undefined);
+    if (!stats) return undefined;
+    const gpu = sample ? deps.gpu!.usage(sample, inst, handle) : undefined;
+    return { cpu: stats.cpu, memory: stats.memory, at: stats.at, ...gpu };
+  };
+}
+
 export class UsageReporter {
   /** taskId → the previous reading of its CPU counter. */
   private readonly prev = new Map<string, { ns: number; at: number }>();
+  /** taskId → what the last round measured (for the agent's status.usage writes). */
+  private lastRound = new Map<string, StatusUsage>();
   private lastAt: number | undefined;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
@@ -96,17 +122,27 @@ export class UsageReporter {
     const netns = await ownNetns(this.deps.procRoot);
     const measured = await Promise.all(tasks.map((t) => this.measure(t, now, sample, netns)));
     const instances = measured.filter((u): u is InstanceUsage => u !== undefined);
+    const at = new Date(now).toISOString();
+    this.lastRound = new Map(tasks.flatMap((t, i) => {
+      const u = measured[i];
+      return u ? [[t.handle.taskId, { cpu: u.cpu, memory: u.memory, at, ...(u.gpuMemory !== undefined ? { gpuMemory: u.gpuMemory } : {}), ...(u.gpuUtilization !== undefined ? { gpuUtilization: u.gpuUtilization } : {}) }]] : [];
+    }));
     const live = new Set(tasks.map((t) => t.handle.taskId));
     for (const id of this.prev.keys()) if (!live.has(id)) this.prev.delete(id);
     const services = this.deps.serviceTraffic ? await this.deps.serviceTraffic().catch((e: Error) => (this.deps.log(`service traffic counters: ${e.message}`), [])) : [];
     const intervalMs = Math.max(1, Math.round(this.lastAt === undefined ? this.ms : now - this.lastAt));
     this.lastAt = now;
     return {
-      node: this.deps.node, at: new Date(now).toISOString(), intervalMs,
+      node: this.deps.node, at, intervalMs,
       cpu: instances.reduce((n, u) => n + u.cpu, 0),
       memory: instances.reduce((n, u) => n + u.memory, 0),
       instances, services,
     };
+  }
+
+  /** What the last round measured of the run `taskId`, or undefined (not measured yet, or not running then). */
+  measured(taskId: string): StatusUsage | undefined {
+    return this.lastRound.get(taskId);
   }
 
   private async measure(t: RunningTask, now: number, sample: GpuSample | undefined, ownNetns: string | undefined): Promise<InstanceUsage | undefined> {
