@@ -1,15 +1,12 @@
 /**
  * `stratus node-pool ls`: the cluster's node pools (cluster admins): size, min/max, shape,
  * provider and the autoscaler's latest decision and why; `-o wide` lists each pool's recent
- * decisions under the table. `create -f`: a pool from a YAML or JSON file. get/describe/delete
- * come from the generic kind commands (`stratus describe node-pool NAME`).
+ * decisions under the table. Creating one is `stratus apply -f` of a `kind: node-pool` document;
+ * get/describe/delete are the generic kind commands (`stratus describe node-pool NAME`).
  */
 import type { Command } from 'commander';
 import { Cli } from '../context.js';
-import { CliError } from '../errors.js';
 import { checkFormat, formatObjects, printLine, table } from '../output.js';
-import { readInput } from '../manifest.js';
-import { yaml } from '../yaml.js';
 import { nodePoolKind } from '../../model/kinds/index.js';
 import type { NodePool } from '../../model/kinds/node-pool.js';
 import { age } from '../../model/format.js';
@@ -29,20 +26,6 @@ export function registerNodePools(program: Command): void {
       }
       printLine(formatObjects(nodePoolKind, items, format));
       if (format === 'wide') printLine(decisionsTable(items));
-    });
-  pools.command('create')
-    .description('Create a node pool from a file (YAML or JSON; - for stdin).')
-    .requiredOption('-f, --filename <file>', 'the pool: {metadata: {name}, spec: {min, max, shape, provider, ...}}')
-    .action(async (o: { filename: string }, cmd: Command) => {
-      const cli = Cli.of(cmd);
-      let body: unknown;
-      try {
-        body = yaml().parse(readInput(o.filename));
-      } catch (e) {
-        throw new CliError(`${o.filename}: not YAML or JSON: ${(e as Error).message}`, 2);
-      }
-      const created = await cli.client.request<NodePool>('POST', cli.collection(nodePoolKind), { body: { kind: 'node-pool', ...(body as object) } });
-      printLine(`node-pool/${created.metadata.name} created`);
     });
 }
 

@@ -117,6 +117,15 @@ describe('ClusterAutoscaler', () => {
     await scaler.pass();
     expect((await pool())).toMatchObject({ size: 0, errors: [{ message: 'create (/opt/mk) exited with 1: quota exceeded' }] });
     expect((await repo.list<Token>(tokenKind)).items.filter((t) => t.spec.join)).toHaveLength(0);
+    // not asked again every second: 10 s, then 20 s...
+    failCreate = undefined;
+    clock.advance(9_000);
+    await scaler.pass();
+    expect(created).toHaveLength(0);
+    expect((await pool()).decisions![0]).toMatchObject({ action: 'blocked', reason: 'below its min (0 of 1); the provider failed, next try at 2026-01-01T00:00:10.000Z' });
+    clock.advance(1_000);
+    await scaler.pass();
+    expect(created).toHaveLength(1);
   });
 
   it('drains an underused node after scaleDownDelay, deletes the machine once Drained, keeps the one holding a volume, never below min', async () => {

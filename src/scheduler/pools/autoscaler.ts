@@ -36,6 +36,9 @@ import { reconcileNodes, repeats, SCALE_DOWN_ANNOTATION, statusChanged, TRANSIEN
 import type { MachineProvider, ProviderFactory } from './providers/provider.js';
 import { defaultProviders } from './providers/index.js';
 
+/** The first wait after a provider's create failed. */
+const CREATE_BACKOFF_MS = 10_000;
+
 export interface AutoscalerOptions {
   informers: Informers;
   /** The control plane's URLs, handed to new machines. */
@@ -85,6 +88,8 @@ export class ClusterAutoscaler implements Component {
   private readonly factory: ProviderFactory;
   /** What the last scale-up simulation that created nothing read (see `simulationKey`). */
   private lastSimulation: string | undefined;
+  /** Per pool, after a failed create: not again before `until`; the delay doubles up to 5 min. */
+  private readonly backoff = new Map<string, { until: number; delayMs: number }>();
   /** The last removal verdict per node, with what it read. */
   private readonly removals = new Map<string, { key: string; verdict: RemovalVerdict }>();
 
@@ -210,6 +215,12 @@ export class ClusterAutoscaler implements Component {
     const name = pool.metadata.name;
     const at = isoNow(this.repo.clock);
     p.grew = true;
+    const backoff = this.backoff.get(name);
+    if (backoff && backoff.until > this.repo.clock.now()) {
+      // a failing provider (a cloud API, say) is not asked again every second
+      decide(p, { at, action: 'blocked', count, reason: `${why}; the provider failed, next try at ${new Date(backoff.until).toISOString()}` });
+      return;
+    }
     decide(p, { at, action: 'scale-up', count, reason: why });
     void this.events.record({ kind: 'node-pool', name }, 'Normal', 'ScaleUp', `adding ${plural(count, 'machine')}: ${why}`);
     const made = await Promise.all(Array.from({ length: count }, () => this.createOne(pool).then((m) => m, (e: Error) => e)));
@@ -225,6 +236,11 @@ export class ClusterAutoscaler implements Component {
     p.status.size = p.status.nodes?.length ?? 0;
     p.view.size = p.status.size;
     if (made.some((m) => !(m instanceof Error))) p.status.lastScaleUp = at;
+    if (made.every((m) => !(m instanceof Error))) this.backoff.delete(name);
+    else {
+      const delayMs = Math.min(2 * (backoff?.delayMs ?? CREATE_BACKOFF_MS / 2), 300_000);
+      this.backoff.set(name, { delayMs, until: this.repo.clock.now() + delayMs });
+    }
   }
 
   private async createOne(pool: NodePool): Promise<PoolNode> {
