@@ -108,7 +108,7 @@ describe('Autoscaler', () => {
     clock.advance(30_000);
     await ctl.evaluate(await get());
     expect((await get()).status?.autoscale).toMatchObject({ desiredReplicas: 1, lastScaleDown: isoNow(clock) });
-    expect(events.at(-1)).toMatch(/^Normal ScaledDown: 2 → 1 replicas/);
+    expect(events.at(-1)).toMatch(/^Normal ScaledDown: 2 → 1 replica: /);
   });
 
   it('connections-per-second divides the service\'s rate by its ready replicas', async () => {

@@ -20,6 +20,7 @@ import type { Project } from '../model/kinds/project.js';
 import { replicasOf, SERVICE_LABEL, type Service } from '../model/kinds/service.js';
 import { timingsOf, type AutoscaleDecision, type AutoscaleSpec, type AutoscaleStatus } from '../model/kinds/service-autoscale.js';
 import { FINISHED } from '../model/lifecycle.js';
+import { plural } from '../model/format.js';
 import { isoNow } from '../model/runtime.js';
 import { StratusError } from '../model/errors.js';
 import { every, type Component } from '../runtime/component.js';
@@ -217,8 +218,8 @@ export class Autoscaler implements Component {
     });
     this.written.set(k, now);
     const target = { kind: 'service', name: svc.metadata.name, project: svc.metadata.project };
-    if (d.desired > current) void this.events.record(target, 'Normal', 'ScaledUp', `${current} → ${d.desired} replicas: ${d.reason}`);
-    if (d.desired < current) void this.events.record(target, 'Normal', 'ScaledDown', `${current} → ${d.desired} replicas: ${d.reason}`);
+    if (d.desired > current) void this.events.record(target, 'Normal', 'ScaledUp', `${current} → ${plural(d.desired, 'replica')}: ${d.reason}`);
+    if (d.desired < current) void this.events.record(target, 'Normal', 'ScaledDown', `${current} → ${plural(d.desired, 'replica')}: ${d.reason}`);
     if (blocked) void this.events.record(target, 'Warning', 'ScaleBlocked', blocked);
   }
 }

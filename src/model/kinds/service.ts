@@ -191,7 +191,7 @@ function describeService(s: Service): DescribeLine[] {
   const out: DescribeLine[] = [{ field: 'Status', value: st?.phase ?? 'Unknown' }];
   if (st?.message) out.push({ field: 'Message', value: st.message });
   out.push({ field: 'Replicas', value: `${replicasOf(s)} wanted, ${st?.replicas ?? 0} running, ${st?.ready ?? 0} ready, ${st?.available ?? 0} available, ${st?.updated ?? 0} updated` });
-  if (st?.revision !== undefined) out.push({ field: 'Revision', value: String(st.revision) });
+  if (st?.revision !== undefined) out.push({ field: 'Version', value: `revision ${st.revision} of the template (History below)` });
   if (st?.address) out.push({ field: 'Address', value: st.address });
   if (st?.hostPorts?.length) out.push({ field: 'Host ports', value: st.hostPorts.map((h) => `${h.port}:${h.hostPort}/${h.protocol}`).join(', ') });
   if (s.spec.autoscale) out.push(...describeAutoscale(s.spec.autoscale, st?.autoscale, replicasOf(s)));
