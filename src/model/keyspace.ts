@@ -12,6 +12,9 @@
  *   /internal/leader/<name>                                 → {holder}: who leads, bound to its lease (runtime/leader.ts)
  *   /internal/servers/<name>                                → a running server (URL, version), bound to its lease (server/registry.ts)
  *   /internal/usage/nodes/<node>                            → a node's latest usage report, one write per report (api/routes/usage.ts)
+ *   /internal/metering/hours/<hour>/p/<project>/<shard>     → a project's metered instances and volumes in one UTC hour, with
+ *                                                             the meter's last counters per run (runtime/metering.ts)
+ *   /internal/metering/hours/<hour>/n/<shard>               → the nodes' metered capacity in one UTC hour
  *   /internal/ipam/networks/<project>/<network>             a network's allocation (controllers/network/ipam.ts)
  *   /internal/ipam/blocks/<a.b.c.0>                         a claimed block of address space
  *   /internal/ipam/vnis/<vni>                               a claimed VXLAN id
@@ -108,6 +111,30 @@ export const usageKeys = {
   prefix: USAGE_NODES,
   key: (node: string) => key(USAGE_NODES + node),
   nodeOf: (k: string) => k.slice(USAGE_NODES.length),
+};
+
+const METERING_HOURS = prefix('/internal/metering/hours/');
+
+/**
+ * Metered hours (model/metering.ts): keys sort by hour (ISO start, fixed width), then project
+ * records (`p`), then node records (`n`); a shard number (0, 1, ...) bounds each record's size.
+ */
+export const meteringKeys = {
+  prefix: METERING_HOURS,
+  /** Every record of one hour. */
+  hour: (hour: string) => prefix(`${METERING_HOURS}${hour}/`),
+  project: (hour: string, project: string, shard: number) => key(`${METERING_HOURS}${hour}/p/${project}/${shard}`),
+  nodes: (hour: string, shard: number) => key(`${METERING_HOURS}${hour}/n/${shard}`),
+  /** A key before every record of `hour` and after those of earlier hours (for `startAfter`). */
+  before: (hour: string) => `${METERING_HOURS}${hour}`,
+  /** What a record key names, or undefined for a key of another shape. */
+  parse(k: string): { hour: string; project?: string; shard: number } | undefined {
+    const [hour, kind, a, b] = rest(METERING_HOURS, k);
+    if (!hour) return undefined;
+    if (kind === 'p' && a && b !== undefined) return { hour, project: a, shard: Number(b) };
+    if (kind === 'n' && a !== undefined) return { hour, shard: Number(a) };
+    return undefined;
+  },
 };
 
 const IPAM_NETWORKS = prefix('/internal/ipam/networks/');
