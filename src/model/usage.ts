@@ -126,8 +126,8 @@ export interface InstanceUsageView {
   uid?: string;
   /** undefined when its node has not reported it (yet). */
   latest?: LatestInstanceUsage;
-  /** Oldest first. */
-  history: InstanceUsagePoint[];
+  /** Oldest first; each point without uid, project, name and service (those of the instance). */
+  history: Omit<InstanceUsagePoint, 'uid' | 'project' | 'name' | 'service'>[];
 }
 
 /** A row of GET /v1/usage/instances: a running instance, what it requested, and its latest usage when reported. */

@@ -88,7 +88,9 @@ export async function usageRoutes(app: FastifyInstance, { deps }: { deps: ApiDep
     const inst = instances.get(`${project}/${name}`) ?? (await deps.repo.get<Instance>(instanceKind, name, project));
     const uid = inst.metadata.uid;
     const latest = history.latest(uid);
-    return { project, name, uid, ...(latest ? { latest } : {}), history: history.history(uid, since === undefined ? undefined : parseDuration(since)) };
+    // the points without what the answer says once (uid, project, name, service): up to 720 of them
+    const points = history.history(uid, since === undefined ? undefined : parseDuration(since)).map(({ uid: _u, project: _p, name: _n, service: _s, ...point }) => point);
+    return { project, name, uid, ...(latest ? { latest } : {}), history: points };
   });
 
   app.get('/v1/usage/instances', {
