@@ -103,10 +103,13 @@ export interface Lifecycle {
  *   network-not-in-use, image-not-in-use, secret-not-in-use   the same, with each kind's own rules
  *   drain-before-delete a node with instances is deleted only drained or forced
  *   last-cluster-admin  the last enabled cluster-admin user stays
+ *   price-list-dates    price lists start at distinct hours and share one currency
+ *   budget              creates are refused while an enforced budget of the project is spent (policy/budget-admission.ts)
  */
 export type AdmissionCheck =
   | 'quota' | 'reserved-env' | 'published-ports' | 'unisolated' | 'secret-refs' | 'refs-exist' | 'not-in-use'
-  | 'network-not-in-use' | 'image-not-in-use' | 'secret-not-in-use' | 'drain-before-delete' | 'last-cluster-admin';
+  | 'network-not-in-use' | 'image-not-in-use' | 'secret-not-in-use' | 'drain-before-delete' | 'last-cluster-admin'
+  | 'price-list-dates' | 'budget';
 
 /** A line of `stratus describe` (cli/describe.ts renders them). */
 export type DescribeLine =

@@ -25,6 +25,7 @@ export const ErrorCatalog = {
   STRATUS_ERR_PAYLOAD_TOO_LARGE: { status: 413, title: 'the body is too large' },
   STRATUS_ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'unsupported content type' },
   STRATUS_ERR_QUOTA_EXCEEDED: { status: 403, title: 'a project quota would be exceeded' },
+  STRATUS_ERR_BUDGET_EXCEEDED: { status: 403, title: 'the project has spent its enforced monthly budget' },
   STRATUS_ERR_DEPENDENCY: { status: 422, title: 'a referenced object is missing or in use' },
   STRATUS_ERR_RATE_LIMITED: { status: 429, title: 'too many requests' },
   STRATUS_ERR_UNAVAILABLE: { status: 503, title: 'the server is not ready' },

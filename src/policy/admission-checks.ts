@@ -17,6 +17,7 @@ import { secretNotInUse, secretRefsExist } from './secret-admission.js';
 import { nodeDeleteNeedsDrain } from './nodes.js';
 import { lastClusterAdmin, publishedPorts, reservedEnv, unisolated } from './platform-admission.js';
 import { notInUse, refsExist } from './ref-admission.js';
+import { budgetAdmission, priceListDates } from './cost-admission.js';
 
 export type AdmissionChecks = Partial<Record<AdmissionCheck, AdmissionPlugin>>;
 
@@ -35,5 +36,7 @@ export function admissionChecks(deps: { quota?: AdmissionPlugin; nodePortRange?:
     'secret-not-in-use': secretNotInUse,
     'drain-before-delete': nodeDeleteNeedsDrain,
     'last-cluster-admin': lastClusterAdmin,
+    'price-list-dates': priceListDates,
+    budget: budgetAdmission,
   };
 }

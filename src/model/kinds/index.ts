@@ -19,6 +19,8 @@ import { stackKind as stack, type Stack } from './stack.js';
 import { secretKind as secret, type Secret } from './secret.js';
 import { volumeKind as volume, type Volume } from './volume.js';
 import { nodePoolKind as nodePool, type NodePool } from './node-pool.js';
+import { priceListKind as priceList, type PriceList } from './price-list.js';
+import { budgetKind as budget, type Budget } from './budget.js';
 
 const erase = <T extends StoredObject>(k: unknown) => k as KindOf<T>;
 
@@ -36,8 +38,10 @@ export const stackKind = erase<Stack>(stack);
 export const secretKind = erase<Secret>(secret);
 export const volumeKind = erase<Volume>(volume);
 export const nodePoolKind = erase<NodePool>(nodePool);
+export const priceListKind = erase<PriceList>(priceList);
+export const budgetKind = erase<Budget>(budget);
 
-export const ALL_KINDS: readonly Kind[] = [projectKind, userKind, tokenKind, nodeKind, instanceKind, eventKind, imageKind, networkKind, securityGroupKind, serviceKind, stackKind, secretKind, volumeKind, nodePoolKind];
+export const ALL_KINDS: readonly Kind[] = [projectKind, userKind, tokenKind, nodeKind, instanceKind, eventKind, imageKind, networkKind, securityGroupKind, serviceKind, stackKind, secretKind, volumeKind, nodePoolKind, priceListKind, budgetKind];
 
 const byName = new Map<string, Kind>();
 for (const k of ALL_KINDS) {

@@ -291,7 +291,7 @@ export const instanceKind = defineKind({
   },
   references: (o) => instanceRefs(o.spec as InstanceSpec, o.metadata.project!),
   workloads: (spec) => [{ at: 'spec', spec }],
-  admission: ['quota', 'reserved-env', 'published-ports', 'unisolated', 'secret-refs', 'refs-exist'],
+  admission: ['quota', 'reserved-env', 'published-ports', 'unisolated', 'secret-refs', 'refs-exist', 'budget'],
   quota: {
     usage: (o) => {
       const r = (o as Instance).spec.resources;

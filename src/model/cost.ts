@@ -1,0 +1,249 @@
+/**
+ * Cost reports: meter records (model/metering.ts) × price lists (cost-prices.ts) → rows. Pure.
+ *
+ * For each instance-hour, per resource (CPU, memory, GPU):
+ *   reserved = what it requested × seconds × rate      usage = what it used × seconds × rate
+ *   charged  = max(reserved, usage)                     (OpenCost's rule: the default cost)
+ * plus the instance-hour price of its driver (in all three), and volumes' GiB-seconds at the
+ * GiB-month rate ÷ 730 h. A project's discount multiplies its amounts.
+ * Idle (cluster admins): per node-hour, the node's capacity at its rates minus what instances
+ * reserved on it, per resource, never below 0; summed by node pool.
+ * Efficiency: usage ÷ reserved (CPU, memory: quantities; cost: amounts).
+ */
+import type { InstanceMeter, MeterRecords, NodeMeter, VolumeMeter } from './metering.js';
+import { gpuRate, HOURS_PER_MONTH, type NodeInfo, type PriceBook, type ResolvedRates } from './cost-prices.js';
+
+export const COST_GROUPS = ['project', 'service', 'instance', 'node-pool'] as const;
+/** What a report groups by: one of COST_GROUPS or `label:<key>`. */
+export type CostGroup = (typeof COST_GROUPS)[number] | `label:${string}`;
+
+/** What goes in a group without a value (an instance without the label, a volume by service). */
+export const NONE = '(none)';
+
+export interface CostAmounts { reserved: number; usage: number; charged: number }
+
+export interface CostRow {
+  /** The group's value: a project, "project/service", "project/instance", a pool, a label value. */
+  key: string;
+  instanceHours: number;
+  cpu: CostAmounts;
+  memory: CostAmounts;
+  gpu: CostAmounts;
+  /** Instance-hour prices by driver. */
+  instance: number;
+  volume: number;
+  total: CostAmounts;
+  quantities: { cpuCoreHours: number; cpuReservedCoreHours: number; memoryGiBHours: number; memoryReservedGiBHours: number; gpuHours: number; volumeGiBHours: number };
+  /** usage ÷ reserved; absent when nothing was reserved. */
+  efficiency: { cpu?: number; memory?: number; cost?: number };
+}
+
+export interface IdleRow { pool: string; cpu: number; memory: number; gpu: number; total: number }
+
+export interface CostReport {
+  since: string;
+  until: string;
+  by: CostGroup;
+  currency?: string;
+  rows: CostRow[];
+  total: CostRow;
+  /** Per node pool: capacity nobody reserved (only when asked: cluster admins). */
+  idle?: IdleRow[];
+  /** Instance- and volume-hours before any price list: priced at 0. */
+  unpricedHours: number;
+}
+
+export interface CostOptions {
+  since: Date;
+  until: Date;
+  by: CostGroup;
+  /** Zones (and pools, labels) of nodes, beside what the node records say. */
+  nodes?: ReadonlyMap<string, NodeInfo>;
+  /** Only this project's instances and volumes. */
+  project?: string;
+  idle?: boolean;
+}
+
+/** What one instance-hour costs, per resource. */
+export interface PricedInstance { cpu: CostAmounts; memory: CostAmounts; gpu: CostAmounts; instance: number; gpuHours: number }
+
+/** Prices one instance-hour record at `r` (the factor applied). */
+export function priceInstance(m: InstanceMeter, r: ResolvedRates): PricedInstance {
+  const f = r.factor / 3600;
+  const pair = (reservedQ: number, usedQ: number, rate: number): CostAmounts => {
+    const reserved = reservedQ * rate * f;
+    const usage = usedQ * rate * f;
+    return { reserved, usage, charged: Math.max(reserved, usage) };
+  };
+  let gpu = 0;
+  let gpuHours = 0;
+  for (const g of m.gpu ?? []) {
+    gpu += g.share * g.seconds * gpuRate(r, g.model, g.share) * f;
+    gpuHours += (g.share * g.seconds) / 3600;
+  }
+  return {
+    cpu: pair(m.cpuReservedSeconds, m.cpuSeconds, r.cpuCoreHour),
+    memory: pair(m.memoryReservedGiBSeconds, m.memoryGiBSeconds, r.memoryGiBHour),
+    // a device (or share) is held whole: what is reserved is used
+    gpu: { reserved: gpu, usage: gpu, charged: gpu },
+    instance: m.seconds * (r.instanceHour[m.driver] ?? 0) * f,
+    gpuHours,
+  };
+}
+
+/** What one volume-hour costs. */
+export function priceVolume(v: VolumeMeter, r: ResolvedRates): number {
+  return (v.gibSeconds / 3600) * (r.volumeGiBMonth / HOURS_PER_MONTH) * r.factor;
+}
+
+const zero = (): CostAmounts => ({ reserved: 0, usage: 0, charged: 0 });
+
+export function emptyRow(key: string): CostRow {
+  return {
+    key, instanceHours: 0, cpu: zero(), memory: zero(), gpu: zero(), instance: 0, volume: 0, total: zero(),
+    quantities: { cpuCoreHours: 0, cpuReservedCoreHours: 0, memoryGiBHours: 0, memoryReservedGiBHours: 0, gpuHours: 0, volumeGiBHours: 0 },
+    efficiency: {},
+  };
+}
+
+function addAmounts(a: CostAmounts, b: CostAmounts): void {
+  a.reserved += b.reserved;
+  a.usage += b.usage;
+  a.charged += b.charged;
+}
+
+function addInstance(row: CostRow, m: InstanceMeter, p: PricedInstance): void {
+  row.instanceHours += m.seconds / 3600;
+  addAmounts(row.cpu, p.cpu);
+  addAmounts(row.memory, p.memory);
+  addAmounts(row.gpu, p.gpu);
+  row.instance += p.instance;
+  const q = row.quantities;
+  q.cpuCoreHours += m.cpuSeconds / 3600;
+  q.cpuReservedCoreHours += m.cpuReservedSeconds / 3600;
+  q.memoryGiBHours += m.memoryGiBSeconds / 3600;
+  q.memoryReservedGiBHours += m.memoryReservedGiBSeconds / 3600;
+  q.gpuHours += p.gpuHours;
+}
+
+/** A row's totals and efficiency from its parts (after all records are added). */
+function finish(row: CostRow): CostRow {
+  const fixed = row.instance + row.volume;
+  const t = row.total;
+  t.reserved = row.cpu.reserved + row.memory.reserved + row.gpu.reserved + fixed;
+  t.usage = row.cpu.usage + row.memory.usage + row.gpu.usage + fixed;
+  t.charged = row.cpu.charged + row.memory.charged + row.gpu.charged + fixed;
+  const q = row.quantities;
+  const ratio = (a: number, b: number) => (b > 0 ? a / b : undefined);
+  const e = { cpu: ratio(q.cpuCoreHours, q.cpuReservedCoreHours), memory: ratio(q.memoryGiBHours, q.memoryReservedGiBHours), cost: ratio(t.usage, t.reserved) };
+  row.efficiency = Object.fromEntries(Object.entries(e).filter(([, v]) => v !== undefined));
+  return row;
+}
+
+/** The group of an instance-hour. */
+export function instanceGroup(m: InstanceMeter, by: CostGroup, pool: string | undefined): string {
+  switch (by) {
+    case 'project': return m.project;
+    case 'service': return `${m.project}/${m.service ?? NONE}`;
+    case 'instance': return `${m.project}/${m.name}`;
+    case 'node-pool': return pool ?? NONE;
+    default: return m.labels?.[by.slice('label:'.length)] ?? NONE;
+  }
+}
+
+/** The group of a volume-hour (volumes have no service or labels in their records). */
+export function volumeGroup(v: VolumeMeter, by: CostGroup, pool: string | undefined): string {
+  switch (by) {
+    case 'project': return v.project;
+    case 'service': return `${v.project}/${NONE}`;
+    case 'instance': return `${v.project}/volume/${v.name}`;
+    case 'node-pool': return pool ?? NONE;
+    default: return NONE;
+  }
+}
+
+/** Node info of every node: the records' (pool, labels), with `known` (zones...) over them. */
+export function nodeInfos(records: NodeMeter[], known: ReadonlyMap<string, NodeInfo> = new Map()): Map<string, NodeInfo> {
+  const out = new Map<string, NodeInfo>();
+  for (const n of records) if (!out.has(n.node)) out.set(n.node, { pool: n.pool, labels: n.labels });
+  for (const [name, k] of known) out.set(name, { ...out.get(name), ...k, labels: { ...out.get(name)?.labels, ...k.labels } });
+  return out;
+}
+
+/** The report of `records` in [since, until) priced by `book`, grouped by `opts.by`, sorted by charged cost (highest first). */
+export function computeCost(records: MeterRecords, book: PriceBook, opts: CostOptions): CostReport {
+  const since = opts.since.toISOString();
+  const until = opts.until.toISOString();
+  const nodes = nodeInfos(records.nodes, opts.nodes);
+  const rows = new Map<string, CostRow>();
+  const total = emptyRow('total');
+  const reservedOnNode = new Map<string, InstanceMeter[]>();
+  let unpricedHours = 0;
+  const rowOf = (key: string) => rows.get(key) ?? rows.set(key, emptyRow(key)).get(key)!;
+  for (const m of records.instances) {
+    if (m.hour < since || m.hour >= until || (opts.project !== undefined && m.project !== opts.project)) continue;
+    const info = nodes.get(m.node) ?? { pool: m.pool };
+    const pool = m.pool ?? info.pool;
+    const r = book.rates(m.hour, m.project, { ...info, pool });
+    if (!r) unpricedHours += m.seconds / 3600;
+    const p = r ? priceInstance(m, r) : priceInstance(m, FREE);
+    addInstance(rowOf(instanceGroup(m, opts.by, pool)), m, p);
+    addInstance(total, m, p);
+    if (opts.idle) {
+      const k = `${m.hour}\0${m.node}`;
+      (reservedOnNode.get(k) ?? reservedOnNode.set(k, []).get(k)!).push(m);
+    }
+  }
+  for (const v of records.volumes) {
+    if (v.hour < since || v.hour >= until || (opts.project !== undefined && v.project !== opts.project)) continue;
+    const info = (v.node ? nodes.get(v.node) : undefined) ?? {};
+    const r = book.rates(v.hour, v.project, info);
+    if (!r) unpricedHours += v.gibSeconds > 0 ? 1 : 0;
+    const cost = r ? priceVolume(v, r) : 0;
+    for (const row of [rowOf(volumeGroup(v, opts.by, info.pool)), total]) {
+      row.volume += cost;
+      row.quantities.volumeGiBHours += v.gibSeconds / 3600;
+    }
+  }
+  const sorted = [...rows.values()].map(finish).sort((a, b) => b.total.charged - a.total.charged || a.key.localeCompare(b.key));
+  return {
+    since, until, by: opts.by, ...(book.currency ? { currency: book.currency } : {}),
+    rows: sorted, total: finish(total), unpricedHours,
+    ...(opts.idle ? { idle: idleByPool(records.nodes, reservedOnNode, book, nodes, since, until) } : {}),
+  };
+}
+
+const FREE: ResolvedRates = { list: '', currency: '', cpuCoreHour: 0, memoryGiBHour: 0, gpuHour: {}, gpuShareHour: {}, volumeGiBMonth: 0, instanceHour: {}, factor: 1 };
+
+/** Per pool: capacity × rates − reserved × rates, per node-hour and resource, never below 0 (rates without any project's discount). */
+export function idleByPool(nodeRecords: NodeMeter[], reserved: Map<string, InstanceMeter[]>, book: PriceBook, nodes: Map<string, NodeInfo>, since: string, until: string): IdleRow[] {
+  const pools = new Map<string, IdleRow>();
+  for (const n of nodeRecords) {
+    if (n.hour < since || n.hour >= until) continue;
+    const info = nodes.get(n.node) ?? { pool: n.pool, labels: n.labels };
+    const r = book.rates(n.hour, '', info);
+    if (!r) continue;
+    let cpu = n.cpuCoreSeconds;
+    let mem = n.memoryGiBSeconds;
+    const gpu = new Map((n.gpu ?? []).map((g) => [g.model, g.seconds]));
+    for (const m of reserved.get(`${n.hour}\0${n.node}`) ?? []) {
+      cpu -= m.cpuReservedSeconds;
+      mem -= m.memoryReservedGiBSeconds;
+      for (const g of m.gpu ?? []) gpu.set(g.model, (gpu.get(g.model) ?? 0) - g.share * g.seconds);
+    }
+    const pool = n.pool ?? info.pool ?? NONE;
+    const row = pools.get(pool) ?? pools.set(pool, { pool, cpu: 0, memory: 0, gpu: 0, total: 0 }).get(pool)!;
+    row.cpu += (Math.max(0, cpu) / 3600) * r.cpuCoreHour;
+    row.memory += (Math.max(0, mem) / 3600) * r.memoryGiBHour;
+    for (const [model, s] of gpu) row.gpu += (Math.max(0, s) / 3600) * (r.gpuHour[model] ?? 0);
+    row.total = row.cpu + row.memory + row.gpu;
+  }
+  return [...pools.values()].sort((a, b) => b.total - a.total || a.pool.localeCompare(b.pool));
+}
+
+/** Why `by` is not a grouping, or undefined. */
+export function costGroupProblem(by: string): string | undefined {
+  if ((COST_GROUPS as readonly string[]).includes(by)) return undefined;
+  if (/^label:[A-Za-z0-9]([A-Za-z0-9._/-]{0,252})$/.test(by)) return undefined;
+  return `is not a grouping: one of ${COST_GROUPS.join(', ')} or label:<key> (e.g. label:team)`;
+}
