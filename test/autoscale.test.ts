@@ -13,6 +13,10 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import autocannon from 'autocannon';
 import { startTestServer, client, overlayNetworking, type TestServer } from './helpers/server.js';
 import { until } from './helpers/processes.js';
+import { cliRunner } from './helpers/cli.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 const root = process.getuid?.() === 0;
 
@@ -101,9 +105,9 @@ async function scalesUpAndDown(s: TestServer, api: Api, name: string, url: strin
   expect(failed(heavy)).toEqual({ errors: 0, timeouts: 0, non2xx: 0, why: [] });
   // a light load (well under the target on one replica) keeps going while the extra replicas drain
   const one = async () => (await getSvc(api, name)).status?.autoscale?.desiredReplicas === 1 && (await replicaCount(api, name)) === 1;
-  const light = await loadUntil(url, 2, 4, one, 40_000);
+  const light = await loadUntil(url, 2, 4, one, 60_000);
   const down = await getSvc(api, name);
-  expect(await replicaCount(api, name), s.output().slice(-3000)).toBe(1);
+  expect(await replicaCount(api, name), `${JSON.stringify(down.status?.autoscale)}\n${s.output().slice(-3000)}`).toBe(1);
   expect(down.status!.autoscale!.decisions!.some((d) => d.to < d.from)).toBe(true);
   expect(light.ok).toBeGreaterThan(0);
   expect(failed(light)).toEqual({ errors: 0, timeouts: 0, non2xx: 0, why: [] });
@@ -133,6 +137,15 @@ describe.skipIf(!root)('service autoscaling, host networking', () => {
     const svc = await until('web ready on its host port', () => getSvc(api, 'web'), (v) => (v.status?.ready ?? 0) >= 1 && Boolean(v.status?.hostPorts?.length), 60_000, () => s.output().slice(-2000));
     // 2 connections asking as fast as answered keep one replica's 100m busy: 100% against 50%
     await scalesUpAndDown(s, api, 'web', `http://127.0.0.1:${svc.status!.hostPorts![0]!.hostPort}/`, { connections: 2 });
+    // a count set by hand would change nothing: the CLI says so
+    const dir = mkdtempSync(join(tmpdir(), 'stratus-autoscale-'));
+    try {
+      const scaled = await cliRunner(join(dir, 'cli.json'), { STRATUS_SERVER: s.url, STRATUS_TOKEN: s.token })(['service', 'scale', 'web', '3']);
+      expect(scaled.code).not.toBe(0);
+      expect(scaled.stderr).toContain('service "web" is autoscaled between 1 and 3 replicas (spec.autoscale)');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   }, 150_000);
 
   it('a scale-up the project\'s quota cannot hold stops at what fits, and says why', async () => {

@@ -60,6 +60,9 @@ function registerServices(program: Command): void {
   const service = program.command('service').description('Replicated services.');
   service.command('scale <name> <replicas>').description('Set the number of replicas.').action(async (name: string, n: string, _o: unknown, cmd: Command) => {
     if (!/^\d+$/.test(n)) throw new CliError(`replicas "${n}" is not a whole number`, 2);
+    const a = (await Cli.of(cmd).client.get<Service>(Cli.of(cmd).item(serviceKind, name))).spec.autoscale;
+    // the autoscaler's count wins over spec.replicas: say so rather than change nothing
+    if (a) throw new CliError(`service "${name}" is autoscaled between ${a.min} and ${a.max} replicas (spec.autoscale); change min and max there, or remove autoscale to set a count`);
     await patchSpec(Cli.of(cmd), name, { replicas: Number(n) });
     printLine(`service/${name} scaled to ${n}`);
   });
