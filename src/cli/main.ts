@@ -23,6 +23,7 @@ import { registerCp } from './commands/cp.js';
 import { registerPortForward } from './commands/port-forward.js';
 import { registerCompletion } from './commands/completion.js';
 import { registerTop } from './commands/top.js';
+import { registerCost } from './commands/cost.js';
 
 export function buildProgram(): Command {
   const program = new Command('stratus')
@@ -52,6 +53,7 @@ export function buildProgram(): Command {
   registerCp(program);
   registerPortForward(program);
   registerTop(program);
+  registerCost(program);
   registerCompletion(program);
   return program;
 }

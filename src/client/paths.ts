@@ -45,6 +45,9 @@ export const paths = {
   nodeUsage: (node: string) => `${API_PREFIX}/nodes/${seg(node)}/usage`,
   usageInstances: () => `${API_PREFIX}/usage/instances`,
   usageNodes: () => `${API_PREFIX}/usage/nodes`,
+  /** Cost reports and the FOCUS export (api/routes/costs.ts). */
+  costs: () => `${API_PREFIX}/costs`,
+  costsFocus: () => `${API_PREFIX}/costs/focus`,
   secretKeysRotate: () => `${API_PREFIX}/secret-keys/rotate`,
   /** A sub-resource of an instance: logs, secrets (node agents), exec, portforward (WebSockets), usage. */
   instance: (project: string, name: string, sub: 'logs' | 'secrets' | 'exec' | 'portforward' | 'usage') =>

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { computeCost, costGroupProblem, priceInstance } from './cost.js';
+import { computeCost, costGroupProblem, priceInstance, reportPeriod } from './cost.js';
 import { PriceBook, resolve, type NamedPriceList, type NodeInfo } from './cost-prices.js';
 import type { InstanceMeter, MeterRecords, NodeMeter } from './metering.js';
 import type { PriceListSpec } from './kinds/price-list.js';
@@ -155,4 +155,24 @@ describe('price list validation', () => {
     expect(priceListProblems(spec(o as Partial<PriceListSpec>)).map((p) => p.path)).toEqual([path]);
   });
   it('accepts a good list', () => expect(priceListProblems(spec({ currency: 'JPY' }))).toEqual([]));
+});
+
+describe('reportPeriod', () => {
+  const now = Date.parse('2026-12-05T03:20:00Z');
+  it.each([
+    { q: {}, want: ['2026-12-01T00:00:00.000Z', '2026-12-05T04:00:00.000Z'] }, // month to date, to the end of this hour
+    { q: { since: '2026-11-01', until: '2026-12-01' }, want: ['2026-11-01T00:00:00.000Z', '2026-12-01T00:00:00.000Z'] },
+    { q: { since: '2026-12-01T10:30:00Z', until: '2026-12-01T11:10:00+00:00' }, want: ['2026-12-01T10:00:00.000Z', '2026-12-01T12:00:00.000Z'] }, // rounded out to hours
+  ])('$q', ({ q, want }) => {
+    const p = reportPeriod(q, now) as { since: Date; until: Date };
+    expect([p.since.toISOString(), p.until.toISOString()]).toEqual(want);
+  });
+  it.each([
+    { q: { since: 'yesterday' }, path: 'since' },
+    { q: { until: '12/01/2026' }, path: 'until' },
+    { q: { since: '2026-12-02', until: '2026-12-01' }, path: 'until' },
+    { q: { since: '2024-01-01', until: '2026-01-01' }, path: 'until' },
+  ])('refuses $q naming $path', ({ q, path }) => {
+    expect(reportPeriod(q, now)).toMatchObject({ path });
+  });
 });

@@ -61,6 +61,8 @@ export interface CostOptions {
   nodes?: ReadonlyMap<string, NodeInfo>;
   /** Only this project's instances and volumes. */
   project?: string;
+  /** Only these projects' (a member's projects). */
+  projects?: ReadonlySet<string>;
   idle?: boolean;
 }
 
@@ -170,6 +172,11 @@ export function nodeInfos(records: NodeMeter[], known: ReadonlyMap<string, NodeI
   return out;
 }
 
+/** Whether records of a project are left out of a report (`project`, `projects`). */
+export function projectFilter(opts: { project?: string; projects?: ReadonlySet<string> }): (project: string) => boolean {
+  return (p) => (opts.project !== undefined && p !== opts.project) || (opts.projects !== undefined && !opts.projects.has(p));
+}
+
 /** The report of `records` in [since, until) priced by `book`, grouped by `opts.by`, sorted by charged cost (highest first). */
 export function computeCost(records: MeterRecords, book: PriceBook, opts: CostOptions): CostReport {
   const since = opts.since.toISOString();
@@ -179,9 +186,10 @@ export function computeCost(records: MeterRecords, book: PriceBook, opts: CostOp
   const total = emptyRow('total');
   const reservedOnNode = new Map<string, InstanceMeter[]>();
   let unpricedHours = 0;
+  const skip = projectFilter(opts);
   const rowOf = (key: string) => rows.get(key) ?? rows.set(key, emptyRow(key)).get(key)!;
   for (const m of records.instances) {
-    if (m.hour < since || m.hour >= until || (opts.project !== undefined && m.project !== opts.project)) continue;
+    if (m.hour < since || m.hour >= until || skip(m.project)) continue;
     const info = nodes.get(m.node) ?? { pool: m.pool };
     const pool = m.pool ?? info.pool;
     const r = book.rates(m.hour, m.project, { ...info, pool });
@@ -195,7 +203,7 @@ export function computeCost(records: MeterRecords, book: PriceBook, opts: CostOp
     }
   }
   for (const v of records.volumes) {
-    if (v.hour < since || v.hour >= until || (opts.project !== undefined && v.project !== opts.project)) continue;
+    if (v.hour < since || v.hour >= until || skip(v.project)) continue;
     const info = (v.node ? nodes.get(v.node) : undefined) ?? {};
     const r = book.rates(v.hour, v.project, info);
     if (!r) unpricedHours += v.gibSeconds > 0 ? 1 : 0;
@@ -246,4 +254,33 @@ export function costGroupProblem(by: string): string | undefined {
   if ((COST_GROUPS as readonly string[]).includes(by)) return undefined;
   if (/^label:[A-Za-z0-9]([A-Za-z0-9._/-]{0,252})$/.test(by)) return undefined;
   return `is not a grouping: one of ${COST_GROUPS.join(', ')} or label:<key> (e.g. label:team)`;
+}
+
+/** The longest period a report covers (a year and a bit: a 13-month comparison). */
+export const MAX_REPORT_DAYS = 400;
+
+/**
+ * A report's period from its parameters: `since` and `until` as dates (2026-12-01, UTC midnight)
+ * or RFC 3339 times, rounded out to whole hours; default since the start of the current month
+ * (UTC) until the end of the current hour. Returns the problem with the parameter it names.
+ */
+export function reportPeriod(q: { since?: string; until?: string }, nowMs: number): { since: Date; until: Date } | { path: 'since' | 'until'; message: string; value?: string } {
+  const parse = (v: string) => (/^\d{4}-\d{2}-\d{2}$/.test(v) ? Date.parse(`${v}T00:00:00Z`) : /^\d{4}-\d{2}-\d{2}T/.test(v) ? Date.parse(v) : NaN);
+  const now = new Date(nowMs);
+  let since = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1);
+  let until = Math.ceil((nowMs + 1) / 3_600_000) * 3_600_000;
+  const bad = 'is not a date (2026-12-01) or an RFC 3339 time (2026-12-01T10:00:00Z)';
+  if (q.since !== undefined) {
+    since = parse(q.since);
+    if (!Number.isFinite(since)) return { path: 'since', message: bad, value: q.since };
+  }
+  if (q.until !== undefined) {
+    until = parse(q.until);
+    if (!Number.isFinite(until)) return { path: 'until', message: bad, value: q.until };
+  }
+  since = Math.floor(since / 3_600_000) * 3_600_000;
+  until = Math.ceil(until / 3_600_000) * 3_600_000;
+  if (until <= since) return { path: 'until', message: `must be after since (${new Date(since).toISOString()})`, value: q.until };
+  if (until - since > MAX_REPORT_DAYS * 86_400_000) return { path: 'until', message: `is more than ${MAX_REPORT_DAYS} days after since: ask for a shorter period`, value: q.until };
+  return { since: new Date(since), until: new Date(until) };
 }

@@ -44,6 +44,7 @@ export async function runServer(opts: Record<string, unknown>): Promise<void> {
       policy: opts.schedulerPolicy as string,
       nodeTimeoutMs: opts.nodeTimeout as number,
       eventTtlMs: opts.eventTtl as number,
+      budgetIntervalMs: opts.budgetInterval as number,
       ...(opts.leaderTtl ? { leaderTtlSeconds: opts.leaderTtl as number } : {}),
       ...(agent ? { agent } : {}),
     }),

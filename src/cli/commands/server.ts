@@ -29,6 +29,7 @@ export function registerServer(program: Command): void {
     .addOption(new Option('--node-timeout <duration>', 'a node that misses heartbeats this long is Down and its instances move').default(10_000, '10s').argParser(duration))
     .addOption(new Option('--event-ttl <duration>', 'how long events are kept').default(3_600_000, '1h').argParser(duration))
     .addOption(new Option('--no-scheduler', 'do not run the scheduler (another server does)'))
+    .addOption(new Option('--budget-interval <duration>', 'how often the leader computes budgets\' month-to-date cost').default(60_000, '1m').argParser(duration))
     .addOption(new Option('--audit-retention <duration>', 'how long audit entries are kept').default(30 * 86_400_000, '30d').argParser(duration))
     .addOption(new Option('--audit-max-entries <n>', 'most audit entries kept (the oldest go first)').default(1_000_000).argParser(positiveInt))
     .addOption(new Option('--node-port-range <range>', 'host ports instances and services may publish (a cluster admin may allow a project more: project spec.hostPorts)').default([30000, 32767], '30000-32767').argParser(portRange))
