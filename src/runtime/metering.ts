@@ -201,6 +201,11 @@ export class Meter {
     }
   }
 
+  /** Opens an hour with nothing in it (its records, if any, are then `load`ed). */
+  open(hour: string): void {
+    this.book(hour);
+  }
+
   /** Whether the hour's records are in memory. */
   has(hour: string): boolean {
     return this.hours.has(hour);

@@ -20,6 +20,7 @@ import { embeddedAgent, type EmbeddedAgentOptions } from './embedded-agent.js';
 import { CONTROLLERS_ELECTION } from '../model/cluster.js';
 import { ClusterAutoscaler } from '../scheduler/pools/autoscaler.js';
 import { BudgetController } from '../controllers/budgets.js';
+import { MeteringController } from '../controllers/metering.js';
 import { join, resolve } from 'node:path';
 
 export interface ComponentOptions {
@@ -31,6 +32,8 @@ export interface ComponentOptions {
   eventTtlMs?: number;
   /** The leader's lease TTL in seconds: a dead leader is replaced within about this long (default: 3 on etcd, 10 on a single-process store). */
   leaderTtlSeconds?: number;
+  /** The metering controller's flush period and retention (controllers/metering.ts). */
+  metering?: { flushMs?: number; retentionDays?: number };
   /** How often the budgets controller computes month-to-date costs (controllers/budgets.ts; default 1 min). */
   budgetIntervalMs?: number;
   /** Run an agent for this machine inside the server. */
@@ -71,6 +74,8 @@ function leaderComponents(ctx: ServerContext, options: ComponentOptions, informe
   out.push(new ProjectUsageController(ctx.repo, { informers }));
   out.push(new StackStatusController(ctx.repo, { informers }));
   out.push(new ProjectDeleteController(ctx.repo, { audit: ctx.audit, secrets: ctx.secrets, admission: ctx.admission }, { informers, queueObserver: ctx.metrics.queueObserver }));
+  // usage reports → hourly metered records (cost reports read them on every server)
+  out.push(new MeteringController(ctx.repo, { informers, ...options.metering }));
   // budgets: month-to-date cost, threshold events, status.exceeded for the budget admission check
   out.push(new BudgetController(ctx.repo, new EventRecorder(ctx.repo, 'budgets'), { ...(options.budgetIntervalMs ? { intervalMs: options.budgetIntervalMs } : {}) }));
   out.push(eventSweeper(ctx.repo, options.eventTtlMs ?? 3_600_000));

@@ -45,6 +45,7 @@ export async function runServer(opts: Record<string, unknown>): Promise<void> {
       nodeTimeoutMs: opts.nodeTimeout as number,
       eventTtlMs: opts.eventTtl as number,
       budgetIntervalMs: opts.budgetInterval as number,
+      metering: { retentionDays: (opts.meteringRetention as number) / 86_400_000, flushMs: opts.meteringFlush as number },
       ...(opts.leaderTtl ? { leaderTtlSeconds: opts.leaderTtl as number } : {}),
       ...(agent ? { agent } : {}),
     }),

@@ -31,6 +31,8 @@ export function registerServer(program: Command): void {
     .addOption(new Option('--no-scheduler', 'do not run the scheduler (another server does)'))
     .addOption(new Option('--budget-interval <duration>', 'how often the leader computes budgets\' month-to-date cost').default(60_000, '1m').argParser(duration))
     .addOption(new Option('--audit-retention <duration>', 'how long audit entries are kept').default(30 * 86_400_000, '30d').argParser(duration))
+    .addOption(new Option('--metering-retention <duration>', 'how long metered hours (cost reports) are kept').default(400 * 86_400_000, '400d').argParser(duration))
+    .addOption(new Option('--metering-flush <duration>', 'how often the leader writes what it metered (and at each new hour)').default(60_000, '1m').argParser(duration))
     .addOption(new Option('--audit-max-entries <n>', 'most audit entries kept (the oldest go first)').default(1_000_000).argParser(positiveInt))
     .addOption(new Option('--node-port-range <range>', 'host ports instances and services may publish (a cluster admin may allow a project more: project spec.hostPorts)').default([30000, 32767], '30000-32767').argParser(portRange))
     .addOption(new Option('--reset-admin-token', 'recovery: with the server stopped, make the admin user a cluster admin again, print a new token for it, and exit'))
