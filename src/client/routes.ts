@@ -12,6 +12,7 @@ import type { Token, TokenSpec } from '../model/kinds/token.js';
 import type { StackApplyResult, StackPlanJson, StackRequest } from '../model/stack/plan.js';
 import type { ApiClient } from './index.js';
 import type { AuditEntry } from '../model/audit.js';
+import type { CompactionPlan } from '../model/compaction.js';
 import type { ServerView, StoreStatus } from '../model/cluster.js';
 import { secretKind } from '../model/kinds/index.js';
 import { itemPath, paths } from './paths.js';
@@ -55,6 +56,11 @@ export function createToken(api: ApiClient, body: CreateTokenRequest): Promise<I
 
 export function revokeToken(api: ApiClient, name: string): Promise<StoredObject<TokenSpec>> {
   return api.request('DELETE', paths.token(name));
+}
+
+/** Which nodes to drain to empty the most nodes (cluster admins; the server only plans). */
+export function planCompaction(api: ApiClient, maxDrains?: number): Promise<CompactionPlan> {
+  return api.request<CompactionPlan>('POST', paths.nodesCompact(), { query: { dryRun: 'true', ...(maxDrains !== undefined ? { maxDrains: String(maxDrains) } : {}) } });
 }
 
 /** A join token for `stratus agent --join-token` (cluster admins). */

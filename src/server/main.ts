@@ -34,6 +34,7 @@ import { ServerRegistry } from '../runtime/servers.js';
 import { UsageHistory } from '../runtime/usage.js';
 import { ServerMetrics } from './metrics.js';
 import { metricsRoute, readMetricsToken } from './metrics-route.js';
+import { compactRoute } from './compact-route.js';
 
 export interface ServerConfig {
   dataDir: string;
@@ -141,7 +142,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       ready: () => runner.readiness(),
       informers, usage,
       logger: { level: config.logLevel ?? 'warn' },
-      plugins: [...(config.plugins ?? []), metricsRoute(metrics, metricsToken)],
+      plugins: [...(config.plugins ?? []), metricsRoute(metrics, metricsToken), compactRoute],
       onResponse: metrics.onResponse,
       onAuthenticated: limits.onAuthenticated,
       ...(config.tlsCert && config.tlsKey ? { https: readTls(config.tlsCert, config.tlsKey) } : {}),

@@ -8,6 +8,7 @@ import { DRAINED_ANNOTATION } from '../../model/kinds/node.js';
 import { instanceKind, nodeKind } from '../../model/kinds/index.js';
 import { createJoinToken } from '../../client/routes.js';
 import { FINISHED } from '../../model/lifecycle.js';
+import { registerCompact } from './compact.js';
 
 export function registerNodes(program: Command): void {
   const node = program.command('node').description('Machines of the cluster.');
@@ -39,10 +40,11 @@ export function registerNodes(program: Command): void {
       await Cli.of(cmd).resources(nodeKind).delete(name, { force: opts.force === true });
       printLine(`node/${name} deleted${opts.force ? ' (its instances, if any, are released)' : ''}`);
     });
+  registerCompact(node);
 }
 
 /** `node drain`: cordon and drain, then (unless --no-wait) follow until the node is empty, as kubectl drain does. */
-async function drain(cli: Cli, name: string, o: { timeout: string; force?: boolean; wait: boolean }): Promise<void> {
+export async function drain(cli: Cli, name: string, o: { timeout: string; force?: boolean; wait: boolean }): Promise<void> {
   const timeoutMs = parseDuration(o.timeout);
   if (timeoutMs === undefined) throw new CliError(`--timeout ${o.timeout}: not a duration (e.g. 90s, 5m)`, 2);
   const nodes = cli.resources(nodeKind);

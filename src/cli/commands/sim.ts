@@ -1,4 +1,4 @@
-/** `stratus sim replay`: the scheduler's trace replay (the same engine the live scheduler runs). */
+/** `stratus sim replay` and `stratus sim plan`: trace replay and machine planning with the live scheduler's engine. */
 import { accessSync, constants, statSync } from 'node:fs';
 import type { Command } from 'commander';
 import { CliError } from '../errors.js';
@@ -26,6 +26,19 @@ export function registerSim(program: Command): void {
         throw new CliError(`--${(e as Error).message}`, 2);
       }
       const code = await simReplayCommand({ nodes: o.nodes, tasks: o.tasks, policy: o.policy, seeds, workload: o.workload, json: Boolean(o.json), ...(o.csv ? { csv: o.csv } : {}) }, process.stdout);
+      if (code !== 0) process.exitCode = code;
+    });
+  sim.command('plan')
+    .description('How many machines of each kind a workload needs, placed by the live scheduler\'s engine and default policy, beside the lower bound per resource.')
+    .requiredOption('--nodes <file>', 'node list CSV (sn, cpu_milli, memory_mib, gpu, model): its distinct shapes are the machine kinds, its counts how many of each may be used')
+    .requiredOption('--tasks <file>', 'task list CSV (name, cpu_milli, memory_mib, num_gpu, gpu_milli, gpu_spec, ...), all running at once')
+    .option('--unlimited', 'any number of machines of each kind')
+    .option('--no-compaction', 'skip the compaction pass after the first placement')
+    .option('--json', 'print one JSON document')
+    .action(async (o: { nodes: string; tasks: string; unlimited?: boolean; compaction: boolean; json?: boolean }) => {
+      for (const [flag, path] of [['--nodes', o.nodes], ['--tasks', o.tasks]] as const) readableFile(flag, path);
+      const { simPlanCommand } = await import('../../scheduler/plan/sim-command.js');
+      const code = await simPlanCommand({ nodes: o.nodes, tasks: o.tasks, unlimited: Boolean(o.unlimited), compaction: o.compaction, json: Boolean(o.json) }, process.stdout);
       if (code !== 0) process.exitCode = code;
     });
 }
