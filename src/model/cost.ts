@@ -12,6 +12,9 @@
  */
 import type { InstanceMeter, MeterRecords, NodeMeter, VolumeMeter } from './metering.js';
 import { gpuRate, HOURS_PER_MONTH, type NodeInfo, type PriceBook, type ResolvedRates } from './cost-prices.js';
+import { idleByPool, ReservedByNode, type IdleRow } from './cost-idle.js';
+
+export type { IdleRow } from './cost-idle.js';
 
 export const COST_GROUPS = ['project', 'service', 'instance', 'node-pool'] as const;
 /** What a report groups by: one of COST_GROUPS or `label:<key>`. */
@@ -38,7 +41,6 @@ export interface CostRow {
   efficiency: { cpu?: number; memory?: number; cost?: number };
 }
 
-export interface IdleRow { pool: string; cpu: number; memory: number; gpu: number; total: number }
 
 export interface CostReport {
   since: string;
@@ -69,28 +71,35 @@ export interface CostOptions {
 /** What one instance-hour costs, per resource. */
 export interface PricedInstance { cpu: CostAmounts; memory: CostAmounts; gpu: CostAmounts; instance: number; gpuHours: number }
 
-/** Prices one instance-hour record at `r` (the factor applied). */
-export function priceInstance(m: InstanceMeter, r: ResolvedRates): PricedInstance {
+/** A PricedInstance to fill (priceInstance's `out`: one per report, not one per record). */
+export function pricedScratch(): PricedInstance {
+  return { cpu: zero(), memory: zero(), gpu: zero(), instance: 0, gpuHours: 0 };
+}
+
+/** Prices one instance-hour record at `r` (the factor applied), into `out`. */
+export function priceInstance(m: InstanceMeter, r: ResolvedRates, out: PricedInstance = pricedScratch()): PricedInstance {
   const f = r.factor / 3600;
-  const pair = (reservedQ: number, usedQ: number, rate: number): CostAmounts => {
-    const reserved = reservedQ * rate * f;
-    const usage = usedQ * rate * f;
-    return { reserved, usage, charged: Math.max(reserved, usage) };
-  };
+  pair(out.cpu, m.cpuReservedSeconds * r.cpuCoreHour * f, m.cpuSeconds * r.cpuCoreHour * f);
+  pair(out.memory, m.memoryReservedGiBSeconds * r.memoryGiBHour * f, m.memoryGiBSeconds * r.memoryGiBHour * f);
   let gpu = 0;
   let gpuHours = 0;
-  for (const g of m.gpu ?? []) {
-    gpu += g.share * g.seconds * gpuRate(r, g.model, g.share) * f;
-    gpuHours += (g.share * g.seconds) / 3600;
+  if (m.gpu) {
+    for (const g of m.gpu) {
+      gpu += g.share * g.seconds * gpuRate(r, g.model, g.share) * f;
+      gpuHours += (g.share * g.seconds) / 3600;
+    }
   }
-  return {
-    cpu: pair(m.cpuReservedSeconds, m.cpuSeconds, r.cpuCoreHour),
-    memory: pair(m.memoryReservedGiBSeconds, m.memoryGiBSeconds, r.memoryGiBHour),
-    // a device (or share) is held whole: what is reserved is used
-    gpu: { reserved: gpu, usage: gpu, charged: gpu },
-    instance: m.seconds * (r.instanceHour[m.driver] ?? 0) * f,
-    gpuHours,
-  };
+  // a device (or share) is held whole: what is reserved is used
+  pair(out.gpu, gpu, gpu);
+  out.instance = m.seconds * (r.instanceHour[m.driver] ?? 0) * f;
+  out.gpuHours = gpuHours;
+  return out;
+}
+
+function pair(a: CostAmounts, reserved: number, usage: number): void {
+  a.reserved = reserved;
+  a.usage = usage;
+  a.charged = Math.max(reserved, usage);
 }
 
 /** What one volume-hour costs. */
@@ -184,23 +193,21 @@ export function computeCost(records: MeterRecords, book: PriceBook, opts: CostOp
   const nodes = nodeInfos(records.nodes, opts.nodes);
   const rows = new Map<string, CostRow>();
   const total = emptyRow('total');
-  const reservedOnNode = new Map<string, InstanceMeter[]>();
+  const reserved = opts.idle ? new ReservedByNode() : undefined;
   let unpricedHours = 0;
   const skip = projectFilter(opts);
   const rowOf = (key: string) => rows.get(key) ?? rows.set(key, emptyRow(key)).get(key)!;
+  const rates = rateCache(book, nodes);
+  const scratch = pricedScratch();
   for (const m of records.instances) {
     if (m.hour < since || m.hour >= until || skip(m.project)) continue;
-    const info = nodes.get(m.node) ?? { pool: m.pool };
-    const pool = m.pool ?? info.pool;
-    const r = book.rates(m.hour, m.project, { ...info, pool });
+    const pool = m.pool ?? nodes.get(m.node)?.pool;
+    const r = rates(m.hour, m.project, m.node, pool);
     if (!r) unpricedHours += m.seconds / 3600;
-    const p = r ? priceInstance(m, r) : priceInstance(m, FREE);
+    const p = priceInstance(m, r ?? FREE, scratch);
     addInstance(rowOf(instanceGroup(m, opts.by, pool)), m, p);
     addInstance(total, m, p);
-    if (opts.idle) {
-      const k = `${m.hour}\0${m.node}`;
-      (reservedOnNode.get(k) ?? reservedOnNode.set(k, []).get(k)!).push(m);
-    }
+    reserved?.add(m);
   }
   for (const v of records.volumes) {
     if (v.hour < since || v.hour >= until || skip(v.project)) continue;
@@ -217,37 +224,37 @@ export function computeCost(records: MeterRecords, book: PriceBook, opts: CostOp
   return {
     since, until, by: opts.by, ...(book.currency ? { currency: book.currency } : {}),
     rows: sorted, total: finish(total), unpricedHours,
-    ...(opts.idle ? { idle: idleByPool(records.nodes, reservedOnNode, book, nodes, since, until) } : {}),
+    ...(reserved ? { idle: idleByPool(records.nodes, reserved, book, nodes, since, until) } : {}),
+  };
+}
+
+/**
+ * `book.rates` for a record of (hour, project, node, pool), remembered per price list: the lists
+ * change by the hour, a node's info and a project's entry do not within a report (720,000
+ * records price in a few hundred ms instead of building a key of each node's labels each time).
+ */
+function rateCache(book: PriceBook, nodes: Map<string, NodeInfo>): (hour: string, project: string, node: string, pool: string | undefined) => ResolvedRates | undefined {
+  const byList = new Map<string, Map<string, ResolvedRates>>();
+  let lastHour = '';
+  let current: Map<string, ResolvedRates> | undefined;
+  return (hour, project, node, pool) => {
+    if (hour !== lastHour) {
+      lastHour = hour;
+      const list = book.listAt(hour);
+      current = list ? byList.get(list.name) ?? byList.set(list.name, new Map()).get(list.name)! : undefined;
+    }
+    if (!current) return undefined;
+    const key = `${project}\0${node}\0${pool ?? ''}`;
+    let r = current.get(key);
+    if (!r) {
+      r = book.rates(hour, project, { ...nodes.get(node), pool })!;
+      current.set(key, r);
+    }
+    return r;
   };
 }
 
 const FREE: ResolvedRates = { list: '', currency: '', cpuCoreHour: 0, memoryGiBHour: 0, gpuHour: {}, gpuShareHour: {}, volumeGiBMonth: 0, instanceHour: {}, factor: 1 };
-
-/** Per pool: capacity × rates − reserved × rates, per node-hour and resource, never below 0 (rates without any project's discount). */
-export function idleByPool(nodeRecords: NodeMeter[], reserved: Map<string, InstanceMeter[]>, book: PriceBook, nodes: Map<string, NodeInfo>, since: string, until: string): IdleRow[] {
-  const pools = new Map<string, IdleRow>();
-  for (const n of nodeRecords) {
-    if (n.hour < since || n.hour >= until) continue;
-    const info = nodes.get(n.node) ?? { pool: n.pool, labels: n.labels };
-    const r = book.rates(n.hour, '', info);
-    if (!r) continue;
-    let cpu = n.cpuCoreSeconds;
-    let mem = n.memoryGiBSeconds;
-    const gpu = new Map((n.gpu ?? []).map((g) => [g.model, g.seconds]));
-    for (const m of reserved.get(`${n.hour}\0${n.node}`) ?? []) {
-      cpu -= m.cpuReservedSeconds;
-      mem -= m.memoryReservedGiBSeconds;
-      for (const g of m.gpu ?? []) gpu.set(g.model, (gpu.get(g.model) ?? 0) - g.share * g.seconds);
-    }
-    const pool = n.pool ?? info.pool ?? NONE;
-    const row = pools.get(pool) ?? pools.set(pool, { pool, cpu: 0, memory: 0, gpu: 0, total: 0 }).get(pool)!;
-    row.cpu += (Math.max(0, cpu) / 3600) * r.cpuCoreHour;
-    row.memory += (Math.max(0, mem) / 3600) * r.memoryGiBHour;
-    for (const [model, s] of gpu) row.gpu += (Math.max(0, s) / 3600) * (r.gpuHour[model] ?? 0);
-    row.total = row.cpu + row.memory + row.gpu;
-  }
-  return [...pools.values()].sort((a, b) => b.total - a.total || a.pool.localeCompare(b.pool));
-}
 
 /** Why `by` is not a grouping, or undefined. */
 export function costGroupProblem(by: string): string | undefined {
