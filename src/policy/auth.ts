@@ -78,6 +78,7 @@ export function denyReason(principal: Principal, kind: Kind, verb: Verb, project
   const read = READ_VERBS.has(verb);
   if (kind.scope === 'project') {
     if (!project) return read ? undefined : `${verb} on ${kind.plural} needs a project`;
+    if (kind.writers === 'cluster-admins' && !read) return `only cluster admins may ${verb} ${kind.plural}`;
     if (kind.writers !== 'users' && !read) return `${kind.plural} are written by the platform only`;
     const needed: Role = read ? 'viewer' : 'member';
     if (hasRole(principal, project, needed)) return undefined;
