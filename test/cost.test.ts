@@ -154,6 +154,14 @@ describe('stratus cost report', () => {
     expect(all.idle).toEqual([{ pool: 'general', cpu: 3, memory: expect.closeTo(0.7), gpu: 0, total: expect.closeTo(3.7) }]);
   });
 
+  it('is in the OpenAPI document, with its parameters', async () => {
+    const doc = (await admin('GET', '/openapi.json')).body as { paths: Record<string, { get?: { parameters?: { name: string }[] } }> };
+    expect(doc.paths['/v1/costs']?.get?.parameters?.map((p) => p.name).sort()).toEqual(['by', 'project', 'since', 'until']);
+    expect(doc.paths['/v1/costs/focus']?.get).toBeDefined();
+    expect(doc.paths['/v1/price-lists']).toBeDefined();
+    expect(doc.paths['/v1/projects/{project}/budgets']).toBeDefined();
+  });
+
   it.each([
     [['--since', 'yesterday'], /since/],
     [['--until', '2001-01-01'], /until/],
