@@ -176,3 +176,13 @@ describe('reportPeriod', () => {
     expect(reportPeriod(q, now)).toMatchObject({ path });
   });
 });
+
+describe('idle with a project filter', () => {
+  it('subtracts what every project reserved on the node, not only the shown one', () => {
+    const book = new PriceBook([list('a', '2026-12-01T00:00:00Z', { prices: { cpuCoreHour: 1 } })]);
+    const nodes: NodeMeter[] = [{ hour: '2026-12-01T00:00:00.000Z', node: 'n1', pool: 'big', seconds: H, cpuCoreSeconds: 8 * H, memoryGiBSeconds: 0 }];
+    const r = computeCost(recs([inst({ project: 'a' }), inst({ project: 'b', uid: 'u2' })], nodes), book, { ...window, by: 'project', project: 'a', idle: true });
+    expect(r.idle![0]!.cpu).toBe(4); // 8 cores − 2 (a) − 2 (b)
+    expect(r.rows.map((x) => x.key)).toEqual(['a']);
+  });
+});

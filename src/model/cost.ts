@@ -200,14 +200,16 @@ export function computeCost(records: MeterRecords, book: PriceBook, opts: CostOp
   const rates = rateCache(book, nodes);
   const scratch = pricedScratch();
   for (const m of records.instances) {
-    if (m.hour < since || m.hour >= until || skip(m.project)) continue;
+    if (m.hour < since || m.hour >= until) continue;
+    // idle: what every project reserved on the node, whichever projects the rows show
+    reserved?.add(m);
+    if (skip(m.project)) continue;
     const pool = m.pool ?? nodes.get(m.node)?.pool;
     const r = rates(m.hour, m.project, m.node, pool);
     if (!r) unpricedHours += m.seconds / 3600;
     const p = priceInstance(m, r ?? FREE, scratch);
     addInstance(rowOf(instanceGroup(m, opts.by, pool)), m, p);
     addInstance(total, m, p);
-    reserved?.add(m);
   }
   for (const v of records.volumes) {
     if (v.hour < since || v.hour >= until || skip(v.project)) continue;
