@@ -99,6 +99,11 @@ describe('price lists and budgets: who writes them, and validation naming the fi
     expect(JSON.stringify(r.body)).toContain(field);
   });
 
+  it('a budget in an unknown currency: 400 naming spec.currency', async () => {
+    const r = await admin('POST', '/v1/projects/shop/budgets', { kind: 'budget', metadata: { name: 'odd' }, spec: { amount: 5, currency: 'XYZ' } });
+    expect([r.status, JSON.stringify(r.body)]).toEqual([400, expect.stringContaining('spec.currency')]);
+  });
+
   it('two lists may not start at the same hour, nor use another currency', async () => {
     const from = (await admin('GET', '/v1/price-lists/standard')).body.spec.effectiveFrom;
     const same = await admin('POST', '/v1/price-lists', { kind: 'price-list', metadata: { name: 'dup' }, spec: { currency: 'EUR', effectiveFrom: from, prices: {} } });

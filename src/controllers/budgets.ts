@@ -1,6 +1,6 @@
 /**
  * Budgets (model/kinds/budget.ts), on the leader: every `intervalMs` (default 1 min) each project
- * with budgets gets its month-to-date charged cost (runtime/costs.ts: the same figures as
+ * with budgets gets its month-to-date charged cost (one read of the month's records for all of them) (runtime/costs.ts: the same figures as
  * `stratus cost report`), written to its budgets' status. The first time in a month (UTC) the cost
  * reaches a threshold, a Warning event "BudgetThreshold" names the budget, the month, the amount
  * spent and the threshold: once per month per threshold (the crossed ones are kept in the status,
@@ -63,9 +63,12 @@ export class BudgetController implements Component {
     const month = monthOf(nowMs);
     const since = new Date(`${month}-01T00:00:00Z`);
     const until = new Date(Math.ceil((nowMs + 1) / 3_600_000) * 3_600_000);
+    if (byProject.size === 0) return;
+    // one read and one report for every project with budgets (their month-to-date, by project)
+    const report = await this.costs.report({ since, until, by: 'project', projects: new Set(byProject.keys()) });
+    const spent = new Map(report.rows.map((r) => [r.key, r.total.charged]));
     for (const [project, budgets] of byProject) {
-      const report = await this.costs.report({ since, until, project, by: 'project' });
-      for (const b of budgets) await this.apply(b, month, report.total.total.charged, report.currency);
+      for (const b of budgets) await this.apply(b, month, spent.get(project) ?? 0, report.currency);
     }
   }
 

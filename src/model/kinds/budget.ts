@@ -14,6 +14,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { defineKind, type DescribeLine, type StoredObject } from '../kind.js';
 import { Strict, Timestamp } from '../schema.js';
+import { currencyProblem } from './price-list.js';
 
 export const DEFAULT_THRESHOLDS = [50, 80, 100] as const;
 
@@ -86,6 +87,11 @@ export const budgetKind = defineKind({
   status: BudgetStatusSchema,
   // A project admin must not lift their own project's budget.
   writers: 'cluster-admins',
+  normalize: (spec, problems) => {
+    const c = currencyProblem(spec.currency);
+    if (c) problems.push(c);
+    return spec;
+  },
   describe: (o) => describeBudget(o as unknown as Budget),
   columns: [
     { header: 'NAME', get: (o) => o.metadata.name },

@@ -67,12 +67,17 @@ export type PriceList = StoredObject<PriceListSpec, Record<string, never>>;
 
 const CURRENCIES: ReadonlySet<string> = new Set(Intl.supportedValuesOf('currency'));
 
+/** An unknown ISO 4217 code at spec.currency (the schema checks the shape: three capitals). */
+export function currencyProblem(currency: string): FieldProblem | undefined {
+  if (!/^[A-Z]{3}$/.test(currency) || CURRENCIES.has(currency)) return undefined;
+  return { path: 'spec.currency', message: 'is not an ISO 4217 currency code this server knows (e.g. EUR, USD, JPY)', value: currency };
+}
+
 /** Problems the schema cannot see: an unknown currency, a start that is not an hour, selectors, repeated projects. Pure. */
 export function priceListProblems(spec: PriceListSpec): FieldProblem[] {
   const problems: FieldProblem[] = [];
-  if (/^[A-Z]{3}$/.test(spec.currency) && !CURRENCIES.has(spec.currency)) {
-    problems.push({ path: 'spec.currency', message: 'is not an ISO 4217 currency code this server knows (e.g. EUR, USD, JPY)', value: spec.currency });
-  }
+  const c = currencyProblem(spec.currency);
+  if (c) problems.push(c);
   const from = Date.parse(spec.effectiveFrom);
   if (Number.isFinite(from) && from % 3_600_000 !== 0) {
     problems.push({ path: 'spec.effectiveFrom', message: 'must be the start of a UTC hour (e.g. 2026-12-01T00:00:00Z): costs are computed by the hour', value: spec.effectiveFrom });
