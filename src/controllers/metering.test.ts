@@ -16,9 +16,10 @@ let clock: FakeClock;
 let repo: Repository;
 let uid: string;
 const running: MeteringController[] = [];
+let logged: string[] = [];
 
 async function controller(options: { retentionDays?: number } = {}): Promise<MeteringController> {
-  const ctl = new MeteringController(repo, { informers: new Informers(repo), clock, flushMs: 3_600_000, volumeTickMs: 3_600_000, ...options });
+  const ctl = new MeteringController(repo, { informers: new Informers(repo), clock, flushMs: 3_600_000, volumeTickMs: 3_600_000, log: (m) => logged.push(m), ...options });
   await ctl.start();
   running.push(ctl);
   return ctl;
@@ -40,6 +41,7 @@ async function delivered(ctl: MeteringController, revision: number): Promise<voi
 const read = (project?: string) => new StoreMeterReader(repo.records).read({ since: new Date(T0 - 3_600_000), until: new Date(T0 + 7_200_000), ...(project ? { project } : {}) });
 
 beforeEach(async () => {
+  logged = [];
   clock = new FakeClock(T0);
   repo = new Repository(new MemoryBackend(), clock, sequentialIds());
   const i = await repo.create<Instance>(instanceKind, { metadata: { name: 'web', project: 'p' }, spec: { driver: 'process', command: ['x'], resources: { cpu: 500, memory: 2048, disk: 0 }, priority: 0, restartPolicy: 'always', gracePeriod: 10 } } as never);
@@ -84,6 +86,17 @@ describe('MeteringController', () => {
     expect((await read()).instances[0]).toMatchObject({ cpuSeconds: 2, seconds: 5 });
     await expect(a.flushNow()).rejects.toThrow(/written by another server/);
     expect((await read()).instances[0]).toMatchObject({ cpuSeconds: 2, seconds: 5 }); // b's, untouched
+  });
+
+  it('does not count a report dated far ahead of its clock, and says so', async () => {
+    const a = await controller();
+    await report(a, T0, 1);
+    await report(a, T0 + 3_600_000, 50);
+    expect(a.lastProblem()).toMatch(/^metering: node n1's report is dated 2026-12-05T04:59:50.000Z, more than 10 min ahead/);
+    await report(a, T0 + 5000, 2); // the node's clock is right again: counted from its last counted report
+    expect(a.lastProblem()).toBe('');
+    expect(logged).toHaveLength(1);
+    expect((await read()).instances.map((r) => [r.hour, r.cpuSeconds, r.seconds])).toEqual([['2026-12-05T03:00:00.000Z', 2, 5]]);
   });
 
   it('deletes hours past retention', async () => {

@@ -19,6 +19,9 @@
  * - Each record is written with a compare-and-swap on the revision it was read or written at: a
  *   write that fails (another leader wrote) drops everything in memory and loads again.
  * - Records of hours older than `retentionDays` (default 400) are deleted, hourly.
+ * - A report dated more than 10 min ahead of the leader's clock is not counted (lastProblem says so):
+ *   counters are kept per run as of the latest report, so one from the future would hide the
+ *   node's next honest ones.
  */
 import type { Repository } from '../store/repository.js';
 import type { KeyValue, TxnOp } from '../store/backend.js';
@@ -48,11 +51,15 @@ export interface MeteringOptions {
   retentionDays?: number;
   /** Hours of records loaded at start to continue each run's counters. Default 6. */
   resumeHours?: number;
+  /** Where problems are said (default: stderr, once each). */
+  log?: (message: string) => void;
 }
 
 /** Puts per transaction, and bytes: under etcd's 128 operations and 1.5 MiB a request. */
 const BATCH_OPS = 64;
 const BATCH_BYTES = 1_000_000;
+/** Reports dated further ahead of the leader's clock are not counted. */
+const MAX_AHEAD_MS = 600_000;
 
 export class MeteringController implements Component {
   readonly name = 'metering';
@@ -68,6 +75,8 @@ export class MeteringController implements Component {
   private timers: { stop(): void }[] = [];
   private lastHour = '';
   private problem = '';
+  /** Nodes whose latest report was dated too far ahead, and what health says of it. */
+  private readonly ahead = new Map<string, string>();
   private readonly instances: Informer<Instance>;
   private readonly nodes: Informer<Node>;
   private readonly volumes: Informer<Volume>;
@@ -87,7 +96,7 @@ export class MeteringController implements Component {
     await this.loadRecent();
     const onReport = (kv: KeyValue) => this.enqueue(kv);
     this.subs.push(await this.options.informers.records(usageKeys.prefix).use({ add: onReport, update: (_old, kv) => onReport(kv) }));
-    const onError = (e: unknown) => (this.problem = `metering: ${(e as Error).message}`);
+    const onError = (e: unknown) => this.fail(e);
     this.timers.push(every(this.flushMs, () => this.serial(() => this.flush()), onError));
     this.timers.push(every(this.volumeTickMs, () => this.serial(() => this.tickVolumes()), onError));
     this.timers.push(every(HOUR_MS, () => this.serial(() => this.expire()), onError));
@@ -104,8 +113,12 @@ export class MeteringController implements Component {
     await this.serial(() => this.flush()).catch(() => undefined);
   }
 
-  health(): string {
-    return this.problem;
+  /**
+   * The last problem (a write that failed, a node's report dated ahead), or ''. Not a readiness
+   * check: the API serves whatever metering does; what was not written is recounted later.
+   */
+  lastProblem(): string {
+    return this.problem || (this.ahead.values().next().value ?? '');
   }
 
   /** Writes what changed now (tests; the timer does it every flushMs). */
@@ -114,6 +127,17 @@ export class MeteringController implements Component {
       await this.drain();
       await this.flush();
     });
+  }
+
+  /** A problem is said once in the server's log (until it changes) and kept for lastProblem. */
+  private fail(e: unknown): void {
+    const message = `metering: ${(e as Error).message}`;
+    if (message !== this.problem) this.log(message);
+    this.problem = message;
+  }
+
+  private log(message: string): void {
+    (this.options.log ?? ((m: string) => console.error(`stratus server: ${m}`)))(message);
   }
 
   private newMeter(): Meter {
@@ -134,13 +158,20 @@ export class MeteringController implements Component {
     } catch {
       return; // the usage route validated it; a record that is not JSON is not a report
     }
-    void this.serial(() => this.drain()).catch((e: unknown) => (this.problem = `metering: ${(e as Error).message}`));
+    void this.serial(() => this.drain()).catch((e: unknown) => this.fail(e));
   }
 
   private async drain(): Promise<void> {
     const lookup = this.lookup();
     for (const [node, report] of this.pending) {
       this.pending.delete(node);
+      if (!(Date.parse(report.at) <= this.clock.now() + MAX_AHEAD_MS)) {
+        // a clock far ahead would make its later, honest reports look old: not counted, said
+        if (!this.ahead.has(node)) this.log(`metering: node ${node}'s report is dated ${report.at}, more than 10 min ahead of this server's clock; not counted`);
+        this.ahead.set(node, `metering: node ${node}'s report is dated ${report.at}, more than 10 min ahead of this server's clock; not counted`);
+        continue;
+      }
+      this.ahead.delete(node);
       for (const h of this.meter.hoursOf(report)) await this.loadHour(h);
       this.meter.apply(report, lookup);
       const hour = hourOf(Date.parse(report.at));

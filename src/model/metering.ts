@@ -13,7 +13,10 @@
  * Types shared by the meter, its store and the cost reports. No I/O.
  */
 
-/** What one instance used and reserved in one UTC hour. Additive: two records of the same key sum. */
+/**
+ * What one instance used and reserved in one UTC hour on one node (an instance that moved has a
+ * row per node). Additive: two records of the same key sum.
+ */
 export interface InstanceMeter {
   /** ISO start of the hour, e.g. 2026-12-05T03:00:00.000Z. */
   hour: string;

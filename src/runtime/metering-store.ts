@@ -6,7 +6,7 @@
  *   /internal/metering/hours/<hour>/n/<shard>            → StoredNodeHour: the nodes' rows
  *
  * Contracts:
- * - A row is the hour's total so far for its key (instance uid, volume, node); a record is
+ * - A row is the hour's total so far for its key (an instance on one node: a run; a volume; a node); a record is
  *   rewritten whole by the meter's flush. Rows carry the meter's counters as they were when the
  *   row was counted (`last`, `lastAt`): a record is self-consistent, so a leader that resumes
  *   from the store continues each run from the counters of what was written (nothing lost,

@@ -65,6 +65,17 @@ describe('Meter', () => {
     expect(rows(m)[H]!.cpuSeconds).toBeCloseTo(13.5);
   });
 
+  it('keeps an instance\'s runs on two nodes apart: the old node\'s late reports do not mix with the new counter', () => {
+    const m = new Meter();
+    const on = (nodeName: string, atMs: number, cpu: number) => ({ ...report(atMs, [usage(cpu)]), node: nodeName });
+    m.apply(on('n1', H0 + 1000, 100), lookup);
+    m.apply(on('n2', H0 + 2000, 1), lookup); // moved: a new run on n2
+    m.apply(on('n1', H0 + 6000, 101), lookup); // n1's last report of the old run
+    m.apply(on('n2', H0 + 7000, 3), lookup);
+    const total = m.dirty().flatMap((r) => (r.project ? (r.value as StoredProjectHour).instances : [])).reduce((a, r) => a + r.cpuSeconds, 0);
+    expect(total).toBeCloseTo(104);
+  });
+
   it('does not measure time over a gap longer than 3 intervals (30 s at least), but counts the counter', () => {
     const m = new Meter();
     m.apply(report(H0 + 1000, [usage(10)]), lookup);

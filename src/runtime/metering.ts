@@ -2,7 +2,8 @@
  * The meter's arithmetic (no I/O): turns the nodes' usage reports (model/usage.ts) and the
  * volumes' sizes into hourly rows (runtime/metering-store.ts), idempotent by construction.
  *
- * Per run (instance uid) it keeps the last cumulative counters it counted (CPU seconds, network
+ * Per run (instance uid on one node: a move to another node is a new run, and the old node's last
+ * reports of it never mix with the new node's counter) it keeps the last cumulative counters it counted (CPU seconds, network
  * bytes) and the agent's time of them. Each report adds, per instance:
  *   - counter deltas: CPU-seconds, bytes. A report seen twice, or older than what was counted,
  *     adds nothing; a counter that went down is a new run, counted from zero; a run the meter
@@ -87,8 +88,8 @@ class ProjectHour {
   load(shard: number, rec: StoredProjectHour): void {
     while (this.shards.length <= shard) this.shards.push({ instances: new Map(), volumes: new Map() });
     for (const r of rec.instances) {
-      this.shards[shard]!.instances.set(r.uid, r);
-      this.where.set(`i/${r.uid}`, shard);
+      this.shards[shard]!.instances.set(runId(r.uid, r.node), r);
+      this.where.set(`i/${runId(r.uid, r.node)}`, shard);
     }
     for (const r of rec.volumes) {
       this.shards[shard]!.volumes.set(r.name, r);
@@ -96,7 +97,7 @@ class ProjectHour {
     }
   }
 
-  /** The row of `id` ('i/<uid>' or 'v/<name>'), made by `make` in the last shard with room when new; marks its shard dirty. */
+  /** The row of `id` ('i/<uid>@<node>' or 'v/<name>'), made by `make` in the last shard with room when new; marks its shard dirty. */
   row<T>(id: string, pick: (s: Shard) => Map<string, T>, rowKey: string, make: () => T): T {
     let shard = this.where.get(id);
     if (shard === undefined) {
@@ -179,7 +180,7 @@ export class Meter {
       if (from !== undefined && from < atMs && atMs - from <= bound) for (const s of splitByHour(from, atMs)) out.add(s.hour);
     };
     add(this.nodesAt.get(report.node)?.at);
-    for (const u of report.instances) add(this.runs.get(u.uid)?.at);
+    for (const u of report.instances) add(this.runs.get(runId(u.uid, report.node))?.at);
     return [...out];
   }
 
@@ -194,7 +195,10 @@ export class Meter {
     }
     const r = rec as StoredProjectHour;
     book.project(project).load(shard, r);
-    for (const i of r.instances) if (i.last && i.last.at > (this.runs.get(i.uid)?.at ?? -1)) this.runs.set(i.uid, { ...i.last, resumed: true });
+    for (const i of r.instances) {
+      const id = runId(i.uid, i.node);
+      if (i.last && i.last.at > (this.runs.get(id)?.at ?? -1)) this.runs.set(id, { ...i.last, resumed: true });
+    }
     for (const v of r.volumes) {
       const id = `${project}/${v.name}`;
       if (v.lastAt !== undefined && v.lastAt > (this.volumesAt.get(id)?.at ?? -1)) this.volumesAt.set(id, { at: v.lastAt, resumed: true });
@@ -283,10 +287,11 @@ export class Meter {
   }
 
   private applyInstance(report: NodeUsageReport, atMs: number, u: InstanceUsage, inst: MeteredInstance | undefined, node: MeteredNode | undefined): void {
-    const prev = this.runs.get(u.uid);
+    const id = runId(u.uid, report.node);
+    const prev = this.runs.get(id);
     if (prev && atMs <= prev.at) return; // seen already (a re-sent or re-listed report)
     const next: Run = { at: atMs, cpuSeconds: u.cpuSeconds, ...(u.netRxBytes !== undefined ? { netRxBytes: u.netRxBytes } : {}), ...(u.netTxBytes !== undefined ? { netTxBytes: u.netTxBytes } : {}) };
-    this.runs.set(u.uid, next);
+    this.runs.set(id, next);
     const delta = (a: number | undefined, b: number | undefined) => (b === undefined ? 0 : prev ? counterIncrease(a ?? 0, b) : b);
     const cpu = prev ? counterIncrease(prev.cpuSeconds, u.cpuSeconds) : u.cpuSeconds;
     const rx = delta(prev?.netRxBytes, u.netRxBytes);
@@ -317,11 +322,11 @@ export class Meter {
   }
 
   private instanceRow(hour: string, nodeName: string, u: InstanceUsage, inst: MeteredInstance | undefined, node: MeteredNode | undefined): StoredInstance {
-    const row = this.book(hour).project(u.project).row(`i/${u.uid}`, (s) => s.instances, u.uid, (): StoredInstance => ({
+    const id = runId(u.uid, nodeName);
+    const row = this.book(hour).project(u.project).row(`i/${id}`, (s) => s.instances, id, (): StoredInstance => ({
       name: u.name, uid: u.uid, node: nodeName, driver: inst?.driver ?? 'unknown',
       seconds: 0, cpuSeconds: 0, cpuReservedSeconds: 0, memoryGiBSeconds: 0, memoryReservedGiBSeconds: 0,
     }));
-    row.node = nodeName;
     if (node?.pool) row.pool = node.pool;
     if (inst) row.driver = inst.driver;
     const service = u.service ?? inst?.service;
@@ -348,6 +353,9 @@ export class Meter {
     }
   }
 }
+
+/** A run: an instance on one node. */
+const runId = (uid: string, node: string) => `${uid}@${node}`;
 
 function addGpus(row: StoredInstance, inst: MeteredInstance | undefined, node: MeteredNode | undefined, s: number): void {
   for (const g of inst?.gpus ?? []) {
