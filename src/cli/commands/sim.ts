@@ -34,11 +34,13 @@ export function registerSim(program: Command): void {
     .requiredOption('--tasks <file>', 'task list CSV (name, cpu_milli, memory_mib, num_gpu, gpu_milli, gpu_spec, ...), all running at once')
     .option('--unlimited', 'any number of machines of each kind')
     .option('--no-compaction', 'skip the compaction pass after the first placement')
+    .option('--tries <n>', 'task orders to try, the best kept: the list\'s, decreasing size, then seeded shuffles (1-100)', '4')
     .option('--json', 'print one JSON document')
-    .action(async (o: { nodes: string; tasks: string; unlimited?: boolean; compaction: boolean; json?: boolean }) => {
+    .action(async (o: { nodes: string; tasks: string; unlimited?: boolean; compaction: boolean; tries: string; json?: boolean }) => {
+      if (!/^\d{1,3}$/.test(o.tries) || Number(o.tries) < 1 || Number(o.tries) > 100) throw new CliError(`--tries ${o.tries}: not a whole number from 1 to 100`, 2);
       for (const [flag, path] of [['--nodes', o.nodes], ['--tasks', o.tasks]] as const) readableFile(flag, path);
       const { simPlanCommand } = await import('../../scheduler/plan/sim-command.js');
-      const code = await simPlanCommand({ nodes: o.nodes, tasks: o.tasks, unlimited: Boolean(o.unlimited), compaction: o.compaction, json: Boolean(o.json) }, process.stdout);
+      const code = await simPlanCommand({ nodes: o.nodes, tasks: o.tasks, unlimited: Boolean(o.unlimited), compaction: o.compaction, tries: Number(o.tries), json: Boolean(o.json) }, process.stdout);
       if (code !== 0) process.exitCode = code;
     });
 }

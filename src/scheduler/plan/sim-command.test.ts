@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { parseNodes, parseTasks } from '../sim/trace.js';
-import { planMachines, planOrder } from './machines.js';
+import { planMachines, planOrder, strategies } from './machines.js';
 import { simPlanCommand, type SimPlanOptions } from './sim-command.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'stratus-plan-'));
@@ -58,6 +58,18 @@ describe('planMachines', () => {
     expect(p.placed).toBe(16);
   });
 
+  it('keeps the best of its tries: fewest unplaced, then fewest machines', () => {
+    expect(strategies(4, false)).toHaveLength(8);
+    expect(strategies(4, true).map((s) => s.order)).toEqual(['list', 'decreasing', 1, 2]);
+    expect(strategies(1, true)).toEqual([{ order: 'list', openAll: false }]);
+    const p = planMachines(nodes, tasks, { tries: 3 });
+    expect(p.tried).toHaveLength(6);
+    const fewest = Math.min(...p.tried.map((t) => t.unplaced));
+    expect(p.unplaced).toBe(fewest);
+    expect(p.used).toBe(Math.min(...p.tried.filter((t) => t.unplaced === fewest).map((t) => t.used)));
+    expect(p.tried.map((t) => t.label)).toContain(p.strategy);
+  });
+
   it('orders by GPU asked, then CPU ascending', () => {
     expect(planOrder(parseTasks(HEAD + 'a,1000,1,0,0,\nb,3000,1,1,500,\nc,2000,1,1,1000,\nd,1000,1,1,1000,\n', 't')).map((t) => t.name)).toEqual(['d', 'c', 'b', 'a']);
   });
@@ -72,13 +84,14 @@ describe('simPlanCommand', () => {
     expect(text).toContain('Lower bound:     4 (gpu; CPU 3, memory 1, GPU 4)');
     expect(text).toContain('Ratio:           1.250 (target ≤ 1.05)');
     expect(text).toContain('Target:          not met');
+    expect(text).toContain('GPU allocation:  100.00 % (GPU asked by the placed tasks ÷ GPU of the machines used)');
   });
 
   it('--json carries the same numbers', async () => {
     const { code, text } = await run({ json: true });
     expect(code).toBe(0);
     const doc = JSON.parse(text);
-    expect(doc).toMatchObject({ used: 5, unplaced: 0, ratio: 1.25, met: false, bound: { machines: 4, binding: 'gpu', cpu: 3, memory: 1, gpu: 4 } });
+    expect(doc).toMatchObject({ used: 5, unplaced: 0, ratio: 1.25, met: false, gpuPlacedMilli: 8000, gpuCapacityMilli: 8000, bound: { machines: 4, binding: 'gpu', cpu: 3, memory: 1, gpu: 4 } });
     expect(doc.kinds[1]).toMatchObject({ kind: '16c-64Gi', model: null, available: 4, used: 1, tasks: 4 });
   });
 

@@ -16,6 +16,8 @@ export interface SimPlanOptions {
   tasks: string;
   unlimited: boolean;
   compaction: boolean;
+  /** Task orders to try (see machines.ts); default 4. */
+  tries?: number;
   json: boolean;
 }
 
@@ -40,12 +42,13 @@ function printText(p: MachinePlan, o: SimPlanOptions, out: NodeJS.WritableStream
   const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
   for (const r of [head, ...cells]) w(r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd());
   w('');
-  w(`Machines needed: ${fmt(p.used)} (opened ${fmt(p.opened)}, compaction emptied ${fmt(p.compacted)})`);
+  w(`Machines needed: ${fmt(p.used)} (${p.strategy}: opened ${fmt(p.opened)}, compaction emptied ${fmt(p.compacted)})`);
   w(`Lower bound:     ${boundText(p.bound)} — the fewest machines, largest first among those available, whose capacity reaches the total request, per resource; constraints ignored`);
   w(`Ratio:           ${p.ratio.toFixed(3)} (target ≤ ${TARGET_RATIO})`);
   if (p.unplaced > 0) w(`Unplaced:        ${fmt(p.unplaced)} of ${fmt(p.tasks)} tasks fit on no machine left: the target is not met`);
   else w(`Target:          ${meetsTarget(p) ? 'met' : 'not met'}`);
-  w(`Planning time:   ${(p.wallMs / 1000).toFixed(2)} s`);
+  if (p.gpuCapacity > 0) w(`GPU allocation:  ${((100 * p.gpuPlaced) / p.gpuCapacity).toFixed(2)} % (GPU asked by the placed tasks ÷ GPU of the machines used)`);
+  w(`Planning time:   ${(p.wallMs / 1000).toFixed(2)} s for ${p.tried.length} tries (best kept): ${p.tried.map((t) => `${t.label} ${fmt(t.used)}${t.unplaced > 0 ? ` (${fmt(t.unplaced)} unplaced)` : ''}`).join('; ')}`);
 }
 
 function toJson(p: MachinePlan, o: SimPlanOptions) {
@@ -59,9 +62,13 @@ function toJson(p: MachinePlan, o: SimPlanOptions) {
     taskCount: p.tasks,
     placed: p.placed,
     unplaced: p.unplaced,
+    gpuPlacedMilli: p.gpuPlaced,
+    gpuCapacityMilli: p.gpuCapacity,
     used: p.used,
     opened: p.opened,
     compacted: p.compacted,
+    strategy: p.strategy,
+    tried: p.tried,
     bound: bound(p.bound),
     ratio: p.ratio,
     target: TARGET_RATIO,
@@ -75,7 +82,7 @@ export async function simPlanCommand(o: SimPlanOptions, out: NodeJS.WritableStre
   try {
     const nodes = parseNodes(await readFile(o.nodes, 'utf8'), o.nodes);
     const tasks = parseTasks(await readFile(o.tasks, 'utf8'), o.tasks);
-    const plan = planMachines(nodes, tasks, { unlimited: o.unlimited, noCompaction: !o.compaction });
+    const plan = planMachines(nodes, tasks, { unlimited: o.unlimited, noCompaction: !o.compaction, ...(o.tries !== undefined ? { tries: o.tries } : {}) });
     if (o.json) out.write(JSON.stringify(toJson(plan, o), null, 2) + '\n');
     else printText(plan, o, out);
     return 0;
