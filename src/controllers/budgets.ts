@@ -1,6 +1,6 @@
 /**
  * Budgets (model/kinds/budget.ts), on the leader: every `intervalMs` (default 1 min) each project
- * with budgets gets its month-to-date charged cost (one read of the month's records for all of them) (runtime/costs.ts: the same figures as
+ * with budgets gets its month-to-date charged cost (the settled hours read once, then the recent ones) (runtime/costs.ts: the same figures as
  * `stratus cost report`), written to its budgets' status. The first time in a month (UTC) the cost
  * reaches a threshold, a Warning event "BudgetThreshold" names the budget, the month, the amount
  * spent and the threshold: once per month per threshold (the crossed ones are kept in the status,
@@ -11,10 +11,14 @@ import type { Repository } from '../store/repository.js';
 import type { Component } from '../runtime/component.js';
 import { every } from '../runtime/component.js';
 import type { EventRecorder } from '../runtime/events.js';
-import { budgetKind } from '../model/kinds/index.js';
+import { budgetKind, priceListKind } from '../model/kinds/index.js';
+import { HOUR_MS } from '../model/metering.js';
 import { monthOf, thresholdsOf, type Budget, type BudgetStatus } from '../model/kinds/budget.js';
 import { isoNow } from '../model/runtime.js';
 import { CostSource } from '../runtime/costs.js';
+
+/** Hours older than this are no longer written by the meter: their cost is summed once a month. */
+export const SETTLE_MS = 2 * HOUR_MS;
 
 export interface BudgetControllerOptions {
   intervalMs?: number;
@@ -40,6 +44,8 @@ export class BudgetController implements Component {
   readonly name = 'budgets';
   private loop: { stop(): void } | undefined;
   private readonly costs: CostSource;
+  /** The charged cost of the month's settled hours, by project, and what it was computed for. */
+  private settled: { key: string; until: number; spent: Map<string, number> } | undefined;
 
   constructor(private readonly repo: Repository, private readonly events: EventRecorder, private readonly opts: BudgetControllerOptions = {}) {
     this.costs = opts.costs ?? new CostSource(repo);
@@ -59,17 +65,38 @@ export class BudgetController implements Component {
     const { items } = await this.repo.list<Budget>(budgetKind);
     const byProject = new Map<string, Budget[]>();
     for (const b of items) byProject.set(b.metadata.project!, [...(byProject.get(b.metadata.project!) ?? []), b]);
+    if (byProject.size === 0) return;
     const nowMs = this.repo.clock.now();
     const month = monthOf(nowMs);
-    const since = new Date(`${month}-01T00:00:00Z`);
-    const until = new Date(Math.ceil((nowMs + 1) / 3_600_000) * 3_600_000);
-    if (byProject.size === 0) return;
-    // one read and one report for every project with budgets (their month-to-date, by project)
-    const report = await this.costs.report({ since, until, by: 'project', projects: new Set(byProject.keys()) });
-    const spent = new Map(report.rows.map((r) => [r.key, r.total.charged]));
+    const { spent, currency } = await this.monthToDate(new Set(byProject.keys()), nowMs);
     for (const [project, budgets] of byProject) {
-      for (const b of budgets) await this.apply(b, month, spent.get(project) ?? 0, report.currency);
+      for (const b of budgets) await this.apply(b, month, spent.get(project) ?? 0, currency);
     }
+  }
+
+  /**
+   * Each project's charged cost from the start of the month to the end of the current hour. Hours
+   * older than SETTLE_MS are summed once and kept (the meter writes the current hour; a report
+   * sent late still lands in its own recent hour), so a pass reads the last few hours only; the
+   * kept sums start again with a new month, another set of projects or any price list change.
+   */
+  private async monthToDate(projects: Set<string>, nowMs: number): Promise<{ spent: Map<string, number>; currency: string | undefined }> {
+    const monthStart = Date.parse(`${monthOf(nowMs)}-01T00:00:00Z`);
+    const end = Math.ceil((nowMs + 1) / HOUR_MS) * HOUR_MS;
+    const settleAt = Math.max(monthStart, Math.floor(nowMs / HOUR_MS) * HOUR_MS - SETTLE_MS);
+    const { items: lists } = await this.repo.list(priceListKind);
+    const key = [monthStart, [...projects].sort().join(','), ...lists.map((l) => `${l.metadata.name}@${l.metadata.revision}`).sort()].join('|');
+    if (this.settled?.key !== key || this.settled.until > settleAt) this.settled = { key, until: monthStart, spent: new Map() };
+    const settled = this.settled;
+    if (settled.until < settleAt) {
+      const older = await this.costs.report({ since: new Date(settled.until), until: new Date(settleAt), by: 'project', projects });
+      for (const r of older.rows) settled.spent.set(r.key, (settled.spent.get(r.key) ?? 0) + r.total.charged);
+      settled.until = settleAt;
+    }
+    const recent = await this.costs.report({ since: new Date(settleAt), until: new Date(end), by: 'project', projects });
+    const spent = new Map(settled.spent);
+    for (const r of recent.rows) spent.set(r.key, (spent.get(r.key) ?? 0) + r.total.charged);
+    return { spent, currency: recent.currency };
   }
 
   private async apply(b: Budget, month: string, spent: number, currency: string | undefined): Promise<void> {
