@@ -74,7 +74,7 @@ async function compact(cli: Cli, o: CompactOptions): Promise<void> {
     const d = next.drains[0];
     if (!d) return printLine(`stopping after ${done} drain${done === 1 ? '' : 's'}: a fresh plan finds no more nodes to empty`);
     await servicesReady(cli, timeoutMs);
-    printLine(`draining ${d.node} (${d.moves.length} instance${d.moves.length === 1 ? '' : 's'} move)`);
+    printLine(`draining ${d.node} (${d.moves.length === 1 ? '1 instance moves' : `${d.moves.length} instances move`})`);
     await drain(cli, d.node, { timeout: o.timeout, wait: true });
   }
   await servicesReady(cli, timeoutMs);
