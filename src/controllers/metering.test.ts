@@ -46,6 +46,7 @@ beforeEach(async () => {
   repo = new Repository(new MemoryBackend(), clock, sequentialIds());
   const i = await repo.create<Instance>(instanceKind, { metadata: { name: 'web', project: 'p' }, spec: { driver: 'process', command: ['x'], resources: { cpu: 500, memory: 2048, disk: 0 }, priority: 0, restartPolicy: 'always', gracePeriod: 10 } } as never);
   uid = i.metadata.uid;
+  await repo.setStatus(instanceKind, i, { phase: 'Running', node: 'n1', startedAt: new Date(T0 - 60_000).toISOString() } as never);
   const n = await repo.create<Node>(nodeKind, { metadata: { name: 'n1' }, spec: { pool: 'cpu' } } as never);
   await repo.setStatus(nodeKind, n, { phase: 'Ready', capacity: { cpu: 4000, memory: 8192, disk: 0, gpus: [] } } as never);
 });

@@ -272,7 +272,9 @@ export class MeteringController implements Component {
         if (!i || i.metadata.uid !== uid) return undefined;
         const service = i.metadata.labels?.[SERVICE_LABEL];
         const gpus = i.status?.allocation?.gpus?.map((g) => ({ index: g.index, share: g.milli / 1000 }));
+        const startedAt = i.status?.startedAt ? Date.parse(i.status.startedAt) : undefined;
         return {
+          ...(startedAt !== undefined ? { startedAt } : {}),
           driver: i.spec.driver, cpu: i.spec.resources.cpu, memory: i.spec.resources.memory,
           ...(service ? { service } : {}), ...(i.metadata.labels ? { labels: i.metadata.labels } : {}), ...(gpus?.length ? { gpus } : {}),
         };

@@ -6,7 +6,7 @@ import { splitByHour } from '../model/metering.js';
 
 const H = '2026-12-05T03:00:00.000Z';
 const H0 = Date.parse(H);
-const inst: MeteredInstance = { driver: 'process', cpu: 500, memory: 1024, gpus: [{ index: 1, share: 0.5 }], labels: { team: 'a' } };
+const inst: MeteredInstance = { driver: 'process', cpu: 500, memory: 1024, gpus: [{ index: 1, share: 0.5 }], labels: { team: 'a' }, startedAt: H0 - 60_000 };
 const node: MeteredNode = { pool: 'gpu', cpu: 4000, memory: 8192, gpus: [{ index: 0, model: 'A100' }, { index: 1, model: 'H100' }] };
 const lookup: MeterLookup = { instance: () => inst, node: () => node };
 
@@ -47,6 +47,14 @@ describe('Meter', () => {
     expect(r.memoryPeakMiB).toBe(700);
     expect(r.gpu).toEqual([{ model: 'H100', share: 0.5, seconds: 5 }]);
     expect(r).toMatchObject({ pool: 'gpu', driver: 'process', labels: { team: 'a' }, node: 'n1', last: { at: H0 + 6000, cpuSeconds: 12.5 } });
+  });
+
+  it('counts a run it never saw from its first report on when it started long before (not its whole past)', () => {
+    const m = new Meter();
+    const old: MeterLookup = { instance: () => ({ ...inst, startedAt: H0 - 86_400_000 }), node: () => node };
+    m.apply(report(H0 + 1000, [usage(5000)]), old);
+    m.apply(report(H0 + 6000, [usage(5002.5)]), old);
+    expect(rows(m)[H]).toMatchObject({ cpuSeconds: 2.5, seconds: 5 });
   });
 
   it('adds nothing for a report seen twice or an older one', () => {

@@ -7,7 +7,9 @@
  * bytes) and the agent's time of them. Each report adds, per instance:
  *   - counter deltas: CPU-seconds, bytes. A report seen twice, or older than what was counted,
  *     adds nothing; a counter that went down is a new run, counted from zero; a run the meter
- *     never saw is counted from zero too (its whole counter is this run's use).
+ *     never saw is counted from zero too (its whole counter is this run's use) when its workload
+ *     started within NEW_RUN_MS of the report, else from that report on (a run that started long
+ *     before, e.g. when metering is first deployed, is not charged its whole past in one hour).
  *   - quantity × dt, dt being the time since its previous report (the agent's clock): seconds,
  *     requested cores and memory (the instance's spec), working set, GPU devices/shares held
  *     (its allocation; the model from its node). An interval longer than `maxGapMs` (default 3
@@ -35,6 +37,8 @@ export interface MeteredInstance {
   memory: number;
   /** GPU indexes held and the share of each (1 = the whole device). */
   gpus?: { index: number; share: number }[];
+  /** When its workload last started (ms), as its agent said. */
+  startedAt?: number;
 }
 
 /** What the meter needs of a node object. */
@@ -292,6 +296,10 @@ export class Meter {
     if (prev && atMs <= prev.at) return; // seen already (a re-sent or re-listed report)
     const next: Run = { at: atMs, cpuSeconds: u.cpuSeconds, ...(u.netRxBytes !== undefined ? { netRxBytes: u.netRxBytes } : {}), ...(u.netTxBytes !== undefined ? { netTxBytes: u.netTxBytes } : {}) };
     this.runs.set(id, next);
+    if (!prev && !(inst?.startedAt !== undefined && atMs - inst.startedAt <= NEW_RUN_MS)) {
+      this.instanceRow(hourOf(atMs), report.node, u, inst, node).last = { ...next }; // counted from here on
+      return;
+    }
     const delta = (a: number | undefined, b: number | undefined) => (b === undefined ? 0 : prev ? counterIncrease(a ?? 0, b) : b);
     const cpu = prev ? counterIncrease(prev.cpuSeconds, u.cpuSeconds) : u.cpuSeconds;
     const rx = delta(prev?.netRxBytes, u.netRxBytes);
@@ -353,6 +361,9 @@ export class Meter {
     }
   }
 }
+
+/** A run the meter never saw is counted from zero when it started this recently before the report. */
+export const NEW_RUN_MS = 600_000;
 
 /** A run: an instance on one node. */
 const runId = (uid: string, node: string) => `${uid}@${node}`;
