@@ -34,6 +34,16 @@ describe('planCompaction', () => {
     expect(p.kept[0]!.reason).toMatch(/fits on no other node \(\d nodes: .*insufficient CPU/);
   });
 
+  it('checks each drain on top of the ones before it: two cannot take the same room', () => {
+    // a and b hold 1 core each; c has 1.5 cores free; d is full. Alone, either a or b fits into
+    // c; together only one does (and a then b onto each other leaves one of them full).
+    const nodes = [node('a'), node('b'), node('c'), node('d')];
+    const instances = [instance('ia', { cpu: 1000, node: 'a' }), instance('ib', { cpu: 1000, node: 'b' }), instance('ic', { cpu: 2500, node: 'c' }), instance('id', { cpu: 4000, node: 'd' })];
+    const p = planCompaction(nodes, instances);
+    expect(p.drains).toHaveLength(1);
+    expect(p.after).toBe(3);
+  });
+
   it('drains from the least-utilised node first', () => {
     const nodes = [node('a'), node('b'), node('c')];
     const instances = [instance('big', { cpu: 3000, node: 'a' }), instance('mid', { cpu: 2000, node: 'b' }), instance('small', { cpu: 500, node: 'c' })];
