@@ -188,10 +188,11 @@ export class MeteringController implements Component {
     for (let i = 0; i < dirty.length; ) {
       const batch: { rec: DirtyRecord; op: TxnOp & { op: 'put' } }[] = [];
       let bytes = 0;
-      for (; i < dirty.length && batch.length < BATCH_OPS && (batch.length === 0 || bytes < BATCH_BYTES); i++) {
+      for (; i < dirty.length && batch.length < BATCH_OPS; i++) {
         const rec = dirty[i]!;
         const key = rec.project === undefined ? meteringKeys.nodes(rec.hour, rec.shard) : meteringKeys.project(rec.hour, rec.project, rec.shard);
         const value = JSON.stringify(rec.value);
+        if (batch.length > 0 && bytes + value.length > BATCH_BYTES) break; // a transaction stays under etcd's request limit
         bytes += value.length;
         batch.push({ rec, op: { op: 'put', key, value, expectRevision: this.revisions.get(key) ?? 0 } });
       }

@@ -11,8 +11,10 @@
  *   row was counted (`last`, `lastAt`): a record is self-consistent, so a leader that resumes
  *   from the store continues each run from the counters of what was written (nothing lost,
  *   nothing counted twice) whatever other records of the same flush made it.
- * - A record holds at most MAX_ROWS_PER_RECORD rows (about 0.5 KB each: well under etcd's 1.5 MiB
- *   request limit); more rows of the same hour and project go to the next shard.
+ * - A record holds at most MAX_ROWS_PER_RECORD rows, each at most about 3 KB (names and uids are
+ *   bounded, labels kept up to MAX_LABEL_BYTES, GPU entries by the node's devices; about 0.4 KB
+ *   typically): under 1 MB, within etcd's 1.5 MiB request limit. More rows of the same hour and
+ *   project go to the next shard.
  */
 import type { Records } from '../store/records.js';
 import { meteringKeys } from '../model/keyspace.js';
@@ -40,7 +42,9 @@ export interface StoredNodeHour {
 }
 
 /** Rows per record (instances + volumes, or nodes). */
-export const MAX_ROWS_PER_RECORD = 2000;
+export const MAX_ROWS_PER_RECORD = 300;
+/** The JSON of the labels a row keeps (runtime/metering.ts boundedLabels). */
+export const MAX_LABEL_BYTES = 2048;
 const PAGE = 200;
 
 /** Reads the metered hours from the store (any server). */

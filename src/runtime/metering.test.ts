@@ -144,6 +144,19 @@ describe('Meter', () => {
     expect(p.volumes).toEqual([{ name: 'data', gibSeconds: 20, lastAt: H0 + 11000 }]);
   });
 
+  it('keeps records under the store\'s request limit: rows per shard, labels bounded', () => {
+    const labels = Object.fromEntries(Array.from({ length: 500 }, (_, i) => [`label-${i}`, 'v'.repeat(63)]));
+    const big: MeterLookup = { instance: () => ({ ...inst, labels }), node: () => ({ ...node, labels }) };
+    const many = Array.from({ length: 700 }, (_, i) => usage(1, { uid: `uid-${i}`, name: `web-${i}` }));
+    const m = new Meter();
+    m.apply(report(H0 + 1000, many), big);
+    m.apply(report(H0 + 6000, many.map((u) => ({ ...u, cpuSeconds: 2 }))), big);
+    const recs = m.dirty().filter((r) => r.project);
+    expect(recs.map((r) => [r.shard, (r.value as StoredProjectHour).instances.length])).toEqual([[0, 300], [1, 300], [2, 100]]);
+    for (const r of m.dirty()) expect(JSON.stringify(r.value).length).toBeLessThan(1_000_000);
+    expect(Object.keys((recs[0]!.value as StoredProjectHour).instances[0]!.labels!).length).toBeLessThan(30);
+  });
+
   it('written records are no longer dirty; retire drops clean old hours', () => {
     const m = new Meter();
     m.apply(report(H0 - 2000, [usage(1)]), lookup);

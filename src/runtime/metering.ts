@@ -25,7 +25,7 @@
  */
 import { hourOf, splitByHour, type GpuMeter } from '../model/metering.js';
 import { counterIncrease, type InstanceUsage, type NodeUsageReport } from '../model/usage.js';
-import { MAX_ROWS_PER_RECORD, type RunCounters, type StoredInstance, type StoredNode, type StoredNodeHour, type StoredProjectHour, type StoredVolume } from './metering-store.js';
+import { MAX_LABEL_BYTES, MAX_ROWS_PER_RECORD, type RunCounters, type StoredInstance, type StoredNode, type StoredNodeHour, type StoredProjectHour, type StoredVolume } from './metering-store.js';
 
 /** What the meter needs of an instance object (its spec and allocation). */
 export interface MeteredInstance {
@@ -339,7 +339,8 @@ export class Meter {
     if (inst) row.driver = inst.driver;
     const service = u.service ?? inst?.service;
     if (service) row.service = service;
-    if (inst?.labels && Object.keys(inst.labels).length > 0) row.labels = inst.labels;
+    const labels = boundedLabels(inst?.labels);
+    if (labels) row.labels = labels;
     return row;
   }
 
@@ -352,7 +353,8 @@ export class Meter {
       const s = ((atMs - prev.at) / 1000) * fraction;
       const row = this.book(hour).nodeRow(report.node, (): StoredNode => ({ node: report.node, seconds: 0, cpuCoreSeconds: 0, memoryGiBSeconds: 0 }));
       if (node?.pool) row.pool = node.pool;
-      if (node?.labels && Object.keys(node.labels).length > 0) row.labels = node.labels;
+      const labels = boundedLabels(node?.labels);
+      if (labels) row.labels = labels;
       row.seconds += s;
       row.cpuCoreSeconds += ((node?.cpu ?? 0) / 1000) * s;
       row.memoryGiBSeconds += ((node?.memory ?? 0) / 1024) * s;
@@ -360,6 +362,23 @@ export class Meter {
       row.lastAt = Math.min(atMs, Date.parse(hour) + 3_600_000);
     }
   }
+}
+
+/**
+ * The labels a row keeps: in key order while their JSON stays within MAX_LABEL_BYTES (labels are
+ * not limited in number, and a project member chooses them: a row, and so a record, stays bounded).
+ */
+export function boundedLabels(labels: Record<string, string> | undefined): Record<string, string> | undefined {
+  if (!labels) return undefined;
+  const out: Record<string, string> = {};
+  let size = 2;
+  for (const k of Object.keys(labels).sort()) {
+    const add = JSON.stringify(k).length + JSON.stringify(labels[k]).length + 2;
+    if (size + add > MAX_LABEL_BYTES) break;
+    out[k] = labels[k]!;
+    size += add;
+  }
+  return Object.keys(out).length > 0 ? out : undefined;
 }
 
 /** A run the meter never saw is counted from zero when it started this recently before the report. */
