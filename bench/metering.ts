@@ -26,10 +26,10 @@ const N = Number(values.instances);
 const ROUNDS = Number(values.rounds);
 const T0 = Date.parse('2026-12-05T03:00:00.000Z');
 
-const lookup: MeterLookup = {
-  instance: (_p, name) => ({ driver: 'process', cpu: 250, memory: 512, labels: { app: name.slice(0, 3), team: 'a' } }),
-  node: () => ({ pool: 'general', cpu: 32_000, memory: 131_072, gpus: [] }),
-};
+// the objects stay the same between reports, as the informers' do
+const instances = new Map(Array.from({ length: N }, (_, i) => [`web-${i}`, { driver: 'process', cpu: 250, memory: 512, startedAt: T0, labels: { app: 'web', team: 'a' } }]));
+const theNode = { pool: 'general', cpu: 32_000, memory: 131_072, gpus: [] };
+const lookup: MeterLookup = { instance: (_p, name) => instances.get(name), node: () => theNode };
 
 function report(k: number): string {
   const r: NodeUsageReport = {

@@ -370,6 +370,7 @@ export class Meter {
  */
 export function boundedLabels(labels: Record<string, string> | undefined): Record<string, string> | undefined {
   if (!labels) return undefined;
+  if (bounded.has(labels)) return bounded.get(labels);
   const out: Record<string, string> = {};
   let size = 2;
   for (const k of Object.keys(labels).sort()) {
@@ -378,8 +379,12 @@ export function boundedLabels(labels: Record<string, string> | undefined): Recor
     out[k] = labels[k]!;
     size += add;
   }
-  return Object.keys(out).length > 0 ? out : undefined;
+  const kept = Object.keys(out).length > 0 ? out : undefined;
+  bounded.set(labels, kept);
+  return kept;
 }
+/** The informers' objects are shared and replaced on change, so their label maps can be remembered. */
+const bounded = new WeakMap<Record<string, string>, Record<string, string> | undefined>();
 
 /** A run the meter never saw is counted from zero when it started this recently before the report. */
 export const NEW_RUN_MS = 600_000;
