@@ -70,6 +70,8 @@ function leaderComponents(ctx: ServerContext, options: ComponentOptions, informe
   out.push(new NetworkController(ctx.repo, new EventRecorder(ctx.repo, 'network-controller'), { informers, ...(ctx.config.nodePortRange ? { nodePortRange: ctx.config.nodePortRange } : {}) }));
   out.push(new InstanceEvents(ctx.repo, new EventRecorder(ctx.repo, 'agent'), informers));
   out.push(new ServiceController(ctx.repo, new EventRecorder(ctx.repo, 'service-controller'), ctx.admission, { informers, queueObserver: ctx.metrics.queueObserver }));
+  // services with spec.autoscale: status.autoscale.desiredReplicas from the nodes' usage reports
+  out.push(new Autoscaler(ctx.repo, new EventRecorder(ctx.repo, 'autoscaler'), ctx.usage, { informers }));
   out.push(new StackController(ctx.repo, new EventRecorder(ctx.repo, 'stack-controller'), undefined, informers));
   out.push(new ProjectUsageController(ctx.repo, { informers }));
   out.push(new StackStatusController(ctx.repo, { informers }));
@@ -80,6 +82,4 @@ function leaderComponents(ctx: ServerContext, options: ComponentOptions, informe
   out.push(new BudgetController(ctx.repo, new EventRecorder(ctx.repo, 'budgets'), { ...(options.budgetIntervalMs ? { intervalMs: options.budgetIntervalMs } : {}) }));
   out.push(eventSweeper(ctx.repo, options.eventTtlMs ?? 3_600_000));
   return out;
-  // services with spec.autoscale: status.autoscale.desiredReplicas from the nodes' usage reports
-  out.push(new Autoscaler(ctx.repo, new EventRecorder(ctx.repo, 'autoscaler'), ctx.usage, { informers }));
 }
