@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { TraceNode, TraceTask } from '../sim/trace.js';
-import { homogeneousBound, kindsOf, mixedBound, totalsOf } from './bounds.js';
+import { homogeneousBound, kindsOf, mixedBound, modelBound, totalsOf, workloadBound } from './bounds.js';
 
 const gpuNode = (name: string): TraceNode => ({ name, cpu: 96000, memory: 393216, gpus: 8, model: 'G2' });
 const cpuNode = (name: string): TraceNode => ({ name, cpu: 64000, memory: 262144, gpus: 0, model: '' });
@@ -39,5 +39,34 @@ describe('bounds', () => {
     expect(mixedBound({ cpu: 0, memory: 0, gpu: 17_000 }, kinds).byResource.gpu).toBe(Infinity);
     // Unlimited: ⌈sum ÷ the largest machine⌉.
     expect(mixedBound({ cpu: 300_000, memory: 0, gpu: 17_000 }, kindsOf([gpuNode('g'), cpuNode('c')], true)).byResource).toEqual({ cpu: 4, memory: 0, gpu: 3 });
+  });
+
+  it('GPU models: tasks bound to a model need machines of that model', () => {
+    const v100 = (name: string): TraceNode => ({ name, cpu: 48000, memory: 376832, gpus: 4, model: 'V100M32' });
+    const kinds = kindsOf([gpuNode('g0'), gpuNode('g1'), v100('v0'), v100('v1'), v100('v2'), v100('v3')]);
+    // 10 GPUs that must be V100M32 (4 per machine) → 3 machines; ignoring models, two 8-GPU machines would do.
+    const tasks = Array.from({ length: 10 }, (_, i): TraceTask => ({ name: `v${i}`, cpu: 1000, memory: 1024, gpuCount: 1, gpuMilli: 1000, models: ['V100M32'] }));
+    expect(mixedBound(totalsOf(tasks), kinds).byResource.gpu).toBe(2);
+    expect(modelBound(tasks, kinds)).toBe(3);
+    expect(workloadBound(tasks, kinds)).toMatchObject({ machines: 3, binding: 'gpu' });
+    // A task that may use either model loosens nothing: the V100M32-only ones still need 3.
+    const either: TraceTask = { name: 'e', cpu: 1000, memory: 1024, gpuCount: 1, gpuMilli: 1000, models: ['G2', 'V100M32'] };
+    expect(modelBound([...tasks, either], kinds)).toBe(3);
+    expect(modelBound([task(1000, 1024, 1, 1000)], kinds)).toBe(0);
+  });
+
+  it('GPU models: groups bound to disjoint models add up, the rest goes on the largest machines left', () => {
+    const v100 = (name: string): TraceNode => ({ name, cpu: 48000, memory: 376832, gpus: 4, model: 'V100M32' });
+    const t4 = (name: string): TraceNode => ({ name, cpu: 104000, memory: 524288, gpus: 2, model: 'T4' });
+    const kinds = kindsOf([gpuNode('g0'), gpuNode('g1'), ...[0, 1, 2, 3].map((i) => v100(`v${i}`)), ...[0, 1, 2, 3].map((i) => t4(`t${i}`))]);
+    const bound = (n: number, models?: string[]) => Array.from({ length: n }, (_, i): TraceTask => ({ name: `${models?.[0] ?? 'any'}-${i}`, cpu: 1000, memory: 1024, gpuCount: 1, gpuMilli: 1000, ...(models ? { models } : {}) }));
+    // 10 V100M32-only GPUs → 3 V100 machines (12 GPUs); 4 T4-only → 2 T4 machines; 8 more GPUs of
+    // any model: 2 fit the V100s' spare, 6 need one more machine (a G2). 3 + 2 + 1 = 6, where the
+    // total alone (22 GPUs, largest first) would say 4.
+    const tasks = [...bound(10, ['V100M32']), ...bound(4, ['T4']), ...bound(8)];
+    expect(mixedBound(totalsOf(tasks), kinds).byResource.gpu).toBe(4);
+    expect(modelBound(tasks, kinds)).toBe(6);
+    // Not enough machines of a model for its tasks: no plan places them.
+    expect(modelBound(bound(9, ['T4']), kinds)).toBe(Infinity);
   });
 });

@@ -83,19 +83,60 @@ export function homogeneousBound(total: Amounts, size: Amounts): Bound {
   return maxOf({ cpu: per('cpu'), memory: per('memory'), gpu: per('gpu') });
 }
 
+/**
+ * Fewest machines of `kinds`, largest in `r` first, offering `amount` of `r` (Infinity: they
+ * cannot); `taken` counts machines already used per kind name and is updated.
+ */
+function fewest(amount: number, kinds: readonly MachineKind[], r: Resource, taken = new Map<string, number>()): { machines: number; offered: number } {
+  let left = amount;
+  let machines = 0;
+  for (const k of [...kinds].sort((a, b) => b.size[r] - a.size[r])) {
+    if (left <= 0 || k.size[r] === 0) break;
+    const take = Math.min(k.available - (taken.get(k.name) ?? 0), Math.ceil(left / k.size[r]));
+    if (take <= 0) continue;
+    taken.set(k.name, (taken.get(k.name) ?? 0) + take);
+    machines += take;
+    left -= take * k.size[r];
+  }
+  return { machines: left > 0 ? Infinity : machines, offered: amount - left };
+}
+
 /** Fewest machines of `kinds`, largest first, whose capacity reaches `total`, per resource; see the file comment. */
 export function mixedBound(total: Amounts, kinds: readonly MachineKind[]): Bound {
-  const per = (r: Resource): number => {
-    let left = total[r];
-    let machines = 0;
-    for (const k of [...kinds].sort((a, b) => b.size[r] - a.size[r])) {
-      if (left <= 0) break;
-      if (k.size[r] === 0) break;
-      const take = Math.min(k.available, Math.ceil(left / k.size[r]));
-      machines += take;
-      left -= take * k.size[r];
-    }
-    return left > 0 ? Infinity : machines;
-  };
-  return maxOf({ cpu: per('cpu'), memory: per('memory'), gpu: per('gpu') });
+  return maxOf({ cpu: fewest(total.cpu, kinds, 'cpu').machines, memory: fewest(total.memory, kinds, 'memory').machines, gpu: fewest(total.gpu, kinds, 'gpu').machines });
+}
+
+/**
+ * The GPU bound from tasks bound to GPU models (see the file comment); 0 when none is. Groups of
+ * tasks whose model sets do not overlap need machines of disjoint kinds, so their bounds add up;
+ * the GPU left over goes on the largest machines still free.
+ */
+export function modelBound(tasks: readonly TraceTask[], kinds: readonly MachineKind[]): number {
+  const sets = new Map<string, readonly string[]>();
+  for (const t of tasks) if (t.models && t.gpuCount > 0) sets.set([...t.models].sort().join('|'), t.models);
+  if (sets.size === 0) return 0;
+  const within = (models: readonly string[]) => tasks.reduce((sum, t) => sum + (t.models && t.models.every((m) => models.includes(m)) ? taskGpu(t) : 0), 0);
+  const gpuKinds = (models: readonly string[]) => kinds.filter((k) => k.gpus > 0 && models.includes(k.model));
+  const each = [...sets.values()].map((models) => ({ models, need: fewest(within(models), gpuKinds(models), 'gpu').machines }));
+  each.sort((a, b) => b.need - a.need);
+  // A family of pairwise disjoint model sets, the largest needs first.
+  const family: typeof each = [];
+  for (const e of each) if (family.every((f) => !f.models.some((m) => e.models.includes(m)))) family.push(e);
+  const taken = new Map<string, number>();
+  let machines = 0;
+  let offered = 0;
+  for (const f of family) {
+    const got = fewest(within(f.models), gpuKinds(f.models), 'gpu', taken);
+    if (!Number.isFinite(got.machines)) return Infinity;
+    machines += got.machines;
+    offered += got.offered;
+  }
+  const total = tasks.reduce((sum, t) => sum + taskGpu(t), 0);
+  return Math.max(each[0]!.need, machines + fewest(Math.max(0, total - offered), kinds, 'gpu', taken).machines);
+}
+/** The lower bound of `tasks` on `kinds`: `mixedBound` with the GPU models taken into account. */
+export function workloadBound(tasks: readonly TraceTask[], kinds: readonly MachineKind[]): Bound {
+  const b = mixedBound(totalsOf(tasks), kinds);
+  const byModel = modelBound(tasks, kinds);
+  return byModel > b.byResource.gpu ? maxOf({ ...b.byResource, gpu: byModel }) : b;
 }

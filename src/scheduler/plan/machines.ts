@@ -31,7 +31,7 @@ import { ClusterSnapshot } from '../engine/snapshot.js';
 import type { PolicyChoice } from '../engine/types.js';
 import { taskGpu, toInstance, toNode, type TraceNode, type TraceTask } from '../sim/trace.js';
 import { compactSnapshot } from './compact.js';
-import { homogeneousBound, kindsOf, mixedBound, totalsOf, type Bound, type MachineKind } from './bounds.js';
+import { homogeneousBound, kindsOf, totalsOf, workloadBound, type Bound, type MachineKind } from './bounds.js';
 
 export interface PlanMachinesOptions {
   /** Every kind without limit (default: as many of each as the node list has). */
@@ -206,7 +206,7 @@ function summarise(snap: ClusterSnapshot, kinds: readonly MachineKind[], kindOfN
     return { kind, used: u.used, tasks: u.tasks.length, bound: homogeneousBound(totalsOf(u.tasks), kind.size) };
   });
   const used = uses.reduce((s, u) => s + u.used, 0);
-  const bound = mixedBound(totalsOf(tasks), kinds);
+  const bound = workloadBound(tasks, kinds);
   const placed = uses.reduce((s, u) => s + u.tasks, 0);
   let gpuPlaced = 0;
   for (const u of onKind.values()) gpuPlaced += totalsOf(u.tasks).gpu;

@@ -43,7 +43,7 @@ function printText(p: MachinePlan, o: SimPlanOptions, out: NodeJS.WritableStream
   for (const r of [head, ...cells]) w(r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd());
   w('');
   w(`Machines needed: ${fmt(p.used)} (${p.strategy}: opened ${fmt(p.opened)}, compaction emptied ${fmt(p.compacted)})`);
-  w(`Lower bound:     ${boundText(p.bound)} — the fewest machines, largest first among those available, whose capacity reaches the total request, per resource; constraints ignored`);
+  w(`Lower bound:     ${boundText(p.bound)} — the fewest machines, largest first among those available, whose capacity reaches the total request, per resource (GPU: also per set of GPU models tasks are bound to); other constraints ignored`);
   w(`Ratio:           ${p.ratio.toFixed(3)} (target ≤ ${TARGET_RATIO})`);
   if (p.unplaced > 0) w(`Unplaced:        ${fmt(p.unplaced)} of ${fmt(p.tasks)} tasks fit on no machine left: the target is not met`);
   else w(`Target:          ${meetsTarget(p) ? 'met' : 'not met'}`);
