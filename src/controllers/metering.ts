@@ -19,6 +19,9 @@
  * - Each record is written with a compare-and-swap on the revision it was read or written at: a
  *   write that fails (another leader wrote) drops everything in memory and loads again.
  * - Records of hours older than `retentionDays` (default 400) are deleted, hourly.
+ * - Each settled UTC day (2 h after its end) is rolled up into daily records that reports read
+ *   instead of its hours (controllers/metering-daily.ts), hourly and at start; writing an hour of
+ *   a rolled-up day (a late report) first withdraws that day's rollup, made again at the next pass.
  * - A report dated more than 10 min ahead of the leader's clock is not counted (lastProblem says so):
  *   counters are kept per run as of the latest report, so one from the future would hide the
  *   node's next honest ones.
@@ -39,6 +42,7 @@ import { every, type Component } from '../runtime/component.js';
 import type { Informer, Subscription } from '../runtime/informer.js';
 import type { Informers } from '../runtime/informers.js';
 import { Meter, type DirtyRecord, type MeterLookup, type MeteredVolume } from '../runtime/metering.js';
+import { DailyRollups } from './metering-daily.js';
 
 export interface MeteringOptions {
   informers: Informers;
@@ -80,6 +84,7 @@ export class MeteringController implements Component {
   private readonly instances: Informer<Instance>;
   private readonly nodes: Informer<Node>;
   private readonly volumes: Informer<Volume>;
+  private readonly daily: DailyRollups;
 
   constructor(private readonly repo: Repository, private readonly options: MeteringOptions) {
     this.clock = options.clock ?? systemClock;
@@ -89,6 +94,7 @@ export class MeteringController implements Component {
     this.instances = options.informers.of<Instance>(instanceKind);
     this.nodes = options.informers.of<Node>(nodeKind);
     this.volumes = options.informers.of<Volume>(volumeKind);
+    this.daily = new DailyRollups(repo.records);
   }
 
   async start(): Promise<void> {
@@ -100,8 +106,10 @@ export class MeteringController implements Component {
     this.timers.push(every(this.flushMs, () => this.serial(() => this.flush()), onError));
     this.timers.push(every(this.volumeTickMs, () => this.serial(() => this.tickVolumes()), onError));
     this.timers.push(every(HOUR_MS, () => this.serial(() => this.expire()), onError));
+    this.timers.push(every(HOUR_MS, () => this.rollupNow().then(() => undefined), onError));
     await this.serial(() => this.tickVolumes());
     void this.serial(() => this.expire()).catch(onError);
+    void this.rollupNow().catch(onError);
   }
 
   async stop(): Promise<void> {
@@ -127,6 +135,14 @@ export class MeteringController implements Component {
       await this.drain();
       await this.flush();
     });
+  }
+
+  /** Rolls up the settled days that have no rollup yet (tests; the timer does it hourly). Returns those days. */
+  rollupNow(): Promise<string[]> {
+    let days: string[] = [];
+    return this.serial(async () => {
+      days = await this.daily.pass(this.clock.now());
+    }).then(() => days);
   }
 
   /** A problem is said once in the server's log (until it changes) and kept for lastProblem. */
@@ -185,6 +201,7 @@ export class MeteringController implements Component {
 
   private async flush(): Promise<void> {
     const dirty = this.meter.dirty();
+    await this.daily.invalidate(dirty.map((d) => d.hour), this.clock.now());
     for (let i = 0; i < dirty.length; ) {
       const batch: { rec: DirtyRecord; op: TxnOp & { op: 'put' } }[] = [];
       let bytes = 0;
@@ -212,6 +229,7 @@ export class MeteringController implements Component {
       // another writer (a leader of another term): start again from what the store holds
       this.meter = this.newMeter();
       this.revisions.clear();
+      this.daily.forget();
       await this.loadRecent();
       throw new Error(`a metering record was written by another server (${e.message}); loaded the store's records again`);
     }
@@ -259,11 +277,12 @@ export class MeteringController implements Component {
     for (;;) {
       const page = await this.repo.records.range(meteringKeys.prefix, { limit: 100 });
       const old = page.items.filter((kv) => (meteringKeys.parse(kv.key)?.hour ?? cutoff) < cutoff);
-      if (old.length === 0) return;
+      if (old.length === 0) break;
       await this.repo.records.txn(old.map((kv) => ({ op: 'delete', key: kv.key })));
       for (const kv of old) this.revisions.delete(kv.key);
-      if (old.length < page.items.length) return;
+      if (old.length < page.items.length) break;
     }
+    await this.daily.expire(cutoff);
   }
 
   private lookup(): MeterLookup {

@@ -50,6 +50,11 @@ export class PriceBook {
     return this.lists[this.lists.length - 1]?.list.spec.currency;
   }
 
+  /** When each list takes effect (ms): where the rates may change (a rollup's day must not span one). */
+  changes(): number[] {
+    return this.lists.map((l) => l.from);
+  }
+
   /** The list in effect at the start of `hour` (ISO), or undefined before the first list. */
   listAt(hour: string): NamedPriceList | undefined {
     if (this.byHour.has(hour)) return this.byHour.get(hour);

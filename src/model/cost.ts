@@ -79,8 +79,9 @@ export function pricedScratch(): PricedInstance {
 /** Prices one instance-hour record at `r` (the factor applied), into `out`. */
 export function priceInstance(m: InstanceMeter, r: ResolvedRates, out: PricedInstance = pricedScratch()): PricedInstance {
   const f = r.factor / 3600;
-  pair(out.cpu, m.cpuReservedSeconds * r.cpuCoreHour * f, m.cpuSeconds * r.cpuCoreHour * f);
-  pair(out.memory, m.memoryReservedGiBSeconds * r.memoryGiBHour * f, m.memoryGiBSeconds * r.memoryGiBHour * f);
+  // a rollup's charged quantity is Σ max per hour: the same as pricing its hours one by one (rates are ≥ 0)
+  pair(out.cpu, m.cpuReservedSeconds * r.cpuCoreHour * f, m.cpuSeconds * r.cpuCoreHour * f, m.cpuChargedSeconds === undefined ? undefined : m.cpuChargedSeconds * r.cpuCoreHour * f);
+  pair(out.memory, m.memoryReservedGiBSeconds * r.memoryGiBHour * f, m.memoryGiBSeconds * r.memoryGiBHour * f, m.memoryChargedGiBSeconds === undefined ? undefined : m.memoryChargedGiBSeconds * r.memoryGiBHour * f);
   let gpu = 0;
   let gpuHours = 0;
   if (m.gpu) {
@@ -96,10 +97,10 @@ export function priceInstance(m: InstanceMeter, r: ResolvedRates, out: PricedIns
   return out;
 }
 
-function pair(a: CostAmounts, reserved: number, usage: number): void {
+function pair(a: CostAmounts, reserved: number, usage: number, charged = Math.max(reserved, usage)): void {
   a.reserved = reserved;
   a.usage = usage;
-  a.charged = Math.max(reserved, usage);
+  a.charged = charged;
 }
 
 /** What one volume-hour costs. */
@@ -215,7 +216,7 @@ export function computeCost(records: MeterRecords, book: PriceBook, opts: CostOp
     if (v.hour < since || v.hour >= until || skip(v.project)) continue;
     const info = (v.node ? nodes.get(v.node) : undefined) ?? {};
     const r = book.rates(v.hour, v.project, info);
-    if (!r) unpricedHours += v.gibSeconds > 0 ? 1 : 0;
+    if (!r) unpricedHours += v.volumeHours ?? (v.gibSeconds > 0 ? 1 : 0);
     const cost = r ? priceVolume(v, r) : 0;
     for (const row of [rowOf(volumeGroup(v, opts.by, info.pool)), total]) {
       row.volume += cost;

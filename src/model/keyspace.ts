@@ -15,6 +15,7 @@
  *   /internal/metering/hours/<hour>/p/<project>/<shard>     → a project's metered instances and volumes in one UTC hour, with
  *                                                             the meter's last counters per run (runtime/metering.ts)
  *   /internal/metering/hours/<hour>/n/<shard>               → the nodes' metered capacity in one UTC hour
+ *   /internal/metering/days/<day>/{done,n/<shard>,p/<project>/<shard>} → a settled UTC day's hours summed (rollups)
  *   /internal/ipam/networks/<project>/<network>             a network's allocation (controllers/network/ipam.ts)
  *   /internal/ipam/blocks/<a.b.c.0>                         a claimed block of address space
  *   /internal/ipam/vnis/<vni>                               a claimed VXLAN id
@@ -133,6 +134,33 @@ export const meteringKeys = {
     if (!hour) return undefined;
     if (kind === 'p' && a && b !== undefined) return { hour, project: a, shard: Number(b) };
     if (kind === 'n' && a !== undefined) return { hour, shard: Number(a) };
+    return undefined;
+  },
+};
+
+const METERING_DAYS = prefix('/internal/metering/days/');
+
+/**
+ * Daily rollups of the metered hours (runtime/metering-daily.ts): per UTC day, a `done` marker
+ * (written last: a day without it is read from its hours), then node records (`n`), then project
+ * records (`p`), sharded like the hours'.
+ */
+export const meteringDayKeys = {
+  prefix: METERING_DAYS,
+  /** Every record of one day. */
+  day: (day: string) => prefix(`${METERING_DAYS}${day}/`),
+  done: (day: string) => key(`${METERING_DAYS}${day}/done`),
+  project: (day: string, project: string, shard: number) => key(`${METERING_DAYS}${day}/p/${project}/${shard}`),
+  nodes: (day: string, shard: number) => key(`${METERING_DAYS}${day}/n/${shard}`),
+  /** A key before every record of `day` and after those of earlier days (for `startAfter`). */
+  before: (day: string) => `${METERING_DAYS}${day}`,
+  /** What a record key names, or undefined for a key of another shape. */
+  parse(k: string): { day: string; done?: true; project?: string; shard: number } | undefined {
+    const [day, kind, a, b] = rest(METERING_DAYS, k);
+    if (!day) return undefined;
+    if (kind === 'done' && a === undefined) return { day, done: true, shard: 0 };
+    if (kind === 'p' && a && b !== undefined) return { day, project: a, shard: Number(b) };
+    if (kind === 'n' && a !== undefined) return { day, shard: Number(a) };
     return undefined;
   },
 };

@@ -38,6 +38,13 @@ export interface InstanceMeter {
   memoryGiBSeconds: number;
   /** Requested memory × seconds. */
   memoryReservedGiBSeconds: number;
+  /**
+   * Rollups (runtime/metering-daily.ts) only: Σ over the hours of max(reserved, used), CPU
+   * core-seconds and memory GiB-seconds: what is charged (model/cost.ts) at rates constant over
+   * them. Absent on an hour's row (charged is then max(reserved, used) of the row).
+   */
+  cpuChargedSeconds?: number;
+  memoryChargedGiBSeconds?: number;
   /** Highest working-set peak reported in the hour, MiB (a maximum, not a sum). */
   memoryPeakMiB?: number;
   /** Devices (share 1) or shares (< 1) held × seconds. */
@@ -62,6 +69,8 @@ export interface VolumeMeter {
   node?: string;
   /** Size in GiB × seconds it existed in the hour (measured by the meter's clock). */
   gibSeconds: number;
+  /** Rollups only: the hours with gibSeconds > 0 it sums (an hour's row: 1 when gibSeconds > 0). */
+  volumeHours?: number;
 }
 
 /** A node's capacity over one hour (for idle cost: capacity nobody reserved). */
@@ -75,6 +84,11 @@ export interface NodeMeter {
   cpuCoreSeconds: number;
   memoryGiBSeconds: number;
   gpu?: { model: string; seconds: number }[];
+  /**
+   * Rollups only: Σ over the hours of the capacity nobody reserved that hour (capacity − what every
+   * project's instances reserved on the node, never below 0): the idle cost uses it as it is.
+   */
+  idle?: { cpuCoreSeconds: number; memoryGiBSeconds: number; gpu?: { model: string; seconds: number }[] };
 }
 
 /** What a read returns: records sorted by hour (then project, name). */
@@ -86,11 +100,17 @@ export interface MeterRecords {
 
 /** Reads metered records; every server can (reads the store). */
 export interface MeterReader {
-  /** Records with hour in [since, until), optionally of one project (then `nodes` is empty); sorted by hour. */
-  read(q: { since: Date; until: Date; project?: string }): Promise<MeterRecords>;
+  /**
+   * Records with hour in [since, until), optionally of one project (then `nodes` is empty); sorted by hour.
+   * With `daily`, each whole UTC day in the period that has a rollup and no split point (ms, e.g. a
+   * price list's effectiveFrom) strictly inside it comes as its rollup's rows (hour: the day's
+   * start), which price the same as its hours (model/cost.ts); every other hour as its own rows.
+   */
+  read(q: { since: Date; until: Date; project?: string; daily?: { splits: readonly number[] } }): Promise<MeterRecords>;
 }
 
 export const HOUR_MS = 3_600_000;
+export const DAY_MS = 86_400_000;
 
 /** The ISO start of the UTC hour holding `ms`. */
 export function hourOf(ms: number): string {

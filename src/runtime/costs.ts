@@ -2,6 +2,8 @@
  * Costs from the store: the price lists, the nodes' zones and labels, and the meter records
  * (MeterReader, runtime/metering-store.ts) handed to the pure computations (model/cost.ts,
  * model/cost-focus.ts). Used by the costs routes (any server) and the budgets controller (leader).
+ * Reports read settled days from their daily rollups where no price list takes effect inside
+ * them (the same amounts, far fewer rows); FOCUS reads the hours (a row per instance-hour).
  * Reads only; nothing is cached between calls (price lists change rarely, and a report is a
  * question asked now and then, not every second).
  */
@@ -45,7 +47,9 @@ export class CostSource {
 
   /** The report grouped by `by`; `idle` (cluster admins) adds the idle cost per pool, and needs every node's records. */
   async report(q: CostQuery & { by: CostGroup; idle?: boolean }): Promise<CostReport> {
-    const [book, nodes, records] = await Promise.all([this.book(), this.nodes(), this.reader.read({ since: q.since, until: q.until, ...(q.project !== undefined && !q.idle ? { project: q.project } : {}) })]);
+    const [book, nodes] = await Promise.all([this.book(), this.nodes()]);
+    // whole days between price changes come from their rollups (30 rows a run for 30 days, not 720)
+    const records = await this.reader.read({ since: q.since, until: q.until, ...(q.project !== undefined && !q.idle ? { project: q.project } : {}), daily: { splits: book.changes() } });
     return computeCost(records, book, { since: q.since, until: q.until, by: q.by, nodes, idle: q.idle === true, ...(q.project !== undefined ? { project: q.project } : {}), ...(q.projects ? { projects: q.projects } : {}) });
   }
 

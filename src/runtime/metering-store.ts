@@ -18,7 +18,8 @@
  */
 import type { Records } from '../store/records.js';
 import { meteringKeys } from '../model/keyspace.js';
-import type { InstanceMeter, MeterReader, MeterRecords, NodeMeter, VolumeMeter } from '../model/metering.js';
+import { DAY_MS, type InstanceMeter, type MeterReader, type MeterRecords, type NodeMeter, type VolumeMeter } from '../model/metering.js';
+import { readDays, wholeDays } from './metering-daily.js';
 
 /** A run's cumulative counters when its row was last counted (the agent's `at`, ms). */
 export interface RunCounters {
@@ -47,25 +48,43 @@ export const MAX_ROWS_PER_RECORD = 300;
 export const MAX_LABEL_BYTES = 2048;
 const PAGE = 200;
 
-/** Reads the metered hours from the store (any server). */
+/** Reads the metered hours from the store (any server), and with `daily` the settled days' rollups (runtime/metering-daily.ts). */
 export class StoreMeterReader implements MeterReader {
   constructor(private readonly records: Records) {}
 
-  async read(q: { since: Date; until: Date; project?: string }): Promise<MeterRecords> {
+  async read(q: { since: Date; until: Date; project?: string; daily?: { splits: readonly number[] } }): Promise<MeterRecords> {
     const out: MeterRecords = { instances: [], volumes: [], nodes: [] };
-    const until = q.until.toISOString();
-    let startAfter = meteringKeys.before(q.since.toISOString());
+    const since = q.since.getTime();
+    const until = q.until.getTime();
+    const days = q.daily ? await readDays(this.records, wholeDays(since, until, q.daily.splits), q.project) : new Map<number, MeterRecords>();
+    // in time order: the hours up to each rolled-up day, the day, ...
+    let from = since;
+    for (const [day, rec] of days) {
+      if (day > from) await this.readHours(out, from, day, q.project);
+      out.instances.push(...rec.instances);
+      out.volumes.push(...rec.volumes);
+      out.nodes.push(...rec.nodes);
+      from = day + DAY_MS;
+    }
+    if (until > from) await this.readHours(out, from, until, q.project);
+    return out;
+  }
+
+  /** Adds the hourly rows of [fromMs, untilMs) to `out`. */
+  private async readHours(out: MeterRecords, fromMs: number, untilMs: number, project: string | undefined): Promise<void> {
+    const until = new Date(untilMs).toISOString();
+    let startAfter = meteringKeys.before(new Date(fromMs).toISOString());
     for (;;) {
       const page = await this.records.range(meteringKeys.prefix, { startAfter, limit: PAGE });
       for (const kv of page.items) {
         const k = meteringKeys.parse(kv.key);
         if (!k) continue;
-        if (k.hour >= until) return out;
+        if (k.hour >= until) return;
         if (k.project !== undefined) {
-          if (q.project === undefined || q.project === k.project) addProject(out, k.hour, k.project, JSON.parse(kv.value) as StoredProjectHour);
-        } else if (q.project === undefined) addNodes(out, k.hour, JSON.parse(kv.value) as StoredNodeHour);
+          if (project === undefined || project === k.project) addProject(out, k.hour, k.project, JSON.parse(kv.value) as StoredProjectHour);
+        } else if (project === undefined) addNodes(out, k.hour, JSON.parse(kv.value) as StoredNodeHour);
       }
-      if (!page.more || page.items.length === 0) return out;
+      if (!page.more || page.items.length === 0) return;
       startAfter = page.items[page.items.length - 1]!.key;
     }
   }
