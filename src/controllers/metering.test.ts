@@ -1,58 +1,27 @@
 import { describe, it, expect, beforeEach, afterEach } from 'vitest';
-import { MemoryBackend } from '../store/memory.js';
-import { Repository } from '../store/repository.js';
-import { FakeClock, sequentialIds } from '../model/runtime.js';
-import { instanceKind, nodeKind } from '../model/kinds/index.js';
-import type { Instance } from '../model/kinds/instance.js';
-import type { Node } from '../model/kinds/node.js';
-import { meteringKeys, usageKeys } from '../model/keyspace.js';
-import type { NodeUsageReport } from '../model/usage.js';
-import { Informers } from '../runtime/informers.js';
+import type { Repository } from '../store/repository.js';
+import { meteringKeys } from '../model/keyspace.js';
 import { StoreMeterReader } from '../runtime/metering-store.js';
-import { MeteringController } from './metering.js';
+import type { MeteringController } from './metering.js';
+import { meteringFixture, type MeteringFixture } from './metering-testing.js';
 
 const T0 = Date.parse('2026-12-05T03:59:50.000Z');
-let clock: FakeClock;
+let f: MeteringFixture;
 let repo: Repository;
 let uid: string;
-const running: MeteringController[] = [];
-let logged: string[] = [];
+let logged: string[];
 
-async function controller(options: { retentionDays?: number } = {}): Promise<MeteringController> {
-  const ctl = new MeteringController(repo, { informers: new Informers(repo), clock, flushMs: 3_600_000, volumeTickMs: 3_600_000, log: (m) => logged.push(m), ...options });
-  await ctl.start();
-  running.push(ctl);
-  return ctl;
-}
-
-/** Stores node n1's report of cpuSeconds at `atMs`, and lets `ctl` count it (and write). */
-async function report(ctl: MeteringController, atMs: number, cpuSeconds: number): Promise<void> {
-  const r: NodeUsageReport = { node: 'n1', at: new Date(atMs).toISOString(), intervalMs: 5000, cpu: 0, memory: 0, services: [], instances: [{ uid, project: 'p', name: 'web', cpu: 0, cpuSeconds, memory: 1024 }] };
-  const { revision } = await repo.records.txn([{ op: 'put', key: usageKeys.key('n1'), value: JSON.stringify(r) }]);
-  await delivered(ctl, revision);
-  await ctl.flushNow();
-}
-
-async function delivered(ctl: MeteringController, revision: number): Promise<void> {
-  const informer = (ctl as unknown as { options: { informers: Informers } }).options.informers.records(usageKeys.prefix);
-  for (let i = 0; i < 1000 && informer.revision < revision; i++) await new Promise((r) => setImmediate(r));
-}
-
+const controller = (options: { retentionDays?: number } = {}): Promise<MeteringController> => f.controller(options);
+const report = (ctl: MeteringController, atMs: number, cpuSeconds: number): Promise<void> => f.report(ctl, atMs, cpuSeconds);
 const read = (project?: string) => new StoreMeterReader(repo.records).read({ since: new Date(T0 - 3_600_000), until: new Date(T0 + 7_200_000), ...(project ? { project } : {}) });
 
 beforeEach(async () => {
-  logged = [];
-  clock = new FakeClock(T0);
-  repo = new Repository(new MemoryBackend(), clock, sequentialIds());
-  const i = await repo.create<Instance>(instanceKind, { metadata: { name: 'web', project: 'p' }, spec: { driver: 'process', command: ['x'], resources: { cpu: 500, memory: 2048, disk: 0 }, priority: 0, restartPolicy: 'always', gracePeriod: 10 } } as never);
-  uid = i.metadata.uid;
-  await repo.setStatus(instanceKind, i, { phase: 'Running', node: 'n1', startedAt: new Date(T0 - 60_000).toISOString() } as never);
-  const n = await repo.create<Node>(nodeKind, { metadata: { name: 'n1' }, spec: { pool: 'cpu' } } as never);
-  await repo.setStatus(nodeKind, n, { phase: 'Ready', capacity: { cpu: 4000, memory: 8192, disk: 0, gpus: [] } } as never);
+  f = await meteringFixture(T0);
+  ({ repo, uid, logged } = f);
 });
 
 afterEach(async () => {
-  for (const c of running.splice(0)) await c.stop();
+  await f.stop();
 });
 
 describe('MeteringController', () => {
