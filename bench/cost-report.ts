@@ -135,7 +135,7 @@ async function serverRun(r: MeterRecords, since: Date, until: Date, sum: number)
     console.log(`store   ${records} hourly records written to SQLite in ${fmt(performance.now() - t)}`);
     t = performance.now();
     // the leader's controllers (metering among them), as `stratus server` runs them; no scheduler
-    const server = await startServer({ dataDir: dir, port: 0, listen: '127.0.0.1', bootstrapToken: BENCH_TOKEN, components: serverComponents({ scheduler: false, policy: 'default' }) });
+    const server = await startServer({ dataDir: dir, port: 0, listen: '127.0.0.1', bootstrapToken: BENCH_TOKEN, components: serverComponents({ scheduler: false, policy: 'auto' }) });
     try {
       for (const l of lists) await server.repo.create(priceListKind, { metadata: { name: l.name }, spec: l.spec } as never);
       const last = new Date(until.getTime() - 86_400_000).toISOString();
