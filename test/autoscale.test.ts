@@ -90,7 +90,7 @@ const failed = (t: Tally) => ({ errors: t.errors, timeouts: t.timeouts, non2xx: 
 
 /**
  * Heavy load (`heavy`: connections per burst and requests a second, undefined: as fast as
- * answered) until the service has ≥ 2 ready replicas, then a light load (2 connections, 4 requests
+ * answered) until the service has ≥ 2 ready replicas, then a light load (2 connections, 2 requests
  * a second) through the scale-down back to 1; both without a failed request.
  */
 async function scalesUpAndDown(s: TestServer, api: Api, name: string, url: string, heavyLoad: { connections: number; rate?: number }): Promise<void> {
@@ -103,9 +103,11 @@ async function scalesUpAndDown(s: TestServer, api: Api, name: string, url: strin
   expect(up.status!.autoscale!.decisions!.some((d) => d.to > d.from)).toBe(true);
   expect(heavy.ok).toBeGreaterThan(0);
   expect(failed(heavy)).toEqual({ errors: 0, timeouts: 0, non2xx: 0, why: [] });
-  // a light load (well under the target on one replica) keeps going while the extra replicas drain
+  // a light load (well under the target on one replica: 2 requests a second, about 20 % of 100m at
+  // 10 ms each; 4 a second measured 27.75 % on each of 2 replicas on a loaded CI machine, which
+  // rightly kept 2) keeps going while the extra replicas drain
   const one = async () => (await getSvc(api, name)).status?.autoscale?.desiredReplicas === 1 && (await replicaCount(api, name)) === 1;
-  const light = await loadUntil(url, 2, 4, one, 60_000);
+  const light = await loadUntil(url, 2, 2, one, 60_000);
   const down = await getSvc(api, name);
   expect(await replicaCount(api, name), `${JSON.stringify(down.status?.autoscale)}\n${s.output().slice(-3000)}`).toBe(1);
   expect(down.status!.autoscale!.decisions!.some((d) => d.to < d.from)).toBe(true);
