@@ -14,7 +14,8 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Instance } from '../../model/kinds/instance.js';
 import type { Driver, TaskHandle } from '../drivers/index.js';
-import { TaskCgroup, type CgroupPaths } from '../drivers/cgroups.js';
+import { TaskCgroup } from '../drivers/cgroups.js';
+import { cgroupPathsOf } from './usage-sample.js';
 
 /** One runner as the metrics see it. */
 export interface RunnerView {
@@ -35,19 +36,10 @@ export interface InstanceSample {
 
 const BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
-/** The cgroup directories a supervised driver keeps in its handle's state, or undefined. */
-export function cgroupPathsOf(handle: TaskHandle): CgroupPaths | undefined {
-  const c = handle.state.cgroups;
-  if (!c || typeof c !== 'object' || Array.isArray(c)) return undefined;
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(c)) if (typeof v === 'string' && v.startsWith('/')) out[k] = v;
-  return Object.keys(out).length > 0 ? (out as CgroupPaths) : undefined;
-}
-
 /** A run's usage now: from its cgroup when it has one, else from the driver's stats(); undefined when neither answers. */
 export async function sampleRun(handle: TaskHandle, driver: Driver | undefined): Promise<InstanceSample | undefined> {
-  const paths = cgroupPathsOf(handle);
-  if (paths) {
+  const paths = cgroupPathsOf(handle.state);
+  if (Object.keys(paths).length > 0) {
     const s = await TaskCgroup.fromPaths(paths).sample().catch(() => undefined);
     if (s) {
       return {
