@@ -107,14 +107,15 @@ function recommend(input: DecideInput): { recommended?: number; value?: number; 
   if (measured.length === 0) {
     return { reason: input.replicas.some((r) => r.ready) ? 'no measurement of the ready replicas yet: keeping the count' : 'no ready replica to measure: keeping the count' };
   }
-  const value = measured.reduce((a, b) => a + b, 0) / measured.length;
+  const total = measured.reduce((a, b) => a + b, 0);
+  const value = total / measured.length;
   const ratio = value / target;
   const avg = `average ${round1(value)} against target ${round1(target)} over ${measured.length} measured`;
   if (Math.abs(ratio - 1) <= tolerance) return { recommended: input.current, value, reason: `${avg}: within the ${Math.round(tolerance * 100)}% tolerance` };
   const missing = input.replicas.filter((r) => r.ready && r.value === undefined).length;
   const unready = input.replicas.filter((r) => !r.ready).length;
   let count = measured.length;
-  let sum = measured.reduce((a, b) => a + b, 0);
+  let sum = total;
   let filled = '';
   if (ratio > 1 && missing + unready > 0) {
     count += missing + unready; // at 0: they may take load soon
