@@ -12,13 +12,10 @@ import type { Component } from '../runtime/component.js';
 import { every } from '../runtime/component.js';
 import type { EventRecorder } from '../runtime/events.js';
 import { budgetKind, priceListKind } from '../model/kinds/index.js';
-import { HOUR_MS } from '../model/metering.js';
+import { HOUR_MS, SETTLE_MS } from '../model/metering.js';
 import { monthOf, thresholdsOf, type Budget, type BudgetStatus } from '../model/kinds/budget.js';
 import { isoNow } from '../model/runtime.js';
 import { CostSource } from '../runtime/costs.js';
-
-/** Hours older than this are no longer written by the meter: their cost is summed once a month. */
-export const SETTLE_MS = 2 * HOUR_MS;
 
 export interface BudgetControllerOptions {
   intervalMs?: number;

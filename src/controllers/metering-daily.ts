@@ -1,6 +1,6 @@
 /**
  * The metering controller's daily rollups (runtime/metering-daily.ts), on the leader: each pass
- * rolls up the settled days (ROLLUP_SETTLE_MS after their end) from the oldest stored hour on that
+ * rolls up the settled days (SETTLE_MS after their end) from the oldest stored hour on that
  * have no `done` marker, oldest first, at most `maxDays` a pass; before the meter writes an hour
  * of a rolled-up day (a node's late report), `invalidate` deletes that day's marker, so readers
  * take its hours until the next pass rolls it up again.
@@ -11,9 +11,9 @@
 import type { Records } from '../store/records.js';
 import { TxnConflict, type TxnOp } from '../store/backend.js';
 import { meteringDayKeys, meteringKeys } from '../model/keyspace.js';
-import { DAY_MS } from '../model/metering.js';
+import { DAY_MS, SETTLE_MS } from '../model/metering.js';
 import { StoreMeterReader } from '../runtime/metering-store.js';
-import { dayOf, ROLLUP_SETTLE_MS, rollupDay } from '../runtime/metering-daily.js';
+import { dayOf, rollupDay } from '../runtime/metering-daily.js';
 
 /** Puts per transaction, and bytes (as the meter's flush). */
 const BATCH_OPS = 64;
@@ -34,7 +34,7 @@ export class DailyRollups {
     const first = oldest ? meteringKeys.parse(oldest.key)?.hour : undefined;
     if (!first) return [];
     const done: string[] = [];
-    for (let d = Date.parse(dayOf(Date.parse(first))); d + DAY_MS + ROLLUP_SETTLE_MS <= nowMs && done.length < this.maxDays; d += DAY_MS) {
+    for (let d = Date.parse(dayOf(Date.parse(first))); d + DAY_MS + SETTLE_MS <= nowMs && done.length < this.maxDays; d += DAY_MS) {
       const day = new Date(d).toISOString();
       if (await this.marker(day)) continue;
       await this.rollup(day);
@@ -48,7 +48,7 @@ export class DailyRollups {
     const ops: TxnOp[] = [];
     const days = new Set([...hours].map((h) => dayOf(Date.parse(h))));
     for (const day of days) {
-      if (Date.parse(day) + DAY_MS + ROLLUP_SETTLE_MS > nowMs) continue; // not settled: never rolled up
+      if (Date.parse(day) + DAY_MS + SETTLE_MS > nowMs) continue; // not settled: never rolled up
       const rev = await this.marker(day);
       if (rev !== undefined) ops.push({ op: 'delete', key: meteringDayKeys.done(day), expectRevision: rev });
     }

@@ -111,6 +111,8 @@ export interface MeterReader {
 
 export const HOUR_MS = 3_600_000;
 export const DAY_MS = 86_400_000;
+/** An hour is settled this long after its end: the meter no longer writes it but for a node's late report (budgets sum it once, daily rollups include it). */
+export const SETTLE_MS = 2 * HOUR_MS;
 
 /** The ISO start of the UTC hour holding `ms`. */
 export function hourOf(ms: number): string {

@@ -1,6 +1,6 @@
 /**
  * Daily rollups of the metered hours (issue 18: a 30-day report reads 30 rows per instance run
- * instead of 720). Once a UTC day is settled (ROLLUP_SETTLE_MS after its end: the meter no
+ * instead of 720). Once a UTC day is settled (model/metering.ts SETTLE_MS after its end: the meter no
  * longer writes its hours but for a node's late report, see controllers/metering-daily.ts), its
  * hours are summed into records per project and for the nodes (keys: model/keyspace.ts
  * meteringDayKeys), then a `done` marker is written last.
@@ -20,12 +20,9 @@
 import type { Records } from '../store/records.js';
 import type { KeyValue } from '../store/backend.js';
 import { meteringDayKeys } from '../model/keyspace.js';
-import { DAY_MS, HOUR_MS, type InstanceMeter, type MeterRecords, type NodeMeter, type VolumeMeter } from '../model/metering.js';
+import { DAY_MS, type InstanceMeter, type MeterRecords, type NodeMeter, type VolumeMeter } from '../model/metering.js';
 import { idleOf, ReservedByNode } from '../model/cost-idle.js';
 import { MAX_ROWS_PER_RECORD } from './metering-store.js';
-
-/** A day is rolled up this long after its end (budgets/SETTLE_MS: hours older than 2 h are settled). */
-export const ROLLUP_SETTLE_MS = 2 * HOUR_MS;
 
 export type DayInstance = Omit<InstanceMeter, 'hour' | 'project'>;
 export type DayVolume = Omit<VolumeMeter, 'hour' | 'project'>;
