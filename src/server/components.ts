@@ -71,7 +71,7 @@ function leaderComponents(ctx: ServerContext, options: ComponentOptions, informe
   out.push(new InstanceEvents(ctx.repo, new EventRecorder(ctx.repo, 'agent'), informers));
   out.push(new ServiceController(ctx.repo, new EventRecorder(ctx.repo, 'service-controller'), ctx.admission, { informers, queueObserver: ctx.metrics.queueObserver }));
   // services with spec.autoscale: status.autoscale.desiredReplicas from the nodes' usage reports
-  out.push(new Autoscaler(ctx.repo, new EventRecorder(ctx.repo, 'autoscaler'), ctx.usage, { informers }));
+  out.push(new Autoscaler(ctx.repo, new EventRecorder(ctx.repo, 'autoscaler'), ctx.usage, { informers, quota: ctx.quota }));
   out.push(new StackController(ctx.repo, new EventRecorder(ctx.repo, 'stack-controller'), undefined, informers));
   out.push(new ProjectUsageController(ctx.repo, { informers }));
   out.push(new StackStatusController(ctx.repo, { informers }));

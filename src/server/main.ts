@@ -92,6 +92,8 @@ export interface ServerContext {
   usage: UsageHistory;
   /** This server's Prometheus metrics (GET /metrics): components report to its observers. */
   metrics: ServerMetrics;
+  /** What each project's quotas have in use, creates in flight included: the quota admission and the service autoscaler's cap read it. */
+  quota: QuotaTracker;
 }
 
 export interface RunningServer extends ServerContext {
@@ -151,7 +153,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     const https = config.tlsCert && config.tlsKey;
     const scheme = https ? 'https' : 'http';
     const identity = `${hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`;
-    const ctx: ServerContext = { config, backend, repo, audit, admission, secrets, informers, url: '', identity, metrics, usage };
+    const ctx: ServerContext = { config, backend, repo, audit, admission, secrets, informers, url: '', identity, metrics, usage, quota };
     metrics.attach({ app, repo, informers, usage });
     const apiComponent: Component = {
       name: 'api',
