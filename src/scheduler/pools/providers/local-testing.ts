@@ -6,6 +6,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { isOurAgent } from './local.js';
 
 /**
  * SIGKILLs the agents under `poolsDir` (`<pool>/<machine>/agent.pid`), then hands each machine's
@@ -18,7 +19,7 @@ export async function removeLocalMachines(poolsDir: string, subnet: number, kill
     const pidFile = join(m, 'agent.pid');
     const pid = existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8')) : 0;
     try {
-      if (pid > 0 && readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes(m)) process.kill(pid, 'SIGKILL');
+      if (pid > 0 && isOurAgent(pid, m)) process.kill(pid, 'SIGKILL');
     } catch {
       // gone already
     }

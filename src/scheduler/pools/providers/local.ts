@@ -210,7 +210,7 @@ function agentEnv(joinToken: string): NodeJS.ProcessEnv {
 }
 
 /** Whether `pid` is a process this provider started for `dir` (its command line names the directory). */
-function isOurAgent(pid: number, dir: string): boolean {
+export function isOurAgent(pid: number, dir: string): boolean {
   try {
     return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes(dir);
   } catch {
