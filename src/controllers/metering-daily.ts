@@ -12,12 +12,8 @@ import type { Records } from '../store/records.js';
 import { TxnConflict, type TxnOp } from '../store/backend.js';
 import { meteringDayKeys, meteringKeys } from '../model/keyspace.js';
 import { DAY_MS, SETTLE_MS } from '../model/metering.js';
-import { StoreMeterReader } from '../runtime/metering-store.js';
+import { BATCH_BYTES, BATCH_OPS, StoreMeterReader } from '../runtime/metering-store.js';
 import { dayOf, rollupDay } from '../runtime/metering-daily.js';
-
-/** Puts per transaction, and bytes (as the meter's flush). */
-const BATCH_OPS = 64;
-const BATCH_BYTES = 1_000_000;
 
 export class DailyRollups {
   /** Days (ISO) known to have their marker, with its modRevision. */

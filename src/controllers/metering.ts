@@ -42,6 +42,7 @@ import { every, type Component } from '../runtime/component.js';
 import type { Informer, Subscription } from '../runtime/informer.js';
 import type { Informers } from '../runtime/informers.js';
 import { Meter, type DirtyRecord, type MeterLookup, type MeteredVolume } from '../runtime/metering.js';
+import { BATCH_BYTES, BATCH_OPS } from '../runtime/metering-store.js';
 import { DailyRollups } from './metering-daily.js';
 
 export interface MeteringOptions {
@@ -59,9 +60,6 @@ export interface MeteringOptions {
   log?: (message: string) => void;
 }
 
-/** Puts per transaction, and bytes: under etcd's 128 operations and 1.5 MiB a request. */
-const BATCH_OPS = 64;
-const BATCH_BYTES = 1_000_000;
 /** Reports dated further ahead of the leader's clock are not counted. */
 const MAX_AHEAD_MS = 600_000;
 

@@ -46,6 +46,9 @@ export interface StoredNodeHour {
 export const MAX_ROWS_PER_RECORD = 300;
 /** The JSON of the labels a row keeps (runtime/metering.ts boundedLabels). */
 export const MAX_LABEL_BYTES = 2048;
+/** Puts per transaction when writing records, and bytes: under etcd's 128 operations and 1.5 MiB a request. */
+export const BATCH_OPS = 64;
+export const BATCH_BYTES = 1_000_000;
 const PAGE = 200;
 
 /** Reads the metered hours from the store (any server), and with `daily` the settled days' rollups (runtime/metering-daily.ts). */
