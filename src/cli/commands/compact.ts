@@ -69,16 +69,18 @@ async function compact(cli: Cli, o: CompactOptions): Promise<void> {
     return;
   }
   if (o.json) throw new CliError('--json goes with --plan only', 2);
+  const drained: string[] = [];
   for (let done = 0; done < plan.drains.length; done++) {
     const next = done === 0 ? plan : await fetchPlan(cli, 1);
     const d = next.drains[0];
-    if (!d) return printLine(`stopping after ${done} drain${done === 1 ? '' : 's'}: a fresh plan finds no more nodes to empty`);
+    if (!d) return printLine(`stopping after ${done} drain${done === 1 ? '' : 's'} (${drained.join(', ') || 'none'}): a fresh plan finds no more nodes to empty`);
     await servicesReady(cli, timeoutMs);
     printLine(`draining ${d.node} (${d.moves.length === 1 ? '1 instance moves' : `${d.moves.length} instances move`})`);
     await drain(cli, d.node, { timeout: o.timeout, wait: true });
+    drained.push(d.node); // each round re-plans: the node drained may differ from the first plan's
   }
   await servicesReady(cli, timeoutMs);
-  printLine(`compacted: ${plan.drains.length} node${plan.drains.length === 1 ? '' : 's'} emptied and cordoned (${plan.drains.map((d) => d.node).join(', ') || 'none'})`);
+  printLine(`compacted: ${drained.length} node${drained.length === 1 ? '' : 's'} emptied and cordoned (${drained.join(', ') || 'none'})`);
 }
 
 /** Waits until every service has at least its desired replicas Running and Ready. */
