@@ -19,6 +19,8 @@
 # With --test, also what only the test suite uses:
 #   prometheus      the scrape test (test/prometheus.test.ts starts its own on loopback; Debian's
 #                   package also enables a system service on :9090, which the test does not need)
+#   chromium        the browser of the dashboard's tests, screenshots and benchmark (test/ui/,
+#                   scripts/screenshots.mjs, bench/ui.ts drive it with playwright-core)
 #
 # Idempotent: packages already installed are skipped; nothing is upgraded.
 # Prints what it could not install and why, and exits non-zero only if a package is still missing.
@@ -26,13 +28,13 @@
 # Usage: scripts/install-deps.sh [--no-update] [--bench] [--test] [package ...]
 #   --no-update   do not run `apt-get update` first (faster when the package lists are fresh)
 #   --bench       also install the benchmarks' peers (haproxy, wrk)
-#   --test        also install what only the tests use (prometheus)
+#   --test        also install what only the tests use (prometheus, chromium)
 #   package ...   install these instead of the default list
 set -u
 
 DEFAULT_PACKAGES="runc tini busybox-static iproute2 procps nftables conntrack ca-certificates etcd-server etcd-client"
 BENCH_PACKAGES="haproxy wrk"
-TEST_PACKAGES="prometheus"
+TEST_PACKAGES="prometheus chromium"
 UPDATE=1
 PACKAGES=""
 for arg in "$@"; do
