@@ -13,6 +13,7 @@
  *        │            └─ destroy(handle)   removes cgroups, bundles, files; idempotent
  *   agent restarts ──▶ recover(persisted) ──▶ same handle, same workload (never restarted)
  */
+import type { Duplex } from 'node:stream';
 import type { RunSpec } from '../../model/kinds/instance.js';
 
 /** Which instance a task runs. */
@@ -35,6 +36,8 @@ export interface InstanceRef {
  *   devices   `devices`  host device nodes (GPUs; a block-device volume for a container)
  *   tap       `tap`      a tap device in `netns` (a VM's NIC: its name and MAC)
  *   disks     `disks`    block devices or image files handed over whole (a VM's root disk, a volume)
+ *   guest     `guestNetwork` the VM guest's static address, gateway and DNS (its NoCloud network-config)
+ *   usernet   `userNet`  a VM without a tap: QEMU user-mode networking with host port forwards
  *
  * The process and container drivers take volumes as `mounts` (a mounted filesystem) or `devices`
  * (a raw block device) and refuse `tap` and `disks` (attachments.ts refuseUnsupported:
@@ -62,10 +65,51 @@ export interface Task {
   mounts?: TaskMount[];
   /** Host device nodes the task may use (e.g. /dev/nvidia0, /dev/nvidiactl); none by default. */
   devices?: string[];
-  /** A tap device the dataplane made for the task (a VM's NIC), inside `netns` when set. */
+  /**
+   * A tap device the dataplane made for the task (a VM's NIC), inside `netns` when set. The vm
+   * driver starts QEMU as root, which opens the tap and the disks, then drops to the project's
+   * first host id (identity.ts) before the guest runs (-runas), so the tap needs no owner.
+   */
   tap?: TaskTap;
   /** Disks handed over whole (a VM's root disk, block-device volumes): the drivers that boot or attach disks use them. */
   disks?: TaskDisk[];
+  /**
+   * How a VM's guest configures its NIC (written into its NoCloud seed as network-config v2):
+   * the address the platform gave the instance, with `tap`. Absent: the guest gets no network config.
+   */
+  guestNetwork?: GuestNetwork;
+  /**
+   * A VM in host-networking mode (no overlay, no tap): QEMU's user-mode network, with the
+   * instance's published ports forwarded from the host. Ignored when `tap` is set.
+   */
+  userNet?: UserNet;
+}
+
+/** A guest's static network configuration (the vm driver's NoCloud network-config). */
+export interface GuestNetwork {
+  /** The guest's address with its prefix length, e.g. "10.80.0.5/24". */
+  address: string;
+  /** Default route, e.g. "10.80.0.1". */
+  gateway?: string;
+  /** Name servers, e.g. ["10.80.0.1"]. */
+  dns?: string[];
+  /** DNS search domains, e.g. ["team-a.stratus.internal"]. */
+  searchDomains?: string[];
+  /** Interface MTU (1450 on a VXLAN overlay). */
+  mtu?: number;
+}
+
+/** QEMU user-mode networking (slirp): the guest is 10.0.2.15 behind NAT; `forwards` publish its ports on the host. */
+export interface UserNet {
+  forwards: UserNetForward[];
+}
+
+export interface UserNetForward {
+  protocol: 'tcp' | 'udp';
+  /** Host address to listen on ("" or "0.0.0.0": all). */
+  hostIp: string;
+  hostPort: number;
+  guestPort: number;
 }
 
 /** A tap device: its interface name and the MAC address the guest's NIC gets. */
@@ -278,6 +322,30 @@ export interface StreamExecCapable {
 
 export function isStreamExecCapable(driver: Driver): driver is Driver & StreamExecCapable {
   return typeof (driver as Partial<StreamExecCapable>).execCommand === 'function';
+}
+
+/** Optional capability: a hard reset of the guest, as a machine's reset button (the vm driver: QMP system_reset). */
+export interface RebootCapable {
+  /** Resets a running task in place (same handle, same process). Throws DriverError NOT_RUNNING once it has ended. */
+  reboot(handle: TaskHandle): Promise<void>;
+}
+
+export function isRebootCapable(driver: Driver): driver is Driver & RebootCapable {
+  return typeof (driver as Partial<RebootCapable>).reboot === 'function';
+}
+
+/**
+ * Optional capability: the task's interactive console (the vm driver: the guest's serial port).
+ * Each call returns a new duplex stream: bytes written go to the console's input, bytes read are
+ * its output from now on (the past is in logs()). Ending the stream detaches; the task keeps running.
+ * Throws DriverError NOT_RUNNING once the task has ended.
+ */
+export interface ConsoleCapable {
+  console(handle: TaskHandle): Promise<Duplex>;
+}
+
+export function isConsoleCapable(driver: Driver): driver is Driver & ConsoleCapable {
+  return typeof (driver as Partial<ConsoleCapable>).console === 'function';
 }
 
 export type DriverErrorCode =
