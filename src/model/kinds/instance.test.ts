@@ -50,6 +50,34 @@ describe('instance spec', () => {
     expect(problems({ ...base, spec: { driver: 'vm' } })).toEqual(['spec.image: is required for the vm driver']);
   });
 
+  describe('vm fields', () => {
+    const vm = { ...base, spec: { driver: 'vm', image: 'debian' } };
+    const key = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl ana@laptop';
+
+    it('accepts user data and keys on a vm', () => {
+      const { spec } = parseObject(instanceKind, { ...vm, spec: { ...vm.spec, userData: '#!/bin/sh\necho hi\n', sshKeys: [key] } });
+      expect(spec).toMatchObject({ userData: '#!/bin/sh\necho hi\n', sshKeys: [key] });
+    });
+
+    it.each([
+      ['process', { ...base.spec, userData: '#cloud-config' }, 'spec.userData: applies to the vm driver only (this instance\'s driver is process); remove it'],
+      ['container', { driver: 'container', image: 'web', sshKeys: [key] }, 'spec.sshKeys: applies to the vm driver only (this instance\'s driver is container); remove it'],
+    ])('refuses the vm fields on a %s', (_d, spec, want) => {
+      expect(problems({ ...base, spec })).toEqual([want]);
+    });
+
+    it('counts user data in UTF-8 bytes, at most 64 KiB', () => {
+      expect(problems({ ...vm, spec: { ...vm.spec, userData: 'x'.repeat(65536) } })).toEqual([]);
+      // 30,000 characters of 3 bytes each: under the schema's character limit, over the byte limit
+      expect(problems({ ...vm, spec: { ...vm.spec, userData: '€'.repeat(30000) } })).toEqual(['spec.userData: is 90000 bytes; user data is at most 65536 bytes (64 KiB)']);
+      expect(problems({ ...vm, spec: { ...vm.spec, userData: 'x'.repeat(65537) } }).join('\n')).toContain('spec.userData');
+    });
+
+    it('refuses a key that is not one OpenSSH line', () => {
+      expect(problems({ ...vm, spec: { ...vm.spec, sshKeys: [key, `${key}\nruncmd: [reboot]`, 'hello'] } }).map((p) => p.split(':')[0])).toEqual(['spec.sshKeys[1]', 'spec.sshKeys[2]']);
+    });
+  });
+
   it('keeps the spec immutable except priority', () => {
     const prev = parseObject(instanceKind, base).spec;
     expect(instanceKind.checkUpdate!(prev, { ...prev, priority: 5 })).toEqual([]);

@@ -90,6 +90,11 @@ const VolumeMount = Type.Object(
   Strict,
 );
 
+/** Bytes of `spec.userData` at most (UTF-8), as cloud providers allow (EC2: 16 KiB, OpenStack: 64 KiB). */
+export const USER_DATA_BYTES = 65536;
+/** One OpenSSH public key line: "<type> <base64>[ comment]", no line breaks (it goes into cloud-config). */
+const SSH_KEY_RE = /^(ssh-[a-z0-9-]+|ecdsa-sha2-nistp(256|384|521)|sk-[a-z0-9@.-]+) [A-Za-z0-9+/]+={0,3}( [^\r\n]*)?$/;
+
 const ENV_NAME = '^[A-Za-z_][A-Za-z0-9_]*$';
 const ENV_NAME_RE = new RegExp(ENV_NAME);
 
@@ -114,6 +119,8 @@ export const InstanceSpecSchema = Type.Object(
     health: Type.Optional(HealthCheckSchema),
     network: Type.Optional(DnsLabel({ description: 'Network of the project the instance joins. Default: the project\'s "default" network.' })),
     volumes: Type.Optional(Type.Array(VolumeMount, { maxItems: 16, description: 'Volumes of the project the instance uses. No node attaches volumes yet: an instance that uses one fails to start, saying so.' })),
+    userData: Type.Optional(Type.String({ maxLength: USER_DATA_BYTES, description: 'vm driver: cloud-init user data (a #cloud-config document or a script starting with #!), handed to the guest on a NoCloud seed disk. At most 64 KiB.' })),
+    sshKeys: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 16384 }), { maxItems: 64, description: 'vm driver: SSH public keys ("ssh-ed25519 AAAA... comment", one per item) the guest authorizes (cloud-init ssh_authorized_keys).' })),
   },
   Strict,
 );
@@ -189,6 +196,7 @@ export function normalizeInstanceSpec(spec: InstanceSpecInput, problems: FieldPr
   if (spec.isolation !== undefined && spec.driver !== 'process') problems.push({ path: `${at}.isolation`, message: `applies to the process driver only (${spec.driver} instances are always isolated)`, value: spec.isolation });
   checkPorts(spec, problems, at);
   checkVolumes(spec, problems, at);
+  checkVmFields(spec, problems, at);
   problems.push(...healthProblems(spec.health, `${at}.health`));
   secretUseProblems(spec, problems, at);
   for (const name of Object.keys(spec.env ?? {})) {
@@ -221,6 +229,18 @@ function checkVolumes(spec: InstanceSpecInput, problems: FieldProblem[], at: str
     if (paths.has(v.path)) problems.push({ path: `${at}.volumes[${i}].path`, message: `${JSON.stringify(v.path)} is used by two volumes`, value: v.path });
     names.add(v.volume);
     paths.add(v.path);
+  });
+}
+
+/** userData and sshKeys: vm driver only, user data at most USER_DATA_BYTES, keys one OpenSSH line each. */
+function checkVmFields(spec: InstanceSpecInput, problems: FieldProblem[], at: string): void {
+  for (const field of ['userData', 'sshKeys'] as const) {
+    if (spec[field] !== undefined && spec.driver !== 'vm') problems.push({ path: `${at}.${field}`, message: `applies to the vm driver only (this instance's driver is ${spec.driver}); remove it` });
+  }
+  const bytes = spec.userData === undefined ? 0 : new TextEncoder().encode(spec.userData).length;
+  if (bytes > USER_DATA_BYTES) problems.push({ path: `${at}.userData`, message: `is ${bytes} bytes; user data is at most ${USER_DATA_BYTES} bytes (64 KiB)` });
+  spec.sshKeys?.forEach((key, i) => {
+    if (!SSH_KEY_RE.test(key)) problems.push({ path: `${at}.sshKeys[${i}]`, message: 'is not an OpenSSH public key line ("ssh-ed25519 AAAA... comment", no line breaks)', value: key.slice(0, 64) });
   });
 }
 
