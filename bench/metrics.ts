@@ -19,13 +19,13 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Gauge, Registry } from 'prom-client';
 import { startServer, type RunningServer } from '../src/server/main.js';
-import { instanceKind, nodeKind } from '../src/model/kinds/index.js';
 import type { UsageRow } from '../src/server/metrics-cluster.js';
 import { AgentMetrics, type RunnerView } from '../src/node/agent/metrics.js';
 import { detectCgroups, TaskCgroup } from '../src/node/drivers/cgroups.js';
 import type { TaskHandle } from '../src/node/drivers/index.js';
 import type { Instance } from '../src/model/kinds/instance.js';
 import { fmt, median, percentile, onInterrupt, BENCH_TOKEN } from './lib/util.js';
+import { nodeName, seedCluster } from './lib/seed.js';
 
 const { values } = parseArgs({ options: {
   nodes: { type: 'string', default: '1000' }, instances: { type: 'string', default: '10000' }, scrapes: { type: 'string', default: '20' }, 'agent-instances': { type: 'string', default: '100' },
@@ -50,29 +50,14 @@ async function times(n: number, fn: () => Promise<unknown>): Promise<number[]> {
 
 const show = (ms: number[]) => `p50 ${fmt(median(ms), 1)} ms, p90 ${fmt(percentile(ms, 90), 1)} ms`;
 
+/** 1,000 nodes and 10,000 Running instances (bench/lib/seed.ts), every 4th of service `web`, and a usage row each. */
 async function populate(server: RunningServer): Promise<UsageRow[]> {
-  const res = { cpu: 32000, memory: 131072, disk: 1_000_000, gpus: [] };
-  for (let i = 0; i < NODES; i += 100) {
-    await Promise.all(Array.from({ length: Math.min(100, NODES - i) }, (_, j) => server.repo.create(nodeKind, {
-      metadata: { name: `n${String(i + j).padStart(5, '0')}` }, spec: {},
-      status: { phase: 'Ready', capacity: res, allocatable: res, lastHeartbeat: new Date().toISOString() },
-    })));
-  }
-  const rows: UsageRow[] = [];
-  for (let i = 0; i < INSTANCES; i += 200) {
-    await Promise.all(Array.from({ length: Math.min(200, INSTANCES - i) }, async (_, j) => {
-      const k = i + j;
-      const node = `n${String(k % NODES).padStart(5, '0')}`;
-      const service = k % 4 === 0 ? 'web' : undefined;
-      await server.repo.create(instanceKind, {
-        metadata: { name: `i-${k}`, project: 'default', labels: service ? { 'stratus.io/service': service } : {} },
-        spec: { driver: 'process', command: ['sleep', '3600'], resources: { cpu: 250, memory: 256, disk: 0 }, priority: 0, restartPolicy: 'never', gracePeriod: 10 },
-        status: { phase: 'Running', node },
-      });
-      rows.push({ project: 'default', name: `i-${k}`, node, ...(service ? { service } : {}), cpuSeconds: k, throttledPeriods: 3, periods: 100, memory: 200, memoryPeak: 220, pids: 4, netRxBytes: 1e6, netTxBytes: 2e6 });
-    }));
-  }
-  return rows;
+  const service = (k: number) => (k % 4 === 0 ? 'web' : undefined);
+  await seedCluster(server.repo, { nodes: NODES, instances: INSTANCES, labels: (k): Record<string, string> => (k % 4 === 0 ? { 'stratus.io/service': 'web' } : {}) });
+  return Array.from({ length: INSTANCES }, (_, k) => ({
+    project: 'default', name: `i-${k}`, node: nodeName(k % NODES), ...(service(k) ? { service: service(k) } : {}),
+    cpuSeconds: k, throttledPeriods: 3, periods: 100, memory: 200, memoryPeak: 220, pids: 4, netRxBytes: 1e6, netTxBytes: 2e6,
+  }));
 }
 
 /** prom-client alone: `series` samples over `families` gauges, set once, serialised per call. */
@@ -98,7 +83,7 @@ async function serverBench(): Promise<void> {
     // the informers the scrape reads are up to date once a list through the API shows the last instance
     for (;;) {
       const text = await (await fetch(`${server.url}/metrics`, { headers: AUTH })).text();
-      if (text.includes(`stratus_node_allocated{node="n${String(NODES - 1).padStart(5, '0')}",resource="instances"}`) && (text.match(/^stratus_node_allocated\{[^}]*resource="instances"\} [1-9]/gm)?.length ?? 0) === NODES) break;
+      if (text.includes(`stratus_node_allocated{node="${nodeName(NODES - 1)}",resource="instances"}`) && (text.match(/^stratus_node_allocated\{[^}]*resource="instances"\} [1-9]/gm)?.length ?? 0) === NODES) break;
       await new Promise((r) => setTimeout(r, 200));
     }
     const created = (performance.now() - t0) / 1000;
