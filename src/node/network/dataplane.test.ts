@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RecordingRunner, type RunResult } from './exec.js';
 import { Dataplane, resolvConf, type NetworkConfig } from './dataplane.js';
-import { Naming, bridgeMac, shortHash } from './names.js';
+import { Naming, bridgeMac, guestMac, shortHash } from './names.js';
 import { HostPorts, probeNetworking } from './capabilities.js';
 
 const NET: NetworkConfig = { project: 'p', name: 'default', vni: 0x101, cidr: '10.240.1.0/24', gateway: '10.240.1.1', nodeAddress: '10.240.1.250', peers: [{ underlay: '192.0.2.2', address: '10.240.1.251' }], search: ['p.stratus'] };
@@ -95,7 +95,7 @@ describe('Dataplane commands', () => {
     ].sort());
     expect(readFileSync(join(etcNetnsDir, `stratus-${h}`, 'resolv.conf'), 'utf8')).toBe(resolvConf({ nameserver: '10.240.1.1', search: ['p.stratus'] }));
     await dp.detachInstance('uid-1');
-    expect(cmds()).toContain(`ip -force -batch -\n  link del dev stv${h}\n  netns del stratus-${h}`);
+    expect(cmds()).toContain(`ip -force -batch -\n  link del dev stv${h}\n  link del dev stt${h}\n  netns del stratus-${h}`);
     expect(cmds().at(-1)).toBe('nft -f -\n  delete element ip stratus locals { 10.240.1.10 }\n  delete element ip stratus hairpin { 10.240.1.10 . 10.240.1.10 }\n  delete element bridge stratus sources { "stv' + h + '" . 10.240.1.10 }');
     expect(existsSync(join(etcNetnsDir, `stratus-${h}`))).toBe(false);
   });
@@ -134,22 +134,73 @@ describe('Dataplane commands', () => {
 
   it('cleans up links and namespaces of ours it does not know, and nothing else', async () => {
     const stale = shortHash('old');
-    const links = [{ ifname: 'eth0' }, { ifname: 'stb2a' }, { ifname: 'stx2a' }, { ifname: `stv${stale}` }, { ifname: 'stvnot-ours' }, { ifname: 'docker0' }];
+    const links = [{ ifname: 'eth0' }, { ifname: 'stb2a' }, { ifname: 'stx2a' }, { ifname: `stv${stale}` }, { ifname: `stt${stale}` }, { ifname: 'stvnot-ours' }, { ifname: 'docker0' }];
     const { dp, netnsDir, cmds } = setup(links);
     for (const n of [`stratus-${stale}`, 'stratus-probe-1', 'other']) writeFileSync(join(netnsDir, n), '');
     const removed = await dp.cleanupLeftovers();
-    expect(removed).toEqual({ links: ['stb2a', 'stx2a', `stv${stale}`], netns: [`stratus-${stale}`], tables: [] });
-    expect(cmds()).toContain(`ip -force -batch -\n  link del dev stb2a\n  link del dev stx2a\n  link del dev stv${stale}\n  netns del stratus-${stale}`);
+    expect(removed).toEqual({ links: ['stb2a', 'stx2a', `stv${stale}`, `stt${stale}`], netns: [`stratus-${stale}`], tables: [] });
+    expect(cmds()).toContain(`ip -force -batch -\n  link del dev stb2a\n  link del dev stx2a\n  link del dev stv${stale}\n  link del dev stt${stale}\n  netns del stratus-${stale}`);
+  });
+});
+
+describe('Dataplane taps (VMs)', () => {
+  const VM = { id: 'vm-1', project: 'p', name: 'vm', vni: 0x101, ip: '10.240.1.20', tap: { uid: 1179648, gid: 1179648 } };
+  const h = shortHash('vm-1');
+
+  it('attaches a VM as a tap owned by QEMU\'s uid on the bridge, with the same source rule as a veth, and no namespace', async () => {
+    const { dp, runner, cmds } = setup();
+    await dp.ensureNetwork(NET);
+    runner.calls.length = 0;
+    const a = await dp.attachTap(VM);
+    expect(a).toEqual({ id: 'vm-1', tap: { name: `stt${h}`, mac: guestMac('vm-1') }, ip: '10.240.1.20', prefixlen: 24, gateway: '10.240.1.1', mtu: 1450, hostLink: `stt${h}`, dns: { nameserver: '10.240.1.1', search: ['p.stratus'] } });
+    expect(cmds()).toContain([
+      'ip -batch -',
+      `  tuntap add dev stt${h} mode tap user 1179648 group 1179648`,
+      `  link set dev stt${h} mtu 1450`,
+      `  link set dev stt${h} master stb101`,
+      `  link set dev stt${h} type bridge_slave hairpin on`,
+      `  link set dev stt${h} alias stratus:p/vm`,
+      `  link set dev stt${h} up`,
+    ].join('\n'));
+    expect(cmds().some((c) => c.includes('netns'))).toBe(false);
+    // frames from the tap must carry the VM's address, like a veth's (the wildcard covers taps)
+    expect(cmds()).toContain(`nft -f -\n  add element ip stratus locals { 10.240.1.20 }\n  add element ip stratus hairpin { 10.240.1.20 . 10.240.1.20 }\n  add element bridge stratus sources { "stt${h}" . 10.240.1.20 }`);
+    expect(dp.ruleset()).toContain('iifname { "stv*", "stt*" } ether type ip iifname . ip saddr != @sources drop');
+    await dp.detachInstance('vm-1');
+    expect(cmds()).toContain(`ip -force -batch -\n  link del dev stv${h}\n  link del dev stt${h}\n  netns del stratus-${h}`);
+    expect(dp.ruleset()).not.toContain(`stt${h}`);
+  });
+
+  it('keeps a tap that exists (QEMU may hold it open) and only re-applies its bridge port', async () => {
+    const { dp, runner, cmds } = setup([], (argv) => (argv.join(' ') === `ip -j -d link show dev stt${h}` ? { stdout: JSON.stringify([{ ifname: `stt${h}`, flags: ['UP'] }]) } : undefined));
+    await dp.ensureNetwork(NET);
+    runner.calls.length = 0;
+    await dp.attachTap(VM);
+    const ip = cmds().filter((c) => c.startsWith('ip -batch'));
+    expect(ip).toHaveLength(1);
+    expect(ip[0]).not.toContain('tuntap');
+    expect(ip[0]).toContain(`link set dev stt${h} master stb101`);
+  });
+
+  it('keeps a known VM\'s tap when cleaning up, and refuses a tap instance through attachInstance', async () => {
+    const { dp, cmds } = setup([{ ifname: `stt${h}` }]);
+    await dp.ensureNetwork(NET);
+    await dp.attachTap(VM);
+    expect((await dp.cleanupLeftovers()).links).toEqual([]);
+    expect(cmds().some((c) => c.startsWith('ip -force') && c.includes(`link del dev stt${h}`))).toBe(false);
+    await expect(dp.attachInstance(VM)).rejects.toThrow('attach it with attachTap');
   });
 });
 
 describe('names', () => {
   const n = new Naming();
   it('fit in 15 characters and map back', () => {
-    for (const name of [n.bridge(0xffffff), n.vxlan(0xffffff), n.veth('any id at all')]) expect(name.length).toBeLessThanOrEqual(15);
+    for (const name of [n.bridge(0xffffff), n.vxlan(0xffffff), n.veth('any id at all'), n.tap('any id at all')]) expect(name.length).toBeLessThanOrEqual(15);
     expect(n.vniOf(n.bridge(0xabcdef), 'b')).toBe(0xabcdef);
     expect(n.vniOf(n.vxlan(7), 'b')).toBeUndefined();
     expect(n.isVeth(n.veth('x'))).toBe(true);
+    expect(n.isTap(n.tap('x'))).toBe(true);
+    expect(n.isVeth(n.tap('x'))).toBe(false);
     expect(n.isNetns(n.netns('x'))).toBe(true);
     expect(n.isNetns('stratus-probe-12')).toBe(false);
   });
@@ -159,6 +210,10 @@ describe('names', () => {
     expect(mac).toBe(bridgeMac('node-1', 5));
     expect(mac).not.toBe(bridgeMac('node-2', 5));
     expect(parseInt(mac.slice(0, 2), 16) & 0b11).toBe(0b10);
+    // a VM's NIC: stable per instance, locally administered unicast, its own per instance
+    expect(guestMac('vm-1')).toBe(guestMac('vm-1'));
+    expect(guestMac('vm-1')).not.toBe(guestMac('vm-2'));
+    expect(parseInt(guestMac('vm-1').slice(0, 2), 16) & 0b11).toBe(0b10);
   });
 
   it('refuses prefixes that could collide with other software', () => {

@@ -6,6 +6,7 @@
  * Call order (see README "Wiring"):
  *   ensureNetwork(net)              before the first instance of that network starts here
  *   attachInstance(inst)            → { netns } for the driver's Task.netns, before driver.start
+ *   attachTap(inst)                 the same for a VM → { tap } for the driver's Task.tap
  *   setIngress / setPublished / setServices   whenever security groups, ports or backends change
  *   detachInstance(id)              after driver.destroy
  *   removeNetwork(vni)              when no instance of the network is left here
@@ -15,8 +16,9 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { hostRunner, type Runner } from './exec.js';
 import { IpTool, type AddrInfo } from './links.js';
+import { attachLinks, detachCommands } from './instance-links.js';
 import { Naming, bridgeMac } from './names.js';
-import type { AttachedInstance, InstanceConfig, NetworkConfig, DataplaneOptions, Owned, ServiceConfig } from './types.js';
+import type { AttachedInstance, AttachedTap, InstanceConfig, NetworkConfig, DataplaneOptions, Owned, ServiceConfig, TapInstanceConfig } from './types.js';
 import { parseCidrOrThrow } from '../../model/cidr.js';
 import { render, removalScript, serviceCounter, type FirewallModel, type PublishedPort, type RenderedRules } from './firewall.js';
 import { readCounters, type TrafficReading } from './traffic.js';
@@ -25,7 +27,7 @@ import type { IngressPolicy } from './policy.js';
 import { DEFAULT_POOL } from '../../model/kinds/network.js';
 import { timed, timedRunner } from './timing.js';
 
-export type { AttachedInstance, InstanceConfig, LbAlgorithm, NetworkConfig, NetworkPeer, DataplaneOptions, Owned, ServiceConfig } from './types.js';
+export type { AttachedInstance, AttachedTap, InstanceConfig, TapInstanceConfig, LbAlgorithm, NetworkConfig, NetworkPeer, DataplaneOptions, Owned, ServiceConfig } from './types.js';
 
 export class Dataplane {
   readonly names: Naming;
@@ -79,6 +81,16 @@ export class Dataplane {
    * both are done.
    */
   attachInstance(inst: InstanceConfig): Promise<AttachedInstance> {
+    if (inst.tap) return Promise.reject(new Error(`instance ${inst.id} has a tap: attach it with attachTap`));
+    return this.attachAny(inst) as Promise<AttachedInstance>;
+  }
+
+  /** The same for a VM: a tap on the bridge (owned by `inst.tap`'s uid and gid) instead of a namespace and veth. */
+  attachTap(inst: TapInstanceConfig): Promise<AttachedTap> {
+    return this.attachAny(inst) as Promise<AttachedTap>;
+  }
+
+  private attachAny(inst: InstanceConfig): Promise<AttachedInstance | AttachedTap> {
     return this.serial(async () => {
       const net = this.networks.get(inst.vni);
       if (!net) throw new Error(`network with VNI ${inst.vni} is not set up on this node; call ensureNetwork first`);
@@ -176,7 +188,7 @@ export class Dataplane {
 
   /** What of ours exists on this node now (for tests and `describe node`). */
   async owned(): Promise<Owned> {
-    const links = (await this.ipt.links()).map((l) => l.ifname).filter((n) => this.names.isVeth(n) || this.names.vniOf(n, 'b') !== undefined || this.names.vniOf(n, 'x') !== undefined);
+    const links = (await this.ipt.links()).map((l) => l.ifname).filter((n) => this.names.isVeth(n) || this.names.isTap(n) || this.names.vniOf(n, 'b') !== undefined || this.names.vniOf(n, 'x') !== undefined);
     const netns = (await this.ipt.netnsList()).filter((n) => this.names.isNetns(n));
     const out = await this.runner.run(['nft', 'list', 'tables'], { allowFailure: true });
     const tables = out.stdout.split('\n').map((l) => l.trim()).filter((l) => l.endsWith(` ${this.names.table}`));
@@ -201,10 +213,10 @@ export class Dataplane {
   private async cleanup(): Promise<Owned> {
     const removed: Owned = { netns: [], links: [], tables: [] };
     const knownNs = new Set([...this.instances.keys()].map((id) => this.names.netns(id)));
-    const knownVeth = new Set([...this.instances.keys()].map((id) => this.names.veth(id)));
+    const known = new Set([...this.instances.values()].map((i) => (i.tap ? this.names.tap(i.id) : this.names.veth(i.id))));
     for (const l of await this.ipt.links()) {
       const vni = this.names.vniOf(l.ifname, 'b') ?? this.names.vniOf(l.ifname, 'x');
-      const stale = this.names.isVeth(l.ifname) ? !knownVeth.has(l.ifname) : vni !== undefined && !this.networks.has(vni);
+      const stale = this.names.isVeth(l.ifname) || this.names.isTap(l.ifname) ? !known.has(l.ifname) : vni !== undefined && !this.networks.has(vni);
       if (stale) removed.links.push(l.ifname);
     }
     removed.netns = (await this.ipt.netnsList()).filter((ns) => this.names.isNetns(ns) && !knownNs.has(ns));
@@ -270,59 +282,13 @@ export class Dataplane {
     return cmds;
   }
 
-  /**
-   * The instance's links. A new one (no namespace yet: the usual case) takes two `ip` processes:
-   * one batch on the node (namespace, veth pair, bridge port) and one in the namespace (address,
-   * route). A repair (agent restart, interrupted attempt) looks first and changes only what is wrong.
-   */
-  private async attach(inst: InstanceConfig, net: NetworkConfig): Promise<AttachedInstance> {
-    const ns = this.names.netns(inst.id);
-    const veth = this.names.veth(inst.id);
-    const prefixlen = parseCidrOrThrow(net.cidr).prefix;
-    const port = [
-      ['link', 'set', 'dev', veth, 'master', this.names.bridge(net.vni)],
-      // an instance reaching itself through a service address comes back out of the port it went in
-      ['link', 'set', 'dev', veth, 'type', 'bridge_slave', 'hairpin', 'on'],
-      ['link', 'set', 'dev', veth, 'alias', `stratus:${inst.project}/${inst.name}`],
-      ['link', 'set', 'dev', veth, 'up'],
-    ];
-    const create = [['netns', 'add', ns], ['link', 'add', 'name', veth, 'mtu', String(this.mtu), 'type', 'veth', 'peer', 'name', 'eth0', 'mtu', String(this.mtu), 'netns', ns], ...port];
-    const clean = () => this.ipt.batch([['link', 'del', 'dev', veth], ['netns', 'del', ns]], { force: true });
-    let fresh = !(await this.ipt.netnsList()).includes(ns);
-    if (fresh) {
-      // a veth left by an interrupted attempt makes this fail: clean up and make it again
-      await this.ipt.batch(create).catch(async () => {
-        await clean();
-        await this.ipt.batch(create);
-      });
-    } else if (!(await this.ipt.link(veth))) {
-      // start clean: a half-made pair or namespace from an interrupted attempt
-      await clean();
-      await this.ipt.batch(create);
-      fresh = true;
-    } else {
-      await this.ipt.batch(port);
-    }
-    // a repair (agent restart) must not disturb a running instance: touch the address only when it is wrong
-    const want = `${inst.ip}/${prefixlen}`;
-    const have = fresh ? [] : (await this.ipt.addresses('eth0', ns)).map((a) => `${a.local}/${a.prefixlen}`);
-    const readdress = have.length !== 1 || have[0] !== want;
-    const dns = { nameserver: net.gateway, search: net.search ?? [] };
-    await Promise.all([
-      this.ipt.batch([
-        ['link', 'set', 'dev', 'lo', 'up'],
-        ...(readdress ? [...(have.length ? [['addr', 'flush', 'dev', 'eth0']] : []), ['addr', 'add', want, 'dev', 'eth0']] : []),
-        ['link', 'set', 'dev', 'eth0', 'up'],
-        ['route', 'replace', 'default', 'via', net.gateway, 'dev', 'eth0'],
-      ], { netns: ns }),
-      this.writeResolvConf(ns, dns),
-    ]);
-    return { id: inst.id, netns: this.netnsPath(inst.id), netnsName: ns, ip: inst.ip, prefixlen, gateway: net.gateway, mtu: this.mtu, hostLink: veth, dns };
+  /** The instance's links (instance-links.ts: a namespace and veth, or a VM's tap). */
+  private attach(inst: InstanceConfig, net: NetworkConfig): Promise<AttachedInstance | AttachedTap> {
+    return attachLinks({ ipt: this.ipt, names: this.names, mtu: this.mtu, netnsPath: (id) => this.netnsPath(id), writeResolvConf: (ns, dns) => this.writeResolvConf(ns, dns) }, inst, net);
   }
 
   private async detach(id: string): Promise<void> {
-    // the veth first and explicitly: a namespace's own links go with it only asynchronously
-    await this.ipt.batch([['link', 'del', 'dev', this.names.veth(id)], ['netns', 'del', this.names.netns(id)]], { force: true });
+    await this.ipt.batch(detachCommands(this.names, id), { force: true });
     await this.removeResolvConf(this.names.netns(id));
     this.instances.delete(id);
   }
@@ -352,8 +318,8 @@ export class Dataplane {
         gateway: n.gateway,
         trusted: [n.nodeAddress, ...(n.peers ?? []).map((p) => p.address)],
       })),
-      instanceLinks: `${this.names.link}v*`,
-      instances: [...this.instances.values()].map((i) => ({ id: i.id, ip: i.ip, link: this.names.veth(i.id), ...(i.ingress ? { ingress: i.ingress } : {}) })),
+      instanceLinks: this.names.instanceLinks(),
+      instances: [...this.instances.values()].map((i) => ({ id: i.id, ip: i.ip, link: i.tap ? this.names.tap(i.id) : this.names.veth(i.id), ...(i.ingress ? { ingress: i.ingress } : {}) })),
       published: this.published,
       // least-connections is a TCP proxy; a UDP port of such a service is still balanced by DNAT
       services: this.services.flatMap((s) => {

@@ -13,7 +13,7 @@ const open = (port: number) => ({ groups: ['g'], rules: [{ protocol: 'tcp' as co
 
 const model = (instances: FwInstance[], services: FwService[]): FirewallModel => ({
   table: 'stratus',
-  instanceLinks: 'stv*',
+  instanceLinks: ['stv*'],
   cluster: ['10.240.0.0/12'],
   networks: [{ vni: 0x101, bridge: 'stb101', vxlan: 'stx101', cidr: '10.240.10.0/24', gateway: '10.240.10.1', trusted: ['10.240.10.250'] }],
   instances,

@@ -5,7 +5,7 @@ import { PolicyResolver } from './policy.js';
 
 const model = (over: Partial<FirewallModel> = {}): FirewallModel => ({
   table: 'stratus',
-  instanceLinks: 'stv*',
+  instanceLinks: ['stv*'],
   cluster: ['10.240.0.0/12'],
   networks: [
     { vni: 0x101, bridge: 'stb101', vxlan: 'stx101', cidr: '10.240.10.0/24', gateway: '10.240.10.1', trusted: ['10.240.10.250', '10.240.10.251'] },

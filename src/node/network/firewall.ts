@@ -63,8 +63,8 @@ export interface FwService {
 
 export interface FirewallModel {
   table: string;
-  /** Wildcard matching every instance veth of ours (e.g. "stv*"): frames from unknown ones are dropped. */
-  instanceLinks: string;
+  /** Wildcards matching every instance link of ours (veths and VMs' taps, e.g. "stv*", "stt*"): frames from unknown ones are dropped. */
+  instanceLinks: string[];
   /** Every range instances may have, cluster-wide: traffic from a local network to a range not on this node is dropped, not leaked to the underlay. */
   cluster: string[];
   networks: FwNetwork[];
@@ -294,7 +294,7 @@ function input(m: FirewallModel): string[] {
  */
 function renderBridgeTable(m: FirewallModel, t: Tables): string {
   const vxlans = m.networks.flatMap((n) => (n.vxlan ? [n.vxlan] : []));
-  const ports = `iifname "${m.instanceLinks}"`;
+  const ports = `iifname ${quoted(m.instanceLinks)}`;
   const lines = [
     `table bridge ${m.table} {`,
     ...t.set('bridge', 'sources', 'ifname . ipv4_addr', m.instances.map((i) => `"${i.link}" . ${i.ip}`)),

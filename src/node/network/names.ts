@@ -5,6 +5,7 @@
  *   <link>b<vni hex>     bridge of a network              e.g. stb1a2b3c   (Linux allows 15 characters)
  *   <link>x<vni hex>     VXLAN device of a network        e.g. stx1a2b3c
  *   <link>v<12 hex>      host end of an instance's veth   e.g. stv3f09a1c2b4d5
+ *   <link>t<12 hex>      a VM's tap device                e.g. stt3f09a1c2b4d5
  *   <netns><12 hex>      an instance's network namespace  e.g. stratus-3f09a1c2b4d5 (/run/netns/...)
  *   table ip <table>, table bridge <table>                the nftables rules (default "stratus")
  *
@@ -48,6 +49,11 @@ export class Naming {
     return `${this.link}v${shortHash(instanceId)}`;
   }
 
+  /** A VM's tap device (its NIC's host end, a port of the bridge like a veth). */
+  tap(instanceId: string): string {
+    return `${this.link}t${shortHash(instanceId)}`;
+  }
+
   netns(instanceId: string): string {
     return `${this.netnsPrefix}${shortHash(instanceId)}`;
   }
@@ -60,6 +66,15 @@ export class Naming {
 
   isVeth(link: string): boolean {
     return new RegExp(`^${this.link}v[0-9a-f]{12}$`).test(link);
+  }
+
+  isTap(link: string): boolean {
+    return new RegExp(`^${this.link}t[0-9a-f]{12}$`).test(link);
+  }
+
+  /** Wildcards matching every instance link of ours (veths and taps), for the firewall. */
+  instanceLinks(): string[] {
+    return [`${this.link}v*`, `${this.link}t*`];
   }
 
   isNetns(name: string): boolean {
@@ -79,6 +94,16 @@ export function shortHash(s: string): string {
  */
 export function bridgeMac(node: string, vni: number): string {
   const h = createHash('sha256').update(`${node}/${vni}`).digest();
+  const bytes = [0x02, h[0]!, h[1]!, h[2]!, h[3]!, h[4]!];
+  return bytes.map((b) => b.toString(16).padStart(2, '0')).join(':');
+}
+
+/**
+ * The MAC address of a VM's NIC: stable for the instance (the same after an agent restart or a
+ * stop and start), locally administered and unicast, 40 bits of a hash of its id.
+ */
+export function guestMac(instanceId: string): string {
+  const h = createHash('sha256').update(`guest/${instanceId}`).digest();
   const bytes = [0x02, h[0]!, h[1]!, h[2]!, h[3]!, h[4]!];
   return bytes.map((b) => b.toString(16).padStart(2, '0')).join(':');
 }

@@ -4,7 +4,7 @@
  * backends, and the userspace balancers of least-connections services. The agent feeds it
  * desired state; it never reads the store. See README "Wiring" for the calls and their order.
  */
-import { Dataplane, type AttachedInstance, type InstanceConfig, type LbAlgorithm, type NetworkConfig, type DataplaneOptions, type Owned, type ServiceConfig } from './dataplane.js';
+import { Dataplane, type AttachedInstance, type AttachedTap, type TapInstanceConfig, type InstanceConfig, type LbAlgorithm, type NetworkConfig, type DataplaneOptions, type Owned, type ServiceConfig } from './dataplane.js';
 import { DnsServer, type DnsOptions, type Records } from './dns.js';
 import { HealthChecker, type Probe } from './health.js';
 import { TcpBalancer } from './balancer.js';
@@ -82,6 +82,11 @@ export class NodeNetworking {
 
   attachInstance(inst: InstanceConfig): Promise<AttachedInstance> {
     return this.dataplane.attachInstance(inst);
+  }
+
+  /** A VM: a tap on the bridge instead of a namespace and veth (Dataplane.attachTap). */
+  attachTap(inst: TapInstanceConfig): Promise<AttachedTap> {
+    return this.dataplane.attachTap(inst);
   }
 
   detachInstance(id: string): Promise<void> {

@@ -16,6 +16,7 @@ const methods: Record<string, (...args: never[]) => unknown> = {
   ensureNetwork: (n: Parameters<NodeNetworking['ensureNetwork']>[0]) => net.ensureNetwork(n),
   removeNetwork: (vni: number) => net.removeNetwork(vni),
   attachInstance: (i: Parameters<NodeNetworking['attachInstance']>[0]) => net.attachInstance(i),
+  attachTap: (i: Parameters<NodeNetworking['attachTap']>[0]) => net.attachTap(i),
   detachInstance: (id: string) => net.detachInstance(id),
   setIngress: (entries: [string, IngressPolicy | null][]) => net.setIngress(new Map(entries.map(([k, v]) => [k, v ?? undefined]))),
   setPublished: (ports: Parameters<NodeNetworking['setPublished']>[0]) => net.setPublished(ports),

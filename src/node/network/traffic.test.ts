@@ -41,7 +41,7 @@ describe('readCounters', () => {
   it.skipIf(!nft)('reads what nft lists for a rendered ruleset (a throwaway namespace)', () => {
     const vip = '10.240.10.100';
     const m: FirewallModel = {
-      table: 'stratus', instanceLinks: 'stv*', cluster: ['10.240.0.0/12'], instances: [], published: [],
+      table: 'stratus', instanceLinks: ['stv*'], cluster: ['10.240.0.0/12'], instances: [], published: [],
       networks: [{ vni: 0x101, bridge: 'stb101', cidr: '10.240.10.0/24', gateway: '10.240.10.1', trusted: [] }],
       services: [{ key: 'p/web', vip, ports: [{ port: 80, targetPort: 8000, protocol: 'tcp' }], backends: ['10.240.10.10'], userspace: false }],
     };

@@ -53,6 +53,11 @@ export interface InstanceConfig {
   vni: number;
   ip: string;
   ingress?: IngressPolicy;
+  /**
+   * A VM: its NIC is a tap device on the bridge (owned by the uid and gid QEMU runs as, so that an
+   * unprivileged QEMU can open it) instead of a namespace and veth. The guest sets its own address.
+   */
+  tap?: { uid: number; gid: number };
 }
 
 export interface AttachedInstance {
@@ -64,9 +69,19 @@ export interface AttachedInstance {
   prefixlen: number;
   gateway: string;
   mtu: number;
+  /** The bridge port: the veth's host end or the tap. */
   hostLink: string;
   dns: { nameserver: string; search: string[] };
 }
+
+/** A VM attached through a tap: no namespace; the guest configures the address, gateway, MTU and DNS given here. */
+export interface AttachedTap extends Omit<AttachedInstance, 'netns' | 'netnsName'> {
+  /** For `Task.tap`: the tap device and the MAC its NIC must have. */
+  tap: { name: string; mac: string };
+}
+
+/** An instance attached through a tap (a VM). */
+export type TapInstanceConfig = InstanceConfig & { tap: NonNullable<InstanceConfig['tap']> };
 
 export type LbAlgorithm = 'round-robin' | 'least-connections';
 
