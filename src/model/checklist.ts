@@ -101,6 +101,7 @@ export interface Lifecycle {
  *                       a stack applies what they name in an earlier wave)
  *   not-in-use          refused to delete while objects of other kinds refer to it (their `references`)
  *   network-not-in-use, image-not-in-use, secret-not-in-use   the same, with each kind's own rules
+ *   image-fits          the images its workloads run are of the type their driver needs, and fit a vm's disk
  *   drain-before-delete a node with instances is deleted only drained or forced
  *   last-cluster-admin  the last enabled cluster-admin user stays
  *   price-list-dates    price lists start at distinct hours and share one currency
@@ -109,7 +110,7 @@ export interface Lifecycle {
 export type AdmissionCheck =
   | 'quota' | 'reserved-env' | 'published-ports' | 'unisolated' | 'secret-refs' | 'refs-exist' | 'not-in-use'
   | 'network-not-in-use' | 'image-not-in-use' | 'secret-not-in-use' | 'drain-before-delete' | 'last-cluster-admin'
-  | 'price-list-dates' | 'budget';
+  | 'price-list-dates' | 'budget' | 'image-fits';
 
 /** A line of `stratus describe` (cli/describe.ts renders them). */
 export type DescribeLine =

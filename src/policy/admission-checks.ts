@@ -12,7 +12,7 @@ import type { AdmissionCheck } from '../model/kind.js';
 import type { AdmissionPlugin } from './admission.js';
 import type { PortRange } from '../model/kinds/project.js';
 import { networkNotInUse } from './network-admission.js';
-import { imageNotInUse } from './image-admission.js';
+import { imageFits, imageNotInUse } from './image-admission.js';
 import { secretNotInUse, secretRefsExist } from './secret-admission.js';
 import { nodeDeleteNeedsDrain } from './nodes.js';
 import { lastClusterAdmin, publishedPorts, reservedEnv, unisolated } from './platform-admission.js';
@@ -33,6 +33,7 @@ export function admissionChecks(deps: { quota?: AdmissionPlugin; nodePortRange?:
     'not-in-use': notInUse,
     'network-not-in-use': networkNotInUse,
     'image-not-in-use': imageNotInUse,
+    'image-fits': imageFits,
     'secret-not-in-use': secretNotInUse,
     'drain-before-delete': nodeDeleteNeedsDrain,
     'last-cluster-admin': lastClusterAdmin,

@@ -41,6 +41,15 @@ export const ImageStatusSchema = Type.Object(
 export type ImageSpec = Static<typeof ImageSpecSchema>;
 export type Image = StoredObject<ImageSpec, Static<typeof ImageStatusSchema>>;
 
+/** The project whose images every project may use ("system/busybox"). */
+export const SHARED_IMAGE_PROJECT = 'system';
+
+/** What an instance's `spec.image` names, in `project`: "web" → the project's own, "system/busybox" → that project's. */
+export function imageRefOf(ref: string, project: string): { project: string; name: string } {
+  const slash = ref.indexOf('/');
+  return slash < 0 ? { project, name: ref } : { project: ref.slice(0, slash), name: ref.slice(slash + 1) };
+}
+
 /** An image's type; images written before types existed are root filesystems. */
 export function imageType(image: Pick<Image, 'spec'>): ImageType {
   return image.spec.type ?? 'rootfs';

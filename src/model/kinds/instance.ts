@@ -15,6 +15,7 @@ import { HealthCheckSchema, healthProblems } from '../health.js';
 import { EnvValueSchema, SecretMountsSchema, secretRefsOf, secretUseProblems } from '../secret-refs.js';
 import { FINISHED } from '../lifecycle.js';
 import { instanceNetwork } from './network.js';
+import { imageRefOf } from './image.js';
 import { redactInstance } from '../redact.js';
 
 export const DRIVERS = ['process', 'container', 'vm'] as const;
@@ -250,10 +251,7 @@ function checkVmFields(spec: InstanceSpecInput, problems: FieldProblem[], at: st
  */
 export function instanceRefs(spec: InstanceSpec, project: string, at = 'spec'): ObjectRef[] {
   const out: ObjectRef[] = [];
-  if (spec.driver !== 'process' && spec.image) {
-    const [p, n] = spec.image.includes('/') ? spec.image.split('/', 2) : [project, spec.image];
-    out.push({ kind: 'image', project: p!, name: n!, field: `${at}.image` });
-  }
+  if (spec.driver !== 'process' && spec.image) out.push({ kind: 'image', ...imageRefOf(spec.image, project), field: `${at}.image` });
   out.push({ kind: 'network', project, name: instanceNetwork(spec), field: `${at}.network` });
   for (const r of secretRefsOf(spec, at)) out.push({ kind: 'secret', project, name: r.secret, field: r.field });
   spec.volumes?.forEach((v, i) => out.push({ kind: 'volume', project, name: v.volume, field: `${at}.volumes[${i}].volume`, mustExist: true }));
@@ -311,7 +309,7 @@ export const instanceKind = defineKind({
   },
   references: (o) => instanceRefs(o.spec as InstanceSpec, o.metadata.project!),
   workloads: (spec) => [{ at: 'spec', spec }],
-  admission: ['quota', 'reserved-env', 'published-ports', 'unisolated', 'secret-refs', 'refs-exist', 'budget'],
+  admission: ['quota', 'reserved-env', 'published-ports', 'unisolated', 'secret-refs', 'refs-exist', 'image-fits', 'budget'],
   quota: {
     usage: (o) => {
       const r = (o as Instance).spec.resources;

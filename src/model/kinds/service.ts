@@ -168,7 +168,7 @@ export const serviceKind = defineKind({
   references: (o) => instanceRefs((o.spec as ServiceSpec).template.spec, o.metadata.project!, 'spec.template.spec'),
   workloads: (spec) => [{ at: 'spec.template.spec', spec: (spec as ServiceSpec).template.spec }],
   lifecycle: { owns: ['instance'] },
-  admission: ['reserved-env', 'published-ports', 'unisolated', 'secret-refs', 'refs-exist'],
+  admission: ['reserved-env', 'published-ports', 'unisolated', 'secret-refs', 'refs-exist', 'image-fits'],
   stack: { section: 'services', template: true },
   describe: (o) => describeService(o as Service),
   columns: [
