@@ -5,8 +5,9 @@
  *
  *   nodes informer ─────┐
  *   instances informer ─┼─▶ snapshot + pending queue ─▶ engine.schedule ─▶ applier (CAS) ─▶ store
- *   ledger informer ────┘                                    │
- *                                                            └─▶ explanations, events
+ *   ledger informer ────┤                                    │
+ *   volumes informer ───┘                                    └─▶ explanations, events
+ *   (volume-locator.ts: where instances' volumes let them run)
  *
  * New pending instances are scheduled at once. Instances that fit nowhere are retried when
  * capacity changes (a node joins or changes, an instance frees its node) or every `retryMs`.
@@ -27,6 +28,7 @@ import { ClusterSnapshot, occupiesNode } from './engine/snapshot.js';
 import { instanceKey } from './engine/request.js';
 import type { Placement, Plan, PolicyChoice } from './engine/types.js';
 import { PlanApplier } from './applier.js';
+import { VolumeLocator } from './volume-locator.js';
 import { ledgerKeys } from '../model/keyspace.js';
 import type { SchedulerObserver } from '../runtime/observers.js';
 
@@ -65,6 +67,8 @@ export class Scheduler implements Component {
   private readonly fresh = new Set<string>();
   private subs: Subscription[] = [];
   private readonly informers: Informers;
+  /** Where instances' volumes let them run. */
+  private readonly volumes: VolumeLocator;
   private running = false;
   private capacityChanged = true;
   private lastRetry = 0;
@@ -76,9 +80,10 @@ export class Scheduler implements Component {
   private readonly explaining = new BestEffort(8, 10_000);
 
   constructor(private readonly repo: Repository, private readonly events: EventRecorder, private readonly opts: SchedulerOptions = {}) {
-    this.engine = new Engine({ policy: opts.policy ?? 'auto' });
-    this.applier = new PlanApplier(repo, opts.name ?? 'scheduler');
     this.informers = opts.informers ?? new Informers(repo);
+    this.volumes = new VolumeLocator(this.informers);
+    this.engine = new Engine({ policy: opts.policy ?? 'auto', volumes: this.volumes.locate });
+    this.applier = new PlanApplier(repo, opts.name ?? 'scheduler');
   }
 
   async start(): Promise<void> {
@@ -112,6 +117,11 @@ export class Scheduler implements Component {
       await nodes.use({ add: (n) => this.onNode(n, false), update: (_o, n) => this.onNode(n, false), delete: (n) => this.onNode(n, true) }, { replay: false }),
       await instances.use({ add: (i) => this.onInstance(i, false), update: (_o, i) => this.onInstance(i, false), delete: (i) => this.onInstance(i, true) }, { replay: false }),
       await ledger.use({ add: (kv) => this.onLedger(kv, false), update: (_o, kv) => this.onLedger(kv, false), delete: (kv) => this.onLedger(kv, true) }, { replay: false }),
+      // a volume that gets a node (or is freed) may let waiting instances in
+      ...(await this.volumes.start(() => {
+        this.capacityChanged = true;
+        this.wake();
+      })),
     ];
     const all = [...instances.items.values()];
     this.snap = ClusterSnapshot.from([...nodes.items.values()], all);

@@ -21,6 +21,7 @@ import { CONTROLLERS_ELECTION } from '../model/cluster.js';
 import { ClusterAutoscaler } from '../scheduler/pools/autoscaler.js';
 import { BudgetController } from '../controllers/budgets.js';
 import { MeteringController } from '../controllers/metering.js';
+import { VolumeController } from '../controllers/volumes.js';
 import { join, resolve } from 'node:path';
 
 export interface ComponentOptions {
@@ -73,6 +74,8 @@ function leaderComponents(ctx: ServerContext, options: ComponentOptions, informe
   // services with spec.autoscale: status.autoscale.desiredReplicas from the nodes' usage reports
   out.push(new Autoscaler(ctx.repo, new EventRecorder(ctx.repo, 'autoscaler'), ctx.usage, { informers, quota: ctx.quota }));
   out.push(new StackController(ctx.repo, new EventRecorder(ctx.repo, 'stack-controller'), undefined, informers));
+  // volumes: their node (the first instance's that used one) and who uses them now
+  out.push(new VolumeController(ctx.repo, informers));
   out.push(new ProjectUsageController(ctx.repo, { informers }));
   out.push(new StackStatusController(ctx.repo, { informers }));
   out.push(new ProjectDeleteController(ctx.repo, { audit: ctx.audit, secrets: ctx.secrets, admission: ctx.admission }, { informers, queueObserver: ctx.metrics.queueObserver }));

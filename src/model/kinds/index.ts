@@ -18,6 +18,7 @@ import { serviceKind as service, type Service } from './service.js';
 import { stackKind as stack, type Stack } from './stack.js';
 import { secretKind as secret, type Secret } from './secret.js';
 import { volumeKind as volume, type Volume } from './volume.js';
+import { snapshotKind as snapshot, type Snapshot } from './snapshot.js';
 import { nodePoolKind as nodePool, type NodePool } from './node-pool.js';
 import { priceListKind as priceList, type PriceList } from './price-list.js';
 import { budgetKind as budget, type Budget } from './budget.js';
@@ -37,11 +38,12 @@ export const serviceKind = erase<Service>(service);
 export const stackKind = erase<Stack>(stack);
 export const secretKind = erase<Secret>(secret);
 export const volumeKind = erase<Volume>(volume);
+export const snapshotKind = erase<Snapshot>(snapshot);
 export const nodePoolKind = erase<NodePool>(nodePool);
 export const priceListKind = erase<PriceList>(priceList);
 export const budgetKind = erase<Budget>(budget);
 
-export const ALL_KINDS: readonly Kind[] = [projectKind, userKind, tokenKind, nodeKind, instanceKind, eventKind, imageKind, networkKind, securityGroupKind, serviceKind, stackKind, secretKind, volumeKind, nodePoolKind, priceListKind, budgetKind];
+export const ALL_KINDS: readonly Kind[] = [projectKind, userKind, tokenKind, nodeKind, instanceKind, eventKind, imageKind, networkKind, securityGroupKind, serviceKind, stackKind, secretKind, snapshotKind, volumeKind, nodePoolKind, priceListKind, budgetKind];
 
 const byName = new Map<string, Kind>();
 for (const k of ALL_KINDS) {

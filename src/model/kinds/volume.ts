@@ -1,7 +1,9 @@
 /**
  * volume: persistent storage of a project, of a size, as a block device or a filesystem,
- * optionally on a given node (local storage). Instances name the volumes they use
- * (`spec.volumes`). No controller provisions volumes yet: a new volume stays Pending.
+ * on one node (local storage): `spec.node`, or the node of the first instance that uses it
+ * (`status.node`, set by controllers/volumes.ts). Instances name the volumes they use
+ * (`spec.volumes`); the scheduler places them on the volume's node; the agent there provisions
+ * the volume on first use and attaches it (node/agent/volumes.ts). Snapshots: kinds/snapshot.ts.
  *
  * Everything else about a volume comes from this description: its routes and OpenAPI schema,
  * `stratus get/describe volumes`, the `volumes:` section of stack files, who may read it (members
@@ -30,9 +32,10 @@ export const VolumeSpecSchema = Type.Object(
 
 export const VolumeStatusSchema = Type.Object(
   {
-    phase: StringEnum(VOLUME_PHASES, { description: 'Pending: not provisioned yet; Available; Attached to an instance; Failed.' }),
+    phase: StringEnum(VOLUME_PHASES, { description: 'Pending: on no node yet; Available: on its node, free; Attached to an instance; Failed.' }),
     message: Type.Optional(Type.String({ maxLength: 4096 })),
-    node: Type.Optional(DnsLabel({ description: 'Where it was provisioned.' })),
+    node: Type.Optional(DnsLabel({ description: 'The node it lives on: spec.node, or the node of the first instance that used it.' })),
+    attachedTo: Type.Optional(DnsLabel({ description: 'The instance that uses it now.' })),
   },
   Strict,
 );
@@ -68,7 +71,7 @@ export const volumeKind = defineKind({
   status: VolumeStatusSchema,
   normalize: (spec, problems) => normalizeVolume(spec, problems) as unknown as Static<typeof VolumeSpecSchema>,
   checkUpdate: (prev, next) => volumeUpdateProblems(prev as unknown as VolumeSpec, next as unknown as VolumeSpec),
-  initialStatus: () => ({ phase: 'Pending' as const, message: 'no volume controller provisions volumes yet' }),
+  initialStatus: () => ({ phase: 'Pending' as const, message: 'provisioned on the node of the first instance that uses it' }),
   access: { node: { referenced: true } },
   admission: ['quota', 'not-in-use'],
   quota: { usage: (o) => ({ volumes: 1, storage: (o.spec as VolumeSpec).size }) },

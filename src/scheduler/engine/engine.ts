@@ -18,6 +18,7 @@ import { slicesOf } from './gpu.js';
 import type { NodeState } from './node-state.js';
 import { interInstanceAffinity } from './plugins/affinity.js';
 import { driverFilter, nodeHealth, nodeName, nodeSelector, zones } from './plugins/node-filters.js';
+import { volumeFilter } from './plugins/volumes.js';
 import { defaultPreemption } from './plugins/preemption.js';
 import { nodeCapacity, nodeResources } from './plugins/resources.js';
 import { spreadConstraints } from './plugins/spread.js';
@@ -29,7 +30,7 @@ import { compileRequest, shapeOf, wantsGpu } from './request.js';
 import { createRng } from './rng.js';
 import { clusterVerdict, pickNode, type WeightedCheck } from './select.js';
 import type { ClusterSnapshot } from './snapshot.js';
-import type { Allocation, ClusterPlugin, CompiledRequest, Demand, Explanation, FilterPlugin, FilterResult, Placement, PlacedInstance, Plan, PolicyChoice, PostFilterPlugin, Preemption, Rng, Unplaced } from './types.js';
+import type { Allocation, ClusterPlugin, CompiledRequest, Demand, Explanation, FilterPlugin, FilterResult, Placement, PlacedInstance, Plan, PolicyChoice, PostFilterPlugin, Preemption, Rng, Unplaced, VolumeConstraint, VolumeLocator } from './types.js';
 
 export interface EngineOptions {
   /** Cluster default policy. 'auto' (default): fgd when the request or the cluster has GPUs, else binpack. */
@@ -52,6 +53,8 @@ export interface EngineOptions {
   tieOrder?: readonly string[];
   /** Weight of preferred (anti-)affinity bonuses against the policy's scores. Default 2. */
   affinityWeight?: number;
+  /** Where instances' volumes let them run (plugins/volumes.ts); without it volumes constrain nothing. */
+  volumes?: VolumeLocator;
 }
 
 export interface ScheduleOptions {
@@ -60,7 +63,7 @@ export interface ScheduleOptions {
 }
 
 /** Node-local filters, cheap and static first. */
-export const DEFAULT_FILTERS: readonly FilterPlugin[] = [nodeHealth, nodeName, zones, nodeSelector, driverFilter, nodeCapacity, nodeResources];
+export const DEFAULT_FILTERS: readonly FilterPlugin[] = [nodeHealth, nodeName, volumeFilter, zones, nodeSelector, driverFilter, nodeCapacity, nodeResources];
 const STATIC_FILTERS = DEFAULT_FILTERS.filter((f) => f.static);
 const SHAPE_FILTERS = DEFAULT_FILTERS.filter((f) => !f.static);
 /** Checks over other instances and per-request details, run at pick time (never cached). */
@@ -157,10 +160,18 @@ export class Engine {
 
   private compile(inst: Instance, snap: ClusterSnapshot): CompiledRequest {
     const p = this.opts.policy ?? 'auto';
-    if (p !== 'auto') return compileRequest(inst, () => p);
+    const volume = this.volumeOf(inst, snap);
+    if (p !== 'auto') return compileRequest(inst, () => p, volume);
     // auto: fgd when the cluster or the request has GPUs, binpack otherwise.
     const fallback: PolicyName = snap.maxNode().gpus > 0 ? 'fgd' : 'binpack';
-    return compileRequest(inst, (d) => (wantsGpu(d) ? 'fgd' : fallback));
+    return compileRequest(inst, (d) => (wantsGpu(d) ? 'fgd' : fallback), volume);
+  }
+
+  /** The locator's constraint, saying so when the volume's node has left the cluster. */
+  private volumeOf(inst: Instance, snap: ClusterSnapshot): VolumeConstraint | undefined {
+    const v = inst.spec.volumes?.length ? this.opts.volumes?.(inst) : undefined;
+    if (!v?.node || snap.node(v.node)) return v;
+    return { node: v.node, reason: `${v.reason}, which is not in the cluster` };
   }
 
   private scheduleOne(req: CompiledRequest, snap: ClusterSnapshot, batch: Batch): void {

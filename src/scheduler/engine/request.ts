@@ -5,7 +5,7 @@
 import type { Instance, PolicyName } from '../../model/kinds/instance.js';
 import { parseSelector, type Selector } from '../../model/labels.js';
 import { MILLI } from './node-state.js';
-import type { CompiledRequest, CompiledSpread, CompiledTerm, Demand, Topology } from './types.js';
+import type { CompiledRequest, CompiledSpread, CompiledTerm, Demand, Topology, VolumeConstraint } from './types.js';
 
 const selectorCache = new Map<string, Selector>();
 
@@ -82,14 +82,14 @@ function compileSpread(rules: readonly { selector: string; topology: Topology; m
  * Compiles `inst`. `policyFor` picks the policy when the instance names none
  * (the cluster default, which may depend on the demand).
  */
-export function compileRequest(inst: Instance, policyFor: (d: Demand) => PolicyName): CompiledRequest {
+export function compileRequest(inst: Instance, policyFor: (d: Demand) => PolicyName, volume?: VolumeConstraint): CompiledRequest {
   const demand = demandOf(inst);
   const p = inst.spec.placement;
   const policy = p?.policy ?? policyFor(demand);
   const zones = p?.zones && p.zones.length > 0 ? [...p.zones].sort() : undefined;
   const shapeKey = [demand.cpu, demand.memory, demand.disk, demand.gpuCount, demand.gpuMilli, demand.gpuModels?.join('|') ?? '', policy].join('\u0001');
   const driver = `${inst.spec.driver}${inst.spec.isolation === 'none' ? '/unisolated' : ''}`;
-  const staticKey = [p?.node ?? '', p?.nodeSelector ?? '', zones?.join(',') ?? '', driver].join('\u0001');
+  const staticKey = [p?.node ?? '', p?.nodeSelector ?? '', zones?.join(',') ?? '', driver, volume ? `${volume.node ?? ''}\u0003${volume.reason}` : ''].join('\u0001');
   const req: CompiledRequest = {
     key: instanceKey(inst),
     instance: inst,
@@ -107,6 +107,7 @@ export function compileRequest(inst: Instance, policyFor: (d: Demand) => PolicyN
     ...(p?.node !== undefined ? { pin: p.node } : {}),
     ...(p?.nodeSelector ? { nodeSelectorText: p.nodeSelector, nodeSelector: selectorOf(p.nodeSelector) } : {}),
     ...(zones ? { zones: new Set(zones) } : {}),
+    ...(volume ? { volume } : {}),
   };
   return req;
 }

@@ -75,6 +75,19 @@ export interface CompiledSpread {
   readonly maxSkew: number;
 }
 
+/**
+ * What an instance's volumes allow: only `node` (where they live), or no node at all (`node`
+ * absent: one is in use by another instance). `reason` is the rejection the other nodes get,
+ * e.g. `volume "data" is on node n2`.
+ */
+export interface VolumeConstraint {
+  readonly node?: string;
+  readonly reason: string;
+}
+
+/** The volume constraint of an instance, from what the caller knows of volumes (the live scheduler's informers). */
+export type VolumeLocator = (inst: Instance) => VolumeConstraint | undefined;
+
 /** An instance compiled for scheduling. Instances with equal `classKey` are interchangeable for node-local checks. */
 export interface CompiledRequest {
   /** "project/name". */
@@ -95,6 +108,8 @@ export interface CompiledRequest {
   readonly nodeSelectorText?: string;
   readonly nodeSelector?: Selector;
   readonly zones?: ReadonlySet<string>;
+  /** Where the instance's volumes let it run (plugins/volumes.ts); absent: it uses none that constrain it. */
+  readonly volume?: VolumeConstraint;
   readonly affinity: readonly CompiledTerm[];
   readonly antiAffinity: readonly CompiledTerm[];
   readonly spread: readonly CompiledSpread[];
