@@ -4,6 +4,7 @@ import { build } from 'esbuild';
 import { existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { buildWeb } from './build-web.mjs';
 
 function walk(dir, out = []) {
   for (const name of readdirSync(dir)) {
@@ -32,6 +33,9 @@ await vendorBundles(next);
 if (existsSync('dist')) renameSync('dist', old);
 renameSync(next, 'dist');
 rmSync(old, { recursive: true, force: true });
+
+// The dashboard (web/ → web/dist), served at /ui by src/server/ui.ts.
+await buildWeb();
 
 /**
  * @sinclair/typebox is some 270 ES modules: loading them took ~60 ms of every stratus command

@@ -5,9 +5,11 @@ import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import type WebSocket from 'ws';
 import type { KindOf, StoredObject } from '../model/kind.js';
 import { Resources, type ResourcesOptions } from './resources.js';
+import { readEvents } from './events.js';
 import { ANSWER_TIMEOUT, mayRetry, networkFailure, STORE_UNAVAILABLE, unreachedMessage, type Failure } from './failover.js';
 
 export { parseServers, STORE_UNAVAILABLE, type Failure } from './failover.js';
+export { readEvents } from './events.js';
 export { Resources, type ObjectBody, type ObjectWatchMessage, type DeleteOptions, type ListOptions, type WriteOptions, type ResourcesOptions } from './resources.js';
 
 /**
@@ -339,28 +341,4 @@ function toApiError(status: number, text: string): ApiError {
     // not JSON: fall through
   }
   return new ApiError(status, `HTTP_${status}`, `the server answered ${status}: ${text.slice(0, 200)}`);
-}
-
-/** Parses a text/event-stream body into messages. */
-export async function* readEvents(body: ReadableStream<Uint8Array>): AsyncGenerator<WatchMessage> {
-  const decoder = new TextDecoder();
-  let buffer = '';
-  for await (const chunk of body as unknown as AsyncIterable<Uint8Array>) {
-    buffer += decoder.decode(chunk, { stream: true });
-    let end: number;
-    while ((end = buffer.indexOf('\n\n')) >= 0) {
-      const block = buffer.slice(0, end);
-      buffer = buffer.slice(end + 2);
-      let id: number | undefined;
-      let data = '';
-      for (const line of block.split('\n')) {
-        if (line.startsWith('id: ')) id = Number(line.slice(4));
-        else if (line.startsWith('data: ')) data += line.slice(6);
-      }
-      if (!data) continue;
-      const msg = JSON.parse(data) as WatchMessage;
-      if (id !== undefined) msg.revision = id;
-      yield msg;
-    }
-  }
 }

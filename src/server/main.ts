@@ -35,6 +35,7 @@ import { UsageHistory } from '../runtime/usage.js';
 import { ServerMetrics } from './metrics.js';
 import { metricsRoute, readMetricsToken } from './metrics-route.js';
 import { compactRoute } from './compact-route.js';
+import { uiRoutes } from './ui.js';
 
 export interface ServerConfig {
   dataDir: string;
@@ -144,7 +145,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       ready: () => runner.readiness(),
       informers, usage,
       logger: { level: config.logLevel ?? 'warn' },
-      plugins: [...(config.plugins ?? []), metricsRoute(metrics, metricsToken), compactRoute],
+      plugins: [...(config.plugins ?? []), metricsRoute(metrics, metricsToken), compactRoute, uiRoutes],
       onResponse: metrics.onResponse,
       onAuthenticated: limits.onAuthenticated,
       ...(config.tlsCert && config.tlsKey ? { https: readTls(config.tlsCert, config.tlsKey) } : {}),

@@ -87,6 +87,7 @@ function printBanner(url: string, config: ServerConfig, adminToken: string | und
     `Stratus server is ready at ${url}`,
     `  data dir:  ${config.dataDir}`,
     `  store:     ${config.store ?? `sqlite (${config.dataDir}/stratus.db)`}`,
+    `  dashboard: ${url}/ui`,
     `  API docs:  ${url}/docs`,
   ];
   if (missing.length > 0) {
