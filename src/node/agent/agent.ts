@@ -29,6 +29,9 @@ import { AgentMetrics } from './metrics.js';
 import type { ServiceTraffic } from '../../model/usage.js';
 import { statusUsageSource, UsageReporter } from './usage.js';
 import { reportUsage } from '../../client/usage.js';
+import { NodeVolumes } from './volumes.js';
+import { VmDisks } from './disks.js';
+import { IdRanges } from '../drivers/identity.js';
 
 /**
  * Networking on a node, as the agent uses it. Without one, instances share the host's network.
@@ -40,10 +43,11 @@ export interface InstanceNetworking {
   /** For the node's status: how instances are networked here, and why. */
   status(): { mode: string; message: string; addresses?: { type: string; address: string }[] };
   /**
-   * Before a run starts: the namespace to join, the environment to add and the status fields the
-   * run sets (host networking: the node's address and the host ports), or why not yet.
+   * Before a run starts: the namespace to join (a VM: its tap and the guest's network, or
+   * user-mode networking with forwards), the environment to add and the status fields the run
+   * sets (host networking: the node's address and the host ports), or why not yet.
    */
-  prepare(inst: Instance): Promise<{ netns?: string; env?: Record<string, string>; wait?: string; status?: PreparedRun['status'] }>;
+  prepare(inst: Instance): Promise<Partial<Pick<PreparedRun, 'netns' | 'env' | 'wait' | 'status' | 'tap' | 'guestNetwork' | 'userNet'>>>;
   /** After everything of an instance on this node was destroyed. */
   released(record: LocalRecord): Promise<void>;
   /** After the first list of instances: everything this node should have is known (clean up the rest). */
@@ -116,6 +120,10 @@ export class Agent {
   private informer: Promise<void> | undefined;
   private network: InstanceNetworking | undefined;
   private gpu: GpuShares | undefined;
+  /** The node's volumes: provisioned, attached in prepare, released when a run stops for good. */
+  private volumes!: NodeVolumes;
+  /** The node's VM disks: the disk-image cache and each VM's root disk, removed when its instance leaves. */
+  private disks!: VmDisks;
   private usage: UsageReporter | undefined;
   private synced = false;
   private lastError = '';
@@ -157,6 +165,15 @@ export class Agent {
     await this.network?.start();
     this.gpu = new GpuShares({ dataDir: this.opts.dataDir, log: this.log });
     await this.gpu.start();
+    // the workload's user, as the drivers pick it (the process driver's id ranges, the machine's file by default)
+    const given = this.opts.driverOptions?.process?.idRanges;
+    const ids = given instanceof IdRanges ? given : new IdRanges(typeof given === 'string' ? given : undefined);
+    this.disks = new VmDisks(this.opts.dataDir);
+    this.volumes = new NodeVolumes({
+      dataDir: this.opts.dataDir,
+      ownerOf: (project) => ({ uid: ids.forProject(project).start, gid: ids.forProject(project).start }),
+      isRunning: (uid) => !!this.runners.get(uid)?.running || !!this.recovered.get(uid)?.handle,
+    });
     const metricsEndpoint = this.opts.metricsToken ? { token: this.opts.metricsToken, metrics: () => this.metrics.metrics(), contentType: this.metrics.contentType } : undefined;
     this.logs = new LogsServer(this.credential.token, { find: (p, n, uid) => this.findRun(p, n, uid), running: (p, n, uid) => this.findRunning(p, n, uid) }, () => this.clock.now(), metricsEndpoint);
     const l = this.opts.listen ?? { host: '127.0.0.1', port: 0 };
@@ -250,11 +267,16 @@ export class Agent {
       records: this.records,
       writeStatus: (i, change) => this.writeStatus(i, change),
       prepare: async (i) => {
-        const base = await prepareInstance(i, { api: this.api, images: this.images, node: this.node, dataDir: this.opts.dataDir, gpu: this.gpu });
+        const base = await prepareInstance(i, { api: this.api, images: this.images, node: this.node, dataDir: this.opts.dataDir, gpu: this.gpu, volumes: this.volumes, disks: this.disks });
         const net = await this.network?.prepare(i);
-        return { ...base, env: { ...base.env, ...net?.env }, ...(net?.netns ? { netns: net.netns } : {}), ...(net?.wait ? { wait: net.wait } : {}), ...(net?.status ? { status: net.status } : {}) } satisfies PreparedRun;
+        return { ...base, ...net, env: { ...base.env, ...net?.env } } satisfies PreparedRun;
       },
-      removed: async (rec) => this.network?.released(rec),
+      removed: async (rec) => {
+        await this.volumes.release(rec.uid);
+        await this.disks.release(rec.uid);
+        await this.network?.released(rec);
+      },
+      stopped: (rec) => this.volumes.release(rec.uid),
       clock: this.clock,
       backoff: this.opts.backoff ?? DEFAULT_BACKOFF,
       log: this.log,
@@ -272,6 +294,8 @@ export class Agent {
         if (!this.synced) {
           this.synced = true;
           await this.network?.synced(items.filter((i) => i.status?.node === this.node));
+          // VM disks of instances that left while the agent was down
+          await this.disks.sweep(new Set(items.filter((i) => i.status?.node === this.node).map((i) => i.metadata.uid))).catch((e: Error) => this.log(`vm disks: ${e.message}`));
         }
         for (const [uid, r] of this.runners) if (!seen.has(uid)) void this.drop(uid, r);
         await this.instances().watch(revision, (m) => this.onMessage(m), this.abort.signal);

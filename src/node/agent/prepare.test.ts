@@ -9,8 +9,8 @@ const inst = (s: InstanceSpec): Instance => ({ kind: 'instance', metadata: { nam
 const ctx: PrepareContext = { api: {} as ApiClient, images: {} as ImageStore, node: 'n1', dataDir: '/nonexistent' };
 
 describe('prepareInstance', () => {
-  it('refuses an instance that uses volumes, saying that this node cannot attach them, rather than running it without them', async () => {
-    await expect(prepareInstance(inst({ ...spec, volumes: [{ volume: 'data', path: '/data' }] }), ctx)).rejects.toThrow('spec.volumes: node n1 cannot attach volumes yet');
+  it('refuses an instance that uses volumes where the agent has no volume support, rather than running it without them', async () => {
+    await expect(prepareInstance(inst({ ...spec, volumes: [{ volume: 'data', path: '/data' }] }), ctx)).rejects.toThrow('spec.volumes: node n1 cannot attach volumes (its agent runs without volume support)');
     await expect(prepareInstance(inst(spec), ctx)).resolves.toMatchObject({ env: { STRATUS_NODE: 'n1', STRATUS_INSTANCE: 'db' } });
   });
 });

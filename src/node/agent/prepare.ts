@@ -1,18 +1,22 @@
 /**
- * What a run needs besides the spec: the environment the platform adds, and for containers a
- * local copy of the image (downloaded once per digest, shared by every instance that uses it).
+ * What a run needs besides the spec: the environment the platform adds, for containers a
+ * local copy of the image (downloaded once per digest, shared by every instance that uses it),
+ * for VMs their root disk (disks.ts), and its volumes attached (volumes-attach.ts).
  */
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ApiClient } from '../../client/index.js';
-import type { ImageStore } from '../drivers/index.js';
+import type { ImageStore, TaskDisk } from '../drivers/index.js';
 import type { Instance } from '../../model/kinds/instance.js';
-import type { Image } from '../../model/kinds/image.js';
+import { imageRefOf, imageType, SHARED_IMAGE_PROJECT, type Image } from '../../model/kinds/image.js';
 import { imageKind } from '../../model/kinds/index.js';
 import { downloadImage } from '../../client/routes.js';
 import type { PreparedRun } from './runner.js';
 import { resolveSecrets } from './secrets.js';
 import type { GpuShares } from './gpu.js';
+import type { NodeVolumes } from './volumes.js';
+import { attachVolumes } from './volumes-attach.js';
+import type { VmDisks } from './disks.js';
 
 export interface PrepareContext {
   api: ApiClient;
@@ -21,19 +25,19 @@ export interface PrepareContext {
   dataDir: string;
   /** GPU device nodes and MPS for GPU shares (gpu.ts); without it no GPU device is granted. */
   gpu?: GpuShares;
+  /** The node's volumes (volumes.ts); without it an instance with spec.volumes does not start, saying so. */
+  volumes?: NodeVolumes;
+  /** The node's VM disks (disks.ts); without it a vm instance does not start, saying so. */
+  disks?: VmDisks;
 }
 
-/** Projects whose images every project may use. */
-export const SHARED_IMAGE_PROJECT = 'system';
 
 const downloads = new Map<string, Promise<string>>();
 
 /** The platform's part of a run: spec with local names, env, and the files, mounts and devices it grants. */
-export type PreparedBase = Pick<PreparedRun, 'spec' | 'env' | 'files' | 'mounts' | 'devices'>;
+export type PreparedBase = Pick<PreparedRun, 'spec' | 'env' | 'files' | 'mounts' | 'devices' | 'disks'>;
 
 export async function prepareInstance(inst: Instance, ctx: PrepareContext): Promise<PreparedBase> {
-  // Volumes exist as objects (model/kinds/volume.ts); nothing provisions or attaches them yet.
-  if (inst.spec.volumes?.length) throw new Error(`spec.volumes: node ${ctx.node} cannot attach volumes yet (no volume driver); run it without spec.volumes`);
   const env: Record<string, string> = {
     STRATUS_PROJECT: inst.metadata.project!,
     STRATUS_INSTANCE: inst.metadata.name,
@@ -49,20 +53,39 @@ export async function prepareInstance(inst: Instance, ctx: PrepareContext): Prom
   Object.assign(env, gpu.env);
   // Secret references become plain env values and files here: drivers only see strings.
   const { spec, files } = await resolveSecrets(inst, ctx.api);
-  const granted = { ...(files.length > 0 ? { files } : {}), ...(gpu.mounts?.length ? { mounts: gpu.mounts } : {}), ...(gpu.devices?.length ? { devices: gpu.devices } : {}) };
-  if (spec.driver !== 'container') return { spec, env, ...granted };
-  const local = await localImage(inst, ctx);
-  return { spec: { ...spec, image: local }, env, ...granted };
+  const image = spec.driver === 'container' ? await localImage(inst, ctx) : undefined;
+  const root = spec.driver === 'vm' ? await vmRootDisk(inst, ctx) : undefined;
+  // last of what can fail here; what it attaches stays with the instance until it finishes or leaves (runner: stopped/removed)
+  const vols = await attachVolumes(inst, ctx.api, ctx.node, ctx.volumes);
+  const mounts = [...(gpu.mounts ?? []), ...vols.mounts];
+  const devices = [...(gpu.devices ?? []), ...vols.devices];
+  const granted = { ...(files.length > 0 ? { files } : {}), ...(mounts.length ? { mounts } : {}), ...(devices.length ? { devices } : {}), ...(root || vols.disks.length ? { disks: [...(root ? [root] : []), ...vols.disks] } : {}) };
+  return { spec: image ? { ...spec, image } : spec, env, ...granted };
 }
 
 /** "web" → the project's image; "system/busybox" → a shared one. Others' images are refused. */
 export function imageRef(inst: Instance): { project: string; name: string } {
-  const ref = inst.spec.image ?? '';
-  const [a, b] = ref.includes('/') ? ref.split('/', 2) : [inst.metadata.project!, ref];
-  if (a !== inst.metadata.project && a !== SHARED_IMAGE_PROJECT) {
-    throw new Error(`image "${ref}" belongs to project "${a}"; use an image of project "${inst.metadata.project}" or a shared one in "${SHARED_IMAGE_PROJECT}"`);
+  const ref = imageRefOf(inst.spec.image ?? '', inst.metadata.project!);
+  if (ref.project !== inst.metadata.project && ref.project !== SHARED_IMAGE_PROJECT) {
+    throw new Error(`image "${inst.spec.image}" belongs to project "${ref.project}"; use an image of project "${inst.metadata.project}" or a shared one in "${SHARED_IMAGE_PROJECT}"`);
   }
-  return { project: a!, name: b! };
+  return ref;
+}
+
+/**
+ * A vm's root disk: its overlay on the node's copy of its disk image (disks.ts), as big as
+ * spec.resources.disk (MiB) or the image. Made once, kept while the instance is on this node.
+ */
+async function vmRootDisk(inst: Instance, ctx: PrepareContext): Promise<TaskDisk> {
+  if (!ctx.disks) throw new Error(`node ${ctx.node} keeps no VM disks (no data directory for them)`);
+  const ref = imageRef(inst);
+  const image = await ctx.api.resources<Image>(imageKind, ref.project).get(ref.name);
+  const name = `${ref.project}/${ref.name}`;
+  if (imageType(image) !== 'disk') throw new Error(`spec.image: image "${name}" is a ${imageType(image)} image; a vm boots a disk image (stratus image import NAME DISK.qcow2 --type disk)`);
+  const { digest, format, virtualSize } = image.status ?? {};
+  if (!digest || !format || virtualSize === undefined) throw new Error(`image "${name}" has no content yet (stratus image import ${ref.name} DISK.qcow2 --type disk)`);
+  const size = (inst.spec.resources?.disk ?? 0) * 1024 * 1024;
+  return ctx.disks.rootDisk(inst.metadata.uid, { digest, format, virtualSize, name }, size, (file) => downloadImage(ctx.api, ref.project, ref.name, file));
 }
 
 async function localImage(inst: Instance, ctx: PrepareContext): Promise<string> {

@@ -10,7 +10,7 @@
  *
  * Work is serialized per runner: `kick()` runs `reconcile()` again after the current pass.
  */
-import type { Driver, ExitResult, TaskFile, TaskHandle, TaskMount } from '../drivers/index.js';
+import type { Driver, ExitResult, TaskDisk, TaskFile, TaskHandle, TaskMount } from '../drivers/index.js';
 import { taskIdFor } from '../drivers/index.js';
 import type { Instance, InstanceStatus, RunSpec } from '../../model/kinds/instance.js';
 import { FINISHED, release } from '../../model/lifecycle.js';
@@ -49,6 +49,8 @@ export interface PreparedRun {
   files?: TaskFile[];
   mounts?: TaskMount[];
   devices?: string[];
+  /** Disks handed over whole (a VM's root disk, its volumes). */
+  disks?: TaskDisk[];
 }
 
 export interface RunnerDeps {
@@ -64,6 +66,8 @@ export interface RunnerDeps {
   prepare: (inst: Instance) => Promise<PreparedRun>;
   /** Called once everything of the instance on this node is gone (after remove()). */
   removed?: (record: LocalRecord) => Promise<void>;
+  /** Called after its run was stopped for good here (finished, or bound elsewhere): what it held (volumes) may go. Idempotent. */
+  stopped?: (record: LocalRecord) => Promise<void>;
   clock: Clock;
   backoff: Backoff;
   /** How soon a start that waits (no address yet, network not ready) looks again unprompted. Default 1 s. */
@@ -158,7 +162,10 @@ export class InstanceRunner {
     if (this.removed) return this.teardown();
     const phase = this.inst.status?.phase ?? 'Pending';
     if (phase === 'Stopping') return this.evict();
-    if (FINISHED.has(phase) || this.inst.status?.node !== this.deps.node) return this.stopRun();
+    if (FINISHED.has(phase) || this.inst.status?.node !== this.deps.node) {
+      await this.stopRun();
+      return this.deps.stopped?.(this.record);
+    }
     if (!RUNNABLE.has(phase) || this.handle || this.retryTimer) return;
     if (this.deps.clock.now() < this.backoffUntil) return this.retryLater(this.backoffUntil - this.deps.clock.now());
     await this.start();
@@ -198,6 +205,7 @@ export class InstanceRunner {
         ...(prepared.files?.length ? { files: prepared.files } : {}),
         ...(prepared.mounts?.length ? { mounts: prepared.mounts } : {}),
         ...(prepared.devices?.length ? { devices: prepared.devices } : {}),
+        ...(prepared.disks?.length ? { disks: prepared.disks } : {}),
       });
       this.handle = handle;
       this.startedAtMs = this.deps.clock.now();
