@@ -12,7 +12,7 @@
  * show it, started by the first and stopped a while after the last leaves.
  */
 import { signal, type Signal } from '@preact/signals';
-import { useEffect } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 import type { KindOf, StoredObject } from '../../../src/model/kind.js';
 import { ApiError, ResyncError, type Api, type WatchMessage } from './client.js';
 
@@ -140,4 +140,39 @@ export function useWatchList<T extends StoredObject>(api: Api, kind: KindOf<T>, 
 export function stopAllWatchLists(): void {
   for (const e of shared.values()) e.list.stop();
   shared.clear();
+}
+
+/**
+ * One object, live: read once, then kept current from its collection's watch (events of other
+ * objects are skipped). `object` is undefined while loading and after the object is deleted
+ * (`gone` then says so); `error` holds a refusal such as "instance "web" not found".
+ */
+export function useLiveObject<T extends StoredObject>(api: Api, kind: KindOf<T>, project: string | undefined, name: string): { object: T | undefined; gone: boolean; error: string | undefined } {
+  const [state, setState] = useState<{ object: T | undefined; gone: boolean; error: string | undefined }>({ object: undefined, gone: false, error: undefined });
+  useEffect(() => {
+    const abort = new AbortController();
+    const res = api.resources(kind, project);
+    const run = async () => {
+      while (!abort.signal.aborted) {
+        try {
+          const obj = await res.get(name);
+          setState({ object: obj, gone: false, error: undefined });
+          await res.watch(obj.metadata.revision, (m) => {
+            const o = m.object as T | undefined;
+            if (!o || o.metadata.name !== name) return;
+            if (m.type === 'put') setState({ object: o, gone: false, error: undefined });
+            if (m.type === 'delete') setState({ object: undefined, gone: true, error: undefined });
+          }, abort.signal);
+          return;
+        } catch (e) {
+          if (abort.signal.aborted) return;
+          if (e instanceof ApiError) { setState({ object: undefined, gone: e.status === 404, error: e.message }); return; }
+          if (!(e instanceof ResyncError)) await new Promise((r) => setTimeout(r, 1000));
+        }
+      }
+    };
+    void run();
+    return () => abort.abort();
+  }, [api, kind, project, name]);
+  return state;
 }

@@ -68,7 +68,7 @@ export function DataTable<T>(props: {
           {props.rows.length === 0 && <tr><td colSpan={props.columns.length} class="empty">{props.empty ?? 'Nothing here yet.'}</td></tr>}
         </tbody>
       </table>
-      {shown.pages > 1 || props.rows.length > 0 ? (
+      {shown.pages > 1 ? (
         <nav class="pager" aria-label={`${props.label} pages`}>
           <button type="button" disabled={shown.page === 0} onClick={() => setPage(shown.page - 1)}>Previous page</button>
           <span role="status">{first}–{last} of {props.rows.length.toLocaleString('en-US')}</span>

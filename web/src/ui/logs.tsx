@@ -1,0 +1,61 @@
+/**
+ * Live logs of an instance: the last 500 lines, then followed as they come (the API's logs
+ * stream). "Pause" freezes what is shown (lines keep arriving and appear on "Follow"); the search
+ * box shows only the lines containing its text, the text marked. At most MAX_LINES are kept.
+ */
+import { useEffect, useRef, useState } from 'preact/hooks';
+import { paths, type Api } from '../api/client.js';
+import { ErrorBox } from './components.js';
+
+const MAX_LINES = 5000;
+
+/** Appends `chunk` to `lines` (whose last element is the unfinished line), keeping the last `max`. */
+export function appendLines(lines: string[], chunk: string, max = MAX_LINES): string[] {
+  const parts = chunk.split('\n');
+  const out = lines.length ? [...lines.slice(0, -1), lines[lines.length - 1]! + parts[0]!, ...parts.slice(1)] : parts;
+  return out.length > max ? out.slice(out.length - max) : out;
+}
+
+export function Logs(props: { api: Api; project: string; name: string }) {
+  const [lines, setLines] = useState<string[]>([]);
+  const [shown, setShown] = useState<string[]>([]);
+  const [paused, setPaused] = useState(false);
+  const [query, setQuery] = useState('');
+  const [error, setError] = useState<string | undefined>();
+  const box = useRef<HTMLPreElement>(null);
+  useEffect(() => {
+    const abort = new AbortController();
+    setLines([]);
+    setError(undefined);
+    props.api.stream(paths.instance(props.project, props.name, 'logs'), { follow: true, tail: 500 }, (t) => setLines((l) => appendLines(l, t)), abort.signal)
+      .catch((e: Error) => setError(e.message));
+    return () => abort.abort();
+  }, [props.api, props.project, props.name]);
+  useEffect(() => {
+    if (paused) return;
+    setShown(lines);
+  }, [lines, paused]);
+  useEffect(() => {
+    if (!paused && box.current) box.current.scrollTop = box.current.scrollHeight;
+  }, [shown, paused]);
+  const q = query.trim();
+  const visible = q ? shown.filter((l) => l.includes(q)) : shown;
+  return (
+    <div>
+      <div class="actions">
+        <button type="button" aria-pressed={paused} onClick={() => setPaused(!paused)}>{paused ? 'Follow' : 'Pause'}</button>
+        <input type="search" aria-label="Search logs" placeholder="Search logs" value={query} onInput={(e) => setQuery((e.target as HTMLInputElement).value)} />
+        <span class="hint" role="status">{q ? `${visible.length} matching lines` : paused ? 'Paused' : 'Following'}</span>
+      </div>
+      <ErrorBox message={error} />
+      <pre class="logs" role="log" aria-label="Logs" tabIndex={0} ref={box}>
+        {visible.map((l, i) => <div key={i}>{q ? highlight(l, q) : l || '\u200b'}</div>)}
+      </pre>
+    </div>
+  );
+}
+
+function highlight(line: string, q: string) {
+  const parts = line.split(q);
+  return parts.flatMap((p, i) => (i === 0 ? [p] : [<mark key={i}>{q}</mark>, p]));
+}
