@@ -190,7 +190,10 @@ export class NodeVolumes {
 
   private async provision(project: string, name: string, size: number, type: VolumeType): Promise<void> {
     const file = this.file(project, name);
-    if (await exists(file)) return this.grow(project, name, size, type);
+    if (await exists(file)) {
+      await this.grow(project, name, size, type); // online growth refused: it grows at the mount that follows
+      return;
+    }
     await mkdir(join(this.opts.dataDir, 'volumes', project), { recursive: true, mode: 0o700 });
     if (type === 'block') await growFile(file, size);
     else await makeExt4(file, size, this.opts.ownerOf?.(project) ?? { uid: 0, gid: 0 });
