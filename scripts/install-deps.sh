@@ -11,6 +11,13 @@
 #   ca-certificates so HTTPS works for later downloads
 #   etcd-server     `etcd`: the store of several servers (--store etcd://...); tests start their own members
 #   etcd-client     `etcdctl`: inspect, back up and repair an etcd cluster by hand
+#   qemu-system-x86 `qemu-system-x86_64`: the vm driver's hypervisor (KVM where it works, else TCG)
+#   qemu-utils      `qemu-img`: VM disk images, root disk overlays
+#   cloud-image-utils `cloud-localds`: a VM's NoCloud seed disk (user-data, network-config)
+#   syslinux        the boot loader of scripts/build-vm-image.sh's image (with syslinux-common)
+#   syslinux-common syslinux's BIOS modules
+#   mtools          `mcopy`: files onto that image's FAT filesystem without loop mounts
+#   dosfstools      `mkfs.vfat`: that FAT filesystem
 #
 # With --bench, also what the benchmarks compare against (not needed to run Stratus):
 #   haproxy         the peer of the load-balancer benchmark (bench/network-lb.ts)
@@ -32,7 +39,7 @@
 #   package ...   install these instead of the default list
 set -u
 
-DEFAULT_PACKAGES="runc tini busybox-static iproute2 procps nftables conntrack ca-certificates etcd-server etcd-client"
+DEFAULT_PACKAGES="runc tini busybox-static iproute2 procps nftables conntrack ca-certificates etcd-server etcd-client qemu-system-x86 qemu-utils cloud-image-utils syslinux syslinux-common mtools dosfstools"
 BENCH_PACKAGES="haproxy wrk"
 TEST_PACKAGES="prometheus chromium"
 UPDATE=1
