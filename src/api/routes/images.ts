@@ -33,7 +33,7 @@ export async function imageRoutes(app: FastifyInstance, { deps }: { deps: ApiDep
   app.put('/v1/projects/:project/images/:name/content', {
     schema: { tags, summary: 'Upload the content of an image (a tar archive of its root filesystem)', params },
     config: { permission: { kind: imageKind, verb: 'update' } },
-  }, async (req) => {
+  }, async (req, reply) => {
     const { project, name } = req.params as { project: string; name: string };
     req.target = { kind: 'image', project, name, action: 'upload' };
     const prev = await deps.repo.get<Image>(imageKind, name, project);
@@ -46,6 +46,8 @@ export async function imageRoutes(app: FastifyInstance, { deps }: { deps: ApiDep
       // pipeline, not pipe: an upload that breaks off fails the check stream too.
       blob = await deps.blobs.put(pipeline(req.body as Readable, check.stream, () => undefined), MAX_IMAGE_BYTES);
     } catch (e) {
+      // The rest of the upload is not read: the connection cannot carry another request.
+      if (!(req.body as Readable).readableEnded) void reply.header('connection', 'close');
       if (e instanceof BlobTooLarge) throw new StratusError('STRATUS_ERR_PAYLOAD_TOO_LARGE', e.message);
       throw e;
     }
