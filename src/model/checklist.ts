@@ -106,11 +106,12 @@ export interface Lifecycle {
  *   last-cluster-admin  the last enabled cluster-admin user stays
  *   price-list-dates    price lists start at distinct hours and share one currency
  *   budget              creates are refused while an enforced budget of the project is spent (policy/budget-admission.ts)
+ *   volume-free         the volumes an instance names are not used by another active instance (policy/volume-admission.ts)
  */
 export type AdmissionCheck =
   | 'quota' | 'reserved-env' | 'published-ports' | 'unisolated' | 'secret-refs' | 'refs-exist' | 'not-in-use'
   | 'network-not-in-use' | 'image-not-in-use' | 'secret-not-in-use' | 'drain-before-delete' | 'last-cluster-admin'
-  | 'price-list-dates' | 'budget' | 'image-fits';
+  | 'price-list-dates' | 'budget' | 'image-fits' | 'volume-free';
 
 /** A line of `stratus describe` (cli/describe.ts renders them). */
 export type DescribeLine =

@@ -18,6 +18,7 @@ export const ErrorCatalog = {
   STRATUS_ERR_CONFLICT: { status: 409, title: 'the object changed since it was read' },
   STRATUS_ERR_NOT_RUNNING: { status: 409, title: 'the instance has no workload (yet)' },
   STRATUS_ERR_ALREADY_EXISTS: { status: 409, title: 'the object already exists' },
+  STRATUS_ERR_VOLUME_IN_USE: { status: 409, title: 'the volume is used by another instance (one at a time), or is attached where it must not be' },
   STRATUS_ERR_PROJECT_DELETING: { status: 409, title: 'the project is being deleted: nothing new can be created in it' },
   STRATUS_ERR_LAST_ADMIN: { status: 409, title: 'the last cluster admin cannot be deleted, disabled or demoted' },
   STRATUS_ERR_IMMUTABLE_FIELD: { status: 422, title: 'a field cannot be changed' },

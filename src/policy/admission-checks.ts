@@ -13,6 +13,7 @@ import type { AdmissionPlugin } from './admission.js';
 import type { PortRange } from '../model/kinds/project.js';
 import { networkNotInUse } from './network-admission.js';
 import { imageFits, imageNotInUse } from './image-admission.js';
+import { volumeFree } from './volume-admission.js';
 import { secretNotInUse, secretRefsExist } from './secret-admission.js';
 import { nodeDeleteNeedsDrain } from './nodes.js';
 import { lastClusterAdmin, publishedPorts, reservedEnv, unisolated } from './platform-admission.js';
@@ -34,6 +35,7 @@ export function admissionChecks(deps: { quota?: AdmissionPlugin; nodePortRange?:
     'network-not-in-use': networkNotInUse,
     'image-not-in-use': imageNotInUse,
     'image-fits': imageFits,
+    'volume-free': volumeFree,
     'secret-not-in-use': secretNotInUse,
     'drain-before-delete': nodeDeleteNeedsDrain,
     'last-cluster-admin': lastClusterAdmin,

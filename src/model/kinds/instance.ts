@@ -119,7 +119,7 @@ export const InstanceSpecSchema = Type.Object(
     gracePeriod: Type.Optional(Type.Integer({ minimum: 0, maximum: 3600, description: 'Seconds between SIGTERM and SIGKILL on stop. Default 10.' })),
     health: Type.Optional(HealthCheckSchema),
     network: Type.Optional(DnsLabel({ description: 'Network of the project the instance joins. Default: the project\'s "default" network.' })),
-    volumes: Type.Optional(Type.Array(VolumeMount, { maxItems: 16, description: 'Volumes of the project the instance uses. No node attaches volumes yet: an instance that uses one fails to start, saying so.' })),
+    volumes: Type.Optional(Type.Array(VolumeMount, { maxItems: 16, description: 'Volumes of the project the instance uses, one instance at a time: a filesystem volume mounted at path, a block volume as a device, any volume as a disk of a vm. The instance runs on the volume\'s node.' })),
     userData: Type.Optional(Type.String({ maxLength: USER_DATA_BYTES, description: 'vm driver: cloud-init user data (a #cloud-config document or a script starting with #!), handed to the guest on a NoCloud seed disk. At most 64 KiB.' })),
     sshKeys: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 16384 }), { maxItems: 64, description: 'vm driver: SSH public keys ("ssh-ed25519 AAAA... comment", one per item) the guest authorizes (cloud-init ssh_authorized_keys).' })),
   },
@@ -309,7 +309,7 @@ export const instanceKind = defineKind({
   },
   references: (o) => instanceRefs(o.spec as InstanceSpec, o.metadata.project!),
   workloads: (spec) => [{ at: 'spec', spec }],
-  admission: ['quota', 'reserved-env', 'published-ports', 'unisolated', 'secret-refs', 'refs-exist', 'image-fits', 'budget'],
+  admission: ['quota', 'reserved-env', 'published-ports', 'unisolated', 'secret-refs', 'refs-exist', 'image-fits', 'budget', 'volume-free'],
   quota: {
     usage: (o) => {
       const r = (o as Instance).spec.resources;

@@ -1,0 +1,49 @@
+import { beforeEach, describe, expect, it } from 'vitest';
+import { MemoryBackend } from '../store/memory.js';
+import { Repository } from '../store/repository.js';
+import { FakeClock, sequentialIds } from '../model/runtime.js';
+import { instanceKind, projectKind } from '../model/kinds/index.js';
+import type { Instance } from '../model/kinds/instance.js';
+import type { StratusError } from '../model/errors.js';
+import { principalOf } from './auth.js';
+import type { AdmissionRequest } from './admission.js';
+import { volumeFree } from './volume-admission.js';
+
+let repo: Repository;
+const admin = principalOf({ kind: 'token', metadata: { name: 't', uid: 't', revision: 1, generation: 1, createdAt: '' }, spec: { clusterAdmin: true } }, undefined);
+const spec = (...volumes: string[]) => ({ driver: 'process', command: ['sleep', '1'], volumes: volumes.map((v, i) => ({ volume: v, path: `/v${i}` })) });
+
+async function refusal(req: Omit<AdmissionRequest, 'principal' | 'kind' | 'project'>): Promise<string> {
+  try {
+    await volumeFree({ ...req, kind: instanceKind, project: 'p', principal: admin }, repo);
+  } catch (e) {
+    return `${(e as StratusError).status} ${(e as StratusError).code} ${(e as Error).message}`;
+  }
+  return 'admitted';
+}
+
+async function running(name: string, phase: string, ...volumes: string[]): Promise<Instance> {
+  const i = await repo.create<Instance>(instanceKind, { metadata: { name, project: 'p' }, spec: spec(...volumes) });
+  return repo.setStatus(instanceKind, i, { phase });
+}
+
+beforeEach(async () => {
+  repo = new Repository(new MemoryBackend(), new FakeClock(), sequentialIds());
+  await repo.create(projectKind, { metadata: { name: 'p' }, spec: {} });
+});
+
+describe('volume-free', () => {
+  it('refuses a volume another active instance uses, naming the field and the user', async () => {
+    await running('db-1', 'Running', 'data');
+    expect(await refusal({ op: 'create', name: 'db-2', object: { metadata: { name: 'db-2' }, spec: spec('logs', 'data') } }))
+      .toBe('409 STRATUS_ERR_VOLUME_IN_USE spec.volumes[1].volume: volume "data" is in use by instance "db-1" (phase Running); a volume is used by one instance at a time: delete or stop that one first');
+  });
+
+  it('admits a volume whose last user finished, an update that keeps its volumes, and other volumes', async () => {
+    await running('old', 'Failed', 'data');
+    expect(await refusal({ op: 'create', name: 'db-2', object: { metadata: { name: 'db-2' }, spec: spec('data') } })).toBe('admitted');
+    const self = await running('db-3', 'Running', 'other');
+    expect(await refusal({ op: 'update', name: 'db-3', prev: self, object: { metadata: { name: 'db-3' }, spec: spec('other') } })).toBe('admitted');
+    expect(await refusal({ op: 'create', name: 'db-4', object: { metadata: { name: 'db-4' }, spec: spec('free') } })).toBe('admitted');
+  });
+});
