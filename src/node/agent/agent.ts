@@ -175,7 +175,7 @@ export class Agent {
       isRunning: (uid) => !!this.runners.get(uid)?.running || !!this.recovered.get(uid)?.handle,
     });
     const metricsEndpoint = this.opts.metricsToken ? { token: this.opts.metricsToken, metrics: () => this.metrics.metrics(), contentType: this.metrics.contentType } : undefined;
-    this.logs = new LogsServer(this.credential.token, { find: (p, n, uid) => this.findRun(p, n, uid), running: (p, n, uid) => this.findRunning(p, n, uid) }, () => this.clock.now(), metricsEndpoint);
+    this.logs = new LogsServer(this.credential.token, { find: (p, n, uid) => this.findRun(p, n, uid), running: (p, n, uid) => this.findRunning(p, n, uid), volumes: this.volumes }, () => this.clock.now(), metricsEndpoint);
     const l = this.opts.listen ?? { host: '127.0.0.1', port: 0 };
     this.address = await this.logs.listen(l.host, l.port, l.advertise);
     await this.recover();

@@ -11,8 +11,12 @@ import { SIGNATURE_HEADER, verify } from '../../client/node-signing.js';
 import type { Driver, LogStream, TaskHandle } from '../drivers/index.js';
 import { StreamsServer, type RunningSource } from './streams-server.js';
 import { serveMetrics, type MetricsEndpoint } from './metrics-endpoint.js';
+import { serveVolumeOp } from './volumes-endpoint.js';
+import type { NodeVolumes } from './volumes.js';
 
 export interface LogSource extends RunningSource {
+  /** The node's volumes: POST /v1/volumes/... (volumes-endpoint.ts) operates on them. */
+  volumes?: NodeVolumes;
   /** The run to read for this instance, if this node has one. */
   find(project: string, name: string, uid: string | undefined): { driver: Driver; handle: TaskHandle } | undefined;
 }
@@ -52,6 +56,7 @@ export class LogsServer {
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://agent');
     if (url.pathname === '/metrics' && this.metrics) return serveMetrics(req, res, this.metrics);
+    if (url.pathname.startsWith('/v1/volumes/') && this.source.volumes) return serveVolumeOp(req, res, url, this.key, this.now(), this.source.volumes);
     const m = /^\/v1\/logs\/([^/]+)\/([^/]+)$/.exec(url.pathname);
     if (req.method !== 'GET' || !m) return fail(res, 404, 'no such route');
     const problem = verify(this.key, 'GET', req.url ?? '', req.headers[SIGNATURE_HEADER] as string | undefined, this.now());

@@ -44,3 +44,15 @@ export function allocationByNode(items: Instance[]): Map<string, Allocated> {
   }
   return out;
 }
+
+export interface InstanceFilter { phase?: string; node?: string; q?: string }
+
+/** The instances that pass the phase, node and name filters (the selector is applied by the server). */
+export function filterInstances(items: Instance[], f: InstanceFilter): Instance[] {
+  const q = f.q?.trim().toLowerCase();
+  const node = f.node?.trim();
+  return items.filter((i) =>
+    (!f.phase || (i.status?.phase ?? 'Pending') === f.phase)
+    && (!node || i.status?.node === node)
+    && (!q || i.metadata.name.toLowerCase().includes(q)));
+}

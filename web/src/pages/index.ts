@@ -4,7 +4,8 @@
  */
 import type { Page } from '../app/page.js';
 import { overviewPage } from './overview.js';
-import { instancesPage, instancePage } from './instances.js';
+import { instancesPage } from './instances.js';
+import { instancePage } from './instance.js';
 import { nodesPage, nodePage } from './nodes.js';
 
 export const pages: Page[] = [

@@ -14,18 +14,7 @@ import { useWatchList } from '../api/watch-list.js';
 import { DataTable, type Column } from '../ui/table.js';
 import { Badge, ErrorBox, Link } from '../ui/components.js';
 import { age, mib, millicores } from '../ui/format.js';
-
-export interface InstanceFilter { phase?: string; node?: string; q?: string }
-
-/** The instances that pass the phase, node and name filters (the selector is applied by the server). */
-export function filterInstances(items: Instance[], f: InstanceFilter): Instance[] {
-  const q = f.q?.trim().toLowerCase();
-  const node = f.node?.trim();
-  return items.filter((i) =>
-    (!f.phase || (i.status?.phase ?? 'Pending') === f.phase)
-    && (!node || i.status?.node === node)
-    && (!q || i.metadata.name.toLowerCase().includes(q)));
-}
+import { filterInstances, type InstanceFilter } from './common.js';
 
 const COLUMNS: Column<Instance>[] = [
   { key: 'name', header: 'Name', cell: (i) => <Link to={`/projects/${i.metadata.project}/instances/${i.metadata.name}`}>{i.metadata.name}</Link>, sortValue: (i) => i.metadata.name },

@@ -31,3 +31,10 @@ export function millicores(n: number | undefined): string {
 export function count(n: number): string {
   return n.toLocaleString('en-US');
 }
+
+/** Appends `chunk` to `lines` (whose last element is the unfinished line), keeping the last `max`. */
+export function appendLines(lines: string[], chunk: string, max = 5000): string[] {
+  const parts = chunk.split('\n');
+  const out = lines.length ? [...lines.slice(0, -1), lines[lines.length - 1]! + parts[0]!, ...parts.slice(1)] : parts;
+  return out.length > max ? out.slice(out.length - max) : out;
+}

@@ -1,20 +1,12 @@
 /**
  * Live logs of an instance: the last 500 lines, then followed as they come (the API's logs
  * stream). "Pause" freezes what is shown (lines keep arriving and appear on "Follow"); the search
- * box shows only the lines containing its text, the text marked. At most MAX_LINES are kept.
+ * box shows only the lines containing its text, the text marked. At most 5,000 lines are kept (format.ts appendLines).
  */
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { paths, type Api } from '../api/client.js';
 import { ErrorBox } from './components.js';
-
-const MAX_LINES = 5000;
-
-/** Appends `chunk` to `lines` (whose last element is the unfinished line), keeping the last `max`. */
-export function appendLines(lines: string[], chunk: string, max = MAX_LINES): string[] {
-  const parts = chunk.split('\n');
-  const out = lines.length ? [...lines.slice(0, -1), lines[lines.length - 1]! + parts[0]!, ...parts.slice(1)] : parts;
-  return out.length > max ? out.slice(out.length - max) : out;
-}
+import { appendLines } from './format.js';
 
 export function Logs(props: { api: Api; project: string; name: string }) {
   const [lines, setLines] = useState<string[]>([]);
