@@ -95,6 +95,30 @@ describe.skipIf(!hasQemuImg)('VmDisks (qemu-img)', () => {
   });
 });
 
+describe.skipIf(!hasQemuImg)('VmDisks cache pruning', () => {
+  it('removes a cached image once no root disk uses it and it was last used keepUnusedMs ago', async () => {
+    const { file, ref } = image('debian', 'qcow2', 64 * MiB);
+    let now = Date.now();
+    const disks = new VmDisks(join(dir, 'data'), undefined, 60_000, () => now);
+    const cache = () => readdirSync(join(dir, 'data/disk-images'));
+    for (const uid of ['a', 'b']) await disks.rootDisk(uid, ref, 0, async (to) => copyFileSync(file, to));
+    now += 120_000;
+    await disks.release('a');
+    expect(cache()).toHaveLength(1); // b still boots from it
+    await disks.release('b');
+    expect(cache()).toEqual([]);
+  });
+
+  it('keeps an unused image that was used within keepUnusedMs', async () => {
+    const { file, ref } = image('debian', 'qcow2', 64 * MiB);
+    const disks = new VmDisks(join(dir, 'data'), undefined, 60_000);
+    await disks.rootDisk('a', ref, 0, async (to) => copyFileSync(file, to));
+    expect(await disks.sweep(new Set())).toEqual(['a']);
+    expect(readdirSync(join(dir, 'data/disk-images'))).toHaveLength(1);
+    expect(await disks.prune()).toEqual([]);
+  });
+});
+
 describe('infoProblem', () => {
   const img = { format: 'qcow2' as const, virtualSize: 1024 };
   it.each([

@@ -10,16 +10,18 @@
  *
  * The root disk lives as long as the instance is on this node: kept across stops, restarts of its
  * run and of the agent; removed (release) when the instance is deleted or leaves the node, and by
- * sweep() after a restart for instances no longer here. Nothing half-made is left: files are
- * written under a temporary name and renamed into place, and removed when a step fails.
+ * sweep() after a restart for instances no longer here. A cached image no root disk uses is
+ * removed by release and sweep once it was last used (downloaded, or a root disk made on it) more
+ * than `keepUnusedMs` ago: the next VM of the same image within that time needs no download. Nothing half-made is left:
+ * files are written under a temporary name and renamed into place, and removed when a step fails.
  * Every host command is an argument array, and every format is given explicitly (-f, -F): a format
  * is never probed from content a member controls.
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { chmod, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { chmod, mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
 import type { DiskFormat } from '../../model/kinds/image.js';
 import type { TaskDisk } from '../drivers/index.js';
@@ -51,6 +53,8 @@ export interface DiskImageRef {
   name: string;
 }
 
+/** In an instance's folder: the file name of the cached image its root disk is an overlay on. */
+const BASE_FILE = 'base';
 const UID_RE = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
 const DIGEST_RE = /^sha256:([0-9a-f]{64})$/;
 
@@ -59,11 +63,19 @@ export class VmDisks {
   private readonly roots: string;
   private readonly qemuImg: QemuImg;
   private readonly downloads = new Map<string, Promise<string>>();
+  /** Root disks being made and prunes run one at a time: a prune never takes a base a new root disk is about to use. */
+  private lock: Promise<unknown> = Promise.resolve();
 
-  constructor(dataDir: string, qemuImg: QemuImg = systemQemuImg) {
+  constructor(dataDir: string, qemuImg: QemuImg = systemQemuImg, private readonly keepUnusedMs = 3_600_000, private readonly now = () => Date.now()) {
     this.images = join(dataDir, 'disk-images');
     this.roots = join(dataDir, 'vm-disks');
     this.qemuImg = qemuImg;
+  }
+
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.lock.then(fn, fn);
+    this.lock = next.catch(() => undefined);
+    return next;
   }
 
   /** The instance's root disk, made on first use: an overlay on `image` of `sizeBytes` (at least the image's size). */
@@ -72,12 +84,18 @@ export class VmDisks {
     const path = join(dir, 'root.qcow2');
     if (await exists(path)) return { path, format: 'qcow2', readOnly: false };
     const base = await this.cached(image, download);
+    return this.serial(() => this.overlay(dir, path, base, image, sizeBytes));
+  }
+
+  private async overlay(dir: string, path: string, base: string, image: DiskImageRef, sizeBytes: number): Promise<TaskDisk> {
+    if (!(await exists(base))) throw new Error(`image ${image.name}: its cached copy went away; it is fetched again on the next try`);
     await mkdir(dir, { recursive: true, mode: 0o700 });
     const tmp = `${path}.${process.pid}.tmp`;
     try {
       const size = Math.max(sizeBytes, image.virtualSize);
       await this.qemuImg(['create', '-q', '-f', 'qcow2', '-F', image.format, '-b', base, tmp, String(size)]);
       await chmod(tmp, 0o600);
+      await writeFile(join(dir, BASE_FILE), basename(base));
       await rename(tmp, path);
     } catch (e) {
       await rm(dir, { recursive: true, force: true });
@@ -86,18 +104,40 @@ export class VmDisks {
     return { path, format: 'qcow2', readOnly: false };
   }
 
-  /** Removes the instance's disks on this node. Idempotent. */
+  /** Removes the instance's disks on this node, then cached images left unused. Idempotent. */
   async release(uid: string): Promise<void> {
     if (!UID_RE.test(uid)) return;
     await rm(join(this.roots, uid), { recursive: true, force: true });
+    await this.prune();
   }
 
-  /** Removes the disks of every instance but `keep` (after a restart: those no longer here). Returns the uids removed. */
+  /** Removes the disks of every instance but `keep` (after a restart: those no longer here), then cached images left unused. Returns the uids removed. */
   async sweep(keep: ReadonlySet<string>): Promise<string[]> {
     const names = await readdir(this.roots).catch(() => [] as string[]);
     const gone = names.filter((n) => !keep.has(n));
     for (const uid of gone) await rm(join(this.roots, uid), { recursive: true, force: true });
+    await this.prune();
     return gone;
+  }
+
+  /** Removes cached images that no root disk uses and that were last used more than keepUnusedMs ago. Returns their file names. */
+  prune(): Promise<string[]> {
+    return this.serial(async () => {
+      const used = new Set<string>();
+      for (const uid of await this.instances()) {
+        const base = await readFile(join(this.roots, uid, BASE_FILE), 'utf8').catch(() => undefined);
+        if (base) used.add(base);
+      }
+      const removed: string[] = [];
+      for (const name of await readdir(this.images).catch(() => [] as string[])) {
+        if (used.has(name) || name.endsWith('.tmp')) continue;
+        const st = await stat(join(this.images, name)).catch(() => undefined);
+        if (!st || this.now() - st.mtimeMs < this.keepUnusedMs) continue;
+        await rm(join(this.images, name), { force: true });
+        removed.push(name);
+      }
+      return removed;
+    });
   }
 
   /** Uids that have a root disk here. */
@@ -115,7 +155,9 @@ export class VmDisks {
     const hex = DIGEST_RE.exec(image.digest)?.[1];
     if (!hex) throw new Error(`image ${image.name} has no content digest`);
     const path = join(this.images, `${hex}.${image.format}`);
-    if (await exists(path)) return path;
+    const now = new Date(this.now());
+    // used now: its time is when it was last used, which prune() reads
+    if (await utimes(path, now, now).then(() => true, () => false)) return path;
     let pending = this.downloads.get(path);
     if (!pending) {
       pending = this.fetch(image, hex, path, download).finally(() => this.downloads.delete(path));
