@@ -5,9 +5,9 @@
 // normalize, and TypeBox's compiler, whose generated code the dashboard's CSP (no 'unsafe-eval')
 // would refuse, by the same checks interpreted.
 import { build } from 'esbuild';
-import { existsSync, readFileSync, renameSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
-import { gzipSync } from 'node:zlib';
+import { brotliCompressSync, gzipSync } from 'node:zlib';
 
 const root = resolve(import.meta.dirname, '..');
 const shims = {
@@ -53,7 +53,14 @@ export async function buildWeb({ minify = true } = {}) {
   if (existsSync(out)) renameSync(out, old);
   renameSync(next, out);
   rmSync(old, { recursive: true, force: true });
-  const gz = (n) => gzipSync(readFileSync(resolve(out, 'assets', n))).length;
+  // Compressed copies beside each file: @fastify/static sends the one the browser accepts (preCompressed).
+  for (const name of [script, style]) {
+    const file = resolve(out, 'assets', name);
+    const data = readFileSync(file);
+    writeFileSync(`${file}.gz`, gzipSync(data, { level: 9 }));
+    writeFileSync(`${file}.br`, brotliCompressSync(data));
+  }
+  const gz = (n) => statSync(resolve(out, 'assets', `${n}.gz`)).size;
   return { script: gz(script), style: gz(style) };
 }
 

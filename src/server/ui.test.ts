@@ -66,6 +66,14 @@ describe('the dashboard at /ui', () => {
     expect((await a.inject('/ui/assets/nope.js')).statusCode).toBe(404);
   });
 
+  it('sends the build\'s brotli copy to a browser that accepts it', async () => {
+    const a = await serve({ ...BUILD, 'assets/main-ABC.js.br': 'BROTLI' });
+    const res = await a.inject({ url: '/ui/assets/main-ABC.js', headers: { 'accept-encoding': 'gzip, br' } });
+    expect(res.headers['content-encoding']).toBe('br');
+    expect(res.body).toBe('BROTLI');
+    expect((await a.inject('/ui/assets/main-ABC.js')).body).toBe('console.log(1)');
+  });
+
   it('says how to build the dashboard when there is no build', async () => {
     const res = await (await serve()).inject('/ui/');
     expect(res.statusCode).toBe(503);

@@ -3,7 +3,8 @@
  * the API, so the browser's requests are ordinary API requests carrying the user's token:
  *
  *   GET /ui              → 302 /ui/
- *   GET /ui/assets/<f>   → the bundle's files (content-hashed names: cached for a year, immutable)
+ *   GET /ui/assets/<f>   → the bundle's files (content-hashed names: cached for a year, immutable;
+ *                          brotli or gzip copies when the browser accepts them)
  *   GET /ui/<anything>   → index.html (the app routes in the browser; revalidated on every load)
  *
  * Public routes (they hold no data: the app logs in with a token and calls /v1). Every answer
@@ -63,6 +64,8 @@ async function routes(scope: FastifyInstance, dist: string): Promise<void> {
       immutable: true,
       maxAge: '365d',
       cacheControl: true,
+      // scripts/build-web.mjs writes .br and .gz copies of the script and stylesheet
+      preCompressed: true,
     });
   }
   const config = { permission: 'public' as const };
