@@ -38,6 +38,7 @@ import { memberRoutes } from './routes/members.js';
 import { nodeRoutes } from './routes/nodes.js';
 import { logRoutes } from './routes/logs.js';
 import { execRoutes } from './routes/exec.js';
+import { instancePowerRoutes } from './routes/instance-power.js';
 import { imageRoutes } from './routes/images.js';
 import { secretRoutes } from './routes/secrets.js';
 import { stackRoutes } from './routes/stacks.js';
@@ -140,6 +141,7 @@ export async function buildApi(input: ApiDeps): Promise<FastifyInstance> {
   await app.register(nodeRoutes, { deps });
   await app.register(logRoutes, { deps });
   await app.register(execRoutes, { deps });
+  await app.register(instancePowerRoutes, { deps });
   await app.register(imageRoutes, { deps });
   await app.register(secretRoutes, { deps });
   await app.register(stackRoutes, { deps });

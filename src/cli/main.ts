@@ -21,6 +21,7 @@ import { registerBackup } from './commands/backup.js';
 import { registerExec } from './commands/exec.js';
 import { registerCp } from './commands/cp.js';
 import { registerPortForward } from './commands/port-forward.js';
+import { registerConsole } from './commands/console.js';
 import { registerCompletion } from './commands/completion.js';
 import { registerTop } from './commands/top.js';
 import { registerCost } from './commands/cost.js';
@@ -52,6 +53,7 @@ export function buildProgram(): Command {
   registerExec(program);
   registerCp(program);
   registerPortForward(program);
+  registerConsole(program);
   registerTop(program);
   registerCost(program);
   registerCompletion(program);

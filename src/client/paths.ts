@@ -51,8 +51,8 @@ export const paths = {
   costs: () => `${API_PREFIX}/costs`,
   costsFocus: () => `${API_PREFIX}/costs/focus`,
   secretKeysRotate: () => `${API_PREFIX}/secret-keys/rotate`,
-  /** A sub-resource of an instance: logs, secrets (node agents), exec, portforward (WebSockets), usage. */
-  instance: (project: string, name: string, sub: 'logs' | 'secrets' | 'exec' | 'portforward' | 'usage') =>
+  /** A sub-resource of an instance: logs, secrets (node agents), exec, portforward, console (WebSockets), usage, power actions. */
+  instance: (project: string, name: string, sub: 'logs' | 'secrets' | 'exec' | 'portforward' | 'console' | 'usage' | 'stop' | 'start' | 'reboot') =>
     `${API_PREFIX}/projects/${seg(project)}/instances/${seg(name)}/${sub}`,
   imageContent: (project: string, name: string) => `${API_PREFIX}/projects/${seg(project)}/images/${seg(name)}/content`,
   /** Plan or apply stack files: of stack `stack`, or (undefined) of the stack the files name, or of plain objects. */

@@ -141,6 +141,16 @@ export function openExec(api: ApiClient, project: string, instance: string, quer
   return api.socket(paths.instance(project, instance, 'exec'), query, signal);
 }
 
+/** Attaches to an instance's console (a VM's serial port): raw bytes both ways (protocol: streams.ts, as port-forward). */
+export function openConsole(api: ApiClient, project: string, instance: string, signal?: AbortSignal): Promise<WebSocket> {
+  return api.socket(paths.instance(project, instance, 'console'), {}, signal);
+}
+
+/** POST .../stop | start | reboot: an instance's power action; resolves with the instance as it is now. */
+export function instancePower<T extends StoredObject>(api: ApiClient, project: string, instance: string, action: 'stop' | 'start' | 'reboot'): Promise<T> {
+  return api.request<T>('POST', paths.instance(project, instance, action));
+}
+
 /** Opens one forwarded connection to `port` of an instance (protocol: streams.ts). */
 export function openPortForward(api: ApiClient, project: string, instance: string, port: number, signal?: AbortSignal): Promise<WebSocket> {
   return api.socket(paths.instance(project, instance, 'portforward'), { port }, signal);

@@ -13,7 +13,7 @@
  * sender's side will write no more. Errors after the upgrade close with a code 4000 + the HTTP
  * status they would have had, the message as the reason.
  */
-import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import WebSocket from 'ws';
 
 export const Channel = { stdin: 0, stdout: 1, stderr: 2, status: 3, resize: 4, stdinEnd: 5 } as const;
@@ -179,10 +179,11 @@ export function onMessage(ws: WebSocket, listener: (data: WebSocket.RawData, isB
 }
 
 /**
- * Relays bytes between a TCP connection and a port-forward stream until both are done; a
- * half-close travels as EOF_MESSAGE. The socket should allow half-open connections.
+ * Relays bytes between a TCP connection (or another duplex stream: a VM's console) and a
+ * port-forward stream until both are done; a half-close travels as EOF_MESSAGE. The socket
+ * should allow half-open connections.
  */
-export function bridge(ws: WebSocket, sock: Socket): Promise<void> {
+export function bridge(ws: WebSocket, sock: Duplex): Promise<void> {
   return new Promise((resolve) => {
     sock.on('data', (d: Buffer) => sendPaced(ws, d, sock));
     sock.once('end', () => {

@@ -10,12 +10,18 @@
  *
  *   node Down (missed heartbeats) → bound instances: Pending again (restart always) or Lost
  *
+ *   Running ──stratus instance stop──▶ Off (agent stops it: ACPI first for a VM; still bound,
+ *   holding its resources, address and disks) ──stratus instance start──▶ Scheduled (same node)
+ *
  * An instance holds node resources while it is bound (status.node) and not finished.
  */
 import type { Instance, InstanceStatus, Phase } from './kinds/instance.js';
 
 /** Phases after which the instance holds nothing and never runs again on its node. */
 export const FINISHED: ReadonlySet<Phase> = new Set<Phase>(['Succeeded', 'Failed', 'Lost', 'Stopped', 'Preempted']);
+
+/** status.reason of an instance set Off by `stratus instance stop`, until its agent has stopped it (then `Stopped`). */
+export const STOP_REQUESTED = 'StopRequested';
 
 /** Bound and not finished: counts against its node's capacity. */
 export function holdsResources(i: Instance): boolean {

@@ -3,13 +3,15 @@
  *
  *   GET /v1/projects/:project/instances/:name/exec?command=…&command=…&stdin=&tty=&cols=&rows=&term=
  *   GET /v1/projects/:project/instances/:name/portforward?port=N
+ *   GET /v1/projects/:project/instances/:name/console        a VM's serial console, raw bytes both ways
  *
  * Members (and admins) only: `update` on the instance, never viewers, never node credentials.
  * Before the upgrade the API server connects to the agent of the instance's node (signed, like
  * logs), so every refusal (no such instance, not running, agent unreachable, the agent's own) is
  * an HTTP error with its code; then it relays messages both ways, passing on from the client
  * only what the stream's protocol has. Each stream is audited when it starts: exec with its
- * command's argv (never its output), port-forward with the port. Refused ones are audited too.
+ * command's argv (never its output), port-forward with the port, console as attached. Refused
+ * ones are audited too.
  */
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import type { Socket } from 'node:net';
@@ -87,12 +89,26 @@ export async function execRoutes(app: FastifyInstance, { deps }: { deps: ApiDeps
     what: 'no ports',
     toAgent: (q: Static<typeof ForwardQuery>) => new URLSearchParams({ port: String(q.port) }),
     audited: (q) => `port ${q.port}`,
-    allow: (data, isBinary) => isBinary || toBuffer(data).toString('utf8') === EOF_MESSAGE,
+    allow: rawBytes,
+  });
+  streamRoute(app, deps, {
+    route: 'console',
+    summary: 'Attach to the serial console of a VM (WebSocket; raw bytes both ways, as port-forward)',
+    querystring: Type.Object({}, Strict),
+    what: 'no console',
+    toAgent: () => new URLSearchParams(),
+    audited: () => 'serial console attached',
+    allow: rawBytes,
   });
 }
 
+/** Port-forward and console: binary messages, and the text "eof". */
+function rawBytes(data: WebSocket.RawData, isBinary: boolean): boolean {
+  return isBinary || toBuffer(data).toString('utf8') === EOF_MESSAGE;
+}
+
 interface StreamRoute<Q extends TSchema> {
-  route: 'exec' | 'portforward';
+  route: StreamKind;
   summary: string;
   querystring: Q;
   /** For "has not run on any node yet: <what>". */
@@ -126,16 +142,19 @@ function streamRoute<Q extends TSchema>(app: FastifyInstance, deps: ApiDeps, r: 
   });
 }
 
+type StreamKind = 'exec' | 'portforward' | 'console';
+
 function actionOf(req: FastifyRequest): string {
-  return req.url.split('?')[0]!.endsWith('/portforward') ? 'port-forward' : 'exec';
+  const path = req.url.split('?')[0]!;
+  return path.endsWith('/portforward') ? 'port-forward' : path.endsWith('/console') ? 'console' : 'exec';
 }
 
 function needsUpgrade(): never {
-  throw new StratusError('STRATUS_ERR_BAD_REQUEST', 'this route streams over a WebSocket: send a GET with "Connection: Upgrade" and "Upgrade: websocket" (stratus exec, cp and port-forward do)');
+  throw new StratusError('STRATUS_ERR_BAD_REQUEST', 'this route streams over a WebSocket: send a GET with "Connection: Upgrade" and "Upgrade: websocket" (stratus exec, cp, port-forward and console do)');
 }
 
 /** Refuses what the agent must not see, then connects to the agent of the instance's node. */
-async function openAgent(deps: ApiDeps, req: FastifyRequest, route: 'exec' | 'portforward', search: URLSearchParams, what: string): Promise<WebSocket> {
+async function openAgent(deps: ApiDeps, req: FastifyRequest, route: StreamKind, search: URLSearchParams, what: string): Promise<WebSocket> {
   if (!req.ws) needsUpgrade();
   const principal = req.principal!;
   if (principal.node) throw new StratusError('STRATUS_ERR_FORBIDDEN', `${principal.id} may not ${actionOf(req)}: node credentials never do`);

@@ -126,7 +126,8 @@ export const InstanceSpecSchema = Type.Object(
   Strict,
 );
 
-export const PHASES = ['Pending', 'Scheduled', 'Starting', 'Running', 'Stopping', 'Stopped', 'Succeeded', 'Failed', 'Lost', 'Preempted'] as const;
+/** `Off`: stopped by a person (`stratus instance stop`), still bound to its node and holding what it held there; `start` runs it again. */
+export const PHASES = ['Pending', 'Scheduled', 'Starting', 'Running', 'Stopping', 'Stopped', 'Succeeded', 'Failed', 'Lost', 'Preempted', 'Off'] as const;
 export type Phase = (typeof PHASES)[number];
 
 const ReasonCount = Type.Object({ reason: Type.String(), count: Type.Integer({ minimum: 0 }) }, Strict);

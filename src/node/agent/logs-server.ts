@@ -8,7 +8,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { createHash } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { SIGNATURE_HEADER, verify } from '../../client/node-signing.js';
-import type { Driver, LogStream, TaskHandle } from '../drivers/index.js';
+import { isRebootCapable, type Driver, type LogStream, type TaskHandle } from '../drivers/index.js';
 import { StreamsServer, type RunningSource } from './streams-server.js';
 import { serveMetrics, type MetricsEndpoint } from './metrics-endpoint.js';
 import { serveVolumeOp } from './volumes-endpoint.js';
@@ -53,10 +53,29 @@ export class LogsServer {
     await new Promise<void>((resolve) => s.close(() => resolve()));
   }
 
+  /** POST /v1/reboot/:project/:name?uid=: the running task's reset (RebootCapable: a VM's ACPI reset), signed like the logs. */
+  private async reboot(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    const m = /^\/v1\/reboot\/([^/]+)\/([^/]+)$/.exec(url.pathname);
+    if (req.method !== 'POST' || !m) return fail(res, 404, 'no such route');
+    const problem = verify(this.key, 'POST', req.url ?? '', req.headers[SIGNATURE_HEADER] as string | undefined, this.now());
+    if (problem) return fail(res, 401, problem);
+    const [project, name] = [decodeURIComponent(m[1]!), decodeURIComponent(m[2]!)];
+    const run = this.source.running(project, name, url.searchParams.get('uid') ?? undefined);
+    if (!run) return fail(res, 409, `instance ${project}/${name} is not running on this node`);
+    if (!isRebootCapable(run.driver)) return fail(res, 400, `the ${run.driver.name} driver cannot reboot its instances`);
+    try {
+      await run.driver.reboot(run.handle);
+    } catch (e) {
+      return fail(res, 409, (e as Error).message);
+    }
+    res.writeHead(204).end();
+  }
+
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://agent');
     if (url.pathname === '/metrics' && this.metrics) return serveMetrics(req, res, this.metrics);
     if (url.pathname.startsWith('/v1/volumes/') && this.source.volumes) return serveVolumeOp(req, res, url, this.key, this.now(), this.source.volumes);
+    if (/^\/v1\/reboot\//.test(url.pathname)) return this.reboot(req, res, url);
     const m = /^\/v1\/logs\/([^/]+)\/([^/]+)$/.exec(url.pathname);
     if (req.method !== 'GET' || !m) return fail(res, 404, 'no such route');
     const problem = verify(this.key, 'GET', req.url ?? '', req.headers[SIGNATURE_HEADER] as string | undefined, this.now());
@@ -87,5 +106,6 @@ export class LogsServer {
 
 function fail(res: ServerResponse, status: number, message: string): void {
   res.writeHead(status, { 'content-type': 'application/json' });
-  res.end(JSON.stringify({ error: { code: status === 401 ? 'STRATUS_ERR_UNAUTHENTICATED' : 'STRATUS_ERR_NOT_FOUND', status, message } }));
+  const code = status === 401 ? 'STRATUS_ERR_UNAUTHENTICATED' : status === 409 ? 'STRATUS_ERR_NOT_RUNNING' : status === 400 ? 'STRATUS_ERR_BAD_REQUEST' : 'STRATUS_ERR_NOT_FOUND';
+  res.end(JSON.stringify({ error: { code, status, message } }));
 }

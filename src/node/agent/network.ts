@@ -10,8 +10,9 @@
  *   prepare   overlay: wait for status.ip (from the run, or this watch of instances: it wakes the
  *             run when it sees the address first) and the network (Ready, with this node's address);
  *             ensureNetwork (peers: the other nodes in network.status.nodes), attachInstance
- *             → { netns, env STRATUS_IP, STRATUS_DNS }.  host (network-hostmode.ts): host ports →
- *             { env PORT..., status { ip: the node's address, hostNetwork } }
+ *             → { netns, env STRATUS_IP, STRATUS_DNS } (a VM: attachTap → { tap, guestNetwork },
+ *             network-vm.ts).  host (network-hostmode.ts): host ports → { env PORT..., status { ip:
+ *             the node's address, hostNetwork } } (a VM: userNet, its ports forwarded from those)
  *   released  detachInstance; removeNetwork once the network has had no local instance for
  *             `networkGraceMs` (or at once when this node leaves it); host ports go back
  *   synced    after a restart: re-attach what runs here, then cleanupLeftovers
@@ -33,6 +34,8 @@ import { ApiError } from '../../client/index.js';
 import { collectionPath, itemPath } from '../../client/paths.js';
 import { instanceKind, networkKind, securityGroupKind, serviceKind } from '../../model/kinds/index.js';
 import { NodeNetworking, type NodeNetworkingOptions } from '../network/node.js';
+import type { AttachedInstance, AttachedTap, InstanceConfig } from '../network/dataplane.js';
+import { hostVm, isVm, overlayVm, type VmNetworking } from './network-vm.js';
 import { probeNetworking, type NetworkCapabilities } from '../network/capabilities.js';
 import { hostRunner, type Runner } from '../network/exec.js';
 import { DEFAULT_POOL } from '../../model/kinds/network.js';
@@ -48,7 +51,7 @@ import type { ServiceTraffic } from '../../model/usage.js';
 export { findUnderlay, lockNetworkNamespace } from './network-host.js';
 
 /** What NetworkSync needs of NodeNetworking (a fake in unit tests). */
-export type NodeNetworkingApi = Pick<NodeNetworking, 'ensureNetwork' | 'removeNetwork' | 'attachInstance' | 'detachInstance' | 'cleanupLeftovers' | 'setIngress' | 'setPublished' | 'setServices' | 'setRecords' | 'close'> & Partial<Pick<NodeNetworking, 'serviceTraffic'>>;
+export type NodeNetworkingApi = Pick<NodeNetworking, 'ensureNetwork' | 'removeNetwork' | 'attachInstance' | 'detachInstance' | 'cleanupLeftovers' | 'setIngress' | 'setPublished' | 'setServices' | 'setRecords' | 'close'> & Partial<Pick<NodeNetworking, 'serviceTraffic' | 'attachTap'>>;
 
 export interface NetworkSyncOptions {
   /** auto (default): overlay where the host allows it, else host networking; host: always host networking. */
@@ -81,7 +84,7 @@ export const DEFAULT_NETWORK_GRACE_MS = 5000;
 export const DEFAULT_REPROBE_MS = 30_000;
 
 /** What prepare() gives a run: see InstanceNetworking.prepare. */
-type Prepared = { netns?: string; env?: Record<string, string>; wait?: string; status?: Pick<InstanceStatus, 'ip' | 'hostNetwork'> };
+type Prepared = { netns?: string; env?: Record<string, string>; wait?: string; status?: Pick<InstanceStatus, 'ip' | 'hostNetwork'> } & VmNetworking;
 
 export class NetworkSync implements InstanceNetworking {
   private mode: 'overlay' | 'host' = 'host';
@@ -231,7 +234,8 @@ export class NetworkSync implements InstanceNetworking {
     return this.serial(async () => {
       const a = await this.attach(inst, net!, ip);
       await timed('prepare: rules', () => this.applyRules());
-      return { netns: a.netns, env: { STRATUS_IP: ip, STRATUS_DNS: a.dns.nameserver } };
+      const env = { STRATUS_IP: ip, STRATUS_DNS: a.dns.nameserver };
+      return 'tap' in a ? { env, ...overlayVm(a) } : { netns: a.netns, env };
     });
   }
 
@@ -305,7 +309,7 @@ export class NetworkSync implements InstanceNetworking {
   private async prepareHost(inst: Instance): Promise<Prepared> {
     const prepared = await (await this.hostNetworking()).prepare(inst, this.services.items.values());
     this.schedule();
-    return prepared;
+    return isVm(inst) ? { ...prepared, ...hostVm(prepared.status) } : prepared;
   }
 
   private async resync(instances: Instance[]): Promise<boolean> {
@@ -355,7 +359,8 @@ export class NetworkSync implements InstanceNetworking {
     this.attached.set(uid, { inst, vni: cfg.vni, ip });
     const ingress = policiesOf(this.attached, this.instances.items.values(), this.groups.items.values()).get(uid);
     try {
-      const a = await timed('prepare: attach instance', () => this.net!.attachInstance({ id: uid, project: cfg.project, name: inst.metadata.name, vni: cfg.vni, ip, ...(ingress ? { ingress } : {}) }));
+      const config = { id: uid, project: cfg.project, name: inst.metadata.name, vni: cfg.vni, ip, ...(ingress ? { ingress } : {}) };
+      const a = await timed<AttachedInstance | AttachedTap>('prepare: attach instance', () => (isVm(inst) ? this.attachTap(config) : this.net!.attachInstance(config)));
       this.setRecords(cfg.vni, cfg.project, cfg.name);
       return a;
     } catch (e) {
@@ -363,6 +368,12 @@ export class NetworkSync implements InstanceNetworking {
       else this.attached.delete(uid);
       throw e;
     }
+  }
+
+  /** A VM's NIC: a tap on the bridge, opened by QEMU as root before it drops privileges (the tap needs no owner). */
+  private attachTap(config: InstanceConfig): Promise<AttachedTap> {
+    if (!this.net!.attachTap) throw new Error('this node\'s networking cannot attach virtual machines (no tap support)');
+    return this.net!.attachTap({ ...config, tap: {} });
   }
 
   private async ensure(cfg: ReturnType<typeof configOf>): Promise<void> {

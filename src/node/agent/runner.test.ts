@@ -130,6 +130,24 @@ describe('InstanceRunner', () => {
     expect(r.running).toBeUndefined();
   });
 
+  it('stops an instance set Off (stratus instance stop) and keeps it bound; Scheduled again runs it once more', async () => {
+    const r = runnerFor(instance());
+    await until(() => stored.status?.phase === 'Running');
+    const first = r.running!;
+    stored = { ...stored, metadata: { ...stored.metadata, revision: stored.metadata.revision + 1 }, status: { ...stored.status!, phase: 'Off', reason: 'StopRequested' } };
+    r.update(stored);
+    await until(() => stored.status?.reason === 'Stopped');
+    expect(stored.status).toMatchObject({ phase: 'Off', node: 'n1', message: 'stopped on node n1; stratus instance start web runs it again' });
+    expect(r.running).toBeUndefined();
+    expect((await driver.inspect(first)).running).toBe(false);
+    expect(records.all()).toHaveLength(1); // not forgotten: its disks stay on this node
+    stored = { ...stored, metadata: { ...stored.metadata, revision: stored.metadata.revision + 1 }, status: { ...stored.status!, phase: 'Scheduled', reason: 'StartRequested' } };
+    r.update(stored);
+    await until(() => stored.status?.phase === 'Running');
+    expect(r.running?.taskId).not.toBe(first.taskId);
+    await r.remove();
+  });
+
   it('does not overwrite a phase the control plane set meanwhile', async () => {
     const r = runnerFor(instance({}, { STRATUS_MOCK_START_DELAY_MS: '30' }));
     stored = { ...stored, status: { phase: 'Lost', node: 'n1', reason: 'NodeLost' } };

@@ -10,10 +10,10 @@
  *
  * Work is serialized per runner: `kick()` runs `reconcile()` again after the current pass.
  */
-import type { Driver, ExitResult, TaskDisk, TaskFile, TaskHandle, TaskMount } from '../drivers/index.js';
+import type { Driver, ExitResult, GuestNetwork, TaskDisk, TaskFile, TaskHandle, TaskMount, TaskTap, UserNet } from '../drivers/index.js';
 import { taskIdFor } from '../drivers/index.js';
 import type { Instance, InstanceStatus, RunSpec } from '../../model/kinds/instance.js';
-import { FINISHED, release } from '../../model/lifecycle.js';
+import { FINISHED, STOP_REQUESTED, release } from '../../model/lifecycle.js';
 import { isoNow, type Clock } from '../../model/runtime.js';
 import { setCondition } from '../../model/conditions.js';
 import { resolveHealth, type ResolvedHealthCheck } from '../../model/health.js';
@@ -51,6 +51,11 @@ export interface PreparedRun {
   devices?: string[];
   /** Disks handed over whole (a VM's root disk, its volumes). */
   disks?: TaskDisk[];
+  /** A VM's NIC on the overlay (network/instance-links.ts) and how its guest configures it. */
+  tap?: TaskTap;
+  guestNetwork?: GuestNetwork;
+  /** A VM in host networking: QEMU's user-mode network with its ports forwarded. */
+  userNet?: UserNet;
 }
 
 export interface RunnerDeps {
@@ -162,6 +167,7 @@ export class InstanceRunner {
     if (this.removed) return this.teardown();
     const phase = this.inst.status?.phase ?? 'Pending';
     if (phase === 'Stopping') return this.evict();
+    if (phase === 'Off') return this.powerOff();
     if (FINISHED.has(phase) || this.inst.status?.node !== this.deps.node) {
       await this.stopRun();
       return this.deps.stopped?.(this.record);
@@ -206,6 +212,9 @@ export class InstanceRunner {
         ...(prepared.mounts?.length ? { mounts: prepared.mounts } : {}),
         ...(prepared.devices?.length ? { devices: prepared.devices } : {}),
         ...(prepared.disks?.length ? { disks: prepared.disks } : {}),
+        ...(prepared.tap ? { tap: prepared.tap } : {}),
+        ...(prepared.guestNetwork ? { guestNetwork: prepared.guestNetwork } : {}),
+        ...(prepared.userNet ? { userNet: prepared.userNet } : {}),
       });
       this.handle = handle;
       this.startedAtMs = this.deps.clock.now();
@@ -313,6 +322,23 @@ export class InstanceRunner {
       if (s.phase !== 'Stopping' || s.node !== this.deps.node) return undefined;
       return release(latest, reason, `${s.message ?? reason}; stopped on node ${this.deps.node}`, final, isoNow(this.deps.clock));
     });
+  }
+
+  /**
+   * Stopped by a person (`stratus instance stop`, phase Off): stop the run within its grace period
+   * (a VM: ACPI shutdown first) and say so; everything else stays (the node, the address, the
+   * disks) until `stratus instance start` sets it Scheduled again.
+   */
+  private async powerOff(): Promise<void> {
+    await this.stopRun();
+    await this.deps.stopped?.(this.record);
+    if (this.inst.status?.reason !== STOP_REQUESTED) return;
+    const message = `stopped on node ${this.deps.node}; stratus instance start ${this.inst.metadata.name} runs it again`;
+    const stored = await this.deps.writeStatus(this.inst, (s) => {
+      if (s.phase !== 'Off' || s.node !== this.deps.node || s.reason !== STOP_REQUESTED) return undefined;
+      return { ...s, reason: 'Stopped', message, conditions: notReady(s, message, this.deps.clock) };
+    });
+    if (stored) this.inst = stored;
   }
 
   private async stopRun(): Promise<void> {

@@ -4,6 +4,7 @@
  *
  *   GET /v1/exec/:project/:name?uid=&command=…&stdin=&tty=&cols=&rows=&term=     exec-session.ts
  *   GET /v1/portforward/:project/:name?uid=&port=                                 port-forward.ts
+ *   GET /v1/console/:project/:name?uid=          the driver's console (ConsoleCapable: a VM's serial port)
  *
  * Each is signed like the logs (client/node-signing.ts, over the path and query, so the command
  * is covered) and a signature is accepted once: a captured request cannot be replayed. Refusals
@@ -14,7 +15,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { MAX_SKEW_MS, SIGNATURE_HEADER, verify } from '../../client/node-signing.js';
 import { bridge, keepAlive, MAX_MESSAGE } from '../../client/streams.js';
-import { isStreamExecCapable, type Driver, type TaskHandle } from '../drivers/index.js';
+import { isConsoleCapable, isStreamExecCapable, type Driver, type TaskHandle } from '../drivers/index.js';
 import type { Instance } from '../../model/kinds/instance.js';
 import { parseExecRequest, runExec } from './exec-session.js';
 import { connectTarget, forwardTarget, StreamRefused } from './port-forward.js';
@@ -47,7 +48,7 @@ export class StreamsServer {
 
   private async route(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://agent');
-    const m = /^\/v1\/(exec|portforward)\/([^/]+)\/([^/]+)$/.exec(url.pathname);
+    const m = /^\/v1\/(exec|portforward|console)\/([^/]+)\/([^/]+)$/.exec(url.pathname);
     if (req.method !== 'GET' || !m) throw new StreamRefused(404, 'no such route');
     this.checkSignature(req);
     if (this.active >= MAX_STREAMS) throw new StreamRefused(429, `this node already relays ${MAX_STREAMS} exec sessions and forwarded connections; try again later`);
@@ -55,7 +56,28 @@ export class StreamsServer {
     const run = this.source.running(project, name, url.searchParams.get('uid') ?? undefined);
     if (!run) throw new StreamRefused(409, `instance ${project}/${name} is not running on this node`);
     if (m[1] === 'exec') return this.exec(req, socket, head, url, run);
+    if (m[1] === 'console') return this.console(req, socket, head, run);
     return this.portForward(req, socket, head, url, run);
+  }
+
+  /** Raw bytes between the WebSocket and the console (as port-forward's); closing it detaches, the task keeps running. */
+  private async console(req: IncomingMessage, socket: Duplex, head: Buffer, run: { driver: Driver; handle: TaskHandle }): Promise<void> {
+    if (!isConsoleCapable(run.driver)) throw new StreamRefused(400, `the ${run.driver.name} driver has no console (stratus console is for vm instances; try stratus exec -it)`);
+    let conn: Duplex;
+    try {
+      conn = await run.driver.console(run.handle);
+    } catch (e) {
+      throw new StreamRefused(409, (e as Error).message);
+    }
+    let ws: WebSocket;
+    try {
+      ws = await this.accept(req, socket, head);
+    } catch (e) {
+      conn.destroy();
+      throw e;
+    }
+    keepAlive(ws);
+    await this.counted(() => bridge(ws, conn));
   }
 
   private async exec(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL, run: { driver: Driver; handle: TaskHandle }): Promise<void> {

@@ -171,6 +171,13 @@ describe('Dataplane taps (VMs)', () => {
     expect(dp.ruleset()).not.toContain(`stt${h}`);
   });
 
+  it('makes a tap only root opens when no owner is given (QEMU opens it as root, then drops privileges)', async () => {
+    const { dp, cmds } = setup();
+    await dp.ensureNetwork(NET);
+    await dp.attachTap({ ...VM, tap: {} });
+    expect(cmds()).toContainEqual(expect.stringContaining(`  tuntap add dev stt${h} mode tap\n`));
+  });
+
   it('keeps a tap that exists (QEMU may hold it open) and only re-applies its bridge port', async () => {
     const { dp, runner, cmds } = setup([], (argv) => (argv.join(' ') === `ip -j -d link show dev stt${h}` ? { stdout: JSON.stringify([{ ifname: `stt${h}`, flags: ['UP'] }]) } : undefined));
     await dp.ensureNetwork(NET);

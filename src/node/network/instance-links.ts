@@ -47,13 +47,14 @@ function portCommands(ctx: LinkContext, link: string, inst: InstanceConfig, net:
 
 /**
  * A VM's tap: one `ip` process. The tap persists without QEMU (QEMU opens it by name and may
- * restart without it going away); it is made owned by `owner` so QEMU needs no privilege. An
+ * restart without it going away); with an owner, QEMU running as that owner may open it. An
  * existing tap is kept (QEMU may have it open): only its bridge port settings are applied again.
  */
 async function attachTap(ctx: LinkContext, inst: TapInstanceConfig, net: NetworkConfig): Promise<AttachedTap> {
   const tap = ctx.names.tap(inst.id);
   const have = await ctx.ipt.link(tap);
-  const create = have ? [] : [['tuntap', 'add', 'dev', tap, 'mode', 'tap', 'user', String(inst.tap.uid), 'group', String(inst.tap.gid)]];
+  const owner = [...(inst.tap.uid !== undefined ? ['user', String(inst.tap.uid)] : []), ...(inst.tap.gid !== undefined ? ['group', String(inst.tap.gid)] : [])];
+  const create = have ? [] : [['tuntap', 'add', 'dev', tap, 'mode', 'tap', ...owner]];
   await ctx.ipt.batch([...create, ['link', 'set', 'dev', tap, 'mtu', String(ctx.mtu)], ...portCommands(ctx, tap, inst, net)]);
   const prefixlen = parseCidrOrThrow(net.cidr).prefix;
   const dns = { nameserver: net.gateway, search: net.search ?? [] };

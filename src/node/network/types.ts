@@ -54,10 +54,11 @@ export interface InstanceConfig {
   ip: string;
   ingress?: IngressPolicy;
   /**
-   * A VM: its NIC is a tap device on the bridge (owned by the uid and gid QEMU runs as, so that an
-   * unprivileged QEMU can open it) instead of a namespace and veth. The guest sets its own address.
+   * A VM: its NIC is a tap device on the bridge instead of a namespace and veth; the guest sets its
+   * own address. With `uid`/`gid` the tap is owned by them (a QEMU that runs unprivileged from the
+   * start); without, only root opens it (a QEMU that opens it as root and then drops privileges).
    */
-  tap?: { uid: number; gid: number };
+  tap?: { uid?: number; gid?: number };
 }
 
 export interface AttachedInstance {

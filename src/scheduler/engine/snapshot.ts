@@ -15,7 +15,7 @@ import { TopologyIndex } from './topology.js';
 import type { Allocation, CompiledTerm, PlacedInstance } from './types.js';
 
 /** Phases in which an instance holds its node's resources. */
-export const OCCUPYING_PHASES: ReadonlySet<Phase> = new Set<Phase>(['Scheduled', 'Starting', 'Running', 'Stopping']);
+export const OCCUPYING_PHASES: ReadonlySet<Phase> = new Set<Phase>(['Scheduled', 'Starting', 'Running', 'Stopping', 'Off']);
 
 /** True when `inst` is bound to a node and holds resources there. */
 export function occupiesNode(inst: Instance): boolean {
