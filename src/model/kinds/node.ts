@@ -161,7 +161,16 @@ export const nodeKind = defineKind({
   ],
 });
 
-/** Status and why, zone, heartbeat, limits, capacity, GPU shares, drivers (what each enforces), conditions. */
+/** "kvm (QEMU 7.2.0)" or "tcg (software emulation, QEMU 7.2.0)": the vm driver's fingerprint attributes, when it has them. */
+export function vmAccelerator(drivers: readonly { name: string; attributes?: Record<string, string> }[]): string | undefined {
+  const a = drivers.find((d) => d.name === 'vm')?.attributes;
+  const accel = a?.['vm.accel'];
+  if (!accel) return undefined;
+  const notes = [...(accel === 'tcg' ? ['software emulation'] : []), ...(a['vm.qemu'] ? [`QEMU ${a['vm.qemu']}`] : [])];
+  return `${accel}${notes.length ? ` (${notes.join(', ')})` : ''}`;
+}
+
+/** Status and why, zone, heartbeat, limits, capacity, GPU shares, drivers (what each enforces), VM accelerator, conditions. */
 function describeNode(n: Node): DescribeLine[] {
   const s = n.status;
   const out: DescribeLine[] = [{ field: 'Status', value: `${s?.phase ?? 'Unknown'}${n.spec.unschedulable ? ', cordoned' : ''}${n.spec.draining ? ', draining' : ''}` }];
@@ -181,6 +190,7 @@ function describeNode(n: Node): DescribeLine[] {
     out.push({ field: 'Drivers', value: s.drivers.map((d) => `${d.name}${d.healthy ? '' : ' (unavailable)'}`).join(', ') });
     // What each driver enforces here (sandbox, user namespaces, limits) or why it cannot run.
     for (const d of s.drivers) for (const note of (d.message ?? '').split('; ').filter(Boolean)) out.push({ text: `  ${d.name}: ${note}` });
+    field('VM accelerator', vmAccelerator(s.drivers));
   }
   for (const c of s?.conditions ?? []) out.push({ text: `  ${c.type}=${c.status}${c.reason ? ` ${c.reason}` : ''}${c.message ? `: ${c.message}` : ''}` });
   return out;
