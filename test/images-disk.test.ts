@@ -4,21 +4,13 @@
  * accepted), and admission of vm instances against them. No agent: nothing here boots.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startTestServer, client, BIN, type TestServer } from './helpers/server.js';
 import { cliRunner, type CliResult } from './helpers/cli.js';
-
-const hasQemuImg = (() => {
-  try {
-    execFileSync('qemu-img', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
+import { hasQemuImg, qemuImgCreate } from '../src/node/agent/disks-testing.js';
 
 const MiB = 2 ** 20;
 let server: TestServer;
@@ -39,11 +31,7 @@ function runWithStdin(args: string[], file: string): Promise<CliResult> {
   });
 }
 
-function qemuImg(name: string, format: string, size: number, extra: string[] = []): string {
-  const file = join(dir, name);
-  execFileSync('qemu-img', ['create', '-q', '-f', format, ...extra, file, String(size)]);
-  return file;
-}
+const qemuImg = (name: string, format: string, size: number, extra: string[] = []) => qemuImgCreate(dir, name, format, size, extra);
 
 function expectOneLineError(r: CliResult, pattern: RegExp): void {
   expect(r.code, r.stdout + r.stderr).not.toBe(0);

@@ -5,15 +5,7 @@ import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { infoProblem, VmDisks, type DiskImageRef } from './disks.js';
-
-const hasQemuImg = (() => {
-  try {
-    execFileSync('qemu-img', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
+import { hasQemuImg, qemuImgCreate } from './disks-testing.js';
 
 const MiB = 2 ** 20;
 let dir: string;
@@ -24,8 +16,7 @@ function info(file: string, format: string): Record<string, unknown> {
 
 /** An image file made by qemu-img, and how the server would describe it. */
 function image(name: string, format: 'qcow2' | 'raw', size: number, extra: string[] = []): { file: string; ref: DiskImageRef } {
-  const file = join(dir, `${name}.${format}`);
-  execFileSync('qemu-img', ['create', '-q', '-f', format, ...extra, file, String(size)]);
+  const file = qemuImgCreate(dir, `${name}.${format}`, format, size, extra);
   const digest = `sha256:${createHash('sha256').update(readFileSync(file)).digest('hex')}`;
   return { file, ref: { digest, format, virtualSize: size, name: `team-a/${name}` } };
 }

@@ -10,15 +10,7 @@ import type { ApiClient } from '../../client/index.js';
 import type { ImageStore } from '../drivers/index.js';
 import { prepareInstance } from './prepare.js';
 import { VmDisks } from './disks.js';
-
-const hasQemuImg = (() => {
-  try {
-    execFileSync('qemu-img', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
+import { hasQemuImg, qemuImgCreate } from './disks-testing.js';
 
 const MiB = 2 ** 20;
 const spec: InstanceSpec = { driver: 'vm', image: 'debian', resources: { cpu: 1000, memory: 256, disk: 128 }, priority: 0, restartPolicy: 'always', gracePeriod: 10 };
@@ -44,7 +36,7 @@ beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'stratus-prepare-vm-'));
   file = join(dir, 'src.qcow2');
   asked = [];
-  if (hasQemuImg) execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', file, String(64 * MiB)]);
+  if (hasQemuImg) qemuImgCreate(dir, 'src.qcow2', 'qcow2', 64 * MiB);
 });
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
