@@ -1,18 +1,9 @@
 import { describe, it, expect } from 'vitest';
-import { parseObject } from '../kind.js';
 import { imageKind } from './index.js';
 import { imageType, type Image } from './image.js';
-import { ValidationError } from '../errors.js';
+import { parseProblems } from './testing.js';
 
-function problems(body: unknown): string[] {
-  try {
-    parseObject(imageKind, body);
-    return [];
-  } catch (e) {
-    if (!(e instanceof ValidationError)) throw e;
-    return e.problems.map((p) => `${p.path}: ${p.message}`);
-  }
-}
+const problems = (body: unknown) => parseProblems(imageKind, body);
 
 describe('image kind', () => {
   it('is a root filesystem unless it says disk', () => {

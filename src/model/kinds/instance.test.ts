@@ -1,19 +1,11 @@
 import { describe, it, expect } from 'vitest';
 import { parseObject } from '../kind.js';
 import { instanceKind } from './index.js';
-import { ValidationError } from '../errors.js';
+import { parseProblems } from './testing.js';
 
 const base = { kind: 'instance', metadata: { name: 'web' }, spec: { driver: 'process', command: ['sleep', '1'] } };
 
-function problems(body: unknown): string[] {
-  try {
-    parseObject(instanceKind, body);
-    return [];
-  } catch (e) {
-    if (!(e instanceof ValidationError)) throw e;
-    return e.problems.map((p) => `${p.path}: ${p.message}`);
-  }
-}
+const problems = (body: unknown) => parseProblems(instanceKind, body);
 
 describe('instance spec', () => {
   it('fills defaults and stores quantities as integers', () => {
