@@ -64,7 +64,7 @@ describe.skipIf(!hasQemuImg)('disk images', () => {
     const raw = qemuImg('plain.raw', 'raw', 2 * MiB);
     writeFileSync(raw, Buffer.from('stratus'), { flag: 'r+' });
     const piped = await runWithStdin(['image', 'import', 'plain', '-', '--type', 'disk'], raw);
-    expect(piped.stdout, piped.stderr).toMatch(/^image\/plain imported \(2\.0 MiB, raw, virtual size 2\.0 MiB, /);
+    expect(piped.stdout, piped.stderr).toMatch(/^image\/plain imported \(2048 KiB, raw, virtual size 2\.0 MiB, /);
     const { body } = await api('GET', '/v1/projects/default/images/plain');
     expect(body.spec).toEqual({ type: 'disk' });
     expect(body.status).toMatchObject({ phase: 'Ready', format: 'raw', virtualSize: 2 * MiB, size: 2 * MiB });

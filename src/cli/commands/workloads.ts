@@ -46,7 +46,7 @@ export function registerWorkloads(program: Command): void {
       const body: Readable = path === '-' ? process.stdin : st!.isDirectory() ? tarOf(path) : createReadStream(path);
       const { status } = await uploadImage(cli.client, cli.project, name, body);
       const disk = status?.format ? `, ${status.format}, virtual size ${formatBytes(status.virtualSize ?? 0)}` : '';
-      printLine(`image/${name} imported (${formatBytes(status?.size ?? 0)}${disk}, ${(status?.digest ?? '').slice(0, 19)})`);
+      printLine(`image/${name} imported (${Math.ceil((status?.size ?? 0) / 1024)} KiB${disk}, ${(status?.digest ?? '').slice(0, 19)})`);
     });
 }
 
@@ -63,7 +63,7 @@ async function ensureImage(cli: Cli, name: string, spec: ImageSpec): Promise<voi
   if (Object.keys(spec).length) await images.patch(name, { spec });
 }
 
-/** "512 KiB", "1.5 MiB", "2.0 GiB". */
+/** A virtual size: "512 KiB", "1.5 MiB", "2.0 GiB". */
 function formatBytes(n: number): string {
   if (n >= 2 ** 30) return `${(n / 2 ** 30).toFixed(1)} GiB`;
   if (n >= 2 ** 20) return `${(n / 2 ** 20).toFixed(1)} MiB`;
