@@ -30,11 +30,16 @@ export async function agentOf(deps: ApiDeps, project: string, name: string, what
   const inst = await deps.repo.get<Instance>(instanceKind, name, project);
   const nodeName = inst.status?.node;
   if (!nodeName) throw new StratusError('STRATUS_ERR_NOT_RUNNING', `instance "${name}" has not run on any node yet (phase ${inst.status?.phase ?? 'Pending'}): ${what}`);
+  return { inst, ...(await agentAt(deps, nodeName, what)) };
+}
+
+/** The agent of node `nodeName` (volume operations: the volume's node). Throws UNAVAILABLE when it serves nothing. */
+export async function agentAt(deps: ApiDeps, nodeName: string, what: string): Promise<Omit<AgentLink, 'inst'>> {
   const node = await deps.repo.find<Node>(nodeKind, nodeName);
   const address = node?.status?.addresses?.find((a) => a.type === AGENT_ADDRESS)?.address;
   const hash = await nodeSigningKey(deps.repo, nodeName);
   if (!address || !hash) throw new StratusError('STRATUS_ERR_UNAVAILABLE', `the agent of node "${nodeName}" does not serve ${what.replace(/^no /, '')} (is it running?)`);
-  return { inst, node: nodeName, address, sign: (method, path) => ({ [SIGNATURE_HEADER]: sign(hash, method, path, deps.clock.now()) }) };
+  return { node: nodeName, address, sign: (method, path) => ({ [SIGNATURE_HEADER]: sign(hash, method, path, deps.clock.now()) }) };
 }
 
 /** Agent refusals passed on as they are; anything else is the agent being unavailable. */

@@ -44,6 +44,7 @@ import { secretRoutes } from './routes/secrets.js';
 import { stackRoutes } from './routes/stacks.js';
 import { usageRoutes } from './routes/usage.js';
 import { costRoutes } from './routes/costs.js';
+import { volumeRoutes } from './routes/volumes.js';
 import type { Informers } from '../runtime/informers.js';
 import type { UsageHistory } from '../runtime/usage.js';
 import type { SecretData } from '../policy/secret-data.js';
@@ -147,6 +148,7 @@ export async function buildApi(input: ApiDeps): Promise<FastifyInstance> {
   await app.register(stackRoutes, { deps });
   await app.register(usageRoutes, { deps });
   await app.register(costRoutes, { deps });
+  await app.register(volumeRoutes, { deps });
   await app.register(auditRoutes, { deps });
   await app.register(backupRoutes, { deps });
   for (const plugin of deps.plugins ?? []) await plugin(app, deps);

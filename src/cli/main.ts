@@ -25,6 +25,7 @@ import { registerConsole } from './commands/console.js';
 import { registerCompletion } from './commands/completion.js';
 import { registerTop } from './commands/top.js';
 import { registerCost } from './commands/cost.js';
+import { registerVolumes } from './commands/volumes.js';
 
 export function buildProgram(): Command {
   const program = new Command('stratus')
@@ -56,6 +57,7 @@ export function buildProgram(): Command {
   registerConsole(program);
   registerTop(program);
   registerCost(program);
+  registerVolumes(program);
   registerCompletion(program);
   return program;
 }

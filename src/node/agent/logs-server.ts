@@ -12,6 +12,7 @@ import { isRebootCapable, type Driver, type LogStream, type TaskHandle } from '.
 import { StreamsServer, type RunningSource } from './streams-server.js';
 import { serveMetrics, type MetricsEndpoint } from './metrics-endpoint.js';
 import { serveVolumeOp } from './volumes-endpoint.js';
+import { AGENT_VOLUME_OPS } from '../../client/volumes.js';
 import type { NodeVolumes } from './volumes.js';
 
 export interface LogSource extends RunningSource {
@@ -74,7 +75,7 @@ export class LogsServer {
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://agent');
     if (url.pathname === '/metrics' && this.metrics) return serveMetrics(req, res, this.metrics);
-    if (url.pathname.startsWith('/v1/volumes/') && this.source.volumes) return serveVolumeOp(req, res, url, this.key, this.now(), this.source.volumes);
+    if (url.pathname.startsWith(AGENT_VOLUME_OPS) && this.source.volumes) return serveVolumeOp(req, res, url, this.key, this.now(), this.source.volumes);
     if (/^\/v1\/reboot\//.test(url.pathname)) return this.reboot(req, res, url);
     const m = /^\/v1\/logs\/([^/]+)\/([^/]+)$/.exec(url.pathname);
     if (req.method !== 'GET' || !m) return fail(res, 404, 'no such route');
