@@ -293,9 +293,10 @@ export class Agent {
         this.dropUnclaimed();
         if (!this.synced) {
           this.synced = true;
-          await this.network?.synced(items.filter((i) => i.status?.node === this.node));
+          const here = items.filter((i) => i.status?.node === this.node);
           // VM disks of instances that left while the agent was down
-          await this.disks.sweep(new Set(items.filter((i) => i.status?.node === this.node).map((i) => i.metadata.uid))).catch((e: Error) => this.log(`vm disks: ${e.message}`));
+          await this.disks.sweep(new Set(here.map((i) => i.metadata.uid))).catch((e: Error) => this.log(`vm disks: ${e.message}`));
+          await this.network?.synced(here);
         }
         for (const [uid, r] of this.runners) if (!seen.has(uid)) void this.drop(uid, r);
         await this.instances().watch(revision, (m) => this.onMessage(m), this.abort.signal);
