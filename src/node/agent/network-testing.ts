@@ -55,6 +55,10 @@ export class FakeNodeNetworking implements NodeNetworkingApi {
     this.calls.push(`attach ${i.name} ${i.ip}`);
     return { id: i.id, netns: `/run/netns/t-${i.id}`, netnsName: `t-${i.id}`, ip: i.ip, prefixlen: 24, gateway: '10.9.0.1', mtu: 1450, hostLink: 'stv', dns: { nameserver: '10.9.0.1', search: [] } };
   }
+  async attachTap(i: Parameters<NonNullable<NodeNetworkingApi['attachTap']>>[0]) {
+    this.calls.push(`attach-tap ${i.name} ${i.ip} ${JSON.stringify(i.tap)}`);
+    return { id: i.id, tap: { name: `stt-${i.id}`, mac: '02:00:00:00:00:01' }, ip: i.ip, prefixlen: 24, gateway: '10.9.0.1', mtu: 1450, hostLink: `stt-${i.id}`, dns: { nameserver: '10.9.0.1', search: ['p.stratus'] } };
+  }
   async detachInstance(id: string) { this.calls.push(`detach ${id}`); }
   async cleanupLeftovers() { this.calls.push('cleanup'); return { netns: [], links: [], tables: [] }; }
   async setIngress(p: ReadonlyMap<string, unknown>) { this.ingress = new Map(p); }

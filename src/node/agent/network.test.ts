@@ -58,6 +58,22 @@ describe('NetworkSync in overlay mode', () => {
     expect(dp.calls.filter((c) => c.startsWith('attach'))).toHaveLength(1);
   });
 
+  it('attaches a VM by a tap on its bridge (no namespace) and gives its guest the address, gateway, MTU and DNS', async () => {
+    agent = make();
+    await agent.start();
+    api.put('networks', network([{ node: 'n1', address: '10.9.0.250' }]));
+    const vm = instance('vm', { node: 'n1', ip: '10.9.0.12' }, { driver: 'vm', image: 'debian', ports: [{ port: 80, publish: 8080 }] });
+    expect(await agent.prepare(vm)).toEqual({
+      env: { STRATUS_IP: '10.9.0.12', STRATUS_DNS: '10.9.0.1' },
+      tap: { name: `stt-${vm.metadata.uid}`, mac: '02:00:00:00:00:01' },
+      guestNetwork: { address: '10.9.0.12/24', gateway: '10.9.0.1', dns: ['10.9.0.1'], searchDomains: ['p.stratus'], mtu: 1450 },
+    });
+    expect(dp.calls.filter((c) => c.startsWith('attach'))).toEqual(['attach-tap vm 10.9.0.12 {}']);
+    // the same rules as a container: its published port, its name
+    expect(dp.published).toEqual([{ hostPort: 8080, protocol: 'tcp', ip: '10.9.0.12', port: 80 }]);
+    expect(dp.records.get(77)).toEqual({ vm: '10.9.0.12' });
+  });
+
   it('names the instances of each local network on every node, and not those of other projects', async () => {
     agent = make();
     await agent.start();
