@@ -76,6 +76,8 @@ describe('ClusterSnapshot', () => {
   it('knows which phases hold resources', () => {
     expect(occupiesNode(instance('a', { node: 'n', phase: 'Starting' }))).toBe(true);
     expect(occupiesNode(instance('a', { node: 'n', phase: 'Stopped' }))).toBe(false);
+    // stopped by a person (stratus instance stop): still holds its node, so start finds room there
+    expect(occupiesNode(instance('a', { node: 'n', phase: 'Off' }))).toBe(true);
     expect(occupiesNode(instance('a', { phase: 'Running' }))).toBe(false);
   });
 
