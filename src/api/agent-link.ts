@@ -34,7 +34,7 @@ export async function agentOf(deps: ApiDeps, project: string, name: string, what
 }
 
 /** The agent of node `nodeName` (volume operations: the volume's node). Throws UNAVAILABLE when it serves nothing. */
-export async function agentAt(deps: ApiDeps, nodeName: string, what: string): Promise<Omit<AgentLink, 'inst'>> {
+export async function agentAt(deps: Pick<ApiDeps, 'repo' | 'clock'>, nodeName: string, what: string): Promise<Omit<AgentLink, 'inst'>> {
   const node = await deps.repo.find<Node>(nodeKind, nodeName);
   const address = node?.status?.addresses?.find((a) => a.type === AGENT_ADDRESS)?.address;
   const hash = await nodeSigningKey(deps.repo, nodeName);

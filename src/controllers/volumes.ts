@@ -11,18 +11,24 @@
  *
  * The scheduler reads status.node to place the volume's next instances on it
  * (scheduler/engine/plugins/volumes.ts); the volume routes read attachedTo to refuse a restore of
- * a volume in use.
+ * a volume in use. When a volume or a snapshot is deleted, its node is asked to remove its data
+ * (`removeData`, injected by the server: a signed call to the node's agent); best effort: a node
+ * that is away keeps the file (health says so).
  */
 import type { Repository } from '../store/repository.js';
 import type { Component } from '../runtime/component.js';
 import type { Informers } from '../runtime/informers.js';
 import type { Informer, Subscription } from '../runtime/informer.js';
-import { instanceKind, volumeKind } from '../model/kinds/index.js';
+import { instanceKind, snapshotKind, volumeKind } from '../model/kinds/index.js';
+import type { Snapshot } from '../model/kinds/snapshot.js';
 import type { Instance } from '../model/kinds/instance.js';
 import type { Volume } from '../model/kinds/volume.js';
 import { FINISHED } from '../model/lifecycle.js';
 
 type VolumeStatus = NonNullable<Volume['status']>;
+
+/** Has `node` remove the data of a deleted volume or snapshot (api/routes/volumes.ts onNode). */
+export type RemoveData = (node: string, op: 'remove' | 'remove-snapshot', params: Record<string, string>) => Promise<unknown>;
 
 /** Phases in which an instance holds its node (and so its volumes). */
 const ON_NODE = new Set(['Scheduled', 'Starting', 'Running', 'Stopping']);
@@ -54,17 +60,21 @@ export class VolumeController implements Component {
   private flushing: Promise<void> | undefined;
   private lastError = '';
 
-  constructor(private readonly repo: Repository, informers: Informers) {
+  private readonly snapshots: Informer<Snapshot>;
+
+  constructor(private readonly repo: Repository, informers: Informers, private readonly opts: { removeData?: RemoveData } = {}) {
     this.volumes = informers.of<Volume>(volumeKind);
     this.instances = informers.of<Instance>(instanceKind);
+    this.snapshots = informers.of<Snapshot>(snapshotKind);
   }
 
   async start(): Promise<void> {
     const touchVolume = (v: Volume) => this.touch(`${v.metadata.project}/${v.metadata.name}`);
     const touchUses = (i: Instance) => { for (const u of i.spec.volumes ?? []) this.touch(`${i.metadata.project}/${u.volume}`); };
     this.subs = [
-      await this.volumes.use({ add: touchVolume, update: (_o, v) => touchVolume(v) }),
+      await this.volumes.use({ add: touchVolume, update: (_o, v) => touchVolume(v), delete: (v) => this.remove(v.spec.node ?? v.status?.node, 'remove', { project: v.metadata.project!, volume: v.metadata.name }) }),
       await this.instances.use({ add: touchUses, update: (o, i) => { touchUses(o); touchUses(i); }, delete: touchUses }),
+      await this.snapshots.use({ delete: (s) => this.remove(s.status?.node, 'remove-snapshot', { project: s.metadata.project!, snapshot: s.metadata.name }) }, { replay: false }),
     ];
   }
 
@@ -76,6 +86,11 @@ export class VolumeController implements Component {
 
   health(): string {
     return this.lastError;
+  }
+
+  private remove(node: string | undefined, op: 'remove' | 'remove-snapshot', params: Record<string, string>): void {
+    if (!node || !this.opts.removeData) return;
+    this.opts.removeData(node, op, params).catch((e: Error) => (this.lastError = `${op} ${Object.values(params).join('/')} on node ${node}: ${e.message}`));
   }
 
   private touch(key: string): void {

@@ -22,6 +22,7 @@ import { ClusterAutoscaler } from '../scheduler/pools/autoscaler.js';
 import { BudgetController } from '../controllers/budgets.js';
 import { MeteringController } from '../controllers/metering.js';
 import { VolumeController } from '../controllers/volumes.js';
+import { onNode } from '../api/routes/volumes.js';
 import { join, resolve } from 'node:path';
 
 export interface ComponentOptions {
@@ -75,7 +76,7 @@ function leaderComponents(ctx: ServerContext, options: ComponentOptions, informe
   out.push(new Autoscaler(ctx.repo, new EventRecorder(ctx.repo, 'autoscaler'), ctx.usage, { informers, quota: ctx.quota }));
   out.push(new StackController(ctx.repo, new EventRecorder(ctx.repo, 'stack-controller'), undefined, informers));
   // volumes: their node (the first instance's that used one) and who uses them now
-  out.push(new VolumeController(ctx.repo, informers));
+  out.push(new VolumeController(ctx.repo, informers, { removeData: (node, op, params) => onNode({ repo: ctx.repo, clock: ctx.repo.clock }, node, op, params) }));
   out.push(new ProjectUsageController(ctx.repo, { informers }));
   out.push(new StackStatusController(ctx.repo, { informers }));
   out.push(new ProjectDeleteController(ctx.repo, { audit: ctx.audit, secrets: ctx.secrets, admission: ctx.admission }, { informers, queueObserver: ctx.metrics.queueObserver }));

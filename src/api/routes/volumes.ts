@@ -116,8 +116,11 @@ async function undoing<T>(fn: () => Promise<T>, undo: () => Promise<unknown>): P
   }
 }
 
-/** Asks the agent of `node` to do `op` (volumes-endpoint.ts); its refusals keep their meaning. */
-async function onNode(deps: ApiDeps, node: string, op: string, params: Record<string, string>): Promise<Record<string, unknown>> {
+/**
+ * Asks the agent of `node` to do `op` (volumes-endpoint.ts); its refusals keep their meaning.
+ * Also the server's volume controller's way to remove the data of deleted volumes and snapshots.
+ */
+export async function onNode(deps: Pick<ApiDeps, 'repo' | 'clock'>, node: string, op: string, params: Record<string, string>): Promise<Record<string, unknown>> {
   const agent = await agentAt(deps, node, 'volume operations');
   const path = `${AGENT_VOLUME_OPS}${op}?${new URLSearchParams(params)}`;
   let res: Response;
