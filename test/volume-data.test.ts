@@ -13,6 +13,9 @@ import { client, startTestServer, type TestServer } from './helpers/server.js';
 import { cliRunner, type CliResult } from './helpers/cli.js';
 import { until } from './helpers/processes.js';
 import { NodeVolumes } from '../src/node/agent/volumes.js';
+import { buildBusyboxRootfs } from '../src/node/drivers/index.js';
+
+const runc = (() => { try { execFileSync('runc', ['--version']); return true; } catch { return false; } })();
 
 const root = process.getuid?.() === 0;
 if (!root) console.warn('volume data suite skipped: not root (loop mounts)');
@@ -25,13 +28,13 @@ const node = `vol-${process.pid}`;
 const P = '/v1/projects/vols';
 
 /** A process instance that runs `script` in sh with volume `volume` at /data, once. */
-const job = (name: string, script: string, volume = 'data') => ({
+const job = (name: string, script: string, volume = 'data', extra: Record<string, unknown> = {}) => ({
   kind: 'instance', metadata: { name },
-  spec: { driver: 'process', command: ['sh', '-c', script], resources: { cpu: '50m', memory: '32Mi' }, restartPolicy: 'never', volumes: [{ volume, path: '/data' }] },
+  spec: { driver: 'process', command: ['sh', '-c', script], resources: { cpu: '50m', memory: '32Mi' }, restartPolicy: 'never', volumes: [{ volume, path: '/data' }], ...extra },
 });
 
-async function runJob(name: string, script: string, volume = 'data'): Promise<string> {
-  const created = await admin('POST', `${P}/instances`, job(name, script, volume));
+async function runJob(name: string, script: string, volume = 'data', extra: Record<string, unknown> = {}): Promise<string> {
+  const created = await admin('POST', `${P}/instances`, job(name, script, volume, extra));
   expect(created.status, JSON.stringify(created.body)).toBe(201);
   const done = await until(`${name} finished`, () => admin('GET', `${P}/instances/${name}`).then((r) => r.body), (i) => ['Succeeded', 'Failed'].includes(i?.status?.phase), 60_000);
   const logs = (await run(['logs', name])).stdout;
@@ -123,6 +126,15 @@ describe.skipIf(!root)('volume data', () => {
     const kib = Number((await runJob('sizer', 'df -k /data | tail -1 | tr -s " " | cut -d" " -f2')).trim());
     expect(kib).toBeGreaterThan(100 * 1024);
     expect(await runJob('reader', 'cat /data/f')).toBe('one\n');
+  });
+
+  it('is mounted into a container instance too (its root in the container may write)', async () => {
+    if (!runc) return console.warn('container case skipped: runc missing (scripts/install-deps.sh installs it)');
+    const rootfs = join(dir, 'busybox');
+    await buildBusyboxRootfs(rootfs);
+    expect((await run(['image', 'import', 'busybox', rootfs])).code).toBe(0);
+    expect(await runJob('boxed', 'cat /data/f && echo three > /data/g', 'data', { driver: 'container', image: 'busybox' })).toBe('one\n');
+    expect(await runJob('reader', 'cat /data/g')).toBe('three\n');
   });
 
   it('leaves nothing mounted or attached once its instances are gone, and no data once deleted', async () => {
