@@ -54,9 +54,19 @@ function unescapeMount(s: string): string {
   return s.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8)));
 }
 
-/** Loop-mounts the ext4 image `file` at `dir` (nosuid, nodev); the loop device goes with the unmount. */
+/**
+ * Mounts the ext4 image `file` at `dir` (nosuid, nodev) through a loop device that reads and
+ * writes its file with direct I/O (no second copy of the data in the node's page cache). The
+ * loop device stays until `detachLoops(file)`; none is left when the mount fails.
+ */
 export async function mountImage(file: string, dir: string, readOnly: boolean): Promise<void> {
-  await host(['mount', '-t', 'ext4', '-o', `loop,nosuid,nodev,noatime${readOnly ? ',ro' : ''}`, file, dir]);
+  const dev = await attachLoop(file, readOnly);
+  try {
+    await host(['mount', '-t', 'ext4', '-o', `nosuid,nodev,noatime${readOnly ? ',ro' : ''}`, dev, dir]);
+  } catch (e) {
+    await detachLoops(file);
+    throw e;
+  }
 }
 
 /** Unmounts `dir` if mounted (lazily when busy, so a stuck reader never keeps it). */
@@ -75,11 +85,11 @@ export async function loopsOf(file: string): Promise<string[]> {
   return out.split('\n').map((l) => l.trim()).filter(Boolean);
 }
 
-/** A loop device for `file` (an existing one when there is one), as its /dev path. */
+/** A loop device for `file` (an existing one when there is one), as its /dev path; direct I/O to the file where its filesystem allows. */
 export async function attachLoop(file: string, readOnly: boolean): Promise<string> {
   const existing = await loopsOf(file);
   if (existing[0]) return existing[0];
-  return (await host(['losetup', '--find', '--show', ...(readOnly ? ['--read-only'] : []), file])).trim();
+  return (await host(['losetup', '--find', '--show', '--direct-io=on', ...(readOnly ? ['--read-only'] : []), file])).trim();
 }
 
 export async function detachLoops(file: string): Promise<void> {
