@@ -12,6 +12,7 @@
  * bind mount of that directory adds nothing to an I/O). Target: ≥ 90 % of direct. Through virtio
  * in a VM is not measured here (bench/vm.ts boots guests; a guest-side fio is not in the image).
  * Usage: npx tsx bench/volume.ts [rounds=5] [sizeMiB=256]     (root: loop devices and mounts)
+ *        PREALLOC=1 npx tsx bench/volume.ts ...                the volume's file allocated in full, not sparse
  */
 import { mkdtemp, rm, open, type FileHandle } from 'node:fs/promises';
 import { constants } from 'node:fs';
@@ -97,6 +98,8 @@ async function round(where: 'mount' | 'direct', file: string, r: number): Promis
 
 try {
   const { mounts } = await vols.attach(inst, new Map([['v', volume]]));
+  // the volume's file allocated in full (no holes) instead of sparse: what thin provisioning costs
+  if (process.env.PREALLOC === '1') spawnSync('fallocate', ['-l', `${size * 2 + 64}M`, vols.file('bench', 'v')], { stdio: 'inherit' });
   const targets = { mount: join(mounts[0]!.source, 'bench.bin'), direct: join(base, 'direct.bin') };
   for (let r = 0; r < rounds; r++) {
     // alternate which goes first, so that drift hits both alike
