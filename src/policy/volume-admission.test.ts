@@ -2,7 +2,7 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { MemoryBackend } from '../store/memory.js';
 import { Repository } from '../store/repository.js';
 import { FakeClock, sequentialIds } from '../model/runtime.js';
-import { instanceKind, projectKind } from '../model/kinds/index.js';
+import { instanceKind, projectKind, volumeKind } from '../model/kinds/index.js';
 import type { Instance } from '../model/kinds/instance.js';
 import type { StratusError } from '../model/errors.js';
 import { principalOf } from './auth.js';
@@ -37,6 +37,13 @@ describe('volume-free', () => {
     await running('db-1', 'Running', 'data');
     expect(await refusal({ op: 'create', name: 'db-2', object: { metadata: { name: 'db-2' }, spec: spec('logs', 'data') } }))
       .toBe('409 STRATUS_ERR_VOLUME_IN_USE spec.volumes[1].volume: volume "data" is in use by instance "db-1" (phase Running); a volume is used by one instance at a time: delete or stop that one first');
+  });
+
+  it('refuses an instance pinned to another node than its volume\'s, naming the field', async () => {
+    await repo.create(volumeKind, { metadata: { name: 'data', project: 'p' }, spec: { size: 64, node: 'n2' } });
+    const pinned = (node: string) => ({ op: 'create' as const, name: 'db', object: { metadata: { name: 'db' }, spec: { ...spec('data'), placement: { node } } } });
+    expect(await refusal(pinned('n1'))).toBe('400 STRATUS_ERR_BAD_REQUEST spec.volumes[0].volume: volume "data" lives on node n2, but spec.placement.node pins the instance to n1; pin it to n2 or leave the node out');
+    expect(await refusal(pinned('n2'))).toBe('admitted');
   });
 
   it('admits a volume whose last user finished, an update that keeps its volumes, and other volumes', async () => {

@@ -3,13 +3,17 @@
  * (or adding a volume to one) that names a volume an active instance of the project already uses
  * is refused with STRATUS_ERR_VOLUME_IN_USE (409) naming the field, e.g.
  * `spec.volumes[0].volume: volume "data" is in use by instance "db-1"; delete or stop it first`.
+ * An instance pinned to a node (spec.placement.node) that names a volume living on another node is
+ * refused too (400 naming the field): it could never run.
  * Races between two creates are caught later by the scheduler (engine/plugins/volumes.ts) and
  * the node (node/agent/volumes.ts), which each let one instance have the volume.
  */
 import type { AdmissionPlugin } from './admission.js';
 import { StratusError } from '../model/errors.js';
-import { instanceKind } from '../model/kinds/index.js';
+import { instanceKind, volumeKind } from '../model/kinds/index.js';
 import type { Instance, InstanceSpec } from '../model/kinds/instance.js';
+import type { Volume } from '../model/kinds/volume.js';
+import type { Repository } from '../store/repository.js';
 
 export const volumeFree: AdmissionPlugin = async (req, repo) => {
   if (req.op === 'delete' || !req.project || !req.object) return;
@@ -20,9 +24,17 @@ export const volumeFree: AdmissionPlugin = async (req, repo) => {
   const names = new Set(wanted.map((u) => u.volume));
   const active = (o: Instance) => o.metadata.name !== req.name && (instanceKind.lifecycle.active?.(o) ?? true) && (o.spec.volumes ?? []).some((v) => names.has(v.volume));
   const { items } = await repo.list<Instance>(instanceKind, { project: req.project, filter: (o) => active(o as Instance) });
+  const pin = (req.object.spec as InstanceSpec).placement?.node;
   for (const u of wanted) {
+    const home = pin ? await volumeNode(repo, req.project, u.volume) : undefined;
+    if (home && home !== pin) throw new StratusError('STRATUS_ERR_BAD_REQUEST', `spec.volumes[${u.i}].volume: volume "${u.volume}" lives on node ${home}, but spec.placement.node pins the instance to ${pin}; pin it to ${home} or leave the node out`, { field: `spec.volumes[${u.i}].volume`, volume: u.volume, node: home });
     const user = items.find((o) => o.spec.volumes?.some((v) => v.volume === u.volume));
     if (!user) continue;
     throw new StratusError('STRATUS_ERR_VOLUME_IN_USE', `spec.volumes[${u.i}].volume: volume "${u.volume}" is in use by instance "${user.metadata.name}" (phase ${user.status?.phase ?? 'Pending'}); a volume is used by one instance at a time: delete or stop that one first`, { field: `spec.volumes[${u.i}].volume`, volume: u.volume, instance: user.metadata.name });
   }
 };
+
+async function volumeNode(repo: Repository, project: string, name: string): Promise<string | undefined> {
+  const v = await repo.find<Volume>(volumeKind, name, project);
+  return v?.spec.node ?? v?.status?.node;
+}
