@@ -9,3 +9,25 @@ export function bearerToken(header: string | undefined): string {
   if (m[1]!.length > 512) throw unauthenticated('the token is not valid');
   return m[1]!;
 }
+
+/**
+ * The prefix of the WebSocket subprotocol that carries a token where no header can (a browser's
+ * `new WebSocket(url, protocols)` sets no Authorization header): `base64url.bearer.stratus.io.<token
+ * as base64url>`, offered beside the stream's own protocol, which the server selects (ws picks the
+ * first offered). Kubernetes' API server reads its browser clients' tokens the same way.
+ */
+export const BEARER_PROTOCOL = 'base64url.bearer.stratus.io.';
+
+/**
+ * A request's token: its Authorization header, or on a WebSocket upgrade without one, the
+ * BEARER_PROTOCOL subprotocol. Throws STRATUS_ERR_UNAUTHENTICATED as bearerToken does.
+ */
+export function requestToken(headers: { authorization?: string; upgrade?: string; 'sec-websocket-protocol'?: string }): string {
+  const offered = headers.upgrade?.toLowerCase() === 'websocket' && !headers.authorization
+    ? (headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim()).find((p) => p.startsWith(BEARER_PROTOCOL))
+    : undefined;
+  if (offered === undefined) return bearerToken(headers.authorization);
+  const encoded = offered.slice(BEARER_PROTOCOL.length);
+  if (!/^[A-Za-z0-9_-]{1,700}$/.test(encoded)) throw unauthenticated(`the ${BEARER_PROTOCOL}<token> subprotocol must carry the token as base64url`);
+  return bearerToken(`Bearer ${Buffer.from(encoded, 'base64url').toString('utf8')}`);
+}

@@ -18,7 +18,7 @@ import { toErrorResponse } from './errors.js';
 import { jsonDepth, valueDepth, MAX_DEPTH } from './depth.js';
 import { canSee, denyReason, hasRole, isHidden, roleIn, type Authenticator, type Principal, type Role, type Verb } from '../policy/auth.js';
 import { NodeScope } from '../policy/node-scope.js';
-import { bearerToken } from './bearer.js';
+import { requestToken } from './bearer.js';
 import type { AuditLog } from '../policy/audit.js';
 import { requestAudit } from './request-audit.js';
 import type { Repository } from '../store/repository.js';
@@ -230,7 +230,7 @@ function installAuth(app: FastifyInstance, deps: ApiDeps): void {
   app.addHook('onRequest', async (req) => {
     const permission = req.routeOptions.config?.permission;
     if (permission === 'public' || !req.routeOptions.url?.startsWith('/v1/')) return;
-    req.principal = await deps.auth.authenticate(bearerToken(req.headers.authorization));
+    req.principal = await deps.auth.authenticate(requestToken(req.headers));
     deps.onAuthenticated?.(req);
   });
   app.addHook('preValidation', async (req) => {
