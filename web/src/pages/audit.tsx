@@ -17,7 +17,7 @@ const columns: Column<AuditEntry>[] = [
   { key: 'time', header: 'Time', cell: (e) => <time dateTime={e.time}>{e.time.replace('T', ' ').replace(/\.\d+Z$/, 'Z')}</time> },
   { key: 'actor', header: 'Actor', cell: (e) => `${e.actor}${e.token ? ` (token ${e.token})` : ''}` },
   { key: 'action', header: 'Action', cell: (e) => e.action },
-  { key: 'object', header: 'Object', cell: (e) => [e.kind, e.project && `in ${e.project}`, e.name].filter(Boolean).join(' ') },
+  { key: 'object', header: 'Object', cell: (e) => [e.kind, [e.project, e.name].filter(Boolean).join('/')].filter(Boolean).join(' ') },
   { key: 'result', header: 'Result', cell: (e) => <span class={e.status >= 400 ? 'field-error' : undefined}>{e.status}{e.code ? ` ${e.code}` : ''}</span> },
   { key: 'message', header: 'Message', cell: (e) => e.message ?? '' },
   { key: 'request', header: 'Request', cell: (e) => `${e.method} ${e.path}` },

@@ -11,13 +11,13 @@ import { Badge } from '../ui/components.js';
 import { DataTable, type Column } from '../ui/table.js';
 import { age } from '../ui/format.js';
 import { filterEvents, lastTime, type EventFilter } from './requests.js';
-import { ListState, ScopeNote, useLive, useScope } from './kit.js';
+import { ListState, projectColumn, ScopeNote, useLive, useScope } from './kit.js';
 
 const columns = (all: boolean): Column<StratusEvent>[] => [
   { key: 'last', header: 'Last seen', cell: (e) => <time dateTime={lastTime(e)} title={lastTime(e)}>{age(lastTime(e))} ago</time>, sortValue: lastTime },
   { key: 'type', header: 'Type', cell: (e) => <Badge value={e.spec.type} />, sortValue: (e) => e.spec.type },
   { key: 'reason', header: 'Reason', cell: (e) => e.spec.reason, sortValue: (e) => e.spec.reason },
-  ...(all ? [{ key: 'project', header: 'Project', cell: (e: StratusEvent) => e.metadata.project ?? '', sortValue: (e: StratusEvent) => e.metadata.project ?? '' }] : []),
+  ...(all ? [projectColumn<StratusEvent>()] : []),
   { key: 'object', header: 'Object', cell: (e) => `${e.spec.object.kind}/${e.spec.object.name}`, sortValue: (e) => `${e.spec.object.kind}/${e.spec.object.name}` },
   { key: 'count', header: 'Count', cell: (e) => String(e.spec.count ?? 1) },
   { key: 'message', header: 'Message', cell: (e) => e.spec.message },

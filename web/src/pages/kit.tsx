@@ -12,7 +12,8 @@ import { useWatchList, type WatchList } from '../api/watch-list.js';
 import type { Api } from '../api/client.js';
 import { session } from '../app/session.js';
 import { Confirm, ErrorBox, Field } from '../ui/components.js';
-import { createForm, problemsOfError } from '../ui/form.js';
+import { createForm, problemsOfError, validateObject } from '../ui/form.js';
+import { DataTable, type Column } from '../ui/table.js';
 import './pages.css';
 
 /** The API client and the project the switcher selects (undefined: every project the caller reads). */
@@ -120,5 +121,58 @@ export function Progress(props: { label: string; value: number; max: number; tex
     <div class="progress" role="progressbar" aria-label={props.label} aria-valuemin={0} aria-valuemax={props.max} aria-valuenow={Math.min(props.value, props.max)} aria-valuetext={props.text} title={props.text}>
       <div class={`progress-fill${pct >= 100 ? ' done' : ''}`} style={{ width: `${pct}%` }} />
     </div>
+  );
+}
+
+/** The "Project" column of a list that shows every project the caller reads. */
+export function projectColumn<T extends StoredObject>(): Column<T> {
+  return { key: 'project', header: 'Project', cell: (o) => o.metadata.project ?? '', sortValue: (o) => o.metadata.project ?? '' };
+}
+
+/**
+ * A project kind's live list as a table: which project it shows, loading or failure, the rows
+ * sorted by name (with a Project column when every project is shown). `columns` are the kind's own.
+ */
+export function LiveTable<T extends StoredObject>(props: { kind: KindOf<T>; label: string; columns: Column<T>[]; empty: string }) {
+  const { project } = useScope();
+  const { list, items } = useLive(props.kind, project);
+  const [first, ...rest] = props.columns;
+  const columns = project || !first ? props.columns : [first, projectColumn<T>(), ...rest];
+  return (
+    <section>
+      <ScopeNote project={project} what={props.label} />
+      <ListState list={list} />
+      <DataTable label={props.label} columns={columns} rows={items} rowKey={(o) => `${o.metadata.project}/${o.metadata.name}`} initialSort={{ key: 'name', dir: 'asc' }} empty={props.empty} />
+    </section>
+  );
+}
+
+/**
+ * A form that creates one object of `kind` (in `project` for project kinds): `body()` builds it
+ * from the caller's fields (children get the form to bind them to), the kind's checks run first,
+ * the API's refusal lands beside its fields; on success it says "<noun> NAME created." and calls
+ * `onCreated` (the caller clears its fields).
+ */
+export function CreateForm<T extends StoredObject>(props: { kind: KindOf<T>; project?: string; label: string; noun: string; submit: string; body: () => { kind: string; metadata: { name: string }; spec: unknown }; onCreated?: (o: T) => void; children: (form: ReturnType<typeof createForm>) => ComponentChildren }) {
+  const { api } = useScope();
+  const form = useForm();
+  const done = useSignal<string | undefined>(undefined);
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    done.value = undefined;
+    const body = props.body();
+    const made = await form.submit(() => validateObject(props.kind, body), () => api.resources(props.kind, props.project).create(body));
+    if (made) {
+      done.value = `${props.noun} ${made.metadata.name} created.`;
+      props.onCreated?.(made);
+    }
+  };
+  return (
+    <form onSubmit={submit} aria-label={props.label}>
+      {props.children(form)}
+      <button type="submit" disabled={form.busy.value}>{props.submit}</button>
+      <ErrorBox message={form.general.value} />
+      {done.value && <p role="status">{done.value}</p>}
+    </form>
   );
 }

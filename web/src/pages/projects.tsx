@@ -17,7 +17,7 @@ import { Badge, ErrorBox, Facts, Field, Link } from '../ui/components.js';
 import { DataTable, type Column } from '../ui/table.js';
 import { validateObject } from '../ui/form.js';
 import { age } from '../ui/format.js';
-import { ConfirmButton, ListState, TextInput, useForm, useLive, useScope } from './kit.js';
+import { ConfirmButton, CreateForm, ListState, TextInput, useForm, useLive, useScope } from './kit.js';
 import { QuotaBars, QuotaForm } from './quotas.js';
 import { quotaRows } from './quota-rows.js';
 
@@ -46,28 +46,20 @@ function Projects() {
 }
 
 function CreateProject() {
-  const { api } = useScope();
-  const form = useForm();
   const name = useSignal('');
   const displayName = useSignal('');
-  const done = useSignal<string | undefined>(undefined);
-  const submit = async (e: Event) => {
-    e.preventDefault();
-    done.value = undefined;
-    const body = { kind: 'project', metadata: { name: name.value.trim() }, spec: { ...(displayName.value.trim() ? { displayName: displayName.value.trim() } : {}) } };
-    const made = await form.submit(() => validateObject(projectKind, body), () => api.resources(projectKind).create(body));
-    if (made) { done.value = `Project ${made.metadata.name} created.`; name.value = displayName.value = ''; }
-  };
+  const body = () => ({ kind: 'project', metadata: { name: name.value.trim() }, spec: { ...(displayName.value.trim() ? { displayName: displayName.value.trim() } : {}) } });
   return (
     <section aria-labelledby="project-new">
       <h2 id="project-new">New project</h2>
-      <form onSubmit={submit} aria-label="New project">
-        <TextInput form={form} path="metadata.name" label="Name" value={name} hint="A DNS label, e.g. shop." />
-        <TextInput form={form} path="spec.displayName" label="Display name" value={displayName} />
-        <button type="submit" disabled={form.busy.value}>Create project</button>
-        <ErrorBox message={form.general.value} />
-        {done.value && <p role="status">{done.value}</p>}
-      </form>
+      <CreateForm kind={projectKind} label="New project" noun="Project" submit="Create project" body={body} onCreated={() => { name.value = displayName.value = ''; }}>
+        {(form) => (
+          <>
+            <TextInput form={form} path="metadata.name" label="Name" value={name} hint="A DNS label, e.g. shop." />
+            <TextInput form={form} path="spec.displayName" label="Display name" value={displayName} />
+          </>
+        )}
+      </CreateForm>
     </section>
   );
 }

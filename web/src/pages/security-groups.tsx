@@ -9,18 +9,17 @@ import type { Page } from '../app/page.js';
 import { can } from '../app/session.js';
 import { securityGroupKind } from '../../../src/model/kinds/index.js';
 import { SG_PROTOCOLS, type SecurityGroup } from '../../../src/model/kinds/security-group.js';
-import { ErrorBox, Field } from '../ui/components.js';
-import { DataTable, type Column } from '../ui/table.js';
-import { validateObject, type createForm } from '../ui/form.js';
+import { Field } from '../ui/components.js';
+import type { Column } from '../ui/table.js';
+import type { createForm } from '../ui/form.js';
 import { age } from '../ui/format.js';
 import { ingressOf, NEW_RULE, ruleText, type RuleDraft } from './requests.js';
-import { DeleteButton, ListState, ScopeNote, TextInput, useForm, useLive, useScope } from './kit.js';
+import { CreateForm, DeleteButton, LiveTable, TextInput, useScope } from './kit.js';
 
-function columns(all: boolean): Column<SecurityGroup>[] {
+function columns(): Column<SecurityGroup>[] {
   const { api } = useScope();
   return [
     { key: 'name', header: 'Name', cell: (g) => g.metadata.name, sortValue: (g) => g.metadata.name },
-    ...(all ? [{ key: 'project', header: 'Project', cell: (g: SecurityGroup) => g.metadata.project ?? '', sortValue: (g: SecurityGroup) => g.metadata.project ?? '' }] : []),
     { key: 'selector', header: 'Selects', cell: (g) => g.spec.selector || 'every instance' },
     { key: 'rules', header: 'Ingress rules', cell: (g) => (g.spec.ingress.length ? <ul class="plain">{g.spec.ingress.map((r, i) => <li key={i}>{ruleText(r)}</li>)}</ul> : 'nothing but replies and published ports') },
     { key: 'description', header: 'Description', cell: (g) => g.spec.description ?? '' },
@@ -31,56 +30,40 @@ function columns(all: boolean): Column<SecurityGroup>[] {
 
 function SecurityGroups() {
   const { project } = useScope();
-  const { list, items } = useLive(securityGroupKind, project);
   return (
     <>
-      <section>
-        <ScopeNote project={project} what="Security groups" />
-        <p class="hint">An instance no group selects accepts traffic from its own network only; one that groups select accepts exactly what their rules allow.</p>
-        <ListState list={list} />
-        <DataTable label="Security groups" columns={columns(!project)} rows={items} rowKey={(g) => `${g.metadata.project}/${g.metadata.name}`} initialSort={{ key: 'name', dir: 'asc' }} empty="No security groups." />
-      </section>
+      <p class="hint">An instance no group selects accepts traffic from its own network only; one that groups select accepts exactly what their rules allow.</p>
+      <LiveTable kind={securityGroupKind} label="Security groups" columns={columns()} empty="No security groups." />
       {project && can('member', project) && <CreateGroup project={project} />}
     </>
   );
 }
 
 function CreateGroup(props: { project: string }) {
-  const { api } = useScope();
-  const form = useForm();
   const name = useSignal('');
   const selector = useSignal('');
   const description = useSignal('');
   const rules = useSignal<RuleDraft[]>([{ ...NEW_RULE }]);
-  const done = useSignal<string | undefined>(undefined);
-  const submit = async (e: Event) => {
-    e.preventDefault();
-    done.value = undefined;
-    const body = { kind: 'security-group', metadata: { name: name.value.trim() }, spec: { ...(selector.value.trim() ? { selector: selector.value.trim() } : {}), ingress: ingressOf(rules.value), ...(description.value.trim() ? { description: description.value.trim() } : {}) } };
-    const made = await form.submit(() => validateObject(securityGroupKind, body), () => api.resources(securityGroupKind, props.project).create(body));
-    if (made) {
-      done.value = `Security group ${made.metadata.name} created.`;
-      name.value = selector.value = description.value = '';
-      rules.value = [{ ...NEW_RULE }];
-    }
-  };
+  const body = () => ({ kind: 'security-group', metadata: { name: name.value.trim() }, spec: { ...(selector.value.trim() ? { selector: selector.value.trim() } : {}), ingress: ingressOf(rules.value), ...(description.value.trim() ? { description: description.value.trim() } : {}) } });
+  const reset = () => { name.value = selector.value = description.value = ''; rules.value = [{ ...NEW_RULE }]; };
   const update = (i: number, patch: Partial<RuleDraft>) => { rules.value = rules.value.map((r, j) => (j === i ? { ...r, ...patch } : r)); };
   return (
     <section aria-labelledby="sg-new">
       <h2 id="sg-new">New security group</h2>
-      <form onSubmit={submit} aria-label="New security group">
-        <TextInput form={form} path="metadata.name" label="Name" value={name} />
-        <TextInput form={form} path="spec.selector" label="Selector" value={selector} placeholder="app=web" hint="Instances of this project it applies to, by label. Empty: all of them." />
-        <TextInput form={form} path="spec.description" label="Description" value={description} />
-        <fieldset>
-          <legend>Ingress rules</legend>
-          {rules.value.map((r, i) => <RuleRow key={i} form={form} index={i} rule={r} onChange={(p) => update(i, p)} onRemove={() => { rules.value = rules.value.filter((_, j) => j !== i); }} />)}
-          <button type="button" onClick={() => { rules.value = [...rules.value, { ...NEW_RULE }]; }}>Add rule</button>
-        </fieldset>
-        <button type="submit" disabled={form.busy.value}>Create security group</button>
-        <ErrorBox message={form.general.value} />
-        {done.value && <p role="status">{done.value}</p>}
-      </form>
+      <CreateForm kind={securityGroupKind} project={props.project} label="New security group" noun="Security group" submit="Create security group" body={body} onCreated={reset}>
+        {(form) => (
+          <>
+            <TextInput form={form} path="metadata.name" label="Name" value={name} />
+            <TextInput form={form} path="spec.selector" label="Selector" value={selector} placeholder="app=web" hint="Instances of this project it applies to, by label. Empty: all of them." />
+            <TextInput form={form} path="spec.description" label="Description" value={description} />
+            <fieldset>
+              <legend>Ingress rules</legend>
+              {rules.value.map((r, i) => <RuleRow key={i} form={form} index={i} rule={r} onChange={(p) => update(i, p)} onRemove={() => { rules.value = rules.value.filter((_, j) => j !== i); }} />)}
+              <button type="button" onClick={() => { rules.value = [...rules.value, { ...NEW_RULE }]; }}>Add rule</button>
+            </fieldset>
+          </>
+        )}
+      </CreateForm>
     </section>
   );
 }

@@ -14,7 +14,7 @@ import { itemPath } from '../../../src/client/paths.js';
 import { Badge, ErrorBox, Facts, Link } from '../ui/components.js';
 import { DataTable, type Column } from '../ui/table.js';
 import { age } from '../ui/format.js';
-import { ConfirmButton, DeleteButton, ListState, objectPath, Progress, ScopeNote, TextInput, useForm, useLive, useScope } from './kit.js';
+import { ConfirmButton, DeleteButton, ListState, LiveTable, objectPath, Progress, TextInput, useForm, useLive, useScope } from './kit.js';
 import { restartPatch, rollbackBody, rollbackTargets, rolloutProgress, scaleProblems } from './service-actions.js';
 import { EventTable } from './events.js';
 import { navigate } from '../app/router.js';
@@ -25,9 +25,8 @@ export function RolloutBar(props: { svc: Service }) {
   return <Progress label={`Rollout of ${props.svc.metadata.name}`} value={p.available} max={p.desired} text={p.text} />;
 }
 
-const columns = (all: boolean): Column<Service>[] => [
+const columns: Column<Service>[] = [
   { key: 'name', header: 'Name', cell: (s) => <Link to={objectPath(serviceKind, s)}>{s.metadata.name}</Link>, sortValue: (s) => s.metadata.name },
-  ...(all ? [{ key: 'project', header: 'Project', cell: (s: Service) => s.metadata.project, sortValue: (s: Service) => s.metadata.project ?? '' }] : []),
   { key: 'ready', header: 'Ready', cell: (s) => `${s.status?.ready ?? 0}/${rolloutProgress(s).desired}`, sortValue: (s) => s.status?.ready ?? 0 },
   { key: 'rollout', header: 'Rollout', cell: (s) => <RolloutBar svc={s} /> },
   { key: 'revision', header: 'Revision', cell: (s) => String(s.status?.revision ?? ''), sortValue: (s) => s.status?.revision ?? 0 },
@@ -37,15 +36,11 @@ const columns = (all: boolean): Column<Service>[] => [
 ];
 
 function Services() {
-  const { project } = useScope();
-  const { list, items } = useLive(serviceKind, project);
   return (
-    <section>
-      <ScopeNote project={project} what="Services" />
+    <>
       {can('member') && <p>New services come from stacks: <Link to="/stacks">apply a stack</Link>.</p>}
-      <ListState list={list} />
-      <DataTable label="Services" columns={columns(!project)} rows={items} rowKey={(s) => `${s.metadata.project}/${s.metadata.name}`} initialSort={{ key: 'name', dir: 'asc' }} empty="No services yet." />
-    </section>
+      <LiveTable kind={serviceKind} label="Services" columns={columns} empty="No services yet." />
+    </>
   );
 }
 

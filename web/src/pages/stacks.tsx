@@ -9,14 +9,13 @@ import { navigate } from '../app/router.js';
 import { findKind, stackKind } from '../../../src/model/kinds/index.js';
 import type { Stack } from '../../../src/model/kinds/stack.js';
 import { Badge, Facts, Link } from '../ui/components.js';
-import { DataTable, type Column } from '../ui/table.js';
+import type { Column } from '../ui/table.js';
 import { age } from '../ui/format.js';
-import { DeleteButton, ListState, objectPath, ScopeNote, useLive, useScope } from './kit.js';
+import { DeleteButton, ListState, LiveTable, objectPath, useLive, useScope } from './kit.js';
 import { StackEditor, StackProgress } from './stack-editor.js';
 
-const columns = (all: boolean): Column<Stack>[] => [
+const columns: Column<Stack>[] = [
   { key: 'name', header: 'Name', cell: (s) => <Link to={objectPath(stackKind, s)}>{s.metadata.name}</Link>, sortValue: (s) => s.metadata.name },
-  ...(all ? [{ key: 'project', header: 'Project', cell: (s: Stack) => s.metadata.project ?? '', sortValue: (s: Stack) => s.metadata.project ?? '' }] : []),
   { key: 'objects', header: 'Objects', cell: (s) => String(s.spec.objects.length), sortValue: (s) => s.spec.objects.length },
   { key: 'source', header: 'Source', cell: (s) => s.spec.source ?? '' },
   { key: 'status', header: 'Status', cell: (s) => <Badge value={s.status?.phase ?? 'Applying'} />, sortValue: (s) => s.status?.phase ?? '' },
@@ -25,14 +24,9 @@ const columns = (all: boolean): Column<Stack>[] => [
 
 function Stacks() {
   const { project } = useScope();
-  const { list, items } = useLive(stackKind, project);
   return (
     <>
-      <section>
-        <ScopeNote project={project} what="Stacks" />
-        <ListState list={list} />
-        <DataTable label="Stacks" columns={columns(!project)} rows={items} rowKey={(s) => `${s.metadata.project}/${s.metadata.name}`} initialSort={{ key: 'name', dir: 'asc' }} empty="No stacks yet." />
-      </section>
+      <LiveTable kind={stackKind} label="Stacks" columns={columns} empty="No stacks yet." />
       {project && can('member', project) && (
         <section aria-labelledby="stack-new">
           <h2 id="stack-new">Apply a stack</h2>
