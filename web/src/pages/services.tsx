@@ -110,7 +110,7 @@ function ScaleForm(props: { svc: Service }) {
   };
   return (
     <form onSubmit={submit} aria-label={`Scale service ${props.svc.metadata.name}`} class="inline-form">
-      <TextInput form={form} path="spec.replicas" label="Replica count" numeric value={replicas} />
+      <TextInput form={form} path="spec.replicas" label="Replicas" numeric value={replicas} />
       <button type="submit" disabled={form.busy.value}>Scale</button>
       <ErrorBox message={form.general.value} />
       {done.value && <p role="status">{done.value}</p>}
