@@ -85,7 +85,7 @@ export function agentOptionsFrom(o: Record<string, unknown>): EmbeddedAgentOptio
   };
 }
 
-/** --allow-unisolated, --sandbox-paths and --container-userns, as the drivers' options. */
+/** --allow-unisolated, --sandbox-paths, --container-userns and --vm-accel, as the drivers' options. */
 function driverOptionsFrom(o: Record<string, unknown>): Record<string, Record<string, unknown>> {
   const hostView = String(o.sandboxPaths ?? DEFAULT_HOST_VIEW.join(',')).split(',').map((p) => p.trim()).filter(Boolean);
   for (const p of hostView) {
@@ -94,6 +94,7 @@ function driverOptionsFrom(o: Record<string, unknown>): Record<string, Record<st
   return {
     process: { allowUnisolated: o.allowUnisolated === true, hostView },
     container: { userns: o.containerUserns === 'off' ? 'off' : 'auto' },
+    vm: { accel: o.vmAccel === 'kvm' || o.vmAccel === 'tcg' ? o.vmAccel : 'auto' },
   };
 }
 

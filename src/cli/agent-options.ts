@@ -30,7 +30,8 @@ export function addAgentOptions(cmd: Command): Command {
     .addOption(new Option('--netns-prefix <prefix>', 'prefix of instance network namespaces; give each agent sharing /run/netns its own').default('stratus-'))
     .addOption(new Option('--allow-unisolated', 'run process instances that ask for isolation: none (as root, seeing the whole node) in projects a cluster admin allowed; off by default'))
     .addOption(new Option('--sandbox-paths <dirs>', 'host directories sandboxed processes see read-only (default: the system directories: /bin, /sbin, /lib*, /usr, /etc)'))
-    .addOption(new Option('--container-userns <mode>', 'containers in user namespaces: auto (where the kernel allows) or off').choices(['auto', 'off']).default('auto'));
+    .addOption(new Option('--container-userns <mode>', 'containers in user namespaces: auto (where the kernel allows) or off').choices(['auto', 'off']).default('auto'))
+    .addOption(new Option('--vm-accel <mode>', 'VM accelerator: auto (KVM when a probe guest runs under it, else TCG emulation), kvm or tcg').choices(['auto', 'kvm', 'tcg']).default('auto'));
 }
 
 /**

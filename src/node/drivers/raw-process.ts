@@ -17,7 +17,7 @@ import { readFile, readlink } from 'node:fs/promises';
 import { mkdirSync, rmSync, statSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { DriverError, checkTaskId, type ExecCommand, type ExecOptions, type ExecResult, type Task } from './driver.js';
-import { TaskCgroup, type CgroupHost } from './cgroups.js';
+import { TaskCgroup, type CgroupHost, type CgroupLimits } from './cgroups.js';
 import { openLogFds } from './logs.js';
 import { namedNetns } from './netns.js';
 import { DEFAULT_PATH, findExecutableSync, runCollect } from './commands.js';
@@ -49,8 +49,28 @@ export interface RawContext {
 
 /** Starts the task unisolated; resolves once its pid is inside its cgroup (and network namespace). */
 export async function startRaw(task: Task, ctx: RawContext): Promise<{ child: ChildProcess; pid: number; cgroup: TaskCgroup | undefined }> {
-  const { argv, env, cwd, run, prefix } = prepareRaw(task);
-  const cgroup = await createCgroup(task, ctx);
+  const { resources } = task.spec;
+  return launchInCgroup(task, ctx, prepareRaw(task), { cpu: resources.cpu, memory: resources.memory, pids: ctx.pidsLimit });
+}
+
+/** What launchInCgroup runs: `prefix` (e.g. joining a network namespace) then argv, in `cwd` with exactly `env`. */
+export interface RawCommand {
+  argv: string[];
+  env: Record<string, string>;
+  cwd: string;
+  prefix: string[];
+}
+
+/**
+ * Runs a host command as the task's workload under the sh supervisor, inside a new cgroup with
+ * `limits` (none where this host cannot limit), output to the task's log files, exit status to
+ * run/exit. Resolves once its pid is inside the cgroup (and network namespace); the vm driver runs
+ * QEMU this way. Throws DriverError START_FAILED, leaving no cgroup behind.
+ */
+export async function launchInCgroup(task: Task, ctx: RawContext, cmd: RawCommand, limits: CgroupLimits): Promise<{ child: ChildProcess; pid: number; cgroup: TaskCgroup | undefined }> {
+  const { argv, env, cwd, prefix } = cmd;
+  const run = runDir(task.dir);
+  const cgroup = await createCgroup(task, ctx, limits);
   const procs = cgroup?.procsFiles() ?? [];
   const fds = openLogFds(logDir(task.dir));
   let child;
@@ -88,7 +108,7 @@ export async function startRaw(task: Task, ctx: RawContext): Promise<{ child: Ch
  * Checks the task and lays out its directories. Synchronous on purpose: each call is a few
  * microseconds of local metadata work, less than the thread-pool round trip an awaited call costs.
  */
-function prepareRaw(task: Task): { argv: string[]; env: Record<string, string>; cwd: string; run: string; prefix: string[] } {
+function prepareRaw(task: Task): RawCommand {
   checkTaskId(task.id);
   const { spec } = task;
   if (!spec.command || spec.command.length === 0) throw new DriverError('INVALID_TASK', `instance ${task.instance.name}: the process driver needs spec.command`);
@@ -110,26 +130,27 @@ function prepareRaw(task: Task): { argv: string[]; env: Record<string, string>; 
   if (!findExecutableSync(argv[0]!, env.PATH ?? DEFAULT_PATH, cwd)) {
     throw new DriverError('START_FAILED', `command "${argv[0]}" is not an executable file (PATH=${env.PATH}); use an absolute path or install it on the node`);
   }
-  let prefix: string[] = [];
-  if (task.netns) {
-    // A namespace made by `ip netns add` may carry its own /etc files (resolv.conf with the
-    // network's DNS): `ip netns exec` mounts them for the workload; nsenter would not.
-    const named = namedNetns(task.netns);
-    const ip = named ? findExecutableSync('ip', DEFAULT_PATH, '/') : undefined;
-    const nsenter = findExecutableSync('nsenter', DEFAULT_PATH, '/');
-    if (named && ip) prefix = [ip, 'netns', 'exec', named];
-    else if (nsenter) prefix = [nsenter, `--net=${task.netns}`, '--'];
-    else throw new DriverError('START_FAILED', 'joining a network namespace needs nsenter (util-linux) or ip (iproute2), and neither is installed');
-  }
-  return { argv, env, cwd, run, prefix };
+  return { argv, env, cwd, prefix: netnsPrefix(task.netns) };
+}
+
+/** The command prefix that runs a command inside `netns` (none without one). Throws START_FAILED when no tool can. */
+export function netnsPrefix(netns: string | undefined): string[] {
+  if (!netns) return [];
+  // A namespace made by `ip netns add` may carry its own /etc files (resolv.conf with the
+  // network's DNS): `ip netns exec` mounts them for the workload; nsenter would not.
+  const named = namedNetns(netns);
+  const ip = named ? findExecutableSync('ip', DEFAULT_PATH, '/') : undefined;
+  const nsenter = findExecutableSync('nsenter', DEFAULT_PATH, '/');
+  if (named && ip) return [ip, 'netns', 'exec', named];
+  if (nsenter) return [nsenter, `--net=${netns}`, '--'];
+  throw new DriverError('START_FAILED', 'joining a network namespace needs nsenter (util-linux) or ip (iproute2), and neither is installed');
 }
 
 /** The task's cgroup with its limits, or undefined when this host cannot limit (no cgroups, not root). */
-async function createCgroup(task: Task, ctx: RawContext): Promise<TaskCgroup | undefined> {
+async function createCgroup(task: Task, ctx: RawContext, limits: CgroupLimits): Promise<TaskCgroup | undefined> {
   if (ctx.host.mode === 'none' || !ctx.root) return undefined;
-  const { resources } = task.spec;
   try {
-    const { cgroup } = await TaskCgroup.create(ctx.host, `${ctx.cgroupParent}/${task.id}`, { cpu: resources.cpu, memory: resources.memory, pids: ctx.pidsLimit });
+    const { cgroup } = await TaskCgroup.create(ctx.host, `${ctx.cgroupParent}/${task.id}`, limits);
     return cgroup;
   } catch (e) {
     await TaskCgroup.at(ctx.host, `${ctx.cgroupParent}/${task.id}`).remove().catch(() => undefined);

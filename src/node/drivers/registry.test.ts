@@ -28,8 +28,8 @@ describe('DriverRegistry', () => {
     expect(() => registry().register('good', () => new MockDriver())).toThrow(/already registered/);
   });
 
-  it('has process, container and mock built in; mock only on request', async () => {
-    expect(builtinDrivers().names()).toEqual(['process', 'container', 'mock']);
+  it('has process, container, vm and mock built in; mock only on request', async () => {
+    expect(builtinDrivers().names()).toEqual(['process', 'container', 'vm', 'mock']);
     const set = await createDrivers({ dataDir: '/tmp/stratus-registry-test', enabled: ['process', 'mock'] });
     expect(set.available.get('process')?.fingerprint.driver).toBe('process');
     expect(set.available.has('mock')).toBe(true);
