@@ -3,7 +3,7 @@ import { networkKind, securityGroupKind } from '../../../src/model/kinds/index.j
 import type { StratusEvent } from '../../../src/model/kinds/event.js';
 import type { Token } from '../../../src/model/kinds/token.js';
 import { validateObject } from '../ui/form.js';
-import { auditQuery, filterEvents, ingressOf, networkBody, NEW_RULE, ruleText, tokenProblems, tokenRequest, tokenRights } from './requests.js';
+import { auditQuery, filterEvents, ingressOf, mayCreateTokens, mayRevokeToken, networkBody, NEW_RULE, ruleText, tokenProblems, tokenRequest, tokenRights } from './requests.js';
 
 describe('network form', () => {
   it('leaves empty fields out, and the kind refuses a range with host bits, naming spec.cidr', () => {
@@ -38,6 +38,21 @@ describe('token form', () => {
   it('is checked by the token kind (name) and the API\'s lifetime rule, at the request\'s field names', () => {
     expect(tokenProblems({ name: 'ci', expiresIn: '12h' })).toEqual([]);
     expect(tokenProblems({ name: 'CI!', expiresIn: '3x' }).map((p) => p.path)).toEqual(['name', 'expiresIn']);
+  });
+
+  it('is offered only to callers the API lets make tokens, and revoke only what they manage within their rights', () => {
+    const robotViewer = { clusterAdmin: false, roles: [{ project: 'shop', role: 'viewer' as const }] };
+    const ann = { user: 'ann', clusterAdmin: false, roles: [{ project: 'shop', role: 'member' as const }] };
+    const robotAdmin = { clusterAdmin: false, roles: [{ project: 'shop', role: 'admin' as const }] };
+    expect([robotViewer, ann, robotAdmin, { clusterAdmin: true, roles: [] }].map(mayCreateTokens)).toEqual([false, true, true, true]);
+    const t = (spec: Token['spec']) => ({ spec }) as Token;
+    expect(mayRevokeToken(ann, t({ user: 'ann' }))).toBe(true);
+    expect(mayRevokeToken(ann, t({ user: 'bob' }))).toBe(false);
+    expect(mayRevokeToken(ann, t({ user: 'ann', roles: [{ project: 'shop', role: 'admin' }] }))).toBe(false);
+    expect(mayRevokeToken(ann, t({ roles: [{ project: 'shop', role: 'viewer' }] }))).toBe(false);
+    expect(mayRevokeToken(robotAdmin, t({ roles: [{ project: 'shop', role: 'member' }] }))).toBe(true);
+    expect(mayRevokeToken(robotAdmin, t({ node: 'n1' }))).toBe(false);
+    expect(mayRevokeToken({ clusterAdmin: true, roles: [] }, t({ node: 'n1' }))).toBe(true);
   });
 
   it('rights read in words', () => {

@@ -49,6 +49,37 @@ export function tokenRights(t: Token): string {
   return parts.join(', ') || (t.spec.user ? `all of ${t.spec.user}'s roles` : 'none');
 }
 
+/** The caller as whoami tells it: user (absent for robot tokens), cluster admin, roles per project. */
+export interface Caller { user?: string; clusterAdmin: boolean; roles: { project: string; role: RoleName }[] }
+
+const RANK: Record<RoleName, number> = { viewer: 1, member: 2, admin: 3 };
+
+function roleOf(who: Caller, project: string): number {
+  return Math.max(0, ...who.roles.filter((r) => r.project === project).map((r) => RANK[r.role]));
+}
+
+/**
+ * Whether the caller may make tokens at all (policy/token-rights.ts): a person copies or narrows
+ * their own rights; a robot token only makes robot tokens of projects it administers.
+ */
+export function mayCreateTokens(who: Caller): boolean {
+  return who.clusterAdmin || who.user !== undefined || who.roles.some((r) => r.role === 'admin');
+}
+
+/**
+ * Whether the caller may revoke `t` (policy/token-rights.ts mayRevoke, as far as whoami tells):
+ * cluster admins any; otherwise a token it manages (its user's, or a robot's of projects it
+ * administers) granting nothing beyond the caller's roles.
+ */
+export function mayRevokeToken(who: Caller, t: Token): boolean {
+  if (who.clusterAdmin) return true;
+  const s = t.spec;
+  if (s.clusterAdmin || s.node || s.join) return false;
+  const roles = s.roles ?? [];
+  const managed = s.user !== undefined ? s.user === who.user : roles.length > 0 && roles.every((r) => roleOf(who, r.project) >= RANK.admin);
+  return managed && roles.every((r) => roleOf(who, r.project) >= RANK[r.role as RoleName]);
+}
+
 export interface TokenDraft { name: string; expiresIn: string; description: string; project: string; role: '' | RoleName }
 
 /** The create request from the form (empty fields left out; a role only with a project). Pure. */

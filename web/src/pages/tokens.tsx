@@ -15,7 +15,7 @@ import type { FieldProblem } from '../../../src/model/errors.js';
 import { ErrorBox, Field } from '../ui/components.js';
 import { DataTable, type Column } from '../ui/table.js';
 import { age } from '../ui/format.js';
-import { tokenProblems, tokenRequest, tokenRights } from './requests.js';
+import { mayCreateTokens, mayRevokeToken, tokenProblems, tokenRequest, tokenRights } from './requests.js';
 import { ConfirmButton, ListState, TextInput, useForm, useLive, useScope } from './kit.js';
 
 function Tokens() {
@@ -28,7 +28,7 @@ function Tokens() {
     { key: 'expires', header: 'Expires', cell: (t) => t.spec.expiresAt ?? 'never', sortValue: (t) => t.spec.expiresAt ?? '~' },
     { key: 'used', header: 'Last used', cell: (t) => (t.status?.lastUsedAt ? `${age(t.status.lastUsedAt)} ago` : 'never') },
     { key: 'description', header: 'Description', cell: (t) => t.spec.description ?? '' },
-    { key: 'actions', header: 'Actions', cell: (t) => t.metadata.name !== session.whoami.value?.token && (
+    { key: 'actions', header: 'Actions', cell: (t) => t.metadata.name !== session.whoami.value?.token && mayRevokeToken(session.whoami.value!, t) && (
       <ConfirmButton label={`Revoke token ${t.metadata.name}`} text="Revoke" title={`Revoke ${t.metadata.name}?`} confirm={`Revoke ${t.metadata.name}`}
         question={`Revoke token "${t.metadata.name}"? Whatever uses it is refused from now on.`} action={() => api.request('DELETE', paths.token(t.metadata.name))} />
     ) },
@@ -40,7 +40,7 @@ function Tokens() {
         <ListState list={list} />
         <DataTable label="Tokens" columns={cols} rows={items} rowKey={(t) => t.metadata.name} initialSort={{ key: 'name', dir: 'asc' }} empty="No tokens." />
       </section>
-      <CreateToken />
+      {mayCreateTokens(session.whoami.value!) ? <CreateToken /> : <p class="hint">This token can make no tokens: a robot token makes robot tokens only in projects it administers.</p>}
     </>
   );
 }
@@ -59,7 +59,9 @@ function CreateToken() {
     e.preventDefault();
     issued.value = undefined;
     const req = tokenRequest({ name: name.value, expiresIn: expiresIn.value, description: description.value, project: project.value, role: role.value });
-    const noRole: FieldProblem[] = project.value && !role.value ? [{ path: 'roles', message: `choose the role the token has in ${project.value}, or "(all your rights)"` }] : [];
+    const who = session.whoami.value!;
+    const noRole: FieldProblem[] = project.value && !role.value ? [{ path: 'roles', message: `choose the role the token has in ${project.value}, or "(all your rights)"` }]
+      : !req.roles && !who.user && !who.clusterAdmin ? [{ path: 'roles', message: 'a robot token makes robot tokens only: choose a project it administers and a role' }] : [];
     const made = await form.submit(() => [...noRole, ...tokenProblems(req)], () => api.request<IssuedToken>('POST', paths.tokens(), { body: req }));
     if (made) { issued.value = made; name.value = description.value = ''; }
   };
