@@ -31,7 +31,7 @@ export async function imageRoutes(app: FastifyInstance, { deps }: { deps: ApiDep
   const tags = ['Image'];
 
   app.put('/v1/projects/:project/images/:name/content', {
-    schema: { tags, summary: 'Upload the content of an image (a tar archive of its root filesystem)', params },
+    schema: { tags, summary: 'Upload the content of an image: a tar archive of its root filesystem (type rootfs), or a qcow2 or raw disk without a backing file (type disk)', params },
     config: { permission: { kind: imageKind, verb: 'update' } },
   }, async (req, reply) => {
     const { project, name } = req.params as { project: string; name: string };
