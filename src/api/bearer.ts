@@ -1,5 +1,6 @@
 /** The bearer secret of an Authorization header; the principal it stands for is policy/auth.ts's business. */
 import { unauthenticated } from '../policy/auth.js';
+import { BEARER_PROTOCOL } from '../client/bearer-protocol.js';
 
 /** The token of `Authorization: Bearer <token>`; throws STRATUS_ERR_UNAUTHENTICATED for anything else. */
 export function bearerToken(header: string | undefined): string {
@@ -10,17 +11,12 @@ export function bearerToken(header: string | undefined): string {
   return m[1]!;
 }
 
-/**
- * The prefix of the WebSocket subprotocol that carries a token where no header can (a browser's
- * `new WebSocket(url, protocols)` sets no Authorization header): `base64url.bearer.stratus.io.<token
- * as base64url>`, offered beside the stream's own protocol, which the server selects (ws picks the
- * first offered). Kubernetes' API server reads its browser clients' tokens the same way.
- */
-export const BEARER_PROTOCOL = 'base64url.bearer.stratus.io.';
+export { BEARER_PROTOCOL };
 
 /**
  * A request's token: its Authorization header, or on a WebSocket upgrade without one, the
- * BEARER_PROTOCOL subprotocol. Throws STRATUS_ERR_UNAUTHENTICATED as bearerToken does.
+ * BEARER_PROTOCOL subprotocol (client/bearer-protocol.ts; ws selects the first protocol offered,
+ * the stream's own). Throws STRATUS_ERR_UNAUTHENTICATED as bearerToken does.
  */
 export function requestToken(headers: { authorization?: string; upgrade?: string; 'sec-websocket-protocol'?: string }): string {
   const offered = headers.upgrade?.toLowerCase() === 'websocket' && !headers.authorization

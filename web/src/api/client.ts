@@ -14,6 +14,7 @@ import type { WatchMessage } from '../../../src/client/index.js';
 import type { Whoami } from '../../../src/client/routes.js';
 import { collectionPath, itemPath, paths } from '../../../src/client/paths.js';
 import { readEvents } from '../../../src/client/events.js';
+import { BEARER_PROTOCOL } from '../../../src/client/bearer-protocol.js';
 
 export type { WatchMessage, Whoami };
 export { paths };
@@ -114,6 +115,19 @@ export class Api {
     } catch (e) {
       if (!signal.aborted) throw e;
     }
+  }
+
+  /**
+   * A WebSocket to `path` (a VM's console) speaking `protocol`; the token rides in the bearer
+   * subprotocol (src/client/bearer-protocol.ts), never in the URL.
+   */
+  socket(path: string, protocol: string): WebSocket {
+    const url = new URL(path, location.origin);
+    url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+    const token = btoa(String.fromCharCode(...new TextEncoder().encode(this.token))).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+    const ws = new WebSocket(url, [protocol, `${BEARER_PROTOCOL}${token}`]);
+    ws.binaryType = 'arraybuffer';
+    return ws;
   }
 
   private async open(method: string, path: string, opts: RequestOptions): Promise<Response> {

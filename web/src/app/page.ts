@@ -22,6 +22,8 @@ export interface Page {
   /** The page's heading; a function of the params for object pages ("Instance web"). */
   title: string | ((params: Record<string, string>) => string);
   nav?: { label: string; section: NavSection; order: number };
+  /** For a page not in the nav: the path of the nav entry it belongs to (an instance's page: '/instances'), marked current. */
+  navParent?: string;
   /** Who sees the page in the nav (others reaching its URL get a sentence saying why not). Default: everyone logged in. */
   needs?: 'cluster-admin';
   component: ComponentType<PageProps>;

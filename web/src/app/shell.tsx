@@ -3,7 +3,7 @@
  * project switcher, log out), the navigation built from the page registry, and the page the
  * route matches. Before login: the login form.
  */
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { useSignal } from '@preact/signals';
 import { pages } from '../pages/index.js';
 import { projectKind } from '../../../src/model/kinds/index.js';
@@ -59,13 +59,19 @@ function Shell() {
   const found = resolve(path);
   const title = found ? (typeof found.page.title === 'function' ? found.page.title(found.params) : found.page.title) : 'Not found';
   useEffect(() => { document.title = `${title} · Stratus`; }, [title]);
+  // After a navigation (not the first load) focus moves to the page, so a screen reader reads its heading.
+  const loaded = useRef(false);
+  useEffect(() => {
+    if (loaded.current) document.getElementById('main')?.focus();
+    loaded.current = true;
+  }, [path]);
   const allowed = !found?.page.needs || isClusterAdmin();
   const Component = found?.page.component;
   return (
     <div class="shell" onClick={onLinkClick}>
       <a class="skip" href="#main">Skip to content</a>
       <Header />
-      <Nav path={path} />
+      <Nav current={found ? found.page.navParent ?? found.page.path : undefined} />
       <main id="main" tabIndex={-1}>
         <h1>{title}</h1>
         {!found && <p>No page here. <Link to="/">Go to the overview</Link>.</p>}
@@ -115,7 +121,8 @@ function ThemeNote() {
   return <span class="sr-only">{dark ? 'Dark theme' : 'Light theme'} (follows your system)</span>;
 }
 
-function Nav(props: { path: string }) {
+/** The navigation; `current` is the path of the entry marked as the current page. */
+function Nav(props: { current: string | undefined }) {
   const admin = isClusterAdmin();
   const listed = pages.filter((p) => p.nav && (!p.needs || admin));
   return (
@@ -128,8 +135,7 @@ function Nav(props: { path: string }) {
             <h2>{section}</h2>
             <ul>
               {items.map((p) => {
-                const active = props.path === p.path || (p.path !== '/' && props.path.startsWith(`${p.path}/`));
-                return <li key={p.path}><Link to={p.path} aria-current={active ? 'page' : undefined}>{p.nav!.label}</Link></li>;
+                return <li key={p.path}><Link to={p.path} aria-current={props.current === p.path ? 'page' : undefined}>{p.nav!.label}</Link></li>;
               })}
             </ul>
           </div>

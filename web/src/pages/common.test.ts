@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Instance } from '../../../src/model/kinds/instance.js';
-import { allocationByNode, filterInstances, phaseCounts, whyPending } from './common.js';
+import { actionsFor, allocationByNode, filterInstances, phaseCounts, whyPending } from './common.js';
 
 function inst(name: string, status: Partial<NonNullable<Instance['status']>> | undefined, resources = { cpu: 100, memory: 128, disk: 0 }): Instance {
   return { kind: 'instance', metadata: { name, project: 'p', revision: 1, createdAt: '2026-01-01T00:00:00Z' }, spec: { driver: 'process', resources }, status } as unknown as Instance;
@@ -35,5 +35,14 @@ describe('what the pages derive', () => {
     expect(filterInstances(items, { node: 'n2' }).map((i) => i.metadata.name)).toEqual(['db']);
     expect(filterInstances(items, { q: 'WEB' }).map((i) => i.metadata.name)).toEqual(['web-1', 'web-2']);
     expect(filterInstances(items, {})).toHaveLength(3);
+  });
+
+  it('actionsFor offers only what the API would not refuse', () => {
+    const vm = (phase: string, owner?: object) => ({ ...inst('v', { phase: phase as never }), spec: { driver: 'vm' }, metadata: { name: 'v', project: 'p', ...(owner ? { owner } : {}) } }) as unknown as Instance;
+    expect(actionsFor(vm('Running'))).toEqual(['Stop', 'Reboot', 'Delete']);
+    expect(actionsFor(vm('Off'))).toEqual(['Start', 'Delete']);
+    expect(actionsFor(vm('Running', { kind: 'service', name: 'web' }))).toEqual(['Reboot', 'Delete']);
+    expect(actionsFor(inst('a', { phase: 'Running' }))).toEqual(['Stop', 'Delete']);
+    expect(actionsFor(inst('a', { phase: 'Pending' }))).toEqual(['Delete']);
   });
 });

@@ -56,3 +56,17 @@ export function filterInstances(items: Instance[], f: InstanceFilter): Instance[
     && (!node || i.status?.node === node)
     && (!q || i.metadata.name.toLowerCase().includes(q)));
 }
+
+export type Action = 'Stop' | 'Start' | 'Reboot' | 'Delete';
+const RUNNING: ReadonlySet<string> = new Set(['Scheduled', 'Starting', 'Running']);
+
+/** The actions that would not be refused for `i` as it is now. Pure. */
+export function actionsFor(i: Instance): Action[] {
+  const phase = i.status?.phase ?? 'Pending';
+  const out: Action[] = [];
+  if (RUNNING.has(phase) && !i.metadata.owner) out.push('Stop');
+  if (phase === 'Off') out.push('Start');
+  if (phase === 'Running' && i.spec.driver === 'vm') out.push('Reboot');
+  out.push('Delete');
+  return out;
+}

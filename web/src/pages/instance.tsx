@@ -1,19 +1,19 @@
 /**
  * One instance: its status (with the scheduler's explanation while pending), spec, allocation
  * (node, GPU devices and shares, host ports), events and live logs. Live from the watch stream.
- * Members see "Delete" (with confirmation).
+ * Members see Stop / Start / Reboot / Delete (instance-actions.tsx) and a VM's serial console.
  */
-import { useState } from 'preact/hooks';
 import type { Page, PageProps } from '../app/page.js';
 import { can, session } from '../app/session.js';
-import { navigate } from '../app/router.js';
 import { eventKind, instanceKind } from '../../../src/model/kinds/index.js';
 import type { Instance } from '../../../src/model/kinds/instance.js';
 import type { StratusEvent } from '../../../src/model/kinds/event.js';
 import { useLiveObject, useWatchList } from '../api/watch-list.js';
-import { Badge, Confirm, ErrorBox, Facts, Link } from '../ui/components.js';
+import { Badge, ErrorBox, Facts, Link } from '../ui/components.js';
 import { DataTable, type Column } from '../ui/table.js';
 import { Logs } from '../ui/logs.js';
+import { Console } from '../ui/console.js';
+import { InstanceActions } from './instance-actions.js';
 import { age, labelText, mib, millicores } from '../ui/format.js';
 import { whyPending } from './common.js';
 
@@ -32,29 +32,12 @@ function InstanceView({ params }: PageProps) {
   const { object: i, gone, error } = useLiveObject<Instance>(api, instanceKind, project, name);
   const events = useWatchList<StratusEvent>(api, eventKind, project);
   const _changes = events.version.value;
-  const [confirming, setConfirming] = useState(false);
-  const [actionError, setActionError] = useState<string | undefined>();
   if (!i) return <div><ErrorBox message={gone ? `instance "${name}" was deleted` : error} />{!gone && !error && <p>Loading…</p>}</div>;
   const mine = events.values().filter((e) => e.spec.object.kind === 'instance' && e.spec.object.name === name);
   const s = i.status;
-  const remove = async () => {
-    setConfirming(false);
-    try {
-      await api.resources(instanceKind, project).delete(name);
-      navigate('/instances');
-    } catch (e) {
-      setActionError((e as Error).message);
-    }
-  };
   return (
     <div>
-      {can('member', project) && (
-        <div class="actions">
-          <button type="button" class="danger" onClick={() => setConfirming(true)}>Delete</button>
-        </div>
-      )}
-      <ErrorBox message={actionError} />
-      <Confirm open={confirming} title={`Delete instance ${name}?`} question={i.metadata.owner ? `It belongs to ${i.metadata.owner.kind} ${i.metadata.owner.name}, which may start a replacement.` : 'Its workload stops and the instance is removed.'} action="Delete" onConfirm={remove} onCancel={() => setConfirming(false)} />
+      {can('member', project) && <InstanceActions instance={i} />}
       <div class="grid2">
         <section aria-labelledby="i-status">
           <h2 id="i-status">Status</h2>
@@ -91,8 +74,14 @@ function InstanceView({ params }: PageProps) {
       </section>
       <section aria-labelledby="i-logs">
         <h2 id="i-logs">Logs</h2>
-        <Logs api={api} project={project} name={name} />
+        <Logs key={s?.startedAt ?? ''} api={api} project={project} name={name} />
       </section>
+      {i.spec.driver === 'vm' && can('member', project) && (
+        <section aria-labelledby="i-console">
+          <h2 id="i-console">Console</h2>
+          <Console api={api} project={project} name={name} />
+        </section>
+      )}
       <section aria-labelledby="i-spec">
         <h2 id="i-spec">Spec</h2>
         <pre tabIndex={0} aria-label="Spec as JSON">{JSON.stringify(i.spec, null, 2)}</pre>
@@ -101,4 +90,4 @@ function InstanceView({ params }: PageProps) {
   );
 }
 
-export const instancePage: Page = { path: '/projects/:project/instances/:name', title: (p) => `Instance ${p['name']}`, component: InstanceView };
+export const instancePage: Page = { path: '/projects/:project/instances/:name', title: (p) => `Instance ${p['name']}`, navParent: '/instances', component: InstanceView };

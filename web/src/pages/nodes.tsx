@@ -129,4 +129,4 @@ function NodeView({ params }: PageProps) {
 }
 
 export const nodesPage: Page = { path: '/nodes', title: 'Nodes', nav: { label: 'Nodes', section: 'Cluster', order: 10 }, component: Nodes };
-export const nodePage: Page = { path: '/nodes/:name', title: (p) => `Node ${p['name']}`, component: NodeView };
+export const nodePage: Page = { path: '/nodes/:name', title: (p) => `Node ${p['name']}`, navParent: '/nodes', component: NodeView };

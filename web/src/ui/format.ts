@@ -38,3 +38,9 @@ export function appendLines(lines: string[], chunk: string, max = 5000): string[
   const out = lines.length ? [...lines.slice(0, -1), lines[lines.length - 1]! + parts[0]!, ...parts.slice(1)] : parts;
   return out.length > max ? out.slice(out.length - max) : out;
 }
+
+/** Terminal output as plain text: escape sequences (colours, cursor moves) and carriage returns dropped. */
+export function plainText(s: string): string {
+  // eslint-disable-next-line no-control-regex
+  return s.replace(/\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[()][0-9A-Za-z]|\x1b[=>NOMDEHc78]|\r/g, '');
+}
