@@ -41,13 +41,16 @@ export function probeGuest(qemu: string, accel: Accel, timeoutMs: number): Promi
     let err = '';
     let settled = false;
     const child = spawn(qemu, probeArgs(accel), { stdio: ['ignore', 'pipe', 'pipe'] });
+    // Judged once QEMU is gone and both pipes are drained: its warnings come before the firmware runs.
     const done = () => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
       child.kill('SIGKILL');
-      resolve(judgeProbe(out, err, timeoutMs));
     };
+    const judge = () => resolve(judgeProbe(out, err, timeoutMs));
+    child.on('close', judge);
+    child.on('exit', () => setTimeout(judge, 200).unref()); // a child of QEMU's holding the pipes must not hold the verdict
     const timer = setTimeout(done, timeoutMs);
     child.stdout.setEncoding('utf8');
     child.stderr.setEncoding('utf8');
@@ -59,8 +62,8 @@ export function probeGuest(qemu: string, accel: Accel, timeoutMs: number): Promi
     child.on('error', (e) => {
       err += e.message;
       done();
+      judge(); // no 'close' follows a failed spawn
     });
-    child.on('exit', done);
   });
 }
 
