@@ -1,14 +1,7 @@
-/** Small formatting helpers shared by the pages. Pure. */
+/** Small formatting helpers shared by the pages (for people: 1.5 GiB, not the canonical 1536Mi). Pure. */
 
-/** "3 minutes ago" style age of an RFC 3339 time, relative to `now`. */
-export function age(time: string | undefined, now = Date.now()): string {
-  if (!time) return '';
-  const s = Math.max(0, Math.round((now - Date.parse(time)) / 1000));
-  if (s < 60) return `${s}s`;
-  if (s < 3600) return `${Math.floor(s / 60)}m`;
-  if (s < 86400) return `${Math.floor(s / 3600)}h`;
-  return `${Math.floor(s / 86400)}d`;
-}
+/** "3s", "5m", "2h", "4d" since a time: the CLI's own (model/format.ts). */
+export { age } from '../../../src/model/format.js';
 
 /** Labels as "k=v, k2=v2". */
 export function labelText(labels: Record<string, string> | undefined): string {
