@@ -54,6 +54,13 @@ describe('imageFits', () => {
     ]);
   });
 
+  it('refuses another project\'s image without telling whether it exists', async () => {
+    await image('secret-disk', 'team-b', 'disk', 8 * GiB);
+    const want = ['spec.image: "team-b/secret-disk" names an image of project "team-b"; use an image of project "team-a" or a shared one ("system/NAME")'];
+    expect(await admit(instanceKind, { driver: 'vm', image: 'team-b/secret-disk', resources: { disk: '1Gi' } })).toEqual(want);
+    expect(await admit(instanceKind, { driver: 'vm', image: 'team-b/nothing', resources: { disk: '1Gi' } })).toEqual([want[0]!.replace(/secret-disk/g, 'nothing')]);
+  });
+
   it('refuses a root disk smaller than the image, naming spec.resources.disk', async () => {
     expect(await admit(instanceKind, { driver: 'vm', image: 'debian', resources: { disk: '1Gi' } })).toEqual([
       'spec.resources.disk: 1Gi is smaller than image "debian" (a 2Gi disk); ask for at least 2Gi, or leave it out to get the image\'s size',

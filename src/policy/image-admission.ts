@@ -8,7 +8,7 @@ import type { AdmissionPlugin } from './admission.js';
 import { refuseWhileUsed } from './in-use.js';
 import { imageKind, instanceKind, serviceKind } from '../model/kinds/index.js';
 import type { Instance, InstanceSpec } from '../model/kinds/instance.js';
-import { imageRefOf, imageType, type Image } from '../model/kinds/image.js';
+import { imageRefOf, imageType, SHARED_IMAGE_PROJECT, type Image } from '../model/kinds/image.js';
 import { ValidationError, type FieldProblem } from '../model/errors.js';
 import { formatMebibytes } from '../model/quantity.js';
 
@@ -26,9 +26,10 @@ export function usesImage(spec: Pick<InstanceSpec, 'driver' | 'image'>, project:
 }
 
 /**
- * The image a workload runs fits it: a vm boots a disk image, a container runs a root filesystem,
- * and a vm's `resources.disk` (its root disk) holds the image's virtual size. An image that does
- * not exist yet is not judged here (a stack may create it in a later wave; the node says so).
+ * The image a workload runs fits it: it is the project's own or a shared one (never another
+ * project's: not even whether it exists is told), a vm boots a disk image, a container runs a root
+ * filesystem, and a vm's `resources.disk` (its root disk) holds the image's virtual size. An image
+ * that does not exist yet is not judged here (a stack may create it in a later wave; the node says so).
  */
 export const imageFits: AdmissionPlugin = async (req, repo) => {
   if (req.op === 'delete' || !req.project || !req.object || !req.kind.workloads) return;
@@ -37,6 +38,10 @@ export const imageFits: AdmissionPlugin = async (req, repo) => {
     const spec = w.spec as InstanceSpec;
     if (spec.driver === 'process' || !spec.image) continue;
     const ref = imageRefOf(spec.image, req.project);
+    if (ref.project !== req.project && ref.project !== SHARED_IMAGE_PROJECT) {
+      problems.push({ path: `${w.at}.image`, message: `"${spec.image}" names an image of project "${ref.project}"; use an image of project "${req.project}" or a shared one ("${SHARED_IMAGE_PROJECT}/NAME")`, value: spec.image });
+      continue;
+    }
     const image = await repo.find<Image>(imageKind, ref.name, ref.project);
     if (image) problems.push(...imageFitProblems(spec, image, w.at));
   }
