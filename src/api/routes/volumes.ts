@@ -70,7 +70,7 @@ export async function volumeRoutes(app: FastifyInstance, { deps }: { deps: ApiDe
     const { vol, node } = await placed(deps, project, name, 'to clone');
     if (body.snapshot) await snapshotOf(deps, project, name, body.snapshot, 'snapshot');
     const made = await loopback(app, req).write('POST', volumeKind, body.name, project, { kind: 'volume', metadata: { name: body.name }, spec: { size: vol.spec.size, type: vol.spec.type, node } }, false);
-    await undoing(() => onNode(deps, node, 'clone', { project, volume: name, to: body.name, size: String(vol.spec.size), type: vol.spec.type, ...(body.snapshot ? { snapshot: body.snapshot } : {}) }), () => deps.repo.delete(volumeKind, body.name, project));
+    await undoing(() => onNode(deps, node, 'clone', { project, volume: name, to: body.name, uid: made.metadata.uid, size: String(vol.spec.size), type: vol.spec.type, ...(body.snapshot ? { snapshot: body.snapshot } : {}) }), () => deps.repo.delete(volumeKind, body.name, project));
     reply.code(201);
     return { object: made, message: `volume/${body.name} cloned from ${body.snapshot ? `snapshot ${body.snapshot} of ` : ''}volume ${name} on node ${node}` };
   });

@@ -4,7 +4,7 @@
  *
  *   POST /v1/volumes/snapshot?project=&volume=&snapshot=              → {bytes}
  *   POST /v1/volumes/restore?project=&volume=&snapshot=&size=&type=   → {}
- *   POST /v1/volumes/clone?project=&volume=&to=&size=&type=[&snapshot=] → {}
+ *   POST /v1/volumes/clone?project=&volume=&to=&uid=&size=&type=[&snapshot=] → {}
  *   POST /v1/volumes/resize?project=&volume=&size=&type=              → {online}
  *   POST /v1/volumes/remove?project=&volume=                          → {}
  *   POST /v1/volumes/remove-snapshot?project=&snapshot=               → {}
@@ -50,11 +50,16 @@ async function run(op: string, q: URLSearchParams, v: NodeVolumes): Promise<obje
     if (t !== 'filesystem' && t !== 'block') throw new BadRequest(`type: ${JSON.stringify(t)} is not filesystem or block`);
     return t;
   };
+  const uid = () => {
+    const s = q.get('uid') ?? '';
+    if (!/^[A-Za-z0-9-]{1,64}$/.test(s)) throw new BadRequest(`uid: ${JSON.stringify(s)} is not an object uid`);
+    return s;
+  };
   const p = name('project');
   switch (op) {
     case 'snapshot': return v.snapshot(p, name('volume'), name('snapshot'));
     case 'restore': return v.restore(p, name('volume'), name('snapshot'), size(), type()).then(() => ({}));
-    case 'clone': return v.clone(p, name('volume'), name('to'), size(), type(), q.has('snapshot') ? name('snapshot') : undefined).then(() => ({}));
+    case 'clone': return v.clone(p, name('volume'), name('to'), size(), type(), uid(), q.has('snapshot') ? name('snapshot') : undefined).then(() => ({}));
     case 'resize': return v.resize(p, name('volume'), size(), type());
     case 'remove': return v.remove(p, name('volume')).then(() => ({}));
     case 'remove-snapshot': return v.removeSnapshot(p, name('snapshot')).then(() => ({}));

@@ -3,7 +3,7 @@
  * copies. Needs root (mount, losetup); skipped without it.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, statfsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, statfsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NodeVolumes, VolumeBusyError } from './volumes.js';
@@ -24,8 +24,8 @@ function inst(name: string, driver: 'process' | 'vm' = 'process', volume = 'data
   } as unknown as Instance;
 }
 
-function vol(name: string, size: number, type: 'filesystem' | 'block' = 'filesystem'): ReadonlyMap<string, Volume> {
-  return new Map([[name, { kind: 'volume', metadata: { name, project: 'p' }, spec: { size, type } } as unknown as Volume]]);
+function vol(name: string, size: number, type: 'filesystem' | 'block' = 'filesystem', uid = `vol-${name}`): ReadonlyMap<string, Volume> {
+  return new Map([[name, { kind: 'volume', metadata: { name, project: 'p', uid }, spec: { size, type } } as unknown as Volume]]);
 }
 
 const fsBytes = (path: string) => statfsSync(path).blocks * statfsSync(path).bsize;
@@ -83,7 +83,7 @@ describe.skipIf(!root)('NodeVolumes', () => {
     running.delete('uid-a');
     await vols.release('uid-a');
     await vols.restore('p', 'data', 'before', 32, 'filesystem');
-    await vols.clone('p', 'data', 'copy', 48, 'filesystem');
+    await vols.clone('p', 'data', 'copy', 48, 'filesystem', 'vol-copy');
     await vols.attach(inst('c'), vol('data', 32));
     expect(readFileSync(join(mp, 'v'), 'utf8')).toBe('one');
     await vols.attach(inst('d', 'process', 'copy'), vol('copy', 48));
@@ -104,6 +104,15 @@ describe.skipIf(!root)('NodeVolumes', () => {
     }
     expect(fsBytes(mp)).toBeGreaterThan(before + 28 * 1024 * 1024);
     expect(readFileSync(join(mp, 'v'), 'utf8')).toBe('one');
+    await vols.release('uid-a');
+  });
+
+  it('never gives a new volume the data an earlier one of the same name left on the node', async () => {
+    await vols.attach(inst('a', 'process', 'again'), vol('again', 16));
+    writeFileSync(join(vols.mountPoint('p', 'again'), 'old'), 'left behind');
+    await vols.release('uid-a');
+    await vols.attach(inst('a', 'process', 'again'), vol('again', 16, 'filesystem', 'vol-again-2'));
+    expect(existsSync(join(vols.mountPoint('p', 'again'), 'old'))).toBe(false);
     await vols.release('uid-a');
   });
 

@@ -3,7 +3,7 @@
  * instances that name it, and copied for snapshots, restores and clones.
  *
  *   <dataDir>/volumes/<project>/<name>.img     the volume (ext4 for type filesystem, raw for block)
- *   <dataDir>/volumes/<project>/<name>.json    who holds it now: {holder: {uid, instance, mode}}
+ *   <dataDir>/volumes/<project>/<name>.json    whose data it is and who holds it now: {uid, holder: {uid, instance, mode}}
  *   <dataDir>/snapshots/<project>/<name>.img   a snapshot (a sparse copy made with the filesystem frozen)
  *   <mountRoot>/<project>/<name>               where a filesystem volume is loop-mounted, then
  *                                              bound into the instance at its path
@@ -14,6 +14,8 @@
  * time: a volume held by another instance that still runs here is refused; one held by an
  * instance that ended is taken over. `release(uid)` unmounts and detaches what an instance held;
  * the files stay (data outlives the instance). Every operation on one volume is serialized.
+ * A file is the data of one volume object (its uid is recorded): a volume deleted and made again
+ * under the same name never sees the old one's data, even when its node kept the file.
  */
 import { mkdir, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
@@ -30,6 +32,13 @@ interface Holder {
   uid: string;
   instance: string;
   mode: Mode;
+}
+
+/** What the node keeps beside a volume's file. */
+interface Meta {
+  /** The volume object whose data the file is. */
+  uid?: string;
+  holder?: Holder;
 }
 
 export interface NodeVolumesOptions {
@@ -100,7 +109,7 @@ export class NodeVolumes {
         const mode: Mode = inst.spec.driver === 'vm' ? 'disk' : vol.spec.type === 'block' ? 'device' : 'mount';
         await this.locked(project, use.volume, async () => {
           await this.take(project, use.volume, { uid: inst.metadata.uid, instance: inst.metadata.name, mode });
-          await this.provision(project, use.volume, vol.spec.size, vol.spec.type);
+          await this.provision(project, use.volume, vol.spec.size, vol.spec.type, vol.metadata.uid);
           const file = this.file(project, use.volume);
           if (mode === 'disk') out.disks.push({ path: file, format: 'raw', readOnly });
           else if (mode === 'device') out.devices.push(await attachLoop(file, readOnly));
@@ -150,14 +159,16 @@ export class NodeVolumes {
     });
   }
 
-  /** A new volume `to` with the content of volume `from` (or of its snapshot), `size` MiB. */
-  async clone(project: string, from: string, to: string, size: number, type: VolumeType, snapshot?: string): Promise<void> {
+  /** A new volume `to` (object uid `uid`) with the content of volume `from` (or of its snapshot), `size` MiB. */
+  async clone(project: string, from: string, to: string, size: number, type: VolumeType, uid: string, snapshot?: string): Promise<void> {
     const source = snapshot ? this.snapshotFile(project, snapshot) : await this.locked(project, from, () => this.existing(project, from));
     if (!(await exists(source))) throw new VolumeMissingError(`snapshot "${snapshot}" has no data on this node`);
     await this.locked(project, to, async () => {
+      await this.dropStale(project, to, uid);
       if (await exists(this.file(project, to))) throw new VolumeBusyError(`volume "${to}" already has data on this node`);
       const mp = this.mountPoint(project, from);
       await copyImage(source, this.file(project, to), !snapshot && (await mountSource(mp)) ? mp : undefined);
+      await this.writeMeta(project, to, { uid });
       await this.grow(project, to, size, type);
     });
   }
@@ -188,15 +199,26 @@ export class NodeVolumes {
 
   // ---------------------------------------------------------------------------------------------
 
-  private async provision(project: string, name: string, size: number, type: VolumeType): Promise<void> {
+  private async provision(project: string, name: string, size: number, type: VolumeType, uid: string): Promise<void> {
     const file = this.file(project, name);
+    await this.dropStale(project, name, uid);
     if (await exists(file)) {
       await this.grow(project, name, size, type); // online growth refused: it grows at the mount that follows
-      return;
+    } else {
+      await mkdir(join(this.opts.dataDir, 'volumes', project), { recursive: true, mode: 0o700 });
+      if (type === 'block') await growFile(file, size);
+      else await makeExt4(file, size, this.opts.ownerOf?.(project) ?? { uid: 0, gid: 0 });
     }
-    await mkdir(join(this.opts.dataDir, 'volumes', project), { recursive: true, mode: 0o700 });
-    if (type === 'block') await growFile(file, size);
-    else await makeExt4(file, size, this.opts.ownerOf?.(project) ?? { uid: 0, gid: 0 });
+    await this.writeMeta(project, name, { uid }); // a file of before uids were recorded is adopted
+  }
+
+  /** Removes the file of an earlier volume of the same name (deleted while its node was away). */
+  private async dropStale(project: string, name: string, uid: string): Promise<void> {
+    const recorded = (await this.meta(project, name)).uid;
+    if (!recorded || recorded === uid) return;
+    await this.detach(project, name);
+    await rm(this.file(project, name), { force: true });
+    await this.writeMeta(project, name, { uid: undefined });
   }
 
   /** File to `size` MiB, then the filesystem (online through the mount's loop device when mounted); false: online growth refused. */
@@ -253,17 +275,28 @@ export class NodeVolumes {
     return join(this.opts.dataDir, 'volumes', project, `${name}.json`);
   }
 
-  private async holder(project: string, name: string): Promise<Holder | undefined> {
+  private async meta(project: string, name: string): Promise<Meta> {
     try {
-      return (JSON.parse(await readFile(this.metaFile(project, name), 'utf8')) as { holder?: Holder }).holder;
+      return JSON.parse(await readFile(this.metaFile(project, name), 'utf8')) as Meta;
     } catch {
-      return undefined;
+      return {};
     }
   }
 
-  private async setHolder(project: string, name: string, holder: Holder | undefined): Promise<void> {
+  /** Changes the fields of `patch` (undefined: removed), keeps the others. */
+  private async writeMeta(project: string, name: string, patch: Partial<Meta>): Promise<void> {
+    const next: Meta = { ...(await this.meta(project, name)), ...patch };
+    for (const k of Object.keys(next) as (keyof Meta)[]) if (next[k] === undefined) delete next[k];
     await mkdir(join(this.opts.dataDir, 'volumes', project), { recursive: true, mode: 0o700 });
-    await writeFile(this.metaFile(project, name), JSON.stringify(holder ? { holder } : {}), { mode: 0o600 });
+    await writeFile(this.metaFile(project, name), JSON.stringify(next), { mode: 0o600 });
+  }
+
+  private async holder(project: string, name: string): Promise<Holder | undefined> {
+    return (await this.meta(project, name)).holder;
+  }
+
+  private setHolder(project: string, name: string, holder: Holder | undefined): Promise<void> {
+    return this.writeMeta(project, name, { holder });
   }
 
   /** Every volume of this node with a holder file. */
