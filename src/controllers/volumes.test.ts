@@ -20,6 +20,7 @@ describe('volumeStatus', () => {
     ['the first bound user places it and holds it', vol(), [user('a', 'Running', 'n2')], { phase: 'Attached', node: 'n2', attachedTo: 'a' }],
     ['the oldest bound user decides the node', vol(), [user('b', 'Scheduled', 'n4', '2026-01-03T00:00:00Z'), user('a', 'Scheduled', 'n2')], { phase: 'Attached', node: 'n2' }],
     ['its node stays once set', vol({}, { phase: 'Available', node: 'n1' }), [user('a', 'Running', 'n2')], { phase: 'Attached', node: 'n1', attachedTo: 'a' }],
+    ['an instance stopped by a person (Off) still holds it', vol({}, { phase: 'Attached', node: 'n1', attachedTo: 'a' }), [user('a', 'Off', 'n1')], { phase: 'Attached', node: 'n1', attachedTo: 'a' }],
     ['a finished user frees it', vol({}, { phase: 'Attached', node: 'n1', attachedTo: 'a' }), [user('a', 'Succeeded', 'n1')], { phase: 'Available', node: 'n1', attachedTo: undefined }],
   ])('%s', (_name, v, users, want) => {
     expect(volumeStatus(v, users)).toMatchObject(Object.fromEntries(Object.entries(want).filter(([, val]) => val !== undefined)));

@@ -30,8 +30,8 @@ type VolumeStatus = NonNullable<Volume['status']>;
 /** Has `node` remove the data of a deleted volume or snapshot (api/routes/volumes.ts onNode). */
 export type RemoveData = (node: string, op: 'remove' | 'remove-snapshot', params: Record<string, string>) => Promise<unknown>;
 
-/** Phases in which an instance holds its node (and so its volumes). */
-const ON_NODE = new Set(['Scheduled', 'Starting', 'Running', 'Stopping']);
+/** Phases in which an instance holds its node (and so its volumes; `Off`: stopped by a person, still holding them). */
+const ON_NODE = new Set(['Scheduled', 'Starting', 'Running', 'Stopping', 'Off']);
 
 /** The status `vol` should have, given the instances of its project that name it. Pure. */
 export function volumeStatus(vol: Volume, users: readonly Instance[]): VolumeStatus {
