@@ -17,6 +17,7 @@ export function mib(n: number | undefined): string {
 /** Millicores as "250m" / "2 cores". */
 export function millicores(n: number | undefined): string {
   if (n === undefined) return '';
+  if (n === 1000) return '1 core';
   return n % 1000 === 0 ? `${n / 1000} cores` : n >= 1000 ? `${(n / 1000).toFixed(2)} cores` : `${n}m`;
 }
 

@@ -1,12 +1,13 @@
 /**
  * Live logs of an instance: the last 500 lines, then followed as they come (the API's logs
- * stream). "Pause" freezes what is shown (lines keep arriving and appear on "Follow"); the search
- * box shows only the lines containing its text, the text marked. At most 5,000 lines are kept (format.ts appendLines).
+ * stream), terminal escape sequences dropped. "Pause" freezes what is shown (lines keep arriving
+ * and appear on "Follow"); the search box shows only the lines containing its text, the text
+ * marked. At most 5,000 lines are kept (format.ts appendLines).
  */
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { paths, type Api } from '../api/client.js';
 import { ErrorBox } from './components.js';
-import { appendLines } from './format.js';
+import { appendLines, plainText } from './format.js';
 
 export function Logs(props: { api: Api; project: string; name: string }) {
   const [lines, setLines] = useState<string[]>([]);
@@ -19,7 +20,7 @@ export function Logs(props: { api: Api; project: string; name: string }) {
     const abort = new AbortController();
     setLines([]);
     setError(undefined);
-    props.api.stream(paths.instance(props.project, props.name, 'logs'), { follow: true, tail: 500 }, (t) => setLines((l) => appendLines(l, t)), abort.signal)
+    props.api.stream(paths.instance(props.project, props.name, 'logs'), { follow: true, tail: 500 }, (t) => setLines((l) => appendLines(l, plainText(t))), abort.signal)
       .catch((e: Error) => setError(e.message));
     return () => abort.abort();
   }, [props.api, props.project, props.name]);
