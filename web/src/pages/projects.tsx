@@ -10,6 +10,7 @@ import type { Page, PageProps } from '../app/page.js';
 import { can, isClusterAdmin, roleIn } from '../app/session.js';
 import { navigate } from '../app/router.js';
 import { paths, itemPath } from '../../../src/client/paths.js';
+import { ApiError } from '../api/client.js';
 import { projectKind, userKind } from '../../../src/model/kinds/index.js';
 import type { Project } from '../../../src/model/kinds/project.js';
 import type { Member, RoleName } from '../../../src/client/routes.js';
@@ -158,7 +159,11 @@ function AddMember(props: { project: string; onDone: () => Promise<void> }) {
     const name = user.value.trim();
     const check = () => validateObject(userKind, { kind: 'user', metadata: { name }, spec: { roles: [{ project: props.project, role: role.value }] } })
       .map((p) => ({ ...p, path: p.path === 'metadata.name' ? 'user' : p.path }));
-    const ok = await form.submit(check, () => api.request('PUT', paths.member(props.project, name), { body: { role: role.value } }));
+    // "user "x" not found" names the User field: shown beside it.
+    const send = () => api.request('PUT', paths.member(props.project, name), { body: { role: role.value } }).catch((e: unknown) => {
+      throw e instanceof ApiError && e.code === 'STRATUS_ERR_NOT_FOUND' ? new ApiError(e.status, e.code, e.message, { problems: [{ path: 'user', message: e.message }] }) : e;
+    });
+    const ok = await form.submit(check, send);
     if (ok) { user.value = ''; await props.onDone(); }
   };
   return (

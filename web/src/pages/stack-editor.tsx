@@ -7,15 +7,12 @@
  */
 import { useSignal } from '@preact/signals';
 import { paths } from '../../../src/client/paths.js';
-import { serviceKind } from '../../../src/model/kinds/index.js';
-import { STACK_LABEL } from '../../../src/model/kinds/stack.js';
 import type { StackApplyResult, StackPlanJson } from '../../../src/model/stack/plan.js';
-import { Badge, ErrorBox, Field, Link } from '../ui/components.js';
+import { Badge, ErrorBox, Field } from '../ui/components.js';
 import { ApiError } from '../api/client.js';
 import { applySummary, editorProblems, NAME_FIELD, planEntries, planSummary, requestProblems, stackRequest, TEXT_FIELD, type PlanEntry } from './stack-plan.js';
-import { objectPath, TextInput, useForm, useLive, useScope } from './kit.js';
-import { RolloutBar } from './services.js';
-import { rolloutProgress } from './service-actions.js';
+import { TextInput, useForm, useScope } from './kit.js';
+import { StackProgress, WaitingFor } from './stack-follow.js';
 
 /** The editor for stacks of `project`; `stack` fixes the name (a stack's own page). */
 export function StackEditor(props: { project: string; stack?: string }) {
@@ -27,6 +24,7 @@ export function StackEditor(props: { project: string; stack?: string }) {
   const prune = useSignal(false);
   const plan = useSignal<StackPlanJson | undefined>(undefined);
   const result = useSignal<StackApplyResult | undefined>(undefined);
+  const applies = useSignal(0);
   const stale = () => { plan.value = undefined; };
 
   const send = async <T,>(op: 'plan' | 'apply') => {
@@ -48,7 +46,7 @@ export function StackEditor(props: { project: string; stack?: string }) {
   };
   const onApply = async () => {
     const r = await send<StackApplyResult>('apply');
-    if (r) { result.value = r; plan.value = undefined; }
+    if (r) { applies.value++; result.value = r; plan.value = undefined; }
   };
   const upload = async (e: Event) => {
     const file = (e.target as HTMLInputElement).files?.[0];
@@ -74,7 +72,7 @@ export function StackEditor(props: { project: string; stack?: string }) {
       </div>
       <ErrorBox message={form.general.value} />
       {plan.value && <PlanView plan={plan.value} project={props.project} />}
-      {result.value && <ApplyView result={result.value} project={props.project} onContinue={() => void onApply()} />}
+      {result.value && <ApplyView key={applies.value} result={result.value} project={props.project} onContinue={() => void onApply()} />}
     </form>
   );
 }
@@ -107,38 +105,19 @@ function PlanItem(props: { entry: PlanEntry }) {
   );
 }
 
-/** What an apply wrote, then its services followed live. */
+/**
+ * What an apply wrote, then its services followed live. An apply that stopped before a wave is
+ * continued by itself once what it waits for is healthy (as `stratus apply` follows it), or by hand.
+ */
 function ApplyView(props: { result: StackApplyResult; project: string; onContinue: () => void }) {
   const r = props.result;
   return (
     <section aria-labelledby="apply-title">
       <h2 id="apply-title">Applied</h2>
       <p role="status">{applySummary(r)}</p>
+      {r.waiting && <WaitingFor waiting={r.waiting} project={props.project} onReady={props.onContinue} />}
       {r.waiting && <button type="button" onClick={props.onContinue}>Continue applying</button>}
-      {r.stack && <StackProgress project={props.project} stack={r.stack} />}
+      {r.stack && <StackProgress project={props.project} stack={r.stack} complete={r.complete} />}
     </section>
-  );
-}
-
-/** The stack's services, live: each one's rollout as a bar, linked to its page. */
-export function StackProgress(props: { project: string; stack: string }) {
-  const { items } = useLive(serviceKind, props.project, `${STACK_LABEL}=${props.stack}`);
-  if (items.length === 0) return null;
-  const done = items.every((s) => !rolloutProgress(s).rolling && s.status?.phase === 'Available');
-  return (
-    <div aria-label={`Progress of stack ${props.stack}`} role="group">
-      <p role="status">{done ? 'Every service is available.' : 'Rolling out…'}</p>
-      <ul class="progress-list">
-        {items.sort((a, b) => a.metadata.name.localeCompare(b.metadata.name)).map((s) => {
-          const p = rolloutProgress(s);
-          return (
-            <li key={s.metadata.name}>
-              <Link to={objectPath(serviceKind, s)}>{s.metadata.name}</Link> <Badge value={s.status?.phase ?? 'Progressing'} /> <span>{s.status?.ready ?? 0}/{p.desired} ready</span>
-              <RolloutBar svc={s} />
-            </li>
-          );
-        })}
-      </ul>
-    </div>
   );
 }

@@ -12,7 +12,8 @@ import { Badge, Facts, Link } from '../ui/components.js';
 import type { Column } from '../ui/table.js';
 import { age } from '../ui/format.js';
 import { DeleteButton, ListState, LiveTable, objectPath, useLive, useScope } from './kit.js';
-import { StackEditor, StackProgress } from './stack-editor.js';
+import { StackEditor } from './stack-editor.js';
+import { StackProgress } from './stack-follow.js';
 
 const columns: Column<Stack>[] = [
   { key: 'name', header: 'Name', cell: (s) => <Link to={objectPath(stackKind, s)}>{s.metadata.name}</Link>, sortValue: (s) => s.metadata.name },
