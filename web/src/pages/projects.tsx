@@ -179,4 +179,4 @@ function AddMember(props: { project: string; onDone: () => Promise<void> }) {
 }
 
 export const projectsPage: Page = { path: '/projects', title: 'Projects', nav: { label: 'Projects', section: 'Access', order: 10 }, component: Projects };
-export const projectPage: Page = { path: '/projects/:name', title: (p) => `Project ${p['name']}`, component: ProjectView };
+export const projectPage: Page = { path: '/projects/:name', title: (p) => `Project ${p['name']}`, navParent: '/projects', component: ProjectView };

@@ -174,4 +174,4 @@ function Replicas(props: { project: string; name: string }) {
 }
 
 export const servicesPage: Page = { path: '/services', title: 'Services', nav: { label: 'Services', section: 'Workloads', order: 20 }, component: Services };
-export const servicePage: Page = { path: '/projects/:project/services/:name', title: (p) => `Service ${p['name']}`, component: ServiceView };
+export const servicePage: Page = { path: '/projects/:project/services/:name', title: (p) => `Service ${p['name']}`, navParent: '/services', component: ServiceView };

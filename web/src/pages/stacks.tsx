@@ -85,4 +85,4 @@ function StackView(props: PageProps) {
 }
 
 export const stacksPage: Page = { path: '/stacks', title: 'Stacks', nav: { label: 'Stacks', section: 'Workloads', order: 30 }, component: Stacks };
-export const stackPage: Page = { path: '/projects/:project/stacks/:name', title: (p) => `Stack ${p['name']}`, component: StackView };
+export const stackPage: Page = { path: '/projects/:project/stacks/:name', title: (p) => `Stack ${p['name']}`, navParent: '/stacks', component: StackView };
