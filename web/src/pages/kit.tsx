@@ -38,8 +38,8 @@ export function objectPath(kind: Kind, o: { metadata: { name: string; project?: 
 }
 
 /** A sentence for a live list that is loading or failed; nothing once it is fine. */
-export function ListState(props: { list: WatchList<StoredObject> | WatchList<never> }) {
-  const l = props.list as WatchList<StoredObject>;
+export function ListState<T extends StoredObject>(props: { list: WatchList<T> }) {
+  const l = props.list;
   if (l.error.value) return <p role="alert" class="error-box">{l.error.value}</p>;
   if (l.loading.value) return <p role="status">Loading…</p>;
   return null;
