@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-/* global document, sessionStorage -- the functions given to the page run in the browser */
+/* global sessionStorage -- the function given to the page runs in the browser */
 // Screenshots of the dashboard's main pages into docs/ui/*.png (shown in the README), taken in
 // Debian's Chromium against a real server with a small demo cloud: a project "shop" with a stack
 // (a 3-replica service and a worker), an instance too large for the node (pending, with the
@@ -13,7 +13,7 @@
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { login, newContext } from '../test/ui/browser.ts';
+import { login, newContext, visit } from '../test/ui/browser.ts';
 import { startUiCloud } from '../test/ui/cloud.ts';
 import { until } from '../test/helpers/processes.ts';
 
@@ -85,9 +85,7 @@ async function main() {
       for (const [name, path] of await shots(cloud)) {
         // the dark theme once, on the overview
         if ((only && !only.includes(name)) || (colorScheme === 'dark' && name !== 'overview')) continue;
-        await page.goto(path);
-        await page.getByRole('heading', { level: 1 }).waitFor();
-        await page.waitForFunction(() => !/Loading/.test(document.querySelector('main')?.textContent ?? ''), undefined, { timeout: 15_000 });
+        await visit(page, path);
         await page.waitForTimeout(300); // the live lists' first events
         const file = join(values.out, `${name}${colorScheme === 'dark' ? '-dark' : ''}.png`);
         await page.screenshot({ path: file });

@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BrowserContext, Page } from 'playwright-core';
-import { hasChromium, login, newContext, seriousViolations, submitToken } from './browser.js';
+import { hasChromium, login, newContext, seriousViolations, submitToken, visit } from './browser.js';
 import { startUiCloud, type UiCloud } from './cloud.js';
 import { until } from '../helpers/processes.js';
 
@@ -21,13 +21,6 @@ const WRITE_BUTTON = /^(create|new|add|delete|remove|revoke|scale|restart|roll ?
 async function navPaths(page: Page): Promise<string[]> {
   const links = page.getByRole('navigation', { name: 'Main' }).getByRole('link');
   return (await links.evaluateAll((as) => as.map((a) => (a as HTMLAnchorElement).pathname)));
-}
-
-/** Goes to `path` inside the app and waits for its heading and its lists (no "Loading…" left). */
-async function visit(page: Page, path: string): Promise<void> {
-  await page.goto(path);
-  await page.getByRole('heading', { level: 1 }).waitFor();
-  await page.waitForFunction(() => !/Loading/.test(document.querySelector('main')?.textContent ?? ''), undefined, { timeout: 15_000 });
 }
 
 beforeAll(async () => {

@@ -44,6 +44,13 @@ export async function login(context: BrowserContext, token: string, path = '/ui/
   return page;
 }
 
+/** Goes to `path` (a full page load) and waits for its heading and its lists (no "Loading…" left in main). */
+export async function visit(page: Page, path: string): Promise<void> {
+  await page.goto(path);
+  await page.getByRole('heading', { level: 1 }).waitFor();
+  await page.waitForFunction(() => !/Loading/.test(document.querySelector('main')?.textContent ?? ''), undefined, { timeout: 15_000 });
+}
+
 /** Fills the login form's token and submits it. */
 export async function submitToken(page: Page, token: string): Promise<void> {
   await page.getByLabel('API token').fill(token);
