@@ -128,6 +128,14 @@ describe.skipIf(!root)('volume data', () => {
     expect(await runJob('reader', 'cat /data/f')).toBe('one\n');
   });
 
+  it('gives a block volume to a process as its device node, writable by it', async () => {
+    expect((await admin('POST', `${P}/volumes`, { kind: 'volume', metadata: { name: 'raw' }, spec: { size: '8Mi', type: 'block' } })).status).toBe(201);
+    const out = await runJob('blocky', 'for d in /dev/loop*; do echo blockmark > "$d" && echo "wrote $d"; done', 'raw');
+    expect(out).toMatch(/^wrote \/dev\/loop\d+\n$/);
+    expect(readFileSync(join(server.dataDir, 'agent', 'volumes', 'vols', 'raw.img'), 'latin1').slice(0, 9)).toBe('blockmark');
+    expect((await admin('DELETE', `${P}/volumes/raw`)).status).toBe(200);
+  });
+
   it('is mounted into a container instance too (its root in the container may write)', async () => {
     if (!runc) return console.warn('container case skipped: runc missing (scripts/install-deps.sh installs it)');
     const rootfs = join(dir, 'busybox');

@@ -119,7 +119,10 @@ describe.skipIf(!root)('NodeVolumes', () => {
   it('gives a block volume as a loop device, and any volume to a VM as a raw disk', async () => {
     const b = await vols.attach(inst('a', 'process', 'raw'), vol('raw', 8, 'block'));
     expect(b.devices).toEqual([expect.stringMatching(/^\/dev\/loop\d+$/)]);
+    const dev = b.devices[0]!;
+    expect([statSync(dev).uid, statSync(dev).mode & 0o777]).toEqual([OWNER.uid, 0o600]); // lent to the workload's user
     await vols.release('uid-a');
+    expect(statSync(dev).uid).toBe(0); // given back
     expect(await loopsOf(vols.file('p', 'raw'))).toEqual([]);
     const v = await vols.attach(inst('vm', 'vm'), vol('data', 64));
     expect(v).toEqual({ mounts: [], devices: [], disks: [{ path: vols.file('p', 'data'), format: 'raw', readOnly: false }] });

@@ -17,7 +17,7 @@
  * A file is the data of one volume object (its uid is recorded): a volume deleted and made again
  * under the same name never sees the old one's data, even when its node kept the file.
  */
-import { mkdir, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import type { Instance } from '../../model/kinds/instance.js';
@@ -39,6 +39,8 @@ interface Meta {
   /** The volume object whose data the file is. */
   uid?: string;
   holder?: Holder;
+  /** A loop device lent to the holder, with the owner and mode it had before. */
+  device?: { path: string; uid: number; gid: number; mode: number };
 }
 
 export interface NodeVolumesOptions {
@@ -112,7 +114,7 @@ export class NodeVolumes {
           await this.provision(project, use.volume, vol.spec.size, vol.spec.type, vol.metadata.uid);
           const file = this.file(project, use.volume);
           if (mode === 'disk') out.disks.push({ path: file, format: 'raw', readOnly });
-          else if (mode === 'device') out.devices.push(await attachLoop(file, readOnly));
+          else if (mode === 'device') out.devices.push(await this.device(project, use.volume, readOnly));
           else out.mounts.push({ source: await this.mount(project, use.volume, readOnly), destination: use.path, readOnly });
         });
       }
@@ -232,6 +234,21 @@ export class NodeVolumes {
     return true;
   }
 
+  /**
+   * A block volume's loop device, lent to the workload's user (drivers copy the node's owner and
+   * mode into the instance); its own owner and mode are recorded and given back at detach.
+   */
+  private async device(project: string, name: string, readOnly: boolean): Promise<string> {
+    const dev = await attachLoop(this.file(project, name), readOnly);
+    const owner = this.opts.ownerOf?.(project);
+    if (!owner) return dev;
+    const st = await stat(dev);
+    if ((await this.meta(project, name)).device?.path !== dev) await this.writeMeta(project, name, { device: { path: dev, uid: st.uid, gid: st.gid, mode: st.mode & 0o7777 } });
+    await chown(dev, owner.uid, owner.gid);
+    await chmod(dev, 0o600);
+    return dev;
+  }
+
   private async mount(project: string, name: string, readOnly: boolean): Promise<string> {
     const dir = this.mountPoint(project, name);
     if (await mountSource(dir)) return dir;
@@ -247,6 +264,12 @@ export class NodeVolumes {
     const dir = this.mountPoint(project, name);
     await unmount(dir);
     await rm(dir, { recursive: true, force: true }).catch(() => undefined); // an empty mountpoint (rmdir semantics once unmounted)
+    const lent = (await this.meta(project, name)).device;
+    if (lent) {
+      await chown(lent.path, lent.uid, lent.gid).catch(() => undefined);
+      await chmod(lent.path, lent.mode).catch(() => undefined);
+      await this.writeMeta(project, name, { device: undefined });
+    }
     await detachLoops(this.file(project, name));
   }
 
