@@ -75,6 +75,28 @@ describe.skipIf(!hasChromium() || !root)('dashboard: access and accessibility (C
     }
   });
 
+  it("puts the API's refusal beside the field it names", async () => {
+    const context = await newContext(cloud.browser, cloud.server.url);
+    try {
+      const page = await login(context, cloud.server.token);
+      await page.getByRole('combobox', { name: 'Project' }).selectOption(PROJECT);
+      await visit(page, '/ui/stacks');
+      const editor = page.getByRole('form', { name: 'Stack editor' });
+      await editor.getByLabel('Stack name').fill('broken');
+      const yaml = editor.getByLabel('Stack file (YAML)');
+      await yaml.fill('name: broken\nservices:\n  web:\n    replicas: lots\n    template: {driver: process, command: [sleep, "1"]}\n');
+      await editor.getByRole('button', { name: 'Plan' }).click();
+      // the server read the file (the browser does not parse YAML) and named the line and field
+      await expect.poll(() => yaml.getAttribute('aria-invalid')).toBe('true');
+      const described = await yaml.evaluate((el) => (el.getAttribute('aria-describedby') ?? '').split(' ').map((id) => document.getElementById(id)?.textContent ?? '').join(' '));
+      expect(described).toMatch(/replicas/);
+      expect(described).toMatch(/lots|integer|number/i);
+      expect((await cloud.admin('GET', `/v1/projects/${PROJECT}/stacks/broken`)).status).toBe(404);
+    } finally {
+      await context.close();
+    }
+  });
+
   it('has no serious or critical axe-core violations on any page, light or dark', async () => {
     const found: string[] = [];
     for (const colorScheme of ['light', 'dark'] as const) {
@@ -96,11 +118,14 @@ describe.skipIf(!hasChromium() || !root)('dashboard: access and accessibility (C
   });
 });
 
-/** The pages of one object of each kind that has one: a replica, the node, the service, the stack. */
+/** The pages of one object of each kind that has one: a replica, the node, the service, the stack, the project. */
 async function objectPaths(): Promise<string[]> {
   const items = (await cloud.admin('GET', `/v1/projects/${PROJECT}/instances`)).body.items as { metadata: { name: string } }[];
   return [
     `/ui/projects/${PROJECT}/instances/${items[0]!.metadata.name}`,
     `/ui/nodes/${cloud.node}`,
+    `/ui/projects/${PROJECT}/services/web`,
+    `/ui/projects/${PROJECT}/stacks/demo`,
+    `/ui/projects/${PROJECT}`,
   ];
 }
