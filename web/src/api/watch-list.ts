@@ -146,10 +146,13 @@ export function stopAllWatchLists(): void {
  * One object, live: read once, then kept current from its collection's watch (events of other
  * objects are skipped). `object` is undefined while loading and after the object is deleted
  * (`gone` then says so); `error` holds a refusal such as "instance "web" not found".
+ * No `name`: nothing is read (a hook must be called on every render, needed or not).
  */
-export function useLiveObject<T extends StoredObject>(api: Api, kind: KindOf<T>, project: string | undefined, name: string): { object: T | undefined; gone: boolean; error: string | undefined } {
+export function useLiveObject<T extends StoredObject>(api: Api, kind: KindOf<T>, project: string | undefined, name: string | undefined): { object: T | undefined; gone: boolean; error: string | undefined } {
   const [state, setState] = useState<{ object: T | undefined; gone: boolean; error: string | undefined }>({ object: undefined, gone: false, error: undefined });
   useEffect(() => {
+    setState({ object: undefined, gone: false, error: undefined });
+    if (name === undefined) return undefined;
     const abort = new AbortController();
     const res = api.resources(kind, project);
     const run = async () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Instance } from '../../../src/model/kinds/instance.js';
-import { actionsFor, allocationByNode, filterInstances, phaseCounts, whyPending } from './common.js';
+import { actionsFor, allocationByNode, filterInstances, gpuText, phaseCounts, whyPending } from './common.js';
 
 function inst(name: string, status: Partial<NonNullable<Instance['status']>> | undefined, resources = { cpu: 100, memory: 128, disk: 0 }): Instance {
   return { kind: 'instance', metadata: { name, project: 'p', revision: 1, createdAt: '2026-01-01T00:00:00Z' }, spec: { driver: 'process', resources }, status } as unknown as Instance;
@@ -44,5 +44,10 @@ describe('what the pages derive', () => {
     expect(actionsFor(vm('Running', { kind: 'service', name: 'web' }))).toEqual(['Reboot', 'Delete']);
     expect(actionsFor(inst('a', { phase: 'Running' }))).toEqual(['Stop', 'Delete']);
     expect(actionsFor(inst('a', { phase: 'Pending' }))).toEqual(['Delete']);
+  });
+
+  it('gpuText names each device, its model where the node says, and the share', () => {
+    expect(gpuText([{ index: 0, milli: 1000 }, { index: 1, milli: 250 }], [{ index: 0, model: 'V100M32' }])).toBe('GPU 0 (V100M32): whole device, GPU 1: 25% share');
+    expect(gpuText([])).toBe('');
   });
 });

@@ -70,3 +70,11 @@ export function actionsFor(i: Instance): Action[] {
   out.push('Delete');
   return out;
 }
+
+/** An instance's GPU allocation in words, with the model from its node's devices: "GPU 0 (V100M32): whole device, GPU 1 (T4): 25% share". */
+export function gpuText(gpus: { index: number; milli: number }[], devices: { index: number; model: string }[] = []): string {
+  return gpus.map((g) => {
+    const model = devices.find((d) => d.index === g.index)?.model;
+    return `GPU ${g.index}${model ? ` (${model})` : ''}: ${g.milli === 1000 ? 'whole device' : `${g.milli / 10}% share`}`;
+  }).join(', ');
+}

@@ -5,8 +5,9 @@
  */
 import type { Page, PageProps } from '../app/page.js';
 import { can, session } from '../app/session.js';
-import { eventKind, instanceKind } from '../../../src/model/kinds/index.js';
+import { eventKind, instanceKind, nodeKind } from '../../../src/model/kinds/index.js';
 import type { Instance } from '../../../src/model/kinds/instance.js';
+import type { Node } from '../../../src/model/kinds/node.js';
 import type { StratusEvent } from '../../../src/model/kinds/event.js';
 import { useLiveObject, useWatchList } from '../api/watch-list.js';
 import { Badge, ErrorBox, Facts, Link } from '../ui/components.js';
@@ -15,7 +16,7 @@ import { Logs } from '../ui/logs.js';
 import { Console } from '../ui/console.js';
 import { InstanceActions } from './instance-actions.js';
 import { age, labelText, mib, millicores } from '../ui/format.js';
-import { whyPending } from './common.js';
+import { gpuText, whyPending } from './common.js';
 
 export const EVENT_COLUMNS: Column<StratusEvent>[] = [
   { key: 'when', header: 'When', cell: (e) => age(e.spec.lastTime ?? e.metadata.createdAt), sortValue: (e) => e.spec.lastTime ?? e.metadata.createdAt },
@@ -30,6 +31,8 @@ function InstanceView({ params }: PageProps) {
   const project = params['project']!;
   const name = params['name']!;
   const { object: i, gone, error } = useLiveObject<Instance>(api, instanceKind, project, name);
+  const gpus = i?.status?.allocation?.gpus ?? [];
+  const node = useLiveObject<Node>(api, nodeKind, undefined, gpus.length > 0 ? i?.status?.node : undefined).object;
   const events = useWatchList<StratusEvent>(api, eventKind, project);
   const _changes = events.version.value;
   if (!i) return <div><ErrorBox message={gone ? `instance "${name}" was deleted` : error} />{!gone && !error && <p>Loading…</p>}</div>;
@@ -63,7 +66,7 @@ function InstanceView({ params }: PageProps) {
             ['CPU', millicores(i.spec.resources?.cpu)],
             ['Memory', mib(i.spec.resources?.memory)],
             ['Disk', mib(i.spec.resources?.disk)],
-            ['GPUs', (s?.allocation?.gpus ?? []).map((g) => `GPU ${g.index}: ${g.milli === 1000 ? 'whole device' : `${g.milli / 10}% share`}`).join(', ') || undefined],
+            ['GPUs', gpuText(gpus, node?.status?.allocatable?.gpus) || undefined],
             ['Host ports', (s?.allocation?.hostPorts ?? []).join(', ') || undefined],
           ]} />
         </section>

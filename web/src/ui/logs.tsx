@@ -5,7 +5,7 @@
  * marked. At most 5,000 lines are kept (format.ts appendLines).
  */
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { paths, type Api } from '../api/client.js';
+import { ApiError, paths, type Api } from '../api/client.js';
 import { ErrorBox } from './components.js';
 import { appendLines, plainText } from './format.js';
 
@@ -15,13 +15,19 @@ export function Logs(props: { api: Api; project: string; name: string }) {
   const [paused, setPaused] = useState(false);
   const [query, setQuery] = useState('');
   const [error, setError] = useState<string | undefined>();
+  const [waiting, setWaiting] = useState<string | undefined>();
   const box = useRef<HTMLPreElement>(null);
   useEffect(() => {
     const abort = new AbortController();
     setLines([]);
     setError(undefined);
+    setWaiting(undefined);
     props.api.stream(paths.instance(props.project, props.name, 'logs'), { follow: true, tail: 500 }, (t) => setLines((l) => appendLines(l, plainText(t))), abort.signal)
-      .catch((e: Error) => setError(e.message));
+      // Not running yet (409 NOT_RUNNING) is a state, not a failure: said plainly; the page remounts this when it starts.
+      .catch((e: Error) => {
+        if (e instanceof ApiError && e.code === 'STRATUS_ERR_NOT_RUNNING') setWaiting(e.message);
+        else setError(e.message);
+      });
     return () => abort.abort();
   }, [props.api, props.project, props.name]);
   useEffect(() => {
@@ -41,6 +47,7 @@ export function Logs(props: { api: Api; project: string; name: string }) {
         <span class="hint" role="status">{q ? `${visible.length} matching lines` : paused ? 'Paused' : 'Following'}</span>
       </div>
       <ErrorBox message={error} />
+      {waiting && <p class="hint">{waiting}</p>}
       <pre class="logs" role="log" aria-label="Logs" tabIndex={0} ref={box}>
         {visible.map((l, i) => <div key={i}>{q ? highlight(l, q) : l || '\u200b'}</div>)}
       </pre>
