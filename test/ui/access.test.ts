@@ -40,7 +40,7 @@ afterAll(async () => {
   await cloud?.close([PROJECT]);
 }, 120_000);
 
-describe.skipIf(!hasChromium() || !root)('dashboard: access and accessibility (Chromium)', () => {
+describe.skipIf(!hasChromium() || !root)('dashboard: access and accessibility (Chromium)', { timeout: 120_000 }, () => {
   it('tells a wrong token why it was refused, and keeps it out of the URL', async () => {
     const context = await newContext(cloud.browser, cloud.server.url);
     try {

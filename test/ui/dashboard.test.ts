@@ -48,7 +48,7 @@ afterAll(async () => {
   await cloud?.close([PROJECT]);
 }, 120_000);
 
-describe.skipIf(!hasChromium() || !root)('dashboard: a first session (Chromium, real agent)', () => {
+describe.skipIf(!hasChromium() || !root)('dashboard: a first session (Chromium, real agent)', { timeout: 120_000 }, () => {
   it('logs in as a cluster admin and says so', async () => {
     await expect.poll(() => page.getByLabel('Signed in as').textContent()).toMatch(/cluster admin/);
   });
