@@ -21,7 +21,7 @@
  *
  *   npm run build && npx tsx bench/ui.ts [--nodes 1000] [--instances 10000] [--runs 5] [--updates 200] [--churn 200]
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -30,7 +30,7 @@ import type { Browser, Page } from 'playwright-core';
 import { startServer, type RunningServer } from '../src/server/main.js';
 import { instanceKind } from '../src/model/kinds/index.js';
 import type { Instance } from '../src/model/kinds/instance.js';
-import { launchBrowser, newContext, TOKEN_KEY } from '../test/ui/browser.js';
+import { CHROMIUM, hasChromium, launchBrowser, newContext, TOKEN_KEY } from '../test/ui/browser.js';
 import { seedCluster } from './lib/seed.js';
 import { BENCH_TOKEN, fmt, onInterrupt, percentile, ROOT, spread } from './lib/util.js';
 
@@ -215,6 +215,8 @@ async function updateDelays(server: RunningServer, browser: Browser): Promise<{ 
 }
 
 async function main(): Promise<void> {
+  if (!hasChromium()) throw new Error(`no browser at ${CHROMIUM}: scripts/install-deps.sh --test installs Debian's chromium`);
+  if (!existsSync(join(ROOT, 'web', 'dist', 'index.html'))) throw new Error('no web/dist: npm run build first');
   const dir = mkdtempSync(join(tmpdir(), 'stratus-bench-ui-'));
   // no components: nothing but this benchmark moves the objects while they are measured
   const server = await startServer({ dataDir: dir, port: 0, listen: '127.0.0.1', store: 'memory:', bootstrapToken: BENCH_TOKEN });
@@ -258,4 +260,7 @@ async function main(): Promise<void> {
   }
 }
 
-void main();
+main().catch((e: Error) => {
+  console.error(`bench/ui: ${e.message}`);
+  process.exit(1);
+});
