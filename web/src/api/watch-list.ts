@@ -9,7 +9,8 @@
  *                 version (signal) ──▶ pages re-derive what they show
  *
  * `useWatchList(kind, project)` shares one list per (kind, project, selector) among the pages that
- * show it, started by the first and stopped a while after the last leaves.
+ * show it, started by the first and stopped a second after the last leaves (each watch holds one
+ * of the browser's six connections to the server).
  */
 import { signal, type Signal } from '@preact/signals';
 import { useEffect, useState } from 'preact/hooks';
@@ -111,8 +112,23 @@ export class WatchList<T extends StoredObject> {
 
 interface Shared { list: WatchList<StoredObject>; users: number; stopTimer?: ReturnType<typeof setTimeout> }
 const shared = new Map<string, Shared>();
-/** How long a list no page shows keeps watching (going back to a page is then instant). */
-const LINGER_MS = 30_000;
+/**
+ * How long a list no page shows keeps watching: long enough for the next page to adopt a list it
+ * shares with the last one (its effects run after paint), short because each watch holds one of
+ * the browser's 6 HTTP/1.1 connections to the server: lists lingering longer starved the next
+ * page's requests (web/README.md, connection limit).
+ */
+const LINGER_MS = 1000;
+
+/** Stops `e` after LINGER_MS unless a page uses it by then. */
+function release(key: string, e: Shared): void {
+  clearTimeout(e.stopTimer);
+  e.stopTimer = setTimeout(() => {
+    if (e.users > 0) return;
+    e.list.stop();
+    if (shared.get(key) === e) shared.delete(key);
+  }, LINGER_MS);
+}
 
 /** The shared live list of `kind` in `project` (undefined: every project the caller reads), for a component's lifetime. */
 export function useWatchList<T extends StoredObject>(api: Api, kind: KindOf<T>, project?: string, selector?: string): WatchList<T> {
@@ -123,14 +139,15 @@ export function useWatchList<T extends StoredObject>(api: Api, kind: KindOf<T>, 
     entry = { list: new WatchList<StoredObject>(api, kind, project, selector), users: 0 };
     shared.set(key, entry);
     entry.list.start();
+    // A render whose effects never run (replaced before commit) must not leave a watch open.
+    release(key, entry);
   }
   const e = entry;
   useEffect(() => {
     e.users++;
     clearTimeout(e.stopTimer);
     return () => {
-      if (--e.users > 0) return;
-      e.stopTimer = setTimeout(() => { if (e.users === 0) { e.list.stop(); shared.delete(key); } }, LINGER_MS);
+      if (--e.users === 0) release(key, e);
     };
   }, [e]);
   return e.list as unknown as WatchList<T>;

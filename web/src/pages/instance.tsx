@@ -3,6 +3,7 @@
  * (node, GPU devices and shares, host ports), events and live logs. Live from the watch stream.
  * Members see Stop / Start / Reboot / Delete (instance-actions.tsx) and a VM's serial console.
  */
+import { useEffect, useState } from 'preact/hooks';
 import type { Page, PageProps } from '../app/page.js';
 import { can, session } from '../app/session.js';
 import { eventKind, instanceKind, nodeKind } from '../../../src/model/kinds/index.js';
@@ -26,13 +27,26 @@ export const EVENT_COLUMNS: Column<StratusEvent>[] = [
   { key: 'count', header: 'Count', cell: (e) => String(e.spec.count ?? 1) },
 ];
 
+/** The GPU devices of `node` (read once: a node's devices do not change; no watch held for them). */
+function useGpuModels(node: string | undefined): { index: number; model: string }[] {
+  const api = session.api.value!;
+  const [devices, setDevices] = useState<{ index: number; model: string }[]>([]);
+  useEffect(() => {
+    if (!node) return undefined;
+    let live = true;
+    api.resources<Node>(nodeKind).get(node).then((n) => { if (live) setDevices(n.status?.allocatable?.gpus ?? []); }).catch(() => undefined);
+    return () => { live = false; };
+  }, [api, node]);
+  return devices;
+}
+
 function InstanceView({ params }: PageProps) {
   const api = session.api.value!;
   const project = params['project']!;
   const name = params['name']!;
   const { object: i, gone, error } = useLiveObject<Instance>(api, instanceKind, project, name);
   const gpus = i?.status?.allocation?.gpus ?? [];
-  const node = useLiveObject<Node>(api, nodeKind, undefined, gpus.length > 0 ? i?.status?.node : undefined).object;
+  const devices = useGpuModels(gpus.length > 0 ? i?.status?.node : undefined);
   const events = useWatchList<StratusEvent>(api, eventKind, project);
   const _changes = events.version.value;
   if (!i) return <div><ErrorBox message={gone ? `instance "${name}" was deleted` : error} />{!gone && !error && <p>Loading…</p>}</div>;
@@ -66,7 +80,7 @@ function InstanceView({ params }: PageProps) {
             ['CPU', millicores(i.spec.resources?.cpu)],
             ['Memory', mib(i.spec.resources?.memory)],
             ['Disk', mib(i.spec.resources?.disk)],
-            ['GPUs', gpuText(gpus, node?.status?.allocatable?.gpus) || undefined],
+            ['GPUs', gpuText(gpus, devices) || undefined],
             ['Host ports', (s?.allocation?.hostPorts ?? []).join(', ') || undefined],
           ]} />
         </section>
