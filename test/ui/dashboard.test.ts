@@ -114,8 +114,8 @@ describe.skipIf(!hasChromium() || !root)('dashboard: a first session (Chromium, 
     await nav('Overview');
     const pending = page.getByRole('table', { name: 'Pending instances' });
     await expect.poll(() => pending.locator('tbody tr td a').count(), { timeout: 60_000 }).toBeGreaterThan(0);
-    const why = await pending.locator('tbody tr').first().locator('td').last().textContent();
-    expect(why).toMatch(/node is cordoned/);
+    // until the scheduler has tried it, the cell shows the instance's own message ("... is draining")
+    await expect.poll(() => pending.locator('tbody tr').first().locator('td').last().textContent(), { timeout: 60_000 }).toMatch(/node is cordoned/);
     expect(await page.evaluate(() => (window as unknown as { unreloaded?: boolean }).unreloaded)).toBe(true);
   });
 });
