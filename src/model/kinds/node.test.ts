@@ -17,7 +17,7 @@ describe('describe node: the VM accelerator', () => {
 
   it('shows it beside the drivers, with the driver\'s notes on why KVM is not used', () => {
     const lines = nodeKind.describe!(node([{ name: 'vm', healthy: true, message: 'KVM not used: /dev/kvm does not run a probe guest', attributes: { 'vm.accel': 'tcg', 'vm.qemu': '7.2.0' } }]));
-    expect(lines).toContainEqual({ field: 'VM accelerator', value: 'tcg (software emulation, QEMU 7.2.0)' });
+    expect(lines).toContainEqual({ field: 'VM accel', value: 'tcg (software emulation, QEMU 7.2.0)' });
     expect(lines).toContainEqual({ text: '  vm: KVM not used: /dev/kvm does not run a probe guest' });
   });
 });

@@ -190,7 +190,7 @@ function describeNode(n: Node): DescribeLine[] {
     out.push({ field: 'Drivers', value: s.drivers.map((d) => `${d.name}${d.healthy ? '' : ' (unavailable)'}`).join(', ') });
     // What each driver enforces here (sandbox, user namespaces, limits) or why it cannot run.
     for (const d of s.drivers) for (const note of (d.message ?? '').split('; ').filter(Boolean)) out.push({ text: `  ${d.name}: ${note}` });
-    field('VM accelerator', vmAccelerator(s.drivers));
+    field('VM accel', vmAccelerator(s.drivers));
   }
   for (const c of s?.conditions ?? []) out.push({ text: `  ${c.type}=${c.status}${c.reason ? ` ${c.reason}` : ''}${c.message ? `: ${c.message}` : ''}` });
   return out;
