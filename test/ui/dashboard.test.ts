@@ -2,7 +2,8 @@
  * A person's first session with the dashboard, in Chromium, against a real server with its
  * embedded agent running real processes: log in, create a project, apply a stack from the YAML
  * editor and watch its service become ready without reloading, scale it to 3, roll it back, read
- * a replica's logs, drain the node and see why the replicas now wait. One server and one browser;
+ * a replica's logs, filter the instances (a new one appears live), drain the node and see why the
+ * replicas now wait. One server and one browser;
  * the steps share one page and run in order.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -104,6 +105,26 @@ describe.skipIf(!hasChromium() || !root)('dashboard: a first session (Chromium, 
     await expect.poll(() => page.getByRole('log', { name: 'Logs' }).textContent(), { timeout: 30_000 }).toContain('hello v1');
     await page.getByRole('searchbox', { name: 'Search logs' }).fill('hello');
     await expect.poll(() => page.getByRole('log', { name: 'Logs' }).textContent()).toContain('hello v1');
+  });
+
+  it('filters the instances by label and phase, and a new one appears live', async () => {
+    await nav('Instances');
+    const table = page.getByRole('table', { name: 'Instances' });
+    const filters = page.getByRole('search', { name: 'Filter instances' });
+    const selector = filters.getByLabel('Label selector');
+    await selector.fill('stratus.io/service=web');
+    await selector.press('Tab');
+    await expect.poll(() => table.getByRole('link', { name: /^web-/ }).count(), { timeout: 30_000 }).toBe(3);
+    await filters.getByLabel('Phase').selectOption('Pending');
+    await expect.poll(() => table.getByRole('link', { name: /^web-/ }).count()).toBe(0);
+    await filters.getByLabel('Phase').selectOption('');
+    await selector.fill('app=late');
+    await selector.press('Tab');
+    await expect.poll(() => page.url()).toContain('selector=app%3Dlate');
+    const late = { kind: 'instance', metadata: { name: 'late', labels: { app: 'late' } }, spec: { driver: 'process', command: ['sleep', '3600'], resources: { cpu: '10m', memory: '16Mi' } } };
+    expect((await cloud.admin('POST', `/v1/projects/${PROJECT}/instances`, late)).status).toBe(201);
+    await table.getByRole('link', { name: 'late', exact: true }).waitFor({ timeout: 30_000 });
+    expect(await table.getByRole('link', { name: /^web-/ }).count()).toBe(0);
   });
 
   it("drains the node, and a replica left pending says why", async () => {
