@@ -1,7 +1,7 @@
 /**
  * Virtual machines end to end on the one-machine cloud (server, embedded agent, overlay
  * networking): the image scripts/build-vm-image.sh makes (built once, cached) boots under QEMU
- * (TCG here: each boot takes ~5-10 s, so the suite boots four times in all):
+ * (TCG here: each boot takes ~5-10 s, so the suite boots five times in all; ~90 s):
  *
  *   - a VM as a service's replica answers HTTP to a container of its project through the
  *     service's name, and not to another project's container (the tap has a veth's rules)
@@ -10,6 +10,7 @@
  *     disk stays), start (boots again on the same node, same disk)
  *   - the agent killed with SIGKILL: the VM keeps running, the next agent re-attaches to it
  *   - 20 create/delete cycles leave no QEMU, tap, root disk or mount behind
+ *   - a second server in host networking: the VM's port forwarded from its host port (user-mode)
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
@@ -184,5 +185,26 @@ describe.skipIf(why !== undefined)('virtual machines', () => {
       (v) => v.qemus === before.qemus && JSON.stringify(v.taps) === JSON.stringify(uids.map((u) => names.tap(u)).sort()) && JSON.stringify(v.disks) === JSON.stringify(uids), 60_000);
     expect(mounts()).toEqual(before.mounts);
     expect(existsSync(server.dataDir) && statSync(server.dataDir).isDirectory()).toBe(true);
+  }, 300_000);
+
+  it('in host networking a VM gets QEMU\'s user-mode network, its declared port forwarded from the host port the node gave it', async () => {
+    const host = await startTestServer({ agent: true, args: ['--node-name', `vmh-${process.pid}`, '--network', 'host'] });
+    try {
+      const api = client(host.url, host.token);
+      const run = cliRunner(join(dir, 'h.json'), { STRATUS_SERVER: host.url, STRATUS_TOKEN: host.token, STRATUS_PROJECT: 'team-h' });
+      expect((await api('POST', '/v1/projects', { kind: 'project', metadata: { name: 'team-h' }, spec: {} })).status).toBe(201);
+      expect((await run(['image', 'import', 'debvm', await vmImage(), '--type', 'disk'])).code).toBe(0);
+      expect((await api('POST', '/v1/projects/team-h/instances', { kind: 'instance', metadata: { name: 'hvm' }, spec: { ...VM, gracePeriod: 0 } })).status).toBe(201);
+      const s = await until('hvm running', () => api('GET', '/v1/projects/team-h/instances/hvm').then((r) => r.body?.status), (st) => st?.phase === 'Running', 60_000);
+      const port = s.hostNetwork.ports[0].hostPort as number;
+      const page = await until(`its page on host port ${port}`, () => fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(2000) }).then((r) => r.text(), (e: Error) => e.message), (t) => t.includes('stratus vm hvm'), 120_000);
+      expect(page).toContain('<h1>stratus vm hvm</h1>');
+      expect((await run(['logs', 'hvm'])).stdout).toContain('stratus-vm: eth0 10.0.2.15/24 (dhcp)');
+      expect((await api('DELETE', '/v1/projects/team-h/instances/hvm')).status).toBe(200);
+      await until('hvm gone', () => api('GET', '/v1/projects/team-h/instances').then((r) => r.body.items.length), (n) => n === 0, 60_000);
+    } finally {
+      await host.stop();
+      host.cleanup();
+    }
   }, 300_000);
 });
