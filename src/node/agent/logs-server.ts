@@ -54,13 +54,20 @@ export class LogsServer {
     await new Promise<void>((resolve) => s.close(() => resolve()));
   }
 
+  /** The project and name of a signed `METHOD /v1/<verb>/:project/:name` request; undefined once it was refused (404, 401). */
+  private target(req: IncomingMessage, res: ServerResponse, url: URL, verb: 'logs' | 'reboot', method: 'GET' | 'POST'): { project: string; name: string } | undefined {
+    const m = new RegExp(`^\\/v1\\/${verb}\\/([^/]+)\\/([^/]+)$`).exec(url.pathname);
+    if (req.method !== method || !m) return void fail(res, 404, 'no such route');
+    const problem = verify(this.key, method, req.url ?? '', req.headers[SIGNATURE_HEADER] as string | undefined, this.now());
+    if (problem) return void fail(res, 401, problem);
+    return { project: decodeURIComponent(m[1]!), name: decodeURIComponent(m[2]!) };
+  }
+
   /** POST /v1/reboot/:project/:name?uid=: the running task's reset (RebootCapable: a VM's ACPI reset), signed like the logs. */
   private async reboot(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
-    const m = /^\/v1\/reboot\/([^/]+)\/([^/]+)$/.exec(url.pathname);
-    if (req.method !== 'POST' || !m) return fail(res, 404, 'no such route');
-    const problem = verify(this.key, 'POST', req.url ?? '', req.headers[SIGNATURE_HEADER] as string | undefined, this.now());
-    if (problem) return fail(res, 401, problem);
-    const [project, name] = [decodeURIComponent(m[1]!), decodeURIComponent(m[2]!)];
+    const target = this.target(req, res, url, 'reboot', 'POST');
+    if (!target) return;
+    const { project, name } = target;
     const run = this.source.running(project, name, url.searchParams.get('uid') ?? undefined);
     if (!run) return fail(res, 409, `instance ${project}/${name} is not running on this node`);
     if (!isRebootCapable(run.driver)) return fail(res, 400, `the ${run.driver.name} driver cannot reboot its instances`);
@@ -77,11 +84,9 @@ export class LogsServer {
     if (url.pathname === '/metrics' && this.metrics) return serveMetrics(req, res, this.metrics);
     if (url.pathname.startsWith(AGENT_VOLUME_OPS) && this.source.volumes) return serveVolumeOp(req, res, url, this.key, this.now(), this.source.volumes);
     if (/^\/v1\/reboot\//.test(url.pathname)) return this.reboot(req, res, url);
-    const m = /^\/v1\/logs\/([^/]+)\/([^/]+)$/.exec(url.pathname);
-    if (req.method !== 'GET' || !m) return fail(res, 404, 'no such route');
-    const problem = verify(this.key, 'GET', req.url ?? '', req.headers[SIGNATURE_HEADER] as string | undefined, this.now());
-    if (problem) return fail(res, 401, problem);
-    const [project, name] = [decodeURIComponent(m[1]!), decodeURIComponent(m[2]!)];
+    const target = this.target(req, res, url, 'logs', 'GET');
+    if (!target) return;
+    const { project, name } = target;
     const found = this.source.find(project, name, url.searchParams.get('uid') ?? undefined);
     if (!found) return fail(res, 404, `no output of instance ${project}/${name} on this node`);
     const stream = url.searchParams.get('stream') as LogStream | null;

@@ -69,6 +69,11 @@ export class StreamsServer {
     } catch (e) {
       throw new StreamRefused(409, (e as Error).message);
     }
+    await this.bridged(req, socket, head, conn);
+  }
+
+  /** Accepts the upgrade and relays raw bytes between it and `conn` (port-forward, console) until both ends are done. */
+  private async bridged(req: IncomingMessage, socket: Duplex, head: Buffer, conn: Duplex): Promise<void> {
     let ws: WebSocket;
     try {
       ws = await this.accept(req, socket, head);
@@ -104,15 +109,7 @@ export class StreamsServer {
     if (!/^\d{1,5}$/.test(raw) || port < 1 || port > 65535) throw new StreamRefused(400, `port: "${raw.slice(0, 16)}" is not a port number (1-65535)`);
     const target = await forwardTarget(run.handle, run.instance, port);
     const conn = await connectTarget(target, `instance ${run.instance.metadata.project}/${run.instance.metadata.name}`);
-    let ws: WebSocket;
-    try {
-      ws = await this.accept(req, socket, head);
-    } catch (e) {
-      conn.destroy();
-      throw e;
-    }
-    keepAlive(ws);
-    await this.counted(() => bridge(ws, conn));
+    await this.bridged(req, socket, head, conn);
   }
 
   private async counted(run: () => Promise<void>): Promise<void> {
