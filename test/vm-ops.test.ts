@@ -5,13 +5,15 @@
  * viewer), each a 4xx with its code and a message naming what is wrong, one CLI line.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { client, instance, startTestServer, type TestServer } from './helpers/server.js';
 import { cliRunner, type CliResult } from './helpers/cli.js';
 import { until } from './helpers/processes.js';
 import { teardownTenants } from './helpers/tenants.js';
+import { hashToken } from '../src/policy/auth.js';
+import { SIGNATURE_HEADER, sign } from '../src/client/node-signing.js';
 
 let server: TestServer;
 let dir: string;
@@ -98,6 +100,20 @@ describe('instance stop, start, reboot and console', () => {
     expect(bob.stderr).toContain('STRATUS_ERR_FORBIDDEN');
     expect((await phaseOf('job')).phase).toBe('Running');
     expect((await alice('POST', `${P}/nothing/reboot`)).status).toBe(404);
+  });
+
+  it('the agent\'s reboot endpoint takes only a signed POST, and each signature once', async () => {
+    const agent = (await admin('GET', `/v1/nodes/${node}`)).body.status.addresses.find((x: { type: string }) => x.type === 'agent').address as string;
+    const job = (await admin('GET', `${P}/job`)).body;
+    const path = `/v1/reboot/team-a/job?uid=${job.metadata.uid}`;
+    const post = (headers: Record<string, string>) => fetch(agent + path, { method: 'POST', headers }).then(async (r) => [r.status, (await r.json()).error.message]);
+    expect(await post({})).toEqual([401, expect.any(String)]);
+    const nodeToken = (JSON.parse(readFileSync(join(server.dataDir, 'agent', 'credential.json'), 'utf8')) as { token: string }).token;
+    const signature = { [SIGNATURE_HEADER]: sign(hashToken(nodeToken), 'POST', path, Date.now()) };
+    expect(await post(signature)).toEqual([400, 'the process driver cannot reboot its instances']);
+    expect(await post(signature)).toEqual([401, 'this signature was used already']);
+    const getSigned = { [SIGNATURE_HEADER]: sign(hashToken(nodeToken), 'GET', path, Date.now()) };
+    expect(await post(getSigned)).toEqual([401, expect.stringMatching(/signature/)]);
   });
 
   it('documents the routes in the OpenAPI document', async () => {

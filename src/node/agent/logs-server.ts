@@ -54,11 +54,19 @@ export class LogsServer {
     await new Promise<void>((resolve) => s.close(() => resolve()));
   }
 
-  /** The project and name of a signed `METHOD /v1/<verb>/:project/:name` request; undefined once it was refused (404, 401). */
+  /**
+   * The project and name of a signed `METHOD /v1/<verb>/:project/:name` request; undefined once it
+   * was refused (404, 401). A POST's signature is accepted once (a captured reboot cannot be replayed).
+   */
   private target(req: IncomingMessage, res: ServerResponse, url: URL, verb: 'logs' | 'reboot', method: 'GET' | 'POST'): { project: string; name: string } | undefined {
     const m = new RegExp(`^\\/v1\\/${verb}\\/([^/]+)\\/([^/]+)$`).exec(url.pathname);
     if (req.method !== method || !m) return void fail(res, 404, 'no such route');
-    const problem = verify(this.key, method, req.url ?? '', req.headers[SIGNATURE_HEADER] as string | undefined, this.now());
+    try {
+      if (method === 'POST') this.streams.checkSignature(req, method);
+    } catch (e) {
+      return void fail(res, 401, (e as Error).message);
+    }
+    const problem = method === 'GET' ? verify(this.key, method, req.url ?? '', req.headers[SIGNATURE_HEADER] as string | undefined, this.now()) : undefined;
     if (problem) return void fail(res, 401, problem);
     return { project: decodeURIComponent(m[1]!), name: decodeURIComponent(m[2]!) };
   }

@@ -125,10 +125,10 @@ export class StreamsServer {
     return new Promise((resolve) => this.wss.handleUpgrade(req, socket, head, resolve));
   }
 
-  /** A good signature, seen for the first time (each is remembered while it could still pass). */
-  private checkSignature(req: IncomingMessage): void {
+  /** A good signature, seen for the first time (each is remembered while it could still pass); else StreamRefused 401. Also for the agent's POSTs (reboot). */
+  checkSignature(req: IncomingMessage, method: 'GET' | 'POST' = 'GET'): void {
     const header = req.headers[SIGNATURE_HEADER] as string | undefined;
-    const problem = verify(this.key, 'GET', req.url ?? '', header, this.now());
+    const problem = verify(this.key, method, req.url ?? '', header, this.now());
     if (problem) throw new StreamRefused(401, problem);
     const now = this.now();
     for (const [sig, until] of this.used) if (until < now) this.used.delete(sig);
