@@ -148,6 +148,26 @@ describe('InstanceRunner', () => {
     await r.remove();
   });
 
+  it('a stop that comes while the run is starting wins: the start does not write Running over Off', async () => {
+    const d = deps();
+    let attempts = 0;
+    const write = d.writeStatus;
+    d.writeStatus = (i, change) => (attempts++, write(i, change));
+    stored = instance({}, { STRATUS_MOCK_START_DELAY_MS: '50' });
+    const rec: LocalRecord = { uid: 'u1', project: 'p', name: 'web', driver: 'mock', attempt: 0, restarts: 0, previous: [] };
+    records.save(rec);
+    const r = new InstanceRunner(stored, rec, d);
+    r.update(stored);
+    await until(() => driver.calls.some((c) => c.method === 'start'));
+    stored = { ...stored, metadata: { ...stored.metadata, revision: stored.metadata.revision + 1 }, status: { ...stored.status!, phase: 'Off', reason: 'StopRequested' } };
+    await until(() => attempts >= 1); // the start completed and tried to write Running
+    expect(stored.status?.phase).toBe('Off');
+    r.update(stored); // the agent's watch brings the change
+    await until(() => stored.status?.reason === 'Stopped' && r.running === undefined);
+    expect(writes.some((w) => w.phase === 'Running')).toBe(false);
+    await r.remove();
+  });
+
   it('does not overwrite a phase the control plane set meanwhile', async () => {
     const r = runnerFor(instance({}, { STRATUS_MOCK_START_DELAY_MS: '30' }));
     stored = { ...stored, status: { phase: 'Lost', node: 'n1', reason: 'NodeLost' } };

@@ -394,10 +394,13 @@ export class InstanceRunner {
     this.retryTimer = undefined;
   }
 
-  /** Writes run state unless the control plane moved the instance on (stopping, finished, elsewhere). */
+  /**
+   * Writes run state unless the control plane moved the instance on (stopping, finished, elsewhere)
+   * or a person stopped it (Off: a start that was under way must not write it back to Running).
+   */
   private async write(change: (s: InstanceStatus) => InstanceStatus, evenIfStopping = false): Promise<void> {
     const stored = await this.deps.writeStatus(this.inst, (s) => {
-      if (s.node !== this.deps.node || FINISHED.has(s.phase) || (s.phase === 'Stopping' && !evenIfStopping)) return undefined;
+      if (s.node !== this.deps.node || FINISHED.has(s.phase) || ((s.phase === 'Stopping' || s.phase === 'Off') && !evenIfStopping)) return undefined;
       return change(s);
     });
     if (stored) this.inst = stored;
