@@ -5,7 +5,8 @@
  *
  *   - a VM as a service's replica answers HTTP to a container of its project through the
  *     service's name, and not to another project's container (the tap has a veth's rules)
- *   - `stratus logs` shows the serial console; `stratus console` attaches and Ctrl-] detaches
+ *   - `stratus logs` shows the serial console (the user-data's output too); `stratus console`
+ *     attaches and Ctrl-] detaches
  *   - reboot (ACPI reset, same QEMU), stop (ACPI power button, the guest powers off; the root
  *     disk stays), start (boots again on the same node, same disk)
  *   - the agent killed with SIGKILL: the VM keeps running, the next agent re-attaches to it
@@ -84,7 +85,8 @@ beforeAll(async () => {
   expect(imported.code, imported.stderr).toBe(0);
   const web = { kind: 'service', metadata: { name: 'web' }, spec: { replicas: 1, template: { spec: { ...VM, gracePeriod: 5 } } } };
   expect((await admin('POST', '/v1/projects/team-a/services', web)).status).toBe(201);
-  expect((await admin('POST', A, { kind: 'instance', metadata: { name: 'solo' }, spec: { ...VM, gracePeriod: 20 } })).status).toBe(201);
+  const userData = '#!/bin/sh\necho "user-data ran: $((6 * 7))"\n';
+  expect((await admin('POST', A, { kind: 'instance', metadata: { name: 'solo' }, spec: { ...VM, gracePeriod: 20, userData } })).status).toBe(201);
   expect((await admin('POST', A, box('client'))).status).toBe(201);
   expect((await admin('POST', '/v1/projects/team-b/instances', box('spy'))).status).toBe(201);
   for (const [p, n] of [['team-a', 'client'], ['team-b', 'spy'], ['team-a', 'solo']]) {
@@ -115,6 +117,7 @@ describe.skipIf(why !== undefined)('virtual machines', () => {
   it('logs show the serial console; stratus console attaches to the guest\'s shell and Ctrl-] detaches', async () => {
     await until('solo ready', () => logsOf('solo'), (l) => l.includes('stratus-vm: ready: solo'), 120_000);
     expect(await logsOf('solo')).toMatch(/stratus-vm: eth0 10\.\d+\.\d+\.\d+\/\d+ gateway 10\.\d+\.\d+\.1 dns 10\.\d+\.\d+\.1/);
+    await until('its user-data\'s output', () => logsOf('solo'), (l) => l.includes('user-data ran: 42'), 30_000);
     const proc = spawn(process.execPath, [BIN, 'console', 'solo'], { env: { ...process.env, STRATUS_CONFIG: join(dir, 'console.json'), STRATUS_SERVER: server.url, STRATUS_TOKEN: server.token, STRATUS_PROJECT: 'team-a' }, stdio: ['pipe', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
