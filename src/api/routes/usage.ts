@@ -22,7 +22,7 @@ import { matches } from '../../model/labels.js';
 import { parseSelectorParam } from './resources.js';
 import { instanceKind, nodeKind, projectKind } from '../../model/kinds/index.js';
 import { SERVICE_LABEL } from '../../model/kinds/service.js';
-import type { Instance } from '../../model/kinds/instance.js';
+import { nodeMemoryOf, type Instance } from '../../model/kinds/instance.js';
 import type { Node } from '../../model/kinds/node.js';
 import { holdsResources } from '../../model/lifecycle.js';
 import { NodeUsageReportSchema, type InstanceUsage, type InstanceUsageRow, type InstanceUsageView, type LatestInstanceUsage, type NodeUsageReport, type NodeUsageView } from '../../model/usage.js';
@@ -158,7 +158,7 @@ function nodeRow(n: Node, bound: Instance[], used: { at: string; cpu: number; me
   const allocated = { cpu: 0, memory: 0, gpus: 0 };
   for (const i of bound) {
     allocated.cpu += i.spec.resources.cpu;
-    allocated.memory += i.spec.resources.memory;
+    allocated.memory += nodeMemoryOf(i.spec);
     allocated.gpus += (i.status?.allocation?.gpus ?? []).reduce((s, g) => s + g.milli, 0) / 1000;
   }
   return {

@@ -25,6 +25,16 @@ describe('Engine.schedule', () => {
     expect(p.placements.every((x) => x.score >= 0 && x.score <= 100)).toBe(true);
   });
 
+  it("counts a VM's QEMU overhead on its node: 4 VMs of 64 MiB fit a 768 MiB node, not 12", () => {
+    const vms = Array.from({ length: 6 }, (_, i) => instance(`vm${i}`, { driver: 'vm', memory: 64 }));
+    const { plan: p } = plan([node('a', { memory: 768, drivers: { vm: {} } })], vms, []);
+    // 64 MiB + VM_MEMORY_OVERHEAD_MIB (128) = 192 MiB each
+    expect(p.placements).toHaveLength(4);
+    const snap = ClusterSnapshot.from([node('b', { memory: 768 })]);
+    snap.bind(instance('v', { driver: 'vm', memory: 64, node: 'b' }));
+    expect(snap.node('b')!.freeMemory).toBe(768 - 192);
+  });
+
   it('leaves the snapshot as it was unless asked to assume', () => {
     const snap = ClusterSnapshot.from([node('a', { cpu: 4000 })]);
     const engine = createEngine({ policy: 'binpack' });

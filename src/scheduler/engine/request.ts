@@ -2,7 +2,7 @@
  * Compiles an Instance into what the engine works with: its demand, parsed selectors and the
  * key of its node-local equivalence class. Pure; selectors are parsed once per distinct text.
  */
-import type { Instance, PolicyName } from '../../model/kinds/instance.js';
+import { nodeMemoryOf, type Instance, type PolicyName } from '../../model/kinds/instance.js';
 import { parseSelector, type Selector } from '../../model/labels.js';
 import { MILLI } from './node-state.js';
 import type { CompiledRequest, CompiledSpread, CompiledTerm, Demand, Topology, VolumeConstraint } from './types.js';
@@ -42,7 +42,7 @@ export function demandOf(inst: Instance): Demand {
   for (const p of inst.spec.ports ?? []) if (p.publish !== undefined) ports.push(`${p.protocol ?? 'tcp'}/${p.publish}`);
   const demand: { -readonly [K in keyof Demand]: Demand[K] } = {
     cpu: r?.cpu ?? 0,
-    memory: r?.memory ?? 0,
+    memory: nodeMemoryOf(inst.spec), // a VM's QEMU overhead included
     disk: r?.disk ?? 0,
     gpuCount,
     gpuMilli,

@@ -24,6 +24,7 @@ import { isAbsolute, join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { execFile } from 'node:child_process';
 import { isoNow } from '../../../model/runtime.js';
+import { VM_MEMORY_OVERHEAD_MIB } from '../../../model/kinds/instance.js';
 import { DriverError, checkTaskId, type ConsoleCapable, type Fingerprint, type JsonValue, type RebootCapable, type Task, type TaskHandle } from '../driver.js';
 import { describeCgroups, detectCgroups, type CgroupHost } from '../cgroups.js';
 import { DEFAULT_PATH, findExecutable } from '../commands.js';
@@ -44,7 +45,7 @@ export interface VmDriverOptions extends SupervisedOptions {
   cgroupParent?: string;
   /** The host's cgroups; detected when absent. */
   cgroups?: CgroupHost;
-  /** QEMU's own memory beyond the guest's, added to the cgroup limit. Default 128 MiB. */
+  /** QEMU's own memory beyond the guest's, added to the cgroup limit. Default VM_MEMORY_OVERHEAD_MIB (128), which the scheduler counts too. */
   memoryOverheadMiB?: number;
   /** TCG's translation cache. Default 32 MiB (QEMU's default, 1 GiB, would dwarf small guests). */
   tcgCacheMiB?: number;
@@ -140,7 +141,7 @@ export class VmDriver extends SupervisedDriver implements RebootCapable, Console
   }
 
   private get overheadMiB(): number {
-    return this.options.memoryOverheadMiB ?? 128;
+    return this.options.memoryOverheadMiB ?? VM_MEMORY_OVERHEAD_MIB;
   }
 
   async start(task: Task): Promise<TaskHandle> {
