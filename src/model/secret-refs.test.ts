@@ -1,20 +1,10 @@
 import { describe, it, expect } from 'vitest';
-import { parseObject, type Kind } from './kind.js';
+import { parseObject } from './kind.js';
 import { instanceKind, serviceKind } from './kinds/index.js';
-import { ValidationError } from './errors.js';
+import { parseProblems as problems } from './kinds/testing.js';
 import { mountPathProblem, secretRefsOf, secretNamesOf } from './secret-refs.js';
 
 const base = { kind: 'instance', metadata: { name: 'web' }, spec: { driver: 'process', command: ['sleep', '1'] } };
-
-function problems(kind: Kind, body: unknown): string[] {
-  try {
-    parseObject(kind, body);
-    return [];
-  } catch (e) {
-    if (!(e instanceof ValidationError)) throw e;
-    return e.problems.map((p) => `${p.path}: ${p.message}`);
-  }
-}
 
 describe('secret references in instance specs', () => {
   it('takes env values from a secret key and mounts secrets as files', () => {
