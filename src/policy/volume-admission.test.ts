@@ -46,6 +46,15 @@ describe('volume-free', () => {
     expect(await refusal(pinned('n2'))).toBe('admitted');
   });
 
+  it('refuses a filesystem volume for a vm (the node would later mount what the guest wrote raw), admits a block one', async () => {
+    await repo.create(volumeKind, { metadata: { name: 'fs', project: 'p' }, spec: { size: 64 } });
+    await repo.create(volumeKind, { metadata: { name: 'blk', project: 'p' }, spec: { size: 64, type: 'block' } });
+    const vm = (v: string) => ({ op: 'create' as const, name: 'vm', object: { metadata: { name: 'vm' }, spec: { driver: 'vm', image: 'debvm', volumes: [{ volume: v, path: '/dev/vdb' }] } } });
+    expect(await refusal(vm('fs'))).toBe('400 STRATUS_ERR_BAD_REQUEST spec.volumes[0].volume: volume "fs" is a filesystem volume; a vm takes block volumes (type: block) as virtio disks, since the node mounts filesystem volumes itself and will not mount one a guest has written raw');
+    expect(await refusal(vm('blk'))).toBe('admitted');
+    expect(await refusal({ op: 'create', name: 'p1', object: { metadata: { name: 'p1' }, spec: spec('fs') } })).toBe('admitted');
+  });
+
   it('admits a volume whose last user finished, an update that keeps its volumes, and other volumes', async () => {
     await running('old', 'Failed', 'data');
     expect(await refusal({ op: 'create', name: 'db-2', object: { metadata: { name: 'db-2' }, spec: spec('data') } })).toBe('admitted');

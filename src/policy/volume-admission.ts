@@ -4,7 +4,9 @@
  * is refused with STRATUS_ERR_VOLUME_IN_USE (409) naming the field, e.g.
  * `spec.volumes[0].volume: volume "data" is in use by instance "db-1"; delete or stop it first`.
  * An instance pinned to a node (spec.placement.node) that names a volume living on another node is
- * refused too (400 naming the field): it could never run.
+ * refused too (400 naming the field): it could never run. A vm naming a filesystem volume is
+ * refused (400 naming the field): the node mounts filesystem volumes, and would mount what a guest
+ * wrote raw (the agent refuses it too, for instances that skip admission such as service replicas).
  * Races between two creates are caught later by the scheduler (engine/plugins/volumes.ts) and
  * the node (node/agent/volumes.ts), which each let one instance have the volume.
  */
@@ -14,6 +16,7 @@ import { instanceKind, volumeKind } from '../model/kinds/index.js';
 import type { Instance, InstanceSpec } from '../model/kinds/instance.js';
 import type { Volume } from '../model/kinds/volume.js';
 import type { Repository } from '../store/repository.js';
+import { vmFilesystemProblem } from '../model/kinds/volume.js';
 
 export const volumeFree: AdmissionPlugin = async (req, repo) => {
   if (req.op === 'delete' || !req.project || !req.object) return;
@@ -25,7 +28,12 @@ export const volumeFree: AdmissionPlugin = async (req, repo) => {
   const active = (o: Instance) => o.metadata.name !== req.name && (instanceKind.lifecycle.active?.(o) ?? true) && (o.spec.volumes ?? []).some((v) => names.has(v.volume));
   const { items } = await repo.list<Instance>(instanceKind, { project: req.project, filter: (o) => active(o as Instance) });
   const pin = (req.object.spec as InstanceSpec).placement?.node;
+  const vm = (req.object.spec as InstanceSpec).driver === 'vm';
   for (const u of wanted) {
+    const v = vm ? await repo.find<Volume>(volumeKind, u.volume, req.project) : undefined;
+    if (v && v.spec.type !== 'block') {
+      throw new StratusError('STRATUS_ERR_BAD_REQUEST', `spec.volumes[${u.i}].volume: ${vmFilesystemProblem(u.volume)}`, { field: `spec.volumes[${u.i}].volume`, volume: u.volume });
+    }
     const home = pin ? await volumeNode(repo, req.project, u.volume) : undefined;
     if (home && home !== pin) throw new StratusError('STRATUS_ERR_BAD_REQUEST', `spec.volumes[${u.i}].volume: volume "${u.volume}" lives on node ${home}, but spec.placement.node pins the instance to ${pin}; pin it to ${home} or leave the node out`, { field: `spec.volumes[${u.i}].volume`, volume: u.volume, node: home });
     const user = items.find((o) => o.spec.volumes?.some((v) => v.volume === u.volume));

@@ -85,3 +85,13 @@ export const volumeKind = defineKind({
     { header: 'AGE', get: (o) => age(o.metadata.createdAt) },
   ],
 });
+
+/**
+ * Why a vm may not use a filesystem volume: the guest would write the volume's bytes raw, and this
+ * node mounts filesystem volumes with its own kernel (for the next process or container that uses
+ * it); a crafted ext4 image is an attack on that kernel. VMs take block volumes, which the node
+ * never mounts.
+ */
+export function vmFilesystemProblem(volume: string): string {
+  return `volume "${volume}" is a filesystem volume; a vm takes block volumes (type: block) as virtio disks, since the node mounts filesystem volumes itself and will not mount one a guest has written raw`;
+}

@@ -124,9 +124,11 @@ describe.skipIf(!root)('NodeVolumes', () => {
     await vols.release('uid-a');
     expect(statSync(dev).uid).toBe(0); // given back
     expect(await loopsOf(vols.file('p', 'raw'))).toEqual([]);
-    const v = await vols.attach(inst('vm', 'vm'), vol('data', 64));
-    expect(v).toEqual({ mounts: [], devices: [], disks: [{ path: vols.file('p', 'data'), format: 'raw', readOnly: false }] });
-    expect(await mountSource(vols.mountPoint('p', 'data'))).toBeUndefined();
+    // A guest would write a filesystem volume raw and the node would mount what it wrote: refused.
+    await expect(vols.attach(inst('vm', 'vm'), vol('data', 64))).rejects.toThrow(/spec\.volumes\[0\]\.volume: volume "data" is a filesystem volume; a vm takes block volumes/);
+    const v = await vols.attach(inst('vm', 'vm', 'raw'), vol('raw', 8, 'block'));
+    expect(v).toEqual({ mounts: [], devices: [], disks: [{ path: vols.file('p', 'raw'), format: 'raw', readOnly: false }] });
+    expect(await loopsOf(vols.file('p', 'raw'))).toEqual([]);
     await vols.release('uid-vm');
   });
 });

@@ -21,7 +21,7 @@ import { chmod, chown, mkdir, readFile, readdir, rm, stat, writeFile } from 'nod
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import type { Instance } from '../../model/kinds/instance.js';
-import type { Volume } from '../../model/kinds/volume.js';
+import { vmFilesystemProblem, type Volume } from '../../model/kinds/volume.js';
 import type { TaskDisk, TaskMount } from '../drivers/index.js';
 import { attachLoop, copyImage, detachLoops, ext4Smaller, growExt4, growFile, host, loopsOf, makeExt4, mountImage, mountSource, unmount } from './volumes-host.js';
 
@@ -108,6 +108,7 @@ export class NodeVolumes {
         const vol = volumes.get(use.volume);
         if (!vol) throw new Error(`spec.volumes[${i}].volume: volume "${use.volume}" not found in project "${project}"`);
         const readOnly = use.readOnly ?? false;
+        if (inst.spec.driver === 'vm' && vol.spec.type !== 'block') throw new Error(`spec.volumes[${i}].volume: ${vmFilesystemProblem(use.volume)}`);
         const mode: Mode = inst.spec.driver === 'vm' ? 'disk' : vol.spec.type === 'block' ? 'device' : 'mount';
         await this.locked(project, use.volume, async () => {
           await this.take(project, use.volume, { uid: inst.metadata.uid, instance: inst.metadata.name, mode });
