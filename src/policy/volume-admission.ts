@@ -6,7 +6,7 @@
  * An instance pinned to a node (spec.placement.node) that names a volume living on another node is
  * refused too (400 naming the field): it could never run. A vm naming a filesystem volume is
  * refused (400 naming the field): the node mounts filesystem volumes, and would mount what a guest
- * wrote raw (the agent refuses it too, for instances that skip admission such as service replicas).
+ * wrote raw (the agent refuses it too: defence in depth, and for instances admitted before this rule).
  * Races between two creates are caught later by the scheduler (engine/plugins/volumes.ts) and
  * the node (node/agent/volumes.ts), which each let one instance have the volume.
  */
