@@ -6,7 +6,7 @@
  * says why. Needs root (loop mounts).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -58,8 +58,14 @@ beforeAll(async () => {
 
 afterAll(async () => {
   if (!root) return;
+  // An agent a test stopped left its runs' state behind (by design: agents leave their work alone on
+  // the way out); running it again lets it destroy them once their instances are deleted.
+  for (const [n, p] of agents) if (p.exitCode !== null || p.signalCode !== null) await startAgent(n, (await api('POST', '/v1/join-tokens', {})).body.secret).catch(() => undefined);
   for (const i of (await api('GET', `${P}/instances`)).body.items ?? []) await api('DELETE', `${P}/instances/${i.metadata.name}`).catch(() => undefined);
   await until('instances gone', () => api('GET', `${P}/instances`).then((r) => r.body.items.length), (n) => n === 0, 20_000).catch(() => undefined);
+  // and their runs destroyed by the agents (runc state included) before the agents stop
+  const ours = () => spawnSync('runc', ['--root', '/run/stratus/runc', 'list', '-q'], { encoding: 'utf8' }).stdout.split('\n').filter((id) => NODES.some((n) => id.endsWith(`.${n}`)));
+  await until('runs destroyed', async () => ours(), (ids) => ids.length === 0, 20_000).catch(() => undefined);
   for (const n of agents.keys()) await stopAgent(n);
   await server.stop();
   server.cleanup();
