@@ -51,7 +51,7 @@ describe.skipIf(!!why)('a volume as a VM disk', () => {
     const vm = await admin('POST', `${P}/instances`, {
       kind: 'instance', metadata: { name: 'vm' },
       spec: {
-        driver: 'vm', image: 'debvm', resources: { cpu: 1, memory: '256Mi' }, restartPolicy: 'never',
+        driver: 'vm', image: 'debvm', resources: { cpu: 1, memory: '256Mi', disk: '64Mi' }, restartPolicy: 'never',
         userData: `#!/bin/sh\necho ${MARK} > /dev/vdb\nsync\necho volume-written\n`,
         volumes: [{ volume: 'disk', path: '/dev/vdb' }],
       },

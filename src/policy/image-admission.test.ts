@@ -39,7 +39,6 @@ beforeEach(async () => {
 describe('imageFits', () => {
   it('admits a vm on a disk image it holds, and a container on a root filesystem', async () => {
     expect(await admit(instanceKind, { driver: 'vm', image: 'debian', resources: { disk: '2Gi' } })).toEqual([]);
-    expect(await admit(instanceKind, { driver: 'vm', image: 'debian' })).toEqual([]); // no disk asked: the image's size
     expect(await admit(instanceKind, { driver: 'vm', image: 'empty-disk', resources: { disk: '1Gi' } })).toEqual([]); // size unknown until uploaded
     expect(await admit(instanceKind, { driver: 'container', image: 'system/busybox' })).toEqual([]);
     expect(await admit(instanceKind, { driver: 'vm', image: 'not-yet' })).toEqual([]); // a later wave may create it
@@ -63,8 +62,15 @@ describe('imageFits', () => {
 
   it('refuses a root disk smaller than the image, naming spec.resources.disk', async () => {
     expect(await admit(instanceKind, { driver: 'vm', image: 'debian', resources: { disk: '1Gi' } })).toEqual([
-      'spec.resources.disk: 1Gi is smaller than image "debian" (a 2Gi disk); ask for at least 2Gi, or leave it out to get the image\'s size',
+      'spec.resources.disk: 1Gi is smaller than image "debian" (a 2Gi disk); ask for at least 2Gi',
     ]);
+  });
+
+  it('refuses a vm with no root disk size: a tiny upload claiming a huge virtual size would take node disk nobody counts', async () => {
+    expect(await admit(instanceKind, { driver: 'vm', image: 'debian' })).toEqual([
+      'spec.resources.disk: a vm needs its root disk\'s size: ask for at least 2Gi (image "debian"\'s virtual size); the scheduler and the disk quota count it',
+    ]);
+    expect(await admit(instanceKind, { driver: 'vm', image: 'debian', resources: { disk: '2Gi' } })).toEqual([]);
   });
 
   it('checks a service\'s template at its own path', async () => {

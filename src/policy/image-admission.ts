@@ -8,7 +8,7 @@ import type { AdmissionPlugin } from './admission.js';
 import { refuseWhileUsed } from './in-use.js';
 import { imageKind, instanceKind, serviceKind } from '../model/kinds/index.js';
 import type { Instance, InstanceSpec } from '../model/kinds/instance.js';
-import { imageRefOf, imageType, SHARED_IMAGE_PROJECT, type Image } from '../model/kinds/image.js';
+import { imageRefOf, imageType, rootDiskProblem, SHARED_IMAGE_PROJECT, type Image } from '../model/kinds/image.js';
 import { ValidationError, type FieldProblem } from '../model/errors.js';
 import { formatMebibytes } from '../model/quantity.js';
 
@@ -58,10 +58,10 @@ export function imageFitProblems(spec: Pick<InstanceSpec, 'driver' | 'image' | '
   }
   const size = image.status?.virtualSize;
   const disk = spec.resources?.disk ?? 0;
-  if (spec.driver !== 'vm' || size === undefined || disk === 0 || disk * MIB >= size) return [];
-  const need = formatMebibytes(Math.ceil(size / MIB));
-  return [{ path: `${at}.resources.disk`, message: `${formatMebibytes(disk)} is smaller than image "${spec.image}" (a ${need} disk); ask for at least ${need}, or leave it out to get the image's size`, value: formatMebibytes(disk) }];
+  if (spec.driver !== 'vm' || size === undefined || disk * MIB >= size) return [];
+  return [{ path: `${at}.resources.disk`, message: rootDiskProblem(disk, String(spec.image), size), value: formatMebibytes(disk) }];
 }
+
 
 export const imageNotInUse: AdmissionPlugin = async (req, repo) => {
   if (req.op !== 'delete' || req.kind !== imageKind || !req.project) return;

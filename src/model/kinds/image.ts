@@ -7,6 +7,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import { defineKind, type StoredObject } from '../kind.js';
 import { StringEnum, Strict, Timestamp } from '../schema.js';
 import { age } from '../format.js';
+import { formatMebibytes } from '../quantity.js';
 import type { FieldProblem } from '../errors.js';
 
 export const IMAGE_TYPES = ['rootfs', 'disk'] as const;
@@ -101,3 +102,15 @@ export const imageKind = defineKind({
     { header: 'AGE', get: (o) => age(o.metadata.createdAt) },
   ],
 });
+
+/**
+ * Why a vm's `resources.disk` (MiB) cannot hold its image's `virtualSize` (bytes). The root disk is
+ * exactly resources.disk, which the scheduler and the disk quota count: a disk left out (0) is
+ * refused too, or a tiny upload claiming a huge virtual size would take node disk nobody counts.
+ */
+export function rootDiskProblem(disk: number, image: string, virtualSize: number): string {
+  const need = formatMebibytes(Math.ceil(virtualSize / 1048576));
+  return disk === 0
+    ? `a vm needs its root disk's size: ask for at least ${need} (image "${image}"'s virtual size); the scheduler and the disk quota count it`
+    : `${formatMebibytes(disk)} is smaller than image "${image}" (a ${need} disk); ask for at least ${need}`;
+}

@@ -64,6 +64,13 @@ describe.skipIf(!hasQemuImg)('prepareInstance for a vm', () => {
     expect(await new VmDisks(dir).instances()).toEqual([]);
   });
 
+  it('refuses a root disk smaller than the image (replaced after admission, or no disk asked), and makes no disk', async () => {
+    const big = { ...ready(), status: { ...ready().status, virtualSize: 1024 * MiB } };
+    await expect(prepareInstance(inst(), ctx(big))).rejects.toThrow('spec.resources.disk: 128Mi is smaller than image "p/debian" (a 1Gi disk); ask for at least 1Gi');
+    await expect(prepareInstance(inst({ resources: { cpu: 1000, memory: 256, disk: 0 } }), ctx(ready()))).rejects.toThrow('spec.resources.disk: a vm needs its root disk\'s size: ask for at least 64Mi');
+    expect(await new VmDisks(dir).instances()).toEqual([]);
+  });
+
   it('refuses another project\'s image', async () => {
     await expect(prepareInstance(inst({ image: 'q/debian' }), ctx(ready()))).rejects.toThrow('image "q/debian" belongs to project "q"');
   });

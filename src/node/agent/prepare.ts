@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { ApiClient } from '../../client/index.js';
 import type { ImageStore, TaskDisk } from '../drivers/index.js';
 import type { Instance } from '../../model/kinds/instance.js';
-import { imageRefOf, imageType, SHARED_IMAGE_PROJECT, type Image } from '../../model/kinds/image.js';
+import { imageRefOf, imageType, rootDiskProblem, SHARED_IMAGE_PROJECT, type Image } from '../../model/kinds/image.js';
 import { imageKind } from '../../model/kinds/index.js';
 import { downloadImage } from '../../client/routes.js';
 import type { PreparedRun } from './runner.js';
@@ -74,7 +74,7 @@ export function imageRef(inst: Instance): { project: string; name: string } {
 
 /**
  * A vm's root disk: its overlay on the node's copy of its disk image (disks.ts), as big as
- * spec.resources.disk (MiB) or the image. Made once, kept while the instance is on this node.
+ * spec.resources.disk (MiB), which must hold the image. Made once, kept while the instance is on this node.
  */
 async function vmRootDisk(inst: Instance, ctx: PrepareContext): Promise<TaskDisk> {
   if (!ctx.disks) throw new Error(`node ${ctx.node} keeps no VM disks (no data directory for them)`);
@@ -84,7 +84,11 @@ async function vmRootDisk(inst: Instance, ctx: PrepareContext): Promise<TaskDisk
   if (imageType(image) !== 'disk') throw new Error(`spec.image: image "${name}" is a ${imageType(image)} image; a vm boots a disk image (stratus image import NAME DISK.qcow2 --type disk)`);
   const { digest, format, virtualSize } = image.status ?? {};
   if (!digest || !format || virtualSize === undefined) throw new Error(`image "${name}" has no content yet (stratus image import ${ref.name} DISK.qcow2 --type disk)`);
-  const size = (inst.spec.resources?.disk ?? 0) * 1024 * 1024;
+  // Never bigger than what the scheduler and the quota counted (admission refuses this too, but an
+  // image created or replaced after the instance was admitted is seen first here).
+  const disk = inst.spec.resources?.disk ?? 0;
+  if (disk * 1024 * 1024 < virtualSize) throw new Error(`spec.resources.disk: ${rootDiskProblem(disk, name, virtualSize)}`);
+  const size = disk * 1024 * 1024;
   return ctx.disks.rootDisk(inst.metadata.uid, { digest, format, virtualSize, name }, size, (file) => downloadImage(ctx.api, ref.project, ref.name, file));
 }
 
