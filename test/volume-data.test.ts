@@ -128,10 +128,13 @@ describe.skipIf(!root)('volume data', () => {
     expect(await runJob('reader', 'cat /data/f')).toBe('one\n');
   });
 
-  it('gives a block volume to a process as its device node, writable by it', async () => {
+  it('gives a block volume to a process as its device node at its path, writable by it', async () => {
     expect((await admin('POST', `${P}/volumes`, { kind: 'volume', metadata: { name: 'raw' }, spec: { size: '8Mi', type: 'block' } })).status).toBe(201);
-    const out = await runJob('blocky', 'for d in /dev/loop*; do echo blockmark > "$d" && echo "wrote $d"; done', 'raw');
-    expect(out).toMatch(/^wrote \/dev\/loop\d+\n$/);
+    const at = (path: string) => ({ volumes: [{ volume: 'raw', path }] });
+    const refused = await admin('POST', `${P}/instances`, job('blocky', 'true', 'raw', at('/data')));
+    expect([refused.status, refused.body.error.message]).toEqual([400, 'spec.volumes[0].path: "/data": a block volume is a device node; give a name under /dev (e.g. /dev/data)']);
+    const out = await runJob('blocky', 'test -b /dev/raw && echo blockmark > /dev/raw && echo wrote; ls /dev | grep -c loop; true', 'raw', at('/dev/raw'));
+    expect(out).toBe('wrote\n0\n'); // at its path, and no host loop device besides it
     expect(readFileSync(join(server.dataDir, 'agent', 'volumes', 'vols', 'raw.img'), 'latin1').slice(0, 9)).toBe('blockmark');
     expect((await admin('DELETE', `${P}/volumes/raw`)).status).toBe(200);
   });

@@ -55,6 +55,13 @@ describe('volume-free', () => {
     expect(await refusal({ op: 'create', name: 'p1', object: { metadata: { name: 'p1' }, spec: spec('fs') } })).toBe('admitted');
   });
 
+  it('wants a block volume of a process or container at a name under /dev, where its device node is made', async () => {
+    await repo.create(volumeKind, { metadata: { name: 'blk', project: 'p' }, spec: { size: 64, type: 'block' } });
+    const at = (path: string) => ({ op: 'create' as const, name: 'p2', object: { metadata: { name: 'p2' }, spec: { driver: 'process', command: ['true'], volumes: [{ volume: 'blk', path }] } } });
+    expect(await refusal(at('/data'))).toBe('400 STRATUS_ERR_BAD_REQUEST spec.volumes[0].path: "/data": a block volume is a device node; give a name under /dev (e.g. /dev/data)');
+    expect(await refusal(at('/dev/blk'))).toBe('admitted');
+  });
+
   it('admits a volume whose last user finished, an update that keeps its volumes, and other volumes', async () => {
     await running('old', 'Failed', 'data');
     expect(await refusal({ op: 'create', name: 'db-2', object: { metadata: { name: 'db-2' }, spec: spec('data') } })).toBe('admitted');

@@ -7,6 +7,8 @@
  * refused too (400 naming the field): it could never run. A vm naming a filesystem volume is
  * refused (400 naming the field): the node mounts filesystem volumes, and would mount what a guest
  * wrote raw (the agent refuses it too: defence in depth, and for instances admitted before this rule).
+ * A process or container sees a block volume as a device node at its path, which must be a name
+ * under /dev (400 naming spec.volumes[i].path otherwise).
  * Races between two creates are caught later by the scheduler (engine/plugins/volumes.ts) and
  * the node (node/agent/volumes.ts), which each let one instance have the volume.
  */
@@ -16,7 +18,7 @@ import { instanceKind, volumeKind } from '../model/kinds/index.js';
 import type { Instance, InstanceSpec } from '../model/kinds/instance.js';
 import type { Volume } from '../model/kinds/volume.js';
 import type { Repository } from '../store/repository.js';
-import { vmFilesystemProblem } from '../model/kinds/volume.js';
+import { blockPathProblem, vmFilesystemProblem } from '../model/kinds/volume.js';
 
 export const volumeFree: AdmissionPlugin = async (req, repo) => {
   if (req.op === 'delete' || !req.project || !req.object) return;
@@ -30,10 +32,12 @@ export const volumeFree: AdmissionPlugin = async (req, repo) => {
   const pin = (req.object.spec as InstanceSpec).placement?.node;
   const vm = (req.object.spec as InstanceSpec).driver === 'vm';
   for (const u of wanted) {
-    const v = vm ? await repo.find<Volume>(volumeKind, u.volume, req.project) : undefined;
-    if (v && v.spec.type !== 'block') {
+    const v = await repo.find<Volume>(volumeKind, u.volume, req.project);
+    if (vm && v && v.spec.type !== 'block') {
       throw new StratusError('STRATUS_ERR_BAD_REQUEST', `spec.volumes[${u.i}].volume: ${vmFilesystemProblem(u.volume)}`, { field: `spec.volumes[${u.i}].volume`, volume: u.volume });
     }
+    const pathProblem = !vm && v?.spec.type === 'block' ? blockPathProblem(uses[u.i]!.path) : undefined;
+    if (pathProblem) throw new StratusError('STRATUS_ERR_BAD_REQUEST', `spec.volumes[${u.i}].path: ${pathProblem}`, { field: `spec.volumes[${u.i}].path`, volume: u.volume });
     const home = pin ? await volumeNode(repo, req.project, u.volume) : undefined;
     if (home && home !== pin) throw new StratusError('STRATUS_ERR_BAD_REQUEST', `spec.volumes[${u.i}].volume: volume "${u.volume}" lives on node ${home}, but spec.placement.node pins the instance to ${pin}; pin it to ${home} or leave the node out`, { field: `spec.volumes[${u.i}].volume`, volume: u.volume, node: home });
     const user = items.find((o) => o.spec.volumes?.some((v) => v.volume === u.volume));

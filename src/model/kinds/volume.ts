@@ -95,3 +95,11 @@ export const volumeKind = defineKind({
 export function vmFilesystemProblem(volume: string): string {
   return `volume "${volume}" is a filesystem volume; a vm takes block volumes (type: block) as virtio disks, since the node mounts filesystem volumes itself and will not mount one a guest has written raw`;
 }
+
+/**
+ * Why `path` cannot be where a process or container sees a block volume, or undefined: the device
+ * node is made in the instance's own /dev (a private tmpfs), so the path is a name under /dev.
+ */
+export function blockPathProblem(path: string): string | undefined {
+  return /^\/dev\/[A-Za-z0-9][A-Za-z0-9._-]*$/.test(path) ? undefined : `${JSON.stringify(path)}: a block volume is a device node; give a name under /dev (e.g. /dev/data)`;
+}

@@ -10,7 +10,7 @@
  *
  * Work is serialized per runner: `kick()` runs `reconcile()` again after the current pass.
  */
-import type { Driver, ExitResult, GuestNetwork, TaskDisk, TaskFile, TaskHandle, TaskMount, TaskTap, UserNet } from '../drivers/index.js';
+import type { Driver, ExitResult, GuestNetwork, TaskDevice, TaskDisk, TaskFile, TaskHandle, TaskMount, TaskTap, UserNet } from '../drivers/index.js';
 import { taskIdFor } from '../drivers/index.js';
 import type { Instance, InstanceStatus, RunSpec } from '../../model/kinds/instance.js';
 import { FINISHED, STOP_REQUESTED, release } from '../../model/lifecycle.js';
@@ -48,7 +48,7 @@ export interface PreparedRun {
   status?: Pick<InstanceStatus, 'ip' | 'hostNetwork'>;
   files?: TaskFile[];
   mounts?: TaskMount[];
-  devices?: string[];
+  devices?: (string | TaskDevice)[];
   /** Disks handed over whole (a VM's root disk, its volumes). */
   disks?: TaskDisk[];
   /** A VM's NIC on the overlay (network/instance-links.ts) and how its guest configures it. */

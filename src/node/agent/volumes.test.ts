@@ -17,10 +17,10 @@ let vols: NodeVolumes;
 const running = new Set<string>();
 const OWNER = { uid: 1_200_000, gid: 1_200_000 };
 
-function inst(name: string, driver: 'process' | 'vm' = 'process', volume = 'data', readOnly = false): Instance {
+function inst(name: string, driver: 'process' | 'vm' = 'process', volume = 'data', readOnly = false, path = '/data'): Instance {
   return {
     kind: 'instance', metadata: { name, project: 'p', uid: `uid-${name}`, revision: 1, generation: 1, createdAt: '2026-01-01T00:00:00Z' },
-    spec: { driver, command: ['true'], resources: { cpu: 100, memory: 64, disk: 0 }, priority: 0, restartPolicy: 'always', gracePeriod: 1, volumes: [{ volume, path: '/data', readOnly }] },
+    spec: { driver, command: ['true'], resources: { cpu: 100, memory: 64, disk: 0 }, priority: 0, restartPolicy: 'always', gracePeriod: 1, volumes: [{ volume, path, readOnly }] },
   } as unknown as Instance;
 }
 
@@ -117,9 +117,11 @@ describe.skipIf(!root)('NodeVolumes', () => {
   });
 
   it('gives a block volume as a loop device, and any volume to a VM as a raw disk', async () => {
-    const b = await vols.attach(inst('a', 'process', 'raw'), vol('raw', 8, 'block'));
-    expect(b.devices).toEqual([expect.stringMatching(/^\/dev\/loop\d+$/)]);
-    const dev = b.devices[0]!;
+    // a block volume's path is a name under /dev: the loop device is made there inside
+    await expect(vols.attach(inst('a', 'process', 'raw'), vol('raw', 8, 'block'))).rejects.toThrow('spec.volumes[0].path: "/data": a block volume is a device node; give a name under /dev (e.g. /dev/data)');
+    const b = await vols.attach(inst('a', 'process', 'raw', false, '/dev/raw'), vol('raw', 8, 'block'));
+    expect(b.devices).toEqual([{ source: expect.stringMatching(/^\/dev\/loop\d+$/), path: '/dev/raw' }]);
+    const dev = b.devices[0]!.source;
     expect([statSync(dev).uid, statSync(dev).mode & 0o777]).toEqual([OWNER.uid, 0o600]); // lent to the workload's user
     await vols.release('uid-a');
     expect(statSync(dev).uid).toBe(0); // given back

@@ -9,7 +9,7 @@
  *                                              bound into the instance at its path
  *
  * How an instance gets a volume (attach): process and container instances a filesystem volume as
- * a mount (task.mounts), a block volume as a loop device (task.devices, at its /dev/loopN path);
+ * a mount (task.mounts), a block volume as a loop device (task.devices, made at the instance's path under /dev);
  * vm instances any volume as a raw virtio disk (task.disks). One instance holds a volume at a
  * time: a volume held by another instance that still runs here is refused; one held by an
  * instance that ended is taken over. `release(uid)` unmounts and detaches what an instance held;
@@ -21,8 +21,8 @@ import { chmod, chown, mkdir, readFile, readdir, rm, stat, writeFile } from 'nod
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import type { Instance } from '../../model/kinds/instance.js';
-import { vmFilesystemProblem, type Volume } from '../../model/kinds/volume.js';
-import type { TaskDisk, TaskMount } from '../drivers/index.js';
+import { blockPathProblem, vmFilesystemProblem, type Volume } from '../../model/kinds/volume.js';
+import type { TaskDevice, TaskDisk, TaskMount } from '../drivers/index.js';
 import { attachLoop, copyImage, detachLoops, ext4Smaller, growExt4, growFile, host, loopsOf, makeExt4, mountImage, mountSource, unmount } from './volumes-host.js';
 
 export type VolumeType = 'filesystem' | 'block';
@@ -56,7 +56,8 @@ export interface NodeVolumesOptions {
 /** What an instance gets from its volumes, ready to go into its task. */
 export interface VolumeAttachments {
   mounts: TaskMount[];
-  devices: string[];
+  /** Block volumes: the loop device, made inside at the instance's path (under /dev). */
+  devices: TaskDevice[];
   disks: TaskDisk[];
 }
 
@@ -109,13 +110,15 @@ export class NodeVolumes {
         if (!vol) throw new Error(`spec.volumes[${i}].volume: volume "${use.volume}" not found in project "${project}"`);
         const readOnly = use.readOnly ?? false;
         if (inst.spec.driver === 'vm' && vol.spec.type !== 'block') throw new Error(`spec.volumes[${i}].volume: ${vmFilesystemProblem(use.volume)}`);
+        const pathProblem = inst.spec.driver !== 'vm' && vol.spec.type === 'block' ? blockPathProblem(use.path) : undefined;
+        if (pathProblem) throw new Error(`spec.volumes[${i}].path: ${pathProblem}`);
         const mode: Mode = inst.spec.driver === 'vm' ? 'disk' : vol.spec.type === 'block' ? 'device' : 'mount';
         await this.locked(project, use.volume, async () => {
           await this.take(project, use.volume, { uid: inst.metadata.uid, instance: inst.metadata.name, mode });
           await this.provision(project, use.volume, vol.spec.size, vol.spec.type, vol.metadata.uid);
           const file = this.file(project, use.volume);
           if (mode === 'disk') out.disks.push({ path: file, format: 'raw', readOnly });
-          else if (mode === 'device') out.devices.push(await this.device(project, use.volume, readOnly));
+          else if (mode === 'device') out.devices.push({ source: await this.device(project, use.volume, readOnly), path: use.path });
           else out.mounts.push({ source: await this.mount(project, use.volume, readOnly), destination: use.path, readOnly });
         });
       }

@@ -1,6 +1,6 @@
 /** Attachments a driver cannot use are refused before anything starts, naming the attachment. */
 import { describe, expect, it } from 'vitest';
-import { refuseUnsupported } from './attachments.js';
+import { refuseUnsupported, taskDevices } from './attachments.js';
 import { ProcessDriver } from './process.js';
 import { ContainerDriver } from './container.js';
 import { DriverError } from './driver.js';
@@ -24,6 +24,18 @@ describe('attachments a driver cannot use', () => {
       expect(err).toBeInstanceOf(DriverError);
       expect((err as DriverError).code).toBe('INVALID_TASK');
       expect((err as Error).message).toMatch(/tap device/);
+    }
+  });
+});
+
+describe('taskDevices', () => {
+  it('makes a host device at its own path, or at the path given (a block volume at /dev/data), and refuses a path outside /dev', () => {
+    const task = (devices: NonNullable<Parameters<typeof taskDevices>[0]['devices']>) => ({ ...makeTask('/tmp/x', undefined), devices });
+    const [same, moved] = taskDevices(task(['/dev/null', { source: '/dev/null', path: '/dev/data' }]));
+    expect(same).toMatchObject({ path: '/dev/null', type: 'c', major: 1, minor: 3 });
+    expect(moved).toMatchObject({ path: '/dev/data', type: 'c', major: 1, minor: 3 });
+    for (const path of ['/data', '/dev/../etc/x', '/dev/']) {
+      expect(() => taskDevices(task([{ source: '/dev/null', path }]))).toThrow(/must be an absolute, normalized path under \/dev\//);
     }
   });
 });

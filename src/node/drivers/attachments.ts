@@ -57,9 +57,11 @@ export function hostMounts(task: Task, readOnlyRoots: readonly string[] = []): O
 
 /** Device nodes to create inside (same major/minor, owner and mode as on the host) and allow in the device cgroup. */
 export function taskDevices(task: Task): OciDevice[] {
-  return (task.devices ?? []).map((path) => {
-    const st = statSync(path, { throwIfNoEntry: false });
-    if (!st || (!st.isCharacterDevice() && !st.isBlockDevice())) throw new DriverError('START_FAILED', `device ${path} does not exist on this node`);
+  return (task.devices ?? []).map((d) => {
+    const { source, path } = typeof d === 'string' ? { source: d, path: d } : d;
+    if (!isAbsolute(path) || normalize(path) !== path || !path.startsWith('/dev/') || path.length <= 5) throw new DriverError('INVALID_TASK', `device path "${path}" must be an absolute, normalized path under /dev/`);
+    const st = statSync(source, { throwIfNoEntry: false });
+    if (!st || (!st.isCharacterDevice() && !st.isBlockDevice())) throw new DriverError('START_FAILED', `device ${source} does not exist on this node`);
     // Linux's dev_t: major in bits 8-19 and 32-43, minor in bits 0-7 and 20-31.
     const rdev = st.rdev;
     const major = (Math.floor(rdev / 256) & 0xfff) | (Math.floor(rdev / 2 ** 32) & ~0xfff);

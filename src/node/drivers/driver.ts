@@ -63,8 +63,12 @@ export interface Task {
   files?: TaskFile[];
   /** Host paths the agent grants to the task (never taken from the user's spec): MPS pipes, volumes. */
   mounts?: TaskMount[];
-  /** Host device nodes the task may use (e.g. /dev/nvidia0, /dev/nvidiactl); none by default. */
-  devices?: string[];
+  /**
+   * Host device nodes the task may use: a host path, made at the same path inside (e.g.
+   * /dev/nvidia0), or a device made at another path inside (a block volume's /dev/loopN at
+   * /dev/data). None by default.
+   */
+  devices?: (string | TaskDevice)[];
   /**
    * A tap device the dataplane made for the task (a VM's NIC), inside `netns` when set. The vm
    * driver starts QEMU as root, which opens the tap and the disks, then drops to the project's
@@ -110,6 +114,12 @@ export interface UserNetForward {
   hostIp: string;
   hostPort: number;
   guestPort: number;
+}
+
+/** A host device node (`source`) made inside the task at `path` (under /dev). */
+export interface TaskDevice {
+  source: string;
+  path: string;
 }
 
 /** A tap device: its interface name and the MAC address the guest's NIC gets. */
