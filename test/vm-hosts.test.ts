@@ -10,11 +10,11 @@ import { join } from 'node:path';
 import type { client } from './helpers/server.js';
 import { cliRunner } from './helpers/cli.js';
 import { AgentHosts } from './helpers/agent-hosts.js';
-import { vmImage, vmSkipReason } from './helpers/vm-image.js';
+import { builtVmImage, vmTestsUnavailable } from '../src/node/drivers/vm/testing.js';
 import { networkTestSkipReason, type SimCluster } from '../src/node/network/testing.js';
 import { shortHash } from '../src/node/network/names.js';
 
-const skip = networkTestSkipReason() ?? vmSkipReason();
+const skip = networkTestSkipReason() ?? vmTestsUnavailable();
 if (skip) console.warn(`VM-across-hosts test skipped: ${skip}`);
 
 const RUN = String(process.pid % 100000);
@@ -32,7 +32,7 @@ const tapsOnHost1 = async () => (await cluster.exec(cluster.hosts[0]!.ns, ['ip',
 
 beforeAll(async () => {
   if (skip) return;
-  const image = await vmImage();
+  const image = await builtVmImage();
   await hosts.start('stratus-vm-hosts-');
   ({ cluster, api } = hosts);
   for (let n = 1; n <= 2; n++) await hosts.startAgent(NODES[n - 1]!, n, ['--agent-listen', `${hosts.underlayOf(n)}:0`, '--drivers', 'process,vm']);

@@ -22,12 +22,12 @@ import { BIN, client, overlayNetworking, startTestServer, type TestServer } from
 import { cliRunner, type CliResult } from './helpers/cli.js';
 import { until } from './helpers/processes.js';
 import { hasCommand, teardownTenants } from './helpers/tenants.js';
-import { vmImage, vmSkipReason } from './helpers/vm-image.js';
+import { builtVmImage, vmTestsUnavailable } from '../src/node/drivers/vm/testing.js';
 import { buildBusyboxRootfs } from '../src/node/drivers/images.js';
 import { networkTestSkipReason } from '../src/node/network/testing.js';
 import { Naming } from '../src/node/network/names.js';
 
-const why = networkTestSkipReason() ?? vmSkipReason() ?? (!hasCommand('runc') ? 'runc is not installed' : undefined);
+const why = networkTestSkipReason() ?? vmTestsUnavailable() ?? (!hasCommand('runc') ? 'runc is not installed' : undefined);
 if (why) console.warn(`VM suite skipped: ${why}`);
 
 let server: TestServer;
@@ -71,7 +71,7 @@ function rootDisks(): string[] {
 
 beforeAll(async () => {
   if (why) return;
-  const image = await vmImage();
+  const image = await builtVmImage();
   dir = mkdtempSync(join(tmpdir(), 'stratus-vm-'));
   server = await startTestServer({ agent: true, args: serverArgs });
   admin = client(server.url, server.token);
@@ -196,7 +196,7 @@ describe.skipIf(why !== undefined)('virtual machines', () => {
       const api = client(host.url, host.token);
       const run = cliRunner(join(dir, 'h.json'), { STRATUS_SERVER: host.url, STRATUS_TOKEN: host.token, STRATUS_PROJECT: 'team-h' });
       expect((await api('POST', '/v1/projects', { kind: 'project', metadata: { name: 'team-h' }, spec: {} })).status).toBe(201);
-      expect((await run(['image', 'import', 'debvm', await vmImage(), '--type', 'disk'])).code).toBe(0);
+      expect((await run(['image', 'import', 'debvm', await builtVmImage(), '--type', 'disk'])).code).toBe(0);
       expect((await api('POST', '/v1/projects/team-h/instances', { kind: 'instance', metadata: { name: 'hvm' }, spec: { ...VM, gracePeriod: 0 } })).status).toBe(201);
       const s = await until('hvm running', () => api('GET', '/v1/projects/team-h/instances/hvm').then((r) => r.body?.status), (st) => st?.phase === 'Running', 60_000);
       const port = s.hostNetwork.ports[0].hostPort as number;

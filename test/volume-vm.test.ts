@@ -10,9 +10,9 @@ import { join } from 'node:path';
 import { client, startTestServer, type TestServer } from './helpers/server.js';
 import { cliRunner, type CliResult } from './helpers/cli.js';
 import { until } from './helpers/processes.js';
-import { vmImage, vmSkipReason } from './helpers/vm-image.js';
+import { builtVmImage, vmTestsUnavailable } from '../src/node/drivers/vm/testing.js';
 
-const why = vmSkipReason();
+const why = vmTestsUnavailable();
 if (why) console.warn(`volume VM suite skipped: ${why}`);
 
 let server: TestServer;
@@ -26,7 +26,7 @@ const MARK = 'stratus-volume-written-by-the-guest';
 beforeAll(async () => {
   if (why) return;
   dir = mkdtempSync(join(tmpdir(), 'stratus-volvm-'));
-  const image = await vmImage();
+  const image = await builtVmImage();
   server = await startTestServer({ agent: true, args: ['--node-name', node, '--network', 'host'] });
   admin = client(server.url, server.token);
   run = cliRunner(join(dir, 'config.json'), { STRATUS_SERVER: server.url, STRATUS_TOKEN: server.token, STRATUS_PROJECT: 'vmvols' });

@@ -8,7 +8,7 @@
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { accessSync, constants as fsc, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { accessSync, constants as fsc, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -49,14 +49,35 @@ function cacheDir(): string {
 
 let building: Promise<string> | undefined;
 
-/** Path of the built image (qcow2), building it on first use; the same path while the script is unchanged. */
+/**
+ * Path of the built image (qcow2), building it on first use; the same path while the script is
+ * unchanged. Test files run in parallel processes: one builds (a directory made with mkdir is the
+ * lock) into a temporary name renamed into place, so nobody sees a half-written image; the others wait.
+ */
 export function builtVmImage(): Promise<string> {
   building ??= (async () => {
     const hash = createHash('sha256').update(readFileSync(BUILD_SCRIPT)).digest('hex').slice(0, 16);
     const out = join(cacheDir(), `vm-image-${hash}.qcow2`);
-    if (existsSync(out)) return out;
-    await run(BUILD_SCRIPT, [out], 600_000);
-    return out;
+    const lock = `${out}.lock`;
+    for (;;) {
+      if (existsSync(out)) return out;
+      try {
+        mkdirSync(lock);
+      } catch {
+        // another process builds it; a lock older than 10 minutes was left by a killed build
+        if (Date.now() - (statSync(lock, { throwIfNoEntry: false })?.mtimeMs ?? Date.now()) > 600_000) rmSync(lock, { recursive: true, force: true });
+        await new Promise((r) => setTimeout(r, 500));
+        continue;
+      }
+      try {
+        const tmp = `${out}.${process.pid}.tmp`;
+        await run(BUILD_SCRIPT, [tmp], 600_000);
+        renameSync(tmp, out);
+        return out;
+      } finally {
+        rmSync(lock, { recursive: true, force: true });
+      }
+    }
   })();
   return building;
 }
