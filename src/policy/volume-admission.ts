@@ -17,7 +17,6 @@ import { StratusError } from '../model/errors.js';
 import { instanceKind, volumeKind } from '../model/kinds/index.js';
 import type { Instance, InstanceSpec } from '../model/kinds/instance.js';
 import type { Volume } from '../model/kinds/volume.js';
-import type { Repository } from '../store/repository.js';
 import { blockPathProblem, vmFilesystemProblem } from '../model/kinds/volume.js';
 
 export const volumeFree: AdmissionPlugin = async (req, repo) => {
@@ -38,15 +37,10 @@ export const volumeFree: AdmissionPlugin = async (req, repo) => {
     }
     const pathProblem = !vm && v?.spec.type === 'block' ? blockPathProblem(uses[u.i]!.path) : undefined;
     if (pathProblem) throw new StratusError('STRATUS_ERR_BAD_REQUEST', `spec.volumes[${u.i}].path: ${pathProblem}`, { field: `spec.volumes[${u.i}].path`, volume: u.volume });
-    const home = pin ? await volumeNode(repo, req.project, u.volume) : undefined;
+    const home = pin ? (v?.spec.node ?? v?.status?.node) : undefined;
     if (home && home !== pin) throw new StratusError('STRATUS_ERR_BAD_REQUEST', `spec.volumes[${u.i}].volume: volume "${u.volume}" lives on node ${home}, but spec.placement.node pins the instance to ${pin}; pin it to ${home} or leave the node out`, { field: `spec.volumes[${u.i}].volume`, volume: u.volume, node: home });
     const user = items.find((o) => o.spec.volumes?.some((v) => v.volume === u.volume));
     if (!user) continue;
     throw new StratusError('STRATUS_ERR_VOLUME_IN_USE', `spec.volumes[${u.i}].volume: volume "${u.volume}" is in use by instance "${user.metadata.name}" (phase ${user.status?.phase ?? 'Pending'}); a volume is used by one instance at a time: delete or stop that one first`, { field: `spec.volumes[${u.i}].volume`, volume: u.volume, instance: user.metadata.name });
   }
 };
-
-async function volumeNode(repo: Repository, project: string, name: string): Promise<string | undefined> {
-  const v = await repo.find<Volume>(volumeKind, name, project);
-  return v?.spec.node ?? v?.status?.node;
-}
