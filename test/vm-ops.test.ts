@@ -6,6 +6,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, readFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { client, instance, startTestServer, type TestServer } from './helpers/server.js';
@@ -14,6 +16,7 @@ import { until } from './helpers/processes.js';
 import { teardownTenants } from './helpers/tenants.js';
 import { hashToken } from '../src/policy/auth.js';
 import { SIGNATURE_HEADER, sign } from '../src/client/node-signing.js';
+import { BEARER_PROTOCOL } from '../src/api/bearer.js';
 
 let server: TestServer;
 let dir: string;
@@ -54,7 +57,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  await teardownTenants(server, admin, ['team-a'], dir);
+  await teardownTenants(server, admin, ['team-a', 'team-b'], dir);
 }, 90_000);
 
 describe('instance stop, start, reboot and console', () => {
@@ -114,6 +117,34 @@ describe('instance stop, start, reboot and console', () => {
     expect(await post(signature)).toEqual([401, 'this signature was used already']);
     const getSigned = { [SIGNATURE_HEADER]: sign(hashToken(nodeToken), 'GET', path, Date.now()) };
     expect(await post(getSigned)).toEqual([401, expect.stringMatching(/signature/)]);
+  });
+
+  it('refuses a member of another project every power action, the console and the volume operations on team-a\'s objects', async () => {
+    expect((await admin('POST', '/v1/projects', { kind: 'project', metadata: { name: 'team-b' }, spec: {} })).status).toBe(201);
+    expect((await admin('POST', '/v1/users', { kind: 'user', metadata: { name: 'mallory' }, spec: { roles: [{ project: 'team-b', role: 'admin' }] } })).status).toBe(201);
+    const token = (await admin('POST', '/v1/tokens', { user: 'mallory' })).body.secret as string;
+    const mallory = client(server.url, token);
+    expect((await admin('POST', '/v1/projects/team-a/volumes', { kind: 'volume', metadata: { name: 'vault' }, spec: { size: '16Mi' } })).status).toBe(201);
+    const before = await phaseOf('job');
+    for (const action of ['stop', 'start', 'reboot']) expect((await mallory('POST', `${P}/job/${action}`)).status, action).toBe(403);
+    const V = '/v1/projects/team-a/volumes/vault';
+    for (const [op, body] of [['snapshots', { name: 's' }], ['restore', { snapshot: 's' }], ['clone', { name: 'mine' }], ['resize', { size: '32Mi' }]] as const) {
+      expect((await mallory('POST', `${V}/${op}`, body)).status, op).toBe(403);
+    }
+    // the console, with the token as a browser sends it (a subprotocol) and as the CLI does (a header)
+    const upgrade = (headers: Record<string, string>) => new Promise<number>((resolve, reject) => {
+      const req = request(`${server.url}${P}/job/console`, { agent: false, headers: { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': randomBytes(16).toString('base64'), ...headers } });
+      req.on('response', (res) => { res.resume(); resolve(res.statusCode ?? 0); });
+      req.on('upgrade', (_res, socket) => { socket.destroy(); reject(new Error('upgraded')); });
+      req.on('error', reject);
+      req.end();
+    });
+    expect(await upgrade({ 'sec-websocket-protocol': `stratus.console, ${BEARER_PROTOCOL}${Buffer.from(token).toString('base64url')}` })).toBe(403);
+    expect(await upgrade({ authorization: `Bearer ${token}` })).toBe(403);
+    const after = await phaseOf('job');
+    expect([after.phase, after.pid]).toEqual([before.phase, before.pid]); // untouched
+    expect((await admin('GET', '/v1/projects/team-a/snapshots')).body.items).toEqual([]);
+    expect((await admin('GET', '/v1/projects/team-a/volumes')).body.items.map((v: { metadata: { name: string } }) => v.metadata.name)).toEqual(['vault']);
   });
 
   it('documents the routes in the OpenAPI document', async () => {
